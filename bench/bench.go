@@ -1,0 +1,271 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/weir-edge/weir/config"
+	"github.com/weir-edge/weir/engine"
+)
+
+// Options describe one run.
+type Options struct {
+	Devices  int           // simulated devices
+	Tags     int           // registers (tags) per device
+	Rate     float64       // offered samples per second, all devices together
+	Duration time.Duration // measured window, after Warmup
+	Warmup   time.Duration
+	QoS      int
+	Mode     string // "batch" (one message per device per cycle) or "sample"
+	// Broker is host:port of an MQTT broker; the peers provide an embedded
+	// one when empty.
+	Broker string
+	// ProtocolVersion of the MQTT sink: "5" or "3.1.1".
+	ProtocolVersion string
+	Logger          *slog.Logger
+}
+
+// Peers are the load generators: device addresses and the broker.
+type Peers struct {
+	Devices []string `json:"devices"`
+	Broker  string   `json:"broker"`
+}
+
+// Result is what a run measured.
+type Result struct {
+	Devices        int     `json:"devices"`
+	TagsPerDevice  int     `json:"tags_per_device"`
+	PollInterval   string  `json:"poll_interval"`
+	OfferedRate    float64 `json:"offered_samples_per_sec"`
+	SamplesPerSec  float64 `json:"samples_per_sec"`
+	Delivered      uint64  `json:"delivered"`
+	LatencyP50ms   float64 `json:"latency_p50_ms"`
+	LatencyP99ms   float64 `json:"latency_p99_ms"`
+	LatencyMaxms   float64 `json:"latency_max_ms"`
+	CPUPercent     float64 `json:"cpu_percent"`
+	PeakRSSMB      float64 `json:"peak_rss_mb"`
+	Lost           uint64  `json:"lost"`
+	Dropped        uint64  `json:"dropped"`
+	PollOverruns   uint64  `json:"poll_overruns"`
+	RequestsPerSec float64 `json:"modbus_requests_per_sec"`
+	QoS            int     `json:"qos"`
+	Mode           string  `json:"mode"`
+	Broker         string  `json:"broker"`
+	Window         string  `json:"window"`
+}
+
+func (o *Options) setDefaults() error {
+	if o.Devices <= 0 {
+		o.Devices = 50
+	}
+	if o.Tags <= 0 {
+		o.Tags = 200
+	}
+	if o.Rate <= 0 {
+		o.Rate = 100_000
+	}
+	if o.Duration <= 0 {
+		o.Duration = 30 * time.Second
+	}
+	if o.Warmup < 0 {
+		o.Warmup = 0
+	}
+	if o.Mode == "" {
+		o.Mode = "batch"
+	}
+	if o.ProtocolVersion == "" {
+		o.ProtocolVersion = "5"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.QoS < 0 || o.QoS > 1 {
+		return fmt.Errorf("bench: qos %d: want 0 or 1", o.QoS)
+	}
+	if o.Mode != "batch" && o.Mode != "sample" {
+		return fmt.Errorf("bench: mode %q: want batch or sample", o.Mode)
+	}
+	if o.PollInterval() < time.Millisecond {
+		return fmt.Errorf("bench: %d devices × %d tags at %.0f samples/s needs polls faster than 1ms; add devices or tags", o.Devices, o.Tags, o.Rate)
+	}
+	return nil
+}
+
+// PollInterval is the per-device interval that offers Rate.
+func (o *Options) PollInterval() time.Duration {
+	return time.Duration(float64(o.Devices*o.Tags) / o.Rate * float64(time.Second))
+}
+
+// Run measures the pipeline against peers that are already running.
+func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
+	if err := o.setDefaults(); err != nil {
+		return Result{}, err
+	}
+	if len(peers.Devices) != o.Devices {
+		return Result{}, fmt.Errorf("bench: %d device addresses for %d devices", len(peers.Devices), o.Devices)
+	}
+	brokerAddr := firstNonEmpty(o.Broker, peers.Broker)
+	if brokerAddr == "" {
+		return Result{}, errors.New("bench: no broker")
+	}
+	text := configYAML(o, peers.Devices, brokerAddr)
+	cfg, err := config.Parse("bench.yaml", []byte(text), func(string) (string, bool) { return "", false })
+	if err != nil {
+		return Result{}, fmt.Errorf("bench: generated configuration: %w", err)
+	}
+	eopts, err := cfg.Build(o.Logger)
+	if err != nil {
+		return Result{}, err
+	}
+	eopts.DrainTimeout = 30 * time.Second
+	eng, err := engine.New(eopts)
+	if err != nil {
+		return Result{}, err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(runCtx) }()
+
+	if !sleepCtx(ctx, o.Warmup) {
+		stop()
+		return Result{}, errors.Join(ctx.Err(), <-done)
+	}
+	eng.ResetLatency()
+	before := snapshot(eng)
+	cpu0 := cpuTime()
+	t0 := time.Now()
+	sleepCtx(ctx, o.Duration)
+	window := time.Since(t0)
+	cpu1 := cpuTime()
+	after := snapshot(eng)
+	p50, _, _ := eng.SinkLatency("bench", 0.50)
+	p99, _, _ := eng.SinkLatency("bench", 0.99)
+	pmax, _, _ := eng.SinkLatency("bench", 1)
+
+	stop()
+	if err := <-done; err != nil {
+		return Result{}, fmt.Errorf("bench: engine: %w", err)
+	}
+	final := snapshot(eng)
+	res := Result{
+		Devices:        o.Devices,
+		TagsPerDevice:  o.Tags,
+		PollInterval:   o.PollInterval().String(),
+		OfferedRate:    o.Rate,
+		Delivered:      after.written - before.written,
+		SamplesPerSec:  float64(after.written-before.written) / window.Seconds(),
+		LatencyP50ms:   ms(p50),
+		LatencyP99ms:   ms(p99),
+		LatencyMaxms:   ms(pmax),
+		CPUPercent:     100 * (cpu1 - cpu0).Seconds() / window.Seconds(),
+		PeakRSSMB:      peakRSSMB(),
+		Dropped:        final.dropped,
+		PollOverruns:   after.overruns - before.overruns,
+		RequestsPerSec: float64(after.requests-before.requests) / window.Seconds(),
+		QoS:            o.QoS,
+		Mode:           o.Mode,
+		Broker:         brokerAddr,
+		Window:         window.Round(time.Millisecond).String(),
+	}
+	if final.emitted > final.written {
+		res.Lost = final.emitted - final.written
+	}
+	return res, nil
+}
+
+type counters struct {
+	emitted, written, dropped, overruns, requests uint64
+}
+
+func snapshot(eng *engine.Engine) counters {
+	st := eng.Status()
+	c := counters{emitted: st.Emitted - st.Filtered}
+	for _, cs := range st.Components {
+		switch cs.Kind {
+		case "sink":
+			c.written += cs.Counters["samples_written"]
+			if cs.Buffer != nil {
+				c.dropped += cs.Buffer.Dropped
+			}
+		case "source":
+			for _, child := range cs.Children {
+				c.overruns += child.Counters["poll_overruns"]
+				c.requests += child.Counters["requests"]
+			}
+		}
+	}
+	return c
+}
+
+// configYAML renders the gateway configuration under test.
+func configYAML(o Options, devices []string, broker string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "node: {id: weir-bench}\nsources:\n  - name: bench\n    modbus:\n      devices:\n")
+	for i, addr := range devices {
+		fmt.Fprintf(&b, "        - name: dev%03d\n          address: %q\n          timeout: 2s\n          namespace: bench/line/dev%03d\n          groups:\n            - interval: %s\n              tags:\n",
+			i, addr, i, o.PollInterval())
+		for t := 0; t < o.Tags; t++ {
+			fmt.Fprintf(&b, "                - {name: r%05d, table: holding, address: %d, type: uint16}\n", t, t)
+		}
+	}
+	fmt.Fprintf(&b, `sinks:
+  - name: bench
+    batch_size: 5000
+    buffer: {capacity: 1000000, policy: drop_oldest}
+    mqtt:
+      url: tcp://%s
+      client_id: weir-bench-%d
+      protocol_version: %q
+      topic_prefix: weir-bench
+      qos: %d
+      mode: %s
+      max_inflight: 256
+`, broker, time.Now().UnixNano()%1_000_000, o.ProtocolVersion, o.QoS, o.Mode)
+	return b.String()
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakRSSMB is the process's high-water resident set (Linux reports KiB).
+func peakRSSMB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,163 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/sinks/mqtt"
+	"github.com/weir-edge/weir/sources/modbus"
+)
+
+// Config is the whole configuration of one Weir node. It holds no runtime
+// state, so two Configs can be compared for hot reload and shipped by a
+// fleet manager.
+type Config struct {
+	Node    Node     `yaml:"node"`
+	Log     Log      `yaml:"log"`
+	HTTP    HTTP     `yaml:"http"`
+	Engine  Engine   `yaml:"engine"`
+	Sources []Source `yaml:"sources"`
+	Sinks   []Sink   `yaml:"sinks"`
+}
+
+// Node identifies this gateway.
+type Node struct {
+	// ID names the node in logs, status and (later) the fleet; default the
+	// host name.
+	ID string `yaml:"id"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// HTTP configures the observability listener (/metrics, /healthz, /readyz,
+// /status). Empty Listen disables it.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Engine tunes the pipeline runtime.
+type Engine struct {
+	// DrainTimeout bounds delivery of buffered samples at shutdown; default
+	// 10s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// Source is one source: a name and exactly one protocol block.
+type Source struct {
+	Name   string         `yaml:"name"`
+	Modbus *modbus.Config `yaml:"modbus"`
+}
+
+// Sink is one sink: a name, its buffer and exactly one protocol block.
+type Sink struct {
+	Name string `yaml:"name"`
+	// BatchSize caps the samples per write; default 1000.
+	BatchSize int          `yaml:"batch_size"`
+	Buffer    BufferConfig `yaml:"buffer"`
+	MQTT      *mqtt.Config `yaml:"mqtt"`
+}
+
+// BufferConfig configures the buffer between the pipeline and one sink.
+type BufferConfig struct {
+	// Capacity in samples; default 100000.
+	Capacity int `yaml:"capacity"`
+	// Policy when full: drop_oldest (default), drop_newest or block.
+	Policy buffer.Policy `yaml:"policy"`
+}
+
+// Defaults used when a key is absent.
+const (
+	DefaultBufferCapacity = 100_000
+	DefaultBatchSize      = 1000
+	DefaultDrainTimeout   = 10 * time.Second
+	MaxBufferCapacity     = 50_000_000
+)
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// Validate checks the whole configuration and returns every problem, each a
+// conf.FieldError with the key path.
+func (c *Config) Validate() error {
+	var errs conf.Errors
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs.Addf("log.level", "unknown level %q (want debug, info, warn or error)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		errs.Addf("log.format", "unknown format %q (want text or json)", c.Log.Format)
+	}
+	if c.Engine.DrainTimeout < 0 {
+		errs.Addf("engine.drain_timeout", "must not be negative")
+	}
+	if len(c.Sources) == 0 {
+		errs.Addf("sources", "at least one source is required")
+	}
+	if len(c.Sinks) == 0 {
+		errs.Addf("sinks", "at least one sink is required")
+	}
+	seen := map[string]int{}
+	for i, s := range c.Sources {
+		at := conf.Index("sources", i)
+		checkName(&errs, at, i, s.Name, seen)
+		n := 0
+		if s.Modbus != nil {
+			n++
+			errs.AddPrefixed(at+".modbus", s.Modbus.Validate())
+		}
+		if n != 1 {
+			errs.Addf(at, "exactly one protocol block is required (modbus), found %d", n)
+		}
+	}
+	seen = map[string]int{}
+	for i, s := range c.Sinks {
+		at := conf.Index("sinks", i)
+		checkName(&errs, at, i, s.Name, seen)
+		if s.BatchSize < 0 {
+			errs.Addf(at+".batch_size", "must not be negative")
+		}
+		if s.Buffer.Capacity < 0 || s.Buffer.Capacity > MaxBufferCapacity {
+			errs.Addf(at+".buffer.capacity", "must be between 1 and %d samples", MaxBufferCapacity)
+		}
+		if err := s.Buffer.Policy.Validate(); err != nil {
+			errs.AddPrefixed(at+".buffer.policy", err)
+		}
+		n := 0
+		if s.MQTT != nil {
+			n++
+			errs.AddPrefixed(at+".mqtt", s.MQTT.Validate())
+		}
+		if n != 1 {
+			errs.Addf(at, "exactly one protocol block is required (mqtt), found %d", n)
+		}
+	}
+	return errs.Err()
+}
+
+func checkName(errs *conf.Errors, at string, i int, name string, seen map[string]int) {
+	switch {
+	case name == "":
+		errs.Addf(at+".name", "is required")
+	case !namePattern.MatchString(name):
+		errs.Addf(at+".name", "%q is not a valid name (letters, digits, '_', '.', '-'; at most 64)", name)
+	default:
+		if j, dup := seen[name]; dup {
+			errs.Addf(at+".name", "%q is already used by entry %d", name, j)
+		}
+		seen[name] = i
+	}
+}
+
+// String describes the configuration in one line, for logs.
+func (c *Config) String() string {
+	return fmt.Sprintf("node=%q sources=%d sinks=%d", c.Node.ID, len(c.Sources), len(c.Sinks))
+}

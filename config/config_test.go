@@ -1,0 +1,145 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.bad.err from the current output")
+
+func noEnv(string) (string, bool) { return "", false }
+
+// Every testdata/*.bad.yaml must fail with exactly the text of its .err twin.
+func TestBadConfigs(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.bad.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no bad configs found: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Parse(filepath.Base(f), data, noEnv)
+			if err == nil {
+				t.Fatal("Parse succeeded, want an error")
+			}
+			errFile := strings.TrimSuffix(f, ".yaml") + ".err"
+			if *update {
+				if err := os.WriteFile(errFile, []byte(err.Error()+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, rerr := os.ReadFile(errFile)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			if got := err.Error(); got != strings.TrimSpace(string(want)) {
+				t.Errorf("error mismatch\n got: %s\nwant: %s", got, strings.TrimSpace(string(want)))
+			}
+		})
+	}
+}
+
+const goodConfig = `
+node:
+  id: ${NODE:-edge-01}
+log: {level: debug, format: json}
+http: {listen: "127.0.0.1:0"}
+engine: {drain_timeout: 3s}
+sources:
+  - name: plc
+    modbus:
+      devices:
+        - name: filler
+          address: ${PLC_ADDR}
+          namespace: acme/plant1/filling/line1/filler
+          groups:
+            - interval: 250ms
+              tags:
+                - {name: speed, table: holding, address: 0, type: uint16}
+sinks:
+  - name: uns
+    batch_size: 500
+    buffer: {capacity: 1000, policy: drop_newest}
+    mqtt:
+      url: tcp://127.0.0.1:1883
+      client_id: weir-$${literal}
+`
+
+func TestParseGood(t *testing.T) {
+	env := map[string]string{"PLC_ADDR": "10.1.2.3:502"}
+	cfg, err := Parse("good.yaml", []byte(goodConfig), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if cfg.Node.ID != "edge-01" {
+		t.Errorf("default from ${NODE:-edge-01} not applied: %q", cfg.Node.ID)
+	}
+	if got := cfg.Sources[0].Modbus.Devices[0].Address; got != "10.1.2.3:502" {
+		t.Errorf("env expansion: address = %q", got)
+	}
+	if got := cfg.Sinks[0].MQTT.ClientID; got != "weir-${literal}" {
+		t.Errorf("$$ escape: client_id = %q", got)
+	}
+	if cfg.Engine.DrainTimeout != 3*time.Second || cfg.Sinks[0].Buffer.Capacity != 1000 || cfg.Sinks[0].BatchSize != 500 {
+		t.Errorf("decoded values wrong: %+v", cfg)
+	}
+}
+
+func TestEnvValueWithNewlineRefused(t *testing.T) {
+	env := func(string) (string, bool) { return "a\nb: c", true }
+	_, err := Parse("x.yaml", []byte("node:\n  id: ${X}\n"), env)
+	if err == nil || !strings.Contains(err.Error(), "x.yaml:2: environment variable X contains a line break") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCommentsAreNotExpanded(t *testing.T) {
+	_, err := Parse("x.yaml", []byte("# ${UNSET_IN_COMMENT}\nsources: []\n"), noEnv)
+	if err == nil || strings.Contains(err.Error(), "UNSET_IN_COMMENT") {
+		t.Fatalf("a comment was expanded: %v", err)
+	}
+}
+
+// Every example under examples/ must be a valid configuration.
+func TestExamplesValidate(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*.yaml")
+	if len(files) == 0 {
+		t.Skip("no examples yet")
+	}
+	env := func(k string) (string, bool) { return "example-" + strings.ToLower(k), true }
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Parse(f, data, env); err != nil {
+				t.Fatalf("example does not validate:\n%v", err)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(goodConfig))
+	if files, _ := filepath.Glob("testdata/*.yaml"); len(files) > 0 {
+		for _, file := range files {
+			if b, err := os.ReadFile(file); err == nil {
+				f.Add(b)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("fuzz.yaml", data, noEnv)
+		if err == nil && cfg == nil {
+			t.Fatal("nil config without error")
+		}
+	})
+}

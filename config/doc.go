@@ -1,0 +1,15 @@
+// Package config is Weir's configuration: one YAML file, decoded strictly
+// (an unknown key is an error), validated without I/O, and reported with
+// file:line and the key path in every message.
+//
+// The typed Config is the factory: each source or sink entry is a typed
+// union with exactly one protocol block set, and the component's own Config
+// type is decoded in place, so the whole file is checked against Go types in
+// one pass.
+//
+// ${NAME} and ${NAME:-default} are expanded from the environment before
+// parsing, line by line, as Telegraf does; "$$" is a literal "$". Secrets
+// should not use expansion but a secret reference ({env: NAME} or
+// {file: PATH}), which is read only when the component connects and never
+// printed.
+package config

@@ -1,0 +1,219 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/internal/backoff"
+	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/pipeline"
+)
+
+// SourceSpec is a named source to run.
+type SourceSpec struct {
+	Name   string
+	Source pipeline.Source
+}
+
+// SinkSpec is a named sink with its buffer.
+type SinkSpec struct {
+	Name   string
+	Sink   pipeline.Sink
+	Buffer buffer.Buffer
+	// BatchSize caps the samples per Write; default 1000.
+	BatchSize int
+}
+
+// Options configure an Engine.
+type Options struct {
+	Sources    []SourceSpec
+	Processors []pipeline.Processor
+	Sinks      []SinkSpec
+	// DrainTimeout bounds how long sinks may take to deliver what is
+	// buffered at shutdown; default 10s. Whatever is left stays in durable
+	// buffers, or is counted as lost for memory buffers.
+	DrainTimeout time.Duration
+	// Backoff for restarting failed components and retrying writes.
+	Backoff backoff.Policy
+	Logger  *slog.Logger
+	// Now is the clock for edge timestamps; default time.Now.
+	Now func() time.Time
+}
+
+// Engine runs one pipeline graph. Create with New, then call Run once.
+type Engine struct {
+	opts    Options
+	log     *slog.Logger
+	sources []*sourceRunner
+	sinks   []*sinkRunner
+	started time.Time
+
+	mu      sync.Mutex // serialises the processor chain and sequence ids
+	scratch []model.Sample
+	seq     uint64
+
+	emitted  atomic.Uint64
+	filtered atomic.Uint64
+	ready    atomic.Bool
+}
+
+var _ pipeline.Emitter = (*Engine)(nil)
+
+// New checks the graph and builds an Engine; nothing starts yet.
+func New(opts Options) (*Engine, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	e := &Engine{opts: opts, log: opts.Logger}
+	names := map[string]bool{}
+	for _, s := range opts.Sources {
+		if s.Name == "" || s.Source == nil {
+			return nil, errors.New("engine: a source needs a name and an implementation")
+		}
+		if names["source/"+s.Name] {
+			return nil, fmt.Errorf("engine: duplicate source name %q", s.Name)
+		}
+		names["source/"+s.Name] = true
+		e.sources = append(e.sources, &sourceRunner{spec: s, engine: e,
+			log: opts.Logger.With("component", "source", "name", s.Name)})
+	}
+	for _, s := range opts.Sinks {
+		if s.Name == "" || s.Sink == nil || s.Buffer == nil {
+			return nil, errors.New("engine: a sink needs a name, an implementation and a buffer")
+		}
+		if names["sink/"+s.Name] {
+			return nil, fmt.Errorf("engine: duplicate sink name %q", s.Name)
+		}
+		names["sink/"+s.Name] = true
+		if s.BatchSize <= 0 {
+			s.BatchSize = 1000
+		}
+		e.sinks = append(e.sinks, &sinkRunner{spec: s, engine: e,
+			log: opts.Logger.With("component", "sink", "name", s.Name)})
+	}
+	return e, nil
+}
+
+// Emit implements pipeline.Emitter: it stamps sequence ids, runs the
+// processor chain and pushes the result into every sink's buffer.
+func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// Copy so processors may work in place without touching the caller's
+	// slice; the scratch buffer is reused across calls.
+	work := append(e.scratch[:0], batch...)
+	for i := range work {
+		e.seq++
+		work[i].Seq = e.seq
+	}
+	e.scratch = work
+	for _, p := range e.opts.Processors {
+		work = p.Process(work)
+		if len(work) == 0 {
+			break
+		}
+	}
+	e.emitted.Add(uint64(len(batch)))
+	e.filtered.Add(uint64(len(batch) - len(work)))
+	if len(work) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, s := range e.sinks {
+		if err := s.spec.Buffer.Push(ctx, work); err != nil {
+			errs = append(errs, fmt.Errorf("sink %s: %w", s.spec.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts every component and blocks until ctx is done, then shuts down
+// in order (sources first, then a bounded drain of the sinks). It returns
+// nil after a clean shutdown.
+func (e *Engine) Run(ctx context.Context) error {
+	e.started = e.opts.Now()
+	sinkCtx, cancelSinks := context.WithCancel(context.Background())
+	defer cancelSinks()
+	var sinkWG sync.WaitGroup
+	for _, s := range e.sinks {
+		sinkWG.Add(1)
+		go func() {
+			defer sinkWG.Done()
+			s.run(sinkCtx)
+		}()
+	}
+	var srcWG sync.WaitGroup
+	for _, s := range e.sources {
+		srcWG.Add(1)
+		go func() {
+			defer srcWG.Done()
+			s.run(ctx)
+		}()
+	}
+	e.ready.Store(true)
+	e.log.Info("engine started", "sources", len(e.sources), "sinks", len(e.sinks))
+	<-ctx.Done()
+	e.ready.Store(false)
+
+	e.log.Info("stopping sources")
+	srcWG.Wait()
+
+	e.log.Info("draining sinks", "timeout", e.opts.DrainTimeout)
+	for _, s := range e.sinks {
+		_ = s.spec.Buffer.Close() // Next still hands out what is left
+	}
+	drained := make(chan struct{})
+	go func() { sinkWG.Wait(); close(drained) }()
+	timer := time.NewTimer(e.opts.DrainTimeout)
+	defer timer.Stop()
+	select {
+	case <-drained:
+	case <-timer.C:
+		e.log.Warn("drain deadline reached; undelivered samples remain in buffers")
+		cancelSinks()
+		<-drained
+	}
+	var errs []error
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelClose()
+	for _, s := range e.sinks {
+		if st := s.spec.Buffer.Stats(); st.Depth > 0 {
+			e.log.Warn("sink stopped with undelivered samples", "sink", s.spec.Name, "samples", st.Depth)
+		}
+		if err := s.spec.Sink.Close(closeCtx); err != nil {
+			errs = append(errs, fmt.Errorf("close sink %s: %w", s.spec.Name, err))
+		}
+		s.setState(pipeline.StateStopped, nil)
+	}
+	e.log.Info("engine stopped")
+	return errors.Join(errs...)
+}
+
+// Ready reports whether the engine is running (for /readyz).
+func (e *Engine) Ready() bool { return e.ready.Load() }
+
+// safeCall runs f and turns a panic into an error, so that one broken
+// component cannot take the process down.
+func safeCall(where string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: panic: %v", where, r)
+		}
+	}()
+	return f()
+}

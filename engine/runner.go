@@ -1,0 +1,157 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/internal/backoff"
+	"github.com/weir-edge/weir/internal/latency"
+	"github.com/weir-edge/weir/pipeline"
+)
+
+// health is the state every runner tracks about its component.
+type health struct {
+	mu        sync.Mutex
+	state     string
+	lastErr   string
+	lastErrAt time.Time
+}
+
+func (h *health) setState(state string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.state = state
+	if err != nil {
+		h.lastErr = err.Error()
+		h.lastErrAt = time.Now()
+	}
+}
+
+func (h *health) snapshot() (state, lastErr string, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.state, h.lastErr, h.lastErrAt
+}
+
+type sourceRunner struct {
+	health
+	spec     SourceSpec
+	engine   *Engine
+	log      *slog.Logger
+	restarts atomic.Uint64
+}
+
+// run calls Source.Run until ctx is done, restarting it with backoff when it
+// fails or panics.
+func (r *sourceRunner) run(ctx context.Context) {
+	b := backoff.Backoff{Policy: r.engine.opts.Backoff}
+	for {
+		r.setState(pipeline.StateRunning, nil)
+		started := time.Now()
+		err := safeCall("source "+r.spec.Name, func() error { return r.spec.Source.Run(ctx, r.engine) })
+		if ctx.Err() != nil {
+			r.setState(pipeline.StateStopped, nil)
+			return
+		}
+		if err == nil {
+			err = errors.New("source returned before shutdown")
+		}
+		if time.Since(started) > time.Minute {
+			b.Reset() // it ran fine for a while: start the backoff over
+		}
+		d := b.Next()
+		r.restarts.Add(1)
+		r.setState(pipeline.StateRetrying, err)
+		r.log.Error("source failed; restarting", "err", err, "retry_in", d.Round(time.Millisecond))
+		if !backoff.Sleep(ctx, d) {
+			r.setState(pipeline.StateStopped, nil)
+			return
+		}
+	}
+}
+
+type sinkRunner struct {
+	health
+	spec    SinkSpec
+	engine  *Engine
+	log     *slog.Logger
+	latency latency.Histogram // sample taken → sink confirmed
+
+	written     atomic.Uint64
+	batches     atomic.Uint64
+	writeErrors atomic.Uint64
+	connects    atomic.Uint64
+}
+
+// run connects the sink and feeds it batches from its buffer until the
+// buffer is closed and empty, or ctx is cancelled (drain deadline).
+func (r *sinkRunner) run(ctx context.Context) {
+	b := backoff.Backoff{Policy: r.engine.opts.Backoff}
+	connected := false
+	for {
+		if !connected {
+			r.setState(pipeline.StateConnecting, nil)
+			err := safeCall("sink "+r.spec.Name+" connect", func() error { return r.spec.Sink.Connect(ctx) })
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				d := b.Next()
+				r.setState(pipeline.StateRetrying, err)
+				r.log.Warn("sink connect failed", "err", err, "retry_in", d.Round(time.Millisecond))
+				if !backoff.Sleep(ctx, d) {
+					return
+				}
+				continue
+			}
+			connected = true
+			r.connects.Add(1)
+			b.Reset()
+			r.setState(pipeline.StateRunning, nil)
+			r.log.Info("sink connected")
+		}
+		batch, err := r.spec.Buffer.Next(ctx, r.spec.BatchSize)
+		if err != nil {
+			if !errors.Is(err, buffer.ErrClosed) && ctx.Err() == nil {
+				r.log.Error("sink buffer failed", "err", err)
+			}
+			return
+		}
+		err = safeCall("sink "+r.spec.Name+" write", func() error { return r.spec.Sink.Write(ctx, batch.Samples) })
+		if err != nil {
+			r.spec.Buffer.Nack(batch)
+			r.writeErrors.Add(1)
+			if errors.Is(err, pipeline.ErrDisconnected) {
+				connected = false
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			d := b.Next()
+			r.setState(pipeline.StateRetrying, err)
+			r.log.Warn("sink write failed; batch kept for retry", "err", err, "samples", batch.Len(), "retry_in", d.Round(time.Millisecond))
+			if !backoff.Sleep(ctx, d) {
+				return
+			}
+			continue
+		}
+		now := r.engine.opts.Now().UnixNano()
+		for i := range batch.Samples {
+			r.latency.Record(time.Duration(now - batch.Samples[i].SourceTime))
+		}
+		if err := r.spec.Buffer.Ack(batch); err != nil {
+			r.log.Error("sink buffer ack failed", "err", err)
+		}
+		r.written.Add(uint64(batch.Len()))
+		r.batches.Add(1)
+		if b.Attempt() > 0 {
+			b.Reset()
+			r.setState(pipeline.StateRunning, nil)
+		}
+	}
+}

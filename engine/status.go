@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/pipeline"
+)
+
+// ComponentStatus is the engine's view of one component merged with what
+// the component reports itself.
+type ComponentStatus struct {
+	Kind string `json:"kind"` // "source" or "sink"
+	pipeline.Status
+	LastErrorAt *time.Time    `json:"last_error_at,omitempty"`
+	Buffer      *buffer.Stats `json:"buffer,omitempty"`
+	Latency     *LatencyStats `json:"latency,omitempty"`
+}
+
+// LatencyStats summarises sample taken → sink confirmed.
+type LatencyStats struct {
+	Count uint64  `json:"count"`
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
+	Maxms float64 `json:"max_ms"`
+}
+
+// Status is the state of the whole engine.
+type Status struct {
+	Ready      bool              `json:"ready"`
+	Uptime     float64           `json:"uptime_seconds"`
+	Emitted    uint64            `json:"samples_emitted"`
+	Filtered   uint64            `json:"samples_filtered"`
+	Components []ComponentStatus `json:"components"`
+}
+
+// Status snapshots every component. Safe to call at any time.
+func (e *Engine) Status() Status {
+	st := Status{
+		Ready:    e.Ready(),
+		Emitted:  e.emitted.Load(),
+		Filtered: e.filtered.Load(),
+	}
+	if !e.started.IsZero() {
+		st.Uptime = time.Since(e.started).Seconds()
+	}
+	for _, s := range e.sources {
+		cs := componentStatus("source", s.spec.Name, s.spec.Source, &s.health)
+		cs.Counters["restarts"] = s.restarts.Load()
+		st.Components = append(st.Components, cs)
+	}
+	for _, s := range e.sinks {
+		cs := componentStatus("sink", s.spec.Name, s.spec.Sink, &s.health)
+		cs.Counters["samples_written"] = s.written.Load()
+		cs.Counters["batches_written"] = s.batches.Load()
+		cs.Counters["write_errors"] = s.writeErrors.Load()
+		cs.Counters["connects"] = s.connects.Load()
+		bs := s.spec.Buffer.Stats()
+		cs.Buffer = &bs
+		cs.Latency = &LatencyStats{
+			Count: s.latency.Count(),
+			P50ms: ms(s.latency.Quantile(0.50)),
+			P99ms: ms(s.latency.Quantile(0.99)),
+			Maxms: ms(s.latency.Max()),
+		}
+		st.Components = append(st.Components, cs)
+	}
+	return st
+}
+
+// SinkLatency exposes a sink's latency histogram quantile, for the load
+// harness. ok is false for an unknown sink.
+func (e *Engine) SinkLatency(name string, q float64) (d time.Duration, count uint64, ok bool) {
+	for _, s := range e.sinks {
+		if s.spec.Name == name {
+			if q >= 1 {
+				return s.latency.Max(), s.latency.Count(), true
+			}
+			return s.latency.Quantile(q), s.latency.Count(), true
+		}
+	}
+	return 0, 0, false
+}
+
+func componentStatus(kind, name string, impl any, h *health) ComponentStatus {
+	var own pipeline.Status
+	if r, ok := impl.(pipeline.StatusReporter); ok {
+		own = r.Status()
+	}
+	state, lastErr, at := h.snapshot()
+	cs := ComponentStatus{Kind: kind, Status: own}
+	cs.Name = name
+	// The engine's view of state wins unless the component is running and
+	// has a finer state of its own to report.
+	if cs.State == "" || state != pipeline.StateRunning {
+		cs.State = state
+	}
+	if lastErr != "" && cs.LastError == "" {
+		cs.LastError = lastErr
+		cs.LastErrorAt = &at
+	}
+	// Copy: the engine adds its own counters and must not write into a map
+	// the component may still hold.
+	counters := make(map[string]uint64, len(own.Counters)+4)
+	for k, v := range own.Counters {
+		counters[k] = v
+	}
+	cs.Counters = counters
+	return cs
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// ResetLatency clears every sink's latency histogram, so a measurement can
+// leave out the warm-up.
+func (e *Engine) ResetLatency() {
+	for _, s := range e.sinks {
+		s.latency.Reset()
+	}
+}

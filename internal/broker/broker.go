@@ -1,0 +1,69 @@
+// Package broker embeds an MQTT broker (mochi-mqtt) for the demo and the
+// load harness, so `weir run` works on a machine with nothing installed.
+// It is not meant as the plant's production broker: it allows anonymous
+// clients and so refuses to listen on anything but a loopback address.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// Broker is a running embedded broker.
+type Broker struct {
+	srv  *mqtt.Server
+	addr string
+}
+
+// Start listens on addr (host:port, port 0 for any free port) and serves
+// MQTT 3.1.1 and 5. The host must be a loopback address.
+func Start(addr string, log *slog.Logger) (*Broker, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("broker: listen address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("broker: the embedded demo broker allows anonymous clients and only listens on loopback, not %q", host)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := srv.Serve(); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	return &Broker{srv: srv, addr: ln.Addr().String()}, nil
+}
+
+// Addr is the address the broker listens on, with the real port.
+func (b *Broker) Addr() string { return b.addr }
+
+// Server gives access to the embedded server, e.g. to subscribe inline.
+func (b *Broker) Server() *mqtt.Server { return b.srv }
+
+// Close stops the broker and disconnects every client.
+func (b *Broker) Close() error {
+	if b == nil || b.srv == nil {
+		return errors.New("broker: not started")
+	}
+	return b.srv.Close()
+}

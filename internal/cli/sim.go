@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/weir-edge/weir/sim"
+)
+
+func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sim", stderr)
+	path := fs.String("c", "", "simulator configuration file (YAML; see -sample)")
+	listen := fs.String("listen", "", "plant address host:port (default "+sim.DefaultListen+"; port 0 picks a free one)")
+	seed := fs.Int64("seed", 0, "random seed (same seed, same plant)")
+	noFaults := fs.Bool("no-faults", false, "disable random faults")
+	benchDevices := fs.Int("bench-devices", 0, "also serve N generic load-test devices, each on its own port")
+	benchTags := fs.Int("bench-tags", 0, "holding registers per load-test device (default 100)")
+	sample := fs.Bool("sample", false, "print a sample configuration and exit")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *sample {
+		fmt.Fprint(stdout, sim.SampleConfig)
+		return nil
+	}
+	var cfg sim.Config
+	if *path != "" {
+		data, err := os.ReadFile(*path)
+		if err != nil {
+			return err
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && err != io.EOF {
+			return fmt.Errorf("%s: %w", *path, err)
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "seed":
+			cfg.Seed = *seed
+		case "no-faults":
+			cfg.NoFaults = *noFaults
+		case "bench-devices":
+			cfg.Bench.Devices = *benchDevices
+		case "bench-tags":
+			cfg.Bench.Tags = *benchTags
+		}
+	})
+	log, err := newLogger(stderr, *logLevel, "text")
+	if err != nil {
+		return err
+	}
+	s, err := sim.New(cfg, log.With("component", "sim"))
+	if err != nil {
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Simulated filling line (Modbus TCP) on %s\n", s.Addr())
+	if addrs := s.BenchAddrs(); len(addrs) > 0 {
+		fmt.Fprintf(stdout, "Load-test devices: %s\n", strings.Join(addrs, " "))
+	}
+	fmt.Fprintln(stdout, "Register map: weir run --print-config, or sim/README.md. Ctrl-C stops.")
+	<-ctx.Done()
+	return s.Close()
+}

@@ -1,0 +1,113 @@
+// Package latency records durations in a fixed-size log-linear histogram
+// (like HdrHistogram at 1/16 resolution per power of two), so quantiles cost
+// no allocation and Record is a few atomic operations, cheap enough to call
+// per sample.
+package latency
+
+import (
+	"math"
+	"math/bits"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	subBits    = 4 // 16 sub-buckets per power of two: ≤ 6.25% relative error
+	subBuckets = 1 << subBits
+	maxExp     = 40 // up to 2^40 ns ≈ 18 minutes; larger values land in the last bucket
+	numBuckets = (maxExp - subBits + 1) * subBuckets
+)
+
+// Histogram counts durations. The zero value is ready; all methods are safe
+// for concurrent use.
+type Histogram struct {
+	counts [numBuckets]atomic.Uint64
+	total  atomic.Uint64
+	sum    atomic.Int64
+	max    atomic.Int64
+}
+
+func bucketOf(ns int64) int {
+	if ns < subBuckets {
+		if ns < 0 {
+			ns = 0
+		}
+		return int(ns)
+	}
+	exp := 63 - bits.LeadingZeros64(uint64(ns)) // ≥ subBits
+	idx := (exp-subBits+1)*subBuckets + int((uint64(ns)>>(exp-subBits))&(subBuckets-1))
+	if idx >= numBuckets {
+		return numBuckets - 1
+	}
+	return idx
+}
+
+// upperBound is the largest value that falls into bucket i.
+func upperBound(i int) int64 {
+	if i < subBuckets {
+		return int64(i)
+	}
+	exp := i/subBuckets + subBits - 1
+	sub := i % subBuckets
+	return int64(subBuckets+sub+1)<<(exp-subBits) - 1
+}
+
+// Record adds one duration.
+func (h *Histogram) Record(d time.Duration) {
+	ns := int64(d)
+	h.counts[bucketOf(ns)].Add(1)
+	h.total.Add(1)
+	h.sum.Add(ns)
+	for {
+		m := h.max.Load()
+		if ns <= m || h.max.CompareAndSwap(m, ns) {
+			return
+		}
+	}
+}
+
+// Count is the number of recorded durations.
+func (h *Histogram) Count() uint64 { return h.total.Load() }
+
+// Max is the largest recorded duration (exact).
+func (h *Histogram) Max() time.Duration { return time.Duration(h.max.Load()) }
+
+// Mean is the average recorded duration.
+func (h *Histogram) Mean() time.Duration {
+	n := h.total.Load()
+	if n == 0 {
+		return 0
+	}
+	return time.Duration(h.sum.Load() / int64(n))
+}
+
+// Quantile returns the upper bound of the bucket holding quantile q (0..1),
+// never more than Max.
+func (h *Histogram) Quantile(q float64) time.Duration {
+	n := h.total.Load()
+	if n == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(n)))
+	if rank < 1 {
+		rank = 1
+	}
+	var seen uint64
+	for i := range h.counts {
+		seen += h.counts[i].Load()
+		if seen >= rank {
+			return min(time.Duration(upperBound(i)), h.Max())
+		}
+	}
+	return h.Max()
+}
+
+// Reset clears the histogram. Not atomic with concurrent Records.
+func (h *Histogram) Reset() {
+	for i := range h.counts {
+		h.counts[i].Store(0)
+	}
+	h.total.Store(0)
+	h.sum.Store(0)
+	h.max.Store(0)
+}

@@ -1,0 +1,103 @@
+// Package pipeline defines the contracts between Weir's stages:
+//
+//	Source --Emit--> processor chain --> per-sink Buffer --> Sink
+//
+// The engine (package engine) wires them from configuration and owns their
+// lifecycle. Components implement these interfaces and never talk to each
+// other directly.
+//
+// Lifecycle of every component: construct from a validated config (no I/O)
+// → connect (network; a failure is retried by whoever runs the component,
+// with exponential backoff and jitter) → run → close. Close must work after
+// a partial start.
+package pipeline
+
+import (
+	"context"
+
+	"github.com/weir-edge/weir/model"
+)
+
+// Emitter is where a Source delivers samples.
+//
+// Emit may be called from many goroutines at once. The pipeline copies what
+// it keeps, so the caller may reuse batch as soon as Emit returns. Emit
+// blocks only when a sink's buffer applies back-pressure; it returns ctx's
+// error if ctx ends first, and the batch then counts as not accepted.
+type Emitter interface {
+	Emit(ctx context.Context, batch []model.Sample) error
+}
+
+// Source produces samples from the plant floor.
+//
+// Run connects, produces into out until ctx is done, and then returns nil
+// having released every connection and goroutine it started. A source that
+// talks to several devices keeps them isolated: it reconnects each one on
+// its own (with backoff) so that one dead device never delays another.
+// A non-nil error from Run means the whole source failed; the engine logs it
+// and calls Run again after a backoff delay.
+type Source interface {
+	Run(ctx context.Context, out Emitter) error
+}
+
+// Processor transforms batches between sources and sinks.
+//
+// Process may modify batch in place and returns the samples to pass on,
+// usually a prefix of batch (filtering) or batch itself. It must not keep
+// batch after returning; it may keep state per tag (deadband, windows). The
+// engine calls Process from one goroutine at a time.
+type Processor interface {
+	Process(batch []model.Sample) []model.Sample
+}
+
+// Sink delivers samples to an IT system.
+//
+// The engine calls Connect until it succeeds (with backoff), then Write with
+// one batch at a time, then Close once. Write returns nil only when the
+// destination confirmed the whole batch (for MQTT QoS 1, the PUBACK); on an
+// error the engine keeps the batch in the sink's buffer and offers it again
+// after a backoff delay, so delivery is at-least-once. A sink that loses its
+// connection re-establishes it itself or on the next Connect call; the
+// engine calls Connect again after Write reports ErrDisconnected. Write must
+// not keep batch after returning.
+type Sink interface {
+	Connect(ctx context.Context) error
+	Write(ctx context.Context, batch []model.Sample) error
+	Close(ctx context.Context) error
+}
+
+// Status is what a component reports about itself, beyond what the engine
+// observes from outside (state, last error, samples in and out). It feeds
+// the JSON status endpoint and the Prometheus metrics.
+type Status struct {
+	Name  string `json:"name"`
+	State string `json:"state,omitempty"`
+	// LastError is the most recent failure, empty when healthy. It must not
+	// contain secrets.
+	LastError string `json:"last_error,omitempty"`
+	// Counters only grow; Gauges go up and down. Keys are snake_case metric
+	// names without a unit suffix beyond what they already say
+	// ("requests", "poll_overruns", "cycle_seconds").
+	Counters map[string]uint64  `json:"counters,omitempty"`
+	Gauges   map[string]float64 `json:"gauges,omitempty"`
+	// Children are the parts of a component with their own health, such as
+	// the devices of a Modbus source.
+	Children []Status `json:"children,omitempty"`
+}
+
+// StatusReporter is implemented by components that report more than the
+// engine can see. Status must be safe to call concurrently with Run/Write.
+type StatusReporter interface {
+	Status() Status
+}
+
+// Component states as reported in Status.State.
+const (
+	StateStarting   = "starting"
+	StateConnecting = "connecting"
+	StateRunning    = "running"
+	StateRetrying   = "retrying"
+	StateStopping   = "stopping"
+	StateStopped    = "stopped"
+	StateFailed     = "failed"
+)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Makes sure the peers Weir's tests talk to are present: Debian packages of
+# implementations nobody here wrote, and this machine's services. Installs
+# what is missing; starts a service that is installed but not answering.
+set -euo pipefail
+
+need_apt=()
+/usr/bin/python3 -c 'import pymodbus' 2>/dev/null || need_apt+=(python3-pymodbus)
+command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test-peers: installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+answers() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+ensure() { # name port start-command...
+  local name=$1 port=$2; shift 2
+  if answers "$port"; then return 0; fi
+  echo "test-peers: $name is not answering on $port; starting it"
+  "$@" || true
+  for _ in $(seq 1 50); do answers "$port" && return 0; sleep 0.2; done
+  echo "test-peers: $name did not come up on port $port" >&2
+  return 1
+}
+
+if ! answers 1883; then
+  command -v mosquitto >/dev/null 2>&1 || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }
+fi
+ensure mosquitto 1883 mosquitto -d -c /etc/mosquitto/mosquitto.conf
+echo "test-peers: ok (pymodbus $(/usr/bin/python3 -c 'import pymodbus; print(pymodbus.__version__)'), mosquitto on 1883)"

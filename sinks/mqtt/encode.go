@@ -1,0 +1,161 @@
+package mqtt
+
+import (
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/weir-edge/weir/internal/payload"
+	"github.com/weir-edge/weir/model"
+)
+
+// maxTopicCache bounds the topic cache; tag sets are static, so reaching it
+// means paths churn and the cache is simply rebuilt.
+const maxTopicCache = 1 << 16
+
+// message is one MQTT message of a Write: its payload lives in
+// encoder.buf[start:end].
+type message struct {
+	topic      string
+	start, end int
+	samples    int
+	hash       uint32 // of topic; picks the worker so one topic stays in order
+}
+
+// encoder turns a batch into messages. Its buffers are reused between
+// Writes, so that the steady state allocates only what the MQTT library
+// does.
+type encoder struct {
+	prefix string
+	batch  bool
+
+	buf     []byte
+	msgs    []message
+	scratch []model.Sample // batch mode: the batch sorted by asset
+	shards  [][]int32
+	// topics caches the topic of each tag path (sample mode) or asset
+	// (batch mode); "" marks a key whose topic is invalid.
+	topics map[string]string
+}
+
+func newEncoder(prefix string, batch bool) encoder {
+	return encoder{prefix: prefix, batch: batch, topics: make(map[string]string)}
+}
+
+// encode fills e.msgs from batch and returns them with the number of
+// samples dropped for an invalid topic.
+func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message, dropped int) {
+	e.buf = e.buf[:0]
+	e.msgs = e.msgs[:0]
+	if !e.batch {
+		for i := range batch {
+			topic, ok := e.topic(batch[i].Path, log)
+			if !ok {
+				dropped++
+				continue
+			}
+			start := len(e.buf)
+			e.buf = payload.AppendSample(e.buf, batch[i])
+			e.add(topic, start, 1)
+		}
+		return e.msgs, dropped
+	}
+	// Group by asset; the stable sort keeps each tag's samples in order.
+	e.scratch = append(e.scratch[:0], batch...)
+	slices.SortStableFunc(e.scratch, func(a, b model.Sample) int {
+		return strings.Compare(e.key(a.Path), e.key(b.Path))
+	})
+	s := e.scratch
+	for i := 0; i < len(s); {
+		key := e.key(s[i].Path)
+		j := i + 1
+		for j < len(s) && e.key(s[j].Path) == key {
+			j++
+		}
+		if topic, ok := e.topic(key, log); ok {
+			start := len(e.buf)
+			e.buf = payload.AppendBatch(e.buf, s[i:j])
+			e.add(topic, start, j-i)
+		} else {
+			dropped += j - i
+		}
+		i = j
+	}
+	return e.msgs, dropped
+}
+
+func (e *encoder) add(topic string, start, samples int) {
+	e.msgs = append(e.msgs, message{topic: topic, start: start, end: len(e.buf), samples: samples, hash: fnv32(topic)})
+}
+
+// key is what a sample is grouped and addressed by: its path in sample
+// mode, its asset in batch mode. A single-level path has no asset: it goes
+// to the prefix topic, or to its own path when there is no prefix.
+func (e *encoder) key(path string) string {
+	if !e.batch {
+		return path
+	}
+	asset, _ := payload.Asset(path)
+	if asset == "" && e.prefix == "" {
+		return path
+	}
+	return asset
+}
+
+// topic returns the topic for key, building and validating it on first
+// use. An invalid topic is logged once and its samples dropped: a broker
+// would close the connection over it and the batch would never get out.
+func (e *encoder) topic(key string, log *slog.Logger) (string, bool) {
+	if t, ok := e.topics[key]; ok {
+		return t, t != ""
+	}
+	if len(e.topics) >= maxTopicCache {
+		clear(e.topics)
+	}
+	t := joinTopic(e.prefix, key)
+	if err := validateTopic(t); err != nil {
+		log.Warn("dropping samples: invalid topic", "error", err)
+		t = ""
+	}
+	e.topics[key] = t
+	return t, t != ""
+}
+
+func (e *encoder) payload(m *message) []byte { return e.buf[m.start:m.end] }
+
+// shard assigns message indexes to workers by topic hash, keeping batch
+// order within each worker.
+func (e *encoder) shard(workers int) [][]int32 {
+	if len(e.shards) < workers {
+		e.shards = append(e.shards, make([][]int32, workers-len(e.shards))...)
+	}
+	sh := e.shards[:workers]
+	for i := range sh {
+		sh[i] = sh[i][:0]
+	}
+	for i := range e.msgs {
+		w := e.msgs[i].hash % uint32(workers)
+		sh[w] = append(sh[w], int32(i))
+	}
+	return sh
+}
+
+// reset drops references to the last batch's strings once it is published.
+func (e *encoder) reset() { clear(e.scratch) }
+
+// abandon gives up the payload buffer after a failed Write: the MQTT
+// library may still read payloads it was handed.
+func (e *encoder) abandon() {
+	e.buf = nil
+	clear(e.scratch)
+}
+
+// fnv32 is FNV-1a, inline so that hashing a topic does not allocate.
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}

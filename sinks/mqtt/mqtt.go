@@ -1,0 +1,377 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/pipeline"
+)
+
+// Payloads of the status topic.
+var (
+	statusOnline  = []byte("online")
+	statusOffline = []byte("offline")
+)
+
+// Sink publishes samples to an MQTT broker in the unified-namespace layout.
+// See the package documentation for topics and payloads.
+type Sink struct {
+	cfg    Config // defaults applied
+	addr   string // host:port
+	useTLS bool
+	log    *slog.Logger
+	dial   dialFunc
+
+	// mu serializes Connect and Close and guards sess and closed. Write
+	// takes it only to pick up the current session, never while publishing.
+	mu     sync.Mutex
+	sess   *session
+	closed bool
+
+	// stMu guards what Status reports. The connection watcher takes only
+	// stMu, so that holding mu while waiting for a watcher cannot deadlock.
+	stMu    sync.Mutex
+	state   string
+	lastErr string
+
+	// closing is set by Close so the watcher does not count the final
+	// disconnect as a loss.
+	closing atomic.Bool
+
+	// Write's buffers, reused between calls. The engine calls Write from
+	// one goroutine at a time, so they need no lock.
+	enc encoder
+
+	messages      atomic.Uint64
+	samples       atomic.Uint64
+	invalid       atomic.Uint64
+	publishErrors atomic.Uint64
+	connects      atomic.Uint64
+	disconnects   atomic.Uint64
+}
+
+// session is one connection plus the context that ends with it, so that
+// publishes waiting for a PUBACK are released as soon as it drops.
+type session struct {
+	conn    conn
+	ctx     context.Context
+	cancel  context.CancelFunc
+	watched chan struct{} // closed when the watcher goroutine has returned
+}
+
+var (
+	_ pipeline.Sink           = (*Sink)(nil)
+	_ pipeline.StatusReporter = (*Sink)(nil)
+)
+
+// New builds a sink from cfg. It validates, applies defaults and does no
+// network or file I/O. log should already carry the component and name.
+func New(cfg Config, log *slog.Logger) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("mqtt sink: %w", err)
+	}
+	cfg.setDefaults()
+	addr, useTLS, _ := parseURL(cfg.URL) // validated above
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{
+		cfg:    cfg,
+		addr:   addr,
+		useTLS: useTLS || cfg.TLS.Enabled,
+		log:    log,
+		state:  pipeline.StateStarting,
+		enc:    newEncoder(cfg.TopicPrefix, cfg.Mode == ModeBatch),
+	}
+	if cfg.ProtocolVersion == Version311 {
+		s.dial = dial311
+	} else {
+		s.dial = dial5
+	}
+	return s, nil
+}
+
+// Connect dials the broker, announces "online" on the status topic and
+// returns nil once both succeeded, or an error the engine retries with
+// backoff. It returns nil at once if the connection is already up. The
+// password and certificates are read here, not in New, so that rotated
+// credentials apply on the next reconnect.
+func (s *Sink) Connect(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("mqtt %s: connect: %w", s.addr, pipeline.ErrClosed)
+	}
+	if s.sess != nil {
+		if s.sess.ctx.Err() == nil {
+			return nil
+		}
+		s.dropLocked()
+	}
+	s.setState(pipeline.StateConnecting, "")
+	if err := s.connectLocked(ctx); err != nil {
+		s.setState(pipeline.StateRetrying, err.Error())
+		return err
+	}
+	s.setState(pipeline.StateRunning, "")
+	return nil
+}
+
+func (s *Sink) connectLocked(ctx context.Context) error {
+	fail := func(what string, err error) error {
+		return fmt.Errorf("mqtt %s: connect: %s: %w", s.addr, what, err)
+	}
+	o := dialOptions{
+		addr:        s.addr,
+		clientID:    s.cfg.ClientID,
+		username:    s.cfg.Username,
+		keepAlive:   s.cfg.KeepAlive,
+		ackTimeout:  s.cfg.KeepAlive,
+		willTopic:   s.cfg.StatusTopic,
+		willPayload: statusOffline,
+	}
+	if s.cfg.Password.IsSet() {
+		pw, err := s.cfg.Password.Resolve() // errors name the source, never the value
+		if err != nil {
+			return fail("password", err)
+		}
+		o.password = pw
+	}
+	if s.useTLS {
+		tc, err := s.cfg.TLS.Load()
+		if err != nil {
+			return fail("tls", err)
+		}
+		o.tls = tc
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+	defer cancel()
+	c, err := s.dial(ctx, o)
+	if err != nil {
+		return fail("dial", err)
+	}
+	if err := c.publish(ctx, s.cfg.StatusTopic, statusOnline, 1, true); err != nil {
+		_ = c.close()
+		return fail("publish online status", err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	sess := &session{conn: c, ctx: sctx, cancel: scancel, watched: make(chan struct{})}
+	s.sess = sess
+	s.connects.Add(1)
+	go s.watch(sess)
+	s.log.Info("connected", "broker", s.addr, "client_id", s.cfg.ClientID,
+		"protocol_version", s.cfg.ProtocolVersion, "tls", o.tls != nil)
+	return nil
+}
+
+// watch waits for the connection to end, releases the publishes waiting on
+// it and records the loss. One goroutine per connection, not per message.
+func (s *Sink) watch(sess *session) {
+	defer close(sess.watched)
+	<-sess.conn.done()
+	sess.cancel()
+	if s.closing.Load() {
+		return
+	}
+	cause := sess.conn.cause()
+	if cause == nil {
+		cause = errors.New("connection closed")
+	}
+	s.disconnects.Add(1)
+	s.log.Warn("connection lost", "broker", s.addr, "error", cause)
+	// No newer session can exist yet: dropLocked waits for this watcher
+	// before a new connection is dialled.
+	s.setState(pipeline.StateRetrying, fmt.Sprintf("connection lost: %v", cause))
+}
+
+// setState records the state and last error reported by Status.
+func (s *Sink) setState(state, lastErr string) {
+	s.stMu.Lock()
+	s.state, s.lastErr = state, lastErr
+	s.stMu.Unlock()
+}
+
+// dropLocked closes the current connection and waits for its watcher.
+func (s *Sink) dropLocked() {
+	sess := s.sess
+	s.sess = nil
+	_ = sess.conn.close()
+	<-sess.watched
+}
+
+// Write publishes batch and returns nil once every message is confirmed
+// (QoS 1: PUBACK; QoS 0: written to the socket). Messages for one topic go
+// out in batch order, one at a time; different topics proceed concurrently,
+// at most max_inflight at once. If the connection is lost, the error wraps
+// pipeline.ErrDisconnected and the engine calls Connect before offering the
+// same batch again, so delivery is at-least-once.
+//
+// Samples whose topic would be invalid (wildcards, empty levels) are
+// dropped and counted as invalid_samples rather than failing the batch
+// forever.
+func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
+	s.mu.Lock()
+	closed, sess := s.closed, s.sess
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("mqtt %s: write: %w", s.addr, pipeline.ErrClosed)
+	}
+	if sess == nil || sess.ctx.Err() != nil {
+		return fmt.Errorf("mqtt %s: write: %w", s.addr, pipeline.ErrDisconnected)
+	}
+	msgs, dropped := s.enc.encode(batch, s.log)
+	s.invalid.Add(uint64(dropped))
+	err := s.publishAll(ctx, sess, msgs)
+	if err == nil {
+		s.enc.reset()
+		s.stMu.Lock()
+		s.lastErr = ""
+		s.stMu.Unlock()
+		return nil
+	}
+	// The client library may still reference the payloads of failed
+	// publishes: give up the buffer rather than overwrite it.
+	s.enc.abandon()
+	s.publishErrors.Add(1)
+	switch {
+	case ctx.Err() != nil:
+		err = fmt.Errorf("mqtt %s: write: %w", s.addr, ctx.Err())
+	case errors.Is(err, errRefused):
+		err = fmt.Errorf("mqtt %s: write: %w", s.addr, err)
+	default:
+		// Lost, timed out or broken: drop the connection so that Connect
+		// dials afresh.
+		if c := sess.conn.cause(); c != nil && sess.ctx.Err() != nil {
+			err = c
+		}
+		s.mu.Lock()
+		if s.sess == sess {
+			s.dropLocked()
+		}
+		s.mu.Unlock()
+		err = fmt.Errorf("mqtt %s: write: %w: %w", s.addr, pipeline.ErrDisconnected, err)
+		s.setState(pipeline.StateRetrying, err.Error())
+		return err
+	}
+	s.stMu.Lock()
+	s.lastErr = err.Error()
+	s.stMu.Unlock()
+	return err
+}
+
+// publishAll publishes msgs on sess and returns the first failure.
+func (s *Sink) publishAll(ctx context.Context, sess *session, msgs []message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(sess.ctx, cancel) // connection lost: release waiters
+	defer stop()
+
+	qos := byte(*s.cfg.QoS)
+	workers := 1
+	if qos > 0 {
+		workers = min(s.cfg.MaxInflight, len(msgs))
+	}
+	if workers == 1 {
+		for i := range msgs {
+			if err := s.publishOne(ctx, sess, &msgs[i], qos); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+
+	shards := s.enc.shard(workers)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for _, i := range shards[w] {
+				if ctx.Err() != nil {
+					return
+				}
+				if err := s.publishOne(ctx, sess, &msgs[i], qos); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}
+
+func (s *Sink) publishOne(ctx context.Context, sess *session, m *message, qos byte) error {
+	if err := sess.conn.publish(ctx, m.topic, s.enc.payload(m), qos, s.cfg.Retain); err != nil {
+		return fmt.Errorf("publish %s: %w", m.topic, err)
+	}
+	s.messages.Add(1)
+	s.samples.Add(uint64(m.samples))
+	return nil
+}
+
+// Close publishes "offline" on the status topic, disconnects cleanly (so
+// the broker discards the last will) and waits for the connection's
+// goroutines. It works after a partial start and more than once.
+func (s *Sink) Close(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.closing.Store(true)
+	s.setState(pipeline.StateStopping, "")
+	var err error
+	if sess := s.sess; sess != nil {
+		if sess.ctx.Err() == nil {
+			pctx, cancel := context.WithCancel(ctx)
+			stop := context.AfterFunc(sess.ctx, cancel) // do not wait for a PUBACK from a dead connection
+			if perr := sess.conn.publish(pctx, s.cfg.StatusTopic, statusOffline, 1, true); perr != nil {
+				err = fmt.Errorf("mqtt %s: close: publish offline status: %w", s.addr, perr)
+			}
+			stop()
+			cancel()
+		}
+		s.dropLocked()
+	}
+	lastErr := ""
+	if err != nil {
+		lastErr = err.Error()
+	}
+	s.setState(pipeline.StateStopped, lastErr)
+	s.log.Info("closed", "broker", s.addr)
+	return err
+}
+
+// Status reports the connection state and counters: messages and samples
+// confirmed by the broker, samples dropped for an invalid topic, failed
+// Writes, connects and connections lost.
+func (s *Sink) Status() pipeline.Status {
+	s.stMu.Lock()
+	st := pipeline.Status{Name: "mqtt", State: s.state, LastError: s.lastErr}
+	s.stMu.Unlock()
+	st.Counters = map[string]uint64{
+		"messages":        s.messages.Load(),
+		"samples":         s.samples.Load(),
+		"invalid_samples": s.invalid.Load(),
+		"publish_errors":  s.publishErrors.Load(),
+		"connects":        s.connects.Load(),
+		"disconnects":     s.disconnects.Load(),
+	}
+	return st
+}
