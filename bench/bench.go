@@ -217,7 +217,7 @@ func configYAML(o Options, devices []string, broker string) string {
 	fmt.Fprintf(&b, `sinks:
   - name: bench
     batch_size: 5000
-    buffer: {capacity: 1000000, policy: drop_oldest}
+    buffer: {capacity: 500000, policy: drop_oldest}
     mqtt:
       url: tcp://%s
       client_id: weir-bench-%d

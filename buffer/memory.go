@@ -12,6 +12,9 @@ import (
 // samples while a batch is in flight needs no bookkeeping: the in-flight
 // copy is already with the sink, and its Ack simply moves head past it.
 //
+// The ring starts small and doubles up to the capacity, so a generous
+// capacity costs memory only while an outage actually fills it.
+//
 // It loses everything on restart; it is the buffer for sinks where that is
 // acceptable, and the reference the durable buffer is tested against.
 type Memory struct {
@@ -19,6 +22,7 @@ type Memory struct {
 	notEmpty *sync.Cond
 	notFull  *sync.Cond
 	ring     []model.Sample
+	capacity int
 	head     uint64 // oldest held
 	sent     uint64 // next to hand out
 	tail     uint64 // next free
@@ -38,7 +42,7 @@ func NewMemory(capacity int, policy Policy) *Memory {
 	if policy == "" {
 		policy = DropOldest
 	}
-	m := &Memory{ring: make([]model.Sample, capacity), policy: policy}
+	m := &Memory{ring: make([]model.Sample, min(capacity, initialRing)), capacity: capacity, policy: policy}
 	m.notEmpty = sync.NewCond(&m.mu)
 	m.notFull = sync.NewCond(&m.mu)
 	m.stats.Capacity = capacity
@@ -54,8 +58,11 @@ func (m *Memory) Push(ctx context.Context, samples []model.Sample) error {
 	if m.closed {
 		return ErrClosed
 	}
-	capacity := len(m.ring)
+	capacity := m.capacity
 	for len(samples) > 0 {
+		if need := m.len() + len(samples); need > len(m.ring) && len(m.ring) < capacity {
+			m.grow(need)
+		}
 		free := capacity - m.len()
 		if free == 0 {
 			switch m.policy {
@@ -77,8 +84,9 @@ func (m *Memory) Push(ctx context.Context, samples []model.Sample) error {
 			}
 		}
 		n := min(free, len(samples))
+		ringLen := uint64(len(m.ring))
 		for i := 0; i < n; i++ {
-			m.ring[(m.tail+uint64(i))%uint64(capacity)] = samples[i]
+			m.ring[(m.tail+uint64(i))%ringLen] = samples[i]
 		}
 		m.tail += uint64(n)
 		m.stats.Pushed += uint64(n)
@@ -86,6 +94,26 @@ func (m *Memory) Push(ctx context.Context, samples []model.Sample) error {
 		m.notEmpty.Signal()
 	}
 	return nil
+}
+
+// initialRing is the ring's starting length, in samples.
+const initialRing = 1024
+
+// grow enlarges the ring (doubling, up to capacity) to hold at least need
+// samples. Positions are absolute, so each held sample moves to its
+// position modulo the new length.
+func (m *Memory) grow(need int) {
+	n := len(m.ring)
+	for n < need && n < m.capacity {
+		n *= 2
+	}
+	n = min(n, m.capacity)
+	ring := make([]model.Sample, n)
+	old := uint64(len(m.ring))
+	for p := m.head; p < m.tail; p++ {
+		ring[p%uint64(n)] = m.ring[p%old]
+	}
+	m.ring = ring
 }
 
 // dropOldest discards n samples from the head, including in-flight ones.

@@ -122,14 +122,14 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 		work[i].Seq = e.seq
 	}
 	e.scratch = work
-	for _, p := range e.opts.Processors {
-		work = p.Process(work)
-		if len(work) == 0 {
-			break
-		}
+	work, err := e.process(work)
+	if err != nil {
+		return err
 	}
 	e.emitted.Add(uint64(len(batch)))
-	e.filtered.Add(uint64(len(batch) - len(work)))
+	if len(work) < len(batch) { // a processor may also add samples
+		e.filtered.Add(uint64(len(batch) - len(work)))
+	}
 	if len(work) == 0 {
 		return nil
 	}
@@ -140,6 +140,25 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// process runs the processor chain. A panicking processor fails this Emit
+// (the batch is not accepted) instead of the process: the source may call
+// Emit from a goroutine of its own, outside the recover around Source.Run.
+func (e *Engine) process(work []model.Sample) (out []model.Sample, err error) {
+	i := 0
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("engine: processor %d: panic: %v", i, r)
+		}
+	}()
+	for ; i < len(e.opts.Processors); i++ {
+		work = e.opts.Processors[i].Process(work)
+		if len(work) == 0 {
+			break
+		}
+	}
+	return work, nil
 }
 
 // Run starts every component and blocks until ctx is done, then shuts down

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -33,7 +34,7 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	if f.printConfig {
-		text, err := demoConfig("127.0.0.1:5020", "127.0.0.1:1883", "")
+		text, err := demoConfig("127.0.0.1:5020", "127.0.0.1:1883", "", demoPrefix)
 		if err != nil {
 			return err
 		}
@@ -67,7 +68,7 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
-	text, err := demoConfig(s.Addr(), b.Addr(), httpLn.Addr().String())
+	text, err := demoConfig(s.Addr(), b.Addr(), httpLn.Addr().String(), demoPrefix)
 	if err != nil {
 		httpLn.Close()
 		return err
@@ -85,7 +86,8 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
   metrics                     http://%s/metrics
 Watch the data:
   mosquitto_sub -h %s -p %s -t '%s/#' -v
-Change the line speed setpoint (holding register 100..) with any Modbus client, or stop with Ctrl-C.
+Change the line speed: write holding register 0 (speed_setpoint, 60..600) with any Modbus client.
+Stop with Ctrl-C.
 The configuration used: weir run --print-config
 
 `, s.Addr(), b.Addr(), httpLn.Addr(), httpLn.Addr(), host, port, demoPrefix)
@@ -103,7 +105,7 @@ func portFree(addr string) bool {
 
 // demoConfig renders the demo's configuration from the plant's register
 // map: one device, one poll group at 1 s, one MQTT sink.
-func demoConfig(simAddr, brokerAddr, httpAddr string) (string, error) {
+func demoConfig(simAddr, brokerAddr, httpAddr, topicPrefix string) (string, error) {
 	tags, err := yaml.Marshal(sim.PlantTags())
 	if err != nil {
 		return "", fmt.Errorf("demo: register map: %w", err)
@@ -136,10 +138,10 @@ sources:
   - name: uns
     mqtt:
       url: tcp://%s
-      client_id: weir-demo
+      client_id: weir-demo-%d
       topic_prefix: %s
       qos: 1
       retain: true
-`, brokerAddr, demoPrefix)
+`, brokerAddr, os.Getpid(), topicPrefix)
 	return b.String(), nil
 }

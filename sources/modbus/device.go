@@ -301,22 +301,7 @@ func (d *device) poll(ctx context.Context, out pipeline.Emitter, g *group) error
 			}
 			continue
 		}
-		for _, it := range r.items {
-			t, s := &g.tags[it.tag], &g.batch[it.tag]
-			var v model.Value
-			ok := false
-			switch {
-			case r.table.isBits() && int(it.off) < len(bits):
-				v, ok = t.decodeBits(bits[it.off:])
-			case !r.table.isBits() && int(it.off) < len(regs):
-				v, ok = t.decodeRegs(regs[it.off:])
-			}
-			s.Value, s.Quality = v, model.Quality{Code: model.Good}
-			if !ok {
-				s.Quality = model.Quality{Code: model.Bad, Reason: "short response"}
-			}
-			s.SourceTime, s.EdgeTime = now, now
-		}
+		g.decode(r, regs, bits, now)
 	}
 	g.exc = exc
 	d.samples.Add(uint64(len(g.batch)))
@@ -324,6 +309,27 @@ func (d *device) poll(ctx context.Context, out pipeline.Emitter, g *group) error
 		d.log.Warn("modbus emit failed", "err", err)
 	}
 	return nil
+}
+
+// decode fills the batch slots of r's tags from a response that arrived at
+// now (Unix ns). It is the hot path: no allocation except for strings.
+func (g *group) decode(r *request, regs []uint16, bits []bool, now int64) {
+	for _, it := range r.items {
+		t, s := &g.tags[it.tag], &g.batch[it.tag]
+		var v model.Value
+		ok := false
+		switch {
+		case r.table.isBits() && int(it.off) < len(bits):
+			v, ok = t.decodeBits(bits[it.off:])
+		case !r.table.isBits() && int(it.off) < len(regs):
+			v, ok = t.decodeRegs(regs[it.off:])
+		}
+		s.Value, s.Quality = v, model.Quality{Code: model.Good}
+		if !ok {
+			s.Quality = model.Quality{Code: model.Bad, Reason: "short response"}
+		}
+		s.SourceTime, s.EdgeTime = now, now
+	}
 }
 
 // read performs one planned request, retrying failures other than Modbus
