@@ -74,7 +74,10 @@ type Stats struct {
 // Push may be called from many goroutines. Next, Ack and Nack are called by
 // one consumer goroutine (the sink's worker) with at most one batch in
 // flight: Next, then Ack or Nack of that batch, then Next again. Close
-// wakes a blocked Push or Next with ErrClosed.
+// wakes a blocked Push with ErrClosed and refuses later Pushes; Next keeps
+// handing out what is held (a Nacked batch included) and returns ErrClosed
+// only once the buffer is empty, which is how the engine drains a sink at
+// shutdown.
 type Buffer interface {
 	// Push appends copies of samples, applying the overflow policy when full.
 	// It returns ctx's error if it blocked and ctx ended first.

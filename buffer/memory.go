@@ -222,8 +222,9 @@ func (m *Memory) Stats() Stats {
 	return s
 }
 
-// Close wakes every waiter; later calls fail with ErrClosed. Samples still
-// held are discarded (they are in memory only).
+// Close wakes every waiter; later Pushes fail with ErrClosed. Next still
+// hands out the samples held, then fails with ErrClosed; whatever is not
+// taken is lost with the process (memory only).
 func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -1,9 +1,9 @@
 // Package engine runs a graph of sources, a processor chain and sinks, and
 // owns their lifecycle:
 //
-//   - start downstream first: every sink worker starts (and connects, with
-//     backoff) before any source runs, so the first samples have somewhere to
-//     go;
+//   - start downstream first: every sink's buffer exists and its worker is
+//     started (it connects, with backoff) before any source runs, so the
+//     first samples have somewhere to go even while a sink still connects;
 //   - a source's Emit runs the processor chain under one mutex, stamps each
 //     sample with a sequence id, and pushes copies into every sink's own
 //     bounded Buffer (a slow sink never stalls another unless its policy is

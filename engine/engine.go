@@ -52,7 +52,9 @@ type Engine struct {
 	log     *slog.Logger
 	sources []*sourceRunner
 	sinks   []*sinkRunner
-	started time.Time
+	// started is when Run began, on opts.Now; atomic because Status may be
+	// polled while Run starts.
+	started atomic.Pointer[time.Time]
 
 	mu      sync.Mutex // serialises the processor chain and sequence ids
 	scratch []model.Sample
@@ -86,8 +88,10 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("engine: duplicate source name %q", s.Name)
 		}
 		names["source/"+s.Name] = true
-		e.sources = append(e.sources, &sourceRunner{spec: s, engine: e,
-			log: opts.Logger.With("component", "source", "name", s.Name)})
+		r := &sourceRunner{spec: s, engine: e,
+			log: opts.Logger.With("component", "source", "name", s.Name)}
+		r.state = pipeline.StateStarting // until its goroutine runs
+		e.sources = append(e.sources, r)
 	}
 	for _, s := range opts.Sinks {
 		if s.Name == "" || s.Sink == nil || s.Buffer == nil {
@@ -100,8 +104,10 @@ func New(opts Options) (*Engine, error) {
 		if s.BatchSize <= 0 {
 			s.BatchSize = 1000
 		}
-		e.sinks = append(e.sinks, &sinkRunner{spec: s, engine: e,
-			log: opts.Logger.With("component", "sink", "name", s.Name)})
+		r := &sinkRunner{spec: s, engine: e,
+			log: opts.Logger.With("component", "sink", "name", s.Name)}
+		r.state = pipeline.StateStarting
+		e.sinks = append(e.sinks, r)
 	}
 	return e, nil
 }
@@ -165,7 +171,8 @@ func (e *Engine) process(work []model.Sample) (out []model.Sample, err error) {
 // in order (sources first, then a bounded drain of the sinks). It returns
 // nil after a clean shutdown.
 func (e *Engine) Run(ctx context.Context) error {
-	e.started = e.opts.Now()
+	started := e.opts.Now()
+	e.started.Store(&started)
 	sinkCtx, cancelSinks := context.WithCancel(context.Background())
 	defer cancelSinks()
 	var sinkWG sync.WaitGroup

@@ -154,6 +154,7 @@ func (s *fakeSink) Connect(ctx context.Context) error {
 	s.connectCalls++
 	n := s.connectCalls
 	s.mu.Unlock()
+	s.notify() // the call began: a hook may block
 	if s.connect != nil {
 		return s.connect(ctx, n)
 	}
@@ -170,6 +171,7 @@ func (s *fakeSink) Write(ctx context.Context, batch []model.Sample) error {
 	s.attempts = append(s.attempts, seqs)
 	n := len(s.attempts)
 	s.mu.Unlock()
+	s.notify() // the call began: a hook may block
 	if s.write != nil {
 		if err := s.write(ctx, n, batch); err != nil {
 			return err

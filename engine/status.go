@@ -41,8 +41,9 @@ func (e *Engine) Status() Status {
 		Emitted:  e.emitted.Load(),
 		Filtered: e.filtered.Load(),
 	}
-	if !e.started.IsZero() {
-		st.Uptime = time.Since(e.started).Seconds()
+	if started := e.started.Load(); started != nil {
+		// On the same clock as started, so an injected clock works.
+		st.Uptime = e.opts.Now().Sub(*started).Seconds()
 	}
 	for _, s := range e.sources {
 		cs := componentStatus("source", s.spec.Name, s.spec.Source, &s.health)

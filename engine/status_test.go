@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 )
 
@@ -29,18 +30,29 @@ func TestStatus(t *testing.T) {
 	k.status = func() pipeline.Status {
 		return pipeline.Status{State: ownState.Load().(string), Counters: own, Gauges: map[string]float64{"inflight": 2}}
 	}
-	src := newSource("s", samples("t/x", 1, 4)) // taken at t0+1ms..t0+4ms
+	// The worker acks a batch before it writes the next, so a second Write
+	// held at a gate is the point where the first batch's numbers are final.
+	second := make(gate)
+	k.write = func(ctx context.Context, call int, _ []model.Sample) error {
+		if call == 2 {
+			return second.wait(ctx)
+		}
+		return nil
+	}
+	spec := memSink("k", k, 10, buffer.DropOldest)
+	spec.BatchSize = 4
+	src := newSource("s", samples("t/x", 1, 4), samples("t/x", 5, 1)) // taken at t0+1ms..t0+5ms
 	r := start(t, Options{
 		Sources: []SourceSpec{{Name: "s", Source: src}},
-		Sinks:   []SinkSpec{memSink("k", k, 10, buffer.DropOldest)},
+		Sinks:   []SinkSpec{spec},
 		Now:     clock.Now,
 	})
-	k.waitCount(t, 4)
+	k.waitFor(t, "the second write", func() bool { _, w, _ := k.calls(); return w >= 2 })
 	clock.ns.Add(int64(2 * time.Second))
 
 	st := r.Status()
-	if !st.Ready || st.Emitted != 4 || st.Filtered != 0 {
-		t.Fatalf("status %+v, want ready with 4 emitted", st)
+	if !st.Ready || st.Emitted != 5 || st.Filtered != 0 {
+		t.Fatalf("status %+v, want ready with 5 emitted", st)
 	}
 	if math.Abs(st.Uptime-2) > 1e-9 {
 		t.Fatalf("uptime = %v s, want 2 s on the injected clock", st.Uptime)
@@ -70,7 +82,7 @@ func TestStatus(t *testing.T) {
 	if c.Gauges["inflight"] != 2 {
 		t.Fatalf("gauges %v lost", c.Gauges)
 	}
-	if c.Buffer == nil || c.Buffer.Acked != 4 || c.Buffer.Capacity != 10 {
+	if c.Buffer == nil || c.Buffer.Acked != 4 || c.Buffer.Depth != 1 || c.Buffer.Capacity != 10 {
 		t.Fatalf("buffer %+v", c.Buffer)
 	}
 	// Latency is sample taken → sink confirmed: 96..99 ms here.
@@ -88,6 +100,8 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status does not marshal: %v", err)
 	}
 
+	close(second)
+	k.waitCount(t, 5)
 	if err, _ := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -124,38 +138,47 @@ type errFake string
 
 func (e errFake) Error() string { return string(e) }
 
-// Status may be polled (by the HTTP API) before and while Run starts.
+// Status may be polled (by the HTTP API) before and while Run starts. The
+// race detector sees an unsynchronised start only in a small window, so the
+// start is repeated.
 func TestStatusConcurrentWithRun(t *testing.T) {
-	k := newSink("k")
-	src := newSource("s", samples("t/x", 1, 3))
-	e, err := New(Options{
-		Sources: []SourceSpec{{Name: "s", Source: src}},
-		Sinks:   []SinkSpec{memSink("k", k, 10, buffer.DropOldest)},
-		Backoff: tinyBackoff,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				_ = e.Status()
-			}
+	for range 20 {
+		k := newSink("k")
+		src := newSource("s", samples("t/x", 1, 3))
+		e, err := New(Options{
+			Sources: []SourceSpec{{Name: "s", Source: src}},
+			Sinks:   []SinkSpec{memSink("k", k, 10, buffer.DropOldest)},
+			Backoff: tinyBackoff,
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Engine: e, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- e.Run(ctx) }()
-	k.waitCount(t, 3)
-	err, _ = r.stop(t)
-	close(stop)
-	wg.Wait()
-	if err != nil {
-		t.Fatalf("Run = %v", err)
+		stop := make(chan struct{})
+		polling := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+					_ = e.Status()
+					if i == 0 {
+						close(polling)
+					}
+				}
+			}
+		})
+		<-polling
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &running{Engine: e, cancel: cancel, done: make(chan error, 1)}
+		go func() { r.done <- e.Run(ctx) }()
+		k.waitCount(t, 3)
+		err, _ = r.stop(t)
+		close(stop)
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("Run = %v", err)
+		}
 	}
 }

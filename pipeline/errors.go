@@ -1,6 +1,9 @@
 package pipeline
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors that steer the engine's control flow. Components wrap them
 // with %w and the "where".
@@ -11,3 +14,19 @@ var (
 	// ErrClosed is returned by anything used after Close.
 	ErrClosed = errors.New("closed")
 )
+
+// PartialWriteError from Sink.Write reports that the first Delivered samples
+// of the batch were confirmed by the destination and the rest were not. The
+// engine acknowledges the confirmed prefix and offers the rest again, so a
+// sink with per-item results (Kafka, JetStream, a database) never causes
+// the confirmed part to be sent twice.
+type PartialWriteError struct {
+	Delivered int
+	Err       error
+}
+
+func (e *PartialWriteError) Error() string {
+	return fmt.Sprintf("%d samples delivered, the rest failed: %v", e.Delivered, e.Err)
+}
+
+func (e *PartialWriteError) Unwrap() error { return e.Err }

@@ -275,7 +275,7 @@ func TestBrokerRestart(t *testing.T) {
 func TestBrokerStopsMidWrite(t *testing.T) {
 	for _, version := range []string{Version5, Version311} {
 		t.Run("v"+version, func(t *testing.T) {
-			stall := newStallHook("mid/")
+			stall := newStallHook("mid/a/")
 			b := startBroker(t, brokerOpts{hooks: []mochi.Hook{stall}})
 			s := newSink(t, Config{URL: b.url("tcp"), ClientID: "mid", ProtocolVersion: version, TopicPrefix: "mid"})
 			var batch []model.Sample
