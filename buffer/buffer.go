@@ -53,6 +53,13 @@ type Batch struct {
 	end     uint64 // position after the last sample
 }
 
+// Prefix is the batch of the first n samples of b, for acknowledging what a
+// sink confirmed of a partially delivered batch (then Nack b for the rest).
+func (b Batch) Prefix(n int) Batch {
+	n = max(0, min(n, len(b.Samples)))
+	return Batch{Samples: b.Samples[:n], first: b.first, end: b.first + uint64(n)}
+}
+
 // Len is the number of samples in the batch.
 func (b Batch) Len() int { return len(b.Samples) }
 

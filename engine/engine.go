@@ -63,6 +63,7 @@ type Engine struct {
 	emitted  atomic.Uint64
 	filtered atomic.Uint64
 	ready    atomic.Bool
+	draining atomic.Bool // set once sources have stopped
 }
 
 var _ pipeline.Emitter = (*Engine)(nil)
@@ -197,22 +198,23 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.ready.Store(false)
 
 	e.log.Info("stopping sources")
-	srcWG.Wait()
+	if !waitTimeout(&srcWG, e.opts.DrainTimeout) {
+		// A source ignoring ctx must not hold the process hostage; its
+		// goroutine is abandoned (and reported) rather than waited for.
+		e.log.Error("sources did not stop within the drain timeout; continuing shutdown", "timeout", e.opts.DrainTimeout)
+	}
 
 	e.log.Info("draining sinks", "timeout", e.opts.DrainTimeout)
+	e.draining.Store(true)
 	for _, s := range e.sinks {
 		_ = s.spec.Buffer.Close() // Next still hands out what is left
 	}
-	drained := make(chan struct{})
-	go func() { sinkWG.Wait(); close(drained) }()
-	timer := time.NewTimer(e.opts.DrainTimeout)
-	defer timer.Stop()
-	select {
-	case <-drained:
-	case <-timer.C:
+	if !waitTimeout(&sinkWG, e.opts.DrainTimeout) {
 		e.log.Warn("drain deadline reached; undelivered samples remain in buffers")
 		cancelSinks()
-		<-drained
+		if !waitTimeout(&sinkWG, abandonAfter) {
+			e.log.Error("a sink ignored cancellation; abandoning it", "waited", abandonAfter)
+		}
 	}
 	var errs []error
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
@@ -228,6 +230,23 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.log.Info("engine stopped")
 	return errors.Join(errs...)
+}
+
+// abandonAfter bounds the wait for a sink that ignores cancellation.
+const abandonAfter = 5 * time.Second
+
+// waitTimeout waits for wg up to d and reports whether it finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // Ready reports whether the engine is running (for /readyz).

@@ -86,6 +86,7 @@ type sinkRunner struct {
 	batches     atomic.Uint64
 	writeErrors atomic.Uint64
 	connects    atomic.Uint64
+	rejected    atomic.Uint64
 }
 
 // run connects the sink and feeds it batches from its buffer until the
@@ -95,6 +96,9 @@ func (r *sinkRunner) run(ctx context.Context) {
 	connected := false
 	for {
 		if !connected {
+			if r.engine.draining.Load() && r.spec.Buffer.Stats().Depth == 0 {
+				return // nothing left to deliver: don't hold shutdown
+			}
 			r.setState(pipeline.StateConnecting, nil)
 			err := safeCall("sink "+r.spec.Name+" connect", func() error { return r.spec.Sink.Connect(ctx) })
 			if err != nil {
@@ -123,35 +127,63 @@ func (r *sinkRunner) run(ctx context.Context) {
 			return
 		}
 		err = safeCall("sink "+r.spec.Name+" write", func() error { return r.spec.Sink.Write(ctx, batch.Samples) })
-		if err != nil {
-			r.spec.Buffer.Nack(batch)
-			r.writeErrors.Add(1)
-			if errors.Is(err, pipeline.ErrDisconnected) {
-				connected = false
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			d := b.Next()
-			r.setState(pipeline.StateRetrying, err)
-			r.log.Warn("sink write failed; batch kept for retry", "err", err, "samples", batch.Len(), "retry_in", d.Round(time.Millisecond))
-			if !backoff.Sleep(ctx, d) {
-				return
+		if err == nil {
+			r.confirm(batch)
+			if b.Attempt() > 0 {
+				b.Reset()
+				r.setState(pipeline.StateRunning, nil)
 			}
 			continue
 		}
-		now := r.engine.opts.Now().UnixNano()
-		for i := range batch.Samples {
-			r.latency.Record(time.Duration(now - batch.Samples[i].SourceTime))
+		r.writeErrors.Add(1)
+		if errors.Is(err, pipeline.ErrRejected) {
+			// The destination refuses this data for good; retrying would
+			// block the sink forever. Count, log and move on.
+			r.rejected.Add(uint64(batch.Len()))
+			r.setState(pipeline.StateRunning, err)
+			r.log.Error("sink rejected a batch permanently; samples dropped", "err", err, "samples", batch.Len(),
+				"first_seq", batch.Samples[0].Seq, "last_seq", batch.Samples[batch.Len()-1].Seq)
+			if aerr := r.spec.Buffer.Ack(batch); aerr != nil {
+				r.log.Error("sink buffer ack failed", "err", aerr)
+			}
+			continue
 		}
-		if err := r.spec.Buffer.Ack(batch); err != nil {
-			r.log.Error("sink buffer ack failed", "err", err)
+		var partial *pipeline.PartialWriteError
+		if errors.As(err, &partial) && partial.Delivered > 0 && partial.Delivered < batch.Len() {
+			r.confirm(batch.Prefix(partial.Delivered))
 		}
-		r.written.Add(uint64(batch.Len()))
-		r.batches.Add(1)
-		if b.Attempt() > 0 {
-			b.Reset()
-			r.setState(pipeline.StateRunning, nil)
+		r.spec.Buffer.Nack(batch)
+		if errors.Is(err, pipeline.ErrDisconnected) {
+			connected = false
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		d := b.Next()
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) && ra.RetryAfter() > d {
+			d = min(ra.RetryAfter(), maxRetryAfter)
+		}
+		r.setState(pipeline.StateRetrying, err)
+		r.log.Warn("sink write failed; batch kept for retry", "err", err, "samples", batch.Len(), "retry_in", d.Round(time.Millisecond))
+		if !backoff.Sleep(ctx, d) {
+			return
 		}
 	}
+}
+
+// maxRetryAfter caps a destination's request to wait before retrying.
+const maxRetryAfter = 5 * time.Minute
+
+// confirm records a delivered batch: latency per sample, counters, Ack.
+func (r *sinkRunner) confirm(batch buffer.Batch) {
+	now := r.engine.opts.Now().UnixNano()
+	for i := range batch.Samples {
+		r.latency.Record(time.Duration(now - batch.Samples[i].SourceTime))
+	}
+	if err := r.spec.Buffer.Ack(batch); err != nil {
+		r.log.Error("sink buffer ack failed", "err", err)
+	}
+	r.written.Add(uint64(batch.Len()))
+	r.batches.Add(1)
 }

@@ -56,6 +56,7 @@ func (e *Engine) Status() Status {
 		cs.Counters["batches_written"] = s.batches.Load()
 		cs.Counters["write_errors"] = s.writeErrors.Load()
 		cs.Counters["connects"] = s.connects.Load()
+		cs.Counters["samples_rejected"] = s.rejected.Load()
 		bs := s.spec.Buffer.Stats()
 		cs.Buffer = &bs
 		cs.Latency = &LatencyStats{

@@ -13,7 +13,20 @@ var (
 	ErrDisconnected = errors.New("disconnected")
 	// ErrClosed is returned by anything used after Close.
 	ErrClosed = errors.New("closed")
+	// ErrRejected from Sink.Write means the destination refused the batch
+	// for good (an HTTP 400, a schema violation): retrying cannot succeed.
+	// The engine logs and counts the samples as rejected and moves on, so
+	// one poisoned batch never blocks a sink.
+	ErrRejected = errors.New("rejected by destination")
 )
+
+// A Write error may also carry a delay the destination asked for (HTTP 429
+// or 503 with Retry-After) by implementing
+//
+//	RetryAfter() time.Duration
+//
+// The engine then waits at least that long (capped at 5 minutes) before
+// offering the batch again.
 
 // PartialWriteError from Sink.Write reports that the first Delivered samples
 // of the batch were confirmed by the destination and the rest were not. The
