@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,25 +40,30 @@ type Peers struct {
 
 // Result is what a run measured.
 type Result struct {
-	Devices        int     `json:"devices"`
-	TagsPerDevice  int     `json:"tags_per_device"`
-	PollInterval   string  `json:"poll_interval"`
-	OfferedRate    float64 `json:"offered_samples_per_sec"`
-	SamplesPerSec  float64 `json:"samples_per_sec"`
-	Delivered      uint64  `json:"delivered"`
-	LatencyP50ms   float64 `json:"latency_p50_ms"`
-	LatencyP99ms   float64 `json:"latency_p99_ms"`
-	LatencyMaxms   float64 `json:"latency_max_ms"`
-	CPUPercent     float64 `json:"cpu_percent"`
-	PeakRSSMB      float64 `json:"peak_rss_mb"`
-	Lost           uint64  `json:"lost"`
-	Dropped        uint64  `json:"dropped"`
-	PollOverruns   uint64  `json:"poll_overruns"`
-	RequestsPerSec float64 `json:"modbus_requests_per_sec"`
-	QoS            int     `json:"qos"`
-	Mode           string  `json:"mode"`
-	Broker         string  `json:"broker"`
-	Window         string  `json:"window"`
+	Devices       int     `json:"devices"`
+	TagsPerDevice int     `json:"tags_per_device"`
+	PollInterval  string  `json:"poll_interval"`
+	OfferedRate   float64 `json:"offered_samples_per_sec"`
+	SamplesPerSec float64 `json:"samples_per_sec"`
+	Delivered     uint64  `json:"delivered"`
+	LatencyP50ms  float64 `json:"latency_p50_ms"`
+	LatencyP99ms  float64 `json:"latency_p99_ms"`
+	LatencyMaxms  float64 `json:"latency_max_ms"`
+	CPUPercent    float64 `json:"cpu_percent"`
+	// PeakRSSMB is the highest resident set sampled (every 100 ms) during
+	// the measured window: the gateway under load. ProcessMaxRSSMB is the
+	// kernel's lifetime high-water mark, which includes start-up (parsing
+	// a 10,000-tag configuration, for one).
+	PeakRSSMB       float64 `json:"peak_rss_mb"`
+	ProcessMaxRSSMB float64 `json:"process_max_rss_mb"`
+	Lost            uint64  `json:"lost"`
+	Dropped         uint64  `json:"dropped"`
+	PollOverruns    uint64  `json:"poll_overruns"`
+	RequestsPerSec  float64 `json:"modbus_requests_per_sec"`
+	QoS             int     `json:"qos"`
+	Mode            string  `json:"mode"`
+	Broker          string  `json:"broker"`
+	Window          string  `json:"window"`
 }
 
 func (o *Options) setDefaults() error {
@@ -140,7 +147,7 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	before := snapshot(eng)
 	cpu0 := cpuTime()
 	t0 := time.Now()
-	sleepCtx(ctx, o.Duration)
+	peakRSS := sampleRSS(ctx, o.Duration)
 	window := time.Since(t0)
 	cpu1 := cpuTime()
 	after := snapshot(eng)
@@ -154,24 +161,25 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	}
 	final := snapshot(eng)
 	res := Result{
-		Devices:        o.Devices,
-		TagsPerDevice:  o.Tags,
-		PollInterval:   o.PollInterval().String(),
-		OfferedRate:    o.Rate,
-		Delivered:      after.written - before.written,
-		SamplesPerSec:  float64(after.written-before.written) / window.Seconds(),
-		LatencyP50ms:   ms(p50),
-		LatencyP99ms:   ms(p99),
-		LatencyMaxms:   ms(pmax),
-		CPUPercent:     100 * (cpu1 - cpu0).Seconds() / window.Seconds(),
-		PeakRSSMB:      peakRSSMB(),
-		Dropped:        final.dropped,
-		PollOverruns:   after.overruns - before.overruns,
-		RequestsPerSec: float64(after.requests-before.requests) / window.Seconds(),
-		QoS:            o.QoS,
-		Mode:           o.Mode,
-		Broker:         brokerAddr,
-		Window:         window.Round(time.Millisecond).String(),
+		Devices:         o.Devices,
+		TagsPerDevice:   o.Tags,
+		PollInterval:    o.PollInterval().String(),
+		OfferedRate:     o.Rate,
+		Delivered:       after.written - before.written,
+		SamplesPerSec:   float64(after.written-before.written) / window.Seconds(),
+		LatencyP50ms:    ms(p50),
+		LatencyP99ms:    ms(p99),
+		LatencyMaxms:    ms(pmax),
+		CPUPercent:      100 * (cpu1 - cpu0).Seconds() / window.Seconds(),
+		PeakRSSMB:       peakRSS,
+		ProcessMaxRSSMB: maxRSSMB(),
+		Dropped:         final.dropped,
+		PollOverruns:    after.overruns - before.overruns,
+		RequestsPerSec:  float64(after.requests-before.requests) / window.Seconds(),
+		QoS:             o.QoS,
+		Mode:            o.Mode,
+		Broker:          brokerAddr,
+		Window:          window.Round(time.Millisecond).String(),
 	}
 	if final.emitted > final.written {
 		res.Lost = final.emitted - final.written
@@ -238,8 +246,46 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// peakRSSMB is the process's high-water resident set (Linux reports KiB).
-func peakRSSMB() float64 {
+// sampleRSS waits for d (or ctx) and returns the highest resident set seen,
+// in MB, sampling /proc/self/statm every 100 ms.
+func sampleRSS(ctx context.Context, d time.Duration) float64 {
+	peak := currentRSSMB()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	end := time.NewTimer(d)
+	defer end.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return peak
+		case <-end.C:
+			return max(peak, currentRSSMB())
+		case <-tick.C:
+			peak = max(peak, currentRSSMB())
+		}
+	}
+}
+
+// currentRSSMB reads the resident set from /proc/self/statm (Linux).
+func currentRSSMB() float64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseFloat(f[1], 64)
+	if err != nil {
+		return 0
+	}
+	return pages * float64(os.Getpagesize()) / (1 << 20)
+}
+
+// maxRSSMB is the process's lifetime high-water resident set (Linux reports
+// KiB).
+func maxRSSMB() float64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

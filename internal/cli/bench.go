@@ -72,7 +72,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"delivered", fmt.Sprintf("%.0f samples/s (%d in %s)", res.SamplesPerSec, res.Delivered, res.Window)},
 		{"latency p50 / p99 / max", fmt.Sprintf("%.2f / %.2f / %.2f ms", res.LatencyP50ms, res.LatencyP99ms, res.LatencyMaxms)},
 		{"cpu", fmt.Sprintf("%.0f%% of one core", res.CPUPercent)},
-		{"peak rss", fmt.Sprintf("%.1f MB", res.PeakRSSMB)},
+		{"rss under load (peak)", fmt.Sprintf("%.1f MB (process lifetime max %.1f MB)", res.PeakRSSMB, res.ProcessMaxRSSMB)},
 		{"modbus requests", fmt.Sprintf("%.0f /s", res.RequestsPerSec)},
 		{"poll overruns", strconv.FormatUint(res.PollOverruns, 10)},
 		{"lost / dropped", fmt.Sprintf("%d / %d", res.Lost, res.Dropped)},
