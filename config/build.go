@@ -6,7 +6,9 @@ import (
 
 	"github.com/weir-edge/weir/buffer"
 	"github.com/weir-edge/weir/engine"
+	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/mqtt"
+	"github.com/weir-edge/weir/sinks/postgres"
 	"github.com/weir-edge/weir/sources/modbus"
 )
 
@@ -45,15 +47,19 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 			batch = DefaultBatchSize
 		}
 		spec := engine.SinkSpec{Name: s.Name, Buffer: buffer.NewMemory(capacity, s.Buffer.Policy), BatchSize: batch}
+		var err error
 		switch {
 		case s.MQTT != nil:
-			sink, err := mqtt.New(*s.MQTT, l)
-			if err != nil {
-				return engine.Options{}, fmt.Errorf("sink %s: %w", s.Name, err)
-			}
-			spec.Sink = sink
+			spec.Sink, err = mqtt.New(*s.MQTT, l)
+		case s.HTTP != nil:
+			spec.Sink, err = httpsink.New(*s.HTTP, l)
+		case s.Postgres != nil:
+			spec.Sink, err = postgres.New(*s.Postgres, l)
 		default:
 			return engine.Options{}, fmt.Errorf("sink %s: no protocol block", s.Name)
+		}
+		if err != nil {
+			return engine.Options{}, fmt.Errorf("sink %s: %w", s.Name, err)
 		}
 		opts.Sinks = append(opts.Sinks, spec)
 	}

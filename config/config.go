@@ -7,7 +7,9 @@ import (
 
 	"github.com/weir-edge/weir/buffer"
 	"github.com/weir-edge/weir/internal/conf"
+	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/mqtt"
+	"github.com/weir-edge/weir/sinks/postgres"
 	"github.com/weir-edge/weir/sources/modbus"
 )
 
@@ -61,7 +63,9 @@ type Sink struct {
 	// BatchSize caps the samples per write; default 1000.
 	BatchSize int          `yaml:"batch_size"`
 	Buffer    BufferConfig `yaml:"buffer"`
-	MQTT      *mqtt.Config `yaml:"mqtt"`
+	MQTT      *mqtt.Config     `yaml:"mqtt"`
+	HTTP      *httpsink.Config `yaml:"http"`
+	Postgres  *postgres.Config `yaml:"postgres"`
 }
 
 // BufferConfig configures the buffer between the pipeline and one sink.
@@ -79,6 +83,9 @@ const (
 	DefaultDrainTimeout   = 10 * time.Second
 	MaxBufferCapacity     = 50_000_000
 )
+
+// sinkKinds lists the protocol blocks a sink may have, for messages.
+const sinkKinds = "mqtt, http or postgres"
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
@@ -136,8 +143,16 @@ func (c *Config) Validate() error {
 			n++
 			errs.AddPrefixed(at+".mqtt", s.MQTT.Validate())
 		}
+		if s.HTTP != nil {
+			n++
+			errs.AddPrefixed(at+".http", s.HTTP.Validate())
+		}
+		if s.Postgres != nil {
+			n++
+			errs.AddPrefixed(at+".postgres", s.Postgres.Validate())
+		}
 		if n != 1 {
-			errs.Addf(at, "exactly one protocol block is required (mqtt), found %d", n)
+			errs.Addf(at, "exactly one protocol block is required (%s), found %d", sinkKinds, n)
 		}
 	}
 	return errs.Err()

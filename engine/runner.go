@@ -136,21 +136,24 @@ func (r *sinkRunner) run(ctx context.Context) {
 			continue
 		}
 		r.writeErrors.Add(1)
+		delivered := 0
+		var partial *pipeline.PartialWriteError
+		if errors.As(err, &partial) && partial.Delivered > 0 && partial.Delivered < batch.Len() {
+			delivered = partial.Delivered
+			r.confirm(batch.Prefix(delivered))
+		}
 		if errors.Is(err, pipeline.ErrRejected) {
 			// The destination refuses this data for good; retrying would
 			// block the sink forever. Count, log and move on.
-			r.rejected.Add(uint64(batch.Len()))
+			rest := batch.Samples[delivered:]
+			r.rejected.Add(uint64(len(rest)))
 			r.setState(pipeline.StateRunning, err)
-			r.log.Error("sink rejected a batch permanently; samples dropped", "err", err, "samples", batch.Len(),
-				"first_seq", batch.Samples[0].Seq, "last_seq", batch.Samples[batch.Len()-1].Seq)
+			r.log.Error("sink rejected samples permanently; dropped", "err", err, "samples", len(rest),
+				"first_seq", rest[0].Seq, "last_seq", rest[len(rest)-1].Seq)
 			if aerr := r.spec.Buffer.Ack(batch); aerr != nil {
 				r.log.Error("sink buffer ack failed", "err", aerr)
 			}
 			continue
-		}
-		var partial *pipeline.PartialWriteError
-		if errors.As(err, &partial) && partial.Delivered > 0 && partial.Delivered < batch.Len() {
-			r.confirm(batch.Prefix(partial.Delivered))
 		}
 		r.spec.Buffer.Nack(batch)
 		if errors.Is(err, pipeline.ErrDisconnected) {

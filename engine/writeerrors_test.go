@@ -59,7 +59,7 @@ func TestRejectedBatchIsSkipped(t *testing.T) {
 	src := newSource("s", samples("a/b", 1, 5), samples("a/b", 6, 5))
 	r := start(t, Options{
 		Sources: []SourceSpec{{Name: "s", Source: src}},
-		Sinks:   []SinkSpec{SinkSpec{Name: "k", Sink: sink, Buffer: buffer.NewMemory(100, buffer.DropOldest), BatchSize: 5}},
+		Sinks:   []SinkSpec{{Name: "k", Sink: sink, Buffer: buffer.NewMemory(100, buffer.DropOldest), BatchSize: 5}},
 	})
 	sink.waitFor(t, "second batch", func() bool { return sink.count() >= 5 })
 	r.stop(t)
@@ -101,5 +101,28 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	r.stop(t)
 	if gap := secondAt.Sub(firstAt); gap < wait {
 		t.Fatalf("retried after %v, want at least %v", gap, wait)
+	}
+}
+
+// A partial write whose rest is rejected: the prefix counts as written,
+// the rest as rejected, and the sink moves on.
+func TestPartialThenRejected(t *testing.T) {
+	sink := newSink("k")
+	sink.write = func(_ context.Context, call int, batch []model.Sample) error {
+		if call == 1 {
+			return &pipeline.PartialWriteError{Delivered: 2, Err: fmt.Errorf("HTTP 413: %w", pipeline.ErrRejected)}
+		}
+		return nil
+	}
+	src := newSource("s", samples("a/b", 1, 5), samples("a/b", 6, 5))
+	r := start(t, Options{
+		Sources: []SourceSpec{{Name: "s", Source: src}},
+		Sinks:   []SinkSpec{{Name: "k", Sink: sink, Buffer: buffer.NewMemory(100, buffer.DropOldest), BatchSize: 5}},
+	})
+	sink.waitFor(t, "second batch", func() bool { return sink.count() >= 5 })
+	r.stop(t)
+	st := component(t, r.Status(), "sink", "k")
+	if st.Counters["samples_written"] != 7 || st.Counters["samples_rejected"] != 3 {
+		t.Fatalf("written %d rejected %d, want 7 and 3", st.Counters["samples_written"], st.Counters["samples_rejected"])
 	}
 }
