@@ -61,8 +61,8 @@ type Source struct {
 type Sink struct {
 	Name string `yaml:"name"`
 	// BatchSize caps the samples per write; default 1000.
-	BatchSize int          `yaml:"batch_size"`
-	Buffer    BufferConfig `yaml:"buffer"`
+	BatchSize int              `yaml:"batch_size"`
+	Buffer    BufferConfig     `yaml:"buffer"`
 	MQTT      *mqtt.Config     `yaml:"mqtt"`
 	HTTP      *httpsink.Config `yaml:"http"`
 	Postgres  *postgres.Config `yaml:"postgres"`
