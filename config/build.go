@@ -7,7 +7,9 @@ import (
 	"github.com/weir-edge/weir/buffer"
 	"github.com/weir-edge/weir/engine"
 	httpsink "github.com/weir-edge/weir/sinks/http"
+	"github.com/weir-edge/weir/sinks/kafka"
 	"github.com/weir-edge/weir/sinks/mqtt"
+	natssink "github.com/weir-edge/weir/sinks/nats"
 	"github.com/weir-edge/weir/sinks/postgres"
 	"github.com/weir-edge/weir/sources/modbus"
 )
@@ -55,6 +57,10 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 			spec.Sink, err = httpsink.New(*s.HTTP, l)
 		case s.Postgres != nil:
 			spec.Sink, err = postgres.New(*s.Postgres, l)
+		case s.NATS != nil:
+			spec.Sink, err = natssink.New(*s.NATS, l)
+		case s.Kafka != nil:
+			spec.Sink, err = kafka.New(*s.Kafka, l)
 		default:
 			return engine.Options{}, fmt.Errorf("sink %s: no protocol block", s.Name)
 		}

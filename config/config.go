@@ -8,7 +8,9 @@ import (
 	"github.com/weir-edge/weir/buffer"
 	"github.com/weir-edge/weir/internal/conf"
 	httpsink "github.com/weir-edge/weir/sinks/http"
+	"github.com/weir-edge/weir/sinks/kafka"
 	"github.com/weir-edge/weir/sinks/mqtt"
+	natssink "github.com/weir-edge/weir/sinks/nats"
 	"github.com/weir-edge/weir/sinks/postgres"
 	"github.com/weir-edge/weir/sources/modbus"
 )
@@ -66,6 +68,8 @@ type Sink struct {
 	MQTT      *mqtt.Config     `yaml:"mqtt"`
 	HTTP      *httpsink.Config `yaml:"http"`
 	Postgres  *postgres.Config `yaml:"postgres"`
+	NATS      *natssink.Config `yaml:"nats"`
+	Kafka     *kafka.Config    `yaml:"kafka"`
 }
 
 // BufferConfig configures the buffer between the pipeline and one sink.
@@ -85,7 +89,7 @@ const (
 )
 
 // sinkKinds lists the protocol blocks a sink may have, for messages.
-const sinkKinds = "mqtt, http or postgres"
+const sinkKinds = "mqtt, nats, kafka, http or postgres"
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
@@ -150,6 +154,14 @@ func (c *Config) Validate() error {
 		if s.Postgres != nil {
 			n++
 			errs.AddPrefixed(at+".postgres", s.Postgres.Validate())
+		}
+		if s.NATS != nil {
+			n++
+			errs.AddPrefixed(at+".nats", s.NATS.Validate())
+		}
+		if s.Kafka != nil {
+			n++
+			errs.AddPrefixed(at+".kafka", s.Kafka.Validate())
 		}
 		if n != 1 {
 			errs.Addf(at, "exactly one protocol block is required (%s), found %d", sinkKinds, n)

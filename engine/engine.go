@@ -44,6 +44,13 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock for edge timestamps; default time.Now.
 	Now func() time.Time
+	// FirstSeq is the sequence id of the first sample. Consumers
+	// de-duplicate replays by (node, seq), so ids must not repeat across
+	// restarts: the default is the current Unix time in microseconds,
+	// which stays ahead of any earlier run as long as the gateway emits
+	// fewer than a million samples per second and the clock does not
+	// step back further than the previous run's lead.
+	FirstSeq uint64
 }
 
 // Engine runs one pipeline graph. Create with New, then call Run once.
@@ -80,6 +87,10 @@ func New(opts Options) (*Engine, error) {
 		opts.Now = time.Now
 	}
 	e := &Engine{opts: opts, log: opts.Logger}
+	if opts.FirstSeq == 0 {
+		opts.FirstSeq = uint64(opts.Now().UnixMicro())
+	}
+	e.seq = opts.FirstSeq - 1
 	names := map[string]bool{}
 	for _, s := range opts.Sources {
 		if s.Name == "" || s.Source == nil {

@@ -292,6 +292,9 @@ func start(t *testing.T, opts Options) *running {
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = 5 * time.Second
 	}
+	if opts.FirstSeq == 0 {
+		opts.FirstSeq = 1 // readable expectations; the default is tested on its own
+	}
 	e, err := New(opts)
 	if err != nil {
 		t.Fatalf("New = %v", err)

@@ -126,3 +126,36 @@ func TestPartialThenRejected(t *testing.T) {
 		t.Fatalf("written %d rejected %d, want 7 and 3", st.Counters["samples_written"], st.Counters["samples_rejected"])
 	}
 }
+
+// Sequence ids must not repeat across restarts: by default they start at
+// the clock in microseconds, so a second run starts above the first.
+func TestDefaultFirstSeqIsAboveAPreviousRun(t *testing.T) {
+	clock := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	run := func() uint64 {
+		sink := newSink("k")
+		e, err := New(Options{
+			Sources: []SourceSpec{{Name: "s", Source: newSource("s", samples("a/b", 1, 1000))}},
+			Sinks:   []SinkSpec{memSink("k", sink, 2000, buffer.DropOldest)},
+			Now:     func() time.Time { return clock },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		sink.waitCount(t, 1000)
+		cancel()
+		<-done
+		got := sink.received()
+		return got[len(got)-1].Seq
+	}
+	last := run()
+	if want := uint64(clock.UnixMicro()) + 999; last != want {
+		t.Fatalf("last seq of first run = %d, want %d", last, want)
+	}
+	clock = clock.Add(time.Second) // a restart a second later
+	if first := run() - 999; first <= last {
+		t.Fatalf("second run starts at seq %d, not above the first run's %d", first, last)
+	}
+}
