@@ -30,4 +30,7 @@ if ! answers 1883; then
   command -v mosquitto >/dev/null 2>&1 || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }
 fi
 ensure mosquitto 1883 mosquitto -d -c /etc/mosquitto/mosquitto.conf
-echo "test-peers: ok (pymodbus $(/usr/bin/python3 -c 'import pymodbus; print(pymodbus.__version__)'), mosquitto on 1883)"
+ensure nats-server 4222 start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+  -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+ensure postgresql 5432 bash -c 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'
+echo "test-peers: ok (pymodbus $(/usr/bin/python3 -c 'import pymodbus; print(pymodbus.__version__)'), mosquitto 1883, nats 4222, postgresql 5432)"
