@@ -319,6 +319,28 @@ func FuzzDecodeSample(f *testing.F) {
 	})
 }
 
+// FuzzDecodeBatch is FuzzDecodeSample for batch payloads.
+func FuzzDecodeBatch(f *testing.F) {
+	f.Add([]byte(`{"samples":[{"tag":"t","value":1.5,"quality":"good","ts":1,"edge_ts":2,"seq":3}]}`), "a/b")
+	f.Add([]byte(`{"samples":[{"tag":"\u0000","value":[true,null],"quality":"bad","reason":"x"}]}`), "")
+	f.Add([]byte(`{"samples":null}`), "x")
+	f.Fuzz(func(t *testing.T, data []byte, asset string) {
+		samples, err := DecodeBatch(data, asset)
+		if err != nil {
+			return
+		}
+		enc := AppendBatch(nil, samples)
+		if !json.Valid(enc) {
+			t.Fatalf("re-encoding %q gave invalid JSON %q", data, enc)
+		}
+		for _, s := range samples {
+			if !json.Valid(AppendSample(nil, s)) {
+				t.Fatalf("invalid sample JSON for %#v", s)
+			}
+		}
+	})
+}
+
 // FuzzRoundTrip encodes samples built from arbitrary strings and numbers.
 func FuzzRoundTrip(f *testing.F) {
 	f.Add("a/b", "reason", "value", 1.5, int64(1), uint64(2), false)

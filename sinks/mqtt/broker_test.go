@@ -128,7 +128,7 @@ func TestPublish(t *testing.T) {
 								t.Errorf("line1: %d messages", len(got))
 							}
 						}
-						if got := b.retained(t, prefix + "/site/#"); retain != (len(got) == wantMsgs) {
+						if got := b.retained(t, prefix+"/site/#"); retain != (len(got) == wantMsgs) {
 							t.Errorf("retained data: %d messages with retain=%v", len(got), retain)
 						}
 						if got := on(msgs, status); len(got) != 1 || got[0].payload != "online" || !got[0].retain || got[0].qos != 1 {
@@ -191,23 +191,28 @@ func TestManyTopicsInOrder(t *testing.T) {
 	}
 }
 
-// TestLastWill drops the connection from the broker side: the broker
+// TestLastWill cuts the connection in the network (a proxy): the broker
 // publishes the will, Write reports ErrDisconnected, and Connect restores
 // service with "online".
 func TestLastWill(t *testing.T) {
 	b := startBroker(t, brokerOpts{})
 	for _, version := range []string{Version5, Version311} {
 		t.Run("v"+version, func(t *testing.T) {
+			p := startProxy(t, b.addr)
 			id := "will-" + version
 			status := "will/_status/" + id
-			s := newSink(t, Config{URL: b.url("tcp"), ClientID: id, ProtocolVersion: version, TopicPrefix: "will"})
-			b.dropClient(t, id)
+			// connect_timeout also bounds how long paho.mqtt.golang may block
+			// handing over a publish when the connection drops.
+			s := newSink(t, Config{URL: "tcp://" + p.addr(), ClientID: id, ProtocolVersion: version, TopicPrefix: "will",
+				ConnectTimeout: 2 * time.Second})
+			b.waitFor(t, waitTimeout, "online", func(m []received) bool { return len(on(m, status)) == 1 })
+			p.drop()
 			b.waitFor(t, waitTimeout, "last will", func(m []received) bool {
 				got := on(m, status)
 				return len(got) == 2 && got[1].payload == "offline" && got[1].retain && got[1].qos == 1
 			})
 			err := s.Write(context.Background(), testBatch())
-			for err == nil { // the sink may not have noticed yet: the next Write fails
+			for err == nil { // the sink may not have noticed yet: a later Write fails
 				err = s.Write(context.Background(), testBatch())
 			}
 			if !errors.Is(err, pipeline.ErrDisconnected) {
@@ -277,7 +282,10 @@ func TestBrokerStopsMidWrite(t *testing.T) {
 		t.Run("v"+version, func(t *testing.T) {
 			stall := newStallHook("mid/a/")
 			b := startBroker(t, brokerOpts{hooks: []mochi.Hook{stall}})
-			s := newSink(t, Config{URL: b.url("tcp"), ClientID: "mid", ProtocolVersion: version, TopicPrefix: "mid"})
+			// connect_timeout also bounds how long paho.mqtt.golang may block
+			// handing over a publish when the connection drops.
+			s := newSink(t, Config{URL: b.url("tcp"), ClientID: "mid", ProtocolVersion: version, TopicPrefix: "mid",
+				ConnectTimeout: 2 * time.Second})
 			var batch []model.Sample
 			for i := range 200 {
 				batch = append(batch, model.Sample{Path: fmt.Sprintf("a/t%d", i), Value: model.Int(int64(i)), Seq: uint64(i)})

@@ -42,9 +42,40 @@ type dialOptions struct {
 	password  string
 	keepAlive time.Duration
 	// ackTimeout bounds the wait for one PUBACK.
-	ackTimeout  time.Duration
-	willTopic   string
-	willPayload []byte
+	ackTimeout time.Duration
+	// writeTimeout bounds writing one packet (3.1.1 only).
+	writeTimeout time.Duration
+	willTopic    string
+	willPayload  []byte
+}
+
+// windowPublisher is implemented by connections whose library publishes
+// asynchronously and returns a token (paho.mqtt.golang): the sink keeps up
+// to max_inflight tokens outstanding from one goroutine instead of running
+// workers.
+type windowPublisher interface {
+	publishAsync(topic string, payload []byte, qos byte, retain bool) pubToken
+}
+
+// pubToken is the part of a paho.mqtt.golang token the sink uses.
+type pubToken interface {
+	Done() <-chan struct{}
+	Error() error
+}
+
+// awaitToken waits for tok, ctx or the ack timer, whichever comes first.
+func awaitToken(ctx context.Context, tok pubToken, timeout <-chan time.Time) error {
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timeout:
+		return errAckTimeout
+	}
 }
 
 // dialFunc connects within ctx (which carries connect_timeout).

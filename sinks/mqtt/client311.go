@@ -3,7 +3,6 @@ package mqtt
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"sync"
@@ -41,7 +40,7 @@ func dial311(ctx context.Context, o dialOptions) (conn, error) {
 		SetConnectRetry(false).
 		SetKeepAlive(o.keepAlive).
 		SetPingTimeout(o.ackTimeout).
-		SetWriteTimeout(o.ackTimeout).
+		SetWriteTimeout(o.writeTimeout).
 		SetOrderMatters(false).
 		SetBinaryWill(o.willTopic, o.willPayload, 1, true).
 		SetCustomOpenConnectionFn(func(*url.URL, mqtt3.ClientOptions) (net.Conn, error) {
@@ -108,22 +107,21 @@ func (c *conn311) markLost() { c.lostOnce.Do(func() { close(c.lost) }) }
 func (c *conn311) done() <-chan struct{} { return c.lost }
 
 func (c *conn311) publish(ctx context.Context, topic string, payload []byte, qos byte, retain bool) error {
-	tok := c.cli.Publish(topic, qos, retain, payload)
 	t := time.NewTimer(c.ackTimeout)
 	defer t.Stop()
-	select {
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.lost:
-		return errors.New("publish: connection lost")
-	case <-t.C:
-		return errAckTimeout
-	}
+	return awaitToken(ctx, c.publishAsync(topic, payload, qos, retain), t.C)
+}
+
+// publishAsync hands the message to the library and returns its token.
+// paho.mqtt.golang writes publishes one at a time from a single goroutine,
+// so the sink keeps a window of tokens rather than a pool of workers, and
+// per-topic order follows from TCP order.
+//
+// Caveat of the library: if the connection drops while the message is
+// being handed over, the call blocks until write_timeout (set to
+// connect_timeout) expires.
+func (c *conn311) publishAsync(topic string, payload []byte, qos byte, retain bool) pubToken {
+	return c.cli.Publish(topic, qos, retain, payload)
 }
 
 func (c *conn311) close() error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -73,7 +74,7 @@ func startBroker(t testing.TB, o brokerOpts) *broker {
 			t.Fatal(err)
 		}
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: o.addr, TLSConfig: o.tls})
+	l := &trackedListener{id: "t", addr: o.addr, tls: o.tls}
 	if err := srv.AddListener(l); err != nil { // binds; Address() is then the real port
 		t.Fatal(err)
 	}
@@ -179,17 +180,6 @@ func (b *broker) retained(t testing.TB, topic string) []received {
 	return out
 }
 
-// dropClient closes the client's socket from the broker side without a
-// DISCONNECT, as a network failure would.
-func (b *broker) dropClient(t testing.TB, id string) {
-	t.Helper()
-	cl, ok := b.srv.Clients.Get(id)
-	if !ok {
-		t.Fatalf("client %q is not connected", id)
-	}
-	cl.Stop(fmt.Errorf("test: connection dropped"))
-}
-
 func dump(msgs []received) string {
 	var buf bytes.Buffer
 	for _, m := range msgs {
@@ -225,4 +215,144 @@ func (h *stallHook) OnPublish(_ *mochi.Client, pk packets.Packet) (packets.Packe
 		})
 	}
 	return pk, nil
+}
+
+// trackedListener is a TCP listener for the embedded broker that, unlike
+// listeners.TCP (whose Address() also reports the bound port after
+// AddListener), closes and waits for every connection it handed to the
+// broker when the broker stops. It works around two mochi v2.7.9 bugs seen
+// under -race: Server.Close racing with a connection still being
+// established (ClientsWg.Add after ClientsWg.Wait), and the deadlock
+// described in Close. Stopping the broker thus looks to clients like a
+// network failure.
+type trackedListener struct {
+	id, addr string
+	tls      *tls.Config
+
+	ln     net.Listener
+	served chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+}
+
+func (l *trackedListener) Init(*slog.Logger) error {
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil {
+		return err
+	}
+	if l.tls != nil {
+		ln = tls.NewListener(ln, l.tls)
+	}
+	l.ln, l.served, l.conns = ln, make(chan struct{}), map[net.Conn]struct{}{}
+	return nil
+}
+
+func (l *trackedListener) Serve(establish listeners.EstablishFn) {
+	defer close(l.served)
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		l.mu.Lock()
+		l.conns[c] = struct{}{}
+		l.mu.Unlock()
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			_ = establish(l.id, c)
+			l.mu.Lock()
+			delete(l.conns, c)
+			l.mu.Unlock()
+		}()
+	}
+}
+
+func (l *trackedListener) ID() string       { return l.id }
+func (l *trackedListener) Address() string  { return l.ln.Addr().String() }
+func (l *trackedListener) Protocol() string { return "tcp" }
+
+func (l *trackedListener) Close(closeClients listeners.CloseFn) {
+	_ = l.ln.Close()
+	<-l.served // no Accept, hence no wg.Add, after this
+	// Close every connection and wait for the broker to let go of each
+	// before asking it to close its clients: mochi's closeListenerClients
+	// re-acquires a read lock and deadlocks against a concurrent
+	// Clients.Delete from a client that is just leaving.
+	l.mu.Lock()
+	for c := range l.conns {
+		_ = c.Close()
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+	closeClients(l.id)
+}
+
+// proxy forwards TCP connections to a broker and can cut them all at once,
+// as a network failure would: the broker sees the socket close without a
+// DISCONNECT and publishes the last will.
+type proxy struct {
+	ln     net.Listener
+	target string
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func startProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	p.wg.Add(1)
+	go p.serve()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.drop()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	defer p.wg.Done()
+	for {
+		in, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(in, out)
+		go p.pipe(out, in)
+	}
+}
+
+func (p *proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	_ = dst.Close()
+	_ = src.Close()
+}
+
+// drop cuts every proxied connection.
+func (p *proxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
 }

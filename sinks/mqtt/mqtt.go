@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -45,7 +46,8 @@ type Sink struct {
 
 	// Write's buffers, reused between calls. The engine calls Write from
 	// one goroutine at a time, so they need no lock.
-	enc encoder
+	enc  encoder
+	ring []pending // publishWindow's tokens
 
 	messages      atomic.Uint64
 	samples       atomic.Uint64
@@ -127,13 +129,14 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 		return fmt.Errorf("mqtt %s: connect: %s: %w", s.addr, what, err)
 	}
 	o := dialOptions{
-		addr:        s.addr,
-		clientID:    s.cfg.ClientID,
-		username:    s.cfg.Username,
-		keepAlive:   s.cfg.KeepAlive,
-		ackTimeout:  s.cfg.KeepAlive,
-		willTopic:   s.cfg.StatusTopic,
-		willPayload: statusOffline,
+		addr:         s.addr,
+		clientID:     s.cfg.ClientID,
+		username:     s.cfg.Username,
+		keepAlive:    s.cfg.KeepAlive,
+		ackTimeout:   s.cfg.KeepAlive,
+		writeTimeout: s.cfg.ConnectTimeout,
+		willTopic:    s.cfg.StatusTopic,
+		willPayload:  statusOffline,
 	}
 	if s.cfg.Password.IsSet() {
 		pw, err := s.cfg.Password.Resolve() // errors name the source, never the value
@@ -206,8 +209,8 @@ func (s *Sink) dropLocked() {
 
 // Write publishes batch and returns nil once every message is confirmed
 // (QoS 1: PUBACK; QoS 0: written to the socket). Messages for one topic go
-// out in batch order, one at a time; different topics proceed concurrently,
-// at most max_inflight at once. If the connection is lost, the error wraps
+// out in batch order; at most max_inflight await their PUBACK at once. If
+// the connection is lost, the error wraps
 // pipeline.ErrDisconnected and the engine calls Connect before offering the
 // same batch again, so delivery is at-least-once.
 //
@@ -247,7 +250,7 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 		// Lost, timed out or broken: drop the connection so that Connect
 		// dials afresh.
 		if c := sess.conn.cause(); c != nil && sess.ctx.Err() != nil {
-			err = c
+			err = fmt.Errorf("connection lost: %w", c)
 		}
 		s.mu.Lock()
 		if s.sess == sess {
@@ -275,6 +278,9 @@ func (s *Sink) publishAll(ctx context.Context, sess *session, msgs []message) er
 	defer stop()
 
 	qos := byte(*s.cfg.QoS)
+	if wp, ok := sess.conn.(windowPublisher); ok {
+		return s.publishWindow(ctx, wp, msgs, qos)
+	}
 	workers := 1
 	if qos > 0 {
 		workers = min(s.cfg.MaxInflight, len(msgs))
@@ -313,6 +319,54 @@ func (s *Sink) publishAll(ctx context.Context, sess *session, msgs []message) er
 		firstErr = ctx.Err()
 	}
 	return firstErr
+}
+
+// pending is a publish handed to a token-based library, not yet confirmed.
+type pending struct {
+	tok pubToken
+	msg *message
+}
+
+// publishWindow publishes msgs in order through a token-based library,
+// keeping at most max_inflight unconfirmed: a ring of tokens, message i in
+// slot i % size, so that the oldest is awaited before its slot is reused.
+func (s *Sink) publishWindow(ctx context.Context, wp windowPublisher, msgs []message, qos byte) error {
+	size := min(s.cfg.MaxInflight, len(msgs))
+	if cap(s.ring) < size {
+		s.ring = make([]pending, size)
+	}
+	ring := s.ring[:size]
+	defer clear(ring)
+	timer := time.NewTimer(s.cfg.KeepAlive)
+	defer timer.Stop()
+	await := func(p pending) error {
+		timer.Reset(s.cfg.KeepAlive)
+		if err := awaitToken(ctx, p.tok, timer.C); err != nil {
+			return fmt.Errorf("publish %s: %w", p.msg.topic, err)
+		}
+		s.messages.Add(1)
+		s.samples.Add(uint64(p.msg.samples))
+		return nil
+	}
+	for i := range msgs {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		slot := i % size
+		if i >= size {
+			if err := await(ring[slot]); err != nil {
+				return err
+			}
+		}
+		m := &msgs[i]
+		ring[slot] = pending{wp.publishAsync(m.topic, s.enc.payload(m), qos, s.cfg.Retain), m}
+	}
+	for i := max(0, len(msgs)-size); i < len(msgs); i++ {
+		if err := await(ring[i%size]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Sink) publishOne(ctx context.Context, sess *session, m *message, qos byte) error {

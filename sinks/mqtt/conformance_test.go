@@ -1,0 +1,96 @@
+package mqtt
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/weir-edge/weir/internal/payload"
+	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/pipeline"
+	"github.com/weir-edge/weir/sinks/sinktest"
+)
+
+// TestConformance runs the suite every sink runs, against an embedded
+// broker that the outage case stops and restarts on the same address.
+func TestConformance(t *testing.T) {
+	for _, version := range []string{"5", "3.1.1"} {
+		for _, mode := range []string{"sample", "batch"} {
+			t.Run(version+"/"+mode, func(t *testing.T) {
+				var mu sync.Mutex
+				current := startBroker(t, brokerOpts{})
+				addr := current.addr
+				var earlier []received // messages of brokers already stopped
+				n := 0
+				prefix := ""
+				sinktest.Run(t, sinktest.Harness{
+					New: func(t *testing.T) pipeline.Sink {
+						mu.Lock()
+						n++
+						prefix = fmt.Sprintf("conf/%d", n)
+						mu.Unlock()
+						s, err := New(Config{URL: "tcp://" + addr, ClientID: fmt.Sprintf("conf-%d", n),
+							ProtocolVersion: version, TopicPrefix: prefix, Mode: mode}, nil)
+						if err != nil {
+							t.Fatal(err)
+						}
+						return s
+					},
+					Received: func(t *testing.T) []model.Sample {
+						mu.Lock()
+						b, p := current, prefix
+						msgs := append([]received(nil), earlier...)
+						mu.Unlock()
+						b.mu.Lock()
+						msgs = append(msgs, b.msgs...)
+						b.mu.Unlock()
+						return decodeReceived(t, msgs, p, mode)
+					},
+					Outage: func(t *testing.T) func() {
+						mu.Lock()
+						old := current
+						mu.Unlock()
+						old.mu.Lock()
+						kept := append([]received(nil), old.msgs...)
+						old.mu.Unlock()
+						old.stop()
+						return func() {
+							nb := startBroker(t, brokerOpts{addr: addr})
+							mu.Lock()
+							earlier = append(earlier, kept...)
+							current = nb
+							mu.Unlock()
+						}
+					},
+				})
+			})
+		}
+	}
+}
+
+// decodeReceived turns the broker's messages under prefix into samples.
+func decodeReceived(t *testing.T, msgs []received, prefix, mode string) []model.Sample {
+	var out []model.Sample
+	for _, m := range msgs {
+		rest, ok := strings.CutPrefix(m.topic, prefix+"/")
+		if !ok || strings.HasPrefix(rest, "_status") {
+			continue
+		}
+		if mode == "batch" {
+			ss, err := payload.DecodeBatch([]byte(m.payload), rest)
+			if err != nil {
+				t.Fatalf("topic %s: %v", m.topic, err)
+			}
+			out = append(out, ss...)
+			continue
+		}
+		s, err := payload.DecodeSample([]byte(m.payload))
+		if err != nil {
+			t.Fatalf("topic %s: %v", m.topic, err)
+		}
+		s.Path = rest
+		out = append(out, s)
+	}
+	return out
+}
