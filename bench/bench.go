@@ -29,7 +29,12 @@ type Options struct {
 	Broker string
 	// ProtocolVersion of the MQTT sink: "5" or "3.1.1".
 	ProtocolVersion string
-	Logger          *slog.Logger
+	// Buffer is the sink's buffer: "disk" (durable, fsync group) or
+	// "memory".
+	Buffer string
+	// DataDir holds the disk buffer; a temporary directory when empty.
+	DataDir string
+	Logger  *slog.Logger
 }
 
 // Peers are the load generators: device addresses and the broker.
@@ -61,6 +66,7 @@ type Result struct {
 	PollOverruns    uint64  `json:"poll_overruns"`
 	RequestsPerSec  float64 `json:"modbus_requests_per_sec"`
 	QoS             int     `json:"qos"`
+	Buffer          string  `json:"buffer"`
 	Mode            string  `json:"mode"`
 	Broker          string  `json:"broker"`
 	Window          string  `json:"window"`
@@ -87,6 +93,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.ProtocolVersion == "" {
 		o.ProtocolVersion = "5"
+	}
+	if o.Buffer == "" {
+		o.Buffer = "disk"
+	}
+	if o.Buffer != "disk" && o.Buffer != "memory" {
+		return fmt.Errorf("bench: buffer %q: want disk or memory", o.Buffer)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -119,6 +131,14 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	brokerAddr := firstNonEmpty(o.Broker, peers.Broker)
 	if brokerAddr == "" {
 		return Result{}, errors.New("bench: no broker")
+	}
+	if o.Buffer == "disk" && o.DataDir == "" {
+		dir, err := os.MkdirTemp("", "weir-bench-")
+		if err != nil {
+			return Result{}, err
+		}
+		defer os.RemoveAll(dir)
+		o.DataDir = dir
 	}
 	text := configYAML(o, peers.Devices, brokerAddr)
 	cfg, err := config.Parse("bench.yaml", []byte(text), func(string) (string, bool) { return "", false })
@@ -176,6 +196,7 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 		Dropped:         final.dropped,
 		PollOverruns:    after.overruns - before.overruns,
 		RequestsPerSec:  float64(after.requests-before.requests) / window.Seconds(),
+		Buffer:          o.Buffer,
 		QoS:             o.QoS,
 		Mode:            o.Mode,
 		Broker:          brokerAddr,
@@ -214,7 +235,7 @@ func snapshot(eng *engine.Engine) counters {
 // configYAML renders the gateway configuration under test.
 func configYAML(o Options, devices []string, broker string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "node: {id: weir-bench}\nsources:\n  - name: bench\n    modbus:\n      devices:\n")
+	fmt.Fprintf(&b, "node: {id: weir-bench}\ndata_dir: %q\nsources:\n  - name: bench\n    modbus:\n      devices:\n", o.DataDir)
 	for i, addr := range devices {
 		fmt.Fprintf(&b, "        - name: dev%03d\n          address: %q\n          timeout: 2s\n          namespace: bench/line/dev%03d\n          groups:\n            - interval: %s\n              tags:\n",
 			i, addr, i, o.PollInterval())
@@ -225,7 +246,7 @@ func configYAML(o Options, devices []string, broker string) string {
 	fmt.Fprintf(&b, `sinks:
   - name: bench
     batch_size: 5000
-    buffer: {capacity: 500000, policy: drop_oldest}
+    buffer: %s
     mqtt:
       url: tcp://%s
       client_id: weir-bench-%d
@@ -234,8 +255,15 @@ func configYAML(o Options, devices []string, broker string) string {
       qos: %d
       mode: %s
       max_inflight: 256
-`, broker, time.Now().UnixNano()%1_000_000, o.ProtocolVersion, o.QoS, o.Mode)
+`, bufferYAML(o.Buffer), broker, time.Now().UnixNano()%1_000_000, o.ProtocolVersion, o.QoS, o.Mode)
 	return b.String()
+}
+
+func bufferYAML(kind string) string {
+	if kind == "memory" {
+		return "{type: memory, capacity: 500000, policy: drop_oldest}"
+	}
+	return "{type: disk, fsync: group, policy: drop_oldest, max_bytes: 1073741824}"
 }
 
 func cpuTime() time.Duration {

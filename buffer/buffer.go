@@ -60,6 +60,16 @@ func (b Batch) Prefix(n int) Batch {
 	return Batch{Samples: b.Samples[:n], first: b.first, end: b.first + uint64(n)}
 }
 
+// NewBatch is for Buffer implementations outside this package: samples
+// held at the consecutive positions first, first+1, …. Positions are the
+// implementation's own; Ack, Nack and Prefix only compare them.
+func NewBatch(samples []model.Sample, first uint64) Batch {
+	return Batch{Samples: samples, first: first, end: first + uint64(len(samples))}
+}
+
+// Span returns the positions of b: first and one past the last.
+func (b Batch) Span() (first, end uint64) { return b.first, b.end }
+
 // Len is the number of samples in the batch.
 func (b Batch) Len() int { return len(b.Samples) }
 
@@ -74,6 +84,21 @@ type Stats struct {
 	// OldestEdgeTime is the EdgeTime (Unix ns) of the oldest held sample, 0
 	// when empty.
 	OldestEdgeTime int64 `json:"oldest_edge_time"`
+
+	// Dropped by cause; they sum to Dropped.
+	DroppedFull     uint64 `json:"dropped_full,omitempty"`      // overflow policy (capacity or max_bytes)
+	DroppedAge      uint64 `json:"dropped_age,omitempty"`       // older than max_age
+	DroppedDiskFull uint64 `json:"dropped_disk_full,omitempty"` // no room left on the disk
+	DroppedCorrupt  uint64 `json:"dropped_corrupt,omitempty"`   // unreadable in the store
+
+	// Durable buffers only (zero for Memory).
+	Bytes    int64 `json:"bytes,omitempty"`     // encoded bytes held
+	MaxBytes int64 `json:"max_bytes,omitempty"` // bound on Bytes, 0 = none
+	// Backlog is the part of Depth replayed as Historical: held from before
+	// a restart, or from a sink outage when a drain rate is set.
+	Backlog int `json:"backlog,omitempty"`
+	// Quarantine is where a corrupt store was moved aside at open, if it was.
+	Quarantine string `json:"quarantine,omitempty"`
 }
 
 // Buffer is the seam between the pipeline and a sink.

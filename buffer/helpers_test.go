@@ -9,29 +9,6 @@ import (
 	"github.com/weir-edge/weir/model"
 )
 
-// consume is a sink worker: it Nacks every fifth batch once, Acks the rest,
-// and returns the acked sample numbers per producer until ErrClosed.
-func consume(b Buffer) [][]uint64 {
-	got := make([][]uint64, 16)
-	for n := 0; ; n++ {
-		batch, err := b.Next(context.Background(), 10)
-		if err != nil {
-			return got
-		}
-		if n%5 == 0 {
-			b.Nack(batch)
-			continue
-		}
-		for _, s := range batch.Samples {
-			p := s.Seq >> 32
-			got[p] = append(got[p], s.Seq&0xffffffff)
-		}
-		if err := b.Ack(batch); err != nil {
-			return got
-		}
-	}
-}
-
 func edgeTime(id int) int64 { return 1_000_000 + int64(id) }
 
 // mk builds samples whose Seq is their id, so tests can follow them.

@@ -68,6 +68,7 @@ func (m *Memory) Push(ctx context.Context, samples []model.Sample) error {
 			switch m.policy {
 			case DropNewest:
 				m.stats.Dropped += uint64(len(samples))
+				m.stats.DroppedFull += uint64(len(samples))
 				return nil
 			case Block:
 				if err := m.waitNotFull(ctx); err != nil {
@@ -123,6 +124,7 @@ func (m *Memory) dropOldest(n int) {
 		m.sent = m.head
 	}
 	m.stats.Dropped += uint64(n)
+	m.stats.DroppedFull += uint64(n)
 }
 
 // waitNotFull waits on notFull until signalled, closed or ctx done. A

@@ -9,10 +9,6 @@ import (
 	"github.com/weir-edge/weir/model"
 )
 
-func TestMemory(t *testing.T) {
-	testBuffer(t, func(capacity int, p Policy) Buffer { return NewMemory(capacity, p) })
-}
-
 func TestNewMemoryDefaults(t *testing.T) {
 	tests := []struct {
 		name         string

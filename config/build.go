@@ -3,8 +3,11 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/engine"
 	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/kafka"
@@ -31,6 +34,7 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 		case s.Modbus != nil:
 			src, err := modbus.New(*s.Modbus, l)
 			if err != nil {
+				releaseAll(opts.Sinks)
 				return engine.Options{}, fmt.Errorf("source %s: %w", s.Name, err)
 			}
 			opts.Sources = append(opts.Sources, engine.SourceSpec{Name: s.Name, Source: src})
@@ -40,16 +44,16 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 	}
 	for _, s := range c.Sinks {
 		l := log.With("component", "sink", "name", s.Name)
-		capacity := s.Buffer.Capacity
-		if capacity == 0 {
-			capacity = DefaultBufferCapacity
-		}
 		batch := s.BatchSize
 		if batch == 0 {
 			batch = DefaultBatchSize
 		}
-		spec := engine.SinkSpec{Name: s.Name, Buffer: buffer.NewMemory(capacity, s.Buffer.Policy), BatchSize: batch}
-		var err error
+		buf, err := c.openBuffer(s, l)
+		if err != nil {
+			releaseAll(opts.Sinks)
+			return engine.Options{}, fmt.Errorf("sink %s: buffer: %w", s.Name, err)
+		}
+		spec := engine.SinkSpec{Name: s.Name, Buffer: buf, BatchSize: batch}
 		switch {
 		case s.MQTT != nil:
 			spec.Sink, err = mqtt.New(*s.MQTT, l)
@@ -65,9 +69,49 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 			return engine.Options{}, fmt.Errorf("sink %s: no protocol block", s.Name)
 		}
 		if err != nil {
+			releaseAll(append(opts.Sinks, spec))
 			return engine.Options{}, fmt.Errorf("sink %s: %w", s.Name, err)
 		}
 		opts.Sinks = append(opts.Sinks, spec)
 	}
 	return opts, nil
+}
+
+// BufferDir is where a sink's durable buffer lives.
+func (c *Config) BufferDir(sink string) string {
+	dir := c.DataDir
+	if dir == "" {
+		dir = DefaultDataDir
+	}
+	return filepath.Join(dir, "buffers", sink)
+}
+
+// openBuffer opens the sink's buffer: a durable store (recovering what a
+// previous run left) or a memory ring.
+func (c *Config) openBuffer(s Sink, log *slog.Logger) (buffer.Buffer, error) {
+	if s.Buffer.IsMemory() {
+		capacity := s.Buffer.Capacity
+		if capacity == 0 {
+			capacity = DefaultBufferCapacity
+		}
+		return buffer.NewMemory(capacity, s.Buffer.Policy), nil
+	}
+	dc := s.Buffer.Config
+	dc.Type = BufferDisk
+	if dc.Dir == "" {
+		dc.Dir = c.BufferDir(s.Name)
+	}
+	if err := os.MkdirAll(filepath.Dir(dc.Dir), 0o750); err != nil {
+		return nil, err
+	}
+	return durable.Open(dc, log.With("buffer", "disk"))
+}
+
+// releaseAll frees the buffers opened so far when building fails half way.
+func releaseAll(sinks []engine.SinkSpec) {
+	for _, s := range sinks {
+		if r, ok := s.Buffer.(interface{ Release() error }); ok {
+			_ = r.Release()
+		}
+	}
 }

@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/internal/conf"
 	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/kafka"
@@ -19,7 +19,10 @@ import (
 // state, so two Configs can be compared for hot reload and shipped by a
 // fleet manager.
 type Config struct {
-	Node    Node     `yaml:"node"`
+	Node Node `yaml:"node"`
+	// DataDir holds the node's state: durable buffers under buffers/<sink>.
+	// Default /var/lib/weir.
+	DataDir string   `yaml:"data_dir"`
 	Log     Log      `yaml:"log"`
 	HTTP    HTTP     `yaml:"http"`
 	Engine  Engine   `yaml:"engine"`
@@ -72,12 +75,51 @@ type Sink struct {
 	Kafka     *kafka.Config    `yaml:"kafka"`
 }
 
-// BufferConfig configures the buffer between the pipeline and one sink.
+// BufferConfig configures the buffer between the pipeline and one sink:
+// type disk (the default: durable store-and-forward, see buffer/durable)
+// or type memory (a bounded ring lost on restart).
 type BufferConfig struct {
-	// Capacity in samples; default 100000.
+	// The disk buffer's keys (type, max_bytes, max_age, policy, fsync, …).
+	durable.Config `yaml:",inline"`
+	// Capacity in samples, for type memory only; default 100000.
 	Capacity int `yaml:"capacity"`
-	// Policy when full: drop_oldest (default), drop_newest or block.
-	Policy buffer.Policy `yaml:"policy"`
+}
+
+// Buffer types.
+const (
+	BufferDisk   = "disk"
+	BufferMemory = "memory"
+)
+
+// IsMemory reports whether the sink's buffer is the in-memory one.
+func (b *BufferConfig) IsMemory() bool { return b.Type == BufferMemory }
+
+func (b *BufferConfig) validate() error {
+	var errs conf.Errors
+	switch b.Type {
+	case BufferMemory:
+		if b.Capacity < 0 || b.Capacity > MaxBufferCapacity {
+			errs.Addf("capacity", "must be between 1 and %d samples", MaxBufferCapacity)
+		}
+		errs.AddPrefixed("policy", b.Policy.Validate())
+		for key, set := range map[string]bool{
+			"max_bytes": b.MaxBytes != 0, "max_samples": b.MaxSamples != 0, "max_age": b.MaxAge != 0,
+			"fsync": b.Fsync != "", "group_commit": b.GroupCommit != 0, "drain_rate": b.DrainRate != 0,
+			"min_free_bytes": b.MinFreeBytes != 0, "dir": b.Dir != "",
+		} {
+			if set {
+				errs.Addf(key, "applies to type disk only")
+			}
+		}
+	case "", BufferDisk:
+		if b.Capacity != 0 {
+			errs.Addf("capacity", "applies to type memory only; a disk buffer is bounded by max_bytes and max_samples")
+		}
+		errs.Add(b.Config.Validate())
+	default:
+		errs.Addf("type", "unknown buffer type %q (want disk or memory)", b.Type)
+	}
+	return errs.Err()
 }
 
 // Defaults used when a key is absent.
@@ -85,6 +127,7 @@ const (
 	DefaultBufferCapacity = 100_000
 	DefaultBatchSize      = 1000
 	DefaultDrainTimeout   = 10 * time.Second
+	DefaultDataDir        = "/var/lib/weir"
 	MaxBufferCapacity     = 50_000_000
 )
 
@@ -136,12 +179,7 @@ func (c *Config) Validate() error {
 		if s.BatchSize < 0 {
 			errs.Addf(at+".batch_size", "must not be negative")
 		}
-		if s.Buffer.Capacity < 0 || s.Buffer.Capacity > MaxBufferCapacity {
-			errs.Addf(at+".buffer.capacity", "must be between 1 and %d samples", MaxBufferCapacity)
-		}
-		if err := s.Buffer.Policy.Validate(); err != nil {
-			errs.AddPrefixed(at+".buffer.policy", err)
-		}
+		errs.AddPrefixed(at+".buffer", s.Buffer.validate())
 		n := 0
 		if s.MQTT != nil {
 			n++

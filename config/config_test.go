@@ -66,7 +66,7 @@ sources:
 sinks:
   - name: uns
     batch_size: 500
-    buffer: {capacity: 1000, policy: drop_newest}
+    buffer: {type: memory, capacity: 1000, policy: drop_newest}
     mqtt:
       url: tcp://127.0.0.1:1883
       client_id: weir-$${literal}

@@ -86,10 +86,10 @@ func New(opts Options) (*Engine, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	e := &Engine{opts: opts, log: opts.Logger}
 	if opts.FirstSeq == 0 {
 		opts.FirstSeq = uint64(opts.Now().UnixMicro())
 	}
+	e := &Engine{opts: opts, log: opts.Logger}
 	e.seq = opts.FirstSeq - 1
 	names := map[string]bool{}
 	for _, s := range opts.Sources {
@@ -204,7 +204,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}()
 	}
 	e.ready.Store(true)
-	e.log.Info("engine started", "sources", len(e.sources), "sinks", len(e.sinks))
+	e.log.Info("engine started", "sources", len(e.sources), "sinks", len(e.sinks), "first_seq", e.opts.FirstSeq)
 	<-ctx.Done()
 	e.ready.Store(false)
 
@@ -238,6 +238,13 @@ func (e *Engine) Run(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("close sink %s: %w", s.spec.Name, err))
 		}
 		s.setState(pipeline.StateStopped, nil)
+		// A durable buffer keeps its store open after Close so the drain
+		// can read it; release it now that nothing reads any more.
+		if r, ok := s.spec.Buffer.(interface{ Release() error }); ok {
+			if err := r.Release(); err != nil {
+				errs = append(errs, fmt.Errorf("release buffer of sink %s: %w", s.spec.Name, err))
+			}
+		}
 	}
 	e.log.Info("engine stopped")
 	return errors.Join(errs...)

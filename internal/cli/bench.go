@@ -28,6 +28,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.Mode, "mode", "batch", "MQTT sink mode: batch (one message per device per cycle) or sample")
 	fs.StringVar(&o.Broker, "broker", "", "host:port of an MQTT broker (default: an embedded broker in the peer process)")
 	fs.StringVar(&o.ProtocolVersion, "protocol", "5", "MQTT protocol version: 5 or 3.1.1")
+	fs.StringVar(&o.Buffer, "buffer", "disk", "sink buffer: disk (durable, fsync group, in a temporary directory) or memory")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	inProcess := fs.Bool("in-process", false, "run devices and broker inside this process (CPU/RSS then include them)")
 	peersOnly := fs.Bool("peers", false, "internal: serve the load peers and print their addresses as JSON")
@@ -76,7 +77,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"modbus requests", fmt.Sprintf("%.0f /s", res.RequestsPerSec)},
 		{"poll overruns", strconv.FormatUint(res.PollOverruns, 10)},
 		{"lost / dropped", fmt.Sprintf("%d / %d", res.Lost, res.Dropped)},
-		{"broker", fmt.Sprintf("%s (QoS %d, %s mode)", res.Broker, res.QoS, res.Mode)},
+		{"broker", fmt.Sprintf("%s (QoS %d, %s mode, %s buffer)", res.Broker, res.QoS, res.Mode, res.Buffer)},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])

@@ -22,7 +22,15 @@ import (
 	"github.com/weir-edge/weir/sim"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain doubles as the weir binary for tests that need a real process
+// to kill: with WEIR_CLI_CHILD set it runs Main on the arguments in
+// WEIR_CLI_ARGS (one per line) instead of the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("WEIR_CLI_CHILD") == "1" {
+		os.Exit(Main(strings.Split(os.Getenv("WEIR_CLI_ARGS"), "\n"), os.Stdout, os.Stderr))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func run(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer

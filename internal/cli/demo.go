@@ -136,6 +136,7 @@ sources:
 	}
 	fmt.Fprintf(&b, `sinks:
   - name: uns
+    buffer: {type: memory, capacity: 100000, policy: drop_oldest}
     mqtt:
       url: tcp://%s
       client_id: weir-demo-%d

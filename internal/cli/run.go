@@ -25,6 +25,7 @@ type runFlags struct {
 	logLevel     string
 	logFormat    string
 	printConfig  bool
+	dataDir      string
 }
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -37,6 +38,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Uint64Var(&f.seed, "seed", 1, "demo only: simulator seed")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	fs.StringVar(&f.logFormat, "log-format", "", "text or json (overrides log.format)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "state directory: durable buffers (overrides data_dir)")
 	fs.BoolVar(&f.printConfig, "print-config", false, "demo only: print the demo's generated configuration and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -51,6 +53,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg, err := config.Load(f.configPath)
 	if err != nil {
 		return err
+	}
+	if f.dataDir != "" {
+		cfg.DataDir = f.dataDir
 	}
 	log, err := newLogger(stderr, firstNonEmpty(f.logLevel, cfg.Log.Level), firstNonEmpty(f.logFormat, cfg.Log.Format))
 	if err != nil {

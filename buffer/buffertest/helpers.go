@@ -1,0 +1,122 @@
+package buffertest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/model"
+)
+
+// consume is a sink worker: it Nacks every fifth batch once, Acks the rest,
+// and returns the acked sample numbers per producer until ErrClosed.
+func consume(b buffer.Buffer) [][]uint64 {
+	got := make([][]uint64, 16)
+	for n := 0; ; n++ {
+		batch, err := b.Next(context.Background(), 10)
+		if err != nil {
+			return got
+		}
+		if n%5 == 0 {
+			b.Nack(batch)
+			continue
+		}
+		for _, s := range batch.Samples {
+			p := s.Seq >> 32
+			got[p] = append(got[p], s.Seq&0xffffffff)
+		}
+		if err := b.Ack(batch); err != nil {
+			return got
+		}
+	}
+}
+
+func edgeTime(id int) int64 { return 1_000_000 + int64(id) }
+
+// mk builds samples whose Seq is their id, so tests can follow them.
+func mk(ids ...int) []model.Sample {
+	out := make([]model.Sample, len(ids))
+	for i, id := range ids {
+		out[i] = model.Sample{Path: "t/x", Value: model.Int(int64(id)), EdgeTime: edgeTime(id), Seq: uint64(id)}
+	}
+	return out
+}
+
+// span is from..to inclusive.
+func span(from, to int) []int {
+	var out []int
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func ids(b buffer.Batch) []int {
+	out := make([]int, len(b.Samples))
+	for i, s := range b.Samples {
+		out[i] = int(s.Seq)
+	}
+	return out
+}
+
+func push(t *testing.T, b buffer.Buffer, s []model.Sample) {
+	t.Helper()
+	if err := b.Push(context.Background(), s); err != nil {
+		t.Fatalf("Push = %v", err)
+	}
+}
+
+// next fails the test rather than hang when nothing arrives.
+func next(t *testing.T, b buffer.Buffer, max int) buffer.Batch {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	batch, err := b.Next(ctx, max)
+	if err != nil {
+		t.Fatalf("Next = %v", err)
+	}
+	return batch
+}
+
+func ack(t *testing.T, b buffer.Buffer, batch buffer.Batch) {
+	t.Helper()
+	if err := b.Ack(batch); err != nil {
+		t.Fatalf("Ack = %v", err)
+	}
+}
+
+// drain acks everything held and returns the ids in order.
+func drain(t *testing.T, b buffer.Buffer) []int {
+	t.Helper()
+	var out []int
+	for b.Stats().Depth > 0 {
+		batch := next(t, b, 100)
+		out = append(out, ids(batch)...)
+		ack(t, b, batch)
+	}
+	return out
+}
+
+// stillBlocked asserts that nothing arrives on done for a short while. Only
+// the absence of an event is measured here, so a real timeout is the point.
+func stillBlocked(t *testing.T, done <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		t.Fatalf("%s returned early: %v", what, err)
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+func waitErr(t *testing.T, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("call still blocked after 5s")
+		return fmt.Errorf("unreachable")
+	}
+}
