@@ -9,11 +9,69 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
+
+// listener serves mochi on a net.Listener and, unlike listeners.Net,
+// closes its connections and waits for the broker to let go of each
+// before mochi closes its clients: mochi v2.7.9 races (and can deadlock)
+// when a connection is still being established while the server closes.
+type listener struct {
+	id     string
+	ln     net.Listener
+	served chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+}
+
+var _ listeners.Listener = (*listener)(nil)
+
+func (l *listener) Init(*slog.Logger) error {
+	l.served, l.conns = make(chan struct{}), map[net.Conn]struct{}{}
+	return nil
+}
+
+func (l *listener) Serve(establish listeners.EstablishFn) {
+	defer close(l.served)
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		l.mu.Lock()
+		l.conns[c] = struct{}{}
+		l.wg.Add(1)
+		l.mu.Unlock()
+		go func() {
+			defer l.wg.Done()
+			_ = establish(l.id, c)
+			l.mu.Lock()
+			delete(l.conns, c)
+			l.mu.Unlock()
+		}()
+	}
+}
+
+func (l *listener) ID() string       { return l.id }
+func (l *listener) Address() string  { return l.ln.Addr().String() }
+func (l *listener) Protocol() string { return "tcp" }
+
+func (l *listener) Close(closeClients listeners.CloseFn) {
+	_ = l.ln.Close()
+	<-l.served // no Accept, hence no wg.Add, after this
+	l.mu.Lock()
+	for c := range l.conns {
+		_ = c.Close()
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+	closeClients(l.id)
+}
 
 // Broker is a running embedded broker.
 type Broker struct {
@@ -43,7 +101,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 		ln.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+	if err := srv.AddListener(&listener{id: "tcp", ln: ln}); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
