@@ -15,6 +15,7 @@ import (
 	natssink "github.com/weir-edge/weir/sinks/nats"
 	"github.com/weir-edge/weir/sinks/postgres"
 	"github.com/weir-edge/weir/sources/modbus"
+	"github.com/weir-edge/weir/sources/opcua"
 )
 
 // Build turns a validated Config into engine options: every component is
@@ -33,6 +34,13 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 		switch {
 		case s.Modbus != nil:
 			src, err := modbus.New(*s.Modbus, l)
+			if err != nil {
+				releaseAll(opts.Sinks)
+				return engine.Options{}, fmt.Errorf("source %s: %w", s.Name, err)
+			}
+			opts.Sources = append(opts.Sources, engine.SourceSpec{Name: s.Name, Source: src})
+		case s.OPCUA != nil:
+			src, err := opcua.New(*s.OPCUA, l)
 			if err != nil {
 				releaseAll(opts.Sinks)
 				return engine.Options{}, fmt.Errorf("source %s: %w", s.Name, err)

@@ -13,6 +13,7 @@ import (
 	natssink "github.com/weir-edge/weir/sinks/nats"
 	"github.com/weir-edge/weir/sinks/postgres"
 	"github.com/weir-edge/weir/sources/modbus"
+	"github.com/weir-edge/weir/sources/opcua"
 )
 
 // Config is the whole configuration of one Weir node. It holds no runtime
@@ -60,6 +61,7 @@ type Engine struct {
 type Source struct {
 	Name   string         `yaml:"name"`
 	Modbus *modbus.Config `yaml:"modbus"`
+	OPCUA  *opcua.Config  `yaml:"opcua"`
 }
 
 // Sink is one sink: a name, its buffer and exactly one protocol block.
@@ -131,6 +133,9 @@ const (
 	MaxBufferCapacity     = 50_000_000
 )
 
+// sourceKinds lists the protocol blocks a source may have, for messages.
+const sourceKinds = "modbus or opcua"
+
 // sinkKinds lists the protocol blocks a sink may have, for messages.
 const sinkKinds = "mqtt, nats, kafka, http or postgres"
 
@@ -168,8 +173,12 @@ func (c *Config) Validate() error {
 			n++
 			errs.AddPrefixed(at+".modbus", s.Modbus.Validate())
 		}
+		if s.OPCUA != nil {
+			n++
+			errs.AddPrefixed(at+".opcua", s.OPCUA.Validate())
+		}
 		if n != 1 {
-			errs.Addf(at, "exactly one protocol block is required (modbus), found %d", n)
+			errs.Addf(at, "exactly one protocol block is required (%s), found %d", sourceKinds, n)
 		}
 	}
 	seen = map[string]int{}

@@ -14,6 +14,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# npm peers: node-opcua (OPC UA interop) and, when present, sparkplug-payload.
+for script in sources/opcua/testdata/nodeopcua/install.sh sinks/sparkplug/testdata/npm/install.sh; do
+  dir=$(dirname "$script")
+  if [ -x "$script" ] || [ -f "$script" ]; then
+    if [ ! -d "$dir/node_modules" ]; then
+      echo "test-peers: npm install in $dir"
+      sh "$script" >/dev/null
+    fi
+  fi
+done
+
 answers() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 ensure() { # name port start-command...

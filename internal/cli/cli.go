@@ -29,6 +29,7 @@ func commands() []command {
 		{"validate", "check a configuration file and exit non-zero on problems", validateCmd},
 		{"sim", "serve the simulated plant over Modbus TCP", simCmd},
 		{"bench", "measure throughput and latency end to end", benchCmd},
+		{"browse", "walk an OPC UA server's address space and print a config snippet", browseCmd},
 		{"buffer", "inspect, export or purge the durable buffers of a stopped gateway", bufferCmd},
 		{"version", "print the version", versionCmd},
 	}
