@@ -431,3 +431,28 @@ func BenchmarkWriteBatch(b *testing.B) {
 		})
 	}
 }
+
+// Replayed (historical) samples are never retained: a backlog delivered
+// after an outage must not replace a topic's current value.
+func TestHistoricalSamplesAreNotRetained(t *testing.T) {
+	b := startBroker(t, brokerOpts{})
+	for _, mode := range []string{ModeSample, ModeBatch} {
+		t.Run(mode, func(t *testing.T) {
+			prefix := "weir/hist-" + mode
+			s := newSink(t, Config{URL: b.url("tcp"), ClientID: "hist-" + mode, QoS: intp(1), Retain: true,
+				TopicPrefix: prefix, Mode: mode})
+			live := model.Sample{Path: "site/a/live", Value: model.Int(2), SourceTime: 2e15, EdgeTime: 2e15, Seq: 2}
+			old := model.Sample{Path: "site/b/old", Value: model.Int(1), SourceTime: 1e15, EdgeTime: 1e15, Seq: 1, Historical: true}
+			if err := s.Write(context.Background(), []model.Sample{old, live}); err != nil {
+				t.Fatal(err)
+			}
+			msgs := b.waitFor(t, waitTimeout, "both", func(m []received) bool { return len(onPrefix(m, prefix+"/site/")) >= 2 })
+			for _, m := range onPrefix(msgs, prefix+"/site/") {
+				wantRetain := !strings.Contains(m.topic, "/b")
+				if m.retain != wantRetain {
+					t.Errorf("%s: retain=%v, want %v", m.topic, m.retain, wantRetain)
+				}
+			}
+		})
+	}
+}

@@ -20,6 +20,10 @@ type message struct {
 	start, end int
 	samples    int
 	hash       uint32 // of topic; picks the worker so one topic stays in order
+	// historical: the message carries replayed samples. It is never
+	// retained, so a late replay cannot replace a topic's current value
+	// for new subscribers.
+	historical bool
 }
 
 // encoder turns a batch into messages. Its buffers are reused between
@@ -56,7 +60,7 @@ func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message
 			}
 			start := len(e.buf)
 			e.buf = payload.AppendSample(e.buf, batch[i])
-			e.add(topic, start, 1)
+			e.add(topic, start, 1, batch[i].Historical)
 		}
 		return e.msgs, dropped
 	}
@@ -75,7 +79,11 @@ func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message
 		if topic, ok := e.topic(key, log); ok {
 			start := len(e.buf)
 			e.buf = payload.AppendBatch(e.buf, s[i:j])
-			e.add(topic, start, j-i)
+			hist := false
+			for k := i; k < j && !hist; k++ {
+				hist = s[k].Historical
+			}
+			e.add(topic, start, j-i, hist)
 		} else {
 			dropped += j - i
 		}
@@ -84,8 +92,9 @@ func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message
 	return e.msgs, dropped
 }
 
-func (e *encoder) add(topic string, start, samples int) {
-	e.msgs = append(e.msgs, message{topic: topic, start: start, end: len(e.buf), samples: samples, hash: fnv32(topic)})
+func (e *encoder) add(topic string, start, samples int, historical bool) {
+	e.msgs = append(e.msgs, message{topic: topic, start: start, end: len(e.buf), samples: samples,
+		hash: fnv32(topic), historical: historical})
 }
 
 // key is what a sample is grouped and addressed by: its path in sample

@@ -359,7 +359,7 @@ func (s *Sink) publishWindow(ctx context.Context, wp windowPublisher, msgs []mes
 			}
 		}
 		m := &msgs[i]
-		ring[slot] = pending{wp.publishAsync(m.topic, s.enc.payload(m), qos, s.cfg.Retain), m}
+		ring[slot] = pending{wp.publishAsync(m.topic, s.enc.payload(m), qos, s.cfg.Retain && !m.historical), m}
 	}
 	for i := max(0, len(msgs)-size); i < len(msgs); i++ {
 		if err := await(ring[i%size]); err != nil {
@@ -370,7 +370,7 @@ func (s *Sink) publishWindow(ctx context.Context, wp windowPublisher, msgs []mes
 }
 
 func (s *Sink) publishOne(ctx context.Context, sess *session, m *message, qos byte) error {
-	if err := sess.conn.publish(ctx, m.topic, s.enc.payload(m), qos, s.cfg.Retain); err != nil {
+	if err := sess.conn.publish(ctx, m.topic, s.enc.payload(m), qos, s.cfg.Retain && !m.historical); err != nil {
 		return fmt.Errorf("publish %s: %w", m.topic, err)
 	}
 	s.messages.Add(1)
