@@ -14,6 +14,7 @@ import (
 	"github.com/weir-edge/weir/sinks/mqtt"
 	natssink "github.com/weir-edge/weir/sinks/nats"
 	"github.com/weir-edge/weir/sinks/postgres"
+	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/sources/modbus"
 	"github.com/weir-edge/weir/sources/opcua"
 )
@@ -73,6 +74,12 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 			spec.Sink, err = natssink.New(*s.NATS, l)
 		case s.Kafka != nil:
 			spec.Sink, err = kafka.New(*s.Kafka, l)
+		case s.Sparkplug != nil:
+			sc := *s.Sparkplug
+			if sc.DataDir == "" {
+				sc.DataDir = c.dataDir()
+			}
+			spec.Sink, err = sparkplug.New(sc, l)
 		default:
 			return engine.Options{}, fmt.Errorf("sink %s: no protocol block", s.Name)
 		}
@@ -85,13 +92,17 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 	return opts, nil
 }
 
+// dataDir is the node's state directory.
+func (c *Config) dataDir() string {
+	if c.DataDir == "" {
+		return DefaultDataDir
+	}
+	return c.DataDir
+}
+
 // BufferDir is where a sink's durable buffer lives.
 func (c *Config) BufferDir(sink string) string {
-	dir := c.DataDir
-	if dir == "" {
-		dir = DefaultDataDir
-	}
-	return filepath.Join(dir, "buffers", sink)
+	return filepath.Join(c.dataDir(), "buffers", sink)
 }
 
 // openBuffer opens the sink's buffer: a durable store (recovering what a

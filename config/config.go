@@ -12,6 +12,7 @@ import (
 	"github.com/weir-edge/weir/sinks/mqtt"
 	natssink "github.com/weir-edge/weir/sinks/nats"
 	"github.com/weir-edge/weir/sinks/postgres"
+	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/sources/modbus"
 	"github.com/weir-edge/weir/sources/opcua"
 )
@@ -68,13 +69,14 @@ type Source struct {
 type Sink struct {
 	Name string `yaml:"name"`
 	// BatchSize caps the samples per write; default 1000.
-	BatchSize int              `yaml:"batch_size"`
-	Buffer    BufferConfig     `yaml:"buffer"`
-	MQTT      *mqtt.Config     `yaml:"mqtt"`
-	HTTP      *httpsink.Config `yaml:"http"`
-	Postgres  *postgres.Config `yaml:"postgres"`
-	NATS      *natssink.Config `yaml:"nats"`
-	Kafka     *kafka.Config    `yaml:"kafka"`
+	BatchSize int               `yaml:"batch_size"`
+	Buffer    BufferConfig      `yaml:"buffer"`
+	MQTT      *mqtt.Config      `yaml:"mqtt"`
+	HTTP      *httpsink.Config  `yaml:"http"`
+	Postgres  *postgres.Config  `yaml:"postgres"`
+	NATS      *natssink.Config  `yaml:"nats"`
+	Kafka     *kafka.Config     `yaml:"kafka"`
+	Sparkplug *sparkplug.Config `yaml:"sparkplug"`
 }
 
 // BufferConfig configures the buffer between the pipeline and one sink:
@@ -137,7 +139,7 @@ const (
 const sourceKinds = "modbus or opcua"
 
 // sinkKinds lists the protocol blocks a sink may have, for messages.
-const sinkKinds = "mqtt, nats, kafka, http or postgres"
+const sinkKinds = "mqtt, sparkplug, nats, kafka, http or postgres"
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
@@ -209,6 +211,10 @@ func (c *Config) Validate() error {
 		if s.Kafka != nil {
 			n++
 			errs.AddPrefixed(at+".kafka", s.Kafka.Validate())
+		}
+		if s.Sparkplug != nil {
+			n++
+			errs.AddPrefixed(at+".sparkplug", s.Sparkplug.Validate())
 		}
 		if n != 1 {
 			errs.Addf(at, "exactly one protocol block is required (%s), found %d", sinkKinds, n)

@@ -1,0 +1,276 @@
+package sparkplug
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/sparkplugb"
+	"github.com/weir-edge/weir/internal/tlsconf"
+)
+
+// SampleConfig is a complete example of the `sparkplug:` block, shown by
+// the CLI.
+//
+//go:embed sample.yaml
+var SampleConfig string
+
+// Protocol versions accepted in the configuration.
+const (
+	Version311 = "3.1.1"
+	Version5   = "5"
+)
+
+// Defaults, applied by setDefaults.
+const (
+	DefaultKeepAlive        = 30 * time.Second
+	DefaultConnectTimeout   = 10 * time.Second
+	DefaultMaxInflight      = 64
+	DefaultRebirthDebounce  = time.Second
+	DefaultMaxMetrics       = 1000
+	DefaultDeviceSeparator  = ":"
+	DefaultDataDir          = "/var/lib/weir"
+	defaultBdSeqSubdir      = "sparkplug"
+	maxMetricsPerMessageCap = 1 << 16
+)
+
+// Config is the `sparkplug:` block of a sink.
+type Config struct {
+	// URL is the broker: tcp:// or mqtt:// (plain, default port 1883),
+	// ssl://, mqtts:// or tls:// (TLS, default port 8883).
+	URL string `yaml:"url"`
+	// ClientID of the MQTT session; default "<group_id>_<edge_node_id>".
+	ClientID string `yaml:"client_id"`
+	// ProtocolVersion is "3.1.1" (default: every Sparkplug 3.0 host must
+	// support it) or "5".
+	ProtocolVersion string `yaml:"protocol_version"`
+	// GroupID and EdgeNodeID name this edge node: spBv1.0/<group>/…/<edge>.
+	GroupID    string `yaml:"group_id"`
+	EdgeNodeID string `yaml:"edge_node_id"`
+	// Device maps tag paths to Sparkplug devices and metric names.
+	Device DeviceConfig `yaml:"device"`
+	// PrimaryHostID enables STATE gating: no births and no data unless the
+	// host application with this id is online. Empty: no gating.
+	PrimaryHostID string `yaml:"primary_host_id"`
+	// LegacyState follows a pre-3.0 host: STATE on "STATE/<host>" with the
+	// payload ONLINE/OFFLINE instead of spBv1.0/STATE/<host> with JSON.
+	LegacyState bool        `yaml:"legacy_state"`
+	Username    string      `yaml:"username"`
+	Password    conf.Secret `yaml:"password"`
+	// TLS settings; TLS is on when the URL scheme is a TLS one.
+	TLS tlsconf.Config `yaml:"tls"`
+	// BdSeqFile is where the birth/death sequence number is persisted
+	// (fsync'd on every connect). Default
+	// <data_dir>/sparkplug/<group_id>_<edge_node_id>.bdseq.
+	BdSeqFile string `yaml:"bdseq_file"`
+	// KeepAlive is the MQTT keep-alive (default 30s); it also bounds the
+	// wait for one PUBACK.
+	KeepAlive time.Duration `yaml:"keep_alive"`
+	// ConnectTimeout bounds dialling, TLS, CONNECT, SUBSCRIBE and the births
+	// (default 10s).
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxInflight bounds QoS 1 messages awaiting PUBACK at once with MQTT
+	// 3.1.1 (default 64). MQTT 5 publishes one at a time.
+	MaxInflight int `yaml:"max_inflight"`
+	// RebirthDebounce is the least time between two births answering
+	// rebirth requests (default 1s); requests in between are coalesced.
+	RebirthDebounce time.Duration `yaml:"rebirth_debounce"`
+	// DataQoS is the MQTT QoS of NDATA/DDATA/DBIRTH/DDEATH/NBIRTH: 0 as the
+	// spec requires (default; Write is confirmed when the message is
+	// written to the socket), or 1 for broker-confirmed delivery (a spec
+	// deviation that most brokers and hosts accept).
+	DataQoS int `yaml:"data_qos"`
+	// SeqProperty adds the property weir_seq (UInt64, Weir's sample Seq)
+	// to every metric in NDATA/DDATA, so consumers can de-duplicate replays.
+	// Default true.
+	SeqProperty *bool `yaml:"seq_property"`
+	// MaxMetricsPerMessage splits a device's samples of one Write into
+	// several DATA messages (default 1000).
+	MaxMetricsPerMessage int `yaml:"max_metrics_per_message"`
+
+	// DataDir is the gateway's data directory, set by the configuration
+	// builder from the top-level data_dir (not a key of this block).
+	DataDir string `yaml:"-"`
+}
+
+// DeviceConfig maps a tag path to (device id, metric name):
+//
+//  1. strip_prefix and its '/' are removed from the path when present;
+//  2. the first `levels` levels (0, the default: all but the last, i.e.
+//     the asset path) form the device key, the rest (with its '/') the
+//     metric name; a path with no more levels than that is a node metric
+//     (NDATA) named by the whole path;
+//  3. the device id is map[device key] if present, else the device key
+//     with '/' replaced by separator (default ":"), since '/' is forbidden
+//     in Sparkplug ids.
+type DeviceConfig struct {
+	StripPrefix string            `yaml:"strip_prefix"`
+	Levels      int               `yaml:"levels"`
+	Separator   string            `yaml:"separator"`
+	Map         map[string]string `yaml:"map"`
+}
+
+// setDefaults fills every unset key. It is the only place defaults live.
+func (c *Config) setDefaults() {
+	if c.ProtocolVersion == "" {
+		c.ProtocolVersion = Version311
+	}
+	if c.ClientID == "" {
+		c.ClientID = c.GroupID + "_" + c.EdgeNodeID
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.RebirthDebounce == 0 {
+		c.RebirthDebounce = DefaultRebirthDebounce
+	}
+	if c.SeqProperty == nil {
+		t := true
+		c.SeqProperty = &t
+	}
+	if c.MaxMetricsPerMessage == 0 {
+		c.MaxMetricsPerMessage = DefaultMaxMetrics
+	}
+	if c.Device.Separator == "" {
+		c.Device.Separator = DefaultDeviceSeparator
+	}
+	if c.BdSeqFile == "" {
+		dir := c.DataDir
+		if dir == "" {
+			dir = DefaultDataDir
+		}
+		c.BdSeqFile = filepath.Join(dir, defaultBdSeqSubdir, fileSafe(c.GroupID)+"_"+fileSafe(c.EdgeNodeID)+".bdseq")
+	}
+}
+
+// fileSafe keeps letters, digits, '-', '_' and '.'; other bytes become '_'.
+func fileSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// Validate checks the block as written; it does no I/O.
+func (c *Config) Validate() error {
+	var errs conf.Errors
+	if c.URL == "" {
+		errs.Addf("url", "is required")
+	} else if _, useTLS, err := parseURL(c.URL); err != nil {
+		errs.Add(&conf.FieldError{Path: "url", Err: err})
+	} else if c.TLS.Enabled && !useTLS {
+		errs.Addf("tls.enabled", "is true but the url scheme is plaintext; use mqtts:// or ssl://")
+	}
+	switch c.ProtocolVersion {
+	case "", Version5, Version311:
+	default:
+		errs.Addf("protocol_version", "%q is not supported (use %q or %q)", c.ProtocolVersion, Version311, Version5)
+	}
+	for _, id := range []struct{ key, v string }{{"group_id", c.GroupID}, {"edge_node_id", c.EdgeNodeID}} {
+		if id.v == "" {
+			errs.Addf(id.key, "is required")
+		} else if err := sparkplugb.ValidateID(id.v); err != nil {
+			errs.Add(&conf.FieldError{Path: id.key, Err: err})
+		}
+	}
+	if c.PrimaryHostID != "" {
+		if err := sparkplugb.ValidateID(c.PrimaryHostID); err != nil {
+			errs.Add(&conf.FieldError{Path: "primary_host_id", Err: err})
+		}
+	} else if c.LegacyState {
+		errs.Addf("legacy_state", "needs primary_host_id")
+	}
+	if len(c.ClientID) > 65535 {
+		errs.Addf("client_id", "is longer than 65535 bytes")
+	}
+	d := c.Device
+	if d.Levels < 0 {
+		errs.Addf("device.levels", "must not be negative")
+	}
+	if strings.ContainsAny(d.Separator, "+/#\x00") {
+		errs.Addf("device.separator", "%q contains a character forbidden in Sparkplug ids (+ / #)", d.Separator)
+	}
+	if strings.HasPrefix(d.StripPrefix, "/") || strings.HasSuffix(d.StripPrefix, "/") {
+		errs.Addf("device.strip_prefix", "must not start or end with '/'")
+	}
+	for k, v := range d.Map {
+		if err := sparkplugb.ValidateID(v); err != nil {
+			errs.Add(&conf.FieldError{Path: "device.map." + k, Err: err})
+		}
+	}
+	errs.AddPrefixed("password", c.Password.Validate())
+	if c.Password.IsSet() && c.Username == "" && c.ProtocolVersion != Version5 {
+		errs.Addf("username", "is required with a password in MQTT 3.1.1")
+	}
+	errs.AddPrefixed("tls", c.TLS.Validate())
+	switch {
+	case c.KeepAlive < 0:
+		errs.Addf("keep_alive", "must not be negative")
+	case c.KeepAlive > 0 && c.KeepAlive < time.Second:
+		errs.Addf("keep_alive", "must be at least 1s")
+	case c.KeepAlive > 65535*time.Second:
+		errs.Addf("keep_alive", "must be at most 18h12m15s (65535 s)")
+	}
+	if c.ConnectTimeout < 0 {
+		errs.Addf("connect_timeout", "must not be negative")
+	}
+	if c.MaxInflight < 0 || c.MaxInflight > 65535 {
+		errs.Addf("max_inflight", "must be between 1 and 65535")
+	}
+	if c.RebirthDebounce < 0 {
+		errs.Addf("rebirth_debounce", "must not be negative")
+	}
+	if c.DataQoS != 0 && c.DataQoS != 1 {
+		errs.Addf("data_qos", "%d is not supported (use 0 or 1)", c.DataQoS)
+	}
+	if c.MaxMetricsPerMessage < 0 || c.MaxMetricsPerMessage > maxMetricsPerMessageCap {
+		errs.Addf("max_metrics_per_message", "must be between 1 and %d", maxMetricsPerMessageCap)
+	}
+	return errs.Err()
+}
+
+// parseURL returns the dial address (host:port, default port filled in)
+// and whether the scheme asks for TLS.
+func parseURL(raw string) (addr string, useTLS bool, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false, errors.New("is not a URL")
+	}
+	var port string
+	switch u.Scheme {
+	case "tcp", "mqtt":
+		port = "1883"
+	case "ssl", "mqtts", "tls":
+		port, useTLS = "8883", true
+	default:
+		return "", false, fmt.Errorf("scheme %q is not supported (tcp, mqtt, ssl, mqtts, tls)", u.Scheme)
+	}
+	if u.User != nil {
+		return "", false, errors.New("must not contain credentials; use username and password")
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return "", false, errors.New("has no host")
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", false, errors.New("must be scheme://host[:port] without path or query")
+	}
+	if p := u.Port(); p != "" {
+		port = p
+	}
+	return net.JoinHostPort(u.Hostname(), port), useTLS, nil
+}
