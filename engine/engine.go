@@ -44,6 +44,10 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock for edge timestamps; default time.Now.
 	Now func() time.Time
+	// TickInterval is how often time-driven processors (pipeline.Flusher)
+	// are flushed; default 100ms, negative disables the ticker (tests call
+	// Tick themselves with a fake clock).
+	TickInterval time.Duration
 	// FirstSeq is the sequence id of the first sample. Consumers
 	// de-duplicate replays by (node, seq), so ids must not repeat across
 	// restarts: the default is the current Unix time in microseconds,
@@ -63,9 +67,10 @@ type Engine struct {
 	// polled while Run starts.
 	started atomic.Pointer[time.Time]
 
-	mu      sync.Mutex // serialises the processor chain and sequence ids
-	scratch []model.Sample
-	seq     uint64
+	mu          sync.Mutex // serialises the processor chain and sequence ids
+	scratch     []model.Sample
+	tickScratch []model.Sample
+	seq         uint64
 
 	emitted  atomic.Uint64
 	filtered atomic.Uint64
@@ -140,7 +145,7 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 		work[i].Seq = e.seq
 	}
 	e.scratch = work
-	work, err := e.process(work)
+	work, err := e.process(0, work)
 	if err != nil {
 		return err
 	}
@@ -148,6 +153,53 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 	if len(work) < len(batch) { // a processor may also add samples
 		e.filtered.Add(uint64(len(batch) - len(work)))
 	}
+	return e.push(ctx, work)
+}
+
+// Tick flushes the time-driven processors at now: what each returns gets
+// sequence ids, runs through the processors after it and is pushed to the
+// sinks. Run calls it every TickInterval; tests call it with a fake clock.
+func (e *Engine) Tick(ctx context.Context, now time.Time) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for i, p := range e.opts.Processors {
+		f, ok := p.(pipeline.Flusher)
+		if !ok {
+			continue
+		}
+		var out []model.Sample
+		err := safeCall(fmt.Sprintf("processor %d flush", i), func() error {
+			out = f.Flush(now, e.tickScratch[:0])
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("engine: %w", err))
+			continue
+		}
+		e.tickScratch = out
+		if len(out) == 0 {
+			continue
+		}
+		for j := range out {
+			e.seq++
+			out[j].Seq = e.seq
+		}
+		rest, err := e.process(i+1, out)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.emitted.Add(uint64(len(out)))
+		if err := e.push(ctx, rest); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// push hands work to every sink's buffer. Called with e.mu held.
+func (e *Engine) push(ctx context.Context, work []model.Sample) error {
 	if len(work) == 0 {
 		return nil
 	}
@@ -160,11 +212,12 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 	return errors.Join(errs...)
 }
 
-// process runs the processor chain. A panicking processor fails this Emit
-// (the batch is not accepted) instead of the process: the source may call
-// Emit from a goroutine of its own, outside the recover around Source.Run.
-func (e *Engine) process(work []model.Sample) (out []model.Sample, err error) {
-	i := 0
+// process runs the processor chain from processor start on. A panicking
+// processor fails this Emit (the batch is not accepted) instead of the
+// process: the source may call Emit from a goroutine of its own, outside
+// the recover around Source.Run.
+func (e *Engine) process(start int, work []model.Sample) (out []model.Sample, err error) {
+	i := start
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, fmt.Errorf("engine: processor %d: panic: %v", i, r)
@@ -203,11 +256,20 @@ func (e *Engine) Run(ctx context.Context) error {
 			s.run(ctx)
 		}()
 	}
+	var tickWG sync.WaitGroup
+	if e.opts.TickInterval >= 0 && e.hasFlushers() {
+		tickWG.Add(1)
+		go func() {
+			defer tickWG.Done()
+			e.runTicker(ctx)
+		}()
+	}
 	e.ready.Store(true)
 	e.log.Info("engine started", "sources", len(e.sources), "sinks", len(e.sinks), "first_seq", e.opts.FirstSeq)
 	<-ctx.Done()
 	e.ready.Store(false)
 
+	tickWG.Wait()
 	e.log.Info("stopping sources")
 	if !waitTimeout(&srcWG, e.opts.DrainTimeout) {
 		// A source ignoring ctx must not hold the process hostage; its
@@ -249,6 +311,38 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.log.Info("engine stopped")
 	return errors.Join(errs...)
 }
+
+func (e *Engine) hasFlushers() bool {
+	for _, p := range e.opts.Processors {
+		if _, ok := p.(pipeline.Flusher); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// runTicker flushes time-driven processors every TickInterval until ctx
+// ends.
+func (e *Engine) runTicker(ctx context.Context) {
+	interval := e.opts.TickInterval
+	if interval == 0 {
+		interval = defaultTickInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := e.Tick(ctx, e.opts.Now()); err != nil && ctx.Err() == nil {
+				e.log.Warn("processor flush failed", "err", err)
+			}
+		}
+	}
+}
+
+const defaultTickInterval = 100 * time.Millisecond
 
 // abandonAfter bounds the wait for a sink that ignores cancellation.
 const abandonAfter = 5 * time.Second

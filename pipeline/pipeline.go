@@ -14,6 +14,7 @@ package pipeline
 
 import (
 	"context"
+	"time"
 
 	"github.com/weir-edge/weir/model"
 )
@@ -48,6 +49,17 @@ type Source interface {
 // engine calls Process from one goroutine at a time.
 type Processor interface {
 	Process(batch []model.Sample) []model.Sample
+}
+
+// Flusher is implemented by processors that emit on time rather than on
+// input: a window's aggregate when the window closes, the heartbeat of a
+// report-by-exception filter. The engine calls Flush on its own clock,
+// under the same lock as Process (never concurrently with it), appends the
+// samples to out and returns it; what it returns gets sequence ids and
+// runs through the processors after this one. now comes from the engine's
+// clock, so tests drive windows with a fake one.
+type Flusher interface {
+	Flush(now time.Time, out []model.Sample) []model.Sample
 }
 
 // Sink delivers samples to an IT system.
