@@ -34,7 +34,12 @@ type Options struct {
 	Buffer string
 	// DataDir holds the disk buffer; a temporary directory when empty.
 	DataDir string
-	Logger  *slog.Logger
+	// Outage, when set, cuts the uplink to the broker for this long after
+	// the measured window, then measures how the held backlog drains
+	// (at DrainRate, default 5× Rate) and the live latency meanwhile.
+	Outage    time.Duration
+	DrainRate float64
+	Logger    *slog.Logger
 }
 
 // Peers are the load generators: device addresses and the broker.
@@ -70,6 +75,16 @@ type Result struct {
 	Mode            string  `json:"mode"`
 	Broker          string  `json:"broker"`
 	Window          string  `json:"window"`
+
+	// Outage figures (with Options.Outage).
+	OutageSeconds        float64 `json:"outage_seconds,omitempty"`
+	HeldSamples          int     `json:"held_samples,omitempty"`
+	ReconnectSeconds     float64 `json:"reconnect_seconds,omitempty"`
+	DrainSeconds         float64 `json:"drain_seconds,omitempty"`
+	DrainSamplesPerSec   float64 `json:"drain_samples_per_sec,omitempty"`
+	DrainVsLive          float64 `json:"drain_vs_live_rate,omitempty"`
+	LiveP50DuringDrainMs float64 `json:"live_latency_p50_during_drain_ms,omitempty"`
+	LiveP99DuringDrainMs float64 `json:"live_latency_p99_during_drain_ms,omitempty"`
 }
 
 func (o *Options) setDefaults() error {
@@ -140,7 +155,23 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 		defer os.RemoveAll(dir)
 		o.DataDir = dir
 	}
-	text := configYAML(o, peers.Devices, brokerAddr)
+	sinkBroker := brokerAddr
+	var px *proxy
+	if o.Outage > 0 {
+		if o.Buffer != "disk" {
+			return Result{}, errors.New("bench: an outage needs the disk buffer")
+		}
+		if o.DrainRate == 0 {
+			o.DrainRate = 5 * o.Rate
+		}
+		var err error
+		if px, err = startProxy(brokerAddr); err != nil {
+			return Result{}, err
+		}
+		defer px.Close()
+		sinkBroker = px.addr
+	}
+	text := configYAML(o, peers.Devices, sinkBroker)
 	cfg, err := config.Parse("bench.yaml", []byte(text), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return Result{}, fmt.Errorf("bench: generated configuration: %w", err)
@@ -175,6 +206,16 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	p99, _, _ := eng.SinkLatency("bench", 0.99)
 	pmax, _, _ := eng.SinkLatency("bench", 1)
 
+	var out outageResult
+	if px != nil {
+		out, err = measureOutage(ctx, eng, px, o)
+		if err != nil {
+			stop()
+			<-done
+			return Result{}, err
+		}
+	}
+
 	stop()
 	if err := <-done; err != nil {
 		return Result{}, fmt.Errorf("bench: engine: %w", err)
@@ -205,7 +246,92 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	if final.emitted > final.written {
 		res.Lost = final.emitted - final.written
 	}
+	if px != nil {
+		res.OutageSeconds = o.Outage.Seconds()
+		res.HeldSamples = out.held
+		res.DrainSeconds = out.drain.Seconds()
+		res.ReconnectSeconds = out.reconnect.Seconds()
+		res.DrainSamplesPerSec = out.drainRate
+		res.DrainVsLive = out.drainRate / o.Rate
+		res.LiveP50DuringDrainMs = ms(out.liveP50)
+		res.LiveP99DuringDrainMs = ms(out.liveP99)
+	}
 	return res, nil
+}
+
+type outageResult struct {
+	held             int
+	drain, reconnect time.Duration
+	drainRate        float64
+	liveP50, liveP99 time.Duration
+}
+
+// measureOutage cuts the uplink for o.Outage, restores it, and waits until
+// the backlog is delivered: the replayed-sample count stops growing and the
+// buffer is back to its steady depth.
+func measureOutage(ctx context.Context, eng *engine.Engine, px *proxy, o Options) (outageResult, error) {
+	px.Cut()
+	if !sleepCtx(ctx, o.Outage) {
+		return outageResult{}, ctx.Err()
+	}
+	held := bufferDepth(eng)
+	replayed0 := replayed(eng)
+	if err := px.Restore(); err != nil {
+		return outageResult{}, err
+	}
+	restored := time.Now()
+	deadline := restored.Add(2*o.Outage + time.Minute)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	// The sink reconnects after its backoff delay (up to 30 s): the drain
+	// starts with the first replayed sample delivered.
+	for replayed(eng) == replayed0 {
+		if time.Now().After(deadline) {
+			return outageResult{}, errNoDrain
+		}
+		select {
+		case <-ctx.Done():
+			return outageResult{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	eng.ResetLatency()
+	t0 := time.Now()
+	reconnect := t0.Sub(restored)
+	steady := int(o.Rate) // at most a second of live data in flight
+	for bufferDepth(eng) > steady {
+		if time.Now().After(deadline) {
+			return outageResult{}, errNoDrain
+		}
+		select {
+		case <-ctx.Done():
+			return outageResult{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	drain := time.Since(t0)
+	p50, _, _ := eng.SinkLatency("bench", 0.50)
+	p99, _, _ := eng.SinkLatency("bench", 0.99)
+	n := replayed(eng) - replayed0
+	return outageResult{held: held, drain: drain, reconnect: reconnect, drainRate: float64(n) / drain.Seconds(), liveP50: p50, liveP99: p99}, nil
+}
+
+func bufferDepth(eng *engine.Engine) int {
+	for _, cs := range eng.Status().Components {
+		if cs.Kind == "sink" && cs.Buffer != nil {
+			return cs.Buffer.Depth
+		}
+	}
+	return 0
+}
+
+func replayed(eng *engine.Engine) uint64 {
+	for _, cs := range eng.Status().Components {
+		if cs.Kind == "sink" {
+			return cs.Counters["samples_replayed"]
+		}
+	}
+	return 0
 }
 
 type counters struct {
@@ -245,7 +371,7 @@ func configYAML(o Options, devices []string, broker string) string {
 	}
 	fmt.Fprintf(&b, `sinks:
   - name: bench
-    batch_size: 5000
+    batch_size: 1000
     buffer: %s
     mqtt:
       url: tcp://%s
@@ -255,15 +381,15 @@ func configYAML(o Options, devices []string, broker string) string {
       qos: %d
       mode: %s
       max_inflight: 256
-`, bufferYAML(o.Buffer), broker, time.Now().UnixNano()%1_000_000, o.ProtocolVersion, o.QoS, o.Mode)
+`, bufferYAML(o.Buffer, o.DrainRate), broker, time.Now().UnixNano()%1_000_000, o.ProtocolVersion, o.QoS, o.Mode)
 	return b.String()
 }
 
-func bufferYAML(kind string) string {
+func bufferYAML(kind string, drainRate float64) string {
 	if kind == "memory" {
 		return "{type: memory, capacity: 500000, policy: drop_oldest}"
 	}
-	return "{type: disk, fsync: group, policy: drop_oldest, max_bytes: 1073741824}"
+	return fmt.Sprintf("{type: disk, fsync: group, policy: drop_oldest, max_bytes: 4294967296, drain_rate: %g}", drainRate)
 }
 
 func cpuTime() time.Duration {

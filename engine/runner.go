@@ -80,13 +80,16 @@ type sinkRunner struct {
 	spec    SinkSpec
 	engine  *Engine
 	log     *slog.Logger
-	latency latency.Histogram // sample taken → sink confirmed
+	// latency is sample taken → sink confirmed, for live samples only: a
+	// replayed sample's age is the outage's length, not a latency.
+	latency latency.Histogram
 
 	written     atomic.Uint64
 	batches     atomic.Uint64
 	writeErrors atomic.Uint64
 	connects    atomic.Uint64
 	rejected    atomic.Uint64
+	historical  atomic.Uint64 // replayed samples delivered
 }
 
 // run connects the sink and feeds it batches from its buffer until the
@@ -181,9 +184,15 @@ const maxRetryAfter = 5 * time.Minute
 // confirm records a delivered batch: latency per sample, counters, Ack.
 func (r *sinkRunner) confirm(batch buffer.Batch) {
 	now := r.engine.opts.Now().UnixNano()
+	historical := 0
 	for i := range batch.Samples {
+		if batch.Samples[i].Historical {
+			historical++
+			continue
+		}
 		r.latency.Record(time.Duration(now - batch.Samples[i].SourceTime))
 	}
+	r.historical.Add(uint64(historical))
 	if err := r.spec.Buffer.Ack(batch); err != nil {
 		r.log.Error("sink buffer ack failed", "err", err)
 	}

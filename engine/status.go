@@ -17,7 +17,8 @@ type ComponentStatus struct {
 	Latency     *LatencyStats `json:"latency,omitempty"`
 }
 
-// LatencyStats summarises sample taken → sink confirmed.
+// LatencyStats summarises sample taken → sink confirmed, for live
+// (not replayed) samples.
 type LatencyStats struct {
 	Count uint64  `json:"count"`
 	P50ms float64 `json:"p50_ms"`
@@ -57,6 +58,7 @@ func (e *Engine) Status() Status {
 		cs.Counters["write_errors"] = s.writeErrors.Load()
 		cs.Counters["connects"] = s.connects.Load()
 		cs.Counters["samples_rejected"] = s.rejected.Load()
+		cs.Counters["samples_replayed"] = s.historical.Load()
 		bs := s.spec.Buffer.Stats()
 		cs.Buffer = &bs
 		cs.Latency = &LatencyStats{

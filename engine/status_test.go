@@ -67,7 +67,7 @@ func TestStatus(t *testing.T) {
 	if c.State != "publishing" {
 		t.Fatalf("sink state %q: a running component's finer state should win", c.State)
 	}
-	want := map[string]uint64{"published": 7, "samples_written": 4, "batches_written": 1, "write_errors": 0, "connects": 1, "samples_rejected": 0}
+	want := map[string]uint64{"published": 7, "samples_written": 4, "batches_written": 1, "write_errors": 0, "connects": 1, "samples_rejected": 0, "samples_replayed": 0}
 	if len(c.Counters) != len(want) {
 		t.Fatalf("counters %v, want %v", c.Counters, want)
 	}

@@ -33,7 +33,7 @@ func noBatch(t *testing.T, b *Buffer) {
 }
 
 // With a drain rate, the backlog left by a restart is replayed at that
-// rate and alternates with live data, which is never stuck behind it.
+// rate in the sink's idle time: live data always goes first.
 func TestDrainRateInterleaves(t *testing.T) {
 	base := time.Unix(1_700_000_000, 0)
 	clock := &fakeClock{t: base}
@@ -57,8 +57,8 @@ func TestDrainRateInterleaves(t *testing.T) {
 		wantHist bool
 	}
 	steps := []step{
-		{0, nil, span(1, 100), true},                        // a full bucket of backlog first
-		{0, nil, []int{1001, 1002}, false},                  // then live
+		{0, nil, []int{1001, 1002}, false},                  // live first
+		{0, nil, span(1, 100), true},                        // then a full bucket of backlog
 		{0, []int{1003}, []int{1003}, false},                // live again: the bucket is empty
 		{0, nil, nil, false},                                // backlog waits for tokens
 		{500 * time.Millisecond, nil, span(101, 150), true}, // 0.5s at 100/s

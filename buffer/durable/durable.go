@@ -59,7 +59,6 @@ type Buffer struct {
 	dec      decoder
 	scratch  []model.Sample
 	drain    tokens
-	lastBack bool      // the last batch came from the backlog
 	caughtUp time.Time // last time nothing live was waiting
 	drops    dropLog
 }

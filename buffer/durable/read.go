@@ -91,11 +91,14 @@ func (b *Buffer) pick() (*region, time.Duration) {
 		b.log.Info("sink fell behind; held samples become backlog", "samples", b.back.held)
 	}
 	b.drain.refill(now)
-	if backOK && b.drain.avail >= 1 && (!liveOK || !b.lastBack) {
-		return &b.back, 0
-	}
+	// Live data first: the backlog only fills the sink's idle time, within
+	// its rate, so a replay never delays live samples by more than the
+	// one backlog batch that may be in flight.
 	if liveOK {
 		return &b.live, 0
+	}
+	if backOK && b.drain.avail >= 1 {
+		return &b.back, 0
 	}
 	if backOK {
 		return nil, b.drain.wait()
@@ -159,13 +162,8 @@ func (b *Buffer) read(r *region, max int) (buffer.Batch, bool) {
 	b.scratch = out
 	r.sent = first + uint64(len(out))
 	b.fl = flight{active: true, first: first, end: r.sent, back: isBack, sizes: sizes}
-	if isBack {
-		b.lastBack = true
-		if b.cfg.DrainRate > 0 && !b.closed {
-			b.drain.avail -= float64(len(out))
-		}
-	} else {
-		b.lastBack = false
+	if isBack && b.cfg.DrainRate > 0 && !b.closed {
+		b.drain.avail -= float64(len(out))
 	}
 	return buffer.NewBatch(out, first), true
 }

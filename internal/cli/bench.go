@@ -29,6 +29,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.Broker, "broker", "", "host:port of an MQTT broker (default: an embedded broker in the peer process)")
 	fs.StringVar(&o.ProtocolVersion, "protocol", "5", "MQTT protocol version: 5 or 3.1.1")
 	fs.StringVar(&o.Buffer, "buffer", "disk", "sink buffer: disk (durable, fsync group, in a temporary directory) or memory")
+	fs.DurationVar(&o.Outage, "outage", 0, "after the window, cut the uplink to the broker this long and measure the backlog drain")
+	fs.Float64Var(&o.DrainRate, "drain-rate", 0, "backlog replay rate with -outage (default 5× -rate)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	inProcess := fs.Bool("in-process", false, "run devices and broker inside this process (CPU/RSS then include them)")
 	peersOnly := fs.Bool("peers", false, "internal: serve the load peers and print their addresses as JSON")
@@ -78,6 +80,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"poll overruns", strconv.FormatUint(res.PollOverruns, 10)},
 		{"lost / dropped", fmt.Sprintf("%d / %d", res.Lost, res.Dropped)},
 		{"broker", fmt.Sprintf("%s (QoS %d, %s mode, %s buffer)", res.Broker, res.QoS, res.Mode, res.Buffer)},
+	}
+	if res.OutageSeconds > 0 {
+		rows = append(rows,
+			[2]string{"outage", fmt.Sprintf("%.0f s, %d samples held on disk", res.OutageSeconds, res.HeldSamples)},
+			[2]string{"drain", fmt.Sprintf("%.1f s at %.0f samples/s (%.1f× the live rate), after %.1f s of reconnect backoff",
+				res.DrainSeconds, res.DrainSamplesPerSec, res.DrainVsLive, res.ReconnectSeconds)},
+			[2]string{"live latency during drain", fmt.Sprintf("p50 %.2f / p99 %.2f ms", res.LiveP50DuringDrainMs, res.LiveP99DuringDrainMs)})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
