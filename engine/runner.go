@@ -77,9 +77,9 @@ func (r *sourceRunner) run(ctx context.Context) {
 
 type sinkRunner struct {
 	health
-	spec    SinkSpec
-	engine  *Engine
-	log     *slog.Logger
+	spec   SinkSpec
+	engine *Engine
+	log    *slog.Logger
 	// latency is sample taken → sink confirmed, for live samples only: a
 	// replayed sample's age is the outage's length, not a latency.
 	latency latency.Histogram
