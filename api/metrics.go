@@ -3,6 +3,7 @@ package api
 import (
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -60,6 +61,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(ch, metricName("weir", cs.Kind, "buffer_depth_samples"), labels, float64(b.Depth))
 			gauge(ch, metricName("weir", cs.Kind, "buffer_capacity_samples"), labels, float64(b.Capacity))
 			counter(ch, metricName("weir", cs.Kind, "buffer_dropped_samples_total"), labels, float64(b.Dropped))
+			for cause, n := range map[string]uint64{"full": b.DroppedFull, "age": b.DroppedAge,
+				"disk_full": b.DroppedDiskFull, "corrupt": b.DroppedCorrupt} {
+				counter(ch, metricName("weir", cs.Kind, "buffer_dropped_by_cause_samples_total"),
+					prometheus.Labels{"name": cs.Name, "cause": cause}, float64(n))
+			}
+			counter(ch, metricName("weir", cs.Kind, "buffer_acked_samples_total"), labels, float64(b.Acked))
+			gauge(ch, metricName("weir", cs.Kind, "buffer_depth_bytes"), labels, float64(b.Bytes))
+			gauge(ch, metricName("weir", cs.Kind, "buffer_backlog_samples"), labels, float64(b.Backlog))
+			age := 0.0
+			if b.OldestEdgeTime > 0 {
+				age = time.Since(time.Unix(0, b.OldestEdgeTime)).Seconds()
+			}
+			gauge(ch, metricName("weir", cs.Kind, "buffer_oldest_age_seconds"), labels, age)
 			counter(ch, metricName("weir", cs.Kind, "buffer_redelivered_samples_total"), labels, float64(b.Redelivered))
 		}
 		if l := cs.Latency; l != nil {
