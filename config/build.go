@@ -9,6 +9,7 @@ import (
 	"github.com/weir-edge/weir/buffer"
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/pipeline"
 	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/kafka"
 	"github.com/weir-edge/weir/sinks/mqtt"
@@ -16,6 +17,7 @@ import (
 	"github.com/weir-edge/weir/sinks/postgres"
 	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/sources/modbus"
+	mqttsource "github.com/weir-edge/weir/sources/mqtt"
 	"github.com/weir-edge/weir/sources/opcua"
 )
 
@@ -32,24 +34,22 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 	}
 	for _, s := range c.Sources {
 		l := log.With("component", "source", "name", s.Name)
+		var src pipeline.Source
+		var err error
 		switch {
 		case s.Modbus != nil:
-			src, err := modbus.New(*s.Modbus, l)
-			if err != nil {
-				releaseAll(opts.Sinks)
-				return engine.Options{}, fmt.Errorf("source %s: %w", s.Name, err)
-			}
-			opts.Sources = append(opts.Sources, engine.SourceSpec{Name: s.Name, Source: src})
+			src, err = modbus.New(*s.Modbus, l)
 		case s.OPCUA != nil:
-			src, err := opcua.New(*s.OPCUA, l)
-			if err != nil {
-				releaseAll(opts.Sinks)
-				return engine.Options{}, fmt.Errorf("source %s: %w", s.Name, err)
-			}
-			opts.Sources = append(opts.Sources, engine.SourceSpec{Name: s.Name, Source: src})
+			src, err = opcua.New(*s.OPCUA, l)
+		case s.MQTT != nil:
+			src, err = mqttsource.New(*s.MQTT, l)
 		default:
-			return engine.Options{}, fmt.Errorf("source %s: no protocol block", s.Name)
+			err = fmt.Errorf("no protocol block")
 		}
+		if err != nil {
+			return engine.Options{}, fmt.Errorf("source %s: %w", s.Name, err)
+		}
+		opts.Sources = append(opts.Sources, engine.SourceSpec{Name: s.Name, Source: src})
 	}
 	for _, s := range c.Sinks {
 		l := log.With("component", "sink", "name", s.Name)

@@ -14,6 +14,7 @@ import (
 	"github.com/weir-edge/weir/sinks/postgres"
 	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/sources/modbus"
+	mqttsource "github.com/weir-edge/weir/sources/mqtt"
 	"github.com/weir-edge/weir/sources/opcua"
 )
 
@@ -60,9 +61,10 @@ type Engine struct {
 
 // Source is one source: a name and exactly one protocol block.
 type Source struct {
-	Name   string         `yaml:"name"`
-	Modbus *modbus.Config `yaml:"modbus"`
-	OPCUA  *opcua.Config  `yaml:"opcua"`
+	Name   string             `yaml:"name"`
+	Modbus *modbus.Config     `yaml:"modbus"`
+	OPCUA  *opcua.Config      `yaml:"opcua"`
+	MQTT   *mqttsource.Config `yaml:"mqtt"`
 }
 
 // Sink is one sink: a name, its buffer and exactly one protocol block.
@@ -136,7 +138,7 @@ const (
 )
 
 // sourceKinds lists the protocol blocks a source may have, for messages.
-const sourceKinds = "modbus or opcua"
+const sourceKinds = "modbus, opcua or mqtt"
 
 // sinkKinds lists the protocol blocks a sink may have, for messages.
 const sinkKinds = "mqtt, sparkplug, nats, kafka, http or postgres"
@@ -178,6 +180,10 @@ func (c *Config) Validate() error {
 		if s.OPCUA != nil {
 			n++
 			errs.AddPrefixed(at+".opcua", s.OPCUA.Validate())
+		}
+		if s.MQTT != nil {
+			n++
+			errs.AddPrefixed(at+".mqtt", s.MQTT.Validate())
 		}
 		if n != 1 {
 			errs.Addf(at, "exactly one protocol block is required (%s), found %d", sourceKinds, n)
