@@ -33,6 +33,9 @@ type Options struct {
 	Version    string
 	Middleware Middleware
 	Logger     *slog.Logger
+	// Extra mounts further handlers on the mux (behind Middleware), such
+	// as the values, write and audit endpoints (Values.Mount).
+	Extra func(mux *http.ServeMux)
 }
 
 // Server is the HTTP listener. Construct with New, then Serve.
@@ -78,6 +81,9 @@ func New(opts Options) *Server {
 			engine.Status
 		}{opts.NodeID, opts.Version, opts.Status.Status()})
 	})
+	if opts.Extra != nil {
+		opts.Extra(mux)
+	}
 	var h http.Handler = mux
 	if opts.Middleware != nil {
 		h = opts.Middleware(h)

@@ -10,6 +10,11 @@ import (
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/pipeline"
+	"github.com/weir-edge/weir/processors/deadband"
+	"github.com/weir-edge/weir/processors/derive"
+	"github.com/weir-edge/weir/processors/rate"
+	"github.com/weir-edge/weir/processors/scale"
+	"github.com/weir-edge/weir/processors/window"
 	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/kafka"
 	"github.com/weir-edge/weir/sinks/mqtt"
@@ -51,6 +56,29 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 		}
 		opts.Sources = append(opts.Sources, engine.SourceSpec{Name: s.Name, Source: src})
 	}
+	for _, p := range c.Processors {
+		l := log.With("component", "processor", "name", p.Name)
+		var proc pipeline.Processor
+		var err error
+		switch {
+		case p.Scale != nil:
+			proc, err = scale.New(*p.Scale, l)
+		case p.Deadband != nil:
+			proc, err = deadband.New(*p.Deadband, l)
+		case p.Rate != nil:
+			proc, err = rate.New(*p.Rate, l)
+		case p.Window != nil:
+			proc, err = window.New(*p.Window, l)
+		case p.Derive != nil:
+			proc, err = derive.New(*p.Derive, l)
+		default:
+			err = fmt.Errorf("no type block")
+		}
+		if err != nil {
+			return engine.Options{}, fmt.Errorf("processor %s: %w", p.Name, err)
+		}
+		opts.Processors = append(opts.Processors, proc)
+	}
 	for _, s := range c.Sinks {
 		l := log.With("component", "sink", "name", s.Name)
 		batch := s.BatchSize
@@ -90,6 +118,17 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 		opts.Sinks = append(opts.Sinks, spec)
 	}
 	return opts, nil
+}
+
+// DataDirOrDefault is the node's state directory.
+func (c *Config) DataDirOrDefault() string { return c.dataDir() }
+
+// AuditFile is where the write audit trail lives.
+func (c *Config) AuditFile() string {
+	if c.Audit.File != "" {
+		return c.Audit.File
+	}
+	return filepath.Join(c.dataDir(), "audit", "writes.jsonl")
 }
 
 // dataDir is the node's state directory.

@@ -5,8 +5,14 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/processors/deadband"
+	"github.com/weir-edge/weir/processors/derive"
+	"github.com/weir-edge/weir/processors/rate"
+	"github.com/weir-edge/weir/processors/scale"
+	"github.com/weir-edge/weir/processors/window"
 	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/kafka"
 	"github.com/weir-edge/weir/sinks/mqtt"
@@ -16,6 +22,7 @@ import (
 	"github.com/weir-edge/weir/sources/modbus"
 	mqttsource "github.com/weir-edge/weir/sources/mqtt"
 	"github.com/weir-edge/weir/sources/opcua"
+	"github.com/weir-edge/weir/writegate"
 )
 
 // Config is the whole configuration of one Weir node. It holds no runtime
@@ -30,8 +37,32 @@ type Config struct {
 	HTTP    HTTP     `yaml:"http"`
 	Engine  Engine   `yaml:"engine"`
 	Sources []Source `yaml:"sources"`
-	Sinks   []Sink   `yaml:"sinks"`
+	// WriteGate is the top-level write_policies list: writes to devices are
+	// denied unless a policy allows them.
+	WriteGate writegate.Config `yaml:",inline"`
+	// Audit is the tamper-evident trail of every write attempt.
+	Audit AuditConfig `yaml:"audit"`
+	// Processors run in order on every sample between sources and sinks.
+	Processors []Processor `yaml:"processors"`
+	Sinks      []Sink      `yaml:"sinks"`
 }
+
+// AuditConfig is the audit block; File defaults to
+// <data_dir>/audit/writes.jsonl.
+type AuditConfig = audit.Config
+
+// Processor is one processing step: a name and exactly one type block.
+type Processor struct {
+	Name     string           `yaml:"name"`
+	Scale    *scale.Config    `yaml:"scale"`
+	Deadband *deadband.Config `yaml:"deadband"`
+	Rate     *rate.Config     `yaml:"rate"`
+	Window   *window.Config   `yaml:"window"`
+	Derive   *derive.Config   `yaml:"derive"`
+}
+
+// processorKinds lists the type blocks a processor may have, for messages.
+const processorKinds = "scale, deadband, rate, window or derive"
 
 // Node identifies this gateway.
 type Node struct {
@@ -187,6 +218,32 @@ func (c *Config) Validate() error {
 		}
 		if n != 1 {
 			errs.Addf(at, "exactly one protocol block is required (%s), found %d", sourceKinds, n)
+		}
+	}
+	errs.Add(c.WriteGate.Validate())
+	if c.Audit.File != "" || c.Audit.Key.IsSet() {
+		errs.AddPrefixed("audit", c.Audit.Validate())
+	}
+	seen = map[string]int{}
+	for i, p := range c.Processors {
+		at := conf.Index("processors", i)
+		checkName(&errs, at, i, p.Name, seen)
+		n := 0
+		for _, blk := range []struct {
+			key string
+			set bool
+			v   conf.Validator
+		}{
+			{"scale", p.Scale != nil, p.Scale}, {"deadband", p.Deadband != nil, p.Deadband},
+			{"rate", p.Rate != nil, p.Rate}, {"window", p.Window != nil, p.Window}, {"derive", p.Derive != nil, p.Derive},
+		} {
+			if blk.set {
+				n++
+				errs.AddPrefixed(at+"."+blk.key, blk.v.Validate())
+			}
+		}
+		if n != 1 {
+			errs.Addf(at, "exactly one type block is required (%s), found %d", processorKinds, n)
 		}
 	}
 	seen = map[string]int{}

@@ -149,6 +149,7 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 	if err != nil {
 		return err
 	}
+	e.numberNew(work)
 	e.emitted.Add(uint64(len(batch)))
 	if len(work) < len(batch) { // a processor may also add samples
 		e.filtered.Add(uint64(len(batch) - len(work)))
@@ -190,12 +191,24 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 			errs = append(errs, err)
 			continue
 		}
+		e.numberNew(rest)
 		e.emitted.Add(uint64(len(out)))
 		if err := e.push(ctx, rest); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// numberNew gives sequence ids to samples a processor created (derived
+// tags), which carry none. Called with e.mu held.
+func (e *Engine) numberNew(work []model.Sample) {
+	for i := range work {
+		if work[i].Seq == 0 {
+			e.seq++
+			work[i].Seq = e.seq
+		}
+	}
 }
 
 // push hands work to every sink's buffer. Called with e.mu held.

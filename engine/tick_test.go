@@ -73,3 +73,32 @@ func TestTickFlushesThroughTheRestOfTheChain(t *testing.T) {
 		t.Fatalf("flushed sample has seq %d, want 8 (after the 7 emitted)", b.Samples[0].Seq)
 	}
 }
+
+// adder appends a derived sample, as a derive processor does.
+type adder struct{}
+
+func (adder) Process(b []model.Sample) []model.Sample {
+	return append(b, model.Sample{Path: "derived/x", Value: model.Int(1)})
+}
+
+func TestDerivedSamplesGetSequenceIDs(t *testing.T) {
+	buf := buffer.NewMemory(100, buffer.DropOldest)
+	e, err := New(Options{
+		Processors: []pipeline.Processor{adder{}},
+		Sinks:      []SinkSpec{{Name: "k", Sink: newSink("k"), Buffer: buf}},
+		FirstSeq:   1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Emit(context.Background(), samples("a/b", 1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := buf.Next(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(b.Samples); len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 3 {
+		t.Fatalf("seqs %v, want [1 2 3]", got)
+	}
+}

@@ -132,7 +132,7 @@ func TestEndToEndMosquitto(t *testing.T) {
 	defer s.Close()
 
 	prefix := fmt.Sprintf("weir-e2e/%d/%d", os.Getpid(), time.Now().UnixNano())
-	text, err := demoConfig(s.Addr(), mosquitto, "", prefix)
+	text, err := demoConfig(s.Addr(), mosquitto, "", prefix, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

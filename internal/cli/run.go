@@ -12,8 +12,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weir-edge/weir/api"
+	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/writegate"
 )
 
 type runFlags struct {
@@ -80,24 +83,36 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		node, _ = os.Hostname()
 	}
 	log = log.With("node", node)
+	closeLn := func() {
+		if httpLn != nil {
+			httpLn.Close()
+		}
+	}
 	opts, err := cfg.Build(log)
 	if err != nil {
-		if httpLn != nil {
-			httpLn.Close()
-		}
+		closeLn()
 		return err
 	}
+	// The latest value of every tag, after processing, for the API.
+	latest := writegate.NewLatest(maxLatestTags)
+	opts.Processors = append(opts.Processors, latest)
+	gate, trail, err := buildWriteGate(cfg, opts, log)
+	if err != nil {
+		closeLn()
+		return err
+	}
+	defer trail.Close()
 	eng, err := engine.New(opts)
 	if err != nil {
-		if httpLn != nil {
-			httpLn.Close()
-		}
+		closeLn()
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return eng.Run(gctx) })
 	if httpLn != nil {
-		srv := api.New(api.Options{Status: eng, NodeID: node, Version: Version, Logger: log.With("component", "api")})
+		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
+		srv := api.New(api.Options{Status: eng, NodeID: node, Version: Version, Logger: log.With("component", "api"),
+			Extra: values.Mount})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()
@@ -105,6 +120,43 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		return nil
 	}
 	return err
+}
+
+// maxLatestTags bounds the latest-value table behind /api/v1/values.
+const maxLatestTags = 100_000
+
+// buildWriteGate opens the audit trail and the one gate every write to a
+// device goes through, and registers every source that can write, tag by
+// tag. With no write_policies the gate denies (and audits) every attempt.
+func buildWriteGate(cfg *config.Config, opts engine.Options, log *slog.Logger) (*writegate.Gate, *audit.Log, error) {
+	ac := cfg.Audit
+	ac.File = cfg.AuditFile()
+	trail, err := audit.Open(ac, log.With("component", "audit"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit trail: %w", err)
+	}
+	gate, err := writegate.New(cfg.WriteGate, trail, log.With("component", "writegate"))
+	if err != nil {
+		trail.Close()
+		return nil, nil, err
+	}
+	for _, s := range opts.Sources {
+		w, ok := s.Source.(writegate.Writer)
+		if !ok {
+			continue
+		}
+		lister, ok := s.Source.(interface{ Tags() []model.Tag })
+		if !ok {
+			continue
+		}
+		for _, t := range lister.Tags() {
+			if err := gate.Register(t.Path, w); err != nil {
+				trail.Close()
+				return nil, nil, fmt.Errorf("write gate: source %s: %w", s.Name, err)
+			}
+		}
+	}
+	return gate, trail, nil
 }
 
 func firstNonEmpty(vals ...string) string {

@@ -42,6 +42,9 @@ type DeviceConfig struct {
 	MaxBits   int           `yaml:"max_bits"`
 	Namespace string        `yaml:"namespace"`
 	Groups    []GroupConfig `yaml:"groups"`
+	// WriteMultiple makes writes use FC 15/16 even for one coil or
+	// register, for devices that implement only those (see write.go).
+	WriteMultiple bool `yaml:"write_multiple"`
 }
 
 // GroupConfig is a set of tags polled together at one interval. Each poll

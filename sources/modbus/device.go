@@ -60,6 +60,11 @@ type device struct {
 	// Owned by the run goroutine.
 	lastOverrunWarn time.Time
 	unwarnedOverrun uint64
+
+	// Writes (write.go): wmu keeps one write's requests together;
+	// writeMultiple selects FC 15/16 for single coils and registers.
+	wmu           sync.Mutex
+	writeMultiple bool
 }
 
 func newDevice(c DeviceConfig, log *slog.Logger) (*device, error) {
@@ -76,7 +81,7 @@ func newDevice(c DeviceConfig, log *slog.Logger) (*device, error) {
 	if err := client.SetUnitId(uint8(*c.UnitID)); err != nil {
 		return nil, fmt.Errorf("unit id: %w", err)
 	}
-	d := &device{name: c.Name, log: log, client: client, retries: *c.Retries, state: pipeline.StateStopped}
+	d := &device{name: c.Name, log: log, client: client, retries: *c.Retries, state: pipeline.StateStopped, writeMultiple: c.WriteMultiple}
 	lim := limits{maxRegs: c.MaxRegs, maxBits: c.MaxBits, maxGap: *c.MaxGap}
 	for gi := range c.Groups {
 		gc := &c.Groups[gi]

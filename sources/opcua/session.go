@@ -66,6 +66,8 @@ func (s *Source) session(ctx context.Context, out pipeline.Emitter) error {
 		c.Close(cctx)
 	}()
 	s.ctr.sessions.Add(1)
+	s.live.Store(c)
+	defer s.live.Store(nil) // before the client is closed: defers are LIFO
 
 	s.resolveNodes(sctx, c.Namespaces(), out)
 	s.readEURanges(sctx, c)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/weir-edge/weir/internal/backoff"
@@ -39,6 +40,9 @@ type Source struct {
 
 	running atomic.Bool
 	ctr     counters
+	// live is the running session's client, nil between sessions; WriteTag
+	// (write.go) borrows it.
+	live atomic.Pointer[opcua.Client]
 
 	mu        sync.Mutex // guards the fields below
 	state     string

@@ -1,0 +1,229 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/weir-edge/weir/audit"
+	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/writegate"
+)
+
+// userKey is the context key of the authenticated user.
+type userKey struct{}
+
+// WithUser returns ctx carrying the authenticated user's name. The
+// authentication middleware calls it; the write endpoint reads it to name
+// the caller ("api:<user>") in the write gate and the audit trail.
+func WithUser(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, userKey{}, user)
+}
+
+// UserFrom returns the user WithUser stored, if any.
+func UserFrom(ctx context.Context) (string, bool) {
+	u, ok := ctx.Value(userKey{}).(string)
+	return u, ok && u != ""
+}
+
+// Anonymous is the user named when no middleware authenticated one; write
+// policies should not allow "api:anonymous".
+const Anonymous = "anonymous"
+
+// WriteGate is what POST /api/v1/write goes through; *writegate.Gate
+// implements it.
+type WriteGate interface {
+	Write(ctx context.Context, req writegate.Request) (writegate.Result, error)
+}
+
+// ValueStore is what GET /api/v1/values reads; *writegate.Latest
+// implements it.
+type ValueStore interface {
+	Snapshot(prefix string) []model.Sample
+}
+
+// AuditTail is what GET /api/v1/audit reads; *audit.Log implements it.
+type AuditTail interface {
+	Tail(n int) ([]audit.Entry, error)
+}
+
+var (
+	_ WriteGate  = (*writegate.Gate)(nil)
+	_ ValueStore = (*writegate.Latest)(nil)
+	_ AuditTail  = (*audit.Log)(nil)
+)
+
+// Limits of the value and audit endpoints.
+const (
+	maxWriteBody      = 64 << 10
+	defaultAuditLimit = 100
+)
+
+// Values serves the tag endpoints; mount it with Options.Extra:
+//
+//	api.New(api.Options{…, Extra: (&api.Values{Gate: g, Store: latest, Audit: trail}).Mount})
+//
+//	GET  /api/v1/values[?prefix=P]  newest sample of every tag (at or below P)
+//	POST /api/v1/write              {"path":…, "value":…, "reason":…} through the write gate
+//	GET  /api/v1/audit[?limit=N]    the newest N audit entries (default 100), oldest first
+//
+// An endpoint whose dependency is nil is not mounted.
+type Values struct {
+	Gate  WriteGate
+	Store ValueStore
+	Audit AuditTail
+	// Now stamps write commands (IssuedAt); default time.Now.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Mount registers the endpoints on mux.
+func (v *Values) Mount(mux *http.ServeMux) {
+	if v.Now == nil {
+		v.Now = time.Now
+	}
+	if v.Log == nil {
+		v.Log = slog.New(slog.DiscardHandler)
+	}
+	if v.Store != nil {
+		mux.HandleFunc("GET /api/v1/values", v.values)
+	}
+	if v.Gate != nil {
+		mux.HandleFunc("POST /api/v1/write", v.write)
+	}
+	if v.Audit != nil {
+		mux.HandleFunc("GET /api/v1/audit", v.audit)
+	}
+}
+
+// valueJSON is one tag in GET /api/v1/values.
+type valueJSON struct {
+	Path       string          `json:"path"`
+	Value      json.RawMessage `json:"value"`
+	Quality    string          `json:"quality"`
+	Reason     string          `json:"reason,omitempty"`
+	SourceTime string          `json:"source_time,omitempty"`
+	EdgeTime   string          `json:"edge_time,omitempty"`
+}
+
+func (v *Values) values(w http.ResponseWriter, r *http.Request) {
+	samples := v.Store.Snapshot(r.URL.Query().Get("prefix"))
+	out := make([]valueJSON, len(samples))
+	for i, s := range samples {
+		out[i] = valueJSON{Path: s.Path, Value: s.Value.AppendJSON(nil), Quality: s.Quality.Code.String(),
+			Reason: s.Quality.Reason, SourceTime: stamp(s.SourceTime), EdgeTime: stamp(s.EdgeTime)}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Values []valueJSON `json:"values"`
+	}{out})
+}
+
+func stamp(ns int64) string {
+	if ns == 0 {
+		return ""
+	}
+	return model.Time(ns).Format(time.RFC3339Nano)
+}
+
+// writeBody is the request of POST /api/v1/write.
+type writeBody struct {
+	Path   string          `json:"path"`
+	Value  json.RawMessage `json:"value"`
+	Reason string          `json:"reason"`
+}
+
+// write passes a command to the gate as caller "api:<user>". It requires
+// a JSON content type, which a cross-site form cannot send without a CORS
+// preflight.
+func (v *Values) write(w http.ResponseWriter, r *http.Request) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", nil)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWriteBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body too large", nil)
+		return
+	}
+	var req writeBody
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || dec.More() {
+		writeError(w, http.StatusBadRequest, "body must be one JSON object {path, value, reason}", nil)
+		return
+	}
+	if req.Path == "" || len(req.Value) == 0 {
+		writeError(w, http.StatusBadRequest, "path and value are required", nil)
+		return
+	}
+	val, err := audit.DecodeValue(req.Value)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "value: "+err.Error(), nil)
+		return
+	}
+	user, ok := UserFrom(r.Context())
+	if !ok {
+		user = Anonymous
+	}
+	res, err := v.Gate.Write(r.Context(), writegate.Request{
+		Path: req.Path, Value: val, Caller: "api:" + user, IssuedAt: v.Now(), Reason: req.Reason,
+	})
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, res)
+	case errors.Is(err, writegate.ErrAudit):
+		v.Log.Error("write endpoint: audit trail unavailable", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "audit trail unavailable; writes are disabled", nil)
+	case errors.Is(err, writegate.ErrDenied):
+		writeError(w, http.StatusForbidden, err.Error(), &res)
+	default:
+		msg := res.Reason
+		if msg == "" {
+			msg = err.Error()
+		}
+		writeError(w, http.StatusBadGateway, msg, &res)
+	}
+}
+
+func (v *Values) audit(w http.ResponseWriter, r *http.Request) {
+	limit := defaultAuditLimit
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > audit.TailSize {
+			writeError(w, http.StatusBadRequest, "limit must be 1.."+strconv.Itoa(audit.TailSize), nil)
+			return
+		}
+		limit = n
+	}
+	entries, err := v.Audit.Tail(limit)
+	if err != nil {
+		v.Log.Error("audit endpoint", "err", err)
+		writeError(w, http.StatusInternalServerError, "audit trail unreadable", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Entries []audit.Entry `json:"entries"`
+	}{entries})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers {"error": msg[, "result": entry]}.
+func writeError(w http.ResponseWriter, code int, msg string, res *writegate.Result) {
+	writeJSON(w, code, struct {
+		Error  string            `json:"error"`
+		Result *writegate.Result `json:"result,omitempty"`
+	}{msg, res})
+}

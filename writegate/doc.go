@@ -1,0 +1,34 @@
+// Package writegate is the one way Weir writes to OT. Every writer — the
+// HTTP API, rules, MQTT and Sparkplug commands — calls Gate.Write; the
+// sources' write paths (sources/modbus, sources/opcua) are reachable only
+// through it.
+//
+// A write is denied unless a policy allows it (IEC 62443 CR 2.1, 3.5,
+// 3.6, 7.1). The checks run in a fixed order, and a refusal names the one
+// that failed:
+//
+//  1. a policy matches the tag (first match in list order decides; an
+//     allow: false policy refuses) — "no policy allows writes to <path>"
+//  2. the caller matches one of its caller globs — "caller rule:x not allowed"
+//  3. the command is not older than max_age by the gate's clock (no replay
+//     of commands buffered across an outage) — "command issued 12s ago,
+//     older than max_age 5s"
+//  4. the value has the policy's type and lies in min..max — "value 700
+//     outside 60..600"
+//  5. the tag's token bucket has a token — "rate limit 10/min exceeded"
+//
+// and only then the source writes the device and reads the value back.
+// A refused write never reaches the source. Every attempt, allowed, denied
+// or failed, is appended to the audit trail (package audit) before Write
+// returns; while the trail cannot record, nothing is written.
+//
+// Latest is a pipeline processor that keeps the newest sample per tag for
+// the HTTP API's value view.
+//
+// # Caveats
+//
+// Writes to one tag from several callers are serialised by the source per
+// device, not ordered by the gate. Rate buckets live in memory, so a
+// restart refills them. A min/max of a policy applies in engineering units
+// (after the source's scale and offset).
+package writegate

@@ -1,0 +1,325 @@
+package writegate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/weir-edge/weir/audit"
+	"github.com/weir-edge/weir/model"
+)
+
+// Writer writes one tag of a device. Sources that can write implement it
+// (sources/modbus, sources/opcua); only the Gate calls it.
+//
+// WriteTag encodes v with the tag's configured type, writes it, reads it
+// back and returns an error when the device holds anything else. old is
+// the value read before the write (invalid when it could not be read). An
+// unknown path or a read-only tag is an error before anything is sent.
+// WriteTag may be called from many goroutines; the implementation
+// serialises with its own polling. It must not retry a write on its own:
+// a command that did not go through is reported, never replayed.
+type Writer interface {
+	WriteTag(ctx context.Context, path string, v model.Value) (old model.Value, err error)
+}
+
+// Trail is where the Gate records every attempt; *audit.Log implements it.
+type Trail interface {
+	// Append records e, durably, before returning.
+	Append(e audit.Entry) (audit.Entry, error)
+	// Err reports why the trail cannot record (nil when it can).
+	Err() error
+}
+
+var _ Trail = (*audit.Log)(nil)
+
+// ErrDenied is matched (errors.Is) by every refusal of a policy check.
+var ErrDenied = errors.New("write denied")
+
+// DeniedError is a refusal; Reason says which check refused and why.
+type DeniedError struct{ Reason string }
+
+func (e *DeniedError) Error() string        { return e.Reason }
+func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
+
+// ErrAudit is matched when the trail could not record an attempt. A write
+// is never started while the trail is broken; when recording fails after
+// the device write, the error says that the value was written.
+var ErrAudit = errors.New("audit trail unavailable")
+
+// Request is one command to write a tag.
+type Request struct {
+	Path  string
+	Value model.Value
+	// Caller says who asks, as "<channel>:<identity>": "api:alice",
+	// "rule:overheat", "mqtt:cmd", "sparkplug:DCMD". Policies match it.
+	Caller string
+	// IssuedAt is when the command was issued (the message's timestamp for
+	// MQTT and Sparkplug commands, the request time for the API). Required:
+	// a command without one could be arbitrarily stale.
+	IssuedAt time.Time
+	// Reason is the caller's own explanation, recorded in the trail.
+	Reason string
+}
+
+// Result is the outcome of a Write, as recorded in the trail.
+type Result = audit.Entry
+
+// Gate is the only way to write to OT: every write passes its policy
+// checks and is recorded in the audit trail, allowed or not.
+type Gate struct {
+	policies []policy
+	trail    Trail
+	log      *slog.Logger
+	now      func() time.Time
+
+	mu      sync.RWMutex
+	writers map[string]Writer // by path prefix
+
+	rates buckets
+}
+
+// policy is a compiled Policy.
+type policy struct {
+	Policy
+	idx    int
+	rate   rate
+	maxAge time.Duration
+}
+
+// New checks cfg and builds the gate; trail is required (no audit, no
+// writes). Register writers before the first Write.
+func New(cfg Config, trail Trail, log *slog.Logger) (*Gate, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("writegate: %w", err)
+	}
+	if trail == nil {
+		return nil, errors.New("writegate: an audit trail is required")
+	}
+	g := &Gate{trail: trail, log: log, now: time.Now, writers: map[string]Writer{}, rates: buckets{m: map[string]*bucket{}}}
+	for i, p := range cfg.Policies {
+		cp := policy{Policy: p, idx: i, maxAge: p.MaxAge}
+		if p.Allow {
+			if p.MaxRate == "" {
+				cp.MaxRate = DefaultMaxRate
+			}
+			cp.rate, _ = parseRate(cp.MaxRate) // validated
+			if cp.maxAge == 0 {
+				cp.maxAge = DefaultMaxAge
+			}
+		}
+		g.policies = append(g.policies, cp)
+	}
+	return g, nil
+}
+
+// SetClock replaces the clock that judges command age and refills rate
+// buckets (tests). Call it before the first Write.
+func (g *Gate) SetClock(now func() time.Time) { g.now = now }
+
+// Register routes writes to paths under prefix (the path itself or below
+// it, at a level boundary) to w; the longest registered prefix wins. An
+// empty prefix catches every path.
+func (g *Gate) Register(prefix string, w Writer) error {
+	if prefix != "" {
+		if err := model.ValidatePath(prefix); err != nil {
+			return fmt.Errorf("writegate: register: %w", err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, dup := g.writers[prefix]; dup {
+		return fmt.Errorf("writegate: register: prefix %q already has a writer", prefix)
+	}
+	g.writers[prefix] = w
+	return nil
+}
+
+// Unregister removes the writer of prefix (a source being replaced).
+func (g *Gate) Unregister(prefix string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.writers, prefix)
+}
+
+// writer finds the writer with the longest prefix covering path.
+func (g *Gate) writer(path string) Writer {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	for p := path; ; {
+		if w, ok := g.writers[p]; ok {
+			return w
+		}
+		if p == "" {
+			return nil
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			p = ""
+		} else {
+			p = p[:i]
+		}
+	}
+}
+
+// Write checks req against the policies and, when every check passes,
+// writes the tag through its source with read-back. The checks, in order:
+// a policy allows the path → the caller is allowed → the command is not
+// older than max_age → the value fits the type and range → the tag's rate
+// bucket has a token. A refusal returns a *DeniedError (errors.Is
+// ErrDenied) and nothing is sent to the device. Every attempt is appended
+// to the audit trail before Write returns; the Result is that entry.
+func (g *Gate) Write(ctx context.Context, req Request) (Result, error) {
+	now := g.now()
+	res := Result{Time: now, Caller: req.Caller, Path: req.Path, New: req.Value, Note: req.Reason}
+	reason, w := g.check(req, now)
+	if reason != "" {
+		res.Result, res.Reason = audit.Denied, reason
+		g.log.Warn("write denied", "caller", req.Caller, "path", req.Path, "value", req.Value.String(), "reason", reason)
+		rec, err := g.trail.Append(res)
+		if err != nil {
+			return res, fmt.Errorf("writegate: %s: %w: %w", req.Path, ErrAudit, errors.Join(&DeniedError{Reason: reason}, err))
+		}
+		return rec, &DeniedError{Reason: reason}
+	}
+	// Nothing reaches the device unless the attempt can be recorded.
+	if err := g.trail.Err(); err != nil {
+		g.log.Error("write refused: audit trail unavailable", "caller", req.Caller, "path", req.Path, "err", err)
+		return res, fmt.Errorf("writegate: %s: write refused: %w: %w", req.Path, ErrAudit, err)
+	}
+	old, werr := w.WriteTag(ctx, req.Path, req.Value)
+	res.Old = old
+	res.Result = audit.Allowed
+	if werr != nil {
+		res.Result, res.Reason = audit.Failed, werr.Error()
+		g.log.Warn("write failed", "caller", req.Caller, "path", req.Path, "value", req.Value.String(), "err", werr)
+	} else {
+		g.log.Info("write done", "caller", req.Caller, "path", req.Path, "old", old.String(), "value", req.Value.String())
+	}
+	rec, err := g.trail.Append(res)
+	if err != nil {
+		g.log.Error("write not recorded in the audit trail", "caller", req.Caller, "path", req.Path, "result", res.Result, "err", err)
+		return res, fmt.Errorf("writegate: %s: %s but not recorded: %w: %w", req.Path, res.Result, ErrAudit, errors.Join(werr, err))
+	}
+	if werr != nil {
+		return rec, fmt.Errorf("writegate: %s: %w", req.Path, werr)
+	}
+	return rec, nil
+}
+
+// check runs the policy checks and finds the writer; it returns the
+// refusal reason, or "" and the writer. A rate token is taken only when
+// everything before it passed.
+func (g *Gate) check(req Request, now time.Time) (string, Writer) {
+	if err := model.ValidatePath(req.Path); err != nil {
+		return "invalid path: " + err.Error(), nil
+	}
+	if req.Caller == "" {
+		return "caller is required", nil
+	}
+	var p *policy
+	for i := range g.policies {
+		if matchPath(g.policies[i].Match, req.Path) {
+			p = &g.policies[i]
+			break
+		}
+	}
+	switch {
+	case p == nil:
+		return "no policy allows writes to " + req.Path, nil
+	case !p.Allow:
+		return fmt.Sprintf("policy write_policies[%d] (%s) denies writes to %s", p.idx, p.Match, req.Path), nil
+	}
+	if !callerAllowed(p.Callers, req.Caller) {
+		return "caller " + req.Caller + " not allowed", nil
+	}
+	if req.IssuedAt.IsZero() {
+		return "command has no issue time", nil
+	}
+	switch age := now.Sub(req.IssuedAt); {
+	case age > p.maxAge:
+		return fmt.Sprintf("command issued %s ago, older than max_age %s", age.Round(time.Millisecond), p.maxAge), nil
+	case -age > p.maxAge:
+		return fmt.Sprintf("command issued %s in the future, more than max_age %s (clock skew?)", (-age).Round(time.Millisecond), p.maxAge), nil
+	}
+	if reason := checkValue(&p.Policy, req.Value); reason != "" {
+		return reason, nil
+	}
+	w := g.writer(req.Path)
+	if w == nil {
+		return "no source serves " + req.Path, nil
+	}
+	if !g.rates.take(req.Path, p.rate, now) {
+		return "rate limit " + p.rate.src + " exceeded", nil
+	}
+	return "", w
+}
+
+func callerAllowed(patterns []string, caller string) bool {
+	for _, p := range patterns {
+		if matchGlob(p, caller) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkValue applies the policy's type and range to v.
+func checkValue(p *Policy, v model.Value) string {
+	k := v.Kind()
+	switch k {
+	case model.KindInvalid:
+		return "value is missing"
+	case model.KindArray:
+		return "array values cannot be written"
+	}
+	f, numeric := v.Float64()
+	numeric = numeric && k != model.KindBool
+	switch p.Type {
+	case "bool":
+		if k != model.KindBool {
+			return fmt.Sprintf("value %s is not a bool", v)
+		}
+	case "string":
+		if k != model.KindString {
+			return fmt.Sprintf("value %s is not a string", v)
+		}
+	case "float":
+		if !numeric {
+			return fmt.Sprintf("value %s is not a number", v)
+		}
+	case "int":
+		if !numeric || (k == model.KindFloat && (f != math.Trunc(f) || math.Abs(f) > 1<<63)) {
+			return fmt.Sprintf("value %s is not an integer", v)
+		}
+	}
+	if numeric && (math.IsNaN(f) || math.IsInf(f, 0)) {
+		return fmt.Sprintf("value %s is not a finite number", v)
+	}
+	if p.Min == nil && p.Max == nil {
+		return ""
+	}
+	if !numeric {
+		return fmt.Sprintf("value %s is not a number (the policy has limits)", v)
+	}
+	switch {
+	case p.Min != nil && p.Max != nil && (f < *p.Min || f > *p.Max):
+		return fmt.Sprintf("value %s outside %s..%s", v, num(*p.Min), num(*p.Max))
+	case p.Min != nil && f < *p.Min:
+		return fmt.Sprintf("value %s below min %s", v, num(*p.Min))
+	case p.Max != nil && f > *p.Max:
+		return fmt.Sprintf("value %s above max %s", v, num(*p.Max))
+	}
+	return ""
+}
+
+func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
