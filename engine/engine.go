@@ -136,7 +136,12 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 		return nil
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	locked := true
+	defer func() {
+		if locked {
+			e.mu.Unlock()
+		}
+	}()
 	// Copy so processors may work in place without touching the caller's
 	// slice; the scratch buffer is reused across calls.
 	work := append(e.scratch[:0], batch...)
@@ -154,16 +159,37 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 	if len(work) < len(batch) { // a processor may also add samples
 		e.filtered.Add(uint64(len(batch) - len(work)))
 	}
-	return e.push(ctx, work)
+	waits, err := e.push(ctx, work)
+	e.mu.Unlock()
+	locked = false
+	return errors.Join(err, awaitDurable(waits))
+}
+
+// asyncPusher is a buffer that can store in order now and make durable
+// later (buffer/durable with fsync: group): the engine stores under its
+// lock, keeping sequence order, and waits for the sync outside it.
+type asyncPusher interface {
+	PushAsync(ctx context.Context, samples []model.Sample) (func() error, error)
+}
+
+// awaitDurable waits for every pending sync.
+func awaitDurable(waits []func() error) error {
+	var errs []error
+	for _, w := range waits {
+		if err := w(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Tick flushes the time-driven processors at now: what each returns gets
 // sequence ids, runs through the processors after it and is pushed to the
 // sinks. Run calls it every TickInterval; tests call it with a fake clock.
 func (e *Engine) Tick(ctx context.Context, now time.Time) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	var waits []func() error
 	var errs []error
+	e.mu.Lock()
 	for i, p := range e.opts.Processors {
 		f, ok := p.(pipeline.Flusher)
 		if !ok {
@@ -193,10 +219,14 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 		}
 		e.numberNew(rest)
 		e.emitted.Add(uint64(len(out)))
-		if err := e.push(ctx, rest); err != nil {
+		w, err := e.push(ctx, rest)
+		waits = append(waits, w...)
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
+	e.mu.Unlock()
+	errs = append(errs, awaitDurable(waits))
 	return errors.Join(errs...)
 }
 
@@ -211,18 +241,30 @@ func (e *Engine) numberNew(work []model.Sample) {
 	}
 }
 
-// push hands work to every sink's buffer. Called with e.mu held.
-func (e *Engine) push(ctx context.Context, work []model.Sample) error {
+// push hands work to every sink's buffer, in sequence order. Called with
+// e.mu held; it returns the durability waits to run after unlocking.
+func (e *Engine) push(ctx context.Context, work []model.Sample) ([]func() error, error) {
 	if len(work) == 0 {
-		return nil
+		return nil, nil
 	}
+	var waits []func() error
 	var errs []error
 	for _, s := range e.sinks {
-		if err := s.spec.Buffer.Push(ctx, work); err != nil {
+		var err error
+		if ap, ok := s.spec.Buffer.(asyncPusher); ok {
+			var wait func() error
+			wait, err = ap.PushAsync(ctx, work)
+			if wait != nil {
+				waits = append(waits, wait)
+			}
+		} else {
+			err = s.spec.Buffer.Push(ctx, work)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("sink %s: %w", s.spec.Name, err))
 		}
 	}
-	return errors.Join(errs...)
+	return waits, errors.Join(errs...)
 }
 
 // process runs the processor chain from processor start on. A panicking

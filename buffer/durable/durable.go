@@ -250,6 +250,37 @@ func (b *Buffer) Push(ctx context.Context, samples []model.Sample) error {
 	return err
 }
 
+// PushAsync is Push in two phases, for a caller that must keep its pushes
+// in order under a lock of its own (the engine) but should not hold that
+// lock through an fsync: it stores samples now, in call order, and returns
+// a function that waits until they are durable. With fsync: group,
+// concurrent sources then share one sync instead of queueing one each. The
+// returned function must be called exactly once; it is nil when nothing
+// waits (fsync: always and os complete within PushAsync, as Push does).
+func (b *Buffer) PushAsync(ctx context.Context, samples []model.Sample) (wait func() error, err error) {
+	if b.sync == nil {
+		return nil, b.Push(ctx, samples)
+	}
+	b.sync.enter()
+	b.wmu.Lock()
+	wrote, err := b.pushLocked(ctx, samples)
+	var gen uint64
+	if wrote {
+		gen = b.sync.wrote()
+	}
+	b.wmu.Unlock()
+	b.sync.exit()
+	if !wrote {
+		return nil, err
+	}
+	return func() error {
+		if serr := b.sync.wait(gen); serr != nil {
+			return fmt.Errorf("durable buffer: sync: %w", serr)
+		}
+		return nil
+	}, err
+}
+
 // pushLocked stores samples, in as many commits as the policy needs. It
 // reports whether anything was written. Called with wmu held.
 func (b *Buffer) pushLocked(ctx context.Context, samples []model.Sample) (wrote bool, err error) {

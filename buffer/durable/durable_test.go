@@ -257,3 +257,52 @@ func TestMaxAgeDropsWithCauseAge(t *testing.T) {
 		t.Fatalf("stats = %+v, want all 100 expired", st)
 	}
 }
+
+// PushAsync stores in call order under the caller's lock and is durable
+// once its wait returns; concurrent callers share syncs.
+func TestPushAsyncKeepsOrderAndIsDurable(t *testing.T) {
+	base := time.Unix(1_700_000_000, 0)
+	dir := t.TempDir() + "/sink"
+	cfg := Config{Dir: dir, Fsync: FsyncGroup, GroupCommit: 2 * time.Millisecond}
+	b := openT(t, cfg, options{})
+	var mu sync.Mutex // the engine's lock
+	next := 1
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				mu.Lock()
+				n := next
+				next++
+				wait, err := b.PushAsync(context.Background(), mk(base, n))
+				mu.Unlock()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if wait == nil {
+					t.Error("group commit returned no wait")
+					return
+				}
+				if err := wait(); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := b.Release(); err != nil {
+		t.Fatal(err)
+	}
+	b = openT(t, cfg, options{})
+	var got []int
+	for len(got) < 100 {
+		ns, _ := nextAck(t, b)
+		got = append(got, ns...)
+	}
+	if !slices.Equal(got, span(1, 100)) {
+		t.Fatalf("order after reopen: %v", got)
+	}
+}
