@@ -78,6 +78,7 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 			return engine.Options{}, fmt.Errorf("processor %s: %w", p.Name, err)
 		}
 		opts.Processors = append(opts.Processors, proc)
+		opts.ProcessorNames = append(opts.ProcessorNames, p.Name)
 	}
 	for _, s := range c.Sinks {
 		l := log.With("component", "sink", "name", s.Name)

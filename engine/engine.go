@@ -34,7 +34,10 @@ type SinkSpec struct {
 type Options struct {
 	Sources    []SourceSpec
 	Processors []pipeline.Processor
-	Sinks      []SinkSpec
+	// ProcessorNames name the processors in Status, index for index;
+	// optional.
+	ProcessorNames []string
+	Sinks          []SinkSpec
 	// DrainTimeout bounds how long sinks may take to deliver what is
 	// buffered at shutdown; default 10s. Whatever is left stays in durable
 	// buffers, or is counted as lost for memory buffers.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/weir-edge/weir/buffer"
@@ -50,6 +51,23 @@ func (e *Engine) Status() Status {
 		cs := componentStatus("source", s.spec.Name, s.spec.Source, &s.health)
 		cs.Counters["restarts"] = s.restarts.Load()
 		st.Components = append(st.Components, cs)
+	}
+	for i, p := range e.opts.Processors {
+		r, ok := p.(pipeline.StatusReporter)
+		if !ok {
+			continue
+		}
+		ps := r.Status()
+		if i < len(e.opts.ProcessorNames) {
+			ps.Name = e.opts.ProcessorNames[i]
+		}
+		if ps.Name == "" {
+			ps.Name = fmt.Sprintf("processor-%d", i)
+		}
+		if ps.State == "" {
+			ps.State = pipeline.StateRunning
+		}
+		st.Components = append(st.Components, ComponentStatus{Kind: "processor", Status: ps})
 	}
 	for _, s := range e.sinks {
 		cs := componentStatus("sink", s.spec.Name, s.spec.Sink, &s.health)

@@ -96,6 +96,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	// The latest value of every tag, after processing, for the API.
 	latest := writegate.NewLatest(maxLatestTags)
 	opts.Processors = append(opts.Processors, latest)
+	opts.ProcessorNames = append(opts.ProcessorNames, "latest-values")
 	gate, trail, err := buildWriteGate(cfg, opts, log)
 	if err != nil {
 		closeLn()
