@@ -13,6 +13,7 @@ import (
 
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/internal/latency"
 )
 
 // Options describe one run.
@@ -40,12 +41,22 @@ type Options struct {
 	Outage    time.Duration
 	DrainRate float64
 	Logger    *slog.Logger
+
+	// Source is "modbus" (default: Devices × Tags polled) or "opcua"
+	// (Items monitored items on the OPC UA simulator; see opcua.go).
+	Source             string
+	Items              int           // OPC UA: monitored items (default 1000)
+	PublishingInterval time.Duration // OPC UA: subscription publishing interval (default 100ms)
+	SamplingInterval   time.Duration // OPC UA: items' sampling interval (default: the publishing interval)
+	ChangeInterval     time.Duration // OPC UA: how often the server changes every value (default: see OPCUAChangeInterval)
 }
 
 // Peers are the load generators: device addresses and the broker.
 type Peers struct {
 	Devices []string `json:"devices"`
 	Broker  string   `json:"broker"`
+	// OPCUA is the OPC UA server's endpoint, in OPC UA mode.
+	OPCUA string `json:"opcua,omitempty"`
 }
 
 // Result is what a run measured.
@@ -75,6 +86,9 @@ type Result struct {
 	Mode            string  `json:"mode"`
 	Broker          string  `json:"broker"`
 	Window          string  `json:"window"`
+	Source          string  `json:"source"`
+	// OPCUA holds the OPC UA mode's own figures.
+	OPCUA *OPCUAResult `json:"opcua,omitempty"`
 
 	// Outage figures (with Options.Outage).
 	OutageSeconds        float64 `json:"outage_seconds,omitempty"`
@@ -88,6 +102,16 @@ type Result struct {
 }
 
 func (o *Options) setDefaults() error {
+	switch o.Source {
+	case "", "modbus":
+		o.Source = "modbus"
+	case "opcua":
+		if err := o.setOPCUADefaults(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("bench: source %q: want modbus or opcua", o.Source)
+	}
 	if o.Devices <= 0 {
 		o.Devices = 50
 	}
@@ -124,7 +148,7 @@ func (o *Options) setDefaults() error {
 	if o.Mode != "batch" && o.Mode != "sample" {
 		return fmt.Errorf("bench: mode %q: want batch or sample", o.Mode)
 	}
-	if o.PollInterval() < time.Millisecond {
+	if o.Source == "modbus" && o.PollInterval() < time.Millisecond {
 		return fmt.Errorf("bench: %d devices × %d tags at %.0f samples/s needs polls faster than 1ms; add devices or tags", o.Devices, o.Tags, o.Rate)
 	}
 	return nil
@@ -140,7 +164,11 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	if err := o.setDefaults(); err != nil {
 		return Result{}, err
 	}
-	if len(peers.Devices) != o.Devices {
+	opcua := o.Source == "opcua"
+	switch {
+	case opcua && peers.OPCUA == "":
+		return Result{}, errors.New("bench: no OPC UA server")
+	case !opcua && len(peers.Devices) != o.Devices:
 		return Result{}, fmt.Errorf("bench: %d device addresses for %d devices", len(peers.Devices), o.Devices)
 	}
 	brokerAddr := firstNonEmpty(o.Broker, peers.Broker)
@@ -172,6 +200,9 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 		sinkBroker = px.addr
 	}
 	text := configYAML(o, peers.Devices, sinkBroker)
+	if opcua {
+		text = opcuaConfigYAML(o, peers.OPCUA, sinkBroker)
+	}
 	cfg, err := config.Parse("bench.yaml", []byte(text), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return Result{}, fmt.Errorf("bench: generated configuration: %w", err)
@@ -181,6 +212,10 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 		return Result{}, err
 	}
 	eopts.DrainTimeout = 30 * time.Second
+	var rx *latency.Histogram
+	if opcua {
+		rx = tapSources(&eopts)
+	}
 	eng, err := engine.New(eopts)
 	if err != nil {
 		return Result{}, err
@@ -190,11 +225,22 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(runCtx) }()
 
+	if opcua {
+		if err := waitOPCUAReady(ctx, eng, o.Items); err != nil {
+			stop()
+			return Result{}, errors.Join(err, <-done)
+		}
+	}
 	if !sleepCtx(ctx, o.Warmup) {
 		stop()
 		return Result{}, errors.Join(ctx.Err(), <-done)
 	}
 	eng.ResetLatency()
+	var uaBefore opcuaStatus
+	if opcua {
+		rx.Reset()
+		uaBefore = opcuaSnapshot(eng)
+	}
 	before := snapshot(eng)
 	cpu0 := cpuTime()
 	t0 := time.Now()
@@ -202,6 +248,10 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	window := time.Since(t0)
 	cpu1 := cpuTime()
 	after := snapshot(eng)
+	var uaRes *OPCUAResult
+	if opcua {
+		uaRes = opcuaResult(o, eng, rx, uaBefore, opcuaSnapshot(eng), window)
+	}
 	p50, _, _ := eng.SinkLatency("bench", 0.50)
 	p99, _, _ := eng.SinkLatency("bench", 0.99)
 	pmax, _, _ := eng.SinkLatency("bench", 1)
@@ -242,6 +292,11 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 		Mode:            o.Mode,
 		Broker:          brokerAddr,
 		Window:          window.Round(time.Millisecond).String(),
+		Source:          o.Source,
+		OPCUA:           uaRes,
+	}
+	if opcua {
+		res.Devices, res.TagsPerDevice, res.PollInterval = 1, o.Items, ""
 	}
 	if final.emitted > final.written {
 		res.Lost = final.emitted - final.written
@@ -369,7 +424,13 @@ func configYAML(o Options, devices []string, broker string) string {
 			fmt.Fprintf(&b, "                - {name: r%05d, table: holding, address: %d, type: uint16}\n", t, t)
 		}
 	}
-	fmt.Fprintf(&b, `sinks:
+	b.WriteString(sinkYAML(o, broker))
+	return b.String()
+}
+
+// sinkYAML renders the MQTT sink under test, the same in every mode.
+func sinkYAML(o Options, broker string) string {
+	return fmt.Sprintf(`sinks:
   - name: bench
     batch_size: 1000
     buffer: %s
@@ -382,7 +443,6 @@ func configYAML(o Options, devices []string, broker string) string {
       mode: %s
       max_inflight: 256
 `, bufferYAML(o.Buffer, o.DrainRate), broker, time.Now().UnixNano()%1_000_000, o.ProtocolVersion, o.QoS, o.Mode)
-	return b.String()
 }
 
 func bufferYAML(kind string, drainRate float64) string {

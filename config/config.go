@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/weir-edge/weir/alarms"
 	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/internal/conf"
@@ -13,6 +14,7 @@ import (
 	"github.com/weir-edge/weir/processors/rate"
 	"github.com/weir-edge/weir/processors/scale"
 	"github.com/weir-edge/weir/processors/window"
+	"github.com/weir-edge/weir/rules"
 	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/kafka"
 	"github.com/weir-edge/weir/sinks/mqtt"
@@ -42,6 +44,11 @@ type Config struct {
 	WriteGate writegate.Config `yaml:",inline"`
 	// Audit is the tamper-evident trail of every write attempt.
 	Audit AuditConfig `yaml:"audit"`
+	// Rules are the top-level rules and rule_actions keys: conditions over
+	// tags that set tags, raise alarms, publish events or write to devices.
+	Rules rules.Config `yaml:",inline"`
+	// Alarms configures the ISA-18.2 alarm manager.
+	Alarms alarms.Config `yaml:"alarms"`
 	// Processors run in order on every sample between sources and sinks.
 	Processors []Processor `yaml:"processors"`
 	Sinks      []Sink      `yaml:"sinks"`
@@ -221,6 +228,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs.Add(c.WriteGate.Validate())
+	errs.Add(c.Rules.Validate())
+	errs.AddPrefixed("alarms", c.Alarms.Validate())
 	if c.Audit.File != "" || c.Audit.Key.IsSet() {
 		errs.AddPrefixed("audit", c.Audit.Validate())
 	}

@@ -31,6 +31,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.Buffer, "buffer", "disk", "sink buffer: disk (durable, fsync group, in a temporary directory) or memory")
 	fs.DurationVar(&o.Outage, "outage", 0, "after the window, cut the uplink to the broker this long and measure the backlog drain")
 	fs.Float64Var(&o.DrainRate, "drain-rate", 0, "backlog replay rate with -outage (default 5× -rate)")
+	fs.StringVar(&o.Source, "source", "modbus", "load source: modbus (-devices × -tags polled) or opcua (-items monitored items on the OPC UA simulator, security None)")
+	fs.IntVar(&o.Items, "items", 1000, "with -source opcua: monitored items, all changing every -sampling-interval")
+	fs.DurationVar(&o.PublishingInterval, "publishing-interval", 100*time.Millisecond, "with -source opcua: subscription publishing interval")
+	fs.DurationVar(&o.SamplingInterval, "sampling-interval", 0, "with -source opcua: items' sampling interval (default: the publishing interval)")
+	fs.DurationVar(&o.ChangeInterval, "change-interval", 0, "with -source opcua: how often the server changes every value (default: the sampling interval + 1/32, so changes sweep the publishing cycle)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	inProcess := fs.Bool("in-process", false, "run devices and broker inside this process (CPU/RSS then include them)")
 	peersOnly := fs.Bool("peers", false, "internal: serve the load peers and print their addresses as JSON")
@@ -39,10 +44,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if *peersOnly {
-		return servePeers(ctx, o.Devices, o.Tags, *withBroker, stdout)
+		return servePeers(ctx, o, *withBroker, stdout)
 	}
 	var peers bench.Peers
-	if *inProcess {
+	if o.Source == "opcua" {
+		p, stop, err := startOPCUAPeers(ctx, o, *inProcess, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		peers = p
+	} else if *inProcess {
 		rp, err := bench.StartPeers(ctx, o.Devices, o.Tags, o.Broker == "", nil)
 		if err != nil {
 			return err
@@ -57,8 +69,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer stopPeers()
 		peers = p
 	}
-	fmt.Fprintf(stderr, "weir bench: %d devices × %d tags, poll every %s (offered %.0f samples/s), QoS %d, %s mode, %s warm-up + %s\n",
-		o.Devices, o.Tags, o.PollInterval(), o.Rate, o.QoS, o.Mode, o.Warmup, o.Duration)
+	if o.Source == "opcua" {
+		fmt.Fprintf(stderr, "weir bench: OPC UA, %d items changing every %s, sampling %s, publishing interval %s, security None, QoS %d, %s mode, %s buffer, %s warm-up + %s\n",
+			o.Items, o.OPCUAChangeInterval(), firstDuration(o.SamplingInterval, o.PublishingInterval), o.PublishingInterval, o.QoS, o.Mode, o.Buffer, o.Warmup, o.Duration)
+	} else {
+		fmt.Fprintf(stderr, "weir bench: %d devices × %d tags, poll every %s (offered %.0f samples/s), QoS %d, %s mode, %s warm-up + %s\n",
+			o.Devices, o.Tags, o.PollInterval(), o.Rate, o.QoS, o.Mode, o.Warmup, o.Duration)
+	}
 	res, err := bench.Run(ctx, o, peers)
 	if err != nil {
 		return err
@@ -81,6 +98,20 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"lost / dropped", fmt.Sprintf("%d / %d", res.Lost, res.Dropped)},
 		{"broker", fmt.Sprintf("%s (QoS %d, %s mode, %s buffer)", res.Broker, res.QoS, res.Mode, res.Buffer)},
 	}
+	if ua := res.OPCUA; ua != nil {
+		rows = append(rows[:0],
+			[2]string{"opc ua items", fmt.Sprintf("%d changing every %s (%.0f changes/s), sampling %s, publishing %s (revised %s), security %s",
+				ua.Items, ua.ChangeInterval, ua.ChangesPerSec, ua.SamplingInterval, ua.PublishingInterval, ua.RevisedPublishing, ua.Security)},
+			[2]string{"delivered", fmt.Sprintf("%.0f samples/s (%d in %s); %.0f notifications/s received", res.SamplesPerSec, res.Delivered, res.Window, ua.NotificationsPerS)},
+			[2]string{"latency p50 / p99 / max", fmt.Sprintf("%.2f / %.2f / %.2f ms (source timestamp → PUBACK)", res.LatencyP50ms, res.LatencyP99ms, res.LatencyMaxms)},
+			[2]string{"beyond publishing interval", fmt.Sprintf("%.2f / %.2f / %.2f ms (latency − %s)", ua.BeyondP50ms, ua.BeyondP99ms, ua.BeyondMaxms, ua.PublishingInterval)},
+			[2]string{"receipt delay p50 / p99 / max", fmt.Sprintf("%.2f / %.2f / %.2f ms (source timestamp → publish response decoded)", ua.ReceiptP50ms, ua.ReceiptP99ms, ua.ReceiptMaxms)},
+			[2]string{"cpu", fmt.Sprintf("%.0f%% of one core", res.CPUPercent)},
+			[2]string{"rss under load (peak)", fmt.Sprintf("%.1f MB (process lifetime max %.1f MB)", res.PeakRSSMB, res.ProcessMaxRSSMB)},
+			[2]string{"session failures", strconv.FormatUint(ua.SessionFailures, 10)},
+			[2]string{"lost / dropped", fmt.Sprintf("%d / %d", res.Lost, res.Dropped)},
+			[2]string{"broker", fmt.Sprintf("%s (QoS %d, %s mode, %s buffer)", res.Broker, res.QoS, res.Mode, res.Buffer)})
+	}
 	if res.OutageSeconds > 0 {
 		rows = append(rows,
 			[2]string{"outage", fmt.Sprintf("%.0f s, %d samples held on disk", res.OutageSeconds, res.HeldSamples)},
@@ -96,13 +127,24 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // servePeers is the child side: it serves the peers, prints their
 // addresses as one JSON line, and runs until stdin closes or ctx ends.
-func servePeers(ctx context.Context, devices, tags int, withBroker bool, stdout io.Writer) error {
-	rp, err := bench.StartPeers(ctx, devices, tags, withBroker, nil)
-	if err != nil {
-		return err
+func servePeers(ctx context.Context, o bench.Options, withBroker bool, stdout io.Writer) error {
+	var peers bench.Peers
+	if o.Source == "opcua" {
+		rp, err := bench.StartOPCUAPeers(ctx, o.Items, o.ChangeInterval, withBroker, nil)
+		if err != nil {
+			return err
+		}
+		defer rp.Close()
+		peers = rp.Peers
+	} else {
+		rp, err := bench.StartPeers(ctx, o.Devices, o.Tags, withBroker, nil)
+		if err != nil {
+			return err
+		}
+		defer rp.Close()
+		peers = rp.Peers
 	}
-	defer rp.Close()
-	if err := json.NewEncoder(stdout).Encode(rp.Peers); err != nil {
+	if err := json.NewEncoder(stdout).Encode(peers); err != nil {
 		return err
 	}
 	stdinClosed := make(chan struct{})
@@ -117,11 +159,40 @@ func servePeers(ctx context.Context, devices, tags int, withBroker bool, stdout 
 // startPeerProcess runs `weir bench -peers` from this same binary so the
 // load generators do not count towards the gateway's CPU and memory.
 func startPeerProcess(ctx context.Context, devices, tags int, withBroker bool, stderr io.Writer) (bench.Peers, func(), error) {
+	args := []string{"bench", "-peers", "-devices", strconv.Itoa(devices), "-tags", strconv.Itoa(tags)}
+	return runPeerProcess(ctx, args, withBroker, func(p bench.Peers) bool { return len(p.Devices) == devices }, stderr)
+}
+
+// startOPCUAPeers starts the OPC UA mode's server (and broker, unless
+// -broker is given) in a child process, or in this one with -in-process.
+func startOPCUAPeers(ctx context.Context, o bench.Options, inProcess bool, stderr io.Writer) (bench.Peers, func(), error) {
+	withBroker := o.Broker == ""
+	change := o.OPCUAChangeInterval()
+	if inProcess {
+		rp, err := bench.StartOPCUAPeers(ctx, o.Items, change, withBroker, nil)
+		if err != nil {
+			return bench.Peers{}, nil, err
+		}
+		return rp.Peers, func() { rp.Close() }, nil
+	}
+	args := []string{"bench", "-peers", "-source", "opcua", "-items", strconv.Itoa(o.Items), "-change-interval", change.String()}
+	return runPeerProcess(ctx, args, withBroker, func(p bench.Peers) bool { return p.OPCUA != "" }, stderr)
+}
+
+func firstDuration(a, b time.Duration) time.Duration {
+	if a > 0 {
+		return a
+	}
+	return b
+}
+
+// runPeerProcess runs `weir bench -peers args…` and reads the peers'
+// addresses, which ok checks.
+func runPeerProcess(ctx context.Context, args []string, withBroker bool, ok func(bench.Peers) bool, stderr io.Writer) (bench.Peers, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return bench.Peers{}, nil, fmt.Errorf("bench: find own binary: %w", err)
 	}
-	args := []string{"bench", "-peers", "-devices", strconv.Itoa(devices), "-tags", strconv.Itoa(tags)}
 	if withBroker {
 		args = append(args, "-with-broker")
 	}
@@ -159,9 +230,9 @@ func startPeerProcess(ctx context.Context, devices, tags int, withBroker bool, s
 		stop()
 		return bench.Peers{}, nil, fmt.Errorf("bench: peers: %w", err)
 	}
-	if len(p.Devices) != devices {
+	if !ok(p) {
 		stop()
-		return bench.Peers{}, nil, errors.New("bench: peers reported the wrong number of devices")
+		return bench.Peers{}, nil, errors.New("bench: peers reported the wrong addresses")
 	}
 	return p, stop, nil
 }

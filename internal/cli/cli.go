@@ -30,6 +30,7 @@ func commands() []command {
 		{"sim", "serve the simulated plant over Modbus TCP", simCmd},
 		{"bench", "measure throughput and latency end to end", benchCmd},
 		{"browse", "walk an OPC UA server's address space and print a config snippet", browseCmd},
+		{"alarms", "list, acknowledge or shelve alarms of a running gateway", alarmsCmd},
 		{"audit", "verify the write audit trail: weir audit verify -file PATH", auditCmd},
 		{"buffer", "inspect, export or purge the durable buffers of a stopped gateway", bufferCmd},
 		{"version", "print the version", versionCmd},

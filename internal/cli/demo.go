@@ -95,10 +95,11 @@ Watch the data:
 Current values:  curl -s http://%s/api/v1/values
 Write a setpoint through the write gate (policy: 60..600, 10/min; audited):
   curl -s -H 'Content-Type: application/json' -d '{"path":"%s/speed_setpoint","value":300}' http://%s/api/v1/write
+Alarms:  curl -s http://%s/api/v1/alarms   (or: weir alarms list -api http://%s)
 Stop with Ctrl-C.
 The configuration used: weir run --print-config
 
-`, s.Addr(), b.Addr(), httpLn.Addr(), httpLn.Addr(), host, port, demoPrefix, httpLn.Addr(), demoNamespace, httpLn.Addr())
+`, s.Addr(), b.Addr(), httpLn.Addr(), httpLn.Addr(), host, port, demoPrefix, httpLn.Addr(), demoNamespace, httpLn.Addr(), httpLn.Addr(), httpLn.Addr())
 	return runGateway(ctx, cfg, httpLn, log)
 }
 
@@ -136,6 +137,16 @@ write_policies:
     max: 600
     max_rate: 10/min
     max_age: 5s
+# Decide at the edge: an ISA-18.2 alarm when the filler vibrates too long
+# (list and acknowledge with: weir alarms list / ack).
+rules:
+  - name: high_vibration
+    when: "vibration > 6.5"
+    vars: {vibration: %s/vibration}
+    for: 5s
+    hysteresis: {deadband: 0.5}
+    actions:
+      - alarm: {name: filler_high_vibration, priority: high, message: "Filler vibration above 6.5 mm/s for 5 s"}
 sources:
   - name: filling-line
     modbus:
@@ -148,7 +159,7 @@ sources:
           groups:
             - interval: 1s
               tags:
-`, dataDir, httpAddr, demoNamespace, simAddr, demoNamespace)
+`, dataDir, httpAddr, demoNamespace, demoNamespace, simAddr, demoNamespace)
 	for _, line := range strings.Split(strings.TrimRight(string(tags), "\n"), "\n") {
 		b.WriteString("                ")
 		b.WriteString(line)

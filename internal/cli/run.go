@@ -7,15 +7,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/weir-edge/weir/alarms"
 	"github.com/weir-edge/weir/api"
 	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/rules"
 	"github.com/weir-edge/weir/writegate"
 )
 
@@ -93,27 +96,60 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		closeLn()
 		return err
 	}
-	// The latest value of every tag, after processing, for the API.
-	latest := writegate.NewLatest(maxLatestTags)
-	opts.Processors = append(opts.Processors, latest)
-	opts.ProcessorNames = append(opts.ProcessorNames, "latest-values")
 	gate, trail, err := buildWriteGate(cfg, opts, log)
 	if err != nil {
 		closeLn()
 		return err
 	}
 	defer trail.Close()
+	// Rules decide in the processor chain (never waiting on a buffer or a
+	// connection); their writes and HTTP calls go to a bounded action queue.
+	mgr, err := alarms.New(cfg.Alarms, cfg.Alarms.StateFilePath(cfg.DataDirOrDefault()), log.With("component", "alarms"))
+	if err != nil {
+		closeLn()
+		return err
+	}
+	runner, err := rules.NewRunner(cfg.Rules.Actions, gate, log.With("component", "rule_actions"))
+	if err != nil {
+		closeLn()
+		return err
+	}
+	ruleProc, err := rules.New(cfg.Rules, rules.Deps{Alarms: mgr, Actions: runner}, log.With("component", "rules"))
+	if err != nil {
+		closeLn()
+		return err
+	}
+	// The latest value of every tag, after processing, for the API; last,
+	// so it sees derived tags and alarm events too.
+	latest := writegate.NewLatest(maxLatestTags)
+	opts.Processors = append(opts.Processors, ruleProc, latest)
+	opts.ProcessorNames = append(opts.ProcessorNames, "rules", "latest-values")
 	eng, err := engine.New(opts)
 	if err != nil {
 		closeLn()
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if err := runner.Start(gctx); err != nil {
+		closeLn()
+		return err
+	}
+	defer runner.Close()
 	g.Go(func() error { return eng.Run(gctx) })
+	g.Go(func() error { return mgr.Run(gctx) })
+	if c := cfg.Alarms.Commands; c != nil {
+		cmds, err := alarms.NewCommands(*c, mgr, log.With("component", "alarm_commands"))
+		if err != nil {
+			closeLn()
+			return err
+		}
+		g.Go(func() error { return cmds.Run(gctx) })
+	}
 	if httpLn != nil {
 		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
+		alarmAPI := &api.Alarms{Store: mgr, Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: Version, Logger: log.With("component", "api"),
-			Extra: values.Mount})
+			Extra: func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) }})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()

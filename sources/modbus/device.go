@@ -167,6 +167,9 @@ func (d *device) run(ctx context.Context, out pipeline.Emitter) {
 				continue
 			}
 			connected = true
+			// Connected is enough for writes: a rule reacting to this
+			// connection's first poll must not find the device "connecting".
+			d.setState(pipeline.StateRunning)
 			now := time.Now()
 			for i := range next {
 				next[i] = now

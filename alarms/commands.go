@@ -1,0 +1,217 @@
+package alarms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/weir-edge/weir/internal/backoff"
+	"github.com/weir-edge/weir/pipeline"
+)
+
+// Command is the JSON payload of an acknowledgement on the command topic:
+//
+//	{"name": "filler_overheat", "user": "alice", "comment": "on it"}
+//
+// name and user are required; the acknowledgement is recorded as by
+// "mqtt:<user>".
+type Command struct {
+	Name    string `json:"name"`
+	User    string `json:"user"`
+	Comment string `json:"comment"`
+}
+
+// maxCommandSize bounds a command payload.
+const maxCommandSize = 16 << 10
+
+// DecodeCommand parses and checks one command payload.
+func DecodeCommand(b []byte) (Command, error) {
+	var c Command
+	if len(b) > maxCommandSize {
+		return c, fmt.Errorf("command is %d bytes, the limit is %d", len(b), maxCommandSize)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("command is not a JSON object {name, user, comment}: %w", err)
+	}
+	if err := ValidName(c.Name); err != nil {
+		return c, err
+	}
+	if c.User == "" || len(c.User) > 128 {
+		return c, errors.New("command needs a user (at most 128 bytes)")
+	}
+	if len(c.Comment) > 1024 {
+		return c, errors.New("comment is longer than 1024 bytes")
+	}
+	return c, nil
+}
+
+// Commands subscribes to the MQTT command topic and acknowledges alarms
+// in the Manager. It reconnects on its own, with backoff and jitter.
+type Commands struct {
+	cfg   CommandsConfig
+	topic string
+	m     *Manager
+	log   *slog.Logger
+
+	state                     atomic.Pointer[string]
+	received, acked, rejected atomic.Uint64
+	subscribed                chan struct{} // closed on the first subscription (tests)
+	subscribedOnce            atomic.Bool
+}
+
+var _ pipeline.StatusReporter = (*Commands)(nil)
+
+// NewCommands builds the subscriber; nothing connects before Run.
+func NewCommands(cfg CommandsConfig, m *Manager, log *slog.Logger) (*Commands, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("alarms: commands: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	c := &Commands{cfg: cfg, topic: cfg.Topic, m: m, log: log, subscribed: make(chan struct{})}
+	if c.topic == "" {
+		c.topic = m.Prefix() + "/_commands/alarms/ack"
+	}
+	st := pipeline.StateStarting
+	c.state.Store(&st)
+	return c, nil
+}
+
+// Topic is the subscribed topic.
+func (c *Commands) Topic() string { return c.topic }
+
+// Subscribed is closed once the first subscription is in place.
+func (c *Commands) Subscribed() <-chan struct{} { return c.subscribed }
+
+func (c *Commands) setState(s string) { c.state.Store(&s) }
+
+// Run connects, subscribes and serves commands until ctx is done,
+// reconnecting with backoff after a failure. It returns nil at shutdown.
+func (c *Commands) Run(ctx context.Context) error {
+	var b backoff.Backoff
+	for {
+		c.setState(pipeline.StateConnecting)
+		err := c.session(ctx, &b)
+		if ctx.Err() != nil {
+			c.setState(pipeline.StateStopped)
+			return nil
+		}
+		c.setState(pipeline.StateRetrying)
+		d := b.Next()
+		c.log.Warn("alarm command subscription down; retrying", "err", err, "in", d)
+		if !backoff.Sleep(ctx, d) {
+			c.setState(pipeline.StateStopped)
+			return nil
+		}
+	}
+}
+
+// session is one connection: connect, subscribe, serve until it is lost
+// or ctx ends.
+func (c *Commands) session(ctx context.Context, b *backoff.Backoff) error {
+	u, _ := url.Parse(c.cfg.URL) // validated
+	opts := mqtt3.NewClientOptions().
+		SetClientID(c.cfg.ClientID).
+		SetProtocolVersion(4).
+		SetCleanSession(true).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetConnectTimeout(c.cfg.ConnectTimeout).
+		SetOrderMatters(false)
+	tlsOn := c.cfg.TLS.Enabled || u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts"
+	if tlsOn {
+		tc, err := c.cfg.TLS.Load()
+		if err != nil {
+			return err
+		}
+		opts.SetTLSConfig(tc)
+		u.Scheme = "ssl"
+	}
+	opts.AddBroker(u.String())
+	if c.cfg.Username != "" {
+		opts.SetUsername(c.cfg.Username)
+	}
+	if c.cfg.Password.IsSet() {
+		pw, err := c.cfg.Password.Resolve()
+		if err != nil {
+			return fmt.Errorf("password: %w", err)
+		}
+		opts.SetPassword(pw)
+	}
+	lost := make(chan error, 1)
+	opts.SetConnectionLostHandler(func(_ mqtt3.Client, err error) {
+		select {
+		case lost <- err:
+		default:
+		}
+	})
+	cli := mqtt3.NewClient(opts)
+	if err := wait(ctx, cli.Connect(), c.cfg.ConnectTimeout); err != nil {
+		return fmt.Errorf("connect %s: %w", c.cfg.URL, err)
+	}
+	defer cli.Disconnect(250)
+	if err := wait(ctx, cli.Subscribe(c.topic, 1, func(_ mqtt3.Client, msg mqtt3.Message) {
+		c.handle(msg.Payload())
+	}), c.cfg.ConnectTimeout); err != nil {
+		return fmt.Errorf("subscribe %s: %w", c.topic, err)
+	}
+	b.Reset()
+	c.setState(pipeline.StateRunning)
+	c.log.Info("alarm commands subscribed", "topic", c.topic)
+	if c.subscribedOnce.CompareAndSwap(false, true) {
+		close(c.subscribed)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case err := <-lost:
+		return fmt.Errorf("connection lost: %w", err)
+	}
+}
+
+// wait waits for a paho token, ctx or the timeout.
+func wait(ctx context.Context, tok mqtt3.Token, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errors.New("timed out")
+	}
+}
+
+// handle acknowledges the alarm a command names.
+func (c *Commands) handle(payload []byte) {
+	c.received.Add(1)
+	cmd, err := DecodeCommand(payload)
+	if err == nil {
+		_, err = c.m.Acknowledge(cmd.Name, "mqtt:"+cmd.User, cmd.Comment)
+	}
+	if err != nil {
+		c.rejected.Add(1)
+		c.log.Warn("alarm command refused", "topic", c.topic, "alarm", cmd.Name, "user", cmd.User, "err", err)
+		return
+	}
+	c.acked.Add(1)
+}
+
+// Status reports the subscription's state and counters.
+func (c *Commands) Status() pipeline.Status {
+	return pipeline.Status{Name: "alarm_commands", State: *c.state.Load(), Counters: map[string]uint64{
+		"received": c.received.Load(), "acked": c.acked.Load(), "rejected": c.rejected.Load(),
+	}}
+}

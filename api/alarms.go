@@ -1,0 +1,198 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/weir-edge/weir/alarms"
+)
+
+// AlarmStore is what the alarm endpoints act on; *alarms.Manager
+// implements it.
+type AlarmStore interface {
+	List() []alarms.Alarm
+	Get(name string) (alarms.Alarm, bool)
+	Acknowledge(name, user, comment string) (alarms.Alarm, error)
+	ShelveFor(name, user, reason string, d time.Duration) (alarms.Alarm, error)
+	ShelveUntil(name, user, reason string, until time.Time) (alarms.Alarm, error)
+	Unshelve(name, user, reason string) (alarms.Alarm, error)
+}
+
+var _ AlarmStore = (*alarms.Manager)(nil)
+
+// maxAlarmBody bounds the body of an alarm command.
+const maxAlarmBody = 16 << 10
+
+// Alarms serves the alarm endpoints; mount it with Options.Extra next to
+// Values:
+//
+//	GET  /api/v1/alarms[?state=S&priority=P&shelved=true|false]  every alarm, by name
+//	GET  /api/v1/alarms/{name}                                    one alarm
+//	POST /api/v1/alarms/{name}/ack       {"comment":…}
+//	POST /api/v1/alarms/{name}/shelve    {"duration":"30m" | "until":RFC3339, "reason":…}
+//	POST /api/v1/alarms/{name}/unshelve  {"reason":…}
+//
+// Operator actions are recorded as "api:<user>" (the user from the
+// authentication middleware). POSTs require Content-Type
+// application/json, which a cross-site form cannot send without a CORS
+// preflight; the body may be empty for ack and unshelve. Answers: 200 with
+// the alarm, 404 unknown alarm, 409 nothing to acknowledge / not shelved,
+// 400 bad body or shelve time.
+type Alarms struct {
+	Store AlarmStore
+	Log   *slog.Logger
+}
+
+// Mount registers the endpoints on mux; nothing when Store is nil.
+func (a *Alarms) Mount(mux *http.ServeMux) {
+	if a.Store == nil {
+		return
+	}
+	if a.Log == nil {
+		a.Log = slog.New(slog.DiscardHandler)
+	}
+	mux.HandleFunc("GET /api/v1/alarms", a.list)
+	mux.HandleFunc("GET /api/v1/alarms/{name}", a.get)
+	mux.HandleFunc("POST /api/v1/alarms/{name}/ack", a.ack)
+	mux.HandleFunc("POST /api/v1/alarms/{name}/shelve", a.shelve)
+	mux.HandleFunc("POST /api/v1/alarms/{name}/unshelve", a.unshelve)
+}
+
+func (a *Alarms) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	state, prio, shelved := q.Get("state"), q.Get("priority"), q.Get("shelved")
+	if shelved != "" && shelved != "true" && shelved != "false" {
+		writeError(w, http.StatusBadRequest, "shelved must be true or false", nil)
+		return
+	}
+	out := []alarms.Alarm{}
+	for _, al := range a.Store.List() {
+		if (state != "" && string(al.State) != state) || (prio != "" && string(al.Priority) != prio) ||
+			(shelved != "" && al.Shelved != (shelved == "true")) {
+			continue
+		}
+		out = append(out, al)
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Alarms []alarms.Alarm `json:"alarms"`
+	}{out})
+}
+
+func (a *Alarms) get(w http.ResponseWriter, r *http.Request) {
+	al, ok := a.Store.Get(r.PathValue("name"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "no such alarm", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, al)
+}
+
+// alarmBody is the request of every alarm command; each uses its fields.
+type alarmBody struct {
+	Comment  string `json:"comment"`
+	Reason   string `json:"reason"`
+	Duration string `json:"duration"`
+	Until    string `json:"until"`
+}
+
+// decode reads an optional JSON body; false when it answered an error.
+func decodeAlarmBody(w http.ResponseWriter, r *http.Request, into *alarmBody) bool {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", nil)
+		return false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAlarmBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body too large", nil)
+		return false
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return true
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil || dec.More() {
+		writeError(w, http.StatusBadRequest, "body must be one JSON object {comment, reason, duration, until}", nil)
+		return false
+	}
+	return true
+}
+
+func alarmCaller(r *http.Request) string {
+	user, ok := UserFrom(r.Context())
+	if !ok {
+		user = Anonymous
+	}
+	return "api:" + user
+}
+
+func (a *Alarms) ack(w http.ResponseWriter, r *http.Request) {
+	var b alarmBody
+	if !decodeAlarmBody(w, r, &b) {
+		return
+	}
+	al, err := a.Store.Acknowledge(r.PathValue("name"), alarmCaller(r), b.Comment)
+	a.answer(w, al, err)
+}
+
+func (a *Alarms) shelve(w http.ResponseWriter, r *http.Request) {
+	var b alarmBody
+	if !decodeAlarmBody(w, r, &b) {
+		return
+	}
+	var (
+		al  alarms.Alarm
+		err error
+	)
+	switch {
+	case (b.Duration == "") == (b.Until == ""):
+		writeError(w, http.StatusBadRequest, "set one of duration (e.g. \"30m\") and until (RFC 3339)", nil)
+		return
+	case b.Duration != "":
+		d, perr := time.ParseDuration(b.Duration)
+		if perr != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, "duration must be a positive Go duration such as 30m", nil)
+			return
+		}
+		al, err = a.Store.ShelveFor(r.PathValue("name"), alarmCaller(r), b.Reason, d)
+	default:
+		until, perr := time.Parse(time.RFC3339, b.Until)
+		if perr != nil {
+			writeError(w, http.StatusBadRequest, "until must be an RFC 3339 time", nil)
+			return
+		}
+		al, err = a.Store.ShelveUntil(r.PathValue("name"), alarmCaller(r), b.Reason, until)
+	}
+	a.answer(w, al, err)
+}
+
+func (a *Alarms) unshelve(w http.ResponseWriter, r *http.Request) {
+	var b alarmBody
+	if !decodeAlarmBody(w, r, &b) {
+		return
+	}
+	al, err := a.Store.Unshelve(r.PathValue("name"), alarmCaller(r), b.Reason)
+	a.answer(w, al, err)
+}
+
+func (a *Alarms) answer(w http.ResponseWriter, al alarms.Alarm, err error) {
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, al)
+	case errors.Is(err, alarms.ErrUnknown):
+		writeError(w, http.StatusNotFound, "no such alarm", nil)
+	case errors.Is(err, alarms.ErrNothingToAck), errors.Is(err, alarms.ErrNotShelved):
+		writeError(w, http.StatusConflict, err.Error(), nil)
+	case errors.Is(err, alarms.ErrShelveTime):
+		writeError(w, http.StatusBadRequest, err.Error(), nil)
+	default:
+		a.Log.Error("alarm endpoint", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error", nil)
+	}
+}
