@@ -96,6 +96,7 @@ Current values:  curl -s http://%s/api/v1/values
 Write a setpoint through the write gate (policy: 60..600, 10/min; audited):
   curl -s -H 'Content-Type: application/json' -d '{"path":"%s/speed_setpoint","value":300}' http://%s/api/v1/write
 Alarms:  curl -s http://%s/api/v1/alarms   (or: weir alarms list -api http://%s)
+  a speed_setpoint of 600 makes the filler vibrate above 4.5 mm/s: the rule raises filler_high_vibration
 Stop with Ctrl-C.
 The configuration used: weir run --print-config
 
@@ -138,15 +139,15 @@ write_policies:
     max_rate: 10/min
     max_age: 5s
 # Decide at the edge: an ISA-18.2 alarm when the filler vibrates too long
-# (list and acknowledge with: weir alarms list / ack).
+# (write speed_setpoint 600 to trip it; list and acknowledge with weir alarms).
 rules:
   - name: high_vibration
-    when: "vibration > 6.5"
+    when: "vibration > 4.5"
     vars: {vibration: %s/vibration}
     for: 5s
     hysteresis: {deadband: 0.5}
     actions:
-      - alarm: {name: filler_high_vibration, priority: high, message: "Filler vibration above 6.5 mm/s for 5 s"}
+      - alarm: {name: filler_high_vibration, priority: high, message: "Filler vibration above 4.5 mm/s for 5 s"}
 sources:
   - name: filling-line
     modbus:
