@@ -16,11 +16,12 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
-// listener serves mochi on a net.Listener and, unlike listeners.Net,
+// Listener serves mochi on a net.Listener and, unlike listeners.Net,
 // closes its connections and waits for the broker to let go of each
 // before mochi closes its clients: mochi v2.7.9 races (and can deadlock)
 // when a connection is still being established while the server closes.
-type listener struct {
+// Tests that embed mochi use it too.
+type Listener struct {
 	id     string
 	ln     net.Listener
 	served chan struct{}
@@ -29,14 +30,17 @@ type listener struct {
 	conns  map[net.Conn]struct{}
 }
 
-var _ listeners.Listener = (*listener)(nil)
+var _ listeners.Listener = (*Listener)(nil)
 
-func (l *listener) Init(*slog.Logger) error {
+// NewListener wraps ln (plain or TLS) for mochi's AddListener.
+func NewListener(id string, ln net.Listener) *Listener { return &Listener{id: id, ln: ln} }
+
+func (l *Listener) Init(*slog.Logger) error {
 	l.served, l.conns = make(chan struct{}), map[net.Conn]struct{}{}
 	return nil
 }
 
-func (l *listener) Serve(establish listeners.EstablishFn) {
+func (l *Listener) Serve(establish listeners.EstablishFn) {
 	defer close(l.served)
 	for {
 		c, err := l.ln.Accept()
@@ -57,11 +61,21 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 	}
 }
 
-func (l *listener) ID() string       { return l.id }
-func (l *listener) Address() string  { return l.ln.Addr().String() }
-func (l *listener) Protocol() string { return "tcp" }
+func (l *Listener) ID() string       { return l.id }
+func (l *Listener) Address() string  { return l.ln.Addr().String() }
+func (l *Listener) Protocol() string { return "tcp" }
 
-func (l *listener) Close(closeClients listeners.CloseFn) {
+// DropAll cuts every client connection at once, as a network failure
+// would: the broker sees sockets close without DISCONNECT (wills fire).
+func (l *Listener) DropAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		_ = c.Close()
+	}
+}
+
+func (l *Listener) Close(closeClients listeners.CloseFn) {
 	_ = l.ln.Close()
 	<-l.served // no Accept, hence no wg.Add, after this
 	l.mu.Lock()
@@ -101,7 +115,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 		ln.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	if err := srv.AddListener(&listener{id: "tcp", ln: ln}); err != nil {
+	if err := srv.AddListener(NewListener("tcp", ln)); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}

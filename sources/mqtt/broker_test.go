@@ -272,7 +272,7 @@ func TestReconnectResubscribes(t *testing.T) {
 			b.publish(t, "rc/a", []byte("1"), 1)
 			out.waitN(t, 1)
 
-			b.ln.dropAll()
+			b.ln.DropAll()
 			<-attempts // the source is now disconnected and held at the gate
 			b.publish(t, "rc/b", []byte("2"), 1)
 			close(gate)

@@ -16,9 +16,9 @@ import (
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	weirbroker "github.com/weir-edge/weir/internal/broker"
 	"github.com/weir-edge/weir/model"
 )
 
@@ -37,7 +37,7 @@ type received struct {
 type broker struct {
 	srv  *mochi.Server
 	addr string
-	ln   *trackedListener
+	ln   *weirbroker.Listener
 
 	mu     sync.Mutex
 	msgs   []received
@@ -91,7 +91,14 @@ func startBrokerWith(t testing.TB, o brokerOpts) *broker {
 	if err := srv.AddHook(&subHook{b: b}, nil); err != nil {
 		t.Fatal(err)
 	}
-	l := &trackedListener{id: "t", addr: "127.0.0.1:0", tls: o.tls}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.tls != nil {
+		ln = tls.NewListener(ln, o.tls)
+	}
+	l := weirbroker.NewListener("t", ln)
 	if err := srv.AddListener(l); err != nil {
 		t.Fatal(err)
 	}
@@ -274,78 +281,6 @@ func startSource(t testing.TB, cfg Config, out *collector, opts ...func(*Source)
 	}
 	t.Cleanup(stop)
 	return s, stop
-}
-
-// trackedListener is a TCP listener for the embedded broker that closes and
-// waits for its connections when the broker stops, working around mochi
-// v2.7.9 races on Close (see sinks/mqtt's harness for the details).
-type trackedListener struct {
-	id, addr string
-	tls      *tls.Config
-
-	ln     net.Listener
-	served chan struct{}
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-}
-
-func (l *trackedListener) Init(*slog.Logger) error {
-	ln, err := net.Listen("tcp", l.addr)
-	if err != nil {
-		return err
-	}
-	if l.tls != nil {
-		ln = tls.NewListener(ln, l.tls)
-	}
-	l.ln, l.served, l.conns = ln, make(chan struct{}), map[net.Conn]struct{}{}
-	return nil
-}
-
-func (l *trackedListener) Serve(establish listeners.EstablishFn) {
-	defer close(l.served)
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			return
-		}
-		l.mu.Lock()
-		l.conns[c] = struct{}{}
-		l.mu.Unlock()
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			_ = establish(l.id, c)
-			l.mu.Lock()
-			delete(l.conns, c)
-			l.mu.Unlock()
-		}()
-	}
-}
-
-func (l *trackedListener) ID() string       { return l.id }
-func (l *trackedListener) Address() string  { return l.ln.Addr().String() }
-func (l *trackedListener) Protocol() string { return "tcp" }
-
-func (l *trackedListener) Close(closeClients listeners.CloseFn) {
-	_ = l.ln.Close()
-	<-l.served
-	l.mu.Lock()
-	for c := range l.conns {
-		_ = c.Close()
-	}
-	l.mu.Unlock()
-	l.wg.Wait()
-	closeClients(l.id)
-}
-
-// dropAll cuts every client connection, as a network failure would.
-func (l *trackedListener) dropAll() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for c := range l.conns {
-		_ = c.Close()
-	}
 }
 
 // fixedClock is the arrival time tests see.

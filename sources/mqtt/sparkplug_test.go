@@ -445,7 +445,7 @@ func TestSparkplugConnectionLoss(t *testing.T) {
 	e := newEdge(t, b, "G1", "E1")
 	e.nbirth(e.metric("a", "a", sparkplugb.DataType_Int32, model.Int(1), true))
 	out.waitN(t, 1)
-	b.ln.dropAll()
+	b.ln.DropAll()
 	got := out.waitN(t, 2)
 	if g := got[1]; g.Path != "spBv1.0/G1/E1/a" || g.Quality.Code != model.Bad || g.Quality.Reason != ReasonNodeOffline {
 		t.Fatalf("after loss: %s", dumpSamples(got))
