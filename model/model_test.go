@@ -174,3 +174,30 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = vals[i%len(vals)].AppendJSON(buf[:0])
 	}
 }
+
+func TestToGo(t *testing.T) {
+	tests := []struct {
+		v    Value
+		typ  string
+		want any
+		ok   bool
+	}{
+		{Int(3), "float", 3.0, true},
+		{Float(2.0), "int", int64(2), true},
+		{Float(2.5), "int", int64(2), false},
+		{Int(-1), "uint", uint64(math.MaxUint64), false},
+		{Uint(math.MaxUint64), "int", int64(-1), false},
+		{Bool(true), "int", int64(1), true},
+		{Float(math.NaN()), "bool", false, false},
+		{Float(0.5), "bool", true, true},
+		{String("x"), "string", "x", true},
+		{Int(1), "string", nil, false},
+		{Value{}, "float", 0.0, false},
+	}
+	for _, tt := range tests {
+		got, ok := ToGo(tt.v, tt.typ)
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("ToGo(%#v, %s) = %v %v, want %v %v", tt.v, tt.typ, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -227,56 +227,7 @@ func (p *Processor) run(d *derived) (out any, err error) {
 }
 
 // convert turns an input value into the Go value of the declared type.
-func convert(v model.Value, typ string) (any, bool) {
-	switch typ {
-	case "float":
-		f, ok := v.Float64()
-		return f, ok
-	case "int":
-		switch v.Kind() {
-		case model.KindInt:
-			return v.AsInt(), true
-		case model.KindUint:
-			return int64(v.AsUint()), v.AsUint() <= math.MaxInt64
-		case model.KindBool:
-			if v.AsBool() {
-				return int64(1), true
-			}
-			return int64(0), true
-		case model.KindFloat:
-			f := v.AsFloat()
-			return int64(f), f == math.Trunc(f) && f >= -9223372036854775808.0 && f < 9223372036854775808.0
-		}
-	case "uint":
-		switch v.Kind() {
-		case model.KindUint:
-			return v.AsUint(), true
-		case model.KindInt:
-			return uint64(v.AsInt()), v.AsInt() >= 0
-		case model.KindBool:
-			if v.AsBool() {
-				return uint64(1), true
-			}
-			return uint64(0), true
-		case model.KindFloat:
-			f := v.AsFloat()
-			return uint64(f), f == math.Trunc(f) && f >= 0 && f < 18446744073709551616.0
-		}
-	case "bool":
-		switch v.Kind() {
-		case model.KindBool:
-			return v.AsBool(), true
-		case model.KindInt, model.KindUint, model.KindFloat:
-			f, _ := v.Float64()
-			return f != 0, !math.IsNaN(f)
-		}
-	case "string":
-		if v.Kind() == model.KindString {
-			return v.AsString(), true
-		}
-	}
-	return nil, false
-}
+func convert(v model.Value, typ string) (any, bool) { return model.ToGo(v, typ) }
 
 // result turns the VM's answer into a Value of the tag's type; a non-empty
 // reason makes the sample bad. Non-finite floats (division by zero gives
