@@ -25,6 +25,7 @@ import (
 	mqttsource "github.com/weir-edge/weir/sources/mqtt"
 	"github.com/weir-edge/weir/sources/opcua"
 	"github.com/weir-edge/weir/writegate"
+	"github.com/weir-edge/weir/writegate/mqttcmd"
 )
 
 // Config is the whole configuration of one Weir node. It holds no runtime
@@ -49,6 +50,9 @@ type Config struct {
 	Rules rules.Config `yaml:",inline"`
 	// Alarms configures the ISA-18.2 alarm manager.
 	Alarms alarms.Config `yaml:"alarms"`
+	// WriteCommands subscribes to an MQTT command topic whose write
+	// commands go through the write gate; nil: none.
+	WriteCommands *mqttcmd.Config `yaml:"write_commands"`
 	// Processors run in order on every sample between sources and sinks.
 	Processors []Processor `yaml:"processors"`
 	Sinks      []Sink      `yaml:"sinks"`
@@ -230,6 +234,9 @@ func (c *Config) Validate() error {
 	errs.Add(c.WriteGate.Validate())
 	errs.Add(c.Rules.Validate())
 	errs.AddPrefixed("alarms", c.Alarms.Validate())
+	if c.WriteCommands != nil {
+		errs.AddPrefixed("write_commands", c.WriteCommands.Validate())
+	}
 	if c.Audit.File != "" || c.Audit.Key.IsSet() {
 		errs.AddPrefixed("audit", c.Audit.Validate())
 	}

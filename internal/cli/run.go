@@ -19,7 +19,9 @@ import (
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/rules"
+	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/writegate"
+	"github.com/weir-edge/weir/writegate/mqttcmd"
 )
 
 type runFlags struct {
@@ -102,6 +104,15 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		return err
 	}
 	defer trail.Close()
+	// Sparkplug sinks take DCMD/NCMD writes through the gate — only once a
+	// policy could allow one, so a node stays read-only by default.
+	if len(cfg.WriteGate.Policies) > 0 {
+		for _, s := range opts.Sinks {
+			if sp, ok := s.Sink.(*sparkplug.Sink); ok {
+				sp.SetWriteGate(gate)
+			}
+		}
+	}
 	// Rules decide in the processor chain (never waiting on a buffer or a
 	// connection); their writes and HTTP calls go to a bounded action queue.
 	mgr, err := alarms.New(cfg.Alarms, cfg.Alarms.StateFilePath(cfg.DataDirOrDefault()), log.With("component", "alarms"))
@@ -137,6 +148,14 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	defer runner.Close()
 	g.Go(func() error { return eng.Run(gctx) })
 	g.Go(func() error { return mgr.Run(gctx) })
+	if c := cfg.WriteCommands; c != nil {
+		wc, err := mqttcmd.New(*c, gate, log.With("component", "write_commands"))
+		if err != nil {
+			closeLn()
+			return err
+		}
+		g.Go(func() error { return wc.Run(gctx) })
+	}
 	if c := cfg.Alarms.Commands; c != nil {
 		cmds, err := alarms.NewCommands(*c, mgr, log.With("component", "alarm_commands"))
 		if err != nil {

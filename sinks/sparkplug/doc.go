@@ -69,5 +69,6 @@
 //
 // NCMD Node Control/Rebirth=true republishes NBIRTH (seq 0, same bdSeq)
 // and every DBIRTH, at most once per rebirth_debounce. DCMD is not
-// subscribed: the node is read-only (writes are a separate, future policy).
+// subscribed: the node is read-only unless SetWriteGate gives it the write
+// gate (commands.go); then DCMD and NCMD metrics become gated writes.
 package sparkplug

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,8 @@ type Sink struct {
 	connects, disconnects, pubErrors   atomic.Uint64
 	conversions                        atomic.Uint64
 	seqGauge, bdSeqGauge               atomic.Uint64
+
+	cmd commands // NCMD/DCMD writes through a gate (commands.go)
 }
 
 // session is one connection and the goroutine that serves it.
@@ -78,6 +81,10 @@ type session struct {
 	rebirth     atomic.Bool
 	hostOffline atomic.Bool
 	closeOnce   sync.Once
+	// cmds queues write commands for the worker (nil without a gate);
+	// cmdDone is closed when the worker has returned.
+	cmds    chan cmdMsg
+	cmdDone chan struct{}
 }
 
 // closeConn disconnects once, whoever asks first (serve on a host going
@@ -113,6 +120,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		node: newNode(&cfg), enc: dataEncoder{seqProp: *cfg.SeqProperty},
 	}
 	s.ncmdTopic = s.node.topic(sparkplugb.NCMD, "")
+	s.initCommands()
 	if cfg.PrimaryHostID != "" {
 		t := sparkplugb.Topic{Namespace: sparkplugb.Namespace, Type: sparkplugb.STATE, HostID: cfg.PrimaryHostID}
 		if cfg.LegacyState {
@@ -176,6 +184,7 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 	if s.stateTopic != "" {
 		o.subscribe = append(o.subscribe, s.stateTopic)
 	}
+	sess.cmds = s.commandSubscriptions(&o)
 	if s.cfg.Password.IsSet() {
 		pw, err := s.cfg.Password.Resolve()
 		if err != nil {
@@ -223,6 +232,7 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 	}
 	s.sess = sess
 	s.connects.Add(1)
+	s.startCommands(sess)
 	go s.serve(sess)
 	s.log.Info("connected", "broker", s.addr, "client_id", s.cfg.ClientID,
 		"protocol_version", s.cfg.ProtocolVersion, "tls", o.tls != nil, "bdseq", bd,
@@ -240,6 +250,7 @@ func (s *Sink) onMessage(sess *session, topic string, payload []byte) {
 			s.log.Warn("ignoring malformed NCMD", "error", err)
 			return
 		}
+		s.onNodeCommand(sess, p)
 		m := sparkplugb.FindMetric(p, sparkplugb.MetricRebirth)
 		if m == nil {
 			s.log.Debug("ignoring NCMD without Node Control/Rebirth")
@@ -278,6 +289,10 @@ func (s *Sink) onMessage(sess *session, topic string, payload []byte) {
 			sess.hostOffline.Store(true)
 			sess.signal()
 		}
+	default:
+		if strings.HasPrefix(topic, s.cmd.dcmdPrefix) {
+			s.onDeviceCommand(sess, topic, payload)
+		}
 	}
 }
 
@@ -296,6 +311,11 @@ func (s *Sink) isHostOnline() bool {
 // goes offline.
 func (s *Sink) serve(sess *session) {
 	defer close(sess.done)
+	defer func() {
+		if sess.cmdDone != nil {
+			<-sess.cmdDone // ends with sess.ctx, cancelled on every return
+		}
+	}()
 	var debounce *time.Timer
 	defer func() {
 		if debounce != nil {
@@ -448,6 +468,7 @@ func (s *Sink) Status() pipeline.Status {
 		"connects":           s.connects.Load(),
 		"disconnects":        s.disconnects.Load(),
 	}
+	s.commandCounters(st.Counters)
 	st.Gauges = map[string]float64{
 		"seq":         float64(s.seqGauge.Load()),
 		"bdseq":       float64(s.bdSeqGauge.Load()),

@@ -1,0 +1,279 @@
+package sparkplug
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weir-edge/weir/internal/sparkplugb"
+	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/writegate"
+)
+
+// Gate is the write gate as the sink uses it (*writegate.Gate). Writes
+// from NCMD/DCMD reach OT only through it.
+type Gate interface {
+	Write(ctx context.Context, req writegate.Request) (writegate.Result, error)
+}
+
+var _ Gate = (*writegate.Gate)(nil)
+
+// cmdQueueSize bounds the commands waiting for the gate. onMessage must
+// not block, so a full queue drops the command (counted and logged).
+const cmdQueueSize = 64
+
+// commands is the sink's write-command state (see SetWriteGate).
+type commands struct {
+	gate        atomic.Pointer[gateBox]
+	dcmdTopic   string // spBv1.0/<group>/DCMD/<edge node>/+
+	dcmdPrefix  string // spBv1.0/<group>/DCMD/<edge node>/
+	ignoredOnce sync.Once
+
+	received, allowed, denied, failed, unknown, dropped atomic.Uint64
+}
+
+type gateBox struct{ g Gate }
+
+// cmdMsg is one decoded NCMD or DCMD waiting for the worker.
+type cmdMsg struct {
+	device string // "" for NCMD
+	p      *sparkplugb.Payload
+}
+
+// SetWriteGate makes the edge node accept writes: DCMD for its devices
+// (spBv1.0/<group>/DCMD/<edge node>/+) and NCMD metrics other than
+// Node Control/*, each mapped back to the Weir tag path it was published
+// from and passed to g as caller "sparkplug:<primary host id>" (or
+// "sparkplug:DCMD"/"sparkplug:NCMD" without a primary host). Call it
+// before Connect; it takes effect on the next connection. Without a gate
+// the sink is read-only: NCMD writes are ignored and DCMD is not
+// subscribed.
+func (s *Sink) SetWriteGate(g Gate) {
+	if g == nil {
+		s.cmd.gate.Store(nil)
+		return
+	}
+	s.cmd.gate.Store(&gateBox{g: g})
+}
+
+func (s *Sink) writeGate() Gate {
+	if b := s.cmd.gate.Load(); b != nil {
+		return b.g
+	}
+	return nil
+}
+
+// initCommands fills the topics; called by New.
+func (s *Sink) initCommands() {
+	s.cmd.dcmdPrefix = s.node.topic(sparkplugb.DCMD, "") + "/"
+	s.cmd.dcmdTopic = s.cmd.dcmdPrefix + "+"
+}
+
+// commandSubscriptions adds the DCMD subscription when a gate is set and
+// returns the per-session queue (nil without a gate).
+func (s *Sink) commandSubscriptions(o *dialOptions) chan cmdMsg {
+	if s.writeGate() == nil {
+		return nil
+	}
+	o.subscribe = append(o.subscribe, s.cmd.dcmdTopic)
+	return make(chan cmdMsg, cmdQueueSize)
+}
+
+// startCommands runs the session's command worker when it has a queue;
+// serve waits for it through sess.cmdDone.
+func (s *Sink) startCommands(sess *session) {
+	if sess.cmds == nil {
+		return
+	}
+	sess.cmdDone = make(chan struct{})
+	go func() {
+		defer close(sess.cmdDone)
+		for {
+			select {
+			case <-sess.ctx.Done():
+				return
+			case m := <-sess.cmds:
+				s.execute(sess.ctx, m)
+			}
+		}
+	}()
+}
+
+// onNodeCommand handles the metrics of an NCMD that are not Node
+// Control/*. It runs in onMessage and does not block.
+func (s *Sink) onNodeCommand(sess *session, p *sparkplugb.Payload) {
+	writes := false
+	for _, m := range p.GetMetrics() {
+		if !strings.HasPrefix(m.GetName(), "Node Control/") {
+			writes = true
+			break
+		}
+	}
+	if !writes {
+		return
+	}
+	s.enqueueCommand(sess, cmdMsg{p: p})
+}
+
+// onDeviceCommand handles a DCMD for one of this node's devices.
+func (s *Sink) onDeviceCommand(sess *session, topic string, payload []byte) {
+	dev := strings.TrimPrefix(topic, s.cmd.dcmdPrefix)
+	p, err := sparkplugb.Decode(payload)
+	if err != nil {
+		s.cmd.received.Add(1)
+		s.cmd.denied.Add(1)
+		s.log.Warn("ignoring malformed DCMD", "device", dev, "error", err)
+		return
+	}
+	s.enqueueCommand(sess, cmdMsg{device: dev, p: p})
+}
+
+func (s *Sink) enqueueCommand(sess *session, m cmdMsg) {
+	if sess.cmds == nil || s.writeGate() == nil {
+		s.cmd.ignoredOnce.Do(func() {
+			s.log.Info("ignoring Sparkplug write commands: no write gate (the sink is read-only)")
+		})
+		return
+	}
+	select {
+	case sess.cmds <- m:
+	default:
+		s.cmd.received.Add(uint64(len(m.p.GetMetrics())))
+		s.cmd.dropped.Add(uint64(len(m.p.GetMetrics())))
+		s.log.Warn("write command dropped: too many waiting", "device", m.device)
+	}
+}
+
+// cmdTarget is what a command metric resolves to.
+type cmdTarget struct {
+	path string
+	dt   sparkplugb.DataType
+}
+
+// lookup maps a command metric to the tag path the sink published it
+// from: by name, else by alias, among the metrics of the device (or the
+// node). A metric two paths map onto (strip_prefix) is refused as
+// ambiguous.
+func (s *Sink) lookup(device string, m *sparkplugb.Metric) (cmdTarget, error) {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	d := s.node.self
+	if device != "" {
+		if d = s.node.byID[device]; d == nil {
+			return cmdTarget{}, fmt.Errorf("unknown device %q", device)
+		}
+	}
+	var ms *metricState
+	for _, x := range d.metrics {
+		if (m.Name != nil && x.name == m.GetName()) || (m.Name == nil && m.Alias != nil && x.alias == m.GetAlias()) {
+			ms = x
+			break
+		}
+	}
+	if ms == nil {
+		return cmdTarget{}, fmt.Errorf("unknown metric %s", metricLabel(m))
+	}
+	var path string
+	for p, x := range s.node.byPath {
+		if x == ms {
+			if path != "" {
+				return cmdTarget{}, fmt.Errorf("metric %s is published from more than one tag (%s, %s)", metricLabel(m), path, p)
+			}
+			path = p
+		}
+	}
+	return cmdTarget{path: path, dt: ms.dt}, nil
+}
+
+func metricLabel(m *sparkplugb.Metric) string {
+	if m.Name != nil {
+		return fmt.Sprintf("%q", m.GetName())
+	}
+	if m.Alias != nil {
+		return fmt.Sprintf("alias %d", m.GetAlias())
+	}
+	return "without name or alias"
+}
+
+// execute passes every writable metric of one command to the gate.
+// Sparkplug has no reply channel: the outcome shows in the next DATA of
+// the tag, and in the audit trail.
+func (s *Sink) execute(ctx context.Context, c cmdMsg) {
+	g := s.writeGate()
+	if g == nil {
+		return
+	}
+	kind := "DCMD"
+	if c.device == "" {
+		kind = "NCMD"
+	}
+	caller := "sparkplug:" + kind
+	if s.cfg.PrimaryHostID != "" {
+		caller = "sparkplug:" + s.cfg.PrimaryHostID
+	}
+	var issued time.Time
+	if c.p.Timestamp != nil && c.p.GetTimestamp() > 0 {
+		issued = time.UnixMilli(int64(c.p.GetTimestamp()))
+	}
+	for _, m := range c.p.GetMetrics() {
+		if c.device == "" && strings.HasPrefix(m.GetName(), "Node Control/") {
+			continue // Rebirth is handled by onMessage
+		}
+		s.cmd.received.Add(1)
+		log := s.log.With("command", kind, "device", c.device, "metric", metricLabel(m))
+		if issued.IsZero() {
+			s.cmd.denied.Add(1)
+			log.Warn("write command refused: no payload timestamp (age unknown, could be a replay)")
+			continue
+		}
+		t, err := s.lookup(c.device, m)
+		if err != nil {
+			s.cmd.unknown.Add(1)
+			s.cmd.denied.Add(1)
+			log.Warn("write command refused", "error", err)
+			continue
+		}
+		var v model.Value
+		if m.Datatype != nil {
+			v, err = sparkplugb.ValueOf(m)
+		} else {
+			v, err = sparkplugb.ValueAs(m, t.dt)
+		}
+		if err == nil && !v.IsValid() {
+			err = errors.New("command carries no value")
+		}
+		if err != nil {
+			s.cmd.denied.Add(1)
+			log.Warn("write command refused", "path", t.path, "error", err)
+			continue
+		}
+		res, err := g.Write(ctx, writegate.Request{
+			Path: t.path, Value: v, Caller: caller, IssuedAt: issued,
+			Reason: "Sparkplug " + kind + " " + metricLabel(m),
+		})
+		switch {
+		case err == nil:
+			s.cmd.allowed.Add(1)
+		case errors.Is(err, writegate.ErrDenied):
+			s.cmd.denied.Add(1)
+			log.Warn("write command denied", "path", t.path, "reason", res.Reason)
+		default:
+			s.cmd.failed.Add(1)
+			log.Warn("write command failed", "path", t.path, "error", err)
+		}
+	}
+}
+
+// commandCounters adds the write-command counters to a status.
+func (s *Sink) commandCounters(c map[string]uint64) {
+	c["write_commands"] = s.cmd.received.Load()
+	c["write_commands_allowed"] = s.cmd.allowed.Load()
+	c["write_commands_denied"] = s.cmd.denied.Load()
+	c["write_commands_failed"] = s.cmd.failed.Load()
+	c["write_commands_unknown"] = s.cmd.unknown.Load()
+	c["write_commands_dropped"] = s.cmd.dropped.Load()
+}

@@ -1,0 +1,234 @@
+package sparkplug
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weir-edge/weir/audit"
+	"github.com/weir-edge/weir/internal/sparkplugb"
+	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/writegate"
+)
+
+// fakeGate records requests; it denies paths ending in "/locked".
+type fakeGate struct {
+	mu   sync.Mutex
+	reqs []writegate.Request
+}
+
+func (g *fakeGate) Write(_ context.Context, req writegate.Request) (writegate.Result, error) {
+	g.mu.Lock()
+	g.reqs = append(g.reqs, req)
+	g.mu.Unlock()
+	res := writegate.Result{Caller: req.Caller, Path: req.Path, New: req.Value, Result: audit.Allowed}
+	if strings.HasSuffix(req.Path, "/locked") {
+		res.Result, res.Reason = audit.Denied, "locked"
+		return res, &writegate.DeniedError{Reason: "locked"}
+	}
+	return res, nil
+}
+
+func (g *fakeGate) calls() []writegate.Request {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]writegate.Request(nil), g.reqs...)
+}
+
+// cmdPayload encodes a command; ts 0 leaves the payload timestamp out.
+func cmdPayload(t testing.TB, ts uint64, metrics ...*sparkplugb.Metric) []byte {
+	t.Helper()
+	p := &sparkplugb.Payload{Metrics: metrics}
+	if ts != 0 {
+		p.Timestamp = proto.Uint64(ts)
+	}
+	b, err := sparkplugb.Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func named(t testing.TB, name string, v model.Value, dt sparkplugb.DataType) *sparkplugb.Metric {
+	m := &sparkplugb.Metric{Name: proto.String(name), Datatype: proto.Uint32(uint32(dt))}
+	if err := sparkplugb.SetValue(m, v, dt); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// aliased is a metric by alias only, without datatype (as hosts send it
+// after a birth): the sink takes the datatype from its own birth.
+func aliased(t testing.TB, alias uint64, v model.Value, dt sparkplugb.DataType) *sparkplugb.Metric {
+	m := &sparkplugb.Metric{Alias: proto.Uint64(alias)}
+	if err := sparkplugb.SetValue(m, v, dt); err != nil {
+		t.Fatal(err)
+	}
+	m.Datatype = nil
+	return m
+}
+
+// waitCounter polls a status counter until it reaches n.
+func waitCounter(t *testing.T, s *Sink, key string, n uint64) {
+	t.Helper()
+	deadline := time.After(wait)
+	for s.Status().Counters[key] < n {
+		select {
+		case <-deadline:
+			t.Fatalf("%s = %d, want %d; status %+v", key, s.Status().Counters[key], n, s.Status().Counters)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// aliasOf finds a metric's alias in the DBIRTH/NBIRTH the sink published.
+func aliasOf(t *testing.T, msgs []spMsg, device, name string) uint64 {
+	t.Helper()
+	for _, m := range ofType(msgs, sparkplugb.NBIRTH, sparkplugb.DBIRTH) {
+		if m.topic.Device != device {
+			continue
+		}
+		for _, x := range m.payload.Metrics {
+			if x.GetName() == name {
+				return x.GetAlias()
+			}
+		}
+	}
+	t.Fatalf("no birth for %s/%s", device, name)
+	return 0
+}
+
+// TestWriteCommands: DCMD by name and by alias and NCMD metrics reach the
+// gate with the tag path, value, caller and issue time; unknown metrics
+// and commands without timestamp never reach it.
+func TestWriteCommands(t *testing.T) {
+	for _, version := range []string{Version311, Version5} {
+		t.Run(version, func(t *testing.T) {
+			b := startBroker(t, brokerOpts{})
+			cfg := testCfg(t, b, version)
+			g := cfg.GroupID
+			s := newSink(t, cfg)
+			fg := &fakeGate{}
+			s.SetWriteGate(fg)
+			if err := s.Connect(ctxT(t)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Write(ctxT(t), []model.Sample{
+				sample("line1/sp", model.Float(1), 1), sample("line1/mode", model.Int(2), 2),
+				sample("line1/locked", model.Bool(false), 3), sample("level", model.Float(0.5), 4),
+			}); err != nil {
+				t.Fatal(err)
+			}
+			msgs := sparkplugMsgs(t, b.waitFor(t, wait, "DBIRTH", hasN(1, sparkplugb.DBIRTH)(t, g)), g, "E1")
+			modeAlias := aliasOf(t, msgs, "line1", "mode")
+			dcmd := "spBv1.0/" + g + "/DCMD/E1/line1"
+			ncmd := "spBv1.0/" + g + "/NCMD/E1"
+			ts := uint64(time.Now().UnixMilli())
+
+			tests := []struct {
+				name, topic string
+				payload     []byte
+				counter     string
+				want        *writegate.Request // nil: the gate is not called
+			}{
+				{"DCMD by name", dcmd, cmdPayload(t, ts, named(t, "sp", model.Float(42.5), sparkplugb.DataType_Double)), "write_commands_allowed",
+					&writegate.Request{Path: "line1/sp", Value: model.Float(42.5), Caller: "sparkplug:DCMD"}},
+				{"DCMD by alias", dcmd, cmdPayload(t, ts, aliased(t, modeAlias, model.Int(7), sparkplugb.DataType_Int64)), "write_commands_allowed",
+					&writegate.Request{Path: "line1/mode", Value: model.Int(7), Caller: "sparkplug:DCMD"}},
+				{"NCMD node metric", ncmd, cmdPayload(t, ts, named(t, "level", model.Float(0.75), sparkplugb.DataType_Double)), "write_commands_allowed",
+					&writegate.Request{Path: "level", Value: model.Float(0.75), Caller: "sparkplug:NCMD"}},
+				{"denied by the gate", dcmd, cmdPayload(t, ts, named(t, "locked", model.Bool(true), sparkplugb.DataType_Boolean)), "write_commands_denied",
+					&writegate.Request{Path: "line1/locked", Value: model.Bool(true), Caller: "sparkplug:DCMD"}},
+				{"unknown metric", dcmd, cmdPayload(t, ts, named(t, "nope", model.Int(1), sparkplugb.DataType_Int64)), "write_commands_unknown", nil},
+				{"unknown alias", dcmd, cmdPayload(t, ts, aliased(t, 999, model.Int(1), sparkplugb.DataType_Int64)), "write_commands_unknown", nil},
+				{"unknown device", "spBv1.0/" + g + "/DCMD/E1/line9", cmdPayload(t, ts, named(t, "sp", model.Int(1), sparkplugb.DataType_Int64)), "write_commands_unknown", nil},
+				{"no timestamp", dcmd, cmdPayload(t, 0, named(t, "sp", model.Float(1), sparkplugb.DataType_Double)), "write_commands_denied", nil},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					before, calls := s.Status().Counters, len(fg.calls())
+					b.publish(t, tt.topic, tt.payload, false)
+					waitCounter(t, s, tt.counter, before[tt.counter]+1)
+					got := fg.calls()[calls:]
+					if tt.want == nil {
+						if len(got) != 0 {
+							t.Fatalf("gate called: %+v", got)
+						}
+						return
+					}
+					if len(got) != 1 {
+						t.Fatalf("%d gate calls", len(got))
+					}
+					r := got[0]
+					if r.Path != tt.want.Path || !r.Value.Equal(tt.want.Value) || r.Caller != tt.want.Caller ||
+						r.IssuedAt.UnixMilli() != int64(ts) || r.Reason == "" {
+						t.Fatalf("gate got %+v, want %+v", r, tt.want)
+					}
+				})
+			}
+			// Node Control/Rebirth still works and is not a write.
+			calls := len(fg.calls())
+			b.publish(t, ncmd, rebirthCmd(t), false)
+			b.waitFor(t, wait, "rebirth", hasN(2, sparkplugb.NBIRTH)(t, g))
+			if len(fg.calls()) != calls {
+				t.Fatal("rebirth reached the gate")
+			}
+		})
+	}
+}
+
+// TestWriteCommandsWithPrimaryHost: the caller names the primary host.
+func TestWriteCommandsWithPrimaryHost(t *testing.T) {
+	b := startBroker(t, brokerOpts{})
+	cfg := testCfg(t, b, Version311)
+	cfg.PrimaryHostID = "scada1"
+	g := cfg.GroupID
+	b.publish(t, "spBv1.0/STATE/scada1", []byte(`{"online":true,"timestamp":1}`), true)
+	s := newSink(t, cfg)
+	fg := &fakeGate{}
+	s.SetWriteGate(fg)
+	if err := s.Connect(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor(t, wait, "NBIRTH", hasN(1, sparkplugb.NBIRTH)(t, g))
+	if err := s.Write(ctxT(t), []model.Sample{sample("line1/sp", model.Float(1), 1)}); err != nil {
+		t.Fatal(err)
+	}
+	b.publish(t, "spBv1.0/"+g+"/DCMD/E1/line1", cmdPayload(t, uint64(time.Now().UnixMilli()), named(t, "sp", model.Float(3), sparkplugb.DataType_Double)), false)
+	waitCounter(t, s, "write_commands_allowed", 1)
+	if c := fg.calls(); len(c) != 1 || c[0].Caller != "sparkplug:scada1" {
+		t.Fatalf("calls %+v", c)
+	}
+}
+
+// TestWriteCommandsWithoutGate: the default is read-only — DCMD and NCMD
+// writes reach nothing and count nothing.
+func TestWriteCommandsWithoutGate(t *testing.T) {
+	b := startBroker(t, brokerOpts{})
+	cfg := testCfg(t, b, Version311)
+	g := cfg.GroupID
+	s := newSink(t, cfg)
+	if err := s.Connect(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctxT(t), []model.Sample{sample("line1/sp", model.Float(1), 1), sample("level", model.Float(1), 2)}); err != nil {
+		t.Fatal(err)
+	}
+	ts := uint64(time.Now().UnixMilli())
+	b.publish(t, "spBv1.0/"+g+"/DCMD/E1/line1", cmdPayload(t, ts, named(t, "sp", model.Float(3), sparkplugb.DataType_Double)), false)
+	// A write and a rebirth in one NCMD: the rebirth is served, the write
+	// ignored; the NBIRTH shows the NCMD was handled.
+	ncmd := cmdPayload(t, ts, named(t, "level", model.Float(9), sparkplugb.DataType_Double),
+		named(t, sparkplugb.MetricRebirth, model.Bool(true), sparkplugb.DataType_Boolean))
+	b.publish(t, "spBv1.0/"+g+"/NCMD/E1", ncmd, false)
+	b.waitFor(t, wait, "rebirth", hasN(2, sparkplugb.NBIRTH)(t, g))
+	for k, v := range s.Status().Counters {
+		if strings.HasPrefix(k, "write_commands") && v != 0 {
+			t.Fatalf("%s = %d without a gate", k, v)
+		}
+	}
+}

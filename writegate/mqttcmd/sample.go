@@ -1,0 +1,9 @@
+package mqttcmd
+
+import _ "embed"
+
+// SampleConfig is a complete, valid example of the `write_commands:`
+// block, shown by the CLI and checked by the tests.
+//
+//go:embed sample.yaml
+var SampleConfig string
