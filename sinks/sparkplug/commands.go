@@ -199,6 +199,17 @@ func metricLabel(m *sparkplugb.Metric) string {
 	return "without name or alias"
 }
 
+// unknownPath names a command metric this node never published, for the
+// audit trail: spBv1.0/<group>/<edge node>[/<device>]/<metric or alias-N>.
+// No source serves such a path, so the gate always refuses it.
+func (s *Sink) unknownPath(device string, m *sparkplugb.Metric) string {
+	metric := m.GetName()
+	if metric == "" {
+		metric = fmt.Sprintf("alias-%d", m.GetAlias())
+	}
+	return model.JoinPath(sparkplugb.Namespace, s.cfg.GroupID, s.cfg.EdgeNodeID, device, metric)
+}
+
 // execute passes every writable metric of one command to the gate.
 // Sparkplug has no reply channel: the outcome shows in the next DATA of
 // the tag, and in the audit trail.
@@ -225,36 +236,38 @@ func (s *Sink) execute(ctx context.Context, c cmdMsg) {
 		}
 		s.cmd.received.Add(1)
 		log := s.log.With("command", kind, "device", c.device, "metric", metricLabel(m))
-		if issued.IsZero() {
-			s.cmd.denied.Add(1)
-			log.Warn("write command refused: no payload timestamp (age unknown, could be a replay)")
-			continue
-		}
+		// Every attempt goes to the gate, even one this node cannot map or
+		// that lacks a timestamp: the gate refuses it and, above all,
+		// audits it.
+		reason := "Sparkplug " + kind + " " + metricLabel(m)
+		var path string
+		var v model.Value
 		t, err := s.lookup(c.device, m)
 		if err != nil {
 			s.cmd.unknown.Add(1)
-			s.cmd.denied.Add(1)
-			log.Warn("write command refused", "error", err)
-			continue
-		}
-		var v model.Value
-		if m.Datatype != nil {
-			v, err = sparkplugb.ValueOf(m)
+			path = s.unknownPath(c.device, m)
+			v, _ = sparkplugb.ValueOf(m)
+			reason += ": " + err.Error()
+			log.Warn("write command for an unknown metric", "error", err)
 		} else {
-			v, err = sparkplugb.ValueAs(m, t.dt)
+			path = t.path
+			if m.Datatype != nil {
+				v, err = sparkplugb.ValueOf(m)
+			} else {
+				v, err = sparkplugb.ValueAs(m, t.dt)
+			}
+			if err == nil && !v.IsValid() {
+				err = errors.New("command carries no value")
+			}
+			if err != nil {
+				v = model.Value{}
+				reason += ": " + err.Error()
+			}
 		}
+		res, err := g.Write(ctx, writegate.Request{Path: path, Value: v, Caller: caller, IssuedAt: issued, Reason: reason})
 		if err == nil && !v.IsValid() {
-			err = errors.New("command carries no value")
+			err = errors.New("gate allowed a command without a value") // cannot happen with a real gate
 		}
-		if err != nil {
-			s.cmd.denied.Add(1)
-			log.Warn("write command refused", "path", t.path, "error", err)
-			continue
-		}
-		res, err := g.Write(ctx, writegate.Request{
-			Path: t.path, Value: v, Caller: caller, IssuedAt: issued,
-			Reason: "Sparkplug " + kind + " " + metricLabel(m),
-		})
 		switch {
 		case err == nil:
 			s.cmd.allowed.Add(1)
