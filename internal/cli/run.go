@@ -140,7 +140,17 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		closeLn()
 		return err
 	}
+	loss := newLossWatch(eng, mgr, log.With("component", "loss_watch"))
+	var sinkNames []string
+	for _, s := range opts.Sinks {
+		sinkNames = append(sinkNames, s.Name)
+	}
+	if err := loss.define(sinkNames); err != nil {
+		closeLn()
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return loss.run(gctx) })
 	if err := runner.Start(gctx); err != nil {
 		closeLn()
 		return err
