@@ -13,9 +13,9 @@ import (
 
 type nopSink struct{}
 
-func (nopSink) Connect(context.Context) error                { return nil }
+func (nopSink) Connect(context.Context) error               { return nil }
 func (nopSink) Write(context.Context, []model.Sample) error { return nil }
-func (nopSink) Close(context.Context) error                  { return nil }
+func (nopSink) Close(context.Context) error                 { return nil }
 
 // A sink buffer that drops samples raises the sink's data-loss alarm (an
 // event for every sink), which clears once the drops stop for a while.
