@@ -4,12 +4,11 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/mqttaddr"
 	"github.com/weir-edge/weir/internal/tlsconf"
 	"github.com/weir-edge/weir/model"
 )
@@ -398,33 +397,5 @@ func validateID(id string) error {
 	return nil
 }
 
-// parseURL returns the dial address (host:port, default port filled in)
-// and whether the scheme asks for TLS.
-func parseURL(raw string) (addr string, useTLS bool, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", false, errors.New("is not a URL")
-	}
-	var port string
-	switch u.Scheme {
-	case "tcp", "mqtt":
-		port = "1883"
-	case "ssl", "mqtts", "tls":
-		port, useTLS = "8883", true
-	default:
-		return "", false, fmt.Errorf("scheme %q is not supported (tcp, mqtt, ssl, mqtts, tls)", u.Scheme)
-	}
-	if u.User != nil {
-		return "", false, errors.New("must not contain credentials; use username and password")
-	}
-	if u.Host == "" || u.Hostname() == "" {
-		return "", false, errors.New("has no host")
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", false, errors.New("must be scheme://host[:port] without path or query")
-	}
-	if p := u.Port(); p != "" {
-		port = p
-	}
-	return net.JoinHostPort(u.Hostname(), port), useTLS, nil
-}
+// parseURL returns the dial address and whether the scheme asks for TLS.
+func parseURL(raw string) (addr string, useTLS bool, err error) { return mqttaddr.Parse(raw) }
