@@ -88,19 +88,22 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		node, _ = os.Hostname()
 	}
 	log = log.With("node", node)
-	closeLn := func() {
-		if httpLn != nil {
-			httpLn.Close()
-		}
-	}
 	opts, err := cfg.Build(log)
 	if err != nil {
-		closeLn()
+		closeListener(httpLn)
 		return err
 	}
+	// Until the engine runs, a failure must release what Build opened
+	// (durable buffers hold file locks) and the listener.
+	started := false
+	defer func() {
+		if !started {
+			releaseBuffers(opts)
+			closeListener(httpLn)
+		}
+	}()
 	gate, trail, err := buildWriteGate(cfg, opts, log)
 	if err != nil {
-		closeLn()
 		return err
 	}
 	defer trail.Close()
@@ -117,17 +120,14 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	// connection); their writes and HTTP calls go to a bounded action queue.
 	mgr, err := alarms.New(cfg.Alarms, cfg.Alarms.StateFilePath(cfg.DataDirOrDefault()), log.With("component", "alarms"))
 	if err != nil {
-		closeLn()
 		return err
 	}
 	runner, err := rules.NewRunner(cfg.Rules.Actions, gate, log.With("component", "rule_actions"))
 	if err != nil {
-		closeLn()
 		return err
 	}
 	ruleProc, err := rules.New(cfg.Rules, rules.Deps{Alarms: mgr, Actions: runner}, log.With("component", "rules"))
 	if err != nil {
-		closeLn()
 		return err
 	}
 	// The latest value of every tag, after processing, for the API; last,
@@ -137,7 +137,6 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	opts.ProcessorNames = append(opts.ProcessorNames, "rules", "latest-values")
 	eng, err := engine.New(opts)
 	if err != nil {
-		closeLn()
 		return err
 	}
 	loss := newLossWatch(eng, mgr, log.With("component", "loss_watch"))
@@ -146,33 +145,36 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		sinkNames = append(sinkNames, s.Name)
 	}
 	if err := loss.define(sinkNames); err != nil {
-		closeLn()
 		return err
 	}
+	var writeCmds *mqttcmd.Commands
+	if c := cfg.WriteCommands; c != nil {
+		if writeCmds, err = mqttcmd.New(*c, gate, log.With("component", "write_commands")); err != nil {
+			return err
+		}
+	}
+	var alarmCmds *alarms.Commands
+	if c := cfg.Alarms.Commands; c != nil {
+		if alarmCmds, err = alarms.NewCommands(*c, mgr, log.With("component", "alarm_commands")); err != nil {
+			return err
+		}
+	}
+
+	// Everything is built: start. The engine owns the buffers from here.
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return loss.run(gctx) })
 	if err := runner.Start(gctx); err != nil {
-		closeLn()
 		return err
 	}
 	defer runner.Close()
+	started = true
 	g.Go(func() error { return eng.Run(gctx) })
+	g.Go(func() error { return loss.run(gctx) })
 	g.Go(func() error { return mgr.Run(gctx) })
-	if c := cfg.WriteCommands; c != nil {
-		wc, err := mqttcmd.New(*c, gate, log.With("component", "write_commands"))
-		if err != nil {
-			closeLn()
-			return err
-		}
-		g.Go(func() error { return wc.Run(gctx) })
+	if writeCmds != nil {
+		g.Go(func() error { return writeCmds.Run(gctx) })
 	}
-	if c := cfg.Alarms.Commands; c != nil {
-		cmds, err := alarms.NewCommands(*c, mgr, log.With("component", "alarm_commands"))
-		if err != nil {
-			closeLn()
-			return err
-		}
-		g.Go(func() error { return cmds.Run(gctx) })
+	if alarmCmds != nil {
+		g.Go(func() error { return alarmCmds.Run(gctx) })
 	}
 	if httpLn != nil {
 		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
@@ -186,6 +188,22 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		return nil
 	}
 	return err
+}
+
+func closeListener(ln net.Listener) {
+	if ln != nil {
+		ln.Close()
+	}
+}
+
+// releaseBuffers frees durable buffers opened by Build when the gateway
+// fails before its engine took them over.
+func releaseBuffers(opts engine.Options) {
+	for _, s := range opts.Sinks {
+		if r, ok := s.Buffer.(interface{ Release() error }); ok {
+			_ = r.Release()
+		}
+	}
 }
 
 // maxLatestTags bounds the latest-value table behind /api/v1/values.
