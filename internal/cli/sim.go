@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/sim"
+	simopcua "github.com/weir-edge/weir/sim/opcua"
 )
 
 func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -22,6 +23,8 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	noFaults := fs.Bool("no-faults", false, "disable random faults")
 	benchDevices := fs.Int("bench-devices", 0, "also serve N generic load-test devices, each on its own port")
 	benchTags := fs.Int("bench-tags", 0, "holding registers per load-test device (default 100)")
+	opcuaListen := fs.String("opcua-listen", "", "also serve the same plant over OPC UA on host:port (e.g. 127.0.0.1:4840; port 0 picks one)")
+	opcuaUser := fs.String("opcua-user", "", "with -opcua-listen: a user name for UserName logins; its password is read from $WEIR_SIM_OPCUA_PASSWORD")
 	sample := fs.Bool("sample", false, "print a sample configuration and exit")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +72,25 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stdout, "Simulated filling line (Modbus TCP) on %s\n", s.Addr())
+	if *opcuaListen != "" {
+		opts := simopcua.Options{}
+		if *opcuaUser != "" {
+			pw := os.Getenv("WEIR_SIM_OPCUA_PASSWORD")
+			if pw == "" {
+				s.Close()
+				return fmt.Errorf("-opcua-user needs the password in $WEIR_SIM_OPCUA_PASSWORD")
+			}
+			opts.Users = map[string]string{*opcuaUser: pw}
+		}
+		ua, err := simopcua.Serve(ctx, *opcuaListen, s.Plant, opts, log.With("component", "sim-opcua"))
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("opc ua: %w", err)
+		}
+		defer ua.Close()
+		fmt.Fprintf(stdout, "Same plant over OPC UA on %s (security None and Basic256Sha256; browse with: weir browse %s -security None)\n",
+			ua.Endpoint(), ua.Endpoint())
+	}
 	if addrs := s.BenchAddrs(); len(addrs) > 0 {
 		fmt.Fprintf(stdout, "Load-test devices: %s\n", strings.Join(addrs, " "))
 	}
