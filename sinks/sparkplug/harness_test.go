@@ -2,7 +2,6 @@ package sparkplug
 
 import (
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,9 +13,9 @@ import (
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	weirbroker "github.com/weir-edge/weir/internal/broker"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 )
 
@@ -53,7 +52,11 @@ func startBroker(t testing.TB, o brokerOpts) *broker {
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		t.Fatal(err)
 	}
-	l := &trackedListener{id: "t", addr: o.addr}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := weirbroker.NewListener("t", ln)
 	if err := srv.AddListener(l); err != nil {
 		t.Fatal(err)
 	}
@@ -175,78 +178,6 @@ func dump(msgs []received) string {
 		fmt.Fprintf(&buf, "  %s qos=%d retain=%v %d bytes\n", m.topic, m.qos, m.retain, len(m.payload))
 	}
 	return buf.String()
-}
-
-// trackedListener is a TCP listener for the embedded broker that, unlike
-// listeners.TCP (whose Address() also reports the bound port after
-// AddListener), closes and waits for every connection it handed to the
-// broker when the broker stops. It works around two mochi v2.7.9 bugs seen
-// under -race: Server.Close racing with a connection still being
-// established (ClientsWg.Add after ClientsWg.Wait), and the deadlock
-// described in Close. Stopping the broker thus looks to clients like a
-// network failure.
-type trackedListener struct {
-	id, addr string
-	tls      *tls.Config
-
-	ln     net.Listener
-	served chan struct{}
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-}
-
-func (l *trackedListener) Init(*slog.Logger) error {
-	ln, err := net.Listen("tcp", l.addr)
-	if err != nil {
-		return err
-	}
-	if l.tls != nil {
-		ln = tls.NewListener(ln, l.tls)
-	}
-	l.ln, l.served, l.conns = ln, make(chan struct{}), map[net.Conn]struct{}{}
-	return nil
-}
-
-func (l *trackedListener) Serve(establish listeners.EstablishFn) {
-	defer close(l.served)
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			return
-		}
-		l.mu.Lock()
-		l.conns[c] = struct{}{}
-		l.mu.Unlock()
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			_ = establish(l.id, c)
-			l.mu.Lock()
-			delete(l.conns, c)
-			l.mu.Unlock()
-		}()
-	}
-}
-
-func (l *trackedListener) ID() string       { return l.id }
-func (l *trackedListener) Address() string  { return l.ln.Addr().String() }
-func (l *trackedListener) Protocol() string { return "tcp" }
-
-func (l *trackedListener) Close(closeClients listeners.CloseFn) {
-	_ = l.ln.Close()
-	<-l.served // no Accept, hence no wg.Add, after this
-	// Close every connection and wait for the broker to let go of each
-	// before asking it to close its clients: mochi's closeListenerClients
-	// re-acquires a read lock and deadlocks against a concurrent
-	// Clients.Delete from a client that is just leaving.
-	l.mu.Lock()
-	for c := range l.conns {
-		_ = c.Close()
-	}
-	l.mu.Unlock()
-	l.wg.Wait()
-	closeClients(l.id)
 }
 
 // proxy forwards TCP connections to a broker and can cut them all at once,
