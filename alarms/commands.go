@@ -99,22 +99,15 @@ func (c *Commands) setState(s string) { c.state.Store(&s) }
 // Run connects, subscribes and serves commands until ctx is done,
 // reconnecting with backoff after a failure. It returns nil at shutdown.
 func (c *Commands) Run(ctx context.Context) error {
-	var b backoff.Backoff
-	for {
+	backoff.Loop(ctx, backoff.Policy{}, func(ctx context.Context, b *backoff.Backoff) error {
 		c.setState(pipeline.StateConnecting)
-		err := c.session(ctx, &b)
-		if ctx.Err() != nil {
-			c.setState(pipeline.StateStopped)
-			return nil
-		}
+		return c.session(ctx, b)
+	}, func(err error, d time.Duration) {
 		c.setState(pipeline.StateRetrying)
-		d := b.Next()
 		c.log.Warn("alarm command subscription down; retrying", "err", err, "in", d)
-		if !backoff.Sleep(ctx, d) {
-			c.setState(pipeline.StateStopped)
-			return nil
-		}
-	}
+	})
+	c.setState(pipeline.StateStopped)
+	return nil
 }
 
 // session is one connection: connect, subscribe, serve until it is lost

@@ -92,3 +92,22 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// Loop runs session again and again until ctx ends, waiting a jittered
+// delay after each failure, and tells onRetry about each one. The session
+// gets the Backoff to Reset once it has connected. This is the connect
+// loop of every long-lived client (command subscribers, sessions).
+func Loop(ctx context.Context, p Policy, session func(ctx context.Context, b *Backoff) error, onRetry func(err error, d time.Duration)) {
+	b := Backoff{Policy: p}
+	for {
+		err := session(ctx, &b)
+		if ctx.Err() != nil {
+			return
+		}
+		d := b.Next()
+		onRetry(err, d)
+		if !Sleep(ctx, d) {
+			return
+		}
+	}
+}

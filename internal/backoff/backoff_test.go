@@ -64,3 +64,18 @@ func TestSleepStopsOnCancel(t *testing.T) {
 		t.Fatal("Sleep did not complete")
 	}
 }
+
+func TestLoopRetriesUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	calls, retries := 0, 0
+	Loop(ctx, Policy{Initial: time.Microsecond, Max: time.Microsecond}, func(context.Context, *Backoff) error {
+		calls++
+		if calls == 3 {
+			cancel()
+		}
+		return context.DeadlineExceeded
+	}, func(error, time.Duration) { retries++ })
+	if calls != 3 || retries != 2 {
+		t.Fatalf("calls %d retries %d, want 3 and 2", calls, retries)
+	}
+}
