@@ -4,10 +4,12 @@
 //   - start downstream first: every sink's buffer exists and its worker is
 //     started (it connects, with backoff) before any source runs, so the
 //     first samples have somewhere to go even while a sink still connects;
-//   - a source's Emit runs the processor chain under one mutex, stamps each
-//     sample with a sequence id, and pushes copies into every sink's own
-//     bounded Buffer (a slow sink never stalls another unless its policy is
-//     "block");
+//   - a source's Emit stamps each sample with a sequence id and runs the
+//     processor chain under one mutex, then, outside it but in sequence
+//     order, pushes copies into every sink's own bounded Buffer (a slow sink
+//     never stalls another unless its policy is "block", and even then only
+//     the Emit calls waiting to push wait: processors and rules keep
+//     running for every other source);
 //   - a failing component is restarted with exponential backoff and jitter;
 //     a panic in a component is recovered and treated as a failure, so one
 //     component never takes the process down;

@@ -74,6 +74,7 @@ type Engine struct {
 	scratch     []model.Sample
 	tickScratch []model.Sample
 	seq         uint64
+	order       pushOrder // pushes in sequence order, outside mu
 
 	emitted  atomic.Uint64
 	filtered atomic.Uint64
@@ -134,17 +135,17 @@ func New(opts Options) (*Engine, error) {
 
 // Emit implements pipeline.Emitter: it stamps sequence ids, runs the
 // processor chain and pushes the result into every sink's buffer.
+//
+// The processor chain (rules included) runs under e.mu; the push runs
+// after e.mu is released, in sequence order (see pushTurn). So a buffer
+// that blocks (policy block, full) holds back the Emit calls that feed it,
+// which is the back-pressure the user chose, but never the processors: a
+// rule still sees every other source's samples within microseconds.
 func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 	if len(batch) == 0 {
 		return nil
 	}
 	e.mu.Lock()
-	locked := true
-	defer func() {
-		if locked {
-			e.mu.Unlock()
-		}
-	}()
 	// Copy so processors may work in place without touching the caller's
 	// slice; the scratch buffer is reused across calls.
 	work := append(e.scratch[:0], batch...)
@@ -155,6 +156,7 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 	e.scratch = work
 	work, err := e.process(0, work)
 	if err != nil {
+		e.mu.Unlock()
 		return err
 	}
 	e.numberNew(work)
@@ -162,9 +164,24 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 	if len(work) < len(batch) { // a processor may also add samples
 		e.filtered.Add(uint64(len(batch) - len(work)))
 	}
-	waits, err := e.push(ctx, work)
+	if len(work) == 0 {
+		e.mu.Unlock()
+		return nil
+	}
+	out := e.order.take(work)
 	e.mu.Unlock()
-	locked = false
+	return e.pushInTurn(ctx, out)
+}
+
+// pushInTurn waits for out's turn, pushes it to every sink's buffer, hands
+// the turn on and then waits for durability (outside the turn, so that
+// concurrent sources share one group commit).
+func (e *Engine) pushInTurn(ctx context.Context, out *pushTurn) error {
+	if err := e.order.wait(ctx, out); err != nil {
+		return fmt.Errorf("engine: waiting to push: %w", err)
+	}
+	waits, err := e.push(ctx, out.samples)
+	e.order.done(out)
 	return errors.Join(err, awaitDurable(waits))
 }
 
@@ -190,46 +207,51 @@ func awaitDurable(waits []func() error) error {
 // sequence ids, runs through the processors after it and is pushed to the
 // sinks. Run calls it every TickInterval; tests call it with a fake clock.
 func (e *Engine) Tick(ctx context.Context, now time.Time) error {
-	var waits []func() error
 	var errs []error
+	var out *pushTurn
 	e.mu.Lock()
 	for i, p := range e.opts.Processors {
 		f, ok := p.(pipeline.Flusher)
 		if !ok {
 			continue
 		}
-		var out []model.Sample
+		var flushed []model.Sample
 		err := safeCall(fmt.Sprintf("processor %d flush", i), func() error {
-			out = f.Flush(now, e.tickScratch[:0])
+			flushed = f.Flush(now, e.tickScratch[:0])
 			return nil
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("engine: %w", err))
 			continue
 		}
-		e.tickScratch = out
-		if len(out) == 0 {
+		e.tickScratch = flushed
+		if len(flushed) == 0 {
 			continue
 		}
-		for j := range out {
+		for j := range flushed {
 			e.seq++
-			out[j].Seq = e.seq
+			flushed[j].Seq = e.seq
 		}
-		rest, err := e.process(i+1, out)
+		rest, err := e.process(i+1, flushed)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		e.numberNew(rest)
-		e.emitted.Add(uint64(len(out)))
-		w, err := e.push(ctx, rest)
-		waits = append(waits, w...)
-		if err != nil {
-			errs = append(errs, err)
+		e.emitted.Add(uint64(len(flushed)))
+		if len(rest) == 0 {
+			continue
+		}
+		if out == nil {
+			out = e.order.take(rest)
+		} else {
+			out.samples = append(out.samples, rest...)
 		}
 	}
 	e.mu.Unlock()
-	errs = append(errs, awaitDurable(waits))
+	if out != nil {
+		errs = append(errs, e.pushInTurn(ctx, out))
+	}
 	return errors.Join(errs...)
 }
 
@@ -244,8 +266,9 @@ func (e *Engine) numberNew(work []model.Sample) {
 	}
 }
 
-// push hands work to every sink's buffer, in sequence order. Called with
-// e.mu held; it returns the durability waits to run after unlocking.
+// push hands work to every sink's buffer. Called in work's turn (so
+// buffers receive samples in sequence order); it returns the durability
+// waits to run after the turn is handed on.
 func (e *Engine) push(ctx context.Context, work []model.Sample) ([]func() error, error) {
 	if len(work) == 0 {
 		return nil, nil
