@@ -26,7 +26,26 @@ type Config struct {
 	// file consistently. Without it the chain is plain SHA-256, which shows
 	// edits but not a rewrite of the whole tail.
 	Key conf.Secret `yaml:"key"`
+	// MaxBytes bounds the active file: an entry that would take it past
+	// the bound goes into a new file, and the full one is kept as
+	// STEM.<seq of its first entry>.EXT next to it (see rotate.go). The
+	// chain continues across files. Default 64 MiB.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// MaxFiles is how many rotated files are kept; the oldest beyond it are
+	// deleted, which is what bounds the disk used: at most
+	// (max_files+1) × max_bytes. Default 10; -1 keeps every file (the disk
+	// use is then unbounded, for trails shipped and removed by other
+	// means).
+	MaxFiles int `yaml:"max_files"`
 }
+
+// Defaults and bounds of the rotation keys.
+const (
+	DefaultMaxBytes = 64 << 20
+	DefaultMaxFiles = 10
+	// MinMaxBytes keeps a dozen entries or so per file.
+	MinMaxBytes = 4 << 10
+)
 
 // Validate checks the block as written; it does no I/O.
 func (c *Config) Validate() error {
@@ -37,7 +56,25 @@ func (c *Config) Validate() error {
 	if err := c.Key.Validate(); err != nil {
 		errs.Addf("key", "%w", err)
 	}
+	if c.MaxBytes < 0 {
+		errs.Addf("max_bytes", "must not be negative")
+	} else if c.MaxBytes > 0 && c.MaxBytes < MinMaxBytes {
+		errs.Addf("max_bytes", "%d is below the minimum of 4 KiB (%d)", c.MaxBytes, MinMaxBytes)
+	}
+	if c.MaxFiles < -1 {
+		errs.Addf("max_files", "%d: want a count of rotated files to keep, or -1 to keep them all", c.MaxFiles)
+	}
 	return errs.Err()
+}
+
+// setDefaults fills zero values; the one place defaults live.
+func (c *Config) setDefaults() {
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.MaxFiles == 0 {
+		c.MaxFiles = DefaultMaxFiles
+	}
 }
 
 // TailSize is how many of the newest entries a Log keeps in memory for
@@ -49,19 +86,23 @@ const maxLine = 1 << 20
 
 // Log is an open trail. Append is safe for concurrent use.
 type Log struct {
-	path string
-	h    hasher
-	log  *slog.Logger
-	now  func() time.Time
+	path     string
+	h        hasher
+	log      *slog.Logger
+	now      func() time.Time
+	maxBytes int64
+	maxFiles int
 
-	mu   sync.Mutex
-	f    *os.File
-	seq  uint64
-	last string   // hash of the newest entry (Genesis when empty)
-	tail [][]byte // ring of the newest lines, oldest first once full
-	head int      // next slot of tail to overwrite once full
-	err  error    // sticky: the file may hold a partial line
-	buf  []byte
+	mu       sync.Mutex
+	f        *os.File
+	size     int64  // bytes in the active file
+	firstSeq uint64 // seq of the active file's first entry; 0 while it is empty
+	seq      uint64
+	last     string   // hash of the newest entry (Genesis when empty)
+	tail     [][]byte // ring of the newest lines, oldest first once full
+	head     int      // next slot of tail to overwrite once full
+	err      error    // sticky: the file may hold a partial line, or a rotation is half done
+	buf      []byte
 }
 
 // Open opens (or creates) the trail and continues its chain. It checks the
@@ -74,6 +115,10 @@ type Log struct {
 // FILE.torn-UNIXNANO and cut from the trail, with a warning. Any other
 // problem with the newest entry (a bad hash, a different key) refuses to
 // open: writes to OT then stay impossible until someone looks.
+//
+// When the active file is missing or empty but rotated files exist (a
+// crash in the middle of a rotation), the chain continues from the newest
+// rotated file's last entry. Rotated files beyond max_files are deleted.
 func Open(cfg Config, log *slog.Logger) (*Log, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -81,11 +126,13 @@ func Open(cfg Config, log *slog.Logger) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	cfg.setDefaults()
 	key, err := cfg.Key.Resolve()
 	if err != nil {
 		return nil, fmt.Errorf("audit: key: %w", err)
 	}
-	l := &Log{path: cfg.File, h: hasher{key: []byte(key)}, log: log, now: time.Now, last: Genesis}
+	l := &Log{path: cfg.File, h: hasher{key: []byte(key)}, log: log, now: time.Now, last: Genesis,
+		maxBytes: cfg.MaxBytes, maxFiles: cfg.MaxFiles}
 	if err := os.MkdirAll(filepath.Dir(cfg.File), 0o750); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -101,47 +148,110 @@ func Open(cfg Config, log *slog.Logger) (*Log, error) {
 		f.Close()
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	// The file may have just been created: make its name durable before
+	// the first entry is acknowledged.
+	if err := syncDir(filepath.Dir(cfg.File)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	l.f = f
+	l.prune()
 	return l, nil
 }
 
 // load reads the existing lines into the tail ring, cuts a torn last line
-// and checks the newest entry.
+// and checks the newest entry. When the active file holds fewer than
+// TailSize lines, the ring is topped up from the newest rotated file,
+// whose last entry is the one the chain continues from when the active
+// file is empty.
 func (l *Log) load(f *os.File) error {
+	n, first, err := l.readActive(f)
+	if err != nil {
+		return err
+	}
+	var newest []byte
+	where := ""
+	if n > 0 {
+		newest = l.tail[(l.head+len(l.tail)-1)%len(l.tail)]
+		where = fmt.Sprintf("line %d", n)
+	}
+	if len(l.tail) < TailSize {
+		rotated, err := rotatedFiles(l.path)
+		if err != nil {
+			return fmt.Errorf("list rotated files: %w", err)
+		}
+		if len(rotated) > 0 {
+			prev := rotated[len(rotated)-1].path
+			older, err := readTailLines(prev, TailSize-len(l.tail))
+			if err != nil {
+				return fmt.Errorf("newest rotated file %s: %w", prev, err)
+			}
+			if n == 0 {
+				if len(older) == 0 {
+					return fmt.Errorf("the active file is empty and the newest rotated file %s holds no entry to continue from, run `weir audit verify`", prev)
+				}
+				newest = older[len(older)-1]
+				where = "last line of " + prev
+			}
+			l.prependTail(older)
+		}
+	}
+	if newest == nil {
+		return nil
+	}
+	e, err := l.h.check(newest)
+	if err != nil {
+		return fmt.Errorf("newest entry (%s) fails verification, run `weir audit verify`: %w", where, err)
+	}
+	l.seq, l.last = e.Seq, e.Hash
+	if n > 0 {
+		// The first entry names the file when it is rotated. Should it
+		// not parse, its seq follows from the count of lines; Verify
+		// reports the bad line either way.
+		if fe, err := ParseLine(first); err == nil {
+			l.firstSeq = fe.Seq
+		} else if l.seq >= uint64(n) {
+			l.firstSeq = l.seq - uint64(n) + 1
+		} else {
+			l.firstSeq = 1
+		}
+	}
+	return nil
+}
+
+// readActive reads the active file's complete lines into the tail ring and
+// cuts a torn last line. It returns the number of lines, the first one,
+// and leaves l.size at the end of the last complete line.
+func (l *Log) readActive(f *os.File) (n int, first []byte, err error) {
 	r := bufio.NewReaderSize(f, 64<<10)
 	var off int64 // offset after the last complete line
-	lineNo := 0
 	for {
 		line, err := r.ReadBytes('\n')
 		if len(line) > 0 && line[len(line)-1] == '\n' {
-			lineNo++
+			n++
 			off += int64(len(line))
-			l.remember(bytes.Clone(line[:len(line)-1]))
+			kept := bytes.Clone(line[:len(line)-1])
+			if n == 1 {
+				first = kept
+			}
+			l.remember(kept)
 		} else if len(line) > 0 {
 			if terr := l.cutTorn(f, off, line); terr != nil {
-				return terr
+				return 0, nil, terr
 			}
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
 		if len(line) > maxLine {
-			return &VerifyError{Line: lineNo, Err: errors.New("line longer than 1 MiB")}
+			return 0, nil, &VerifyError{Line: n, Err: errors.New("line longer than 1 MiB")}
 		}
 	}
-	if lineNo == 0 {
-		return nil
-	}
-	newest := l.tail[(l.head+len(l.tail)-1)%len(l.tail)]
-	e, err := l.check(newest)
-	if err != nil {
-		return fmt.Errorf("newest entry (line %d) fails verification, run `weir audit verify`: %w", lineNo, err)
-	}
-	l.seq, l.last = e.Seq, e.Hash
-	return nil
+	l.size = off
+	return n, first, nil
 }
 
 // cutTorn preserves a torn last line in a side file and truncates it.
@@ -162,7 +272,7 @@ func (l *Log) cutTorn(f *os.File, off int64, torn []byte) error {
 }
 
 // check parses a line and verifies its own hash.
-func (l *Log) check(line []byte) (Entry, error) {
+func (h hasher) check(line []byte) (Entry, error) {
 	e, err := ParseLine(line)
 	if err != nil {
 		return Entry{}, err
@@ -171,7 +281,7 @@ func (l *Log) check(line []byte) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	if l.h.sum(canon) != e.Hash {
+	if h.sum(canon) != e.Hash {
 		return Entry{}, errors.New("hash mismatch (entry changed, or a different key)")
 	}
 	return e, nil
@@ -187,14 +297,33 @@ func (l *Log) remember(line []byte) {
 	l.head = (l.head + 1) % TailSize
 }
 
+// ringLines returns the tail ring's lines, oldest first.
+func (l *Log) ringLines() [][]byte {
+	lines := make([][]byte, 0, len(l.tail))
+	lines = append(lines, l.tail[l.head:]...)
+	return append(lines, l.tail[:l.head]...)
+}
+
+// prependTail puts older lines (oldest first) before the ring's, keeping
+// at most TailSize in all.
+func (l *Log) prependTail(older [][]byte) {
+	cur := l.ringLines()
+	older = older[len(older)-min(len(older), TailSize-len(cur)):]
+	l.tail, l.head = append(older, cur...), 0
+}
+
 // Append assigns the entry its sequence number, time (when zero) and
 // chain hashes, writes it as one line and syncs the file before
 // returning: an entry that Append accepted survives a power cut. Writes to
 // OT are rare (rate-limited per tag), so a sync per entry costs little.
 //
+// An entry that would take the active file past max_bytes first rotates
+// it (rotate.go); the entry starts the new file and the chain continues.
+//
 // After a failed write or sync the file may end in a partial line, so the
 // Log refuses every further Append (Err reports why) until it is reopened,
-// which cuts the partial line. The write gate refuses writes while the
+// which cuts the partial line; likewise after a failed rotation, which
+// reopening completes. The write gate refuses writes while the
 // trail is broken: no write goes unrecorded.
 func (l *Log) Append(e Entry) (Entry, error) {
 	l.mu.Lock()
@@ -215,6 +344,12 @@ func (l *Log) Append(e Entry) (Entry, error) {
 	e.Hash = l.h.sum(l.buf)
 	l.buf = appendLine(l.buf[:0], &e)
 	l.buf = append(l.buf, '\n')
+	if l.size > 0 && l.size+int64(len(l.buf)) > l.maxBytes {
+		if err := l.rotate(); err != nil {
+			l.err = fmt.Errorf("audit: rotate %s: %w", l.path, err)
+			return Entry{}, l.err
+		}
+	}
 	if _, err := l.f.Write(l.buf); err != nil {
 		l.err = fmt.Errorf("audit: write %s: %w", l.path, err)
 		return Entry{}, l.err
@@ -224,6 +359,10 @@ func (l *Log) Append(e Entry) (Entry, error) {
 		return Entry{}, l.err
 	}
 	l.seq, l.last = e.Seq, e.Hash
+	l.size += int64(len(l.buf))
+	if l.firstSeq == 0 {
+		l.firstSeq = e.Seq
+	}
 	l.remember(bytes.Clone(l.buf[:len(l.buf)-1]))
 	return e, nil
 }
@@ -242,9 +381,7 @@ func (l *Log) Err() error {
 // first.
 func (l *Log) Tail(n int) ([]Entry, error) {
 	l.mu.Lock()
-	lines := make([][]byte, 0, len(l.tail))
-	lines = append(lines, l.tail[l.head:]...)
-	lines = append(lines, l.tail[:l.head]...)
+	lines := l.ringLines()
 	l.mu.Unlock()
 	if n < len(lines) {
 		lines = lines[len(lines)-max(n, 0):]

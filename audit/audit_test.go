@@ -31,7 +31,7 @@ func TestSampleConfig(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.File == "" || c.Key.Env == "" {
+	if c.File == "" || c.Key.Env == "" || c.MaxBytes != DefaultMaxBytes || c.MaxFiles != DefaultMaxFiles {
 		t.Fatalf("sample not fully decoded: %+v", c)
 	}
 }
@@ -45,6 +45,10 @@ func TestValidate(t *testing.T) {
 		{"ok", Config{File: "/x"}, nil},
 		{"no file", Config{}, []string{"file: is required"}},
 		{"two key sources", Config{File: "/x", Key: conf.Secret{Env: "A", File: "/k"}}, []string{"key: give either env or file"}},
+		{"rotation bounds", Config{File: "/x", MaxBytes: MinMaxBytes, MaxFiles: -1}, nil},
+		{"negative max_bytes", Config{File: "/x", MaxBytes: -1}, []string{"max_bytes: must not be negative"}},
+		{"tiny max_bytes", Config{File: "/x", MaxBytes: 100}, []string{"max_bytes: 100 is below the minimum of 4 KiB (4096)"}},
+		{"max_files below -1", Config{File: "/x", MaxFiles: -2}, []string{"max_files: -2: want a count"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

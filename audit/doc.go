@@ -22,12 +22,23 @@
 // a torn last line is moved aside and the newest entry's hash is checked
 // before the chain continues.
 //
+// # Rotation
+//
+// The active file is bounded by max_bytes (default 64 MiB): the entry that
+// would pass the bound first renames the file STEM.<seq of its first
+// entry, 20 digits>.EXT and starts a new one, continuing seq and the hash
+// chain, so the files verify as one chain. max_files (default 10) rotated
+// files are kept; older ones are deleted, each deletion logged with the
+// file's last hash. Verify then accepts a chain that starts after seq 1 in
+// the oldest rotated file, and says so. A crash at any step of a rotation
+// loses no entry: Open continues from the newest rotated file when the
+// active one is missing or empty.
+//
 // # Caveats
 //
 // Without a key, the chain shows edits but cannot stop someone with write
 // access to the file from recomputing every hash after their change: set
-// key, or ship the trail (or just its newest hash) off the box. The file
-// is not rotated; it grows by about 300 bytes per write attempt, and
-// writes are rate-limited per tag by the write gate. Rotation with the
-// chain continuing across files is future work.
+// key, or ship the trail (or just its newest hash) off the box. Deleting
+// the oldest files, as max_files does, is indistinguishable from someone
+// else doing it: the start of the kept chain cannot be checked.
 package audit

@@ -237,8 +237,10 @@ func (c *Config) Validate() error {
 	if c.WriteCommands != nil {
 		errs.AddPrefixed("write_commands", c.WriteCommands.Validate())
 	}
-	if c.Audit.File != "" || c.Audit.Key.IsSet() {
-		errs.AddPrefixed("audit", c.Audit.Validate())
+	if c.Audit != (AuditConfig{}) {
+		ac := c.Audit // file has a default, the other keys are checked here
+		ac.File = c.AuditFile()
+		errs.AddPrefixed("audit", ac.Validate())
 	}
 	seen = map[string]int{}
 	for i, p := range c.Processors {
