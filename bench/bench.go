@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,13 +19,16 @@ import (
 
 // Options describe one run.
 type Options struct {
-	Devices  int           // simulated devices
-	Tags     int           // registers (tags) per device
-	Rate     float64       // offered samples per second, all devices together
-	Duration time.Duration // measured window, after Warmup
-	Warmup   time.Duration
-	QoS      int
-	Mode     string // "batch" (one message per device per cycle) or "sample"
+	// AtWindowEnd, when set, is called once the measured window ends, with
+	// the gateway still running (a heap profile, say).
+	AtWindowEnd func()
+	Devices     int           // simulated devices
+	Tags        int           // registers (tags) per device
+	Rate        float64       // offered samples per second, all devices together
+	Duration    time.Duration // measured window, after Warmup
+	Warmup      time.Duration
+	QoS         int
+	Mode        string // "batch" (one message per device per cycle) or "sample"
 	// Broker is host:port of an MQTT broker; the peers provide an embedded
 	// one when empty.
 	Broker string
@@ -216,6 +220,7 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	if opcua {
 		rx = tapSources(&eopts)
 	}
+	debug.FreeOSMemory() // as runGateway does after building
 	eng, err := engine.New(eopts)
 	if err != nil {
 		return Result{}, err
@@ -247,6 +252,9 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	peakRSS := sampleRSS(ctx, o.Duration)
 	window := time.Since(t0)
 	cpu1 := cpuTime()
+	if o.AtWindowEnd != nil {
+		o.AtWindowEnd()
+	}
 	after := snapshot(eng)
 	var uaRes *OPCUAResult
 	if opcua {

@@ -59,6 +59,7 @@ func (b *Buffer) Purge() (int, error) {
 	}
 	end := b.live.end
 	b.live = region{head: end, sent: end, end: end}
+	b.cache.reset()
 	b.bytes = 0
 	b.fl.active = false
 	b.normalize()

@@ -61,6 +61,7 @@ type Buffer struct {
 	drain    tokens
 	caughtUp time.Time // last time nothing live was waiting
 	drops    dropLog
+	cache    tailCache // the newest records, so Next rarely reads the store
 }
 
 var _ buffer.Buffer = (*Buffer)(nil)
@@ -89,6 +90,9 @@ type options struct {
 	free func() (int64, error) // free bytes on the store's disk
 	// recheck is how often a full disk is looked at again; default 1s.
 	recheck time.Duration
+	// cacheSamples bounds the tail cache; 0 means tailCacheSamples, -1
+	// turns it off (every Next reads the store).
+	cacheSamples int
 }
 
 // Open opens (or creates) the store in cfg.Dir. A store another process
@@ -129,6 +133,12 @@ func open(cfg Config, log *slog.Logger, o options) (*Buffer, error) {
 	b.notEmpty = sync.NewCond(&b.mu)
 	b.notFull = sync.NewCond(&b.mu)
 	b.drops.log = log
+	switch b.cache.max = o.cacheSamples; {
+	case b.cache.max == 0:
+		b.cache.max = tailCacheSamples
+	case b.cache.max < 0:
+		b.cache.max = 0
+	}
 	b.stats.Capacity = cfg.MaxSamples
 	b.stats.MaxBytes = cfg.MaxBytes
 	if err := b.openStore(o.fs); err != nil {
@@ -361,6 +371,7 @@ func (b *Buffer) pushLocked(ctx context.Context, samples []model.Sample) (wrote 
 			return wrote, fmt.Errorf("durable buffer %s: write: %w", b.cfg.Dir, err)
 		}
 		wrote = true
+		b.cache.add(pos, samples[i:i+k], b.encOffs[i:i+k+1])
 		b.live.end += uint64(k)
 		b.live.held += k
 		b.bytes += added

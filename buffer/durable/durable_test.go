@@ -59,6 +59,15 @@ func TestConformance(t *testing.T) {
 			})
 		})
 	}
+	// The same behaviour whether Next is served from the tail cache, from
+	// the store, or from both in one run (a cache smaller than a batch).
+	for name, size := range map[string]int{"no-cache": -1, "tiny-cache": 3} {
+		t.Run(name, func(t *testing.T) {
+			buffertest.Run(t, func(t *testing.T, capacity int, p buffer.Policy) buffer.Buffer {
+				return openT(t, Config{MaxSamples: capacity, Policy: p, Fsync: FsyncOS}, options{cacheSamples: size})
+			})
+		})
+	}
 }
 
 // fakeClock is a clock tests move by hand.

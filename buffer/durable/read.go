@@ -8,6 +8,7 @@ import (
 	"github.com/cockroachdb/pebble"
 
 	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/model"
 )
 
 // backlogAfter is how long live data may wait before, with a drain rate
@@ -113,15 +114,23 @@ func (b *Buffer) read(r *region, max int) (buffer.Batch, bool) {
 	if isBack && b.cfg.DrainRate > 0 && !b.closed {
 		max = min(max, int(b.drain.avail))
 	}
+	out := b.scratch[:0]
+	sizes := b.fl.sizes[:0]
+	first := r.sent
+	if out, sizes = b.cache.get(first, min(max, int(r.end-first)), out, sizes); len(out) > 0 {
+		if isBack {
+			for i := range out {
+				out[i].Historical = true
+			}
+		}
+		return b.handOut(r, out, sizes, first), true
+	}
 	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: recKey(nil, r.sent), UpperBound: recKey(nil, r.end)})
 	if err != nil {
 		b.readFailed(r, err)
 		return buffer.Batch{}, false
 	}
 	defer it.Close()
-	out := b.scratch[:0]
-	sizes := b.fl.sizes[:0]
-	first := r.sent
 	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
 		pos, _ := keyPos(it.Key())
 		if len(out) == 0 && pos != first {
@@ -159,13 +168,20 @@ func (b *Buffer) read(r *region, max int) (buffer.Batch, bool) {
 		b.normalize()
 		return buffer.Batch{}, false
 	}
+	return b.handOut(r, out, sizes, first), true
+}
+
+// handOut makes out, read from r at first, the batch in flight. Called
+// with mu held.
+func (b *Buffer) handOut(r *region, out []model.Sample, sizes []int32, first uint64) buffer.Batch {
+	isBack := r == &b.back
 	b.scratch = out
 	r.sent = first + uint64(len(out))
 	b.fl = flight{active: true, first: first, end: r.sent, back: isBack, sizes: sizes}
 	if isBack && b.cfg.DrainRate > 0 && !b.closed {
 		b.drain.avail -= float64(len(out))
 	}
-	return buffer.NewBatch(out, first), true
+	return buffer.NewBatch(out, first)
 }
 
 // dropCorrupt deletes an unreadable record at the head of r and counts it.
@@ -238,6 +254,7 @@ func (b *Buffer) Ack(batch buffer.Batch) error {
 		size = b.sizeOf(r.head, end) // a batch we no longer track
 	}
 	err := b.deleteNow(r.head, end)
+	b.cache.forget(end)
 	r.held -= n
 	r.head = end
 	r.edgeOK = false
@@ -434,11 +451,14 @@ func (b *Buffer) Stats() buffer.Stats {
 	return s
 }
 
-// maxPointDeletes is the longest run deleted key by key. Longer runs get a
-// range tombstone; many small ones would make every new iterator slower
-// (Pebble fragments the memtable's range tombstones per iterator), while a
-// point tombstone below an iterator's lower bound costs it nothing.
-const maxPointDeletes = 8192
+// maxPointDeletes is the longest run deleted key by key. Longer runs (a
+// sink's full batch) get one range tombstone: a thousand point deletes
+// cost as much as reading the batch, and every one of them is written again
+// by each flush and compaction, where a range tombstone also lets a flush
+// drop the records it covers. Short runs stay point deletes because
+// Pebble fragments the memtable's range tombstones for every new iterator,
+// and a sink acking one sample at a time would pile up thousands.
+const maxPointDeletes = 255
 
 // deleteIn adds the deletion of positions [from, to) to wb.
 func (b *Buffer) deleteIn(wb *pebble.Batch, from, to uint64) {

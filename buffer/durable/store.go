@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -54,13 +55,26 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 	panic("durable buffer: pebble: " + msg)
 }
 
+// memTableSize bounds each buffer's memtable; with range tombstones for
+// acked batches a flush writes little, so small memtables cost little.
+const memTableSize = 2 << 20
+
+// sharedBlockCache is the one Pebble block cache of the process (4 MiB).
+// Each store takes its own reference; this one is held for the process's
+// lifetime.
+var sharedBlockCache = sync.OnceValue(func() *pebble.Cache { return pebble.NewCache(4 << 20) })
+
 func pebbleOptions(fs vfs.FS, log *slog.Logger) *pebble.Options {
 	o := &pebble.Options{
 		FS:     fs,
 		Logger: pebbleLogger{log},
-		// A buffer per sink: keep each one's memory small.
-		MemTableSize:       4 << 20,
-		Cache:              nil,
+		// A buffer per sink: keep each one's memory small. The first
+		// memtable starts at 256 KiB and doubles up to this.
+		MemTableSize: memTableSize,
+		// Live batches come from the tail cache, so the block cache only
+		// serves backlog replay, which reads sequentially: one small cache
+		// shared by every buffer in the process is enough.
+		Cache:              sharedBlockCache(),
 		FormatMajorVersion: pebble.FormatNewest,
 		EventListener: &pebble.EventListener{
 			BackgroundError: func(err error) { log.Warn("storage background error", "err", err) },

@@ -9,12 +9,43 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/weir-edge/weir/bench"
 )
+
+// startCPUProfile profiles this process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// writeHeapProfile writes the live heap (after a GC) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return nil
+}
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stderr)
@@ -40,8 +71,29 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	inProcess := fs.Bool("in-process", false, "run devices and broker inside this process (CPU/RSS then include them)")
 	peersOnly := fs.Bool("peers", false, "internal: serve the load peers and print their addresses as JSON")
 	withBroker := fs.Bool("with-broker", false, "internal: with -peers, also run an embedded broker")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the gateway side) to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile of this process to this file at the end of the measured window")
+	traceFile := fs.String("trace", "", "write a Go execution trace of this process to this file (go tool trace)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return fmt.Errorf("bench: trace: %w", err)
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			return fmt.Errorf("bench: trace: %w", err)
+		}
+		defer func() { trace.Stop(); f.Close() }()
 	}
 	if *peersOnly {
 		return servePeers(ctx, o, *withBroker, stdout)
@@ -75,6 +127,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		fmt.Fprintf(stderr, "weir bench: %d devices × %d tags, poll every %s (offered %.0f samples/s), QoS %d, %s mode, %s warm-up + %s\n",
 			o.Devices, o.Tags, o.PollInterval(), o.Rate, o.QoS, o.Mode, o.Warmup, o.Duration)
+	}
+	if *memProfile != "" {
+		o.AtWindowEnd = func() {
+			if err := writeHeapProfile(*memProfile); err != nil {
+				fmt.Fprintln(stderr, "weir bench:", err)
+			}
+		}
 	}
 	res, err := bench.Run(ctx, o, peers)
 	if err != nil {
