@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sync/atomic"
 	"time"
 
-	mqtt3 "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/weir-edge/weir/internal/backoff"
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/pipeline"
 )
 
@@ -55,10 +53,11 @@ func DecodeCommand(b []byte) (Command, error) {
 // Commands subscribes to the MQTT command topic and acknowledges alarms
 // in the Manager. It reconnects on its own, with backoff and jitter.
 type Commands struct {
-	cfg   CommandsConfig
-	topic string
-	m     *Manager
-	log   *slog.Logger
+	cfg    CommandsConfig
+	broker mqttclient.Broker // cfg's endpoint, defaults applied
+	topic  string
+	m      *Manager
+	log    *slog.Logger
 
 	state                     atomic.Pointer[string]
 	received, acked, rejected atomic.Uint64
@@ -79,7 +78,7 @@ func NewCommands(cfg CommandsConfig, m *Manager, log *slog.Logger) (*Commands, e
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
-	c := &Commands{cfg: cfg, topic: cfg.Topic, m: m, log: log, subscribed: make(chan struct{})}
+	c := &Commands{cfg: cfg, broker: cfg.Broker(), topic: cfg.Topic, m: m, log: log, subscribed: make(chan struct{})}
 	if c.topic == "" {
 		c.topic = m.Prefix() + "/_commands/alarms/ack"
 	}
@@ -113,78 +112,17 @@ func (c *Commands) Run(ctx context.Context) error {
 // session is one connection: connect, subscribe, serve until it is lost
 // or ctx ends.
 func (c *Commands) session(ctx context.Context, b *backoff.Backoff) error {
-	u, _ := url.Parse(c.cfg.URL) // validated
-	opts := mqtt3.NewClientOptions().
-		SetClientID(c.cfg.ClientID).
-		SetProtocolVersion(4).
-		SetCleanSession(true).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetConnectTimeout(c.cfg.ConnectTimeout).
-		SetOrderMatters(false)
-	tlsOn := c.cfg.TLS.Enabled || u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts"
-	if tlsOn {
-		tc, err := c.cfg.TLS.Load()
-		if err != nil {
-			return err
-		}
-		opts.SetTLSConfig(tc)
-		u.Scheme = "ssl"
-	}
-	opts.AddBroker(u.String())
-	if c.cfg.Username != "" {
-		opts.SetUsername(c.cfg.Username)
-	}
-	if c.cfg.Password.IsSet() {
-		pw, err := c.cfg.Password.Resolve()
-		if err != nil {
-			return fmt.Errorf("password: %w", err)
-		}
-		opts.SetPassword(pw)
-	}
-	lost := make(chan error, 1)
-	opts.SetConnectionLostHandler(func(_ mqtt3.Client, err error) {
-		select {
-		case lost <- err:
-		default:
+	subs := []mqttclient.Subscription{{Topic: c.topic, QoS: 1}}
+	return mqttclient.Serve(ctx, &c.broker, subs, func(context.Context, mqttclient.Conn) func(mqttclient.Message) {
+		return func(m mqttclient.Message) { c.handle(m.Payload) }
+	}, func() {
+		b.Reset()
+		c.setState(pipeline.StateRunning)
+		c.log.Info("alarm commands subscribed", "topic", c.topic)
+		if c.subscribedOnce.CompareAndSwap(false, true) {
+			close(c.subscribed)
 		}
 	})
-	cli := mqtt3.NewClient(opts)
-	if err := wait(ctx, cli.Connect(), c.cfg.ConnectTimeout); err != nil {
-		return fmt.Errorf("connect %s: %w", c.cfg.URL, err)
-	}
-	defer cli.Disconnect(250)
-	if err := wait(ctx, cli.Subscribe(c.topic, 1, func(_ mqtt3.Client, msg mqtt3.Message) {
-		c.handle(msg.Payload())
-	}), c.cfg.ConnectTimeout); err != nil {
-		return fmt.Errorf("subscribe %s: %w", c.topic, err)
-	}
-	b.Reset()
-	c.setState(pipeline.StateRunning)
-	c.log.Info("alarm commands subscribed", "topic", c.topic)
-	if c.subscribedOnce.CompareAndSwap(false, true) {
-		close(c.subscribed)
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case err := <-lost:
-		return fmt.Errorf("connection lost: %w", err)
-	}
-}
-
-// wait waits for a paho token, ctx or the timeout.
-func wait(ctx context.Context, tok mqtt3.Token, timeout time.Duration) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return errors.New("timed out")
-	}
 }
 
 // handle acknowledges the alarm a command names.

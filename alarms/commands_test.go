@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weir-edge/weir/internal/broker"
+	"github.com/weir-edge/weir/internal/mqttclient"
 )
 
 func TestDecodeCommand(t *testing.T) {
@@ -52,7 +53,7 @@ func TestCommandsAckOverMQTT(t *testing.T) {
 	if _, err := m.Raise("hot", t0); err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewCommands(CommandsConfig{URL: "tcp://" + br.Addr(), ClientID: "weir-alarms-test"}, m, nil)
+	c, err := NewCommands(CommandsConfig{Endpoint: mqttclient.Endpoint{URL: "tcp://" + br.Addr(), ClientID: "weir-alarms-test"}}, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

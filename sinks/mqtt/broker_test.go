@@ -11,6 +11,8 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/internal/payload"
 	"github.com/weir-edge/weir/internal/tlsconf"
 	"github.com/weir-edge/weir/internal/tlsconf/tlstest"
@@ -57,30 +59,30 @@ func testBatch() []model.Sample {
 
 // checkDelivered asserts that msgs under prefix carry batch in the layout
 // of mode.
-func checkDelivered(t *testing.T, msgs []received, prefix, mode string, batch []model.Sample) {
+func checkDelivered(t *testing.T, msgs []mqtttest.Message, prefix, mode string, batch []model.Sample) {
 	t.Helper()
 	bySeq := map[uint64]model.Sample{}
-	for _, m := range onPrefix(msgs, prefix+"/site/") {
-		rel := strings.TrimPrefix(m.topic, prefix+"/")
+	for _, m := range mqtttest.OnPrefix(msgs, prefix+"/site/") {
+		rel := strings.TrimPrefix(m.Topic, prefix+"/")
 		if mode == ModeSample {
-			s, err := payload.DecodeSample([]byte(m.payload))
+			s, err := payload.DecodeSample(m.Payload)
 			if err != nil {
-				t.Fatalf("%s: %v: %s", m.topic, err, m.payload)
+				t.Fatalf("%s: %v: %s", m.Topic, err, m.Payload)
 			}
 			s.Path = rel
 			bySeq[s.Seq] = s
 			continue
 		}
-		samples, err := payload.DecodeBatch([]byte(m.payload), rel)
+		samples, err := payload.DecodeBatch(m.Payload, rel)
 		if err != nil {
-			t.Fatalf("%s: %v: %s", m.topic, err, m.payload)
+			t.Fatalf("%s: %v: %s", m.Topic, err, m.Payload)
 		}
 		for _, s := range samples {
 			bySeq[s.Seq] = s
 		}
 	}
 	if len(bySeq) != len(batch) {
-		t.Fatalf("delivered %d distinct samples, want %d:\n%s", len(bySeq), len(batch), dump(msgs))
+		t.Fatalf("delivered %d distinct samples, want %d:\n%s", len(bySeq), len(batch), mqtttest.Dump(msgs))
 	}
 	for _, want := range batch {
 		got := bySeq[want.Seq]
@@ -92,7 +94,7 @@ func checkDelivered(t *testing.T, msgs []received, prefix, mode string, batch []
 }
 
 func TestPublish(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	n := 0
 	for _, version := range []string{Version5, Version311} {
 		for _, mode := range []string{ModeSample, ModeBatch} {
@@ -103,8 +105,9 @@ func TestPublish(t *testing.T) {
 					t.Run(name, func(t *testing.T) {
 						prefix := fmt.Sprintf("weir/t%d", n)
 						id := fmt.Sprintf("gw-%d", n)
-						s := newSink(t, Config{URL: b.url("tcp"), ClientID: id, ProtocolVersion: version,
-							QoS: intp(qos), Retain: retain, TopicPrefix: prefix, Mode: mode})
+						s := newSink(t, Config{
+							Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: id, ProtocolVersion: version},
+							QoS:    intp(qos), Retain: retain, TopicPrefix: prefix, Mode: mode})
 						status := prefix + "/_status/" + id
 						batch := testBatch()
 						if err := s.Write(context.Background(), batch); err != nil {
@@ -114,8 +117,8 @@ func TestPublish(t *testing.T) {
 						if mode == ModeBatch {
 							wantMsgs = 2
 						}
-						msgs := b.waitFor(t, waitTimeout, "data", func(m []received) bool {
-							return len(onPrefix(m, prefix+"/site/")) >= wantMsgs
+						msgs := b.WaitFor(t, waitTimeout, "data", func(m []mqtttest.Message) bool {
+							return len(mqtttest.OnPrefix(m, prefix+"/site/")) >= wantMsgs
 						})
 						checkDelivered(t, msgs, prefix, mode, batch)
 						// The alarm sample is historical (replayed): its message
@@ -123,13 +126,13 @@ func TestPublish(t *testing.T) {
 						historical := func(topic string) bool {
 							return strings.HasSuffix(topic, "/alarm") || (mode == ModeBatch && strings.HasSuffix(topic, "/line1"))
 						}
-						for _, m := range onPrefix(msgs, prefix+"/site/") {
-							if m.qos != byte(qos) || m.retain != (retain && !historical(m.topic)) {
-								t.Errorf("%s: qos %d retain %v", m.topic, m.qos, m.retain)
+						for _, m := range mqtttest.OnPrefix(msgs, prefix+"/site/") {
+							if m.QoS != byte(qos) || m.Retain != (retain && !historical(m.Topic)) {
+								t.Errorf("%s: qos %d retain %v", m.Topic, m.QoS, m.Retain)
 							}
 						}
 						if mode == ModeBatch {
-							if got := on(msgs, prefix+"/site/line1"); len(got) != 1 {
+							if got := mqtttest.On(msgs, prefix+"/site/line1"); len(got) != 1 {
 								t.Errorf("line1: %d messages", len(got))
 							}
 						}
@@ -137,10 +140,10 @@ func TestPublish(t *testing.T) {
 						if retain {
 							wantRetained = wantMsgs - 1
 						}
-						if got := b.retained(t, prefix+"/site/#"); len(got) != wantRetained {
+						if got := b.Retained(t, prefix+"/site/#"); len(got) != wantRetained {
 							t.Errorf("retained data: %d messages with retain=%v", len(got), retain)
 						}
-						if got := on(msgs, status); len(got) != 1 || got[0].payload != "online" || !got[0].retain || got[0].qos != 1 {
+						if got := mqtttest.On(msgs, status); len(got) != 1 || string(got[0].Payload) != "online" || !got[0].Retain || got[0].QoS != 1 {
 							t.Errorf("status: %+v", got)
 						}
 						st := s.Status()
@@ -151,11 +154,11 @@ func TestPublish(t *testing.T) {
 						if err := s.Close(context.Background()); err != nil {
 							t.Fatalf("Close: %v", err)
 						}
-						b.waitFor(t, waitTimeout, "offline", func(m []received) bool {
-							got := on(m, status)
-							return len(got) == 2 && got[1].payload == "offline" && got[1].retain
+						b.WaitFor(t, waitTimeout, "offline", func(m []mqtttest.Message) bool {
+							got := mqtttest.On(m, status)
+							return len(got) == 2 && string(got[1].Payload) == "offline" && got[1].Retain
 						})
-						if r := b.retained(t, status); len(r) != 1 || r[0].payload != "offline" {
+						if r := b.Retained(t, status); len(r) != 1 || string(r[0].Payload) != "offline" {
 							t.Errorf("retained status after Close: %+v", r)
 						}
 					})
@@ -169,11 +172,12 @@ func TestPublish(t *testing.T) {
 // in-flight window: everything arrives, and each tag's samples arrive in
 // batch order despite the concurrency.
 func TestManyTopicsInOrder(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	for _, version := range []string{Version5, Version311} {
 		t.Run("v"+version, func(t *testing.T) {
 			prefix := "order/v" + strings.ReplaceAll(version, ".", "")
-			s := newSink(t, Config{URL: b.url("mqtt"), ClientID: "order-" + version, ProtocolVersion: version,
+			s := newSink(t, Config{
+				Broker:      mqttclient.Broker{URL: b.URL("mqtt"), ClientID: "order-" + version, ProtocolVersion: version},
 				TopicPrefix: prefix, MaxInflight: 8})
 			var batch []model.Sample
 			for i := range 600 {
@@ -182,19 +186,19 @@ func TestManyTopicsInOrder(t *testing.T) {
 			if err := s.Write(context.Background(), batch); err != nil {
 				t.Fatal(err)
 			}
-			msgs := b.waitFor(t, waitTimeout, "600 samples", func(m []received) bool {
-				return len(onPrefix(m, prefix+"/a/")) >= 600
+			msgs := b.WaitFor(t, waitTimeout, "600 samples", func(m []mqtttest.Message) bool {
+				return len(mqtttest.OnPrefix(m, prefix+"/a/")) >= 600
 			})
 			last := map[string]uint64{}
-			for _, m := range onPrefix(msgs, prefix+"/a/") {
-				smp, err := payload.DecodeSample([]byte(m.payload))
+			for _, m := range mqtttest.OnPrefix(msgs, prefix+"/a/") {
+				smp, err := payload.DecodeSample(m.Payload)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if prev, ok := last[m.topic]; ok && smp.Seq <= prev {
-					t.Fatalf("%s: seq %d after %d", m.topic, smp.Seq, prev)
+				if prev, ok := last[m.Topic]; ok && smp.Seq <= prev {
+					t.Fatalf("%s: seq %d after %d", m.Topic, smp.Seq, prev)
 				}
-				last[m.topic] = smp.Seq
+				last[m.Topic] = smp.Seq
 			}
 		})
 	}
@@ -204,21 +208,20 @@ func TestManyTopicsInOrder(t *testing.T) {
 // publishes the will, Write reports ErrDisconnected, and Connect restores
 // service with "online".
 func TestLastWill(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	for _, version := range []string{Version5, Version311} {
 		t.Run("v"+version, func(t *testing.T) {
-			p := startProxy(t, b.addr)
+			p := mqtttest.StartProxy(t, b.Addr())
 			id := "will-" + version
 			status := "will/_status/" + id
 			// connect_timeout also bounds how long paho.mqtt.golang may block
 			// handing over a publish when the connection drops.
-			s := newSink(t, Config{URL: "tcp://" + p.addr(), ClientID: id, ProtocolVersion: version, TopicPrefix: "will",
-				ConnectTimeout: 2 * time.Second})
-			b.waitFor(t, waitTimeout, "online", func(m []received) bool { return len(on(m, status)) == 1 })
-			p.drop()
-			b.waitFor(t, waitTimeout, "last will", func(m []received) bool {
-				got := on(m, status)
-				return len(got) == 2 && got[1].payload == "offline" && got[1].retain && got[1].qos == 1
+			s := newSink(t, Config{Broker: mqttclient.Broker{URL: "tcp://" + p.Addr(), ClientID: id, ProtocolVersion: version, ConnectTimeout: 2 * time.Second}, TopicPrefix: "will"})
+			b.WaitFor(t, waitTimeout, "online", func(m []mqtttest.Message) bool { return len(mqtttest.On(m, status)) == 1 })
+			p.Drop()
+			b.WaitFor(t, waitTimeout, "last will", func(m []mqtttest.Message) bool {
+				got := mqtttest.On(m, status)
+				return len(got) == 2 && string(got[1].Payload) == "offline" && got[1].Retain && got[1].QoS == 1
 			})
 			err := s.Write(context.Background(), testBatch())
 			for err == nil { // the sink may not have noticed yet: a later Write fails
@@ -236,9 +239,9 @@ func TestLastWill(t *testing.T) {
 			if err := s.Write(context.Background(), testBatch()); err != nil {
 				t.Fatalf("Write after reconnect: %v", err)
 			}
-			b.waitFor(t, waitTimeout, "online again", func(m []received) bool {
-				got := on(m, status)
-				return len(got) == 3 && got[2].payload == "online"
+			b.WaitFor(t, waitTimeout, "online again", func(m []mqtttest.Message) bool {
+				got := mqtttest.On(m, status)
+				return len(got) == 3 && string(got[2].Payload) == "online"
 			})
 			if st := s.Status(); st.State != pipeline.StateRunning || st.Counters["connects"] != 2 || st.LastError != "" {
 				t.Errorf("status after reconnect: %+v", st)
@@ -252,14 +255,15 @@ func TestLastWill(t *testing.T) {
 func TestBrokerRestart(t *testing.T) {
 	for _, version := range []string{Version5, Version311} {
 		t.Run("v"+version, func(t *testing.T) {
-			b := startBroker(t, brokerOpts{})
-			s := newSink(t, Config{URL: b.url("tcp"), ClientID: "restart", ProtocolVersion: version,
-				TopicPrefix: "r", Mode: ModeBatch, KeepAlive: 2 * time.Second})
+			b := mqtttest.Start(t, mqtttest.Options{})
+			s := newSink(t, Config{
+				Broker:      mqttclient.Broker{URL: b.URL("tcp"), ClientID: "restart", ProtocolVersion: version, KeepAlive: 2 * time.Second},
+				TopicPrefix: "r", Mode: ModeBatch})
 			ctx := context.Background()
 			if err := s.Write(ctx, testBatch()); err != nil {
 				t.Fatal(err)
 			}
-			b.stop()
+			b.Stop()
 			var err error
 			for err == nil {
 				err = s.Write(ctx, testBatch())
@@ -270,15 +274,15 @@ func TestBrokerRestart(t *testing.T) {
 			if err := s.Connect(ctx); err == nil {
 				t.Fatal("Connect succeeded with the broker stopped")
 			}
-			b2 := startBroker(t, brokerOpts{addr: b.addr})
+			b2 := mqtttest.Start(t, mqtttest.Options{Addr: b.Addr()})
 			if err := s.Connect(ctx); err != nil {
 				t.Fatalf("Connect after restart: %v", err)
 			}
 			if err := s.Write(ctx, testBatch()); err != nil {
 				t.Fatalf("Write after restart: %v", err)
 			}
-			msgs := b2.waitFor(t, waitTimeout, "data on the new broker", func(m []received) bool {
-				return len(onPrefix(m, "r/site/")) == 2
+			msgs := b2.WaitFor(t, waitTimeout, "data on the new broker", func(m []mqtttest.Message) bool {
+				return len(mqtttest.OnPrefix(m, "r/site/")) == 2
 			})
 			checkDelivered(t, msgs, "r", ModeBatch, testBatch())
 		})
@@ -289,23 +293,22 @@ func TestBrokerRestart(t *testing.T) {
 func TestBrokerStopsMidWrite(t *testing.T) {
 	for _, version := range []string{Version5, Version311} {
 		t.Run("v"+version, func(t *testing.T) {
-			stall := newStallHook("mid/a/")
-			b := startBroker(t, brokerOpts{hooks: []mochi.Hook{stall}})
+			stall := mqtttest.NewStallHook("mid/a/")
+			b := mqtttest.Start(t, mqtttest.Options{Hooks: []mochi.Hook{stall}})
 			// connect_timeout also bounds how long paho.mqtt.golang may block
 			// handing over a publish when the connection drops.
-			s := newSink(t, Config{URL: b.url("tcp"), ClientID: "mid", ProtocolVersion: version, TopicPrefix: "mid",
-				ConnectTimeout: 2 * time.Second})
+			s := newSink(t, Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: "mid", ProtocolVersion: version, ConnectTimeout: 2 * time.Second}, TopicPrefix: "mid"})
 			var batch []model.Sample
 			for i := range 200 {
 				batch = append(batch, model.Sample{Path: fmt.Sprintf("a/t%d", i), Value: model.Int(int64(i)), Seq: uint64(i)})
 			}
 			werr := make(chan error, 1)
 			go func() { werr <- s.Write(context.Background(), batch) }()
-			<-stall.arrived
+			<-stall.Arrived
 			stopped := make(chan struct{})
-			go func() { b.stop(); close(stopped) }() // blocks until the stalled publish is released
+			go func() { b.Stop(); close(stopped) }() // blocks until the stalled publish is released
 			err := <-werr
-			close(stall.release)
+			close(stall.Release)
 			<-stopped
 			if !errors.Is(err, pipeline.ErrDisconnected) {
 				t.Fatalf("Write = %v, want ErrDisconnected", err)
@@ -313,15 +316,15 @@ func TestBrokerStopsMidWrite(t *testing.T) {
 			if st := s.Status(); st.Counters["publish_errors"] != 1 || st.State != pipeline.StateRetrying {
 				t.Errorf("status %+v", st)
 			}
-			b2 := startBroker(t, brokerOpts{addr: b.addr})
+			b2 := mqtttest.Start(t, mqtttest.Options{Addr: b.Addr()})
 			if err := s.Connect(context.Background()); err != nil {
 				t.Fatalf("Connect after restart: %v", err)
 			}
 			if err := s.Write(context.Background(), batch); err != nil {
 				t.Fatalf("retried Write: %v", err)
 			}
-			b2.waitFor(t, waitTimeout, "the retried batch", func(m []received) bool {
-				return len(onPrefix(m, "mid/a/")) == len(batch)
+			b2.WaitFor(t, waitTimeout, "the retried batch", func(m []mqtttest.Message) bool {
+				return len(mqtttest.OnPrefix(m, "mid/a/")) == len(batch)
 			})
 		})
 	}
@@ -333,7 +336,7 @@ func TestMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := startBroker(t, brokerOpts{tls: srvTLS})
+	b := mqtttest.Start(t, mqtttest.Options{TLS: srvTLS})
 	tests := []struct {
 		name, scheme string
 		tls          tlsconf.Config
@@ -349,8 +352,7 @@ func TestMutualTLS(t *testing.T) {
 		for i, tt := range tests {
 			t.Run("v"+version+"/"+tt.name, func(t *testing.T) {
 				id := fmt.Sprintf("tls-%s-%d", version, i)
-				s, err := New(Config{URL: b.url(tt.scheme), ClientID: id, ProtocolVersion: version, TopicPrefix: "tls",
-					TLS: tt.tls, ConnectTimeout: 3 * time.Second}, nil)
+				s, err := New(Config{Broker: mqttclient.Broker{URL: b.URL(tt.scheme), ClientID: id, ProtocolVersion: version, TLS: tt.tls, ConnectTimeout: 3 * time.Second}, TopicPrefix: "tls"}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -368,8 +370,8 @@ func TestMutualTLS(t *testing.T) {
 				if err := s.Write(context.Background(), testBatch()[:1]); err != nil {
 					t.Fatal(err)
 				}
-				b.waitFor(t, waitTimeout, "data over TLS", func(m []received) bool {
-					return len(on(m, "tls/_status/"+id)) == 1
+				b.WaitFor(t, waitTimeout, "data over TLS", func(m []mqtttest.Message) bool {
+					return len(mqtttest.On(m, "tls/_status/"+id)) == 1
 				})
 			})
 		}
@@ -377,7 +379,7 @@ func TestMutualTLS(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	b := startBroker(t, brokerOpts{users: map[string]string{"weir": "s3cret"}})
+	b := mqtttest.Start(t, mqtttest.Options{Users: map[string]string{"weir": "s3cret"}})
 	t.Setenv("WEIR_TEST_MQTT_PASSWORD", "s3cret")
 	t.Setenv("WEIR_TEST_MQTT_WRONG", "guess")
 	tests := []struct {
@@ -391,8 +393,7 @@ func TestAuth(t *testing.T) {
 	for _, version := range []string{Version5, Version311} {
 		for i, tt := range tests {
 			t.Run("v"+version+"/"+tt.name, func(t *testing.T) {
-				s, err := New(Config{URL: b.url("tcp"), ClientID: fmt.Sprintf("auth-%s-%d", version, i), ProtocolVersion: version,
-					Username: tt.user, Password: conf.Secret{Env: tt.env}}, nil)
+				s, err := New(Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: fmt.Sprintf("auth-%s-%d", version, i), ProtocolVersion: version, Username: tt.user, Password: conf.Secret{Env: tt.env}}}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -414,8 +415,9 @@ func TestAuth(t *testing.T) {
 func BenchmarkWriteBatch(b *testing.B) {
 	for _, version := range []string{Version5, Version311} {
 		b.Run("v"+version, func(b *testing.B) {
-			br := startBroker(b, brokerOpts{quiet: true})
-			s, err := New(Config{URL: "tcp://" + br.addr, ClientID: "bench", ProtocolVersion: version,
+			br := mqtttest.Start(b, mqtttest.Options{Quiet: true})
+			s, err := New(Config{
+				Broker:      mqttclient.Broker{URL: "tcp://" + br.Addr(), ClientID: "bench", ProtocolVersion: version},
 				TopicPrefix: "bench", Mode: ModeBatch}, nil)
 			if err != nil {
 				b.Fatal(err)
@@ -444,22 +446,22 @@ func BenchmarkWriteBatch(b *testing.B) {
 // Replayed (historical) samples are never retained: a backlog delivered
 // after an outage must not replace a topic's current value.
 func TestHistoricalSamplesAreNotRetained(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	for _, mode := range []string{ModeSample, ModeBatch} {
 		t.Run(mode, func(t *testing.T) {
 			prefix := "weir/hist-" + mode
-			s := newSink(t, Config{URL: b.url("tcp"), ClientID: "hist-" + mode, QoS: intp(1), Retain: true,
+			s := newSink(t, Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: "hist-" + mode}, QoS: intp(1), Retain: true,
 				TopicPrefix: prefix, Mode: mode})
 			live := model.Sample{Path: "site/a/live", Value: model.Int(2), SourceTime: 2e15, EdgeTime: 2e15, Seq: 2}
 			old := model.Sample{Path: "site/b/old", Value: model.Int(1), SourceTime: 1e15, EdgeTime: 1e15, Seq: 1, Historical: true}
 			if err := s.Write(context.Background(), []model.Sample{old, live}); err != nil {
 				t.Fatal(err)
 			}
-			msgs := b.waitFor(t, waitTimeout, "both", func(m []received) bool { return len(onPrefix(m, prefix+"/site/")) >= 2 })
-			for _, m := range onPrefix(msgs, prefix+"/site/") {
-				wantRetain := !strings.Contains(m.topic, "/b")
-				if m.retain != wantRetain {
-					t.Errorf("%s: retain=%v, want %v", m.topic, m.retain, wantRetain)
+			msgs := b.WaitFor(t, waitTimeout, "both", func(m []mqtttest.Message) bool { return len(mqtttest.OnPrefix(m, prefix+"/site/")) >= 2 })
+			for _, m := range mqtttest.OnPrefix(msgs, prefix+"/site/") {
+				wantRetain := !strings.Contains(m.Topic, "/b")
+				if m.Retain != wantRetain {
+					t.Errorf("%s: retain=%v, want %v", m.Topic, m.Retain, wantRetain)
 				}
 			}
 		})

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/weir-edge/weir/internal/conf"
-	"github.com/weir-edge/weir/internal/mqttaddr"
-	"github.com/weir-edge/weir/internal/tlsconf"
+	"github.com/weir-edge/weir/internal/mqttclient"
 )
 
 // SampleConfig is a complete example of the `mqtt:` block, shown by the CLI.
@@ -19,8 +17,8 @@ var SampleConfig string
 
 // Protocol versions and modes accepted in the configuration.
 const (
-	Version5   = "5"
-	Version311 = "3.1.1"
+	Version5   = mqttclient.Version5
+	Version311 = mqttclient.Version311
 
 	ModeSample = "sample"
 	ModeBatch  = "batch"
@@ -29,10 +27,14 @@ const (
 // Defaults, applied by setDefaults.
 const (
 	DefaultQoS            = 1
-	DefaultKeepAlive      = 30 * time.Second
-	DefaultConnectTimeout = 10 * time.Second
+	DefaultKeepAlive      = mqttclient.DefaultKeepAlive
+	DefaultConnectTimeout = mqttclient.DefaultConnectTimeout
 	DefaultMaxInflight    = 64
 )
+
+// brokerDefaults are the sink's choices for the shared connection keys:
+// MQTT 5 and a required client_id.
+var brokerDefaults = mqttclient.Defaults{ProtocolVersion: Version5}
 
 // maxTopicLen keeps room under MQTT's 65535-byte topic limit for the tag
 // path appended to the prefix (model.MaxPathLen).
@@ -40,15 +42,11 @@ const maxTopicLen = 4096
 
 // Config is the `mqtt:` block of a sink.
 type Config struct {
-	// URL is the broker: tcp:// or mqtt:// (plain, default port 1883),
-	// ssl://, mqtts:// or tls:// (TLS, default port 8883).
-	URL string `yaml:"url"`
-	// ClientID identifies the session on the broker and names the default
-	// status topic. Two gateways must never share one: the broker would
-	// disconnect one whenever the other connects.
-	ClientID string `yaml:"client_id"`
-	// ProtocolVersion is "5" (default) or "3.1.1".
-	ProtocolVersion string `yaml:"protocol_version"`
+	// Broker is the connection: url, client_id (required; it also names
+	// the default status topic), protocol_version ("5" by default or
+	// "3.1.1"), username, password, tls, keep_alive (which also bounds the
+	// wait for a PUBACK) and connect_timeout.
+	mqttclient.Broker `yaml:",inline"`
 	// QoS of data messages: 0 or 1 (default 1). A pointer so that an
 	// explicit 0 differs from "unset".
 	QoS *int `yaml:"qos"`
@@ -60,18 +58,7 @@ type Config struct {
 	TopicPrefix string `yaml:"topic_prefix"`
 	// Mode is "sample" (default; one message per sample on the tag's topic)
 	// or "batch" (one message per asset per Write on the asset's topic).
-	Mode     string      `yaml:"mode"`
-	Username string      `yaml:"username"`
-	Password conf.Secret `yaml:"password"`
-	// TLS settings; TLS is on when the URL scheme is a TLS one.
-	TLS tlsconf.Config `yaml:"tls"`
-	// KeepAlive is the MQTT keep-alive (whole seconds, default 30s). It also
-	// bounds the wait for a PUBACK: a broker that acknowledges nothing for
-	// that long is treated as gone.
-	KeepAlive time.Duration `yaml:"keep_alive"`
-	// ConnectTimeout bounds dialling, TLS and the CONNECT/CONNACK exchange
-	// (default 10s).
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	Mode string `yaml:"mode"`
 	// MaxInflight bounds the QoS 1 messages awaiting PUBACK at once
 	// (default 64).
 	MaxInflight int `yaml:"max_inflight"`
@@ -83,21 +70,13 @@ type Config struct {
 
 // setDefaults fills every unset key. It is the only place defaults live.
 func (c *Config) setDefaults() {
-	if c.ProtocolVersion == "" {
-		c.ProtocolVersion = Version5
-	}
+	c.Broker.SetDefaults(brokerDefaults)
 	if c.QoS == nil {
 		q := DefaultQoS
 		c.QoS = &q
 	}
 	if c.Mode == "" {
 		c.Mode = ModeSample
-	}
-	if c.KeepAlive == 0 {
-		c.KeepAlive = DefaultKeepAlive
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = DefaultConnectTimeout
 	}
 	if c.MaxInflight == 0 {
 		c.MaxInflight = DefaultMaxInflight
@@ -111,23 +90,7 @@ func (c *Config) setDefaults() {
 // certificates are read at Connect).
 func (c *Config) Validate() error {
 	var errs conf.Errors
-	if c.URL == "" {
-		errs.Addf("url", "is required")
-	} else if _, _, err := parseURL(c.URL); err != nil {
-		errs.Add(&conf.FieldError{Path: "url", Err: err})
-	} else if c.TLS.Enabled && !isTLSScheme(c.URL) {
-		errs.Addf("tls.enabled", "is true but the url scheme is plaintext; use mqtts:// or ssl://")
-	}
-	if c.ClientID == "" {
-		errs.Addf("client_id", "is required")
-	} else if len(c.ClientID) > 65535 {
-		errs.Addf("client_id", "is longer than 65535 bytes")
-	}
-	switch c.ProtocolVersion {
-	case "", Version5, Version311:
-	default:
-		errs.Addf("protocol_version", "%q is not supported (use %q or %q)", c.ProtocolVersion, Version5, Version311)
-	}
+	errs.Add(c.Broker.Validate(brokerDefaults))
 	if c.QoS != nil && *c.QoS != 0 && *c.QoS != 1 {
 		errs.Addf("qos", "%d is not supported (use 0 or 1)", *c.QoS)
 	}
@@ -140,22 +103,6 @@ func (c *Config) Validate() error {
 	case "", ModeSample, ModeBatch:
 	default:
 		errs.Addf("mode", "%q is not supported (use %q or %q)", c.Mode, ModeSample, ModeBatch)
-	}
-	errs.AddPrefixed("password", c.Password.Validate())
-	if c.Password.IsSet() && c.Username == "" && c.ProtocolVersion == Version311 {
-		errs.Addf("username", "is required with a password in MQTT 3.1.1")
-	}
-	errs.AddPrefixed("tls", c.TLS.Validate())
-	switch {
-	case c.KeepAlive < 0:
-		errs.Addf("keep_alive", "must not be negative")
-	case c.KeepAlive > 0 && c.KeepAlive < time.Second:
-		errs.Addf("keep_alive", "must be at least 1s")
-	case c.KeepAlive > 65535*time.Second:
-		errs.Addf("keep_alive", "must be at most 18h12m15s (65535 s)")
-	}
-	if c.ConnectTimeout < 0 {
-		errs.Addf("connect_timeout", "must not be negative")
 	}
 	if c.MaxInflight < 0 || c.MaxInflight > 65535 {
 		errs.Addf("max_inflight", "must be between 1 and 65535")
@@ -170,14 +117,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errs.Err()
-}
-
-// parseURL returns the dial address and whether the scheme asks for TLS.
-func parseURL(raw string) (addr string, useTLS bool, err error) { return mqttaddr.Parse(raw) }
-
-func isTLSScheme(raw string) bool {
-	_, useTLS, err := parseURL(raw)
-	return err == nil && useTLS
 }
 
 // validateTopic checks a topic name the sink publishes to: no wildcards, no

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/internal/payload"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -19,9 +21,9 @@ func TestConformance(t *testing.T) {
 		for _, mode := range []string{"sample", "batch"} {
 			t.Run(version+"/"+mode, func(t *testing.T) {
 				var mu sync.Mutex
-				current := startBroker(t, brokerOpts{})
-				addr := current.addr
-				var earlier []received // messages of brokers already stopped
+				current := mqtttest.Start(t, mqtttest.Options{})
+				addr := current.Addr()
+				var earlier []mqtttest.Message // messages of brokers already stopped
 				n := 0
 				prefix := ""
 				sinktest.Run(t, sinktest.Harness{
@@ -30,8 +32,7 @@ func TestConformance(t *testing.T) {
 						n++
 						prefix = fmt.Sprintf("conf/%d", n)
 						mu.Unlock()
-						s, err := New(Config{URL: "tcp://" + addr, ClientID: fmt.Sprintf("conf-%d", n),
-							ProtocolVersion: version, TopicPrefix: prefix, Mode: mode}, nil)
+						s, err := New(Config{Broker: mqttclient.Broker{URL: "tcp://" + addr, ClientID: fmt.Sprintf("conf-%d", n), ProtocolVersion: version}, TopicPrefix: prefix, Mode: mode}, nil)
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -40,23 +41,19 @@ func TestConformance(t *testing.T) {
 					Received: func(t *testing.T) []model.Sample {
 						mu.Lock()
 						b, p := current, prefix
-						msgs := append([]received(nil), earlier...)
+						msgs := append([]mqtttest.Message(nil), earlier...)
 						mu.Unlock()
-						b.mu.Lock()
-						msgs = append(msgs, b.msgs...)
-						b.mu.Unlock()
+						msgs = append(msgs, b.Messages()...)
 						return decodeReceived(t, msgs, p, mode)
 					},
 					Outage: func(t *testing.T) func() {
 						mu.Lock()
 						old := current
 						mu.Unlock()
-						old.mu.Lock()
-						kept := append([]received(nil), old.msgs...)
-						old.mu.Unlock()
-						old.stop()
+						kept := old.Messages()
+						old.Stop()
 						return func() {
-							nb := startBroker(t, brokerOpts{addr: addr})
+							nb := mqtttest.Start(t, mqtttest.Options{Addr: addr})
 							mu.Lock()
 							earlier = append(earlier, kept...)
 							current = nb
@@ -70,24 +67,24 @@ func TestConformance(t *testing.T) {
 }
 
 // decodeReceived turns the broker's messages under prefix into samples.
-func decodeReceived(t *testing.T, msgs []received, prefix, mode string) []model.Sample {
+func decodeReceived(t *testing.T, msgs []mqtttest.Message, prefix, mode string) []model.Sample {
 	var out []model.Sample
 	for _, m := range msgs {
-		rest, ok := strings.CutPrefix(m.topic, prefix+"/")
+		rest, ok := strings.CutPrefix(m.Topic, prefix+"/")
 		if !ok || strings.HasPrefix(rest, "_status") {
 			continue
 		}
 		if mode == "batch" {
-			ss, err := payload.DecodeBatch([]byte(m.payload), rest)
+			ss, err := payload.DecodeBatch(m.Payload, rest)
 			if err != nil {
-				t.Fatalf("topic %s: %v", m.topic, err)
+				t.Fatalf("topic %s: %v", m.Topic, err)
 			}
 			out = append(out, ss...)
 			continue
 		}
-		s, err := payload.DecodeSample([]byte(m.payload))
+		s, err := payload.DecodeSample(m.Payload)
 		if err != nil {
-			t.Fatalf("topic %s: %v", m.topic, err)
+			t.Fatalf("topic %s: %v", m.Topic, err)
 		}
 		s.Path = rest
 		out = append(out, s)

@@ -12,6 +12,9 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 )
 
 // mosquittoAddr is the real broker this machine runs for end-to-end tests.
@@ -36,7 +39,7 @@ func requireMosquitto(t *testing.T) {
 type subscriber struct {
 	cli    *paho.Client
 	mu     sync.Mutex
-	msgs   []received
+	msgs   []mqtttest.Message
 	notify chan struct{}
 }
 
@@ -53,8 +56,8 @@ func subscribe(t *testing.T, filter string) *subscriber {
 		Conn: packets.NewThreadSafeConn(nc),
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			sub.mu.Lock()
-			sub.msgs = append(sub.msgs, received{topic: pr.Packet.Topic, payload: string(pr.Packet.Payload),
-				qos: pr.Packet.QoS, retain: pr.Packet.Retain})
+			sub.msgs = append(sub.msgs, mqtttest.Message{Topic: pr.Packet.Topic, Payload: pr.Packet.Payload,
+				QoS: pr.Packet.QoS, Retain: pr.Packet.Retain})
 			sub.mu.Unlock()
 			select {
 			case sub.notify <- struct{}{}:
@@ -74,13 +77,13 @@ func subscribe(t *testing.T, filter string) *subscriber {
 	return sub
 }
 
-func (s *subscriber) waitFor(t *testing.T, what string, cond func([]received) bool) []received {
+func (s *subscriber) waitFor(t *testing.T, what string, cond func([]mqtttest.Message) bool) []mqtttest.Message {
 	t.Helper()
 	deadline := time.NewTimer(waitTimeout)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
-		msgs := append([]received(nil), s.msgs...)
+		msgs := append([]mqtttest.Message(nil), s.msgs...)
 		s.mu.Unlock()
 		if cond(msgs) {
 			return msgs
@@ -88,7 +91,7 @@ func (s *subscriber) waitFor(t *testing.T, what string, cond func([]received) bo
 		select {
 		case <-s.notify:
 		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s; got:\n%s", what, dump(msgs))
+			t.Fatalf("timed out waiting for %s; got:\n%s", what, mqtttest.Dump(msgs))
 		}
 	}
 }
@@ -105,17 +108,18 @@ func TestMosquittoEndToEnd(t *testing.T) {
 				prefix := fmt.Sprintf("weir-test/%s/%s/%s", run, map[string]string{Version5: "v5", Version311: "v311"}[version], mode)
 				sub := subscribe(t, prefix+"/#")
 				id := "weir-e2e-" + run + "-" + mode + "-" + version
-				s := newSink(t, Config{URL: "tcp://" + mosquittoAddr, ClientID: id, ProtocolVersion: version,
+				s := newSink(t, Config{
+					Broker:      mqttclient.Broker{URL: "tcp://" + mosquittoAddr, ClientID: id, ProtocolVersion: version},
 					TopicPrefix: prefix, Mode: mode})
 				batch := testBatch()
 				if err := s.Write(context.Background(), batch); err != nil {
 					t.Fatalf("Write: %v", err)
 				}
 				want := map[string]int{ModeSample: 4, ModeBatch: 2}[mode]
-				msgs := sub.waitFor(t, "data", func(m []received) bool { return len(onPrefix(m, prefix+"/site/")) >= want })
+				msgs := sub.waitFor(t, "data", func(m []mqtttest.Message) bool { return len(mqtttest.OnPrefix(m, prefix+"/site/")) >= want })
 				checkDelivered(t, msgs, prefix, mode, batch)
 				if mode == ModeBatch {
-					line1 := on(msgs, prefix+"/site/line1")
+					line1 := mqtttest.On(msgs, prefix+"/site/line1")
 					if len(line1) != 1 {
 						t.Fatalf("site/line1: %d messages", len(line1))
 					}
@@ -124,27 +128,27 @@ func TestMosquittoEndToEnd(t *testing.T) {
 						`{"tag":"temperature","value":21.5,"quality":"good","ts":1732567000123,"edge_ts":1732567000125,"seq":42},` +
 						`{"tag":"running","value":true,"quality":"good","ts":1732567000123,"edge_ts":1732567000125,"seq":44},` +
 						`{"tag":"alarm","value":null,"quality":"bad","reason":"device unreachable","ts":1732567000123,"edge_ts":1732567000125,"seq":45,"historical":true}]}`
-					if line1[0].payload != wantLine1 {
-						t.Errorf("payload\n got %s\nwant %s", line1[0].payload, wantLine1)
+					if string(line1[0].Payload) != wantLine1 {
+						t.Errorf("payload\n got %s\nwant %s", line1[0].Payload, wantLine1)
 					}
 				} else {
-					temp := on(msgs, prefix+"/site/line1/temperature")
+					temp := mqtttest.On(msgs, prefix+"/site/line1/temperature")
 					const wantTemp = `{"value":21.5,"quality":"good","ts":1732567000123,"edge_ts":1732567000125,"seq":42}`
-					if len(temp) != 1 || temp[0].payload != wantTemp {
+					if len(temp) != 1 || string(temp[0].Payload) != wantTemp {
 						t.Errorf("temperature: %+v, want payload %s", temp, wantTemp)
 					}
 				}
 				status := prefix + "/_status/" + id
-				sub.waitFor(t, "online status", func(m []received) bool {
-					got := on(m, status)
-					return len(got) >= 1 && got[0].payload == "online"
+				sub.waitFor(t, "online status", func(m []mqtttest.Message) bool {
+					got := mqtttest.On(m, status)
+					return len(got) >= 1 && string(got[0].Payload) == "online"
 				})
 				if err := s.Close(context.Background()); err != nil {
 					t.Fatalf("Close: %v", err)
 				}
-				sub.waitFor(t, "offline status", func(m []received) bool {
-					got := on(m, status)
-					return len(got) >= 2 && got[len(got)-1].payload == "offline"
+				sub.waitFor(t, "offline status", func(m []mqtttest.Message) bool {
+					got := mqtttest.On(m, status)
+					return len(got) >= 2 && string(got[len(got)-1].Payload) == "offline"
 				})
 				sub.clearRetained(t, status)
 			})

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 )
@@ -22,11 +23,9 @@ var (
 // Sink publishes samples to an MQTT broker in the unified-namespace layout.
 // See the package documentation for topics and payloads.
 type Sink struct {
-	cfg    Config // defaults applied
-	addr   string // host:port
-	useTLS bool
-	log    *slog.Logger
-	dial   dialFunc
+	cfg  Config // defaults applied
+	addr string // host:port
+	log  *slog.Logger
 
 	// mu serializes Connect and Close and guards sess and closed. Write
 	// takes it only to pick up the current session, never while publishing.
@@ -60,7 +59,7 @@ type Sink struct {
 // session is one connection plus the context that ends with it, so that
 // publishes waiting for a PUBACK are released as soon as it drops.
 type session struct {
-	conn    conn
+	conn    mqttclient.Conn
 	ctx     context.Context
 	cancel  context.CancelFunc
 	watched chan struct{} // closed when the watcher goroutine has returned
@@ -78,24 +77,16 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		return nil, fmt.Errorf("mqtt sink: %w", err)
 	}
 	cfg.setDefaults()
-	addr, useTLS, _ := parseURL(cfg.URL) // validated above
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Sink{
-		cfg:    cfg,
-		addr:   addr,
-		useTLS: useTLS || cfg.TLS.Enabled,
-		log:    log,
-		state:  pipeline.StateStarting,
-		enc:    newEncoder(cfg.TopicPrefix, cfg.Mode == ModeBatch),
-	}
-	if cfg.ProtocolVersion == Version311 {
-		s.dial = dial311
-	} else {
-		s.dial = dial5
-	}
-	return s, nil
+	return &Sink{
+		cfg:   cfg,
+		addr:  cfg.Addr(), // validated above
+		log:   log,
+		state: pipeline.StateStarting,
+		enc:   newEncoder(cfg.TopicPrefix, cfg.Mode == ModeBatch),
+	}, nil
 }
 
 // Connect dials the broker, announces "online" on the status topic and
@@ -128,38 +119,19 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 	fail := func(what string, err error) error {
 		return fmt.Errorf("mqtt %s: connect: %s: %w", s.addr, what, err)
 	}
-	o := dialOptions{
-		addr:         s.addr,
-		clientID:     s.cfg.ClientID,
-		username:     s.cfg.Username,
-		keepAlive:    s.cfg.KeepAlive,
-		ackTimeout:   s.cfg.KeepAlive,
-		writeTimeout: s.cfg.ConnectTimeout,
-		willTopic:    s.cfg.StatusTopic,
-		willPayload:  statusOffline,
+	o, err := s.cfg.Options() // password and certificates are read here
+	if err != nil {
+		return fmt.Errorf("mqtt %s: connect: %w", s.addr, err)
 	}
-	if s.cfg.Password.IsSet() {
-		pw, err := s.cfg.Password.Resolve() // errors name the source, never the value
-		if err != nil {
-			return fail("password", err)
-		}
-		o.password = pw
-	}
-	if s.useTLS {
-		tc, err := s.cfg.TLS.Load()
-		if err != nil {
-			return fail("tls", err)
-		}
-		o.tls = tc
-	}
+	o.Will = &mqttclient.Message{Topic: s.cfg.StatusTopic, Payload: statusOffline, QoS: 1, Retain: true}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
-	c, err := s.dial(ctx, o)
+	c, err := mqttclient.Dial(ctx, o)
 	if err != nil {
 		return fail("dial", err)
 	}
-	if err := c.publish(ctx, s.cfg.StatusTopic, statusOnline, 1, true); err != nil {
-		_ = c.close()
+	if err := c.Publish(ctx, s.cfg.StatusTopic, statusOnline, 1, true); err != nil {
+		_ = c.Close()
 		return fail("publish online status", err)
 	}
 	sctx, scancel := context.WithCancel(context.Background())
@@ -168,7 +140,7 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 	s.connects.Add(1)
 	go s.watch(sess)
 	s.log.Info("connected", "broker", s.addr, "client_id", s.cfg.ClientID,
-		"protocol_version", s.cfg.ProtocolVersion, "tls", o.tls != nil)
+		"protocol_version", s.cfg.ProtocolVersion, "tls", o.TLS != nil)
 	return nil
 }
 
@@ -176,12 +148,12 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 // it and records the loss. One goroutine per connection, not per message.
 func (s *Sink) watch(sess *session) {
 	defer close(sess.watched)
-	<-sess.conn.done()
+	<-sess.conn.Done()
 	sess.cancel()
 	if s.closing.Load() {
 		return
 	}
-	cause := sess.conn.cause()
+	cause := sess.conn.Cause()
 	if cause == nil {
 		cause = errors.New("connection closed")
 	}
@@ -203,7 +175,7 @@ func (s *Sink) setState(state, lastErr string) {
 func (s *Sink) dropLocked() {
 	sess := s.sess
 	s.sess = nil
-	_ = sess.conn.close()
+	_ = sess.conn.Close()
 	<-sess.watched
 }
 
@@ -244,12 +216,12 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	switch {
 	case ctx.Err() != nil:
 		err = fmt.Errorf("mqtt %s: write: %w", s.addr, ctx.Err())
-	case errors.Is(err, errRefused):
+	case errors.Is(err, mqttclient.ErrRefused):
 		err = fmt.Errorf("mqtt %s: write: %w", s.addr, err)
 	default:
 		// Lost, timed out or broken: drop the connection so that Connect
 		// dials afresh.
-		if c := sess.conn.cause(); c != nil && sess.ctx.Err() != nil {
+		if c := sess.conn.Cause(); c != nil && sess.ctx.Err() != nil {
 			err = fmt.Errorf("connection lost: %w", c)
 		}
 		s.mu.Lock()
@@ -278,7 +250,7 @@ func (s *Sink) publishAll(ctx context.Context, sess *session, msgs []message) er
 	defer stop()
 
 	qos := byte(*s.cfg.QoS)
-	if wp, ok := sess.conn.(windowPublisher); ok {
+	if wp, ok := sess.conn.(mqttclient.AsyncPublisher); ok {
 		return s.publishWindow(ctx, wp, msgs, qos)
 	}
 	workers := 1
@@ -323,14 +295,14 @@ func (s *Sink) publishAll(ctx context.Context, sess *session, msgs []message) er
 
 // pending is a publish handed to a token-based library, not yet confirmed.
 type pending struct {
-	tok pubToken
+	tok mqttclient.Token
 	msg *message
 }
 
 // publishWindow publishes msgs in order through a token-based library,
 // keeping at most max_inflight unconfirmed: a ring of tokens, message i in
 // slot i % size, so that the oldest is awaited before its slot is reused.
-func (s *Sink) publishWindow(ctx context.Context, wp windowPublisher, msgs []message, qos byte) error {
+func (s *Sink) publishWindow(ctx context.Context, wp mqttclient.AsyncPublisher, msgs []message, qos byte) error {
 	size := min(s.cfg.MaxInflight, len(msgs))
 	if cap(s.ring) < size {
 		s.ring = make([]pending, size)
@@ -341,7 +313,7 @@ func (s *Sink) publishWindow(ctx context.Context, wp windowPublisher, msgs []mes
 	defer timer.Stop()
 	await := func(p pending) error {
 		timer.Reset(s.cfg.KeepAlive)
-		if err := awaitToken(ctx, p.tok, timer.C); err != nil {
+		if err := mqttclient.AwaitToken(ctx, p.tok, timer.C); err != nil {
 			return fmt.Errorf("publish %s: %w", p.msg.topic, err)
 		}
 		s.messages.Add(1)
@@ -359,7 +331,7 @@ func (s *Sink) publishWindow(ctx context.Context, wp windowPublisher, msgs []mes
 			}
 		}
 		m := &msgs[i]
-		ring[slot] = pending{wp.publishAsync(m.topic, s.enc.payload(m), qos, s.cfg.Retain && !m.historical), m}
+		ring[slot] = pending{wp.PublishAsync(m.topic, s.enc.payload(m), qos, s.cfg.Retain && !m.historical), m}
 	}
 	for i := max(0, len(msgs)-size); i < len(msgs); i++ {
 		if err := await(ring[i%size]); err != nil {
@@ -370,7 +342,7 @@ func (s *Sink) publishWindow(ctx context.Context, wp windowPublisher, msgs []mes
 }
 
 func (s *Sink) publishOne(ctx context.Context, sess *session, m *message, qos byte) error {
-	if err := sess.conn.publish(ctx, m.topic, s.enc.payload(m), qos, s.cfg.Retain && !m.historical); err != nil {
+	if err := sess.conn.Publish(ctx, m.topic, s.enc.payload(m), qos, s.cfg.Retain && !m.historical); err != nil {
 		return fmt.Errorf("publish %s: %w", m.topic, err)
 	}
 	s.messages.Add(1)
@@ -395,7 +367,7 @@ func (s *Sink) Close(ctx context.Context) error {
 		if sess.ctx.Err() == nil {
 			pctx, cancel := context.WithCancel(ctx)
 			stop := context.AfterFunc(sess.ctx, cancel) // do not wait for a PUBACK from a dead connection
-			if perr := sess.conn.publish(pctx, s.cfg.StatusTopic, statusOffline, 1, true); perr != nil {
+			if perr := sess.conn.Publish(pctx, s.cfg.StatusTopic, statusOffline, 1, true); perr != nil {
 				err = fmt.Errorf("mqtt %s: close: publish offline status: %w", s.addr, perr)
 			}
 			stop()

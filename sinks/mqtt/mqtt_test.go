@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/payload"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -71,7 +72,7 @@ func TestDecodeScalars(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	s, err := New(Config{URL: "tcp://127.0.0.1", ClientID: "gw1", TopicPrefix: "weir/v1"}, nil)
+	s, err := New(Config{Broker: mqttclient.Broker{URL: "tcp://127.0.0.1", ClientID: "gw1"}, TopicPrefix: "weir/v1"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,15 +81,15 @@ func TestDefaults(t *testing.T) {
 		c.ConnectTimeout != 10*time.Second || c.MaxInflight != 64 || c.StatusTopic != "weir/v1/_status/gw1" {
 		t.Errorf("defaults: %+v", c)
 	}
-	if s.addr != "127.0.0.1:1883" || s.useTLS {
-		t.Errorf("addr %q tls %v", s.addr, s.useTLS)
+	if o, err := s.cfg.Options(); err != nil || s.addr != "127.0.0.1:1883" || o.TLS != nil {
+		t.Errorf("addr %q tls %v (%v)", s.addr, o.TLS != nil, err)
 	}
-	s2, err := New(Config{URL: "mqtts://broker", ClientID: "gw1"}, nil)
+	s2, err := New(Config{Broker: mqttclient.Broker{URL: "mqtts://broker", ClientID: "gw1"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s2.addr != "broker:8883" || !s2.useTLS || s2.cfg.StatusTopic != "_status/gw1" {
-		t.Errorf("addr %q tls %v status %q", s2.addr, s2.useTLS, s2.cfg.StatusTopic)
+	if o, err := s2.cfg.Options(); err != nil || s2.addr != "broker:8883" || o.TLS == nil || s2.cfg.StatusTopic != "_status/gw1" {
+		t.Errorf("addr %q tls %v status %q (%v)", s2.addr, o.TLS != nil, s2.cfg.StatusTopic, err)
 	}
 }
 
@@ -110,33 +111,33 @@ func TestValidate(t *testing.T) {
 		want []string // substrings; nil: valid
 	}{
 		{"minimal", ok(Config{}), nil},
-		{"all schemes", ok(Config{URL: "mqtt://h"}), nil},
-		{"ipv6", ok(Config{URL: "ssl://[::1]:8883"}), nil},
-		{"tls enabled with mqtts", ok(Config{URL: "tls://h", TLS: tlsEnabled()}), nil},
-		{"v5 password without username", ok(Config{Password: conf.Secret{Env: "X"}}), nil},
+		{"all schemes", ok(Config{Broker: mqttclient.Broker{URL: "mqtt://h"}}), nil},
+		{"ipv6", ok(Config{Broker: mqttclient.Broker{URL: "ssl://[::1]:8883"}}), nil},
+		{"tls enabled with mqtts", ok(Config{Broker: mqttclient.Broker{URL: "tls://h", TLS: tlsEnabled()}}), nil},
+		{"v5 password without username", ok(Config{Broker: mqttclient.Broker{Password: conf.Secret{Env: "X"}}}), nil},
 		{"missing url and client id", Config{}, []string{"url: is required", "client_id: is required"}},
-		{"bad scheme", ok(Config{URL: "ws://h:1"}), []string{`url: scheme "ws" is not supported`}},
-		{"credentials in url", ok(Config{URL: "tcp://u:p@h"}), []string{"url: must not contain credentials"}},
-		{"url path", ok(Config{URL: "tcp://h/x"}), []string{"url: must be scheme://host"}},
-		{"no host", ok(Config{URL: "tcp://:1883"}), []string{"url: has no host"}},
-		{"tls enabled with tcp", ok(Config{TLS: tlsEnabled()}), []string{"tls.enabled: is true but the url scheme is plaintext"}},
-		{"protocol", ok(Config{ProtocolVersion: "4"}), []string{`protocol_version: "4" is not supported`}},
+		{"bad scheme", ok(Config{Broker: mqttclient.Broker{URL: "ws://h:1"}}), []string{`url: scheme "ws" is not supported`}},
+		{"credentials in url", ok(Config{Broker: mqttclient.Broker{URL: "tcp://u:p@h"}}), []string{"url: must not contain credentials"}},
+		{"url path", ok(Config{Broker: mqttclient.Broker{URL: "tcp://h/x"}}), []string{"url: must be scheme://host"}},
+		{"no host", ok(Config{Broker: mqttclient.Broker{URL: "tcp://:1883"}}), []string{"url: has no host"}},
+		{"tls enabled with tcp", ok(Config{Broker: mqttclient.Broker{TLS: tlsEnabled()}}), []string{"tls.enabled: is true but the url scheme is plaintext"}},
+		{"protocol", ok(Config{Broker: mqttclient.Broker{ProtocolVersion: "4"}}), []string{`protocol_version: "4" is not supported`}},
 		{"qos 2", ok(Config{QoS: intp(2)}), []string{"qos: 2 is not supported"}},
 		{"prefix wildcard", ok(Config{TopicPrefix: "weir/+"}), []string{"topic_prefix: topic \"weir/+\" contains the wildcard"}},
 		{"prefix empty level", ok(Config{TopicPrefix: "weir//v1"}), []string{"topic_prefix: topic \"weir//v1\" has an empty level"}},
 		{"prefix trailing slash", ok(Config{TopicPrefix: "weir/"}), []string{"topic_prefix:", "empty level"}},
 		{"prefix $", ok(Config{TopicPrefix: "$SYS"}), []string{"topic_prefix:", "reserve"}},
 		{"mode", ok(Config{Mode: "bulk"}), []string{`mode: "bulk" is not supported`}},
-		{"secret both", ok(Config{Password: conf.Secret{Env: "A", File: "b"}}), []string{"password: give either env or file"}},
-		{"3.1.1 password without username", ok(Config{ProtocolVersion: "3.1.1", Password: conf.Secret{Env: "X"}}), []string{"username: is required with a password"}},
-		{"tls block", ok(Config{URL: "mqtts://h", TLS: tlsConfig("c", "")}), []string{"tls.key_file: is required"}},
-		{"keep alive", ok(Config{KeepAlive: time.Millisecond}), []string{"keep_alive: must be at least 1s"}},
-		{"negative keep alive", ok(Config{KeepAlive: -time.Second}), []string{"keep_alive: must not be negative"}},
-		{"negative timeout", ok(Config{ConnectTimeout: -1}), []string{"connect_timeout: must not be negative"}},
+		{"secret both", ok(Config{Broker: mqttclient.Broker{Password: conf.Secret{Env: "A", File: "b"}}}), []string{"password: give either env or file"}},
+		{"3.1.1 password without username", ok(Config{Broker: mqttclient.Broker{ProtocolVersion: "3.1.1", Password: conf.Secret{Env: "X"}}}), []string{"username: is required with a password"}},
+		{"tls block", ok(Config{Broker: mqttclient.Broker{URL: "mqtts://h", TLS: tlsConfig("c", "")}}), []string{"tls.key_file: is required"}},
+		{"keep alive", ok(Config{Broker: mqttclient.Broker{KeepAlive: time.Millisecond}}), []string{"keep_alive: must be at least 1s"}},
+		{"negative keep alive", ok(Config{Broker: mqttclient.Broker{KeepAlive: -time.Second}}), []string{"keep_alive: must not be negative"}},
+		{"negative timeout", ok(Config{Broker: mqttclient.Broker{ConnectTimeout: -1}}), []string{"connect_timeout: must not be negative"}},
 		{"max inflight", ok(Config{MaxInflight: -1}), []string{"max_inflight: must be between 1 and 65535"}},
 		{"status topic", ok(Config{StatusTopic: "a/#"}), []string{"status_topic:", "wildcard"}},
-		{"client id unfit for status topic", ok(Config{ClientID: "gw+1"}), []string{"client_id: cannot name the default status topic"}},
-		{"client id unfit but status topic set", ok(Config{ClientID: "gw+1", StatusTopic: "s/gw1"}), nil},
+		{"client id unfit for status topic", ok(Config{Broker: mqttclient.Broker{ClientID: "gw+1"}}), []string{"client_id: cannot name the default status topic"}},
+		{"client id unfit but status topic set", ok(Config{Broker: mqttclient.Broker{ClientID: "gw+1"}, StatusTopic: "s/gw1"}), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -294,7 +295,7 @@ func TestLifecycleWithoutBroker(t *testing.T) {
 	dead := ln.Addr().String()
 	_ = ln.Close()
 
-	s, err := New(Config{URL: "tcp://" + dead, ClientID: "gw", ConnectTimeout: 2 * time.Second}, nil)
+	s, err := New(Config{Broker: mqttclient.Broker{URL: "tcp://" + dead, ClientID: "gw", ConnectTimeout: 2 * time.Second}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +353,7 @@ func TestConnectRespectsContext(t *testing.T) {
 	}()
 	for _, v := range []string{Version5, Version311} {
 		t.Run(v, func(t *testing.T) {
-			s, err := New(Config{URL: "tcp://" + ln.Addr().String(), ClientID: "gw", ProtocolVersion: v}, nil)
+			s, err := New(Config{Broker: mqttclient.Broker{URL: "tcp://" + ln.Addr().String(), ClientID: "gw", ProtocolVersion: v}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -373,8 +374,7 @@ func TestConnectRespectsContext(t *testing.T) {
 
 func TestPasswordNeverInErrors(t *testing.T) {
 	t.Setenv("WEIR_TEST_PW", "hunter2-secret")
-	s, err := New(Config{URL: "mqtts://127.0.0.1:1", ClientID: "gw", Username: "u",
-		Password: conf.Secret{Env: "WEIR_TEST_PW"}, TLS: tlsConfig("/nonexistent/c.pem", "/nonexistent/k.pem")}, nil)
+	s, err := New(Config{Broker: mqttclient.Broker{URL: "mqtts://127.0.0.1:1", ClientID: "gw", Username: "u", Password: conf.Secret{Env: "WEIR_TEST_PW"}, TLS: tlsConfig("/nonexistent/c.pem", "/nonexistent/k.pem")}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,8 +392,7 @@ func TestPasswordNeverInErrors(t *testing.T) {
 }
 
 func TestMissingSecret(t *testing.T) {
-	s, err := New(Config{URL: "tcp://127.0.0.1:1", ClientID: "gw", Username: "u",
-		Password: conf.Secret{Env: "WEIR_TEST_UNSET_VARIABLE"}}, nil)
+	s, err := New(Config{Broker: mqttclient.Broker{URL: "tcp://127.0.0.1:1", ClientID: "gw", Username: "u", Password: conf.Secret{Env: "WEIR_TEST_UNSET_VARIABLE"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/writegate"
@@ -75,11 +76,11 @@ func (s *Sink) initCommands() {
 
 // commandSubscriptions adds the DCMD subscription when a gate is set and
 // returns the per-session queue (nil without a gate).
-func (s *Sink) commandSubscriptions(o *dialOptions) chan cmdMsg {
+func (s *Sink) commandSubscriptions(subs *[]mqttclient.Subscription) chan cmdMsg {
 	if s.writeGate() == nil {
 		return nil
 	}
-	o.subscribe = append(o.subscribe, s.cmd.dcmdTopic)
+	*subs = append(*subs, mqttclient.Subscription{Topic: s.cmd.dcmdTopic, QoS: 1})
 	return make(chan cmdMsg, cmdQueueSize)
 }
 

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weir-edge/weir/audit"
+	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/writegate"
@@ -114,7 +115,7 @@ func aliasOf(t *testing.T, msgs []spMsg, device, name string) uint64 {
 func TestWriteCommands(t *testing.T) {
 	for _, version := range []string{Version311, Version5} {
 		t.Run(version, func(t *testing.T) {
-			b := startBroker(t, brokerOpts{})
+			b := mqtttest.Start(t, mqtttest.Options{})
 			cfg := testCfg(t, b, version)
 			g := cfg.GroupID
 			s := newSink(t, cfg)
@@ -129,7 +130,7 @@ func TestWriteCommands(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			msgs := sparkplugMsgs(t, b.waitFor(t, wait, "DBIRTH", hasN(1, sparkplugb.DBIRTH)(t, g)), g, "E1")
+			msgs := sparkplugMsgs(t, b.WaitFor(t, wait, "DBIRTH", hasN(1, sparkplugb.DBIRTH)(t, g)), g, "E1")
 			modeAlias := aliasOf(t, msgs, "line1", "mode")
 			dcmd := "spBv1.0/" + g + "/DCMD/E1/line1"
 			ncmd := "spBv1.0/" + g + "/NCMD/E1"
@@ -161,7 +162,7 @@ func TestWriteCommands(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					before, calls := s.Status().Counters, len(fg.calls())
-					b.publish(t, tt.topic, tt.payload, false)
+					b.Publish(t, tt.topic, tt.payload, 1, false)
 					waitCounter(t, s, tt.counter, before[tt.counter]+1)
 					got := fg.calls()[calls:]
 					if tt.want == nil {
@@ -189,8 +190,8 @@ func TestWriteCommands(t *testing.T) {
 			}
 			// Node Control/Rebirth still works and is not a write.
 			calls := len(fg.calls())
-			b.publish(t, ncmd, rebirthCmd(t), false)
-			b.waitFor(t, wait, "rebirth", hasN(2, sparkplugb.NBIRTH)(t, g))
+			b.Publish(t, ncmd, rebirthCmd(t), 1, false)
+			b.WaitFor(t, wait, "rebirth", hasN(2, sparkplugb.NBIRTH)(t, g))
 			if len(fg.calls()) != calls {
 				t.Fatal("rebirth reached the gate")
 			}
@@ -200,22 +201,22 @@ func TestWriteCommands(t *testing.T) {
 
 // TestWriteCommandsWithPrimaryHost: the caller names the primary host.
 func TestWriteCommandsWithPrimaryHost(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	cfg := testCfg(t, b, Version311)
 	cfg.PrimaryHostID = "scada1"
 	g := cfg.GroupID
-	b.publish(t, "spBv1.0/STATE/scada1", []byte(`{"online":true,"timestamp":1}`), true)
+	b.Publish(t, "spBv1.0/STATE/scada1", []byte(`{"online":true,"timestamp":1}`), 1, true)
 	s := newSink(t, cfg)
 	fg := &fakeGate{}
 	s.SetWriteGate(fg)
 	if err := s.Connect(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor(t, wait, "NBIRTH", hasN(1, sparkplugb.NBIRTH)(t, g))
+	b.WaitFor(t, wait, "NBIRTH", hasN(1, sparkplugb.NBIRTH)(t, g))
 	if err := s.Write(ctxT(t), []model.Sample{sample("line1/sp", model.Float(1), 1)}); err != nil {
 		t.Fatal(err)
 	}
-	b.publish(t, "spBv1.0/"+g+"/DCMD/E1/line1", cmdPayload(t, uint64(time.Now().UnixMilli()), named(t, "sp", model.Float(3), sparkplugb.DataType_Double)), false)
+	b.Publish(t, "spBv1.0/"+g+"/DCMD/E1/line1", cmdPayload(t, uint64(time.Now().UnixMilli()), named(t, "sp", model.Float(3), sparkplugb.DataType_Double)), 1, false)
 	waitCounter(t, s, "write_commands_allowed", 1)
 	if c := fg.calls(); len(c) != 1 || c[0].Caller != "sparkplug:scada1" {
 		t.Fatalf("calls %+v", c)
@@ -225,7 +226,7 @@ func TestWriteCommandsWithPrimaryHost(t *testing.T) {
 // TestWriteCommandsWithoutGate: the default is read-only — DCMD and NCMD
 // writes reach nothing and count nothing.
 func TestWriteCommandsWithoutGate(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	cfg := testCfg(t, b, Version311)
 	g := cfg.GroupID
 	s := newSink(t, cfg)
@@ -236,13 +237,13 @@ func TestWriteCommandsWithoutGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := uint64(time.Now().UnixMilli())
-	b.publish(t, "spBv1.0/"+g+"/DCMD/E1/line1", cmdPayload(t, ts, named(t, "sp", model.Float(3), sparkplugb.DataType_Double)), false)
+	b.Publish(t, "spBv1.0/"+g+"/DCMD/E1/line1", cmdPayload(t, ts, named(t, "sp", model.Float(3), sparkplugb.DataType_Double)), 1, false)
 	// A write and a rebirth in one NCMD: the rebirth is served, the write
 	// ignored; the NBIRTH shows the NCMD was handled.
 	ncmd := cmdPayload(t, ts, named(t, "level", model.Float(9), sparkplugb.DataType_Double),
 		named(t, sparkplugb.MetricRebirth, model.Bool(true), sparkplugb.DataType_Boolean))
-	b.publish(t, "spBv1.0/"+g+"/NCMD/E1", ncmd, false)
-	b.waitFor(t, wait, "rebirth", hasN(2, sparkplugb.NBIRTH)(t, g))
+	b.Publish(t, "spBv1.0/"+g+"/NCMD/E1", ncmd, 1, false)
+	b.WaitFor(t, wait, "rebirth", hasN(2, sparkplugb.NBIRTH)(t, g))
 	for k, v := range s.Status().Counters {
 		if strings.HasPrefix(k, "write_commands") && v != 0 {
 			t.Fatalf("%s = %d without a gate", k, v)

@@ -7,9 +7,8 @@ import (
 	"time"
 
 	"github.com/weir-edge/weir/internal/conf"
-	"github.com/weir-edge/weir/internal/mqttaddr"
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/sparkplugb"
-	"github.com/weir-edge/weir/internal/tlsconf"
 )
 
 // SampleConfig is a complete example of the `sparkplug:` block, shown by
@@ -20,14 +19,14 @@ var SampleConfig string
 
 // Protocol versions accepted in the configuration.
 const (
-	Version311 = "3.1.1"
-	Version5   = "5"
+	Version311 = mqttclient.Version311
+	Version5   = mqttclient.Version5
 )
 
 // Defaults, applied by setDefaults.
 const (
-	DefaultKeepAlive        = 30 * time.Second
-	DefaultConnectTimeout   = 10 * time.Second
+	DefaultKeepAlive        = mqttclient.DefaultKeepAlive
+	DefaultConnectTimeout   = mqttclient.DefaultConnectTimeout
 	DefaultMaxInflight      = 64
 	DefaultRebirthDebounce  = time.Second
 	DefaultMaxMetrics       = 1000
@@ -39,14 +38,12 @@ const (
 
 // Config is the `sparkplug:` block of a sink.
 type Config struct {
-	// URL is the broker: tcp:// or mqtt:// (plain, default port 1883),
-	// ssl://, mqtts:// or tls:// (TLS, default port 8883).
-	URL string `yaml:"url"`
-	// ClientID of the MQTT session; default "<group_id>_<edge_node_id>".
-	ClientID string `yaml:"client_id"`
-	// ProtocolVersion is "3.1.1" (default: every Sparkplug 3.0 host must
-	// support it) or "5".
-	ProtocolVersion string `yaml:"protocol_version"`
+	// Broker is the connection: url, client_id (default
+	// "<group_id>_<edge_node_id>"), protocol_version ("3.1.1" by default,
+	// as every Sparkplug 3.0 host must support it, or "5"), username,
+	// password, tls, keep_alive (which also bounds the wait for one PUBACK)
+	// and connect_timeout (which also bounds SUBSCRIBE and the births).
+	mqttclient.Broker `yaml:",inline"`
 	// GroupID and EdgeNodeID name this edge node: spBv1.0/<group>/…/<edge>.
 	GroupID    string `yaml:"group_id"`
 	EdgeNodeID string `yaml:"edge_node_id"`
@@ -57,21 +54,11 @@ type Config struct {
 	PrimaryHostID string `yaml:"primary_host_id"`
 	// LegacyState follows a pre-3.0 host: STATE on "STATE/<host>" with the
 	// payload ONLINE/OFFLINE instead of spBv1.0/STATE/<host> with JSON.
-	LegacyState bool        `yaml:"legacy_state"`
-	Username    string      `yaml:"username"`
-	Password    conf.Secret `yaml:"password"`
-	// TLS settings; TLS is on when the URL scheme is a TLS one.
-	TLS tlsconf.Config `yaml:"tls"`
+	LegacyState bool `yaml:"legacy_state"`
 	// BdSeqFile is where the birth/death sequence number is persisted
 	// (fsync'd on every connect). Default
 	// <data_dir>/sparkplug/<group_id>_<edge_node_id>.bdseq.
 	BdSeqFile string `yaml:"bdseq_file"`
-	// KeepAlive is the MQTT keep-alive (default 30s); it also bounds the
-	// wait for one PUBACK.
-	KeepAlive time.Duration `yaml:"keep_alive"`
-	// ConnectTimeout bounds dialling, TLS, CONNECT, SUBSCRIBE and the births
-	// (default 10s).
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// MaxInflight bounds QoS 1 messages awaiting PUBACK at once with MQTT
 	// 3.1.1 (default 64). MQTT 5 publishes one at a time.
 	MaxInflight int `yaml:"max_inflight"`
@@ -115,18 +102,7 @@ type DeviceConfig struct {
 
 // setDefaults fills every unset key. It is the only place defaults live.
 func (c *Config) setDefaults() {
-	if c.ProtocolVersion == "" {
-		c.ProtocolVersion = Version311
-	}
-	if c.ClientID == "" {
-		c.ClientID = c.GroupID + "_" + c.EdgeNodeID
-	}
-	if c.KeepAlive == 0 {
-		c.KeepAlive = DefaultKeepAlive
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = DefaultConnectTimeout
-	}
+	c.Broker.SetDefaults(c.brokerDefaults())
 	if c.MaxInflight == 0 {
 		c.MaxInflight = DefaultMaxInflight
 	}
@@ -152,6 +128,11 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// brokerDefaults are the sink's choices for the shared connection keys.
+func (c *Config) brokerDefaults() mqttclient.Defaults {
+	return mqttclient.Defaults{ProtocolVersion: Version311, ClientID: c.GroupID + "_" + c.EdgeNodeID}
+}
+
 // fileSafe keeps letters, digits, '-', '_' and '.'; other bytes become '_'.
 func fileSafe(s string) string {
 	b := []byte(s)
@@ -166,18 +147,7 @@ func fileSafe(s string) string {
 // Validate checks the block as written; it does no I/O.
 func (c *Config) Validate() error {
 	var errs conf.Errors
-	if c.URL == "" {
-		errs.Addf("url", "is required")
-	} else if _, useTLS, err := parseURL(c.URL); err != nil {
-		errs.Add(&conf.FieldError{Path: "url", Err: err})
-	} else if c.TLS.Enabled && !useTLS {
-		errs.Addf("tls.enabled", "is true but the url scheme is plaintext; use mqtts:// or ssl://")
-	}
-	switch c.ProtocolVersion {
-	case "", Version5, Version311:
-	default:
-		errs.Addf("protocol_version", "%q is not supported (use %q or %q)", c.ProtocolVersion, Version311, Version5)
-	}
+	errs.Add(c.Broker.Validate(c.brokerDefaults()))
 	for _, id := range []struct{ key, v string }{{"group_id", c.GroupID}, {"edge_node_id", c.EdgeNodeID}} {
 		if id.v == "" {
 			errs.Addf(id.key, "is required")
@@ -191,9 +161,6 @@ func (c *Config) Validate() error {
 		}
 	} else if c.LegacyState {
 		errs.Addf("legacy_state", "needs primary_host_id")
-	}
-	if len(c.ClientID) > 65535 {
-		errs.Addf("client_id", "is longer than 65535 bytes")
 	}
 	d := c.Device
 	if d.Levels < 0 {
@@ -210,22 +177,6 @@ func (c *Config) Validate() error {
 			errs.Add(&conf.FieldError{Path: "device.map." + k, Err: err})
 		}
 	}
-	errs.AddPrefixed("password", c.Password.Validate())
-	if c.Password.IsSet() && c.Username == "" && c.ProtocolVersion != Version5 {
-		errs.Addf("username", "is required with a password in MQTT 3.1.1")
-	}
-	errs.AddPrefixed("tls", c.TLS.Validate())
-	switch {
-	case c.KeepAlive < 0:
-		errs.Addf("keep_alive", "must not be negative")
-	case c.KeepAlive > 0 && c.KeepAlive < time.Second:
-		errs.Addf("keep_alive", "must be at least 1s")
-	case c.KeepAlive > 65535*time.Second:
-		errs.Addf("keep_alive", "must be at most 18h12m15s (65535 s)")
-	}
-	if c.ConnectTimeout < 0 {
-		errs.Addf("connect_timeout", "must not be negative")
-	}
 	if c.MaxInflight < 0 || c.MaxInflight > 65535 {
 		errs.Addf("max_inflight", "must be between 1 and 65535")
 	}
@@ -240,6 +191,3 @@ func (c *Config) Validate() error {
 	}
 	return errs.Err()
 }
-
-// parseURL returns the dial address and whether the scheme asks for TLS.
-func parseURL(raw string) (addr string, useTLS bool, err error) { return mqttaddr.Parse(raw) }

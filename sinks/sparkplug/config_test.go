@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/weir-edge/weir/internal/mqttclient"
 )
 
 func TestSampleConfig(t *testing.T) {
@@ -25,7 +27,7 @@ func TestSampleConfig(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	ok := Config{URL: "tcp://127.0.0.1:1883", GroupID: "G", EdgeNodeID: "E"}
+	ok := Config{Broker: mqttclient.Broker{URL: "tcp://127.0.0.1:1883"}, GroupID: "G", EdgeNodeID: "E"}
 	tests := []struct {
 		name string
 		mod  func(*Config)
@@ -71,7 +73,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	c := Config{URL: "tcp://h", GroupID: "G 1", EdgeNodeID: "E:1", DataDir: "/data"}
+	c := Config{Broker: mqttclient.Broker{URL: "tcp://h"}, GroupID: "G 1", EdgeNodeID: "E:1", DataDir: "/data"}
 	c.setDefaults()
 	if c.ProtocolVersion != Version311 || c.ClientID != "G 1_E:1" || !*c.SeqProperty || c.Device.Separator != ":" {
 		t.Fatalf("defaults: %+v", c)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -22,9 +24,9 @@ func TestConformance(t *testing.T) {
 	for _, version := range []string{Version311, Version5} {
 		t.Run(version, func(t *testing.T) {
 			var mu sync.Mutex
-			current := startBroker(t, brokerOpts{})
-			addr := current.addr
-			var earlier []received
+			current := mqtttest.Start(t, mqtttest.Options{})
+			addr := current.Addr()
+			var earlier []mqtttest.Message
 			n := 0
 			group := ""
 			dir := t.TempDir()
@@ -36,8 +38,8 @@ func TestConformance(t *testing.T) {
 					g := group
 					mu.Unlock()
 					s, err := New(Config{
-						URL: "tcp://" + addr, ProtocolVersion: version, GroupID: g, EdgeNodeID: "E1",
-						BdSeqFile: filepath.Join(dir, g+".bdseq"), DataQoS: 1, KeepAlive: 5 * time.Second,
+						Broker:  mqttclient.Broker{URL: "tcp://" + addr, ProtocolVersion: version, KeepAlive: 5 * time.Second},
+						GroupID: g, EdgeNodeID: "E1", BdSeqFile: filepath.Join(dir, g+".bdseq"), DataQoS: 1,
 					}, nil)
 					if err != nil {
 						t.Fatal(err)
@@ -47,19 +49,19 @@ func TestConformance(t *testing.T) {
 				Received: func(t *testing.T) []model.Sample {
 					mu.Lock()
 					b, g := current, group
-					msgs := append([]received(nil), earlier...)
+					msgs := append([]mqtttest.Message(nil), earlier...)
 					mu.Unlock()
-					msgs = append(msgs, b.snapshot()...)
+					msgs = append(msgs, b.Messages()...)
 					return decodeSamples(t, sparkplugMsgs(t, msgs, g, "E1"))
 				},
 				Outage: func(t *testing.T) func() {
 					mu.Lock()
 					old := current
 					mu.Unlock()
-					kept := old.snapshot()
-					old.stop()
+					kept := old.Messages()
+					old.Stop()
 					return func() {
-						nb := startBroker(t, brokerOpts{addr: addr})
+						nb := mqtttest.Start(t, mqtttest.Options{Addr: addr})
 						mu.Lock()
 						earlier = append(earlier, kept...)
 						current = nb

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 	"github.com/weir-edge/weir/model"
 )
@@ -100,7 +101,7 @@ func referenceDecode(t *testing.T, payloads [][]byte) []jsPayload {
 // NBIRTH, DBIRTH and DDATA Weir publishes and checks names, aliases,
 // datatypes, values, seq and timestamps.
 func TestReferenceDecoder(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	cfg := testCfg(t, b, Version311)
 	g := cfg.GroupID
 	s := newSink(t, cfg)
@@ -118,11 +119,11 @@ func TestReferenceDecoder(t *testing.T) {
 	if err := s.Write(ctxT(t), batch); err != nil {
 		t.Fatal(err)
 	}
-	msgs := sparkplugMsgs(t, b.waitFor(t, wait, "DDATA", hasN(1, sparkplugb.DDATA)(t, g)), g, "E1")
+	msgs := sparkplugMsgs(t, b.WaitFor(t, wait, "DDATA", hasN(1, sparkplugb.DDATA)(t, g)), g, "E1")
 	var raws [][]byte
-	for _, m := range b.snapshot() {
-		if tp, err := sparkplugb.ParseTopic(m.topic); err == nil && tp.Group == g {
-			raws = append(raws, m.payload)
+	for _, m := range b.Messages() {
+		if tp, err := sparkplugb.ParseTopic(m.Topic); err == nil && tp.Group == g {
+			raws = append(raws, m.Payload)
 		}
 	}
 	if len(raws) != 3 || len(msgs) != 3 {
@@ -207,12 +208,12 @@ func TestReferenceDecoder(t *testing.T) {
 
 	// A rebirth DBIRTH carries the current values with their datatypes,
 	// which Tahu's library then reads itself.
-	b.publish(t, "spBv1.0/"+g+"/NCMD/E1", rebirthCmd(t), false)
-	b.waitFor(t, wait, "rebirth DBIRTH", hasN(2, sparkplugb.DBIRTH)(t, g))
+	b.Publish(t, "spBv1.0/"+g+"/NCMD/E1", rebirthCmd(t), 1, false)
+	b.WaitFor(t, wait, "rebirth DBIRTH", hasN(2, sparkplugb.DBIRTH)(t, g))
 	var reborn []byte
-	for _, m := range b.snapshot() {
-		if tp, err := sparkplugb.ParseTopic(m.topic); err == nil && tp.Group == g && tp.Type == sparkplugb.DBIRTH {
-			reborn = m.payload
+	for _, m := range b.Messages() {
+		if tp, err := sparkplugb.ParseTopic(m.Topic); err == nil && tp.Group == g && tp.Type == sparkplugb.DBIRTH {
+			reborn = m.Payload
 		}
 	}
 	rb := referenceDecode(t, [][]byte{reborn})[0]

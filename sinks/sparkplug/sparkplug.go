@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 	"github.com/weir-edge/weir/pipeline"
 )
@@ -23,9 +24,7 @@ var errHostOffline = errors.New("primary host application is offline")
 type Sink struct {
 	cfg        Config // defaults applied
 	addr       string
-	useTLS     bool
 	log        *slog.Logger
-	dial       dialFunc
 	now        func() time.Time
 	ncmdTopic  string
 	stateTopic string // "" without primary_host_id
@@ -72,7 +71,7 @@ type Sink struct {
 
 // session is one connection and the goroutine that serves it.
 type session struct {
-	conn   conn
+	conn   mqttclient.Conn
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{} // closed when serve has returned
@@ -89,7 +88,7 @@ type session struct {
 
 // closeConn disconnects once, whoever asks first (serve on a host going
 // offline, Connect/Close/Write dropping the session).
-func (ss *session) closeConn() { ss.closeOnce.Do(func() { _ = ss.conn.close() }) }
+func (ss *session) closeConn() { ss.closeOnce.Do(func() { _ = ss.conn.Close() }) }
 
 func (ss *session) signal() {
 	select {
@@ -110,12 +109,11 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		return nil, fmt.Errorf("sparkplug sink: %w", err)
 	}
 	cfg.setDefaults()
-	addr, useTLS, _ := parseURL(cfg.URL)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Sink{
-		cfg: cfg, addr: addr, useTLS: useTLS || cfg.TLS.Enabled, log: log,
+		cfg: cfg, addr: cfg.Addr(), log: log,
 		now: time.Now, state: pipeline.StateStarting,
 		node: newNode(&cfg), enc: dataEncoder{seqProp: *cfg.SeqProperty},
 	}
@@ -127,11 +125,6 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 			t.Namespace = ""
 		}
 		s.stateTopic = t.String()
-	}
-	if cfg.ProtocolVersion == Version5 {
-		s.dial = dial5
-	} else {
-		s.dial = dial311
 	}
 	return s, nil
 }
@@ -171,47 +164,40 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 	if err != nil {
 		return fail("bdSeq", err)
 	}
+	o, err := s.cfg.Options() // password and certificates are read here
+	if err != nil {
+		return fmt.Errorf("sparkplug %s: connect: %w", s.addr, err)
+	}
 	sctx, scancel := context.WithCancel(context.Background())
 	sess := &session{ctx: sctx, cancel: scancel, done: make(chan struct{}), events: make(chan struct{}, 1)}
-	o := dialOptions{
-		addr: s.addr, clientID: s.cfg.ClientID, username: s.cfg.Username,
-		keepAlive: s.cfg.KeepAlive, ackTimeout: s.cfg.KeepAlive, writeTimeout: s.cfg.ConnectTimeout,
-		willTopic:   s.node.topic(sparkplugb.NDEATH, ""),
-		willPayload: deathPayload(s.nowMs(), bd),
-		subscribe:   []string{s.ncmdTopic},
-		onMessage:   func(topic string, payload []byte) { s.onMessage(sess, topic, payload) },
-	}
+	// Sparkplug: Clean Start and Session Expiry 0; the NDEATH will is QoS 1,
+	// not retained.
+	o.Will = &mqttclient.Message{Topic: s.node.topic(sparkplugb.NDEATH, ""), Payload: deathPayload(s.nowMs(), bd), QoS: 1}
+	o.OnMessage = func(m mqttclient.Message) { s.onMessage(sess, m.Topic, m.Payload) }
+	subs := []mqttclient.Subscription{{Topic: s.ncmdTopic, QoS: 1}}
 	if s.stateTopic != "" {
-		o.subscribe = append(o.subscribe, s.stateTopic)
+		subs = append(subs, mqttclient.Subscription{Topic: s.stateTopic, QoS: 1})
 	}
-	sess.cmds = s.commandSubscriptions(&o)
-	if s.cfg.Password.IsSet() {
-		pw, err := s.cfg.Password.Resolve()
-		if err != nil {
-			scancel()
-			return fail("password", err)
-		}
-		o.password = pw
-	}
-	if s.useTLS {
-		tc, err := s.cfg.TLS.Load()
-		if err != nil {
-			scancel()
-			return fail("tls", err)
-		}
-		o.tls = tc
-	}
+	sess.cmds = s.commandSubscriptions(&subs)
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
-	c, err := s.dial(cctx, o)
+	c, err := mqttclient.Dial(cctx, o)
 	if err != nil {
 		scancel()
 		return fail("dial", err)
 	}
-	sess.conn = c
+	// Offline until this connection's STATE says otherwise; reset before
+	// subscribing, as the retained STATE may be handled before Subscribe
+	// returns.
 	s.hostMu.Lock()
-	s.hostOnline = false // until this connection's STATE says otherwise
+	s.hostOnline = false
 	s.hostMu.Unlock()
+	if err := c.Subscribe(cctx, subs); err != nil {
+		_ = c.Close()
+		scancel()
+		return fail("dial", fmt.Errorf("subscribe: %w", err))
+	}
+	sess.conn = c
 
 	s.pubMu.Lock()
 	s.bdSeq = bd
@@ -226,7 +212,7 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 	}
 	s.pubMu.Unlock()
 	if berr != nil {
-		_ = c.close()
+		_ = c.Close()
 		scancel()
 		return fail("births", berr)
 	}
@@ -235,7 +221,7 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 	s.startCommands(sess)
 	go s.serve(sess)
 	s.log.Info("connected", "broker", s.addr, "client_id", s.cfg.ClientID,
-		"protocol_version", s.cfg.ProtocolVersion, "tls", o.tls != nil, "bdseq", bd,
+		"protocol_version", s.cfg.ProtocolVersion, "tls", o.TLS != nil, "bdseq", bd,
 		"primary_host_id", s.cfg.PrimaryHostID)
 	return nil
 }
@@ -324,10 +310,10 @@ func (s *Sink) serve(sess *session) {
 	}()
 	for {
 		select {
-		case <-sess.conn.done():
+		case <-sess.conn.Done():
 			sess.cancel()
 			if !s.closing.Load() {
-				cause := sess.conn.cause()
+				cause := sess.conn.Cause()
 				if cause == nil {
 					cause = errors.New("connection closed")
 				}
@@ -345,7 +331,7 @@ func (s *Sink) serve(sess *session) {
 			// disconnect and start over.
 			s.pubMu.Lock()
 			ctx, cancel := context.WithTimeout(sess.ctx, s.cfg.KeepAlive)
-			err := sess.conn.publish(ctx, s.node.topic(sparkplugb.NDEATH, ""), deathPayload(s.nowMs(), s.bdSeq), 1)
+			err := sess.conn.Publish(ctx, s.node.topic(sparkplugb.NDEATH, ""), deathPayload(s.nowMs(), s.bdSeq), 1, false)
 			cancel()
 			s.pubMu.Unlock()
 			if err == nil {
@@ -421,7 +407,7 @@ func (s *Sink) Close(ctx context.Context) error {
 			pctx, cancel := context.WithCancel(ctx)
 			stop := context.AfterFunc(sess.ctx, cancel)
 			s.pubMu.Lock()
-			perr := sess.conn.publish(pctx, s.node.topic(sparkplugb.NDEATH, ""), deathPayload(s.nowMs(), s.bdSeq), 1)
+			perr := sess.conn.Publish(pctx, s.node.topic(sparkplugb.NDEATH, ""), deathPayload(s.nowMs(), s.bdSeq), 1, false)
 			s.pubMu.Unlock()
 			stop()
 			cancel()

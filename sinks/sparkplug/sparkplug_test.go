@@ -14,6 +14,8 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -30,12 +32,13 @@ func ctxT(t testing.TB) context.Context {
 }
 
 // testCfg is a sink config for broker b with a unique group per test.
-func testCfg(t *testing.T, b *broker, version string) Config {
+func testCfg(t *testing.T, b *mqtttest.Broker, version string) Config {
 	group := strings.NewReplacer("/", "-", "#", "-", "+", "-").Replace(t.Name())
 	return Config{
-		URL: b.url(), ProtocolVersion: version, GroupID: group, EdgeNodeID: "E1",
+		Broker:  mqttclient.Broker{URL: b.URL("tcp"), ProtocolVersion: version, ConnectTimeout: 5 * time.Second},
+		GroupID: group, EdgeNodeID: "E1",
 		BdSeqFile:       filepath.Join(t.TempDir(), "bdseq"),
-		RebirthDebounce: time.Millisecond, ConnectTimeout: 5 * time.Second,
+		RebirthDebounce: time.Millisecond,
 	}
 }
 
@@ -66,9 +69,11 @@ func bdSeqOf(t testing.TB, p *sparkplugb.Payload) uint64 {
 	return m.GetLongValue()
 }
 
-func hasN(n int, types ...sparkplugb.MessageType) func(t *testing.T, group string) func([]received) bool {
-	return func(t *testing.T, group string) func([]received) bool {
-		return func(msgs []received) bool { return len(ofType(sparkplugMsgs(t, msgs, group, "E1"), types...)) >= n }
+func hasN(n int, types ...sparkplugb.MessageType) func(t *testing.T, group string) func([]mqtttest.Message) bool {
+	return func(t *testing.T, group string) func([]mqtttest.Message) bool {
+		return func(msgs []mqtttest.Message) bool {
+			return len(ofType(sparkplugMsgs(t, msgs, group, "E1"), types...)) >= n
+		}
 	}
 }
 
@@ -78,10 +83,10 @@ func hasN(n int, types ...sparkplugb.MessageType) func(t *testing.T, group strin
 func TestSession(t *testing.T) {
 	for _, version := range []string{Version311, Version5} {
 		t.Run(version, func(t *testing.T) {
-			b := startBroker(t, brokerOpts{})
-			px := startProxy(t, b.addr)
+			b := mqtttest.Start(t, mqtttest.Options{})
+			px := mqtttest.StartProxy(t, b.Addr())
 			cfg := testCfg(t, b, version)
-			cfg.URL = "tcp://" + px.addr()
+			cfg.URL = "tcp://" + px.Addr()
 			s := newSink(t, cfg)
 			if err := s.Connect(ctxT(t)); err != nil {
 				t.Fatal(err)
@@ -99,7 +104,7 @@ func TestSession(t *testing.T) {
 			if err := s.Write(ctxT(t), batch); err != nil {
 				t.Fatal(err)
 			}
-			msgs := sparkplugMsgs(t, b.waitFor(t, wait, "3 data messages", hasN(3, sparkplugb.DDATA, sparkplugb.NDATA)(t, g)), g, "E1")
+			msgs := sparkplugMsgs(t, b.WaitFor(t, wait, "3 data messages", hasN(3, sparkplugb.DDATA, sparkplugb.NDATA)(t, g)), g, "E1")
 			// Expected order: NBIRTH(0) [connect]; NBIRTH again (new node
 			// metric "uptime") + 2 DBIRTHs; DDATA press, DDATA oven, NDATA.
 			var types []string
@@ -179,8 +184,8 @@ func TestSession(t *testing.T) {
 			birthBd := bdSeqOf(t, nb)
 
 			// Abnormal loss: the broker publishes the will.
-			px.drop()
-			got := b.waitFor(t, wait, "NDEATH will", hasN(1, sparkplugb.NDEATH)(t, g))
+			px.Drop()
+			got := b.WaitFor(t, wait, "NDEATH will", hasN(1, sparkplugb.NDEATH)(t, g))
 			death := ofType(sparkplugMsgs(t, got, g, "E1"), sparkplugb.NDEATH)[0]
 			if death.qos != 1 || death.retain {
 				t.Errorf("NDEATH qos %d retain %v, want 1/false", death.qos, death.retain)
@@ -199,7 +204,7 @@ func TestSession(t *testing.T) {
 			if err := s.Connect(ctxT(t)); err != nil {
 				t.Fatal(err)
 			}
-			got = b.waitFor(t, wait, "second NBIRTH", hasN(3, sparkplugb.NBIRTH)(t, g))
+			got = b.WaitFor(t, wait, "second NBIRTH", hasN(3, sparkplugb.NBIRTH)(t, g))
 			nbs := ofType(sparkplugMsgs(t, got, g, "E1"), sparkplugb.NBIRTH)
 			if bd := bdSeqOf(t, nbs[2].payload); bd != birthBd+1 {
 				t.Fatalf("bdSeq after reconnect %d, want %d", bd, birthBd+1)
@@ -207,7 +212,7 @@ func TestSession(t *testing.T) {
 			if err := s.Close(ctxT(t)); err != nil {
 				t.Fatal(err)
 			}
-			got = b.waitFor(t, wait, "NDEATH on close", hasN(2, sparkplugb.NDEATH)(t, g))
+			got = b.WaitFor(t, wait, "NDEATH on close", hasN(2, sparkplugb.NDEATH)(t, g))
 			deaths := ofType(sparkplugMsgs(t, got, g, "E1"), sparkplugb.NDEATH)
 			if bdSeqOf(t, deaths[1].payload) != birthBd+1 {
 				t.Fatal("NDEATH on close carries the wrong bdSeq")
@@ -219,7 +224,7 @@ func TestSession(t *testing.T) {
 // TestSeqWraps writes enough messages, alternating node and device, for
 // seq to wrap, and checks the one counter runs 0..255,0.. without gaps.
 func TestSeqWraps(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	cfg := testCfg(t, b, Version311)
 	s := newSink(t, cfg)
 	if err := s.Connect(ctxT(t)); err != nil {
@@ -235,7 +240,7 @@ func TestSeqWraps(t *testing.T) {
 		}
 	}
 	g := cfg.GroupID
-	msgs := sparkplugMsgs(t, b.waitFor(t, wait, "300 data messages", hasN(300, sparkplugb.DDATA, sparkplugb.NDATA)(t, g)), g, "E1")
+	msgs := sparkplugMsgs(t, b.WaitFor(t, wait, "300 data messages", hasN(300, sparkplugb.DDATA, sparkplugb.NDATA)(t, g)), g, "E1")
 	// Start from the last NBIRTH (the node metric's first sample causes one).
 	last := 0
 	for i, m := range msgs {
@@ -268,7 +273,7 @@ func TestSeqWraps(t *testing.T) {
 // process restart) continues the sequence; Close publishes NDEATH with the
 // session's bdSeq.
 func TestBdSeqSurvivesRestart(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	cfg := testCfg(t, b, Version5)
 	g := cfg.GroupID
 	for i := range 3 {
@@ -279,7 +284,7 @@ func TestBdSeqSurvivesRestart(t *testing.T) {
 		if err := s.Close(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}
-		got := sparkplugMsgs(t, b.waitFor(t, wait, "NDEATH", hasN(i+1, sparkplugb.NDEATH)(t, g)), g, "E1")
+		got := sparkplugMsgs(t, b.WaitFor(t, wait, "NDEATH", hasN(i+1, sparkplugb.NDEATH)(t, g)), g, "E1")
 		nb := ofType(got, sparkplugb.NBIRTH)[i]
 		nd := ofType(got, sparkplugb.NDEATH)[i]
 		if bdSeqOf(t, nb.payload) != uint64(i) || bdSeqOf(t, nd.payload) != uint64(i) {
@@ -308,7 +313,7 @@ func rebirthCmd(t testing.TB) []byte {
 func TestRebirth(t *testing.T) {
 	for _, version := range []string{Version311, Version5} {
 		t.Run(version, func(t *testing.T) {
-			b := startBroker(t, brokerOpts{})
+			b := mqtttest.Start(t, mqtttest.Options{})
 			cfg := testCfg(t, b, version)
 			g := cfg.GroupID
 			s := newSink(t, cfg)
@@ -322,10 +327,10 @@ func TestRebirth(t *testing.T) {
 			if err := s.Write(ctxT(t), []model.Sample{sample("d1/c", model.String("x"), 3)}); err != nil {
 				t.Fatal(err)
 			}
-			b.waitFor(t, wait, "3 DDATA", hasN(3, sparkplugb.DDATA)(t, g))
-			b.publish(t, "spBv1.0/"+g+"/NCMD/E1", rebirthCmd(t), false)
-			msgs := sparkplugMsgs(t, b.waitFor(t, wait, "rebirth", hasN(2, sparkplugb.NBIRTH)(t, g)), g, "E1")
-			msgs = sparkplugMsgs(t, b.waitFor(t, wait, "DBIRTHs after rebirth", hasN(5, sparkplugb.DBIRTH)(t, g)), g, "E1")
+			b.WaitFor(t, wait, "3 DDATA", hasN(3, sparkplugb.DDATA)(t, g))
+			b.Publish(t, "spBv1.0/"+g+"/NCMD/E1", rebirthCmd(t), 1, false)
+			msgs := sparkplugMsgs(t, b.WaitFor(t, wait, "rebirth", hasN(2, sparkplugb.NBIRTH)(t, g)), g, "E1")
+			msgs = sparkplugMsgs(t, b.WaitFor(t, wait, "DBIRTHs after rebirth", hasN(5, sparkplugb.DBIRTH)(t, g)), g, "E1")
 			births := ofType(msgs, sparkplugb.NBIRTH, sparkplugb.DBIRTH)
 			// NBIRTH, DBIRTH d1, DBIRTH d2, DBIRTH d1 (a, c), NBIRTH, DBIRTH d1, DBIRTH d2
 			if len(births) != 7 {
@@ -355,7 +360,7 @@ func TestRebirth(t *testing.T) {
 			if err := s.Write(ctxT(t), []model.Sample{sample("d2/b", model.Int(5), 4)}); err != nil {
 				t.Fatal(err)
 			}
-			msgs = sparkplugMsgs(t, b.waitFor(t, wait, "DDATA after rebirth", hasN(4, sparkplugb.DDATA)(t, g)), g, "E1")
+			msgs = sparkplugMsgs(t, b.WaitFor(t, wait, "DDATA after rebirth", hasN(4, sparkplugb.DDATA)(t, g)), g, "E1")
 			if last := msgs[len(msgs)-1]; last.payload.GetSeq() != 3 {
 				t.Fatalf("DDATA after rebirth seq %d, want 3", last.payload.GetSeq())
 			}
@@ -379,7 +384,7 @@ func TestPrimaryHost(t *testing.T) {
 	for _, tt := range tests {
 		for _, version := range []string{Version311, Version5} {
 			t.Run(tt.name+"/"+version, func(t *testing.T) {
-				b := startBroker(t, brokerOpts{})
+				b := mqtttest.Start(t, mqtttest.Options{})
 				cfg := testCfg(t, b, version)
 				cfg.PrimaryHostID, cfg.LegacyState = "host-"+tt.name, tt.legacy
 				stateTopic := fmt.Sprintf(tt.topic, cfg.PrimaryHostID)
@@ -395,19 +400,19 @@ func TestPrimaryHost(t *testing.T) {
 				}
 				// An old, offline STATE changes nothing.
 				if !tt.legacy {
-					b.publish(t, stateTopic, []byte(`{"online":false,"timestamp":1000}`), true)
+					b.Publish(t, stateTopic, []byte(`{"online":false,"timestamp":1000}`), 1, true)
 				}
-				b.publish(t, stateTopic, tt.online, true)
-				msgs := b.waitFor(t, wait, "NBIRTH after host online", hasN(1, sparkplugb.NBIRTH)(t, g))
+				b.Publish(t, stateTopic, tt.online, 1, true)
+				msgs := b.WaitFor(t, wait, "NBIRTH after host online", hasN(1, sparkplugb.NBIRTH)(t, g))
 				if n := len(sparkplugMsgs(t, msgs, g, "E1")); n != 1 {
 					t.Fatalf("%d messages before host online, want only the NBIRTH", n-1)
 				}
 				if err := s.Write(ctxT(t), batch); err != nil {
 					t.Fatal(err)
 				}
-				b.waitFor(t, wait, "DDATA", hasN(1, sparkplugb.DDATA)(t, g))
-				b.publish(t, stateTopic, tt.offline, true)
-				msgs = b.waitFor(t, wait, "NDEATH after host offline", hasN(1, sparkplugb.NDEATH)(t, g))
+				b.WaitFor(t, wait, "DDATA", hasN(1, sparkplugb.DDATA)(t, g))
+				b.Publish(t, stateTopic, tt.offline, 1, true)
+				msgs = b.WaitFor(t, wait, "NDEATH after host offline", hasN(1, sparkplugb.NDEATH)(t, g))
 				deadline := time.Now().Add(wait)
 				for {
 					err = s.Write(ctxT(t), batch)
@@ -426,7 +431,7 @@ func TestPrimaryHost(t *testing.T) {
 				if err := s.Write(ctxT(t), batch); !errors.Is(err, errHostOffline) {
 					t.Fatalf("Write after reconnect to offline host: %v", err)
 				}
-				if n := len(ofType(sparkplugMsgs(t, b.snapshot(), g, "E1"), sparkplugb.NBIRTH)); n != 1 {
+				if n := len(ofType(sparkplugMsgs(t, b.Messages(), g, "E1"), sparkplugb.NBIRTH)); n != 1 {
 					t.Fatalf("%d NBIRTHs while host offline", n)
 				}
 				_ = msgs
@@ -438,7 +443,7 @@ func TestPrimaryHost(t *testing.T) {
 // TestDeviceDeath: a device whose every metric turns bad gets DDEATH; more
 // bad samples publish nothing; a good sample brings DBIRTH then DDATA.
 func TestDeviceDeath(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	cfg := testCfg(t, b, Version311)
 	g := cfg.GroupID
 	s := newSink(t, cfg)
@@ -462,7 +467,7 @@ func TestDeviceDeath(t *testing.T) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}
-	msgs := sparkplugMsgs(t, b.waitFor(t, wait, "revived DDATA", hasN(4, sparkplugb.DDATA)(t, g)), g, "E1")
+	msgs := sparkplugMsgs(t, b.WaitFor(t, wait, "revived DDATA", hasN(4, sparkplugb.DDATA)(t, g)), g, "E1")
 	var got []string
 	for _, m := range msgs {
 		got = append(got, string(m.topic.Type)+"/"+m.topic.Device)
@@ -489,7 +494,7 @@ func TestDeviceDeath(t *testing.T) {
 // TestTypeChange: a tag first seen bad (datatype guessed) then good with
 // another kind is re-born with the right datatype.
 func TestTypeChange(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	cfg := testCfg(t, b, Version311)
 	g := cfg.GroupID
 	s := newSink(t, cfg)
@@ -504,7 +509,7 @@ func TestTypeChange(t *testing.T) {
 	if err := s.Write(ctxT(t), []model.Sample{sample("d/x", model.String("on"), 3)}); err != nil {
 		t.Fatal(err)
 	}
-	msgs := sparkplugMsgs(t, b.waitFor(t, wait, "2 DDATA", hasN(2, sparkplugb.DDATA)(t, g)), g, "E1")
+	msgs := sparkplugMsgs(t, b.WaitFor(t, wait, "2 DDATA", hasN(2, sparkplugb.DDATA)(t, g)), g, "E1")
 	births := ofType(msgs, sparkplugb.DBIRTH)
 	if len(births) != 2 {
 		t.Fatalf("%d DBIRTHs, want 2", len(births))
@@ -515,7 +520,7 @@ func TestTypeChange(t *testing.T) {
 }
 
 func TestWriteAfterCloseAndUnconnected(t *testing.T) {
-	b := startBroker(t, brokerOpts{})
+	b := mqtttest.Start(t, mqtttest.Options{})
 	s := newSink(t, testCfg(t, b, Version311))
 	if err := s.Write(ctxT(t), []model.Sample{sample("a/b", model.Int(1), 1)}); !errors.Is(err, pipeline.ErrDisconnected) {
 		t.Fatalf("Write before Connect: %v", err)

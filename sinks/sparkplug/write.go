@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -62,10 +63,10 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 		err = fmt.Errorf("sparkplug %s: write: %w", s.addr, err)
 	case ctx.Err() != nil && sess.ctx.Err() == nil:
 		err = fmt.Errorf("sparkplug %s: write: %w", s.addr, ctx.Err())
-	case errors.Is(err, errRefused):
+	case errors.Is(err, mqttclient.ErrRefused):
 		err = fmt.Errorf("sparkplug %s: write: %w", s.addr, err)
 	default:
-		if c := sess.conn.cause(); c != nil && sess.ctx.Err() != nil {
+		if c := sess.conn.Cause(); c != nil && sess.ctx.Err() != nil {
 			err = fmt.Errorf("connection lost: %w", c)
 		}
 		s.mu.Lock()
@@ -83,7 +84,7 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	return err
 }
 
-func (s *Sink) writeLocked(ctx context.Context, c conn, batch []model.Sample) error {
+func (s *Sink) writeLocked(ctx context.Context, c mqttclient.Conn, batch []model.Sample) error {
 	n := s.node
 	s.win.start(c, s.cfg)
 	defer s.win.reset()
@@ -230,7 +231,7 @@ func (s *Sink) deviceData(ctx context.Context, d *deviceState, batch []model.Sam
 
 // birthAllLocked publishes NBIRTH (seq 0) and a DBIRTH for every device
 // that is not dead, as after a connect or a rebirth request.
-func (s *Sink) birthAllLocked(ctx context.Context, c conn) error {
+func (s *Sink) birthAllLocked(ctx context.Context, c mqttclient.Conn) error {
 	s.win.start(c, s.cfg)
 	nowMs := s.nowMs()
 	s.seq = 0
@@ -270,7 +271,7 @@ func (s *Sink) publishSeq(ctx context.Context, topic string, p *sparkplugb.Paylo
 	s.seq = (s.seq + 1) % 256
 	b, err := sparkplugb.Encode(p)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", errRefused, topic, err)
+		return fmt.Errorf("%w: %s: %w", mqttclient.ErrRefused, topic, err)
 	}
 	if err := s.win.send(ctx, topic, b); err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
@@ -282,7 +283,7 @@ func (s *Sink) publishSeq(ctx context.Context, topic string, p *sparkplugb.Paylo
 // messages when the connection supports it (MQTT 3.1.1), else one at a
 // time.
 type window struct {
-	c       conn
+	c       mqttclient.Conn
 	qos     byte
 	size    int
 	timeout time.Duration
@@ -292,11 +293,11 @@ type window struct {
 }
 
 type pending struct {
-	tok   pubToken
+	tok   mqttclient.Token
 	topic string
 }
 
-func (w *window) start(c conn, cfg Config) {
+func (w *window) start(c mqttclient.Conn, cfg Config) {
 	if w.c == c && w.n > w.first {
 		return // nested start (births inside a write): keep the window
 	}
@@ -308,10 +309,11 @@ func (w *window) start(c conn, cfg Config) {
 }
 
 func (w *window) send(ctx context.Context, topic string, payload []byte) error {
-	tok := w.c.publishAsync(topic, payload, w.qos)
-	if tok == nil {
-		return w.c.publish(ctx, topic, payload, w.qos)
+	ap, ok := w.c.(mqttclient.AsyncPublisher)
+	if !ok {
+		return w.c.Publish(ctx, topic, payload, w.qos, false)
 	}
+	tok := ap.PublishAsync(topic, payload, w.qos, false)
 	if w.n-w.first == w.size {
 		if err := w.awaitOldest(ctx); err != nil {
 			return err
@@ -328,7 +330,7 @@ func (w *window) awaitOldest(ctx context.Context) error {
 	w.first++
 	t := time.NewTimer(w.timeout)
 	defer t.Stop()
-	if err := awaitToken(ctx, p.tok, t.C); err != nil {
+	if err := mqttclient.AwaitToken(ctx, p.tok, t.C); err != nil {
 		return fmt.Errorf("publish %s: %w", p.topic, err)
 	}
 	return nil

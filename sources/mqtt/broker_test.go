@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/internal/tlsconf"
 	"github.com/weir-edge/weir/internal/tlsconf/tlstest"
 	"github.com/weir-edge/weir/model"
@@ -132,7 +134,7 @@ func weirCases() []mappingCase {
 // TestMappingThroughBroker runs every mapping case end to end: a source
 // subscribed to an embedded broker receives the message and emits samples.
 func TestMappingThroughBroker(t *testing.T) {
-	b := startBroker(t)
+	b := mqtttest.Start(t, mqtttest.Options{})
 	subs := 0
 	var cases []mappingCase
 	cases = append(cases, jsonCases()...)
@@ -141,14 +143,14 @@ func TestMappingThroughBroker(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			out := newCollector()
-			s := runSource(t, Config{URL: b.url(), ClientID: "map-" + strconv.Itoa(i), Subscriptions: []SubscriptionConfig{tc.sub}}, out, withClock)
+			s := runSource(t, Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: "map-" + strconv.Itoa(i)}, Subscriptions: []SubscriptionConfig{tc.sub}}, out, withClock)
 			subs++
-			b.waitSubscribed(t, subs)
-			b.publish(t, tc.topic, []byte(tc.payload), 1)
+			b.WaitSubscribed(t, waitTimeout, subs)
+			b.Publish(t, tc.topic, []byte(tc.payload), 1, false)
 			if tc.bad {
 				// A sentinel after the bad message: once it is through, the
 				// bad one was handled.
-				b.publish(t, tc.topic, []byte(`__sentinel__`), 1)
+				b.Publish(t, tc.topic, []byte(`__sentinel__`), 1, false)
 				waitCounter(t, s, "messages", 2)
 				if got := out.snapshot(); len(got) != 0 && !(tc.sub.Format == FormatRaw && len(got) == 1) {
 					t.Fatalf("bad message produced samples:\n%s", dumpSamples(got))
@@ -186,19 +188,20 @@ func waitCounter(t *testing.T, s *Source, name string, n uint64) {
 // TestProtocolVersions subscribes with both protocol versions and both
 // QoS levels and checks the messages arrive and Tags lists them.
 func TestProtocolVersions(t *testing.T) {
-	b := startBroker(t)
+	b := mqtttest.Start(t, mqtttest.Options{})
 	subs := 0
 	for _, v := range []string{Version5, Version311} {
 		for _, qos := range []int{0, 1} {
 			t.Run(fmt.Sprintf("v%s/qos%d", v, qos), func(t *testing.T) {
 				out := newCollector()
 				prefix := fmt.Sprintf("pv/%s/%d", strings.ReplaceAll(v, ".", ""), qos)
-				s := runSource(t, Config{URL: b.url(), ClientID: "pv-" + prefix, ProtocolVersion: v,
+				s := runSource(t, Config{
+					Broker:        mqttclient.Broker{URL: b.URL("tcp"), ClientID: "pv-" + prefix, ProtocolVersion: v},
 					Subscriptions: []SubscriptionConfig{{Topic: prefix + "/#", QoS: &qos, Format: FormatRaw}}}, out)
 				subs++
-				b.waitSubscribed(t, subs)
+				b.WaitSubscribed(t, waitTimeout, subs)
 				for i := range 20 {
-					b.publish(t, fmt.Sprintf("%s/t%02d", prefix, i), []byte(strconv.Itoa(i)), byte(qos))
+					b.Publish(t, fmt.Sprintf("%s/t%02d", prefix, i), []byte(strconv.Itoa(i)), byte(qos), false)
 				}
 				got := out.waitN(t, 20)
 				for i, smp := range got {
@@ -221,14 +224,14 @@ func TestProtocolVersions(t *testing.T) {
 // TestUnmatchedAndEmpty: an empty payload (a retained-message deletion) is
 // skipped silently; a topic no route matches is counted.
 func TestUnmatchedAndEmpty(t *testing.T) {
-	b := startBroker(t)
+	b := mqtttest.Start(t, mqtttest.Options{})
 	out := newCollector()
-	s := runSource(t, Config{URL: b.url(), ClientID: "um", Subscriptions: []SubscriptionConfig{
+	s := runSource(t, Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: "um"}, Subscriptions: []SubscriptionConfig{
 		{Topic: "u/a/#", Format: FormatRaw}, {Topic: "u/#", Format: FormatRaw, Path: "other/{topic}"}}}, out)
-	b.waitSubscribed(t, 1)
-	b.publish(t, "u/a/x", nil, 1)
-	b.publish(t, "u/b", []byte("1"), 1)
-	b.publish(t, "u/a/y", []byte("2"), 1)
+	b.WaitSubscribed(t, waitTimeout, 1)
+	b.Publish(t, "u/a/x", nil, 1, false)
+	b.Publish(t, "u/b", []byte("1"), 1, false)
+	b.Publish(t, "u/a/y", []byte("2"), 1, false)
 	got := out.waitN(t, 2)
 	if got[0].Path != "other/u/b" || got[1].Path != "u/a/y" {
 		t.Fatalf("first matching route must win:\n%s", dumpSamples(got))
@@ -240,14 +243,14 @@ func TestUnmatchedAndEmpty(t *testing.T) {
 
 // TestMaxPayload refuses oversized messages.
 func TestMaxPayload(t *testing.T) {
-	b := startBroker(t)
+	b := mqtttest.Start(t, mqtttest.Options{})
 	out := newCollector()
 	tr := true
-	s := runSource(t, Config{URL: b.url(), ClientID: "mp", MaxPayload: 8, CleanStart: &tr,
+	s := runSource(t, Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: "mp"}, MaxPayload: 8, CleanStart: &tr,
 		Subscriptions: []SubscriptionConfig{{Topic: "mp", Format: FormatRaw}}}, out)
-	b.waitSubscribed(t, 1)
-	b.publish(t, "mp", []byte("123456789"), 1)
-	b.publish(t, "mp", []byte("1"), 1)
+	b.WaitSubscribed(t, waitTimeout, 1)
+	b.Publish(t, "mp", []byte("123456789"), 1, false)
+	b.Publish(t, "mp", []byte("1"), 1, false)
 	got := out.waitN(t, 1)
 	if len(got) != 1 || got[0].Value.AsInt() != 1 || s.Status().Counters["decode_errors"] != 1 {
 		t.Fatalf("got %s, status %+v", dumpSamples(got), s.Status().Counters)
@@ -261,23 +264,24 @@ func TestMaxPayload(t *testing.T) {
 func TestReconnectResubscribes(t *testing.T) {
 	for _, v := range []string{Version5, Version311} {
 		t.Run("v"+v, func(t *testing.T) {
-			b := startBroker(t)
+			b := mqtttest.Start(t, mqtttest.Options{})
 			out := newCollector()
 			attempts := make(chan struct{}, 16)
 			gate := make(chan struct{})
-			s := runSource(t, Config{URL: b.url(), ClientID: "rc-" + v, ProtocolVersion: v,
+			s := runSource(t, Config{
+				Broker:        mqttclient.Broker{URL: b.URL("tcp"), ClientID: "rc-" + v, ProtocolVersion: v},
 				Subscriptions: []SubscriptionConfig{{Topic: "rc/#", Format: FormatRaw}}}, out, gatedDial(attempts, gate))
 			<-attempts
-			b.waitSubscribed(t, 1)
-			b.publish(t, "rc/a", []byte("1"), 1)
+			b.WaitSubscribed(t, waitTimeout, 1)
+			b.Publish(t, "rc/a", []byte("1"), 1, false)
 			out.waitN(t, 1)
 
-			b.ln.DropAll()
+			b.DropAll()
 			<-attempts // the source is now disconnected and held at the gate
-			b.publish(t, "rc/b", []byte("2"), 1)
+			b.Publish(t, "rc/b", []byte("2"), 1, false)
 			close(gate)
-			b.waitSubscribed(t, 2)
-			b.publish(t, "rc/c", []byte("3"), 1)
+			b.WaitSubscribed(t, waitTimeout, 2)
+			b.Publish(t, "rc/c", []byte("3"), 1, false)
 			got := out.waitFor(t, "rc/b and rc/c", func(ss []model.Sample) bool {
 				m := byPath(ss)
 				_, okB := m["rc/b"]
@@ -304,7 +308,7 @@ func gatedDial(attempts chan<- struct{}, gate <-chan struct{}) func(*Source) {
 	return func(s *Source) {
 		inner := s.dial
 		n := 0
-		s.dial = func(ctx context.Context, o dialOptions) (conn, error) {
+		s.dial = func(ctx context.Context, o mqttclient.Options) (mqttclient.Conn, error) {
 			n++
 			attempts <- struct{}{}
 			if n > 1 {
@@ -328,7 +332,7 @@ func TestTLSAndAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := startBrokerWith(t, brokerOpts{tls: srvTLS, users: map[string]string{"ingest": "pw-ok"}})
+	b := mqtttest.Start(t, mqtttest.Options{TLS: srvTLS, Users: map[string]string{"ingest": "pw-ok"}})
 	t.Setenv("WEIR_TEST_PW_OK", "pw-ok")
 	t.Setenv("WEIR_TEST_PW_BAD", "nope")
 	client := tlsconf.Config{CAFile: pki.CA, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}
@@ -349,8 +353,9 @@ func TestTLSAndAuth(t *testing.T) {
 				out := newCollector()
 				dials := make(chan error, 1)
 				topic := fmt.Sprintf("tls/%s/%d", strings.ReplaceAll(v, ".", ""), i)
-				runSource(t, Config{URL: "mqtts://" + b.addr, ClientID: "tls-" + topic, ProtocolVersion: v, TLS: tt.tls,
-					Username: "ingest", Password: conf.Secret{Env: tt.pw}, ConnectTimeout: 3 * time.Second,
+				runSource(t, Config{
+					Broker: mqttclient.Broker{URL: "mqtts://" + b.Addr(), ClientID: "tls-" + topic, ProtocolVersion: v, TLS: tt.tls,
+						Username: "ingest", Password: conf.Secret{Env: tt.pw}, ConnectTimeout: 3 * time.Second},
 					Subscriptions: []SubscriptionConfig{{Topic: topic, Format: FormatRaw}}}, out, dialCounter(dials))
 				err := <-dials
 				if !tt.ok {
@@ -363,8 +368,8 @@ func TestTLSAndAuth(t *testing.T) {
 					t.Fatalf("dial: %v", err)
 				}
 				subs++
-				b.waitSubscribed(t, subs)
-				b.publish(t, topic, []byte("1"), 1)
+				b.WaitSubscribed(t, waitTimeout, subs)
+				b.Publish(t, topic, []byte("1"), 1, false)
 				out.waitN(t, 1)
 			})
 		}

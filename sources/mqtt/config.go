@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/weir-edge/weir/internal/conf"
-	"github.com/weir-edge/weir/internal/mqttaddr"
-	"github.com/weir-edge/weir/internal/tlsconf"
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/model"
 )
 
@@ -21,8 +20,8 @@ var SampleConfig string
 
 // Protocol versions and payload formats accepted in the configuration.
 const (
-	Version5   = "5"
-	Version311 = "3.1.1"
+	Version5   = mqttclient.Version5
+	Version311 = mqttclient.Version311
 
 	FormatJSON = "json"
 	FormatWeir = "weir"
@@ -39,8 +38,8 @@ const (
 
 // Defaults, applied by setDefaults.
 const (
-	DefaultKeepAlive       = 30 * time.Second
-	DefaultConnectTimeout  = 10 * time.Second
+	DefaultKeepAlive       = mqttclient.DefaultKeepAlive
+	DefaultConnectTimeout  = mqttclient.DefaultConnectTimeout
 	DefaultSessionExpiry   = 10 * time.Minute
 	DefaultMaxPayload      = 1 << 20
 	DefaultRebirthInterval = 10 * time.Second
@@ -54,22 +53,11 @@ const (
 // Config is the `mqtt:` block of a source: the broker, what to subscribe to
 // and how to turn messages into samples.
 type Config struct {
-	// URL is the broker: tcp:// or mqtt:// (plain, default port 1883),
-	// ssl://, mqtts:// or tls:// (TLS, default port 8883).
-	URL string `yaml:"url"`
-	// ClientID names the session on the broker. Required: a persistent
-	// session is found again by its client id, and two clients sharing one
-	// would throw each other off.
-	ClientID string `yaml:"client_id"`
-	// ProtocolVersion is "5" (default) or "3.1.1".
-	ProtocolVersion string      `yaml:"protocol_version"`
-	Username        string      `yaml:"username"`
-	Password        conf.Secret `yaml:"password"`
-	// TLS settings; TLS is on when the URL scheme is a TLS one or
-	// tls.enabled is true.
-	TLS            tlsconf.Config `yaml:"tls"`
-	KeepAlive      time.Duration  `yaml:"keep_alive"`
-	ConnectTimeout time.Duration  `yaml:"connect_timeout"`
+	// Broker is the connection: url, client_id (required: a persistent
+	// session is found again by its client id), protocol_version ("5" by
+	// default or "3.1.1"), username, password, tls, keep_alive and
+	// connect_timeout.
+	mqttclient.Broker `yaml:",inline"`
 	// CleanStart discards the broker-side session on every connect. Default
 	// false, so that QoS 1 messages published while the connection is down
 	// are queued by the broker and delivered on reconnect; true (forced)
@@ -155,17 +143,13 @@ type SparkplugConfig struct {
 	QoS *int `yaml:"qos"`
 }
 
+// brokerDefaults are the source's choices for the shared connection keys:
+// MQTT 5 and a required client_id.
+var brokerDefaults = mqttclient.Defaults{ProtocolVersion: Version5}
+
 // setDefaults fills every unset key; it is the one place defaults live.
 func (c *Config) setDefaults() {
-	if c.ProtocolVersion == "" {
-		c.ProtocolVersion = Version5
-	}
-	if c.KeepAlive == 0 {
-		c.KeepAlive = DefaultKeepAlive
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = DefaultConnectTimeout
-	}
+	c.Broker.SetDefaults(brokerDefaults)
 	if c.CleanStart == nil {
 		clean := c.Sparkplug != nil
 		c.CleanStart = &clean
@@ -214,39 +198,7 @@ func (c *Config) setDefaults() {
 // at its key path.
 func (c *Config) Validate() error {
 	var errs conf.Errors
-	if c.URL == "" {
-		errs.Addf("url", "is required")
-	} else if _, useTLS, err := parseURL(c.URL); err != nil {
-		errs.Add(&conf.FieldError{Path: "url", Err: err})
-	} else if c.TLS.Enabled && !useTLS {
-		errs.Addf("tls.enabled", "is true but the url scheme is plaintext; use mqtts:// or ssl://")
-	}
-	if c.ClientID == "" {
-		errs.Addf("client_id", "is required")
-	} else if len(c.ClientID) > 65535 {
-		errs.Addf("client_id", "is longer than 65535 bytes")
-	}
-	switch c.ProtocolVersion {
-	case "", Version5, Version311:
-	default:
-		errs.Addf("protocol_version", "%q is not supported (use %q or %q)", c.ProtocolVersion, Version5, Version311)
-	}
-	errs.AddPrefixed("password", c.Password.Validate())
-	if c.Password.IsSet() && c.Username == "" && c.ProtocolVersion == Version311 {
-		errs.Addf("username", "is required with a password in MQTT 3.1.1")
-	}
-	errs.AddPrefixed("tls", c.TLS.Validate())
-	switch {
-	case c.KeepAlive < 0:
-		errs.Addf("keep_alive", "must not be negative")
-	case c.KeepAlive > 0 && c.KeepAlive < time.Second:
-		errs.Addf("keep_alive", "must be at least 1s")
-	case c.KeepAlive > 65535*time.Second:
-		errs.Addf("keep_alive", "must be at most 18h12m15s (65535 s)")
-	}
-	if c.ConnectTimeout < 0 {
-		errs.Addf("connect_timeout", "must not be negative")
-	}
+	errs.Add(c.Broker.Validate(brokerDefaults))
 	if c.SessionExpiry < 0 || c.SessionExpiry > maxSessionExpiry {
 		errs.Addf("session_expiry", "must be between 0 and %s", maxSessionExpiry)
 	}
@@ -396,6 +348,3 @@ func validateID(id string) error {
 	}
 	return nil
 }
-
-// parseURL returns the dial address and whether the scheme asks for TLS.
-func parseURL(raw string) (addr string, useTLS bool, err error) { return mqttaddr.Parse(raw) }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/model"
 	mqttsink "github.com/weir-edge/weir/sinks/mqtt"
 	spsink "github.com/weir-edge/weir/sinks/sparkplug"
@@ -69,13 +71,13 @@ func checkRoundTrip(t *testing.T, sent []model.Sample, got []model.Sample, pathO
 func TestWeirSparkplugSinkToSource(t *testing.T) {
 	for _, version := range []string{spsink.Version311, spsink.Version5} {
 		t.Run("v"+version, func(t *testing.T) {
-			b := startBroker(t)
+			b := mqtttest.Start(t, mqtttest.Options{})
 			out := newCollector()
-			runSource(t, Config{URL: b.url(), ClientID: "host", Sparkplug: &SparkplugConfig{
+			runSource(t, Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: "host"}, Sparkplug: &SparkplugConfig{
 				GroupIDs: []string{"G1"}, HostID: "host", PublishState: true}}, out)
-			b.waitSubscribed(t, 1)
+			b.WaitSubscribed(t, waitTimeout, 1)
 
-			sink, err := spsink.New(spsink.Config{URL: b.url(), ProtocolVersion: version, GroupID: "G1", EdgeNodeID: "weir-gw",
+			sink, err := spsink.New(spsink.Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ProtocolVersion: version}, GroupID: "G1", EdgeNodeID: "weir-gw",
 				BdSeqFile: filepath.Join(t.TempDir(), "bdseq"), DataQoS: 1}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -129,12 +131,12 @@ func mk(s model.Sample) model.Sample { s.EdgeTime = s.SourceTime; return s }
 func TestWeirMQTTSinkToSource(t *testing.T) {
 	for _, mode := range []string{mqttsink.ModeSample, mqttsink.ModeBatch} {
 		t.Run(mode, func(t *testing.T) {
-			b := startBroker(t)
+			b := mqtttest.Start(t, mqtttest.Options{})
 			out := newCollector()
-			s := runSource(t, Config{URL: b.url(), ClientID: "ingest-" + mode, Subscriptions: []SubscriptionConfig{
+			s := runSource(t, Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: "ingest-" + mode}, Subscriptions: []SubscriptionConfig{
 				{Topic: "weir/v1/#", StripPrefix: "weir/v1/", Path: "copy/{topic}", Format: FormatWeir}}}, out)
-			b.waitSubscribed(t, 1)
-			sink, err := mqttsink.New(mqttsink.Config{URL: b.url(), ClientID: "weir-" + mode, TopicPrefix: "weir/v1", Mode: mode}, nil)
+			b.WaitSubscribed(t, waitTimeout, 1)
+			sink, err := mqttsink.New(mqttsink.Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: "weir-" + mode}, TopicPrefix: "weir/v1", Mode: mode}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,178 +1,21 @@
 package mqtt
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/packets"
-
-	weirbroker "github.com/weir-edge/weir/internal/broker"
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/model"
 )
 
 // waitTimeout bounds every wait for something to happen over the network.
 const waitTimeout = 10 * time.Second
-
-// received is one message seen by the broker's inline subscriber.
-type received struct {
-	topic   string
-	payload []byte
-	retain  bool
-}
-
-// broker is an embedded mochi-mqtt broker on 127.0.0.1:0 that records
-// every message and signals every SUBSCRIBE.
-type broker struct {
-	srv  *mochi.Server
-	addr string
-	ln   *weirbroker.Listener
-
-	mu     sync.Mutex
-	msgs   []received
-	subs   int
-	notify chan struct{}
-}
-
-// subHook counts SUBSCRIBE packets, so tests wait for a source to be
-// subscribed instead of sleeping.
-type subHook struct {
-	mochi.HookBase
-	b *broker
-}
-
-func (h *subHook) ID() string           { return "subs" }
-func (h *subHook) Provides(b byte) bool { return b == mochi.OnSubscribed }
-func (h *subHook) OnSubscribed(cl *mochi.Client, _ packets.Packet, _ []byte) {
-	if cl.Net.Inline {
-		return // the recording subscriber
-	}
-	h.b.mu.Lock()
-	h.b.subs++
-	h.b.mu.Unlock()
-	h.b.signal()
-}
-
-func startBroker(t testing.TB) *broker { return startBrokerWith(t, brokerOpts{}) }
-
-type brokerOpts struct {
-	tls   *tls.Config       // nil: plain TCP
-	users map[string]string // nil: anonymous clients allowed
-}
-
-func startBrokerWith(t testing.TB, o brokerOpts) *broker {
-	t.Helper()
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	b := &broker{srv: srv, notify: make(chan struct{}, 1)}
-	if o.users == nil {
-		if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		var rules auth.AuthRules
-		for u, p := range o.users {
-			rules = append(rules, auth.AuthRule{Username: auth.RString(u), Password: auth.RString(p), Allow: true})
-		}
-		if err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Auth: rules, ACL: auth.ACLRules{{}}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := srv.AddHook(&subHook{b: b}, nil); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.tls != nil {
-		ln = tls.NewListener(ln, o.tls)
-	}
-	l := weirbroker.NewListener("t", ln)
-	if err := srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	b.addr, b.ln = l.Address(), l
-	if err := srv.Subscribe("#", 1, b.record); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return b
-}
-
-func (b *broker) signal() {
-	select {
-	case b.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (b *broker) record(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
-	b.mu.Lock()
-	b.msgs = append(b.msgs, received{topic: pk.TopicName, payload: bytes.Clone(pk.Payload), retain: pk.FixedHeader.Retain})
-	b.mu.Unlock()
-	b.signal()
-}
-
-func (b *broker) url() string { return "tcp://" + b.addr }
-
-// publish sends a message from the broker's inline client.
-func (b *broker) publish(t testing.TB, topic string, payload []byte, qos byte) {
-	t.Helper()
-	if err := b.srv.Publish(topic, payload, false, qos); err != nil {
-		t.Fatalf("publish %s: %v", topic, err)
-	}
-}
-
-// waitSubscribed waits until n SUBSCRIBE packets have arrived in total.
-func (b *broker) waitSubscribed(t testing.TB, n int) {
-	t.Helper()
-	b.waitFor(t, fmt.Sprintf("%d subscribes", n), func([]received) bool { return b.subs >= n })
-}
-
-// waitFor blocks until cond holds (called with b.mu held) or fails.
-func (b *broker) waitFor(t testing.TB, what string, cond func([]received) bool) []received {
-	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for {
-		b.mu.Lock()
-		ok := cond(b.msgs)
-		msgs := append([]received(nil), b.msgs...)
-		b.mu.Unlock()
-		if ok {
-			return msgs
-		}
-		select {
-		case <-b.notify:
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s; broker saw %d messages", what, len(msgs))
-		}
-	}
-}
-
-func onTopic(msgs []received, topic string) []received {
-	var out []received
-	for _, m := range msgs {
-		if m.topic == topic {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // collector is a pipeline.Emitter that records every sample.
 type collector struct {
@@ -293,7 +136,7 @@ func withClock(s *Source) { s.now = func() time.Time { return fixedClock } }
 func dialCounter(ch chan<- error) func(*Source) {
 	return func(s *Source) {
 		inner := s.dial
-		s.dial = func(ctx context.Context, o dialOptions) (conn, error) {
+		s.dial = func(ctx context.Context, o mqttclient.Options) (mqttclient.Conn, error) {
 			c, err := inner(ctx, o)
 			select {
 			case ch <- err:

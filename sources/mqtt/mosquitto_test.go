@@ -12,6 +12,7 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/model"
 	spsink "github.com/weir-edge/weir/sinks/sparkplug"
 )
@@ -70,7 +71,8 @@ func TestMosquittoEndToEnd(t *testing.T) {
 			// after the test); 3.1.1 sessions never expire on Mosquitto, so
 			// that one connects clean to leave nothing behind.
 			clean := v == Version311
-			runSource(t, Config{URL: "tcp://" + mosquittoAddr, ClientID: "weir-src-" + run + "-" + v, ProtocolVersion: v,
+			runSource(t, Config{
+				Broker:     mqttclient.Broker{URL: "tcp://" + mosquittoAddr, ClientID: "weir-src-" + run + "-" + v, ProtocolVersion: v},
 				CleanStart: &clean, SessionExpiry: time.Minute, Subscriptions: []SubscriptionConfig{
 					{Topic: prefix + "/json/+", Path: "m/{4}", JSON: JSONConfig{Value: "$.v", Timestamp: "$.ts"}},
 					{Topic: prefix + "/raw/#", StripPrefix: prefix + "/", Format: FormatRaw},
@@ -111,12 +113,12 @@ func TestMosquittoEndToEnd(t *testing.T) {
 		group := "weirtest-" + run
 		out := newCollector()
 		dials := make(chan error, 1)
-		stop := runSourceStoppable(t, Config{URL: "tcp://" + mosquittoAddr, ClientID: "weir-host-" + run, Sparkplug: &SparkplugConfig{
+		stop := runSourceStoppable(t, Config{Broker: mqttclient.Broker{URL: "tcp://" + mosquittoAddr, ClientID: "weir-host-" + run}, Sparkplug: &SparkplugConfig{
 			GroupIDs: []string{group}, HostID: "weir-host-" + run, PublishState: true}}, out, dialCounter(dials))
 		if err := <-dials; err != nil {
 			t.Fatalf("dial: %v", err)
 		}
-		sink, err := spsink.New(spsink.Config{URL: "tcp://" + mosquittoAddr, GroupID: group, EdgeNodeID: "gw",
+		sink, err := spsink.New(spsink.Config{Broker: mqttclient.Broker{URL: "tcp://" + mosquittoAddr}, GroupID: group, EdgeNodeID: "gw",
 			BdSeqFile: filepath.Join(t.TempDir(), "bdseq"), DataQoS: 1, PrimaryHostID: "weir-host-" + run}, nil)
 		if err != nil {
 			t.Fatal(err)

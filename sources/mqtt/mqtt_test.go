@@ -15,6 +15,8 @@ import (
 	"go.uber.org/goleak"
 	"gopkg.in/yaml.v3"
 
+	"github.com/weir-edge/weir/internal/mqttaddr"
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/model"
 )
 
@@ -43,8 +45,8 @@ func TestSampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New(sample): %v", err)
 	}
-	if len(s.routes) != 4 || s.sp == nil || !s.useTLS {
-		t.Fatalf("source from sample: routes %d sp %v tls %v", len(s.routes), s.sp != nil, s.useTLS)
+	if _, useTLS, _ := mqttaddr.Parse(s.cfg.URL); len(s.routes) != 4 || s.sp == nil || !useTLS {
+		t.Fatalf("source from sample: routes %d sp %v tls %v", len(s.routes), s.sp != nil, useTLS)
 	}
 }
 
@@ -294,7 +296,7 @@ func TestJSONTimestamp(t *testing.T) {
 // mustRoute compiles a subscription with defaults applied.
 func mustRoute(t testing.TB, sc SubscriptionConfig) *route {
 	t.Helper()
-	c := Config{URL: "tcp://h", ClientID: "x", Subscriptions: []SubscriptionConfig{sc}}
+	c := Config{Broker: mqttclient.Broker{URL: "tcp://h", ClientID: "x"}, Subscriptions: []SubscriptionConfig{sc}}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/eclipse/paho.golang/paho/session/state"
 
 	"github.com/weir-edge/weir/internal/backoff"
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -39,11 +40,11 @@ var errAlreadyRunning = errors.New("mqtt source: Run is already in progress")
 // plain topics through configured routes, and the Sparkplug B namespace as
 // a host application.
 type Source struct {
-	cfg    Config // defaults applied
-	addr   string
-	useTLS bool
-	log    *slog.Logger
-	dial   dialFunc
+	cfg  Config // defaults applied
+	addr string
+	log  *slog.Logger
+	// dial is mqttclient.Dial; tests wrap it to count attempts.
+	dial   func(context.Context, mqttclient.Options) (mqttclient.Conn, error)
 	now    func() time.Time
 	policy backoff.Policy
 
@@ -89,22 +90,16 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 		cfg.Sparkplug = &sp
 	}
 	cfg.setDefaults()
-	addr, useTLS, _ := parseURL(cfg.URL) // validated above
 	s := &Source{
 		cfg:    cfg,
-		addr:   addr,
-		useTLS: useTLS || cfg.TLS.Enabled,
+		addr:   cfg.Addr(), // validated above
 		log:    log,
+		dial:   mqttclient.Dial,
 		now:    time.Now,
 		policy: backoff.Policy{Initial: 200 * time.Millisecond, Max: 30 * time.Second},
 		state:  pipeline.StateStopped,
 		tags:   make(map[string]model.Kind),
 		badLog: rateLimiter{every: 10 * time.Second},
-	}
-	if cfg.ProtocolVersion == Version311 {
-		s.dial = dial311
-	} else {
-		s.dial = dial5
 	}
 	for i, sc := range cfg.Subscriptions {
 		r, err := newRoute(sc)
@@ -198,38 +193,22 @@ func (s *Source) runConn(ctx context.Context, out pipeline.Emitter, sess *state.
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	o := dialOptions{
-		addr:          s.addr,
-		clientID:      s.cfg.ClientID,
-		username:      s.cfg.Username,
-		keepAlive:     s.cfg.KeepAlive,
-		ackTimeout:    s.cfg.KeepAlive,
-		cleanStart:    *s.cfg.CleanStart,
-		sessionExpiry: s.cfg.SessionExpiry,
-		session:       sess,
-		onMessage:     func(m inbound) { s.onMessage(cctx, out, m) },
+	o, err := s.cfg.Options() // password and certificates are read here
+	if err != nil {
+		return false, fmt.Errorf("mqtt %s: %w", s.addr, err)
 	}
-	if s.cfg.Password.IsSet() {
-		pw, err := s.cfg.Password.Resolve() // errors name the source, never the value
-		if err != nil {
-			return false, fail("password", err)
-		}
-		o.password = pw
-	}
-	if s.useTLS {
-		tc, err := s.cfg.TLS.Load()
-		if err != nil {
-			return false, fail("tls", err)
-		}
-		o.tls = tc
-	}
+	o.WriteTimeout = s.cfg.KeepAlive
+	o.KeepSession, o.SessionExpiry, o.Session = !*s.cfg.CleanStart, s.cfg.SessionExpiry, sess
+	// Ordered: samples leave in arrival order, and a QoS 1 message is
+	// acknowledged only once its samples are emitted.
+	o.OnMessage, o.Ordered = func(m mqttclient.Message) { s.onMessage(cctx, out, m) }, true
 	var stateTopic string
 	var stateTS uint64
 	if s.sp != nil && s.sp.cfg.PublishState {
 		stateTopic = sparkplugb.Topic{Type: sparkplugb.STATE, Namespace: sparkplugb.Namespace, HostID: s.sp.cfg.HostID}.String()
 		stateTS = uint64(s.now().UnixMilli())
-		o.will = &willMsg{topic: stateTopic, qos: 1, retain: true,
-			payload: sparkplugb.State{Online: false, Timestamp: stateTS}.AppendJSON(nil)}
+		o.Will = &mqttclient.Message{Topic: stateTopic, QoS: 1, Retain: true,
+			Payload: sparkplugb.State{Online: false, Timestamp: stateTS}.AppendJSON(nil)}
 	}
 	dctx, dcancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer dcancel()
@@ -248,23 +227,23 @@ func (s *Source) runConn(ctx context.Context, out pipeline.Emitter, sess *state.
 			s.sp.send = nil // no more rebirths or STATE republishing
 			s.hmu.Unlock()
 		}
-		if ctx.Err() != nil && stateTopic != "" && c.cause() == nil {
+		if ctx.Err() != nil && stateTopic != "" && c.Cause() == nil {
 			// A clean DISCONNECT suppresses the will: say offline first.
 			pctx, pcancel := context.WithTimeout(context.Background(), s.cfg.ConnectTimeout)
-			if err := c.publish(pctx, stateTopic, sparkplugb.State{Online: false, Timestamp: stateTS}.AppendJSON(nil), 1, true); err != nil {
+			if err := c.Publish(pctx, stateTopic, sparkplugb.State{Online: false, Timestamp: stateTS}.AppendJSON(nil), 1, true); err != nil {
 				s.log.Warn("cannot publish STATE offline", "error", err)
 			}
 			pcancel()
 		}
-		_ = c.close()
+		_ = c.Close()
 		if s.sp != nil {
 			s.connectionLost(ctx, out)
 		}
 	}()
 
-	var subs []subscription
+	var subs []mqttclient.Subscription
 	for _, r := range s.routes {
-		subs = append(subs, subscription{topic: r.topic, qos: r.qos})
+		subs = append(subs, mqttclient.Subscription{Topic: r.topic, QoS: r.qos})
 	}
 	if s.sp != nil {
 		subs = append(subs, s.sp.subscriptions()...)
@@ -280,26 +259,26 @@ func (s *Source) runConn(ctx context.Context, out pipeline.Emitter, sess *state.
 		}, s.now())
 		s.hmu.Unlock()
 	}
-	if err := c.subscribe(dctx, subs); err != nil {
+	if err := c.Subscribe(dctx, subs); err != nil {
 		return false, fail("subscribe", err)
 	}
 	s.setState(pipeline.StateRunning, "")
 	if stateTopic != "" {
 		payload := sparkplugb.State{Online: true, Timestamp: stateTS}.AppendJSON(nil)
-		if err := c.publish(dctx, stateTopic, payload, 1, true); err != nil {
+		if err := c.Publish(dctx, stateTopic, payload, 1, true); err != nil {
 			return false, fail("publish STATE", err)
 		}
 	}
 	wg.Go(func() { s.drainOutbox(cctx, c, outbox) })
 	s.log.Info("connected", "broker", s.addr, "client_id", s.cfg.ClientID,
-		"protocol_version", s.cfg.ProtocolVersion, "tls", o.tls != nil,
-		"session_present", c.sessionPresent(), "subscriptions", len(subs))
+		"protocol_version", s.cfg.ProtocolVersion, "tls", o.TLS != nil,
+		"session_present", c.SessionPresent(), "subscriptions", len(subs))
 	select {
 	case <-ctx.Done():
 		return true, nil
-	case <-c.done():
+	case <-c.Done():
 		s.disconnects.Add(1)
-		cause := c.cause()
+		cause := c.Cause()
 		if cause == nil {
 			cause = errors.New("connection closed")
 		}
@@ -310,14 +289,14 @@ func (s *Source) runConn(ctx context.Context, out pipeline.Emitter, sess *state.
 // drainOutbox publishes what the handler queued, from a goroutine of its
 // own: a QoS 1 publish from the handler would wait for a PUBACK that only
 // the handler's goroutine could read.
-func (s *Source) drainOutbox(ctx context.Context, c conn, outbox <-chan outMsg) {
+func (s *Source) drainOutbox(ctx context.Context, c mqttclient.Conn, outbox <-chan outMsg) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case m := <-outbox:
 			pctx, cancel := context.WithTimeout(ctx, s.cfg.KeepAlive)
-			if err := c.publish(pctx, m.topic, m.payload, m.qos, m.retain); err != nil && ctx.Err() == nil {
+			if err := c.Publish(pctx, m.topic, m.payload, m.qos, m.retain); err != nil && ctx.Err() == nil {
 				s.log.Warn("publish failed", "topic", m.topic, "error", err)
 			}
 			cancel()
@@ -338,33 +317,33 @@ func (s *Source) connectionLost(ctx context.Context, out pipeline.Emitter) {
 
 // onMessage handles one PUBLISH on the library's goroutine. It returns
 // (and the message is acknowledged) only once the samples are emitted.
-func (s *Source) onMessage(ctx context.Context, out pipeline.Emitter, m inbound) {
+func (s *Source) onMessage(ctx context.Context, out pipeline.Emitter, m mqttclient.Message) {
 	s.messages.Add(1)
 	now := s.now()
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
-	if len(m.payload) > s.cfg.MaxPayload {
-		s.badMessage(m.topic, fmt.Errorf("payload of %d bytes exceeds max_payload %d", len(m.payload), s.cfg.MaxPayload))
+	if len(m.Payload) > s.cfg.MaxPayload {
+		s.badMessage(m.Topic, fmt.Errorf("payload of %d bytes exceeds max_payload %d", len(m.Payload), s.cfg.MaxPayload))
 		return
 	}
 	var err error
 	buf := s.buf[:0]
 	switch {
-	case s.sp != nil && isSparkplugTopic(m.topic):
-		buf, err = s.sp.handle(buf, m.topic, m.payload, now)
+	case s.sp != nil && isSparkplugTopic(m.Topic):
+		buf, err = s.sp.handle(buf, m.Topic, m.Payload, now)
 	default:
-		r := s.routeFor(m.topic)
+		r := s.routeFor(m.Topic)
 		if r == nil {
 			s.unmatched.Add(1)
 			return
 		}
-		buf, err = r.decode(buf, m.topic, m.payload, now.UnixNano())
+		buf, err = r.decode(buf, m.Topic, m.Payload, now.UnixNano())
 		if errors.Is(err, errEmpty) {
 			err = nil
 		}
 	}
 	if err != nil {
-		s.badMessage(m.topic, err)
+		s.badMessage(m.Topic, err)
 	}
 	s.buf = buf
 	if len(buf) > 0 {

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -107,17 +108,17 @@ func newSPHost(cfg SparkplugConfig, log *slog.Logger) *spHost {
 
 // subscriptions are the Sparkplug namespace filters and the host's own
 // STATE topic.
-func (h *spHost) subscriptions() []subscription {
+func (h *spHost) subscriptions() []mqttclient.Subscription {
 	qos := byte(*h.cfg.QoS)
-	var subs []subscription
+	var subs []mqttclient.Subscription
 	if h.all {
-		subs = append(subs, subscription{topic: sparkplugb.Namespace + "/#", qos: qos})
+		subs = append(subs, mqttclient.Subscription{Topic: sparkplugb.Namespace + "/#", QoS: qos})
 	} else {
 		for _, g := range h.cfg.GroupIDs {
-			subs = append(subs, subscription{topic: sparkplugb.Namespace + "/" + g + "/#", qos: qos})
+			subs = append(subs, mqttclient.Subscription{Topic: sparkplugb.Namespace + "/" + g + "/#", QoS: qos})
 		}
 		if h.cfg.HostID != "" {
-			subs = append(subs, subscription{topic: sparkplugb.Namespace + "/STATE/" + h.cfg.HostID, qos: 1})
+			subs = append(subs, mqttclient.Subscription{Topic: sparkplugb.Namespace + "/STATE/" + h.cfg.HostID, QoS: 1})
 		}
 	}
 	return subs

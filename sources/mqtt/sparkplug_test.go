@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 	"github.com/weir-edge/weir/model"
 )
@@ -78,7 +80,7 @@ func allTypes() []typedValue {
 // broker's inline client.
 type edge struct {
 	t            *testing.T
-	b            *broker
+	b            *mqtttest.Broker
 	group, node  string
 	seq          uint64
 	ts           uint64
@@ -87,7 +89,7 @@ type edge struct {
 	nextAliasVal uint64
 }
 
-func newEdge(t *testing.T, b *broker, group, node string) *edge {
+func newEdge(t *testing.T, b *mqtttest.Broker, group, node string) *edge {
 	return &edge{t: t, b: b, group: group, node: node, ts: 1732568400000, alias: map[string]uint64{}, nextAliasVal: 1}
 }
 
@@ -128,7 +130,7 @@ func (e *edge) send(mt sparkplugb.MessageType, device string, metrics []*sparkpl
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.b.publish(e.t, e.topic(mt, device), data, 0)
+	e.b.Publish(e.t, e.topic(mt, device), data, 0, false)
 }
 
 func (e *edge) nbirth(metrics ...*sparkplugb.Metric) {
@@ -146,17 +148,17 @@ func (e *edge) ndeath(bdSeq int64) {
 	e.send(sparkplugb.NDEATH, "", []*sparkplugb.Metric{bd}, false)
 }
 
-func spConfig(b *broker, id string, publishState bool) Config {
-	return Config{URL: b.url(), ClientID: id, Sparkplug: &SparkplugConfig{
+func spConfig(b *mqtttest.Broker, id string, publishState bool) Config {
+	return Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: id}, Sparkplug: &SparkplugConfig{
 		GroupIDs: []string{"G1"}, HostID: id, PublishState: publishState, RebirthInterval: time.Hour}}
 }
 
 // rebirths returns the NCMD rebirth requests the broker saw for node.
-func rebirths(t *testing.T, msgs []received, topic string) int {
+func rebirths(t *testing.T, msgs []mqtttest.Message, topic string) int {
 	t.Helper()
 	n := 0
-	for _, m := range onTopic(msgs, topic) {
-		p, err := sparkplugb.Decode(m.payload)
+	for _, m := range mqtttest.On(msgs, topic) {
+		p, err := sparkplugb.Decode(m.Payload)
 		if err != nil {
 			t.Fatalf("NCMD payload: %v", err)
 		}
@@ -173,10 +175,10 @@ func rebirths(t *testing.T, msgs []received, topic string) int {
 // datatypes; NDATA/DDATA with aliases only resolve to the same tags, and
 // every datatype's value comes out exact.
 func TestSparkplugAllDatatypes(t *testing.T) {
-	b := startBroker(t)
+	b := mqtttest.Start(t, mqtttest.Options{})
 	out := newCollector()
 	s := runSource(t, spConfig(b, "h-types", false), out, withClock)
-	b.waitSubscribed(t, 1)
+	b.WaitSubscribed(t, waitTimeout, 1)
 	e := newEdge(t, b, "G1", "E1")
 	types := allTypes()
 
@@ -235,19 +237,19 @@ func TestSparkplugAllDatatypes(t *testing.T) {
 // before any birth each make the host publish NCMD Node Control/Rebirth,
 // at most once per rebirth_interval per edge node.
 func TestSparkplugRebirthTriggers(t *testing.T) {
-	b := startBroker(t)
+	b := mqtttest.Start(t, mqtttest.Options{})
 	ncmd := "spBv1.0/G1/NCMD/E1"
 
 	t.Run("seq gap", func(t *testing.T) {
 		out := newCollector()
 		s := runSource(t, spConfig(b, "h-gap", false), out)
-		b.waitSubscribed(t, 1)
+		b.WaitSubscribed(t, waitTimeout, 1)
 		e := newEdge(t, b, "G1", "E1")
 		e.nbirth(e.metric("a", "a", sparkplugb.DataType_Int32, model.Int(1), true))
 		out.waitN(t, 1)
 		e.seq += 3 // three messages lost
 		e.send(sparkplugb.NDATA, "", []*sparkplugb.Metric{e.metric("a", "a", sparkplugb.DataType_Int32, model.Int(2), false)}, true)
-		b.waitFor(t, "NCMD rebirth", func(m []received) bool { return len(onTopic(m, ncmd)) >= 1 })
+		b.WaitFor(t, waitTimeout, "NCMD rebirth", func(m []mqtttest.Message) bool { return len(mqtttest.On(m, ncmd)) >= 1 })
 		got := out.waitN(t, 2)
 		if got[1].Value.AsInt() != 2 {
 			t.Fatalf("data after a gap must still be emitted: %s", dumpSamples(got))
@@ -260,7 +262,7 @@ func TestSparkplugRebirthTriggers(t *testing.T) {
 		if st.Counters["seq_gaps"] != 2 || st.Counters["rebirth_requests"] != 1 {
 			t.Fatalf("counters %+v", st.Counters)
 		}
-		if n := rebirths(t, b.waitFor(t, "", func([]received) bool { return true }), ncmd); n != 1 {
+		if n := rebirths(t, b.WaitFor(t, waitTimeout, "", func([]mqtttest.Message) bool { return true }), ncmd); n != 1 {
 			t.Fatalf("%d rebirth requests, want 1", n)
 		}
 	})
@@ -269,14 +271,14 @@ func TestSparkplugRebirthTriggers(t *testing.T) {
 		ncmd := "spBv1.0/G1/NCMD/E2"
 		out := newCollector()
 		s := runSource(t, spConfig(b, "h-alias", false), out)
-		b.waitSubscribed(t, 2)
+		b.WaitSubscribed(t, waitTimeout, 2)
 		e := newEdge(t, b, "G1", "E2")
 		e.nbirth(e.metric("a", "a", sparkplugb.DataType_Int32, model.Int(1), true))
 		out.waitN(t, 1)
 		bogus := &sparkplugb.Metric{Alias: proto.Uint64(999)}
 		_ = sparkplugb.SetValue(bogus, model.Int(5), sparkplugb.DataType_Int32)
 		e.send(sparkplugb.NDATA, "", []*sparkplugb.Metric{bogus, e.metric("a", "a", sparkplugb.DataType_Int32, model.Int(2), false)}, true)
-		msgs := b.waitFor(t, "NCMD rebirth", func(m []received) bool { return len(onTopic(m, ncmd)) >= 1 })
+		msgs := b.WaitFor(t, waitTimeout, "NCMD rebirth", func(m []mqtttest.Message) bool { return len(mqtttest.On(m, ncmd)) >= 1 })
 		rebirths(t, msgs, ncmd)
 		got := out.waitN(t, 2)
 		if len(got) != 2 || got[1].Value.AsInt() != 2 {
@@ -291,11 +293,11 @@ func TestSparkplugRebirthTriggers(t *testing.T) {
 		ncmd := "spBv1.0/G1/NCMD/E3"
 		out := newCollector()
 		s := runSource(t, spConfig(b, "h-early", false), out)
-		b.waitSubscribed(t, 3)
+		b.WaitSubscribed(t, waitTimeout, 3)
 		e := newEdge(t, b, "G1", "E3")
 		e.alias["a"] = 1
 		e.send(sparkplugb.NDATA, "", []*sparkplugb.Metric{e.metric("a", "a", sparkplugb.DataType_Int32, model.Int(2), false)}, true)
-		b.waitFor(t, "NCMD rebirth", func(m []received) bool { return len(onTopic(m, ncmd)) >= 1 })
+		b.WaitFor(t, waitTimeout, "NCMD rebirth", func(m []mqtttest.Message) bool { return len(mqtttest.On(m, ncmd)) >= 1 })
 		// DDATA of a device without DBIRTH after NBIRTH is rebirth too, but
 		// rate-limited: the node was asked a moment ago.
 		e.nbirth()
@@ -312,10 +314,10 @@ func TestSparkplugRebirthTriggers(t *testing.T) {
 // the node and its devices stale; a late NDEATH with another bdSeq is
 // ignored; DDEATH marks only its device.
 func TestSparkplugDeaths(t *testing.T) {
-	b := startBroker(t)
+	b := mqtttest.Start(t, mqtttest.Options{})
 	out := newCollector()
 	s := runSource(t, spConfig(b, "h-death", false), out, withClock)
-	b.waitSubscribed(t, 1)
+	b.WaitSubscribed(t, waitTimeout, 1)
 	e := newEdge(t, b, "G1", "E1")
 	e.bdSeq = 7
 	mk := func(key string, v int64) *sparkplugb.Metric {
@@ -359,10 +361,10 @@ func TestSparkplugDeaths(t *testing.T) {
 // TestSparkplugQualityAndHistory maps the Quality property, weir_reason,
 // is_null and is_historical.
 func TestSparkplugQualityAndHistory(t *testing.T) {
-	b := startBroker(t)
+	b := mqtttest.Start(t, mqtttest.Options{})
 	out := newCollector()
 	runSource(t, spConfig(b, "h-q", false), out)
-	b.waitSubscribed(t, 1)
+	b.WaitSubscribed(t, waitTimeout, 1)
 	e := newEdge(t, b, "G1", "E1")
 	good := e.metric("g", "g", sparkplugb.DataType_Double, model.Float(1), true)
 	stale := e.metric("s", "s", sparkplugb.DataType_Double, model.Float(2), true)
@@ -394,22 +396,22 @@ func TestSparkplugQualityAndHistory(t *testing.T) {
 // republishes online when it sees itself offline, and says offline when
 // stopped.
 func TestSparkplugState(t *testing.T) {
-	b := startBroker(t)
+	b := mqtttest.Start(t, mqtttest.Options{})
 	topic := "spBv1.0/STATE/h-state"
 	out := newCollector()
 	dials := make(chan error, 4)
 	stop := runSourceStoppable(t, spConfig(b, "h-state", true), out, dialCounter(dials))
-	msgs := b.waitFor(t, "STATE online", func(m []received) bool { return len(onTopic(m, topic)) >= 1 })
-	first := onTopic(msgs, topic)[0]
+	msgs := b.WaitFor(t, waitTimeout, "STATE online", func(m []mqtttest.Message) bool { return len(mqtttest.On(m, topic)) >= 1 })
+	first := mqtttest.On(msgs, topic)[0]
 	var st struct {
 		Online    bool   `json:"online"`
 		Timestamp uint64 `json:"timestamp"`
 	}
-	if err := json.Unmarshal(first.payload, &st); err != nil || !st.Online || st.Timestamp == 0 || !first.retain {
-		t.Fatalf("STATE %s retain=%v: %v", first.payload, first.retain, err)
+	if err := json.Unmarshal(first.Payload, &st); err != nil || !st.Online || st.Timestamp == 0 || !first.Retain {
+		t.Fatalf("STATE %s retain=%v: %v", first.Payload, first.Retain, err)
 	}
 	// The will: the broker holds it for the client.
-	cl, ok := b.srv.Clients.Get("h-state")
+	cl, ok := b.Server().Clients.Get("h-state")
 	if !ok {
 		t.Fatal("client not found on the broker")
 	}
@@ -418,19 +420,19 @@ func TestSparkplugState(t *testing.T) {
 		t.Fatalf("will %s %q retain=%v qos=%d", will.TopicName, will.Payload, will.Retain, will.Qos)
 	}
 	// Someone (a late will) says this host is offline: it republishes online.
-	if err := b.srv.Publish(topic, sparkplugb.State{Online: false, Timestamp: st.Timestamp}.AppendJSON(nil), true, 1); err != nil {
+	if err := b.Server().Publish(topic, sparkplugb.State{Online: false, Timestamp: st.Timestamp}.AppendJSON(nil), true, 1); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor(t, "STATE republished", func(m []received) bool {
-		got := onTopic(m, topic)
-		return len(got) >= 3 && strings.Contains(string(got[len(got)-1].payload), `"online":true`)
+	b.WaitFor(t, waitTimeout, "STATE republished", func(m []mqtttest.Message) bool {
+		got := mqtttest.On(m, topic)
+		return len(got) >= 3 && strings.Contains(string(got[len(got)-1].Payload), `"online":true`)
 	})
 	stop()
 	// mochi acknowledges a PUBLISH before handing it to subscribers, so the
 	// last STATE may be recorded just after Run returned.
-	b.waitFor(t, "STATE offline after stop", func(m []received) bool {
-		got := onTopic(m, topic)
-		return strings.Contains(string(got[len(got)-1].payload), `"online":false`)
+	b.WaitFor(t, waitTimeout, "STATE offline after stop", func(m []mqtttest.Message) bool {
+		got := mqtttest.On(m, topic)
+		return strings.Contains(string(got[len(got)-1].Payload), `"online":false`)
 	})
 }
 
@@ -438,19 +440,19 @@ func TestSparkplugState(t *testing.T) {
 // current metric becomes bad ("node offline"), and after reconnecting the
 // host asks known edge nodes to rebirth.
 func TestSparkplugConnectionLoss(t *testing.T) {
-	b := startBroker(t)
+	b := mqtttest.Start(t, mqtttest.Options{})
 	out := newCollector()
 	s := runSource(t, spConfig(b, "h-loss", false), out)
-	b.waitSubscribed(t, 1)
+	b.WaitSubscribed(t, waitTimeout, 1)
 	e := newEdge(t, b, "G1", "E1")
 	e.nbirth(e.metric("a", "a", sparkplugb.DataType_Int32, model.Int(1), true))
 	out.waitN(t, 1)
-	b.ln.DropAll()
+	b.DropAll()
 	got := out.waitN(t, 2)
 	if g := got[1]; g.Path != "spBv1.0/G1/E1/a" || g.Quality.Code != model.Bad || g.Quality.Reason != ReasonNodeOffline {
 		t.Fatalf("after loss: %s", dumpSamples(got))
 	}
-	b.waitFor(t, "NCMD rebirth after reconnect", func(m []received) bool { return len(onTopic(m, "spBv1.0/G1/NCMD/E1")) >= 1 })
+	b.WaitFor(t, waitTimeout, "NCMD rebirth after reconnect", func(m []mqtttest.Message) bool { return len(mqtttest.On(m, "spBv1.0/G1/NCMD/E1")) >= 1 })
 	if st := s.Status(); st.Counters["rebirth_requests"] != 1 {
 		t.Fatalf("counters %+v", st.Counters)
 	}

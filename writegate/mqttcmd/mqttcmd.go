@@ -6,15 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	mqtt3 "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/internal/backoff"
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 	"github.com/weir-edge/weir/writegate"
@@ -39,9 +37,10 @@ const queueSize = 64
 // <topic>/result. Commands are handled one at a time, in arrival order.
 // It reconnects on its own, with backoff and jitter.
 type Commands struct {
-	cfg  Config
-	gate Gate
-	log  *slog.Logger
+	cfg    Config
+	broker mqttclient.Broker // cfg's endpoint, defaults applied
+	gate   Gate
+	log    *slog.Logger
 
 	state                                        atomic.Pointer[string]
 	received, allowed, denied, failed, malformed atomic.Uint64
@@ -62,7 +61,7 @@ func New(cfg Config, gate Gate, log *slog.Logger) (*Commands, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg.setDefaults()
-	c := &Commands{cfg: cfg, gate: gate, log: log, subscribed: make(chan struct{})}
+	c := &Commands{cfg: cfg, broker: cfg.Broker(), gate: gate, log: log, subscribed: make(chan struct{})}
 	st := pipeline.StateStarting
 	c.state.Store(&st)
 	return c, nil
@@ -96,87 +95,39 @@ func (c *Commands) Run(ctx context.Context) error {
 // session is one connection: connect, subscribe, serve until it is lost
 // or ctx ends. One worker goroutine per session drains the bounded queue.
 func (c *Commands) session(ctx context.Context, b *backoff.Backoff) error {
-	u, _ := url.Parse(c.cfg.URL) // validated
-	opts := mqtt3.NewClientOptions().
-		SetClientID(c.cfg.ClientID).
-		SetProtocolVersion(4).
-		SetCleanSession(true).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetConnectTimeout(c.cfg.ConnectTimeout).
-		SetOrderMatters(false)
-	if c.cfg.TLS.Enabled || u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" {
-		tc, err := c.cfg.TLS.Load()
-		if err != nil {
-			return err
-		}
-		opts.SetTLSConfig(tc)
-		u.Scheme = "ssl"
-	}
-	opts.AddBroker(u.String())
-	if c.cfg.Username != "" {
-		opts.SetUsername(c.cfg.Username)
-	}
-	if c.cfg.Password.IsSet() {
-		pw, err := c.cfg.Password.Resolve()
-		if err != nil {
-			return fmt.Errorf("password: %w", err)
-		}
-		opts.SetPassword(pw)
-	}
-	lost := make(chan error, 1)
-	opts.SetConnectionLostHandler(func(_ mqtt3.Client, err error) {
-		select {
-		case lost <- err:
-		default:
-		}
-	})
-	cli := mqtt3.NewClient(opts)
-	if err := wait(ctx, cli.Connect(), c.cfg.ConnectTimeout); err != nil {
-		return fmt.Errorf("connect %s: %w", c.cfg.URL, err)
-	}
-	defer cli.Disconnect(250)
-
-	sctx, stop := context.WithCancel(ctx)
-	queue := make(chan []byte, queueSize)
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
+	defer wg.Wait() // Serve has ended the worker's context
+	subs := []mqttclient.Subscription{{Topic: c.cfg.Topic, QoS: 1}}
+	return mqttclient.Serve(ctx, &c.broker, subs, func(sctx context.Context, cli mqttclient.Conn) func(mqttclient.Message) {
+		queue := make(chan []byte, queueSize)
+		wg.Go(func() {
+			for {
+				select {
+				case <-sctx.Done():
+					return
+				case p := <-queue:
+					c.handle(sctx, cli, p)
+				}
+			}
+		})
+		return func(msg mqttclient.Message) {
+			c.received.Add(1)
 			select {
-			case <-sctx.Done():
-				return
-			case p := <-queue:
-				c.handle(sctx, cli, p)
+			case queue <- msg.Payload:
+			default:
+				c.denied.Add(1)
+				id, path := peekIDs(msg.Payload)
+				c.reply(sctx, cli, Reply{ID: id, Path: path, Result: audit.Denied, Reason: "too many commands waiting; try again"})
 			}
 		}
-	})
-	defer wg.Wait()
-	defer stop()
-
-	if err := wait(ctx, cli.Subscribe(c.cfg.Topic, 1, func(_ mqtt3.Client, msg mqtt3.Message) {
-		c.received.Add(1)
-		select {
-		case queue <- msg.Payload():
-		default:
-			c.denied.Add(1)
-			id, path := peekIDs(msg.Payload())
-			c.reply(sctx, cli, Reply{ID: id, Path: path, Result: audit.Denied, Reason: "too many commands waiting; try again"})
+	}, func() {
+		b.Reset()
+		c.setState(pipeline.StateRunning)
+		c.log.Info("write commands subscribed", "topic", c.cfg.Topic, "results", c.ResultTopic())
+		if c.subscribedOnce.CompareAndSwap(false, true) {
+			close(c.subscribed)
 		}
-	}), c.cfg.ConnectTimeout); err != nil {
-		return fmt.Errorf("subscribe %s: %w", c.cfg.Topic, err)
-	}
-	b.Reset()
-	c.setState(pipeline.StateRunning)
-	c.log.Info("write commands subscribed", "topic", c.cfg.Topic, "results", c.ResultTopic())
-	if c.subscribedOnce.CompareAndSwap(false, true) {
-		close(c.subscribed)
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case err := <-lost:
-		return fmt.Errorf("connection lost: %w", err)
-	}
+	})
 }
 
 // peekIDs reads id and path of a command for a reply without decoding it
@@ -192,23 +143,9 @@ func peekIDs(p []byte) (id, path string) {
 	return "", ""
 }
 
-// wait waits for a paho token, ctx or the timeout.
-func wait(ctx context.Context, tok mqtt3.Token, timeout time.Duration) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return errors.New("timed out")
-	}
-}
-
 // handle decodes one command, passes it to the gate and publishes the
 // outcome.
-func (c *Commands) handle(ctx context.Context, cli mqtt3.Client, payload []byte) {
+func (c *Commands) handle(ctx context.Context, cli mqttclient.Conn, payload []byte) {
 	cmd, err := DecodeCommand(payload)
 	if err != nil {
 		c.malformed.Add(1)
@@ -255,7 +192,7 @@ func (c *Commands) Execute(ctx context.Context, cmd Command) Reply {
 }
 
 // reply publishes r on the result topic (QoS 1, not retained).
-func (c *Commands) reply(ctx context.Context, cli mqtt3.Client, r Reply) {
+func (c *Commands) reply(ctx context.Context, cli mqttclient.Conn, r Reply) {
 	if len(r.Old) == 0 {
 		r.Old = model.Value{}.AppendJSON(nil)
 	}
@@ -264,7 +201,9 @@ func (c *Commands) reply(ctx context.Context, cli mqtt3.Client, r Reply) {
 	}
 	b, err := json.Marshal(r)
 	if err == nil {
-		err = wait(ctx, cli.Publish(c.ResultTopic(), 1, false, b), c.cfg.ConnectTimeout)
+		pctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+		err = cli.Publish(pctx, c.ResultTopic(), b, 1, false)
+		cancel()
 	}
 	if err != nil {
 		c.replyErrors.Add(1)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/internal/broker"
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/writegate"
 )
@@ -41,9 +42,9 @@ func TestValidate(t *testing.T) {
 		cfg  Config
 		want []string
 	}{
-		{"minimal", Config{URL: "tcp://127.0.0.1:1883", ClientID: "w"}, nil},
+		{"minimal", Config{Endpoint: mqttclient.Endpoint{URL: "tcp://127.0.0.1:1883", ClientID: "w"}}, nil},
 		{"empty", Config{}, []string{"url", "client_id"}},
-		{"bad scheme and topic", Config{URL: "http://h:1", ClientID: "w", Topic: "a//b", ConnectTimeout: -1},
+		{"bad scheme and topic", Config{Endpoint: mqttclient.Endpoint{URL: "http://h:1", ClientID: "w", ConnectTimeout: -1}, Topic: "a//b"},
 			[]string{"url", "topic", "connect_timeout"}},
 	}
 	for _, tt := range tests {
@@ -152,7 +153,7 @@ func TestCommandsOverMQTT(t *testing.T) {
 	}
 	defer br.Close()
 	g := &fakeGate{}
-	c, err := New(Config{URL: "tcp://" + br.Addr(), ClientID: "weir-cmd-test", Topic: "acme/_commands/write"}, g, nil)
+	c, err := New(Config{Endpoint: mqttclient.Endpoint{URL: "tcp://" + br.Addr(), ClientID: "weir-cmd-test"}, Topic: "acme/_commands/write"}, g, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestNewRejects(t *testing.T) {
 	if _, err := New(Config{}, &fakeGate{}, nil); err == nil {
 		t.Fatal("accepted an empty config")
 	}
-	if _, err := New(Config{URL: "tcp://127.0.0.1:1", ClientID: "x"}, nil, nil); err == nil {
+	if _, err := New(Config{Endpoint: mqttclient.Endpoint{URL: "tcp://127.0.0.1:1", ClientID: "x"}}, nil, nil); err == nil {
 		t.Fatal("accepted a nil gate")
 	}
 }
@@ -248,7 +249,7 @@ func TestNewRejects(t *testing.T) {
 // TestRunStopsWithoutBroker: Run retries against a dead broker and returns
 // nil once ctx ends.
 func TestRunStopsWithoutBroker(t *testing.T) {
-	c, err := New(Config{URL: "tcp://127.0.0.1:1", ClientID: "x", ConnectTimeout: 200 * time.Millisecond}, &fakeGate{}, nil)
+	c, err := New(Config{Endpoint: mqttclient.Endpoint{URL: "tcp://127.0.0.1:1", ClientID: "x", ConnectTimeout: 200 * time.Millisecond}}, &fakeGate{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
