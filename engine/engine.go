@@ -177,9 +177,7 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 // the turn on and then waits for durability (outside the turn, so that
 // concurrent sources share one group commit).
 func (e *Engine) pushInTurn(ctx context.Context, out *pushTurn) error {
-	if err := e.order.wait(ctx, out); err != nil {
-		return fmt.Errorf("engine: waiting to push: %w", err)
-	}
+	e.order.wait(out)
 	waits, err := e.push(ctx, out.samples)
 	e.order.done(out)
 	return errors.Join(err, awaitDurable(waits))

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"sync"
 
 	"github.com/weir-edge/weir/model"
@@ -24,12 +23,11 @@ type pushTurn struct {
 // there); a channel is made only for a batch that has to queue, so at most
 // one per concurrently emitting goroutine.
 type pushOrder struct {
-	mu        sync.Mutex
-	issued    uint64                   // next ticket to hand out
-	next      uint64                   // ticket whose turn it is
-	waiting   map[uint64]chan struct{} // queued tickets, closed on their turn
-	abandoned map[uint64]bool          // tickets given up before their turn
-	pool      sync.Pool                // of *pushTurn
+	mu      sync.Mutex
+	issued  uint64                   // next ticket to hand out
+	next    uint64                   // ticket whose turn it is
+	waiting map[uint64]chan struct{} // queued tickets, closed on their turn
+	pool    sync.Pool                // of *pushTurn
 }
 
 // take copies samples into a pooled turn with the next ticket. Called with
@@ -47,13 +45,18 @@ func (o *pushOrder) take(samples []model.Sample) *pushTurn {
 	return t
 }
 
-// wait blocks until it is t's turn. If ctx ends first, t gives its turn up
-// (later tickets skip it), t is released, and ctx's error is returned.
-func (o *pushOrder) wait(ctx context.Context, t *pushTurn) error {
+// wait blocks until it is t's turn. It does not give up when the
+// caller's context ends: the batch went through the processors already and
+// must reach the buffers in order, so it is pushed in its turn, where a
+// context that ended only fails a push that has to wait for room. A turn
+// is never long unless a predecessor waits for room in a full buffer
+// (policy block), and that predecessor returns when its own context ends —
+// at shutdown, the same moment.
+func (o *pushOrder) wait(t *pushTurn) {
 	o.mu.Lock()
 	if o.next == t.ticket {
 		o.mu.Unlock()
-		return nil
+		return
 	}
 	if o.waiting == nil {
 		o.waiting = map[uint64]chan struct{}{}
@@ -61,25 +64,7 @@ func (o *pushOrder) wait(ctx context.Context, t *pushTurn) error {
 	ch := make(chan struct{})
 	o.waiting[t.ticket] = ch
 	o.mu.Unlock()
-
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-	}
-	o.mu.Lock()
-	if o.next == t.ticket { // the turn came as ctx ended: take it
-		o.mu.Unlock()
-		return nil
-	}
-	delete(o.waiting, t.ticket)
-	if o.abandoned == nil {
-		o.abandoned = map[uint64]bool{}
-	}
-	o.abandoned[t.ticket] = true
-	o.mu.Unlock()
-	o.release(t)
-	return ctx.Err()
+	<-ch
 }
 
 // done ends t's turn (its push finished, successfully or not), wakes the
@@ -87,10 +72,6 @@ func (o *pushOrder) wait(ctx context.Context, t *pushTurn) error {
 func (o *pushOrder) done(t *pushTurn) {
 	o.mu.Lock()
 	o.next++
-	for o.abandoned[o.next] {
-		delete(o.abandoned, o.next)
-		o.next++
-	}
 	if ch, ok := o.waiting[o.next]; ok {
 		delete(o.waiting, o.next)
 		close(ch)

@@ -5,7 +5,10 @@
 set -euo pipefail
 
 need_apt=()
+# pymodbus's server imports serial_asyncio, which Debian's package only
+# recommends (and --no-install-recommends leaves out).
 /usr/bin/python3 -c 'import pymodbus' 2>/dev/null || need_apt+=(python3-pymodbus)
+/usr/bin/python3 -c 'import serial_asyncio' 2>/dev/null || need_apt+=(python3-serial-asyncio)
 command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test-peers: installing ${need_apt[*]}"

@@ -47,8 +47,11 @@ type Config struct {
 	MaxSamples int `yaml:"max_samples"`
 	// MaxAge drops samples older than this (by EdgeTime); 0 = keep.
 	MaxAge time.Duration `yaml:"max_age"`
-	// Policy when full: block (default: back-pressure), drop_oldest or
-	// drop_newest.
+	// Policy when full: drop_oldest (default: the freshest data wins, the
+	// loss counted and alarmed), block (back-pressure to the sources) or
+	// drop_newest. Not block by default: a buffer that fills during a long
+	// outage must not stop the sources, or local rules and alarms would go
+	// blind exactly when the site runs on its own.
 	Policy buffer.Policy `yaml:"policy"`
 	// Fsync is always (default), group or os.
 	Fsync string `yaml:"fsync"`
@@ -108,7 +111,7 @@ func (c *Config) setDefaults() {
 		c.MaxBytes = DefaultMaxBytes
 	}
 	if c.Policy == "" {
-		c.Policy = buffer.Block
+		c.Policy = buffer.DropOldest
 	}
 	if c.Fsync == "" {
 		c.Fsync = FsyncAlways

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,8 +38,8 @@ func TestPymodbusInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +75,9 @@ func TestPymodbusInterop(t *testing.T) {
 			t.Fatalf("pymodbus server said %q, stderr: %s", l, stderr.String())
 		}
 		port = f[1]
+	case <-drained: // stdout closed before "ready": the server died
+		_ = cmd.Wait() // lets the stderr copy finish
+		t.Fatalf("pymodbus server exited before it was ready; stderr: %s", stderr.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("pymodbus server not ready after 30s; stderr: %s", stderr.String())
 	}
@@ -131,4 +135,23 @@ func TestPymodbusInterop(t *testing.T) {
 	if g := src.Status().Children[0].Gauges["requests_per_cycle"]; g != 4 {
 		t.Errorf("requests_per_cycle = %v, want 4", g)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer the child's stderr copier writes to while
+// the test may read it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
