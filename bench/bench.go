@@ -53,6 +53,11 @@ type Options struct {
 	PublishingInterval time.Duration // OPC UA: subscription publishing interval (default 100ms)
 	SamplingInterval   time.Duration // OPC UA: items' sampling interval (default: the publishing interval)
 	ChangeInterval     time.Duration // OPC UA: how often the server changes every value (default: see OPCUAChangeInterval)
+	// OPCUANamespace prefixes the items' node ids "s=bench.00000" …: "ns=1"
+	// (default, the simulator) or e.g. "nsu=urn:weir:peer" for another
+	// server serving the same items (testdata/nodeopcua/server.js
+	// --bench-items).
+	OPCUANamespace string
 }
 
 // Peers are the load generators: device addresses and the broker.

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -134,8 +135,8 @@ sources:
           items:
 `, o.DataDir, endpoint, o.PublishingInterval)
 	for i := range o.Items {
-		fmt.Fprintf(&b, "            - {name: g%03d/i%05d, node_id: \"ns=1;s=bench.%05d\", sampling_interval: %s}\n",
-			i/itemsPerAsset, i, i, o.SamplingInterval)
+		fmt.Fprintf(&b, "            - {name: g%03d/i%05d, node_id: \"%s;s=bench.%05d\", sampling_interval: %s}\n",
+			i/itemsPerAsset, i, cmp.Or(o.OPCUANamespace, "ns=1"), i, o.SamplingInterval)
 	}
 	b.WriteString(sinkYAML(o, broker))
 	return b.String()

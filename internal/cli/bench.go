@@ -67,6 +67,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.PublishingInterval, "publishing-interval", 100*time.Millisecond, "with -source opcua: subscription publishing interval")
 	fs.DurationVar(&o.SamplingInterval, "sampling-interval", 0, "with -source opcua: items' sampling interval (default: the publishing interval)")
 	fs.DurationVar(&o.ChangeInterval, "change-interval", 0, "with -source opcua: how often the server changes every value (default: the sampling interval + 1/32, so changes sweep the publishing cycle)")
+	uaEndpoint := fs.String("opcua-endpoint", "", "with -source opcua: measure against this server instead of the simulator; it must serve -items Double variables s=bench.00000 … changing every -change-interval (node sources/opcua/testdata/nodeopcua/server.js --bench-items N does); needs -broker")
+	fs.StringVar(&o.OPCUANamespace, "opcua-namespace", "", "with -opcua-endpoint: node id namespace of the bench items (default ns=1; node-opcua's server.js: nsu=urn:weir:peer)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	inProcess := fs.Bool("in-process", false, "run devices and broker inside this process (CPU/RSS then include them)")
 	peersOnly := fs.Bool("peers", false, "internal: serve the load peers and print their addresses as JSON")
@@ -99,7 +101,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return servePeers(ctx, o, *withBroker, stdout)
 	}
 	var peers bench.Peers
-	if o.Source == "opcua" {
+	if *uaEndpoint != "" {
+		if o.Source != "opcua" || o.Broker == "" {
+			return fmt.Errorf("bench: -opcua-endpoint needs -source opcua and -broker: %w", errUsage)
+		}
+		peers = bench.Peers{OPCUA: *uaEndpoint}
+	} else if o.Source == "opcua" {
 		p, stop, err := startOPCUAPeers(ctx, o, *inProcess, stderr)
 		if err != nil {
 			return err

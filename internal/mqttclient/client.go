@@ -132,18 +132,31 @@ func Dial(ctx context.Context, o Options) (Conn, error) {
 // handshake in one place.
 func dialNet(ctx context.Context, o Options) (net.Conn, error) {
 	d := &net.Dialer{KeepAlive: o.KeepAlive}
-	if o.TLS == nil {
-		return d.DialContext(ctx, "tcp", o.Addr)
-	}
-	cfg := o.TLS.Clone()
-	if cfg.ServerName == "" {
-		host, _, err := net.SplitHostPort(o.Addr)
-		if err != nil {
-			return nil, err
+	var cfg *tls.Config
+	if o.TLS != nil {
+		cfg = o.TLS.Clone()
+		if cfg.ServerName == "" {
+			host, _, err := net.SplitHostPort(o.Addr)
+			if err != nil {
+				return nil, err
+			}
+			cfg.ServerName = host
 		}
-		cfg.ServerName = host
 	}
-	return (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", o.Addr)
+	nc, err := d.DialContext(ctx, "tcp", o.Addr)
+	if err != nil {
+		return nil, err
+	}
+	nc = withQuickAck(nc)
+	if cfg == nil {
+		return nc, nil
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // AwaitToken waits for tok, ctx or timeout, whichever comes first, and

@@ -3,7 +3,6 @@ package mqtt
 import (
 	"log/slog"
 	"slices"
-	"strings"
 
 	"github.com/weir-edge/weir/internal/payload"
 	"github.com/weir-edge/weir/model"
@@ -35,8 +34,13 @@ type encoder struct {
 
 	buf     []byte
 	msgs    []message
-	scratch []model.Sample // batch mode: the batch sorted by asset
-	shards  [][]int32
+	scratch []model.Sample // batch mode: the batch grouped by asset
+	// batch mode grouping, reused: asset key → group, samples per group
+	// (then each group's next index), each sample's group.
+	groupOf     map[string]int32
+	groupLen    []int32
+	sampleGroup []int32
+	shards      [][]int32
 	// topics caches the topic of each tag path (sample mode) or asset
 	// (batch mode); "" marks a key whose topic is invalid.
 	topics map[string]string
@@ -64,12 +68,7 @@ func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message
 		}
 		return e.msgs, dropped
 	}
-	// Group by asset; the stable sort keeps each tag's samples in order.
-	e.scratch = append(e.scratch[:0], batch...)
-	slices.SortStableFunc(e.scratch, func(a, b model.Sample) int {
-		return strings.Compare(e.key(a.Path), e.key(b.Path))
-	})
-	s := e.scratch
+	s := e.group(batch)
 	for i := 0; i < len(s); {
 		key := e.key(s[i].Path)
 		j := i + 1
@@ -90,6 +89,45 @@ func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message
 		i = j
 	}
 	return e.msgs, dropped
+}
+
+// group returns batch with the samples of each asset together, assets in
+// the order they first appear, each asset's samples in batch order (so
+// each tag's). A counting sort: one map lookup per sample, no comparisons
+// — a stable sort of a batch scattered over 100 assets (an OPC UA
+// notification in the server's order) cost more than the publishing.
+func (e *encoder) group(batch []model.Sample) []model.Sample {
+	if e.groupOf == nil {
+		e.groupOf = make(map[string]int32)
+	}
+	clear(e.groupOf)
+	e.groupLen = e.groupLen[:0]
+	e.sampleGroup = e.sampleGroup[:0]
+	for i := range batch {
+		key := e.key(batch[i].Path)
+		g, ok := e.groupOf[key]
+		if !ok {
+			g = int32(len(e.groupLen))
+			e.groupOf[key] = g
+			e.groupLen = append(e.groupLen, 0)
+		}
+		e.groupLen[g]++
+		e.sampleGroup = append(e.sampleGroup, g)
+	}
+	if len(e.groupLen) == 1 {
+		return batch // one asset: nothing to move
+	}
+	next := 0 // groupLen becomes each group's next free index
+	for g, n := range e.groupLen {
+		e.groupLen[g] = int32(next)
+		next += int(n)
+	}
+	e.scratch = slices.Grow(e.scratch[:0], len(batch))[:len(batch)]
+	for i, g := range e.sampleGroup {
+		e.scratch[e.groupLen[g]] = batch[i]
+		e.groupLen[g]++
+	}
+	return e.scratch
 }
 
 func (e *encoder) add(topic string, start, samples int, historical bool) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -254,6 +255,38 @@ func TestEncoderBatchMode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Assets come out in the order they first appear, and an encoder reused
+// across Writes keeps nothing from the previous batch.
+func TestEncoderBatchModeOrderAndReuse(t *testing.T) {
+	e := newEncoder("p", true)
+	mk := func(paths ...string) []model.Sample {
+		var b []model.Sample
+		for i, p := range paths {
+			b = append(b, model.Sample{Path: p, Value: model.Int(int64(i)), Seq: uint64(i)})
+		}
+		return b
+	}
+	for _, tt := range []struct {
+		paths  []string
+		topics []string
+		counts []int
+	}{
+		{[]string{"b/t1", "a/t1", "b/t2", "c/t1", "a/t2"}, []string{"p/b", "p/a", "p/c"}, []int{2, 2, 1}},
+		{[]string{"c/t1", "a/t1", "c/t2"}, []string{"p/c", "p/a"}, []int{2, 1}},
+		{[]string{"a/t1", "a/t2"}, []string{"p/a"}, []int{2}},
+	} {
+		msgs, _ := e.encode(mk(tt.paths...), slog.New(slog.DiscardHandler))
+		var topics []string
+		var counts []int
+		for _, m := range msgs {
+			topics, counts = append(topics, m.topic), append(counts, m.samples)
+		}
+		if !slices.Equal(topics, tt.topics) || !slices.Equal(counts, tt.counts) {
+			t.Errorf("%v: topics %v counts %v, want %v %v", tt.paths, topics, counts, tt.topics, tt.counts)
+		}
 	}
 }
 

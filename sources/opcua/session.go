@@ -1,9 +1,12 @@
 package opcua
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,6 +256,7 @@ func (s *Source) consume(ctx context.Context, ch <-chan *opcua.PublishNotificati
 		case *ua.DataChangeNotification:
 			batch = batch[:0]
 			s.ctr.notifications.Add(uint64(len(v.MonitoredItems)))
+			inConfigOrder(v.MonitoredItems)
 			for _, m := range v.MonitoredItems {
 				if m == nil || int(m.ClientHandle) >= len(s.items) || s.items[m.ClientHandle].sub < 0 {
 					continue
@@ -274,6 +278,26 @@ func (s *Source) consume(ctx context.Context, ch <-chan *opcua.PublishNotificati
 			return fmt.Errorf("subscription %d: status changed to %s", n.SubscriptionID, statusName(v.Status))
 		}
 	}
+}
+
+// inConfigOrder sorts a notification's items by client handle, which is
+// their index in the configuration: servers send them in any order (a
+// hash map's, often), and in configuration order the items of one asset
+// sit together, so a sink batching by asset sends a message per asset
+// instead of one per handful of samples. Stable: an item reported twice
+// (queue size > 1) keeps its values in order. Already sorted costs one
+// pass.
+func inConfigOrder(items []*ua.MonitoredItemNotification) {
+	handle := func(m *ua.MonitoredItemNotification) uint32 {
+		if m == nil {
+			return math.MaxUint32
+		}
+		return m.ClientHandle
+	}
+	if slices.IsSortedFunc(items, func(a, b *ua.MonitoredItemNotification) int { return cmp.Compare(handle(a), handle(b)) }) {
+		return
+	}
+	slices.SortStableFunc(items, func(a, b *ua.MonitoredItemNotification) int { return cmp.Compare(handle(a), handle(b)) })
 }
 
 // poll reads group i at its interval until ctx ends or a read fails.

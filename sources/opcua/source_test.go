@@ -2,12 +2,16 @@ package opcua
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopcua/opcua/ua"
 
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/model"
@@ -281,5 +285,40 @@ func TestReconnectAfterSimRestart(t *testing.T) {
 	}
 	if src.Status().Counters["sessions"] < 2 {
 		t.Errorf("sessions = %d", src.Status().Counters["sessions"])
+	}
+}
+
+func TestInConfigOrder(t *testing.T) {
+	mk := func(handles ...uint32) []*ua.MonitoredItemNotification {
+		var out []*ua.MonitoredItemNotification
+		for i, h := range handles {
+			out = append(out, &ua.MonitoredItemNotification{ClientHandle: h, Value: &ua.DataValue{Value: ua.MustVariant(int32(i))}})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		in   []*ua.MonitoredItemNotification
+		want []string // handle:value
+	}{
+		{"already in order", mk(0, 1, 2), []string{"0:0", "1:1", "2:2"}},
+		{"server order", mk(7, 2, 5, 0), []string{"0:3", "2:1", "5:2", "7:0"}},
+		{"an item twice keeps its values in order", mk(3, 1, 3, 0, 1), []string{"0:3", "1:1", "1:4", "3:0", "3:2"}},
+		{"nil entries last", append(mk(2, 0), nil), []string{"0:1", "2:0", "nil"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inConfigOrder(tc.in)
+			var got []string
+			for _, m := range tc.in {
+				if m == nil {
+					got = append(got, "nil")
+					continue
+				}
+				got = append(got, fmt.Sprintf("%d:%v", m.ClientHandle, m.Value.Value.Value()))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -10,6 +10,10 @@
 //   s=peer.int32s   Int32[] [1, -2, 3]
 //   s=peer.counter  UInt32, +1 every 100 ms
 //   s=peer.analog   AnalogItem Double, EURange 0..200, +1 every 100 ms (wraps at 200)
+// With --bench-items N (and --change-ms M, default 103.125), also serves the
+// items of `weir bench -source opcua`: Double variables s=bench.00000 … under
+// Objects/Bench, every one changed every M ms with a fresh source
+// timestamp (weir bench -opcua-endpoint … -opcua-namespace nsu=urn:weir:peer).
 // Endpoints: None/None and Basic256Sha256/SignAndEncrypt; anonymous and the
 // user weir/secret. Client certificates are accepted automatically.
 // Prints "ready <port>" on stdout when listening; exits on SIGTERM, SIGINT
@@ -93,6 +97,29 @@ async function main() {
   tick();
   const timer = setInterval(tick, 100);
 
+  const benchItems = parseInt(arg("bench-items", "0"), 10);
+  let benchTimer = null;
+  if (benchItems > 0) {
+    const folder = ns.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: "Bench", nodeId: "s=bench" });
+    const vars = [];
+    for (let i = 0; i < benchItems; i++) {
+      vars.push(ns.addVariable({
+        componentOf: folder, browseName: "b" + i, nodeId: "s=bench." + String(i).padStart(5, "0"),
+        dataType: "Double", minimumSamplingInterval: 0,
+      }));
+    }
+    let k = 0;
+    const change = () => {
+      const now = new Date();
+      k++;
+      for (let i = 0; i < vars.length; i++) {
+        vars[i].setValueFromSource(new Variant({ dataType: DataType.Double, value: k + i / 1e6 }), StatusCodes.Good, now);
+      }
+    };
+    change();
+    benchTimer = setInterval(change, parseFloat(arg("change-ms", "103.125")));
+  }
+
   await server.start();
   process.stdout.write("ready " + port + "\n");
 
@@ -101,6 +128,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     clearInterval(timer);
+    if (benchTimer) clearInterval(benchTimer);
     try { await server.shutdown(0); } finally { process.exit(0); }
   };
   process.on("SIGTERM", stop);

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package mqttclient
+
+const quickAckSupported = false
+
+func setQuickAck(uintptr) {}
