@@ -72,6 +72,11 @@ type OPCUAResult struct {
 	ReceiptP50ms float64 `json:"receipt_delay_p50_ms"`
 	ReceiptP99ms float64 `json:"receipt_delay_p99_ms"`
 	ReceiptMaxms float64 `json:"receipt_delay_max_ms"`
+	// Gateway*: publish response decoded → PUBACK, per sample: Weir's own
+	// share of the latency.
+	GatewayP50ms float64 `json:"gateway_p50_ms"`
+	GatewayP99ms float64 `json:"gateway_p99_ms"`
+	GatewayMaxms float64 `json:"gateway_max_ms"`
 	// SessionFailures counts sessions that failed during the run; any
 	// makes the figures suspect.
 	SessionFailures uint64 `json:"session_failures"`
@@ -240,7 +245,13 @@ func opcuaResult(o Options, eng *engine.Engine, rx *latency.Histogram, before, a
 	p99, _, _ := eng.SinkLatency("bench", 0.99)
 	pmax, _, _ := eng.SinkLatency("bench", 1)
 	p := o.PublishingInterval
+	g50, _ := eng.SinkGatewayLatency("bench", 0.50)
+	g99, _ := eng.SinkGatewayLatency("bench", 0.99)
+	gmax, _ := eng.SinkGatewayLatency("bench", 1)
 	return &OPCUAResult{
+		GatewayP50ms:       ms(g50),
+		GatewayP99ms:       ms(g99),
+		GatewayMaxms:       ms(gmax),
 		Items:              o.Items,
 		PublishingInterval: p.String(),
 		SamplingInterval:   o.SamplingInterval.String(),

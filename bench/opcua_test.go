@@ -46,6 +46,12 @@ func TestOPCUAHarnessDelivers(t *testing.T) {
 				res.OPCUA.ReceiptP99ms < res.OPCUA.ReceiptP50ms {
 				t.Fatalf("latency figures inconsistent: %+v %+v", res, *res.OPCUA)
 			}
+			// Weir's share is part of the whole: arrival → PUBACK cannot
+			// exceed source timestamp → PUBACK (one histogram bucket's
+			// slack: both are bucketed).
+			if g := res.OPCUA; g.GatewayP50ms <= 0 || g.GatewayP99ms < g.GatewayP50ms || g.GatewayMaxms > res.LatencyMaxms*1.1 {
+				t.Fatalf("gateway latency inconsistent: %+v (end to end max %v)", *g, res.LatencyMaxms)
+			}
 			if got, want := res.OPCUA.BeyondP99ms, res.LatencyP99ms-50; math.Abs(got-want) > 1e-6 {
 				t.Fatalf("beyond p99 = %v, want p99 − publishing interval = %v", got, want)
 			}

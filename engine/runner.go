@@ -83,6 +83,11 @@ type sinkRunner struct {
 	// latency is sample taken → sink confirmed, for live samples only: a
 	// replayed sample's age is the outage's length, not a latency.
 	latency latency.Histogram
+	// gatewayLatency is arrival at the gateway (EdgeTime) → sink
+	// confirmed: Weir's own share, without the device's or server's delay
+	// before the sample reached it (for an OPC UA notification, the
+	// publishing interval and the server's queueing).
+	gatewayLatency latency.Histogram
 
 	written     atomic.Uint64
 	batches     atomic.Uint64
@@ -191,6 +196,7 @@ func (r *sinkRunner) confirm(batch buffer.Batch) {
 			continue
 		}
 		r.latency.Record(time.Duration(now - batch.Samples[i].SourceTime))
+		r.gatewayLatency.Record(time.Duration(now - batch.Samples[i].EdgeTime))
 	}
 	r.historical.Add(uint64(historical))
 	if err := r.spec.Buffer.Ack(batch); err != nil {

@@ -104,6 +104,20 @@ func (e *Engine) SinkLatency(name string, q float64) (d time.Duration, count uin
 	return 0, 0, false
 }
 
+// SinkGatewayLatency is SinkLatency measured from each sample's arrival at
+// the gateway (EdgeTime) instead of its source time.
+func (e *Engine) SinkGatewayLatency(name string, q float64) (d time.Duration, ok bool) {
+	for _, s := range e.sinks {
+		if s.spec.Name == name {
+			if q >= 1 {
+				return s.gatewayLatency.Max(), true
+			}
+			return s.gatewayLatency.Quantile(q), true
+		}
+	}
+	return 0, false
+}
+
 func componentStatus(kind, name string, impl any, h *health) ComponentStatus {
 	var own pipeline.Status
 	if r, ok := impl.(pipeline.StatusReporter); ok {
@@ -138,5 +152,6 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func (e *Engine) ResetLatency() {
 	for _, s := range e.sinks {
 		s.latency.Reset()
+		s.gatewayLatency.Reset()
 	}
 }

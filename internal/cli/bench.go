@@ -172,6 +172,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			[2]string{"latency p50 / p99 / max", fmt.Sprintf("%.2f / %.2f / %.2f ms (source timestamp → PUBACK)", res.LatencyP50ms, res.LatencyP99ms, res.LatencyMaxms)},
 			[2]string{"beyond publishing interval", fmt.Sprintf("%.2f / %.2f / %.2f ms (latency − %s)", ua.BeyondP50ms, ua.BeyondP99ms, ua.BeyondMaxms, ua.PublishingInterval)},
 			[2]string{"receipt delay p50 / p99 / max", fmt.Sprintf("%.2f / %.2f / %.2f ms (source timestamp → publish response decoded)", ua.ReceiptP50ms, ua.ReceiptP99ms, ua.ReceiptMaxms)},
+			[2]string{"gateway p50 / p99 / max", fmt.Sprintf("%.2f / %.2f / %.2f ms (publish response decoded → PUBACK, per sample)", ua.GatewayP50ms, ua.GatewayP99ms, ua.GatewayMaxms)},
 			[2]string{"cpu", fmt.Sprintf("%.0f%% of one core", res.CPUPercent)},
 			[2]string{"rss under load (peak)", fmt.Sprintf("%.1f MB (process lifetime max %.1f MB)", res.PeakRSSMB, res.ProcessMaxRSSMB)},
 			[2]string{"session failures", strconv.FormatUint(ua.SessionFailures, 10)},
