@@ -53,6 +53,9 @@ type Options struct {
 	PublishingInterval time.Duration // OPC UA: subscription publishing interval (default 100ms)
 	SamplingInterval   time.Duration // OPC UA: items' sampling interval (default: the publishing interval)
 	ChangeInterval     time.Duration // OPC UA: how often the server changes every value (default: see OPCUAChangeInterval)
+	// Aligned polls every device at the same instant (the Modbus source's
+	// stagger off): the worst case, one burst of Devices × Tags per cycle.
+	Aligned bool
 	// OPCUANamespace prefixes the items' node ids "s=bench.00000" …: "ns=1"
 	// (default, the simulator) or e.g. "nsu=urn:weir:peer" for another
 	// server serving the same items (testdata/nodeopcua/server.js
@@ -429,7 +432,7 @@ func snapshot(eng *engine.Engine) counters {
 // configYAML renders the gateway configuration under test.
 func configYAML(o Options, devices []string, broker string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "node: {id: weir-bench}\ndata_dir: %q\nsources:\n  - name: bench\n    modbus:\n      devices:\n", o.DataDir)
+	fmt.Fprintf(&b, "node: {id: weir-bench}\ndata_dir: %q\nsources:\n  - name: bench\n    modbus:\n      stagger: %t\n      devices:\n", o.DataDir, !o.Aligned)
 	for i, addr := range devices {
 		fmt.Fprintf(&b, "        - name: dev%03d\n          address: %q\n          timeout: 2s\n          namespace: bench/line/dev%03d\n          groups:\n            - interval: %s\n              tags:\n",
 			i, addr, i, o.PollInterval())

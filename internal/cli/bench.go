@@ -56,6 +56,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "measured window")
 	fs.DurationVar(&o.Warmup, "warmup", 3*time.Second, "run before measuring")
 	fs.IntVar(&o.QoS, "qos", 1, "MQTT QoS, 0 or 1")
+	fs.BoolVar(&o.Aligned, "aligned", false, "poll every device at the same instant (stagger: false): one burst per cycle, the worst case")
 	fs.StringVar(&o.Mode, "mode", "batch", "MQTT sink mode: batch (one message per device per cycle) or sample")
 	fs.StringVar(&o.Broker, "broker", "", "host:port of an MQTT broker (default: an embedded broker in the peer process)")
 	fs.StringVar(&o.ProtocolVersion, "protocol", "5", "MQTT protocol version: 5 or 3.1.1")
@@ -132,8 +133,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "weir bench: OPC UA, %d items changing every %s, sampling %s, publishing interval %s, security None, QoS %d, %s mode, %s buffer, %s warm-up + %s\n",
 			o.Items, o.OPCUAChangeInterval(), firstDuration(o.SamplingInterval, o.PublishingInterval), o.PublishingInterval, o.QoS, o.Mode, o.Buffer, o.Warmup, o.Duration)
 	} else {
-		fmt.Fprintf(stderr, "weir bench: %d devices × %d tags, poll every %s (offered %.0f samples/s), QoS %d, %s mode, %s warm-up + %s\n",
-			o.Devices, o.Tags, o.PollInterval(), o.Rate, o.QoS, o.Mode, o.Warmup, o.Duration)
+		polls := "staggered"
+		if o.Aligned {
+			polls = "aligned"
+		}
+		fmt.Fprintf(stderr, "weir bench: %d devices × %d tags, poll every %s, %s (offered %.0f samples/s), QoS %d, %s mode, %s buffer, %s warm-up + %s\n",
+			o.Devices, o.Tags, o.PollInterval(), polls, o.Rate, o.QoS, o.Mode, o.Buffer, o.Warmup, o.Duration)
 	}
 	if *memProfile != "" {
 		o.AtWindowEnd = func() {

@@ -23,6 +23,13 @@ const (
 // Config is the `modbus:` block of a source: the devices it polls.
 type Config struct {
 	Devices []DeviceConfig `yaml:"devices"`
+	// Stagger spreads the devices' polls over each group's interval (device
+	// i of n starts i/n of an interval after connecting) instead of polling
+	// every device at the same instant; default true. Fifty devices read
+	// every 200 ms then answer 4 ms apart rather than at once, which
+	// flattens the load on the gateway, the network and the sinks — and
+	// the latency of whatever queues behind a burst.
+	Stagger *bool `yaml:"stagger"`
 }
 
 // DeviceConfig is one Modbus TCP server (PLC, gateway). Each device gets its

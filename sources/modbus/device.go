@@ -49,6 +49,9 @@ type device struct {
 	groups  []*group
 	down    []model.Sample // one bad sample per tag of the device
 	perCyc  int            // planned requests per full cycle (all groups)
+	// phase is where in each group's interval this device polls, as a
+	// fraction: its first poll after connecting waits phase × interval.
+	phase float64
 
 	requests, requestErrors, exceptions, samples, overruns, reconnects atomic.Uint64
 	lastCycle                                                          atomic.Int64 // ns
@@ -171,8 +174,8 @@ func (d *device) run(ctx context.Context, out pipeline.Emitter) {
 			// connection's first poll must not find the device "connecting".
 			d.setState(pipeline.StateRunning)
 			now := time.Now()
-			for i := range next {
-				next[i] = now
+			for i, g := range d.groups {
+				next[i] = now.Add(time.Duration(d.phase * float64(g.interval)))
 			}
 		}
 		gi := 0

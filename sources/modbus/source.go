@@ -54,6 +54,9 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("modbus source: device %s: %w", cfg.Devices[i].Name, err)
 		}
+		if cfg.Stagger == nil || *cfg.Stagger {
+			d.phase = float64(i) / float64(len(cfg.Devices))
+		}
 		s.devices = append(s.devices, d)
 		for _, g := range d.groups {
 			for j := range g.tags {
