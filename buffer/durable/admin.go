@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble"
@@ -20,26 +21,29 @@ func (b *Buffer) Each(fn func(model.Sample) error) error {
 	}
 	var d decoder
 	for _, r := range []*region{&b.back, &b.live} {
-		if r.held == 0 {
-			continue
-		}
-		it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: recKey(nil, r.head), UpperBound: recKey(nil, r.end)})
-		if err != nil {
-			return fmt.Errorf("durable buffer %s: %w", b.cfg.Dir, err)
-		}
-		for ok := it.First(); ok; ok = it.Next() {
-			s, err := d.decode(it.Value())
-			if err != nil {
-				continue // counted when Next meets it
+		for from := r.head; r.held > 0 && from < r.end; {
+			var ferr error
+			err := walk(b.db, from, r.end, r.end, &b.offs, func(pos uint64, rec []byte, _ uint64) bool {
+				from = pos + 1
+				s, err := d.decode(rec)
+				if err != nil {
+					return true // counted when Next meets it
+				}
+				s.Historical = s.Historical || r == &b.back
+				ferr = fn(s)
+				return ferr == nil
+			})
+			if ferr != nil {
+				return ferr
 			}
-			s.Historical = s.Historical || r == &b.back
-			if err := fn(s); err != nil {
-				_ = it.Close()
-				return err
+			var bc *badChunk
+			if !errors.As(err, &bc) {
+				if err != nil {
+					return fmt.Errorf("durable buffer %s: %w", b.cfg.Dir, err)
+				}
+				break
 			}
-		}
-		if err := it.Close(); err != nil {
-			return fmt.Errorf("durable buffer %s: %w", b.cfg.Dir, err)
+			from = bc.last + 1 // counted when Next meets it
 		}
 	}
 	return nil
@@ -54,10 +58,14 @@ func (b *Buffer) Purge() (int, error) {
 		return 0, buffer.ErrClosed
 	}
 	n := b.held()
-	if err := b.db.DeleteRange([]byte{recPrefix}, []byte{recPrefix + 1}, pebble.Sync); err != nil {
+	end := b.live.end
+	wb := b.db.NewBatch()
+	defer wb.Close()
+	_ = wb.DeleteRange([]byte{recPrefix}, []byte{recPrefix + 1}, nil)
+	b.putHeadsAt(wb, heads{back: end, live: end})
+	if err := b.db.Apply(wb, pebble.Sync); err != nil {
 		return 0, fmt.Errorf("durable buffer %s: purge: %w", b.cfg.Dir, err)
 	}
-	end := b.live.end
 	b.live = region{head: end, sent: end, end: end}
 	b.cache.reset()
 	b.bytes = 0

@@ -38,6 +38,8 @@ func BenchmarkPush(b *testing.B) {
 					}
 				})
 				b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "samples/s")
+				b.StopTimer()
+				b.ReportMetric(float64(len(chunkKeys(b, buf.db)))/float64(b.N*len(batch)), "keys/sample")
 			})
 		}
 	}

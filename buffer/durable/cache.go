@@ -9,6 +9,9 @@ import "github.com/weir-edge/weir/model"
 // it. The store stays the truth: a position not in the cache (older than
 // the cache reaches back, or from an earlier run) is read from Pebble.
 //
+// It also knows which positions end a chunk (each add is one chunk), so
+// that an Ack of a cached batch deletes its chunks by key.
+//
 // It holds copies of the Sample values (strings and arrays are shared, as
 // in the memory buffer). Acked positions are forgotten, so it grows (by
 // doubling, up to max samples) only as far as the sink lags; when full,
@@ -18,6 +21,7 @@ type tailCache struct {
 	max        int
 	samples    []model.Sample
 	sizes      []int32 // encoded record sizes, for the byte accounting
+	last       []bool  // the position ends a chunk
 	start, end uint64  // positions held: [start, end)
 }
 
@@ -26,9 +30,9 @@ type tailCache struct {
 // (50 devices × 200 tags polled at once is 10,000 samples).
 const tailCacheSamples = 32768
 
-// add records samples as stored at positions pos, pos+1, …; sample i's
-// encoded record spans offs[i]..offs[i+1]. A gap since the last add starts
-// the cache afresh.
+// add records samples as stored at positions pos, pos+1, … in one chunk;
+// sample i's encoded record spans offs[i]..offs[i+1]. A gap since the last
+// add starts the cache afresh.
 func (c *tailCache) add(pos uint64, samples []model.Sample, offs []int) {
 	if c.max <= 0 || len(samples) == 0 {
 		return
@@ -54,6 +58,7 @@ func (c *tailCache) add(pos uint64, samples []model.Sample, offs []int) {
 		j := (pos + uint64(i)) % n
 		c.samples[j] = samples[i]
 		c.sizes[j] = int32(offs[i+1] - offs[i])
+		c.last[j] = i == len(samples)-1
 	}
 	c.end = pos + uint64(len(samples))
 }
@@ -62,13 +67,15 @@ func (c *tailCache) add(pos uint64, samples []model.Sample, offs []int) {
 func (c *tailCache) grow(size int) {
 	samples := make([]model.Sample, size)
 	sizes := make([]int32, size)
+	last := make([]bool, size)
 	if old := uint64(len(c.samples)); old > 0 {
 		for p := c.start; p < c.end; p++ {
 			samples[p%uint64(size)] = c.samples[p%old]
 			sizes[p%uint64(size)] = c.sizes[p%old]
+			last[p%uint64(size)] = c.last[p%old]
 		}
 	}
-	c.samples, c.sizes = samples, sizes
+	c.samples, c.sizes, c.last = samples, sizes, last
 }
 
 // get appends to out and outSizes the samples at from, from+1, … up to n
@@ -85,6 +92,30 @@ func (c *tailCache) get(from uint64, n int, out []model.Sample, outSizes []int32
 		outSizes = append(outSizes, c.sizes[p%size])
 	}
 	return out, outSizes
+}
+
+// ends appends to dst the positions in [from, to) that end a chunk (the
+// keys of those chunks) and reports true, or false when the cache does not
+// hold all of [from, to).
+func (c *tailCache) ends(from, to uint64, dst []uint64) ([]uint64, bool) {
+	if from < c.start || to > c.end || len(c.last) == 0 {
+		return dst, false
+	}
+	size := uint64(len(c.last))
+	for p := from; p < to; p++ {
+		if c.last[p%size] {
+			dst = append(dst, p)
+		}
+	}
+	return dst, true
+}
+
+// at is the sample at pos, if held.
+func (c *tailCache) at(pos uint64) (model.Sample, bool) {
+	if pos < c.start || pos >= c.end {
+		return model.Sample{}, false
+	}
+	return c.samples[pos%uint64(len(c.samples))], true
 }
 
 // forget drops the positions before pos (acked or dropped): they are

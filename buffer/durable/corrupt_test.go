@@ -61,18 +61,10 @@ func TestCorruptStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Records at positions 3 and 7 (samples 4 and 8) damaged.
+			// Records at positions 3 and 7 (samples 4 and 8) damaged, in
+			// the middle of their chunk (positions 0..9).
 			for _, pos := range []uint64{3, 7} {
-				v, closer, err := db.Get(recKey(nil, pos))
-				if err != nil {
-					t.Fatal(err)
-				}
-				bad := slices.Clone(v)
-				closer.Close()
-				bad[len(bad)-1] ^= 0xff
-				if err := db.Set(recKey(nil, pos), bad, pebble.Sync); err != nil {
-					t.Fatal(err)
-				}
+				damageRecord(t, db, pos)
 			}
 			_ = db.Close()
 		}, false, append(append(span(1, 3), span(5, 7)...), span(9, 200)...), false, 2},

@@ -18,12 +18,13 @@ import (
 
 // Buffer is a durable buffer.Buffer: one Pebble store per sink.
 //
-// Positions are the record keys. Held samples live in two regions: the
-// backlog [back.head, back.end), replayed as Historical, and the live
-// region [live.head, tail). Without a drain rate the backlog is only what
-// an earlier process left, and Next serves it first: strict FIFO. With a
-// drain rate, data that waited longer than backlogAfter also becomes
-// backlog, and Next alternates between the two regions.
+// Positions number the samples; the store keeps them in chunks, one key
+// per run of samples a Push committed (chunk.go). Held samples live in two
+// regions: the backlog [back.head, back.end), replayed as Historical, and
+// the live region [live.head, tail). Without a drain rate the backlog is
+// only what an earlier process left, and Next serves it first: strict
+// FIFO. With a drain rate, data that waited longer than backlogAfter also
+// becomes backlog, and Next alternates between the two regions.
 type Buffer struct {
 	cfg  Config
 	log  *slog.Logger
@@ -43,31 +44,39 @@ type Buffer struct {
 	diskFull  bool
 	encoded   []byte
 	encOffs   []int
-	keyBuf    []byte
+	hdr       []byte // a chunk header being written
+	chunkLens []int  // the chunks of the commit being written
 	closeOnce sync.Once
 
-	mu       sync.Mutex
-	notEmpty *sync.Cond
-	notFull  *sync.Cond
-	back     region
-	live     region
-	bytes    int64
-	fl       flight
-	closed   bool
-	released bool
-	stats    buffer.Stats
-	dec      decoder
-	scratch  []model.Sample
-	drain    tokens
-	caughtUp time.Time // last time nothing live was waiting
-	drops    dropLog
-	cache    tailCache // the newest records, so Next rarely reads the store
+	mu          sync.Mutex
+	notEmpty    *sync.Cond
+	notFull     *sync.Cond
+	back        region
+	live        region
+	bytes       int64
+	fl          flight
+	closed      bool
+	released    bool
+	stats       buffer.Stats
+	dec         decoder
+	scratch     []model.Sample
+	drain       tokens
+	caughtUp    time.Time // last time nothing live was waiting
+	drops       dropLog
+	cache       tailCache // the newest records, so Next rarely reads the store
+	offs        []int32   // chunk parsing scratch
+	keys        []uint64  // chunk keys to delete, scratch
+	beforeApply func()    // options.beforeApply
+	// marks counts heads-marker writes, so that a Push whose batch carried
+	// one (drop_oldest) can tell whether it may have overwritten a newer one.
+	marks uint64
 }
 
 var _ buffer.Buffer = (*Buffer)(nil)
 
-// region is a run of positions. held counts the records in it; it can be
-// less than end-head only in a backlog with records deleted as corrupt.
+// region is a run of positions. held counts the samples in it; it can be
+// less than end-head only in a backlog with samples deleted as corrupt.
+// end is always the end of a chunk: regions never share one.
 type region struct {
 	head, sent, end uint64
 	held            int
@@ -81,6 +90,10 @@ type flight struct {
 	first, end uint64
 	back       bool
 	sizes      []int32 // record sizes, by position - first
+	// ends are the keys (last positions) of the chunks that end inside
+	// the batch, when endsOK: what an Ack deletes key by key.
+	ends   []uint64
+	endsOK bool
 }
 
 // options are the seams tests use.
@@ -93,6 +106,9 @@ type options struct {
 	// cacheSamples bounds the tail cache; 0 means tailCacheSamples, -1
 	// turns it off (every Next reads the store).
 	cacheSamples int
+	// beforeApply runs in a Push between building its batch and applying
+	// it, with mu released: where an Ack can slip in.
+	beforeApply func()
 }
 
 // Open opens (or creates) the store in cfg.Dir. A store another process
@@ -129,7 +145,7 @@ func open(cfg Config, log *slog.Logger, o options) (*Buffer, error) {
 	if o.recheck <= 0 {
 		o.recheck = time.Second
 	}
-	b := &Buffer{cfg: cfg, log: log, now: o.now, free: o.free, recheck: o.recheck}
+	b := &Buffer{cfg: cfg, log: log, now: o.now, free: o.free, recheck: o.recheck, beforeApply: o.beforeApply}
 	b.notEmpty = sync.NewCond(&b.mu)
 	b.notFull = sync.NewCond(&b.mu)
 	b.drops.log = log
@@ -194,7 +210,7 @@ func (b *Buffer) openStore(fs vfs.FS) error {
 		}
 		saved := 0
 		if db != nil {
-			saved, _ = salvage(db, fresh)
+			saved, _ = salvage(db, fresh, b.log)
 			_ = db.Close()
 		}
 		_ = checkFormat(fresh)
@@ -356,22 +372,29 @@ func (b *Buffer) pushLocked(ctx context.Context, samples []model.Sample) (wrote 
 			}
 		}
 		pos := b.live.end
-		var added int64
-		for j := i; j < i+k; j++ {
-			b.keyBuf = recKey(b.keyBuf, pos+uint64(j-i))
-			rec := b.encoded[b.off(j):b.off(j+1)]
-			_ = wb.Set(b.keyBuf, rec, nil)
-			added += int64(len(rec))
-		}
+		marked, marks := wb.Count() > 0, b.marks // makeRoom put the heads marker in
+		added := b.writeChunks(wb, pos, i, k)
 		b.mu.Unlock()
+		if b.beforeApply != nil {
+			b.beforeApply()
+		}
 		err := b.db.Apply(wb, b.wopt)
 		_ = wb.Close()
 		b.mu.Lock()
 		if err != nil {
 			return wrote, fmt.Errorf("durable buffer %s: write: %w", b.cfg.Dir, err)
 		}
+		if marked && b.marks != marks {
+			// An Ack or expiry wrote the heads marker while this batch,
+			// carrying an older one (makeRoom), was being applied.
+			b.putHeadsNow()
+		}
 		wrote = true
-		b.cache.add(pos, samples[i:i+k], b.encOffs[i:i+k+1])
+		for c, j := 0, i; j < i+k; c++ {
+			m := b.chunkLens[c]
+			b.cache.add(pos+uint64(j-i), samples[j:j+m], b.encOffs[j:j+m+1])
+			j += m
+		}
 		b.live.end += uint64(k)
 		b.live.held += k
 		b.bytes += added

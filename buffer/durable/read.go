@@ -2,10 +2,9 @@ package durable
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
-
-	"github.com/cockroachdb/pebble"
 
 	"github.com/weir-edge/weir/buffer"
 	"github.com/weir-edge/weir/model"
@@ -107,8 +106,8 @@ func (b *Buffer) pick() (*region, time.Duration) {
 	return nil, 0
 }
 
-// read hands out up to max consecutive records of r. It returns false when
-// it found only unreadable records, which it dropped. Called with mu held.
+// read hands out up to max consecutive samples of r. It returns false when
+// it found only unreadable ones, which it dropped. Called with mu held.
 func (b *Buffer) read(r *region, max int) (buffer.Batch, bool) {
 	isBack := r == &b.back
 	if isBack && b.cfg.DrainRate > 0 && !b.closed {
@@ -116,6 +115,7 @@ func (b *Buffer) read(r *region, max int) (buffer.Batch, bool) {
 	}
 	out := b.scratch[:0]
 	sizes := b.fl.sizes[:0]
+	ends := b.fl.ends[:0]
 	first := r.sent
 	if out, sizes = b.cache.get(first, min(max, int(r.end-first)), out, sizes); len(out) > 0 {
 		if isBack {
@@ -123,71 +123,82 @@ func (b *Buffer) read(r *region, max int) (buffer.Batch, bool) {
 				out[i].Historical = true
 			}
 		}
-		return b.handOut(r, out, sizes, first), true
+		ends, ok := b.cache.ends(first, first+uint64(len(out)), ends)
+		return b.handOut(r, out, sizes, ends, ok, first), true
 	}
-	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: recKey(nil, r.sent), UpperBound: recKey(nil, r.end)})
-	if err != nil {
-		b.readFailed(r, err)
-		return buffer.Batch{}, false
-	}
-	defer it.Close()
-	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
-		pos, _ := keyPos(it.Key())
+	var (
+		bad     error // an unreadable record
+		badPos  uint64
+		badSize int
+	)
+	err := walk(b.db, r.sent, r.end, r.end, &b.offs, func(pos uint64, rec []byte, last uint64) bool {
+		if len(out) >= max {
+			return false
+		}
 		if len(out) == 0 && pos != first {
 			if r.sent != r.head {
-				break // never skip past records held before us
+				return false // never skip past samples held before us
 			}
-			// A gap left by records deleted as corrupt at open.
+			// A gap left by samples deleted as corrupt at open.
 			r.head, r.sent, first = pos, pos, pos
 		}
 		if pos != first+uint64(len(out)) {
-			break // a gap: batches are runs of consecutive positions
+			return false // a gap: batches are runs of consecutive positions
 		}
-		s, derr := b.dec.decode(it.Value())
+		s, derr := b.dec.decode(rec)
 		if derr != nil {
-			if len(out) > 0 {
-				break // hand out what precedes it; it is dropped next time
-			}
-			b.dropCorrupt(r, pos, int64(len(it.Value())), derr)
-			return buffer.Batch{}, false
+			bad, badPos, badSize = derr, pos, len(rec)
+			return false // what precedes it goes out; it is dropped next time
 		}
 		if isBack {
 			s.Historical = true
 		}
 		out = append(out, s)
-		sizes = append(sizes, int32(len(it.Value())))
-	}
-	if err := it.Error(); err != nil && len(out) == 0 {
+		sizes = append(sizes, int32(len(rec)))
+		if pos == last {
+			ends = append(ends, last)
+		}
+		return true
+	})
+	var bc *badChunk
+	switch {
+	case len(out) > 0:
+	case bad != nil:
+		b.dropCorrupt(r, badPos, int64(badSize), bad)
+		return buffer.Batch{}, false
+	case errors.As(err, &bc):
+		b.dropBadChunk(r, bc)
+		return buffer.Batch{}, false
+	case err != nil:
 		b.readFailed(r, err)
 		return buffer.Batch{}, false
-	}
-	if len(out) == 0 {
+	default:
 		// held says there is more, the store says no: trust the store.
 		b.log.Error("buffer count out of step with the store; resetting region", "held", r.held)
 		r.held, r.head, r.sent = 0, r.end, r.end
 		b.normalize()
 		return buffer.Batch{}, false
 	}
-	return b.handOut(r, out, sizes, first), true
+	return b.handOut(r, out, sizes, ends, true, first), true
 }
 
-// handOut makes out, read from r at first, the batch in flight. Called
-// with mu held.
-func (b *Buffer) handOut(r *region, out []model.Sample, sizes []int32, first uint64) buffer.Batch {
+// handOut makes out, read from r at first, the batch in flight; ends are
+// the keys of the chunks ending in it, if endsOK. Called with mu held.
+func (b *Buffer) handOut(r *region, out []model.Sample, sizes []int32, ends []uint64, endsOK bool, first uint64) buffer.Batch {
 	isBack := r == &b.back
 	b.scratch = out
 	r.sent = first + uint64(len(out))
-	b.fl = flight{active: true, first: first, end: r.sent, back: isBack, sizes: sizes}
+	b.fl = flight{active: true, first: first, end: r.sent, back: isBack, sizes: sizes, ends: ends, endsOK: endsOK}
 	if isBack && b.cfg.DrainRate > 0 && !b.closed {
 		b.drain.avail -= float64(len(out))
 	}
 	return buffer.NewBatch(out, first)
 }
 
-// dropCorrupt deletes an unreadable record at the head of r and counts it.
+// dropCorrupt drops an unreadable record at the head of r and counts it.
 func (b *Buffer) dropCorrupt(r *region, pos uint64, size int64, err error) {
 	b.log.Error("unreadable record in buffer store dropped", "err", err, "position", pos)
-	_ = b.db.Delete(recKey(nil, pos), pebble.NoSync)
+	from := r.head
 	r.head, r.sent = pos+1, pos+1
 	r.held--
 	r.edgeOK = false
@@ -195,6 +206,25 @@ func (b *Buffer) dropCorrupt(r *region, pos uint64, size int64, err error) {
 	b.stats.Dropped++
 	b.stats.DroppedCorrupt++
 	b.normalize()
+	_ = b.cutNow(from, pos+1, nil, false)
+	b.notFull.Broadcast()
+}
+
+// dropBadChunk drops a chunk whose framing is unreadable, met at the head
+// of r: what r held up to its last position, counted as corrupt. Its
+// records' sizes are unknown; the value's size stands in for them.
+func (b *Buffer) dropBadChunk(r *region, bc *badChunk) {
+	n := min(r.held, int(bc.last+1-r.head))
+	b.log.Error("unreadable chunk in buffer store dropped", "err", bc.err, "position", bc.last, "samples", n)
+	from := r.head
+	r.head, r.sent = bc.last+1, bc.last+1
+	r.held -= n
+	r.edgeOK = false
+	b.bytes -= min(b.bytes, int64(bc.size))
+	b.stats.Dropped += uint64(n)
+	b.stats.DroppedCorrupt += uint64(n)
+	b.normalize()
+	_ = b.cutNow(from, bc.last+1, nil, false)
 	b.notFull.Broadcast()
 }
 
@@ -202,11 +232,12 @@ func (b *Buffer) dropCorrupt(r *region, pos uint64, size int64, err error) {
 // in r is dropped as corrupt, so that the sink can go on with newer data.
 func (b *Buffer) readFailed(r *region, err error) {
 	b.log.Error("buffer store read failed; dropping the unreadable region", "err", err, "samples", r.held)
-	_ = b.db.DeleteRange(recKey(nil, r.head), recKey(nil, r.end), pebble.NoSync)
+	from, to := r.head, r.end
 	b.stats.Dropped += uint64(r.held)
 	b.stats.DroppedCorrupt += uint64(r.held)
 	r.held, r.head, r.sent, r.edgeOK = 0, r.end, r.end, false
 	b.normalize()
+	_ = b.cutNow(from, to, nil, false)
 	b.notFull.Broadcast()
 }
 
@@ -226,8 +257,9 @@ func (b *Buffer) regionOf(pos uint64) *region {
 	return &b.live
 }
 
-// Ack implements buffer.Buffer: the batch's records leave the store. The
-// delete is not synced by itself (the next synced write carries it): after
+// Ack implements buffer.Buffer: the batch's samples leave the store (the
+// chunks they end, and the heads marker for a chunk acked in part). The
+// write is not synced by itself (the next synced write carries it): after
 // a power loss, the last acked samples may be delivered again.
 func (b *Buffer) Ack(batch buffer.Batch) error {
 	first, end := batch.Span()
@@ -246,14 +278,22 @@ func (b *Buffer) Ack(batch buffer.Batch) error {
 	from := max(first, r.head)
 	n := int(end - from)
 	var size int64
+	keys, known := b.keys[:0], false
 	if b.fl.active && b.fl.first == first && end <= b.fl.end {
 		for p := from; p < end; p++ {
 			size += int64(b.fl.sizes[p-first])
 		}
+		if known = b.fl.endsOK && first <= r.head; known {
+			for _, k := range b.fl.ends {
+				if k >= r.head && k < end {
+					keys = append(keys, k)
+				}
+			}
+		}
 	} else {
 		size = b.sizeOf(r.head, end) // a batch we no longer track
 	}
-	err := b.deleteNow(r.head, end)
+	head := r.head
 	b.cache.forget(end)
 	r.held -= n
 	r.head = end
@@ -270,6 +310,8 @@ func (b *Buffer) Ack(batch buffer.Batch) error {
 		b.caughtUp = b.now()
 	}
 	b.normalize()
+	err := b.cutNow(head, end, keys, known)
+	b.keys = keys[:0]
 	b.notFull.Broadcast()
 	if err != nil {
 		return fmt.Errorf("durable buffer %s: ack: %w", b.cfg.Dir, err)
@@ -311,172 +353,4 @@ func (b *Buffer) normalize() {
 		b.live.held = 0
 		b.live.head = b.live.end
 	}
-}
-
-// sizeOf sums the record sizes in [from, to).
-func (b *Buffer) sizeOf(from, to uint64) int64 {
-	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: recKey(nil, from), UpperBound: recKey(nil, to)})
-	if err != nil {
-		return 0
-	}
-	defer it.Close()
-	var n int64
-	for ok := it.First(); ok; ok = it.Next() {
-		n += int64(len(it.Value()))
-	}
-	return n
-}
-
-// dropFront drops the oldest records, backlog first, until at least count
-// records and size bytes are gone; the deletes go into wb. It returns how
-// many it dropped. Called with mu held.
-func (b *Buffer) dropFront(wb *pebble.Batch, count int, size int64) int {
-	dropped := 0
-	for _, r := range []*region{&b.back, &b.live} {
-		if (count <= 0 && size <= 0) || r.held == 0 {
-			continue
-		}
-		n, sz, end := b.scanFront(r, func(n int, sz int64, _ int64) bool { return n >= count && sz >= size })
-		if n == 0 {
-			continue
-		}
-		b.deleteIn(wb, r.head, end)
-		b.advance(r, n, sz, end)
-		count -= n
-		size -= sz
-		dropped += n
-	}
-	b.normalize()
-	return dropped
-}
-
-// scanFront reads r from its head until done(records, bytes, next edge
-// time) says enough, and returns the records and bytes read and the
-// position after them.
-func (b *Buffer) scanFront(r *region, done func(n int, size int64, edge int64) bool) (int, int64, uint64) {
-	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: recKey(nil, r.head), UpperBound: recKey(nil, r.end)})
-	if err != nil {
-		return 0, 0, r.head
-	}
-	defer it.Close()
-	n, size, end := 0, int64(0), r.head
-	for ok := it.First(); ok; ok = it.Next() {
-		if done(n, size, edgeTimeOf(it.Value())) {
-			break
-		}
-		pos, _ := keyPos(it.Key())
-		n++
-		size += int64(len(it.Value()))
-		end = pos + 1
-	}
-	return n, size, end
-}
-
-// advance moves r's head past n dropped records of size bytes.
-func (b *Buffer) advance(r *region, n int, size int64, end uint64) {
-	r.held -= n
-	r.head = end
-	r.edgeOK = false
-	if r.sent < end {
-		r.sent = end
-	}
-	b.bytes -= size
-}
-
-// expireLocked drops samples older than MaxAge from the front of both
-// regions. Edge times are wall clock; the buffer keeps sequence order, so
-// a sample younger than an older-positioned one waits for it to go.
-func (b *Buffer) expireLocked() {
-	if b.cfg.MaxAge <= 0 || b.db == nil || b.released {
-		return
-	}
-	cutoff := b.now().Add(-b.cfg.MaxAge).UnixNano()
-	for _, r := range []*region{&b.back, &b.live} {
-		if r.held == 0 || b.headEdge(r) >= cutoff {
-			continue
-		}
-		n, sz, end := b.scanFront(r, func(_ int, _ int64, edge int64) bool { return edge >= cutoff })
-		if n == 0 {
-			continue
-		}
-		if err := b.deleteNow(r.head, end); err != nil {
-			b.log.Error("expire: delete failed", "err", err)
-			continue
-		}
-		b.advance(r, n, sz, end)
-		b.stats.Dropped += uint64(n)
-		b.stats.DroppedAge += uint64(n)
-		b.drops.add("age", uint64(n), b.now())
-		b.notFull.Broadcast()
-	}
-	b.normalize()
-}
-
-// headEdge is the EdgeTime of r's oldest record, cached until head moves.
-func (b *Buffer) headEdge(r *region) int64 {
-	if r.held == 0 {
-		return 0
-	}
-	if !r.edgeOK {
-		it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: recKey(nil, r.head), UpperBound: recKey(nil, r.end)})
-		if err != nil {
-			return 0
-		}
-		if it.First() {
-			r.edge, r.edgeOK = edgeTimeOf(it.Value()), true
-		}
-		_ = it.Close()
-	}
-	return r.edge
-}
-
-// Stats implements buffer.Buffer.
-func (b *Buffer) Stats() buffer.Stats {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.released {
-		b.expireLocked()
-	}
-	s := b.stats
-	s.Depth = b.held()
-	s.Bytes = b.bytes
-	s.Backlog = b.back.held
-	if !b.released {
-		if b.back.held > 0 {
-			s.OldestEdgeTime = b.headEdge(&b.back)
-		} else {
-			s.OldestEdgeTime = b.headEdge(&b.live)
-		}
-	}
-	return s
-}
-
-// maxPointDeletes is the longest run deleted key by key. Longer runs (a
-// sink's full batch) get one range tombstone: a thousand point deletes
-// cost as much as reading the batch, and every one of them is written again
-// by each flush and compaction, where a range tombstone also lets a flush
-// drop the records it covers. Short runs stay point deletes because
-// Pebble fragments the memtable's range tombstones for every new iterator,
-// and a sink acking one sample at a time would pile up thousands.
-const maxPointDeletes = 255
-
-// deleteIn adds the deletion of positions [from, to) to wb.
-func (b *Buffer) deleteIn(wb *pebble.Batch, from, to uint64) {
-	if to-from > maxPointDeletes {
-		_ = wb.DeleteRange(recKey(nil, from), recKey(nil, to), nil)
-		return
-	}
-	var key [keyLen]byte // Delete copies it
-	for p := from; p < to; p++ {
-		_ = wb.Delete(recKey(key[:0], p), nil)
-	}
-}
-
-// deleteNow deletes positions [from, to) without a sync: a delete lost to
-// a power cut only means the samples are delivered again.
-func (b *Buffer) deleteNow(from, to uint64) error {
-	wb := b.db.NewBatch()
-	defer wb.Close()
-	b.deleteIn(wb, from, to)
-	return b.db.Apply(wb, pebble.NoSync)
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // Record layout (see record.proto): version byte, CRC-32C of the message,
-// protobuf Sample message.
+// protobuf Sample message. Chunks (chunk.go) hold runs of them.
 const (
 	recordVersion = 1
 	headerLen     = 5

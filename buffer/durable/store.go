@@ -13,13 +13,21 @@ import (
 	"github.com/cockroachdb/pebble/vfs"
 )
 
-// Keys: records are 0x01 + position (8 bytes big-endian), so that key order
-// is push order; 0x00 + name holds metadata.
+// Keys: chunks are 0x01 + the position of their last sample (8 bytes
+// big-endian), so that key order is push order (see chunk.go); 0x00 + name
+// holds metadata.
 const (
-	recPrefix  = 0x01
-	keyLen     = 9
-	formatKey  = "\x00format"
+	recPrefix = 0x01
+	keyLen    = 9
+	formatKey = "\x00format"
+	// headsKey holds the heads marker: see putHeads.
+	headsKey = "\x00heads"
+	// formatV1 stores hold a key per sample; formatV2 stores hold chunks
+	// (and may still hold format-1 records, read as chunks of one). A
+	// format-1 store is marked 2 when opened, so that an older Weir
+	// refuses it instead of taking its chunks for corrupt records.
 	formatV1   = "1"
+	formatV2   = "2"
 	lockName   = "weir.lock"
 	corruptTag = ".corrupt-"
 )
@@ -35,6 +43,12 @@ func recKey(dst []byte, pos uint64) []byte {
 	dst = append(dst[:0], recPrefix, 0, 0, 0, 0, 0, 0, 0, 0)
 	binary.BigEndian.PutUint64(dst[1:], pos)
 	return dst
+}
+
+// putKey writes the key of pos into k, which has keyLen bytes.
+func putKey(k []byte, pos uint64) {
+	k[0] = recPrefix
+	binary.BigEndian.PutUint64(k[1:keyLen], pos)
 }
 
 func keyPos(k []byte) (uint64, bool) {
@@ -105,43 +119,120 @@ type scanResult struct {
 	first, next uint64 // first position held, position after the last
 	held        int
 	bytes       int64
-	corrupt     uint64 // bad records deleted
-	lastGood    uint64 // position of the last readable record (valid if held > 0)
+	corrupt     uint64 // bad samples deleted
 }
 
-// scan reads every record, checks its checksum, deletes bad ones and counts
-// what is held. An error means the store cannot be read to the end.
+// heads is the heads marker: the heads of the backlog and the live region
+// when samples last left the store. Everything before back is gone, and so
+// is what precedes live in the chunk that holds live: with it, a chunk
+// acked or dropped only in part does not come back after a restart. It is
+// written in the same Pebble batch as the deletes of the chunks that went
+// whole, so a store never has one without the other.
+type heads struct{ back, live uint64 }
+
+// readHeads reads the heads marker. An unreadable one is ignored: what it
+// marked as gone is delivered again, which at-least-once allows.
+func readHeads(db *pebble.DB, log *slog.Logger) (heads, bool) {
+	v, closer, err := db.Get([]byte(headsKey))
+	if err != nil {
+		if !errors.Is(err, pebble.ErrNotFound) {
+			log.Warn("buffer heads marker unreadable; acked samples may be delivered again", "err", err)
+		}
+		return heads{}, false
+	}
+	defer closer.Close()
+	if len(v) != 16 {
+		log.Warn("buffer heads marker malformed; acked samples may be delivered again", "bytes", len(v))
+		return heads{}, false
+	}
+	return heads{back: binary.BigEndian.Uint64(v), live: binary.BigEndian.Uint64(v[8:])}, true
+}
+
+// gone is the first position of the chunk first..last that is still held
+// according to h.
+func (h heads) gone(first, last uint64) uint64 {
+	g := h.back
+	if h.live > first && h.live <= last {
+		g = max(g, h.live)
+	}
+	return g
+}
+
+// scan reads every chunk, checks its framing and each record's checksum,
+// and counts what is held. Unreadable chunks and bad samples are deleted
+// (counted as corrupt); chunks cut by the heads marker are rewritten
+// without the samples that are gone, so that the marker can go. An error
+// means the store cannot be read to the end.
 func scan(db *pebble.DB, log *slog.Logger) (scanResult, error) {
 	var r scanResult
+	h, hasHeads := readHeads(db, log)
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{recPrefix}, UpperBound: []byte{recPrefix + 1}})
 	if err != nil {
 		return r, err
 	}
-	bad := db.NewBatch()
-	defer bad.Close()
+	fix := db.NewBatch()
+	defer fix.Close()
+	var (
+		offs     []int32
+		val      []byte
+		after    = h.back // positions before it are gone
+		rewrites int
+		found    bool
+	)
 	for ok := it.First(); ok; ok = it.Next() {
-		pos, okKey := keyPos(it.Key())
-		v := it.Value()
-		if !okKey || checkRecord(v) != nil {
-			_ = bad.Delete(append([]byte(nil), it.Key()...), nil)
+		key, v := it.Key(), it.Value()
+		last, okKey := keyPos(key)
+		if !okKey {
+			_ = fix.Delete(key, nil)
 			r.corrupt++
 			continue
 		}
-		if r.held == 0 {
-			r.first = pos
+		c, perr := parseChunk(last, v, offs)
+		offs = c.offs
+		if perr != nil {
+			_ = fix.Delete(key, nil)
+			r.corrupt += claimedCount(last, v, after)
+			after = max(after, last+1)
+			continue
 		}
-		r.held++
-		r.bytes += int64(len(v))
-		r.lastGood = pos
-		r.next = pos + 1
+		after = max(after, last+1)
+		good, bad, bytes, changed := fixChunk(&c, h.gone(c.first, c.last), func(lo, hi int) {
+			if !found {
+				r.first, found = c.pos(lo), true
+			}
+			r.next = c.pos(hi-1) + 1
+		})
+		r.held += good
+		r.bytes += bytes
+		r.corrupt += uint64(bad)
+		if !changed {
+			continue
+		}
+		rewrites++
+		keep := false
+		fixChunk(&c, h.gone(c.first, c.last), func(lo, hi int) {
+			val = appendRun(val[:0], &c, lo, hi)
+			_ = fix.Set(recKey(nil, c.pos(hi-1)), val, nil)
+			keep = keep || hi == c.n()
+		})
+		if !keep {
+			_ = fix.Delete(key, nil)
+		}
 	}
 	if err := it.Close(); err != nil {
 		return r, err
 	}
+	if hasHeads {
+		// Positions only grow, even when everything was acked.
+		r.next = max(r.next, h.back, h.live)
+		_ = fix.Delete([]byte(headsKey), nil) // applied: the chunks say it all now
+	}
 	if r.corrupt > 0 {
-		log.Error("corrupt records in buffer store skipped", "records", r.corrupt)
-		if err := db.Apply(bad, pebble.Sync); err != nil {
-			return r, fmt.Errorf("delete corrupt records: %w", err)
+		log.Error("corrupt samples in buffer store dropped", "samples", r.corrupt)
+	}
+	if fix.Count() > 0 {
+		if err := db.Apply(fix, pebble.Sync); err != nil {
+			return r, fmt.Errorf("rewrite %d chunks: %w", rewrites, err)
 		}
 	}
 	return r, nil
@@ -158,20 +249,25 @@ func checkRecord(v []byte) error {
 	return nil
 }
 
-// checkFormat reads or writes the store format marker.
+// checkFormat reads or writes the store format marker; a format-1 store
+// is marked format 2 (see formatV2).
 func checkFormat(db *pebble.DB) error {
 	v, closer, err := db.Get([]byte(formatKey))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return db.Set([]byte(formatKey), []byte(formatV1), pebble.Sync)
+		return db.Set([]byte(formatKey), []byte(formatV2), pebble.Sync)
 	}
 	if err != nil {
 		return err
 	}
-	defer closer.Close()
-	if string(v) != formatV1 {
-		return fmt.Errorf("%w: %q (this version reads %s)", ErrNewerFormat, v, formatV1)
+	format := string(v)
+	_ = closer.Close()
+	switch format {
+	case formatV2:
+		return nil
+	case formatV1:
+		return db.Set([]byte(formatKey), []byte(formatV2), pebble.Sync)
 	}
-	return nil
+	return fmt.Errorf("%w: %q (this version reads %s and %s)", ErrNewerFormat, format, formatV1, formatV2)
 }
 
 // quarantineName is where a corrupt store at dir is moved.
@@ -179,10 +275,11 @@ func quarantineName(dir string, now time.Time) string {
 	return dir + corruptTag + now.UTC().Format("20060102T150405.000000000Z")
 }
 
-// salvage copies the readable records of a damaged store into a fresh one
-// at dst, stopping at the first unreadable one, and returns how many it
-// saved.
-func salvage(src *pebble.DB, dst *pebble.DB) (int, error) {
+// salvage copies the readable samples of a damaged store into a fresh one
+// at dst, skipping unreadable chunks and samples and those the heads
+// marker says are gone, and returns how many it saved.
+func salvage(src *pebble.DB, dst *pebble.DB, log *slog.Logger) (int, error) {
+	h, _ := readHeads(src, log)
 	it, err := src.NewIter(&pebble.IterOptions{LowerBound: []byte{recPrefix}, UpperBound: []byte{recPrefix + 1}})
 	if err != nil {
 		return 0, err
@@ -190,15 +287,26 @@ func salvage(src *pebble.DB, dst *pebble.DB) (int, error) {
 	defer it.Close()
 	b := dst.NewBatch()
 	defer b.Close()
-	n := 0
+	var (
+		offs []int32
+		val  []byte
+		n    int
+	)
 	for ok := it.First(); ok; ok = it.Next() {
-		if _, okKey := keyPos(it.Key()); !okKey || checkRecord(it.Value()) != nil {
+		last, okKey := keyPos(it.Key())
+		if !okKey {
 			continue
 		}
-		if err := b.Set(it.Key(), it.Value(), nil); err != nil {
-			return n, err
+		c, perr := parseChunk(last, it.Value(), offs)
+		offs = c.offs
+		if perr != nil {
+			continue
 		}
-		n++
+		good, _, _, _ := fixChunk(&c, h.gone(c.first, c.last), func(lo, hi int) {
+			val = appendRun(val[:0], &c, lo, hi)
+			_ = b.Set(recKey(nil, c.pos(hi-1)), val, nil)
+		})
+		n += good
 	}
 	// The iterator's error is what made this a salvage: keep what was read.
 	return n, dst.Apply(b, pebble.Sync)
