@@ -305,20 +305,28 @@ func TestInConfigOrder(t *testing.T) {
 		{"server order", mk(7, 2, 5, 0), []string{"0:3", "2:1", "5:2", "7:0"}},
 		{"an item twice keeps its values in order", mk(3, 1, 3, 0, 1), []string{"0:3", "1:1", "1:4", "3:0", "3:2"}},
 		{"nil entries last", append(mk(2, 0), nil), []string{"0:1", "2:0", "nil"}},
+		{"unknown handles last, in arrival order", mk(9000, 3, 8000, 1), []string{"1:3", "3:1", "9000:0", "8000:2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inConfigOrder(tc.in)
-			var got []string
-			for _, m := range tc.in {
-				if m == nil {
-					got = append(got, "nil")
-					continue
+			for _, handles := range []int{8, 1000} { // counting sort, comparison sort
+				in := slices.Clone(tc.in)
+				inConfigOrder(in, handles, &orderScratch{})
+				if got := render(in); !slices.Equal(got, tc.want) {
+					t.Fatalf("%d handles: got %v, want %v", handles, got, tc.want)
 				}
-				got = append(got, fmt.Sprintf("%d:%v", m.ClientHandle, m.Value.Value.Value()))
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Fatalf("got %v, want %v", got, tc.want)
 			}
 		})
 	}
+}
+
+func render(items []*ua.MonitoredItemNotification) []string {
+	var got []string
+	for _, m := range items {
+		if m == nil {
+			got = append(got, "nil")
+			continue
+		}
+		got = append(got, fmt.Sprintf("%d:%v", m.ClientHandle, m.Value.Value.Value()))
+	}
+	return got
 }
