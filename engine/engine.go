@@ -168,7 +168,7 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 		e.mu.Unlock()
 		return nil
 	}
-	out := e.order.take(work)
+	out := e.order.handOff(work, &e.scratch)
 	e.mu.Unlock()
 	return e.pushInTurn(ctx, out)
 }

@@ -33,16 +33,35 @@ type pushOrder struct {
 // take copies samples into a pooled turn with the next ticket. Called with
 // the engine's lock held, which orders tickets like sequence ids.
 func (o *pushOrder) take(samples []model.Sample) *pushTurn {
-	t, _ := o.pool.Get().(*pushTurn)
-	if t == nil {
-		t = &pushTurn{}
-	}
+	t := o.get()
 	t.samples = append(t.samples[:0], samples...)
+	o.number(t)
+	return t
+}
+
+// handOff is take without the copy: the turn takes work itself, and
+// *scratch (which work may share an array with) gets the turn's old,
+// emptied slice instead. For the engine's scratch batch, whose samples
+// nobody else holds once the processors returned.
+func (o *pushOrder) handOff(work []model.Sample, scratch *[]model.Sample) *pushTurn {
+	t := o.get()
+	t.samples, *scratch = work, t.samples[:0]
+	o.number(t)
+	return t
+}
+
+func (o *pushOrder) get() *pushTurn {
+	if t, ok := o.pool.Get().(*pushTurn); ok {
+		return t
+	}
+	return &pushTurn{}
+}
+
+func (o *pushOrder) number(t *pushTurn) {
 	o.mu.Lock()
 	t.ticket = o.issued
 	o.issued++
 	o.mu.Unlock()
-	return t
 }
 
 // wait blocks until it is t's turn. It does not give up when the
