@@ -352,12 +352,12 @@ func (s *Source) onMessage(ctx context.Context, out pipeline.Emitter, m mqttclie
 }
 
 func (s *Source) emit(ctx context.Context, out pipeline.Emitter, batch []model.Sample) {
-	if err := out.Emit(ctx, batch); err != nil {
-		return // ctx ended: the connection is going away
-	}
+	// Counted and noted before Emit, so that whoever sees a sample
+	// downstream also sees it in Status and Tags.
 	s.samples.Add(uint64(len(batch)))
 	s.noteTags(batch)
-	clear(batch) // drop string references until the next message
+	_ = out.Emit(ctx, batch) // fails only when ctx ended: the connection is going away
+	clear(batch)             // drop string references until the next message
 }
 
 // routeFor returns the first route whose filter matches topic.
