@@ -16,7 +16,7 @@ type pushTurn struct {
 // pushOrder lets Emit push outside the engine's processing lock while the
 // buffers still receive batches in sequence order: a batch takes a ticket
 // while the lock is held (so tickets follow sequence ids), and pushes when
-// every earlier ticket was pushed or given up. Only the Emit calls behind
+// every earlier ticket was pushed. Only the Emit calls behind
 // a blocked push wait; the processors do not.
 //
 // Waiting costs nothing when there is no contention (the turn is already
