@@ -206,9 +206,10 @@ func (b *Buffer) writeChunks(wb *pebble.Batch, pos uint64, i, k int) int64 {
 
 // badChunk is the error walk returns for an unreadable chunk.
 type badChunk struct {
-	last uint64 // its key
-	size int    // its value's length
-	err  error
+	last    uint64 // its key
+	size    int    // its value's length
+	claimed uint64 // the samples it is taken to hold: claimedCount
+	err     error
 }
 
 func (e *badChunk) Error() string {
@@ -248,7 +249,7 @@ func walkIter(it *pebble.Iterator, from, to uint64, offs *[]int32, fn func(pos u
 			if last >= to+maxChunkSamples-1 {
 				return nil // cannot reach back before to
 			}
-			return &badChunk{last: last, size: len(it.Value()), err: err}
+			return &badChunk{last: last, size: len(it.Value()), claimed: claimedCount(last, it.Value(), 0), err: err}
 		}
 		if c.first >= to {
 			return nil

@@ -21,8 +21,9 @@ const (
 	// FsyncGroup lets concurrent Pushes within GroupCommit share one sync;
 	// each Push still returns only once a sync covered it.
 	FsyncGroup = "group"
-	// FsyncOS never syncs: the OS writes back when it likes. A crash of
-	// the process loses nothing, power loss loses the last seconds.
+	// FsyncOS never syncs: the OS writes back when it likes. Power loss
+	// loses the last seconds, a crash of the process the last moments
+	// (Pebble holds unsynced WAL writes in memory briefly).
 	FsyncOS = "os"
 )
 

@@ -301,3 +301,123 @@ func TestPowerLoss(t *testing.T) {
 		})
 	}
 }
+
+// The kill -9 after ack test runs this test binary again as a child that
+// pushes and acks, then waits to be killed.
+const ackHelperEnv = "WEIR_DURABLE_ACK_HELPER_DIR"
+
+// ackHelperProcess pushes 1..100 (synced), acks 1..30, pushes 101..150
+// (synced: it takes the ack to disk too), acks 31..60 (not synced), says
+// "acked" and waits for its stdin to close, which the kill pre-empts.
+func ackHelperProcess() {
+	fail := func(what string, err error) {
+		fmt.Fprintln(os.Stderr, what+":", err)
+		os.Exit(3)
+	}
+	b, err := Open(Config{Dir: os.Getenv(ackHelperEnv), Fsync: os.Getenv(helperFsyncEnv)}, nil)
+	if err != nil {
+		fail("open", err)
+	}
+	ctx := context.Background()
+	samples := func(from, to uint64) []model.Sample {
+		s := make([]model.Sample, 0, to-from+1)
+		for n := from; n <= to; n++ {
+			s = append(s, model.Sample{Path: "kill/ack", Value: model.Uint(n), Seq: n, EdgeTime: time.Now().UnixNano()})
+		}
+		return s
+	}
+	ack := func(n int) {
+		batch, err := b.Next(ctx, n)
+		if err == nil && batch.Len() != n {
+			err = fmt.Errorf("batch of %d, want %d", batch.Len(), n)
+		}
+		if err == nil {
+			err = b.Ack(batch)
+		}
+		if err != nil {
+			fail("next/ack", err)
+		}
+	}
+	if err := b.Push(ctx, samples(1, 100)); err != nil {
+		fail("push", err)
+	}
+	ack(30)
+	if err := b.Push(ctx, samples(101, 150)); err != nil {
+		fail("push", err)
+	}
+	ack(30)
+	fmt.Fprintln(os.Stdout, "acked")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(5) // the parent went away without killing us
+}
+
+// TestKill9AfterAck: acks are not synced by themselves (that would cost a
+// sink an fsync per batch), so a kill -9 may bring back the samples
+// acked since the last synced write — never anything else, and never lose
+// one not acked. After the kill the store holds a contiguous run ending at
+// the last sample pushed, starting after the samples acked before the last
+// synced Push (1..30) and no later than the first one not acked (61).
+func TestKill9AfterAck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	for _, fsync := range []string{FsyncAlways, FsyncGroup} {
+		t.Run(fsync, func(t *testing.T) {
+			dir := t.TempDir() + "/sink"
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), ackHelperEnv+"="+dir, helperFsyncEnv+"="+fsync)
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdin.Close()
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr safeBuffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			said := make(chan string, 1)
+			go func() {
+				sc := bufio.NewScanner(out)
+				sc.Scan()
+				said <- sc.Text() // the child writes nothing more
+			}()
+			timer := time.NewTimer(time.Minute) // a bound, not a synchronisation
+			defer timer.Stop()
+			select {
+			case s := <-said:
+				if s != "acked" {
+					_ = cmd.Process.Kill()
+					_ = cmd.Wait()
+					t.Fatalf("child said %q\n%s", s, stderr.String())
+				}
+			case <-timer.C:
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatalf("child said nothing in a minute\n%s", stderr.String())
+			}
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			_ = cmd.Wait()
+
+			b := openT(t, Config{Dir: dir}, options{})
+			got := readAll(t, b)
+			if len(got) == 0 || got[len(got)-1] != 150 {
+				t.Fatalf("after kill -9: store holds %v, want a run ending at 150", got)
+			}
+			first := got[0]
+			if first < 31 || first > 61 {
+				t.Fatalf("after kill -9: store holds %d..150, want it to start in 31..61 (1..30 acked before a synced push, 61.. never acked)", first)
+			}
+			for i := 1; i < len(got); i++ {
+				if got[i] != got[i-1]+1 {
+					t.Fatalf("after kill -9: %d follows %d: lost, duplicated or reordered", got[i], got[i-1])
+				}
+			}
+			t.Logf("fsync %s: after kill -9 the store holds %d..150 (31..60 were acked without a sync)", fsync, first)
+		})
+	}
+}

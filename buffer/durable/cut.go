@@ -197,8 +197,8 @@ func (b *Buffer) putHeadsAt(wb *pebble.Batch, h heads) {
 }
 
 // cutNow deletes the chunks that end in [from, to) and writes the heads
-// marker, without a sync: a cut lost to a power cut only means samples are
-// delivered again. Call it after the regions moved, and normalize.
+// marker, without a sync: a cut lost to a crash or a power cut only means
+// samples are delivered again. Call it after the regions moved, and normalize.
 func (b *Buffer) cutNow(from, to uint64, keys []uint64, known bool) error {
 	wb := b.db.NewBatch()
 	defer wb.Close()

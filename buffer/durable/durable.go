@@ -208,9 +208,12 @@ func (b *Buffer) openStore(fs vfs.FS) error {
 			}
 			return fmt.Errorf("open %s: %w (and a fresh store failed: %v)", dir, err, ferr)
 		}
-		saved := 0
+		var (
+			saved int
+			lost  uint64
+		)
 		if db != nil {
-			saved, _ = salvage(db, fresh, b.log)
+			saved, lost, _ = salvage(db, fresh, b.log)
 			_ = db.Close()
 		}
 		_ = checkFormat(fresh)
@@ -226,8 +229,10 @@ func (b *Buffer) openStore(fs vfs.FS) error {
 			return fmt.Errorf("open %s: salvage: %w", dir, rerr)
 		}
 		_ = syncParents(fs, fs.PathJoin(dir, lockName)) // make the renames stick
-		b.log.Warn("salvaged records from the corrupt store", "records", saved, "quarantine", q)
+		b.log.Warn("salvaged records from the corrupt store", "records", saved, "unreadable", lost, "quarantine", q)
 		b.stats.Quarantine = q
+		b.stats.DroppedCorrupt += lost
+		b.stats.Dropped += lost
 		if lock, err = lockDir(fs, dir); err != nil {
 			return err
 		}

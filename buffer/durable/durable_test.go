@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		helperProcess() // the child of the kill -9 test; never returns
 	}
+	if os.Getenv(ackHelperEnv) != "" {
+		ackHelperProcess() // the child of the kill -9 after ack test; never returns
+	}
 	goleak.VerifyTestMain(m)
 }
 

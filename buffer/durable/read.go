@@ -211,21 +211,59 @@ func (b *Buffer) dropCorrupt(r *region, pos uint64, size int64, err error) {
 }
 
 // dropBadChunk drops a chunk whose framing is unreadable, met at the head
-// of r: what r held up to its last position, counted as corrupt. Its
-// records' sizes are unknown; the value's size stands in for them.
+// of r: the samples r held in it, counted as corrupt. That is rare (a chunk
+// that went bad after Open read it: damage on disk fails Pebble's own
+// checksums first), so the rest of the store is read to make the counts
+// exact: the chunk's records and their sizes are unknown, and r may have
+// gaps before it (chunks acked in an earlier run), so neither its header
+// nor its span says how many of r's samples it held.
 func (b *Buffer) dropBadChunk(r *region, bc *badChunk) {
-	n := min(r.held, int(bc.last+1-r.head))
+	from, end := r.head, bc.last+1
+	left, leftBytes, ok := b.heldIn(end, r.end)
+	n := r.held - left
+	if !ok { // another unreadable chunk further on: estimate
+		n = estimateHeld(r, bc)
+	}
+	n = min(max(n, 0), r.held)
 	b.log.Error("unreadable chunk in buffer store dropped", "err", bc.err, "position", bc.last, "samples", n)
-	from := r.head
-	r.head, r.sent = bc.last+1, bc.last+1
+	r.head, r.sent = end, end
 	r.held -= n
 	r.edgeOK = false
-	b.bytes -= min(b.bytes, int64(bc.size))
 	b.stats.Dropped += uint64(n)
 	b.stats.DroppedCorrupt += uint64(n)
 	b.normalize()
-	_ = b.cutNow(from, bc.last+1, nil, false)
+	other := &b.live
+	if r == &b.live {
+		other = &b.back
+	}
+	if _, otherBytes, otherOK := b.heldIn(other.head, other.end); ok && otherOK && r.held == left {
+		b.bytes = leftBytes + otherBytes
+	} else {
+		b.bytes -= min(b.bytes, int64(bc.size)) // its value's size stands in
+	}
+	_ = b.cutNow(from, end, nil, false)
 	b.notFull.Broadcast()
+}
+
+// estimateHeld is how many of r's samples the bad chunk held, when the
+// rest of r cannot be counted: the count its header claims, no more than
+// r holds up to it and no less than r must hold there (r's samples beyond
+// it fit in the positions after it).
+func estimateHeld(r *region, bc *badChunk) int {
+	span := bc.last + 1 - r.head
+	lower := r.held - int(min(r.end-bc.last-1, uint64(r.held)))
+	return max(int(min(bc.claimed, span)), lower)
+}
+
+// heldIn counts the samples the store holds in [from, to), which ends a
+// chunk, and their bytes; ok is false when it could not read them all.
+func (b *Buffer) heldIn(from, to uint64) (n int, size int64, ok bool) {
+	err := walk(b.db, from, to, to, &b.offs, func(_ uint64, rec []byte, _ uint64) bool {
+		n++
+		size += int64(len(rec))
+		return true
+	})
+	return n, size, err == nil
 }
 
 // readFailed handles a store that cannot be read at r's head: everything
@@ -237,6 +275,15 @@ func (b *Buffer) readFailed(r *region, err error) {
 	b.stats.DroppedCorrupt += uint64(r.held)
 	r.held, r.head, r.sent, r.edgeOK = 0, r.end, r.end, false
 	b.normalize()
+	other := &b.live
+	if r == &b.live {
+		other = &b.back
+	}
+	if _, size, ok := b.heldIn(other.head, other.end); ok {
+		b.bytes = size // r's sizes are unknown: count what is left
+	} else if b.held() == 0 {
+		b.bytes = 0
+	}
 	_ = b.cutNow(from, to, nil, false)
 	b.notFull.Broadcast()
 }
@@ -260,7 +307,8 @@ func (b *Buffer) regionOf(pos uint64) *region {
 // Ack implements buffer.Buffer: the batch's samples leave the store (the
 // chunks they end, and the heads marker for a chunk acked in part). The
 // write is not synced by itself (the next synced write carries it): after
-// a power loss, the last acked samples may be delivered again.
+// a crash or a power loss, the samples acked since then may be delivered
+// again. Syncing here would cost a sink an fsync per batch.
 func (b *Buffer) Ack(batch buffer.Batch) error {
 	first, end := batch.Span()
 	if end <= first {

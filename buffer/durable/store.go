@@ -158,6 +158,33 @@ func (h heads) gone(first, last uint64) uint64 {
 	return g
 }
 
+// sweep follows a read of the chunks in key order, for counting the
+// samples of an unreadable chunk (claimedCount): those can only be at
+// positions not yet gone, after the previous chunk and, in the chunk that
+// holds the live head, from that head on.
+type sweep struct {
+	h     heads
+	after uint64 // the first position the next chunk can hold
+}
+
+func newSweep(h heads) sweep { return sweep{h: h, after: h.back} }
+
+// good moves past a readable chunk.
+func (s *sweep) good(last uint64) { s.after = max(s.after, last+1) }
+
+// lost is how many samples the unreadable chunk v stored under last is
+// taken to have held, and moves past it.
+func (s *sweep) lost(last uint64, v []byte) uint64 {
+	after := s.after
+	if after < s.h.live && s.h.live <= last {
+		// The chunk holds the live head (drain_rate with a backlog): what
+		// precedes the head in it was acked, not lost.
+		after = s.h.live
+	}
+	s.good(last)
+	return claimedCount(last, v, after)
+}
+
 // scan reads every chunk, checks its framing and each record's checksum,
 // and counts what is held. Unreadable chunks and bad samples are deleted
 // (counted as corrupt); chunks cut by the heads marker are rewritten
@@ -175,7 +202,7 @@ func scan(db *pebble.DB, log *slog.Logger) (scanResult, error) {
 	var (
 		offs     []int32
 		val      []byte
-		after    = h.back // positions before it are gone
+		sw       = newSweep(h)
 		rewrites int
 		found    bool
 	)
@@ -191,11 +218,10 @@ func scan(db *pebble.DB, log *slog.Logger) (scanResult, error) {
 		offs = c.offs
 		if perr != nil {
 			_ = fix.Delete(key, nil)
-			r.corrupt += claimedCount(last, v, after)
-			after = max(after, last+1)
+			r.corrupt += sw.lost(last, v)
 			continue
 		}
-		after = max(after, last+1)
+		sw.good(last)
 		good, bad, bytes, changed := fixChunk(&c, h.gone(c.first, c.last), func(lo, hi int) {
 			if !found {
 				r.first, found = c.pos(lo), true
@@ -276,13 +302,16 @@ func quarantineName(dir string, now time.Time) string {
 }
 
 // salvage copies the readable samples of a damaged store into a fresh one
-// at dst, skipping unreadable chunks and samples and those the heads
-// marker says are gone, and returns how many it saved.
-func salvage(src *pebble.DB, dst *pebble.DB, log *slog.Logger) (int, error) {
+// at dst, skipping those the heads marker says are gone, and returns how
+// many it saved and how many it found unreadable (chunks whose framing
+// does not parse, counted as scan counts them, and bad records). Samples
+// beyond the point where src could not be read further are in neither
+// count: how many there were is unknown.
+func salvage(src *pebble.DB, dst *pebble.DB, log *slog.Logger) (saved int, lost uint64, err error) {
 	h, _ := readHeads(src, log)
 	it, err := src.NewIter(&pebble.IterOptions{LowerBound: []byte{recPrefix}, UpperBound: []byte{recPrefix + 1}})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer it.Close()
 	b := dst.NewBatch()
@@ -290,26 +319,30 @@ func salvage(src *pebble.DB, dst *pebble.DB, log *slog.Logger) (int, error) {
 	var (
 		offs []int32
 		val  []byte
-		n    int
+		sw   = newSweep(h)
 	)
 	for ok := it.First(); ok; ok = it.Next() {
 		last, okKey := keyPos(it.Key())
 		if !okKey {
+			lost++
 			continue
 		}
 		c, perr := parseChunk(last, it.Value(), offs)
 		offs = c.offs
 		if perr != nil {
+			lost += sw.lost(last, it.Value())
 			continue
 		}
-		good, _, _, _ := fixChunk(&c, h.gone(c.first, c.last), func(lo, hi int) {
+		sw.good(last)
+		good, bad, _, _ := fixChunk(&c, h.gone(c.first, c.last), func(lo, hi int) {
 			val = appendRun(val[:0], &c, lo, hi)
 			_ = b.Set(recKey(nil, c.pos(hi-1)), val, nil)
 		})
-		n += good
+		saved += good
+		lost += uint64(bad)
 	}
 	// The iterator's error is what made this a salvage: keep what was read.
-	return n, dst.Apply(b, pebble.Sync)
+	return saved, lost, dst.Apply(b, pebble.Sync)
 }
 
 // syncParents syncs every directory above dir, so that a store created (or
