@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"gopkg.in/yaml.v3"
 
+	"github.com/weir-edge/weir/internal/conf/conftest"
 	"github.com/weir-edge/weir/model"
 )
 
@@ -21,13 +21,7 @@ var t0 = time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
 
 func decodeStrict(t *testing.T, doc string) Config {
 	t.Helper()
-	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(doc))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	return c
+	return conftest.Decode[Config](t, doc)
 }
 
 func TestSampleConfig(t *testing.T) {

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/alarms"
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/conf/conftest"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/writegate"
 )
@@ -25,13 +25,7 @@ var t0 = time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
 
 func decodeStrict(t testing.TB, doc string) Config {
 	t.Helper()
-	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(doc))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	return c
+	return conftest.Decode[Config](t, doc)
 }
 
 // queue is an Enqueuer that keeps the jobs.

@@ -11,17 +11,13 @@ import (
 	"time"
 
 	"github.com/simonvetter/modbus"
+
 	"github.com/weir-edge/weir/internal/conf"
-	"gopkg.in/yaml.v3"
+	"github.com/weir-edge/weir/internal/conf/conftest"
 )
 
 func decodeStrict(t *testing.T, data string) (Config, error) {
-	t.Helper()
-	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(data))
-	dec.KnownFields(true)
-	err := dec.Decode(&c)
-	return c, err
+	return conftest.DecodeErr[Config](data)
 }
 
 func TestSampleConfig(t *testing.T) {

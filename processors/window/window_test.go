@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"gopkg.in/yaml.v3"
 
+	"github.com/weir-edge/weir/internal/conf/conftest"
 	"github.com/weir-edge/weir/model"
 )
 
@@ -18,13 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func decodeStrict(t *testing.T, doc string) Config {
 	t.Helper()
-	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(doc))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	return c
+	return conftest.Decode[Config](t, doc)
 }
 
 func TestSampleConfig(t *testing.T) {

@@ -10,21 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/conf/conftest"
 	"github.com/weir-edge/weir/internal/tlsconf"
 )
 
 func decodeStrict(t *testing.T, data []byte) Config {
 	t.Helper()
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	return c
+	return conftest.Decode[Config](t, string(data))
 }
 
 func TestSampleConfig(t *testing.T) {

@@ -19,9 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"go.uber.org/goleak"
-	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/conf/conftest"
 	"github.com/weir-edge/weir/internal/tlsconf"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -31,11 +31,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func decodeStrict(data []byte) (Config, error) {
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	err := dec.Decode(&c)
-	return c, err
+	return conftest.DecodeErr[Config](string(data))
 }
 
 func TestSampleConfig(t *testing.T) {

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/conf/conftest"
 	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/payload"
 	"github.com/weir-edge/weir/model"
@@ -28,13 +28,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func decodeStrict(t *testing.T, data []byte) Config {
 	t.Helper()
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	return c
+	return conftest.Decode[Config](t, string(data))
 }
 
 func TestSampleConfig(t *testing.T) {

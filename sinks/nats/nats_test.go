@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"gopkg.in/yaml.v3"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/conf/conftest"
 	"github.com/weir-edge/weir/internal/tlsconf"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -28,12 +28,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func decodeStrict(t *testing.T, data []byte) (Config, error) {
-	t.Helper()
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	err := dec.Decode(&c)
-	return c, err
+	return conftest.DecodeErr[Config](string(data))
 }
 
 func TestSampleConfig(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 	"gopkg.in/yaml.v3"
 
+	"github.com/weir-edge/weir/internal/conf/conftest"
 	"github.com/weir-edge/weir/internal/mqttaddr"
 	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/model"
@@ -24,13 +25,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func decodeStrict(t *testing.T, data string) Config {
 	t.Helper()
-	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	return c
+	return conftest.Decode[Config](t, data)
 }
 
 func TestSampleConfig(t *testing.T) {

@@ -1,26 +1,18 @@
 package opcua
 
 import (
-	"bytes"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/conf/conftest"
 )
 
 func decodeStrict(t *testing.T, data string) Config {
 	t.Helper()
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(data)))
-	dec.KnownFields(true)
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return conftest.Decode[Config](t, data)
 }
 
 func TestSampleConfig(t *testing.T) {
