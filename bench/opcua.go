@@ -20,8 +20,8 @@ import (
 
 // OPC UA mode (Options.Source "opcua"): the peer is the simulator's OPC UA
 // server with Items Double variables (ns=1;s=bench.NNNNN) that all change
-// every ChangeInterval, each stamped with the time of the change as its
-// source timestamp. The change interval defaults to the sampling interval
+// every ChangeInterval, each stamped as its source timestamp with the time
+// the simulator hands the change to the server library's subscription queue. The change interval defaults to the sampling interval
 // plus 1/32 of it: real changes fall anywhere in the publishing cycle, but a
 // simulator ticking at exactly the publishing interval would hold one
 // arbitrary phase for the whole run (and the figure would be that phase);
