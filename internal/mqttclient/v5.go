@@ -11,6 +11,7 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session/state"
 )
 
 // conn5 is MQTT 5 on paho.golang's low-level client. autopaho is not used
@@ -28,6 +29,9 @@ type conn5 struct {
 	done    chan struct{}
 	closing chan struct{}
 	once    sync.Once
+	// own is the session state made for this connection alone (no
+	// Options.Session), closed when the connection has ended.
+	own *state.State
 }
 
 // causeGrace bounds the wait for paho's error callback after its Done.
@@ -45,6 +49,9 @@ func (c *conn5) failed(err error) {
 
 func (c *conn5) watch() {
 	<-c.cli.Done()
+	if c.own != nil {
+		_ = c.own.Close()
+	}
 	t := time.NewTimer(causeGrace)
 	defer t.Stop()
 	select {
@@ -83,6 +90,9 @@ func dial5(ctx context.Context, nc net.Conn, o Options) (Conn, error) {
 	}
 	if o.Session != nil {
 		cfg.Session = o.Session
+	} else {
+		c.own = NewSession()
+		cfg.Session = c.own
 	}
 	c.cli = paho.NewClient(cfg)
 	cp := &paho.Connect{
@@ -106,6 +116,9 @@ func dial5(ctx context.Context, nc net.Conn, o Options) (Conn, error) {
 	ca, err := c.cli.Connect(ctx, cp)
 	if err != nil {
 		// paho has closed nc.
+		if c.own != nil {
+			_ = c.own.Close()
+		}
 		if ca != nil {
 			return nil, fmt.Errorf("CONNACK reason code 0x%02x: %w", ca.ReasonCode, err)
 		}

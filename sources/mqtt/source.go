@@ -154,7 +154,7 @@ func (s *Source) Run(ctx context.Context, out pipeline.Emitter) error {
 	if s.cfg.ProtocolVersion == Version5 && !*s.cfg.CleanStart {
 		// One session state for all connections, so that a resumed
 		// session's packet ids stay consistent.
-		sess = state.NewInMemory()
+		sess = mqttclient.NewSession()
 		defer func() { _ = sess.Close() }()
 	}
 	b := backoff.Backoff{Policy: s.policy}
