@@ -2,6 +2,7 @@ package opcua
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -16,13 +17,16 @@ import (
 const (
 	DefaultSecurityPolicy     = "Basic256Sha256"
 	DefaultPublishingInterval = time.Second
-	DefaultPollInterval       = time.Second
-	DefaultBatchSize          = 500
-	DefaultSessionTimeout     = 10 * time.Minute
-	DefaultRequestTimeout     = 10 * time.Second
-	DefaultWatchdogInterval   = 5 * time.Second
-	DefaultReconnectMax       = 30 * time.Second
-	DefaultApplicationURI     = "urn:weir:opcua-client"
+	// DefaultMaxNotificationsPerPublish: see
+	// SubscriptionConfig.MaxNotificationsPerPublish.
+	DefaultMaxNotificationsPerPublish = 2000
+	DefaultPollInterval               = time.Second
+	DefaultBatchSize                  = 500
+	DefaultSessionTimeout             = 10 * time.Minute
+	DefaultRequestTimeout             = 10 * time.Second
+	DefaultWatchdogInterval           = 5 * time.Second
+	DefaultReconnectMax               = 30 * time.Second
+	DefaultApplicationURI             = "urn:weir:opcua-client"
 )
 
 // Security policies by their short names, as written in security_policy.
@@ -103,7 +107,17 @@ type Auth struct {
 // SubscriptionConfig is one OPC UA subscription.
 type SubscriptionConfig struct {
 	PublishingInterval time.Duration `yaml:"publishing_interval"`
-	Items              []ItemConfig  `yaml:"items"`
+	// MaxNotificationsPerPublish caps the items in one publish response;
+	// the server sends the rest of a publishing interval's changes in
+	// further responses right away. Smaller responses let Weir forward
+	// the first part while the server encodes, and the client decodes,
+	// the next (the tail latency of a 10,000-item subscription drops by a
+	// few milliseconds at 2,000). -1: no limit.
+	MaxNotificationsPerPublish int `yaml:"max_notifications_per_publish"`
+	// Priority among this session's subscriptions when the server has
+	// several ready to publish (0–255, higher first).
+	Priority uint8        `yaml:"priority"`
+	Items    []ItemConfig `yaml:"items"`
 }
 
 // ItemConfig is one monitored item.
@@ -180,6 +194,9 @@ func (c *Config) setDefaults() {
 		s := &c.Subscriptions[i]
 		if s.PublishingInterval == 0 {
 			s.PublishingInterval = DefaultPublishingInterval
+		}
+		if s.MaxNotificationsPerPublish == 0 {
+			s.MaxNotificationsPerPublish = DefaultMaxNotificationsPerPublish
 		}
 		for j := range s.Items {
 			it := &s.Items[j]
@@ -271,6 +288,9 @@ func (c *Config) Validate() error {
 		key := conf.Index("subscriptions", i)
 		if s.PublishingInterval < 0 {
 			errs.Addf(key+".publishing_interval", "must not be negative")
+		}
+		if s.MaxNotificationsPerPublish < -1 || s.MaxNotificationsPerPublish > math.MaxUint32 {
+			errs.Addf(key+".max_notifications_per_publish", "must be -1 (no limit) or 1 to %d", uint32(math.MaxUint32))
 		}
 		if len(s.Items) == 0 {
 			errs.Addf(key+".items", "at least one item is required")

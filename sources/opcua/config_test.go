@@ -2,6 +2,7 @@ package opcua
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,14 @@ func TestDefaults(t *testing.T) {
 	if b.QueueSize != 11 {
 		t.Errorf("item b queue %d, want 11 (1s / 100ms + 1)", b.QueueSize)
 	}
+	if got := d.Subscriptions[0].MaxNotificationsPerPublish; got != DefaultMaxNotificationsPerPublish {
+		t.Errorf("max notifications per publish %d, want %d", got, DefaultMaxNotificationsPerPublish)
+	}
+	for n, want := range map[int]uint32{-1: math.MaxUint32, 1: 1, 2000: 2000} {
+		if got := maxNotifications(n); got != want {
+			t.Errorf("maxNotifications(%d) = %d, want %d", n, got, want)
+		}
+	}
 	if c.Subscriptions[0].Items[0].QueueSize != 0 {
 		t.Error("New wrote into the caller's config")
 	}
@@ -97,6 +106,8 @@ func TestBadConfigs(t *testing.T) {
 		{"percent over 100", func(c *Config) {
 			c.Subscriptions[0].Items = []ItemConfig{{Name: "a", NodeID: "i=1", Deadband: &Deadband{Type: "percent", Value: 120}}}
 		}, "subscriptions[0].items[0].deadband.value", "0..100"},
+		{"max notifications below -1", func(c *Config) { c.Subscriptions[0].MaxNotificationsPerPublish = -2 }, "subscriptions[0].max_notifications_per_publish", "no limit"},
+		{"max notifications over uint32", func(c *Config) { c.Subscriptions[0].MaxNotificationsPerPublish = math.MaxUint32 + 1 }, "subscriptions[0].max_notifications_per_publish", "no limit"},
 		{"negative interval", func(c *Config) { c.Poll = []PollConfig{{Interval: -1, Items: []PollItem{{Name: "p", NodeID: "i=2"}}}} }, "poll[0].interval", "negative"},
 		{"both secret sources", func(c *Config) {
 			c.Auth = Auth{Type: "username", Username: "u", Password: conf.Secret{Env: "A", File: "f"}}

@@ -27,10 +27,11 @@ func testLog() *slog.Logger {
 // recorder is a pipeline.Emitter that keeps every sample, by path, and
 // wakes waiters on each batch.
 type recorder struct {
-	mu      sync.Mutex
-	byPath  map[string][]model.Sample
-	batches int
-	notify  chan struct{}
+	mu       sync.Mutex
+	byPath   map[string][]model.Sample
+	batches  int
+	maxBatch int
+	notify   chan struct{}
 }
 
 func newRecorder() *recorder {
@@ -43,12 +44,20 @@ func (r *recorder) Emit(_ context.Context, batch []model.Sample) error {
 		r.byPath[s.Path] = append(r.byPath[s.Path], s)
 	}
 	r.batches++
+	r.maxBatch = max(r.maxBatch, len(batch))
 	r.mu.Unlock()
 	select {
 	case r.notify <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// largestBatch is the size of the largest batch emitted so far.
+func (r *recorder) largestBatch() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.maxBatch
 }
 
 func (r *recorder) samples(path string) []model.Sample {

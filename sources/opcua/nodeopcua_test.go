@@ -156,7 +156,9 @@ func TestNodeOPCUAInterop(t *testing.T) {
 
 	cfg := insecure("opc.tcp://127.0.0.1:" + port)
 	cfg.ReconnectMax = 500 * time.Millisecond
-	sub := SubscriptionConfig{PublishingInterval: 100 * time.Millisecond}
+	// At most 4 values per publish response: node-opcua sends the initial
+	// values of every item in several responses (MoreNotifications).
+	sub := SubscriptionConfig{PublishingInterval: 100 * time.Millisecond, MaxNotificationsPerPublish: 4}
 	for name := range peerWant {
 		sub.Items = append(sub.Items, ItemConfig{Name: "peer/" + name, NodeID: "nsu=urn:weir:peer;s=peer." + name})
 	}
@@ -172,6 +174,11 @@ func TestNodeOPCUAInterop(t *testing.T) {
 	rec.waitFor(t, 30*time.Second, "every item, five analog values", func() bool {
 		return rec.paths() == len(peerWant)+4 && rec.count("plant/peer/analog") >= 5 && rec.count("plant/polled/int32") >= 2
 	})
+	// One batch per publish response (subscriptions) or Read (the poll
+	// group's one item): none above the limit.
+	if n := rec.largestBatch(); n > 4 {
+		t.Errorf("a batch of %d samples: the server was not asked for at most 4 per publish", n)
+	}
 	for name, w := range peerWant {
 		if s := rec.last(t, "plant/peer/"+name); !s.Value.Equal(w) || !s.Quality.IsGood() {
 			t.Errorf("%s = %#v %v, want %#v", name, s.Value, s.Quality, w)

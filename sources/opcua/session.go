@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -143,13 +144,25 @@ func (s *Source) reportFailed(ctx context.Context, out pipeline.Emitter, i int, 
 	}
 }
 
+// maxNotifications is the MaxNotificationsPerPublish to request for a
+// configured value; -1 (no limit) asks for the largest, since the protocol's
+// own "no limit", 0, is replaced by the library with its default of 10,000.
+func maxNotifications(n int) uint32 {
+	if n < 0 {
+		return math.MaxUint32
+	}
+	return uint32(n)
+}
+
 // subscribe creates subscription i and its monitored items in batches.
 // An item the server refuses is reported and skipped; a refused deadband
 // filter is retried without it (the client-side deadband still applies).
 func (s *Source) subscribe(ctx context.Context, c *opcua.Client, i int, notifyCh chan *opcua.PublishNotificationData, out pipeline.Emitter) error {
 	pi := s.cfg.Subscriptions[i].PublishingInterval
 	keep := uint32(max(1, (s.cfg.WatchdogInterval+pi-1)/pi))
-	sub, err := c.Subscribe(ctx, &opcua.SubscriptionParameters{Interval: pi, MaxKeepAliveCount: keep, LifetimeCount: 4 * keep}, notifyCh)
+	sc := s.cfg.Subscriptions[i]
+	sub, err := c.Subscribe(ctx, &opcua.SubscriptionParameters{Interval: pi, MaxKeepAliveCount: keep, LifetimeCount: 4 * keep,
+		MaxNotificationsPerPublish: maxNotifications(sc.MaxNotificationsPerPublish), Priority: sc.Priority}, notifyCh)
 	if err != nil {
 		return fmt.Errorf("subscription[%d]: create: %w", i, err)
 	}
@@ -255,6 +268,7 @@ func (s *Source) consume(ctx context.Context, ch <-chan *opcua.PublishNotificati
 		switch v := n.Value.(type) {
 		case *ua.DataChangeNotification:
 			batch = batch[:0]
+			s.ctr.dataChanges.Add(1)
 			s.ctr.notifications.Add(uint64(len(v.MonitoredItems)))
 			inConfigOrder(v.MonitoredItems, len(s.items), &order)
 			for _, m := range v.MonitoredItems {

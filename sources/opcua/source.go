@@ -54,6 +54,7 @@ type Source struct {
 
 type counters struct {
 	notifications, samples, duplicates, deadbandDropped atomic.Uint64
+	dataChanges                                         atomic.Uint64 // DataChangeNotifications (publish responses with data)
 	sessions, sessionFailures, reads, readErrors        atomic.Uint64
 	itemsCreated                                        atomic.Uint64
 }
@@ -203,6 +204,7 @@ func (s *Source) Status() pipeline.Status {
 		Name: "opcua", State: s.state, LastError: s.lastErr,
 		Counters: map[string]uint64{
 			"notifications":    s.ctr.notifications.Load(),
+			"data_changes":     s.ctr.dataChanges.Load(),
 			"samples":          s.ctr.samples.Load(),
 			"duplicates":       s.ctr.duplicates.Load(),
 			"deadband_dropped": s.ctr.deadbandDropped.Load(),
