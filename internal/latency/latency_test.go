@@ -13,8 +13,8 @@ func TestBucketsAreMonotonicAndTight(t *testing.T) {
 			t.Fatalf("bucket of %d is %d, below previous %d", ns, b, prev)
 		}
 		prev = b
-		if ub := upperBound(b); ub < ns || float64(ub-ns) > float64(ns)/16+1 {
-			t.Fatalf("value %d: bucket %d upper bound %d is not within 1/16", ns, b, ub)
+		if ub := upperBound(b); ub < ns || float64(ub-ns) > float64(ns)/64+1 {
+			t.Fatalf("value %d: bucket %d upper bound %d is not within 1/64", ns, b, ub)
 		}
 	}
 }
@@ -38,8 +38,8 @@ func TestQuantiles(t *testing.T) {
 				h.Record(v)
 			}
 			got := h.Quantile(tt.q)
-			if got < tt.want || float64(got-tt.want) > float64(tt.want)/16 {
-				t.Fatalf("Quantile(%v) = %v, want %v within 1/16", tt.q, got, tt.want)
+			if got < tt.want || float64(got-tt.want) > float64(tt.want)/64 {
+				t.Fatalf("Quantile(%v) = %v, want %v within 1/64", tt.q, got, tt.want)
 			}
 		})
 	}
