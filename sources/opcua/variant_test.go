@@ -199,7 +199,7 @@ func BenchmarkSampleDouble(b *testing.B) {
 
 // decodeVariant decodes b, reporting false for invalid input. gopcua's
 // decoder panics on some inputs (an array length below -1 reaches
-// reflect.MakeSlice, v0.9.0): that is the library's bug, reported as a
+// reflect.MakeSlice, v0.9.0 and v0.9.1): that is the library's bug, reported as a
 // caveat in README.md; the fuzz target skips such inputs to keep
 // exercising the mapping.
 func decodeVariant(b []byte) (v *ua.Variant, ok bool) {
