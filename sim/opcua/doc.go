@@ -19,7 +19,7 @@
 // source timestamp until it changes. With Options.Step the server also
 // advances the plant.
 //
-// Caveats of the library (gopcua v0.9.0) that the package works around:
+// Caveats of the library (gopcua v0.9.1) that the package works around:
 // its server accepts any user identity, so ActivateSession is wrapped to
 // check user names and passwords; its change notification can block for
 // good on a subscription whose client went away, so notifications are
