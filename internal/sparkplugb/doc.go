@@ -55,8 +55,11 @@
 // read from whichever of int_value / long_value is set (Tahu's JavaScript
 // library, for one, writes UInt32 into long_value), and a metric without a
 // datatype (DATA messages, which should omit it) is read by the field that
-// is set. DataSet, Template and PropertySet values are not supported
-// (ErrUnsupported).
+// is set. ValueOf and SetValue take scalars and arrays only: DataSet,
+// Template and PropertySet are ErrUnsupported there. A DataSet is read as
+// typed columns by DataSetColumns (bounded by MaxDataSetElems); Template
+// instances are flattened into one tag per member by the MQTT source's
+// Sparkplug host, which needs the BIRTH's registry to do it.
 //
 // # Topics and ids
 //

@@ -30,6 +30,22 @@ func FuzzDecode(f *testing.F) {
 	seed(DataType_BooleanArray, bools(true, false, true))
 	seed(DataType_StringArray, strs("a", "b"))
 	seed(DataType_Int32Array, ints(1, -1))
+	// A template instance with a nested instance and a DataSet member.
+	ds := &DataSet{NumOfColumns: proto.Uint64(2), Columns: []string{"a", "b"}, Types: []uint32{uint32(DataType_Int16), uint32(DataType_String)}}
+	if err := AppendDataSetRow(ds, model.Int(-2), model.String("x")); err != nil {
+		f.Fatal(err)
+	}
+	inner := &Metric{Name: proto.String("in"), Datatype: proto.Uint32(uint32(DataType_Template)),
+		Value: &Payload_Metric_TemplateValue{TemplateValue: &Template{TemplateRef: proto.String("I"), Metrics: []*Metric{
+			{Name: proto.String("v"), Datatype: proto.Uint32(uint32(DataType_Int8)), Value: &Payload_Metric_IntValue{IntValue: 0xff}},
+		}}}}
+	tmpl := &Metric{Name: proto.String("t"), Datatype: proto.Uint32(uint32(DataType_Template)),
+		Value: &Payload_Metric_TemplateValue{TemplateValue: &Template{TemplateRef: proto.String("T"), Metrics: []*Metric{inner,
+			{Name: proto.String("ds"), Datatype: proto.Uint32(uint32(DataType_DataSet)), Value: &Payload_Metric_DatasetValue{DatasetValue: ds}},
+		}}}}
+	if b, err := Encode(&Payload{Metrics: []*Metric{tmpl}}); err == nil {
+		f.Add(b)
+	}
 	f.Add([]byte{})
 	f.Add([]byte{0x12, 0x02, 0x08, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -37,13 +53,28 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, m := range p.GetMetrics() {
-			_, _ = ValueOf(m)
-			for dt := DataType_Unknown; dt <= DataType_DateTimeArray+1; dt++ {
-				_, _ = ValueAs(m, dt)
+		var visit func(ms []*Metric, depth int)
+		visit = func(ms []*Metric, depth int) {
+			for _, m := range ms {
+				_, _ = ValueOf(m)
+				for dt := DataType_Unknown; dt <= DataType_DateTimeArray+1; dt++ {
+					_, _ = ValueAs(m, dt)
+				}
+				_, _ = PropertyInt(Property(m, QualityProperty))
+				if cols, err := DataSetColumns(m.GetDatasetValue()); err == nil {
+					for _, c := range cols {
+						if c.Values.Kind() != model.KindArray {
+							t.Fatalf("column %q: %s", c.Name, c.Values.Kind())
+						}
+					}
+				}
+				_ = IsTemplateDefinition(m)
+				if depth < 16 {
+					visit(m.GetTemplateValue().GetMetrics(), depth+1)
+				}
 			}
-			_, _ = PropertyInt(Property(m, QualityProperty))
 		}
+		visit(p.GetMetrics(), 0)
 		if _, err := Encode(p); err != nil {
 			t.Fatalf("re-encode of a decoded payload: %v", err)
 		}

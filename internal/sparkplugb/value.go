@@ -38,34 +38,13 @@ func ValueAs(m *Metric, dt DataType) (model.Value, error) {
 		return valueByField(m)
 	}
 	switch dt {
-	case DataType_Int8, DataType_Int16, DataType_Int32, DataType_Int64, DataType_DateTime:
+	case DataType_Int8, DataType_Int16, DataType_Int32, DataType_Int64, DataType_DateTime,
+		DataType_UInt8, DataType_UInt16, DataType_UInt32, DataType_UInt64:
 		u, ok := intField(m)
 		if !ok {
 			return model.Value{}, mismatch(m, dt)
 		}
-		switch dt {
-		case DataType_Int8:
-			return model.Int(int64(int8(u))), nil
-		case DataType_Int16:
-			return model.Int(int64(int16(u))), nil
-		case DataType_Int32:
-			return model.Int(int64(int32(u))), nil
-		}
-		return model.Int(int64(u)), nil
-	case DataType_UInt8, DataType_UInt16, DataType_UInt32, DataType_UInt64:
-		u, ok := intField(m)
-		if !ok {
-			return model.Value{}, mismatch(m, dt)
-		}
-		switch dt {
-		case DataType_UInt8:
-			u = uint64(uint8(u))
-		case DataType_UInt16:
-			u = uint64(uint16(u))
-		case DataType_UInt32:
-			u = uint64(uint32(u))
-		}
-		return model.Uint(u), nil
+		return intAs(u, dt), nil
 	case DataType_Float, DataType_Double:
 		switch x := m.GetValue().(type) {
 		case *Payload_Metric_FloatValue:
@@ -100,6 +79,28 @@ func ValueAs(m *Metric, dt DataType) (model.Value, error) {
 		return model.Value{}, fmt.Errorf("sparkplugb: metric %q: datatype %d: %w", metricID(m), dt, ErrUnsupported)
 	}
 	return model.Value{}, mismatch(m, dt)
+}
+
+// intAs reads the bit pattern u of an integer field as integer datatype
+// dt: sign-extended (signed types) or truncated (unsigned) to dt's width.
+func intAs(u uint64, dt DataType) model.Value {
+	switch dt {
+	case DataType_Int8:
+		return model.Int(int64(int8(u)))
+	case DataType_Int16:
+		return model.Int(int64(int16(u)))
+	case DataType_Int32:
+		return model.Int(int64(int32(u)))
+	case DataType_Int64, DataType_DateTime:
+		return model.Int(int64(u))
+	case DataType_UInt8:
+		return model.Uint(uint64(uint8(u)))
+	case DataType_UInt16:
+		return model.Uint(uint64(uint16(u)))
+	case DataType_UInt32:
+		return model.Uint(uint64(uint32(u)))
+	}
+	return model.Uint(u)
 }
 
 func intField(m *Metric) (uint64, bool) {

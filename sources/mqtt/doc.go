@@ -39,7 +39,17 @@
 // marks everything bad with reason "node offline" and, after reconnecting,
 // asks known edge nodes to rebirth. Tag paths are
 // <path_prefix>/<group>/<edge node>[/<device>]/<metric name>, the metric
-// name kept with its '/' folders. With publish_state the host publishes a
+// name kept with its '/' folders. A Template instance (an Ignition UDT)
+// is flattened: each member becomes the tag <metric path>/<member name>,
+// recursively for nested instances (G/E/D/Motor1/Status/Running), with the
+// datatype its BIRTH gave; NDATA/DDATA may carry only the changed members,
+// and a member the BIRTH did not have counts as an unknown alias. Members
+// inherit timestamp, Quality and is_historical from the enclosing metric
+// when they do not set their own. Template definitions (is_definition, in
+// NBIRTH) and parameters are not data. A DataSet gives one tag per column,
+// <metric path>/<column>, whose value is an array of the column's cells
+// (typed by the column type), one sample per column per message. With
+// publish_state the host publishes a
 // retained STATE {"online":true,"timestamp":T} after subscribing, with
 // {"online":false,"timestamp":T} as its will and on shutdown, and
 // republishes online if it sees itself declared offline.
@@ -64,6 +74,13 @@
 // Delivery is at-least-once: a message whose acknowledgement was lost with
 // the connection comes again. The Sparkplug host has no reorder timeout: a
 // seq gap asks for a rebirth at once (messages of one edge node travel on
-// one client connection, which a single broker does not reorder). DataSet,
-// Template and PropertySet metrics are counted as decode errors.
+// one client connection, which a single broker does not reorder).
+// PropertySet metrics are decode errors ("unsupported datatype
+// PropertySet"). Templates nested deeper than 16 levels, a DataSet with
+// more than 100 000 cells, rows whose length or cell types do not match
+// the columns, and null cells (a model array holds one kind) are decode
+// errors for that metric; the other metrics of the payload still come.
+// Every member and column counts against the 100 000 tags an edge node
+// may register. A DataSet's columns are taken from each message, so a
+// column dropped from a table keeps its last value until the node dies.
 package mqtt

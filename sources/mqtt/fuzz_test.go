@@ -83,13 +83,61 @@ func FuzzSparkplug(f *testing.F) {
 		_ = sparkplugb.SetValue(m, v, dt)
 		return m
 	}
-	nbirth := spSeed(f, 0, metric("bdSeq", 0, sparkplugb.DataType_Int64, model.Int(3)), metric("a", 1, sparkplugb.DataType_Int32, model.Int(1)))
+	complexM := func(name string, alias uint64, v any) *sparkplugb.Metric {
+		m := &sparkplugb.Metric{Alias: proto.Uint64(alias)}
+		if name != "" {
+			m.Name = proto.String(name)
+		}
+		switch x := v.(type) {
+		case *sparkplugb.Template:
+			m.Value = &sparkplugb.Payload_Metric_TemplateValue{TemplateValue: x}
+			if name != "" {
+				m.Datatype = proto.Uint32(uint32(sparkplugb.DataType_Template))
+			}
+		case *sparkplugb.DataSet:
+			m.Value = &sparkplugb.Payload_Metric_DatasetValue{DatasetValue: x}
+			if name != "" {
+				m.Datatype = proto.Uint32(uint32(sparkplugb.DataType_DataSet))
+			}
+		}
+		return m
+	}
+	tmpl := func(ref string, def bool, members ...*sparkplugb.Metric) *sparkplugb.Template {
+		return &sparkplugb.Template{TemplateRef: proto.String(ref), IsDefinition: proto.Bool(def), Metrics: members}
+	}
+	table := func(rows ...[]model.Value) *sparkplugb.DataSet {
+		ds := &sparkplugb.DataSet{NumOfColumns: proto.Uint64(2), Columns: []string{"n", "s"},
+			Types: []uint32{uint32(sparkplugb.DataType_Int16), uint32(sparkplugb.DataType_String)}}
+		for _, r := range rows {
+			if err := sparkplugb.AppendDataSetRow(ds, r...); err != nil {
+				f.Fatal(err)
+			}
+		}
+		return ds
+	}
+	row := []model.Value{model.Int(-1), model.String("x")}
+	// The births hold a template definition, an instance with a nested
+	// instance and a DataSet member, and a DataSet, so that arbitrary DATA
+	// reaches the flattening.
+	nbirth := spSeed(f, 0, metric("bdSeq", 0, sparkplugb.DataType_Int64, model.Int(3)), metric("a", 1, sparkplugb.DataType_Int32, model.Int(1)),
+		complexM("T", 0, tmpl("", true, metric("v", 0, sparkplugb.DataType_Int8, model.Int(0)))),
+		complexM("tab", 4, table(row, row)))
 	dbirth := spSeed(f, 1, metric("x/y", 2, sparkplugb.DataType_DoubleArray, model.Array([]model.Value{model.Float(1)})),
-		metric("s", 3, sparkplugb.DataType_String, model.String("s")))
+		metric("s", 3, sparkplugb.DataType_String, model.String("s")),
+		complexM("inst", 5, tmpl("T", false, metric("v", 0, sparkplugb.DataType_Int8, model.Int(1)),
+			complexM("in", 0, tmpl("U", false, metric("w", 0, sparkplugb.DataType_Boolean, model.Bool(true)))),
+			complexM("ds", 0, table(row)))))
+	f.Add("spBv1.0/G/DDATA/E/D", spSeed(f, 2, complexM("", 5, tmpl("", false,
+		complexM("in", 0, tmpl("", false, metric("w", 0, sparkplugb.DataType_Boolean, model.Bool(false)))),
+		metric("zz", 0, sparkplugb.DataType_Int32, model.Int(1))))))
+	f.Add("spBv1.0/G/NDATA/E", spSeed(f, 2, complexM("", 4, table(row, row, row))))
+	f.Add("spBv1.0/G/DBIRTH/E/D", spSeed(f, 2, complexM("deep", 6, tmpl("T", false, complexM("a", 0, tmpl("T", false,
+		complexM("b", 0, tmpl("T", false, metric("c", 0, sparkplugb.DataType_UInt64, model.Uint(1))))))))))
 	f.Add("spBv1.0/G/DDATA/E/D", spSeed(f, 2, metric("", 2, sparkplugb.DataType_Unknown, model.Float(2)), metric("", 3, sparkplugb.DataType_Int8, model.Int(1))))
 	f.Add("spBv1.0/G/NDATA/E", spSeed(f, 9, metric("", 77, sparkplugb.DataType_Bytes, model.Array(nil))))
 	f.Add("spBv1.0/G/NDEATH/E", spSeed(f, 0, metric("bdSeq", 0, sparkplugb.DataType_Int64, model.Int(3))))
 	f.Add("spBv1.0/G/DBIRTH/E/D", spSeed(f, 2, metric("", 0, sparkplugb.DataType_Template, model.Value{})))
+	f.Add("spBv1.0/G/NBIRTH/E", nbirth)
 	f.Add("spBv1.0/STATE/h", []byte(`{"online":false,"timestamp":0}`))
 	f.Add("spBv1.0/G/DDEATH/E/D", []byte{0x18, 0x02})
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {

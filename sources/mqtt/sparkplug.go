@@ -84,6 +84,9 @@ type spMetric struct {
 	device  *spDevice // nil for a node metric
 	skip    bool      // control metric or unusable name: never emitted
 	current bool      // a value was emitted and not yet marked stale
+	// members are a Template instance's member metrics or a DataSet's
+	// columns, by name: each a tag <path>/<name>. Nil for other datatypes.
+	members map[string]*spMetric
 }
 
 type nodeStats struct {
@@ -295,7 +298,9 @@ func (h *spHost) dbirth(dst []model.Sample, n *spNode, device string, p *sparkpl
 			delete(n.aliases, a)
 		}
 	}
-	n.count -= len(d.metrics)
+	for _, m := range d.metrics {
+		n.count -= m.tags()
+	}
 	d.metrics = map[string]*spMetric{}
 	d.online = true
 	h.setNodeState(n, nodeOnline)
@@ -303,9 +308,11 @@ func (h *spHost) dbirth(dst []model.Sample, n *spNode, device string, p *sparkpl
 }
 
 // birthMetrics registers the metrics of an NBIRTH (d == nil) or DBIRTH and
-// emits their values.
+// emits their values. Template definitions describe UDT types, not data:
+// they are passed over.
 func (h *spHost) birthMetrics(dst []model.Sample, n *spNode, d *spDevice, p *sparkplugb.Payload, now int64) ([]model.Sample, error) {
-	var errs []error
+	w := &spWalk{n: n, birth: true, now: now}
+	root := inherited{ts: payloadTime(p, now)}
 	names := n.metrics
 	base := h.prefix + "/" + n.group + "/" + n.id
 	if h.prefix == "" {
@@ -317,35 +324,30 @@ func (h *spHost) birthMetrics(dst []model.Sample, n *spNode, d *spDevice, p *spa
 	}
 	for _, m := range p.GetMetrics() {
 		name := m.GetName()
-		if name == "" {
-			errs = append(errs, errors.New("birth metric without a name"))
+		switch {
+		case name == "":
+			w.fail(errors.New("birth metric without a name"))
+			continue
+		case sparkplugb.IsTemplateDefinition(m):
 			continue
 		}
 		if n.count >= maxMetricsPerNode {
-			errs = append(errs, fmt.Errorf("edge node %s/%s: more than %d metrics", n.group, n.id, maxMetricsPerNode))
+			w.fail(fmt.Errorf("edge node %s/%s: more than %d metrics", n.group, n.id, maxMetricsPerNode))
 			break
 		}
-		meta := &spMetric{path: base + "/" + name, dt: sparkplugb.DataType(m.GetDatatype()), device: d}
-		meta.skip = !h.cfg.IncludeControlMetrics && isControlMetric(name)
-		if err := model.ValidatePath(meta.path); err != nil && !meta.skip {
-			// Still registered, so that its DATA is not an unknown alias.
-			errs = append(errs, fmt.Errorf("metric %q: %w", name, err))
-			meta.skip = true
+		if old := names[name]; old != nil {
+			n.count -= old.tags()
 		}
-		if _, dup := names[name]; !dup {
-			n.count++
-		}
+		skip := !h.cfg.IncludeControlMetrics && isControlMetric(name)
+		meta := h.register(w, d, base+"/"+name, m, skip)
 		names[name] = meta
 		if m.Alias != nil {
 			n.aliases[m.GetAlias()] = meta
 		}
-		var err error
-		if dst, err = h.appendMetric(dst, meta, m, p, now); err != nil {
-			errs = append(errs, err)
-		}
+		dst = h.appendMetric(dst, w, meta, m, root)
 	}
 	h.setMetricCount(n)
-	return dst, errors.Join(errs...)
+	return dst, errors.Join(w.errs...)
 }
 
 func isControlMetric(name string) bool {
@@ -356,12 +358,13 @@ func isControlMetric(name string) bool {
 // data resolves the metrics of an NDATA (d == nil) or DDATA by alias, or
 // by name when a publisher sends names, and emits them.
 func (h *spHost) data(dst []model.Sample, n *spNode, d *spDevice, p *sparkplugb.Payload, now time.Time) ([]model.Sample, error) {
-	var errs []error
+	w := &spWalk{n: n, now: now.UnixNano()}
+	root := inherited{ts: payloadTime(p, w.now)}
+	count := n.count
 	names := n.metrics
 	if d != nil {
 		names = d.metrics
 	}
-	unknown := false
 	for _, m := range p.GetMetrics() {
 		var meta *spMetric
 		if m.Alias != nil {
@@ -371,77 +374,19 @@ func (h *spHost) data(dst []model.Sample, n *spNode, d *spDevice, p *sparkplugb.
 		}
 		if meta == nil || meta.device != d {
 			h.unknownAliases.Add(1)
-			unknown = true
+			w.unknown = true
 			continue
 		}
-		var err error
-		if dst, err = h.appendMetric(dst, meta, m, p, now.UnixNano()); err != nil {
-			errs = append(errs, err)
-		}
+		dst = h.appendMetric(dst, w, meta, m, root)
 	}
-	if unknown {
-		h.requestRebirth(n, now, "unknown alias or metric name")
+	if w.unknown {
+		h.requestRebirth(n, now, "unknown alias, metric name or template member")
 	}
-	return dst, errors.Join(errs...)
+	if n.count != count { // new DataSet columns
+		h.setMetricCount(n)
+	}
+	return dst, errors.Join(w.errs...)
 }
-
-// appendMetric emits one metric value with the datatype from its birth.
-func (h *spHost) appendMetric(dst []model.Sample, meta *spMetric, m *sparkplugb.Metric, p *sparkplugb.Payload, now int64) ([]model.Sample, error) {
-	if meta.skip {
-		return dst, nil
-	}
-	v, err := sparkplugb.ValueAs(m, meta.dt)
-	if err != nil {
-		return dst, fmt.Errorf("metric %s: %w", meta.path, err)
-	}
-	ts := now
-	if m.Timestamp != nil {
-		ts = msToNs(m.GetTimestamp(), now)
-	} else {
-		ts = payloadTime(p, now)
-	}
-	s := model.Sample{Path: meta.path, Value: v, SourceTime: ts, EdgeTime: now, Historical: m.GetIsHistorical()}
-	if code, ok := sparkplugb.PropertyInt(sparkplugb.Property(m, sparkplugb.QualityProperty)); ok {
-		s.Quality.Code = sparkplugb.QualityFromCode(code)
-		switch {
-		case s.Quality.IsGood():
-		case weirReason(m) != nil:
-			// Another Weir's Sparkplug sink sends the reason along.
-			s.Quality.Reason = *weirReason(m)
-		case code == int64(sparkplugb.QualityStale):
-			s.Quality.Reason = model.ReasonStale
-		default:
-			s.Quality.Reason = ReasonEdgeBad
-		}
-	}
-	if !v.IsValid() && s.Quality.IsGood() {
-		s.Quality = model.Quality{Code: model.Bad, Reason: ReasonNull}
-	}
-	if !s.Historical {
-		meta.current = true
-	}
-	return append(dst, s), nil
-}
-
-// weirReasonProperty is the metric property in which Weir's Sparkplug sink
-// carries a sample's quality reason.
-const weirReasonProperty = "weir_reason"
-
-func weirReason(m *sparkplugb.Metric) *string {
-	pv := sparkplugb.Property(m, weirReasonProperty)
-	if pv == nil || pv.GetIsNull() {
-		return nil
-	}
-	sv, ok := pv.GetValue().(*sparkplugb.Payload_PropertyValue_StringValue)
-	if !ok {
-		return nil
-	}
-	return &sv.StringValue
-}
-
-// ReasonEdgeBad is the quality reason when an edge node reports a metric's
-// Quality property as bad (0); Sparkplug carries no reason text.
-const ReasonEdgeBad = "bad quality reported by edge node"
 
 // ndeath handles an edge node's death: ignored unless its bdSeq matches
 // the NBIRTH's (a late will of an older session); else every metric of
@@ -468,13 +413,14 @@ func (h *spHost) ndeath(dst []model.Sample, n *spNode, p *sparkplugb.Payload, no
 func (h *spHost) markStale(dst []model.Sample, n *spNode, d *spDevice, ts int64, reason string) []model.Sample {
 	mark := func(ms map[string]*spMetric) {
 		for _, k := range slices.Sorted(maps.Keys(ms)) {
-			meta := ms[k]
-			if meta.skip || !meta.current {
-				continue
-			}
-			meta.current = false
-			dst = append(dst, model.Sample{Path: meta.path, Quality: model.Quality{Code: model.Bad, Reason: reason},
-				SourceTime: ts, EdgeTime: ts})
+			ms[k].leaves(func(meta *spMetric) {
+				if meta.skip || !meta.current {
+					return
+				}
+				meta.current = false
+				dst = append(dst, model.Sample{Path: meta.path, Quality: model.Quality{Code: model.Bad, Reason: reason},
+					SourceTime: ts, EdgeTime: ts})
+			})
 		}
 	}
 	if d != nil {
