@@ -23,6 +23,8 @@ test-peers:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	# 32-bit ARM gateways exist: constants and ints must fit there too.
+	GOARCH=arm GOARM=7 $(GO) vet ./...
 
 # Short fuzzing pass over every fuzz target (seed corpora always run in `make test`).
 fuzz:

@@ -96,6 +96,12 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	for i := range h.counts {
 		seen += h.counts[i].Load()
 		if seen >= rank {
+			if i == numBuckets-1 {
+				// The last bucket is open-ended (≥ 2^40 ns, 18 min: a
+				// backlog replayed after a long outage): its bound says
+				// nothing, the maximum is the honest answer.
+				return h.Max()
+			}
 			return min(time.Duration(upperBound(i)), h.Max())
 		}
 	}

@@ -1,13 +1,14 @@
 package latency
 
 import (
+	"math"
 	"testing"
 	"time"
 )
 
 func TestBucketsAreMonotonicAndTight(t *testing.T) {
 	prev := -1
-	for _, ns := range []int64{0, 1, 15, 16, 17, 31, 32, 1000, 1 << 20, 123456789, 1 << 39} {
+	for _, ns := range []int64{0, 1, 15, 16, 17, 31, 32, 63, 64, 65, 127, 128, 129, 1000, 1 << 20, 123456789, 1 << 39, 1<<40 - 1} {
 		b := bucketOf(ns)
 		if b < prev {
 			t.Fatalf("bucket of %d is %d, below previous %d", ns, b, prev)
@@ -16,6 +17,38 @@ func TestBucketsAreMonotonicAndTight(t *testing.T) {
 		if ub := upperBound(b); ub < ns || float64(ub-ns) > float64(ns)/64+1 {
 			t.Fatalf("value %d: bucket %d upper bound %d is not within 1/64", ns, b, ub)
 		}
+	}
+}
+
+// Every bucket's upper bound falls in it and the next value in the next
+// one; values beyond the range land in the last bucket.
+func TestBucketBounds(t *testing.T) {
+	for i := range numBuckets - 1 {
+		ub := upperBound(i)
+		if bucketOf(ub) != i || bucketOf(ub+1) != i+1 {
+			t.Fatalf("bucket %d: upper bound %d maps to %d, %d+1 to %d", i, ub, bucketOf(ub), ub, bucketOf(ub+1))
+		}
+	}
+	for _, ns := range []int64{-5, 0} {
+		if b := bucketOf(ns); b != 0 {
+			t.Errorf("bucketOf(%d) = %d, want 0", ns, b)
+		}
+	}
+	for _, ns := range []int64{1 << 40, 1 << 50, math.MaxInt64} {
+		if b := bucketOf(ns); b != numBuckets-1 {
+			t.Errorf("bucketOf(%d) = %d, want the last bucket %d", ns, b, numBuckets-1)
+		}
+	}
+}
+
+// Quantiles in the open-ended last bucket report the maximum, not the
+// bucket's nominal bound.
+func TestQuantileBeyondRange(t *testing.T) {
+	var h Histogram
+	h.Record(time.Hour)
+	h.Record(2 * time.Hour)
+	if got := h.Quantile(0.5); got != 2*time.Hour {
+		t.Errorf("p50 of {1h, 2h} = %v, want the max 2h (beyond the histogram's range)", got)
 	}
 }
 

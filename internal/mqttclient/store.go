@@ -16,6 +16,11 @@ const (
 	// storeFreeBuffers caps the buffers kept for reuse: enough for the
 	// largest in-flight window a sink allows.
 	storeFreeBuffers = 1024
+	// storeFreeBytes caps the memory the kept buffers hold, so that one
+	// burst of large messages does not pin that much memory for the rest
+	// of the connection (a 256-message window of 10 KB batch messages
+	// needs 2.5 MiB).
+	storeFreeBytes = 8 << 20
 	// storeMaxReused is the largest buffer kept for reuse; bigger packets
 	// (a rare huge batch message) get a buffer of their own each time.
 	storeMaxReused = 1 << 20
@@ -39,10 +44,11 @@ func NewSession() *state.State {
 //
 // All methods are safe for concurrent use.
 type packetStore struct {
-	mu   sync.Mutex
-	data map[uint16]storedPacket
-	seq  uint64   // Put order, for List
-	free [][]byte // buffers for reuse, each at most storeMaxReused
+	mu        sync.Mutex
+	data      map[uint16]storedPacket
+	seq       uint64   // Put order, for List
+	free      [][]byte // buffers for reuse, each at most storeMaxReused
+	freeBytes int      // their total capacity, at most storeFreeBytes
 }
 
 type storedPacket struct {
@@ -69,6 +75,7 @@ func (s *packetStore) Put(id uint16, _ byte, p io.WriterTo) error {
 	var buf []byte
 	if n := len(s.free); n > 0 {
 		buf, s.free = s.free[n-1], s.free[:n-1]
+		s.freeBytes -= cap(buf)
 	}
 	s.mu.Unlock()
 	w := appendWriter{b: buf[:0]}
@@ -156,8 +163,9 @@ func (s *packetStore) recycle(b []byte) {
 }
 
 func (s *packetStore) recycleLocked(b []byte) {
-	if cap(b) == 0 || cap(b) > storeMaxReused || len(s.free) >= storeFreeBuffers {
+	if cap(b) == 0 || cap(b) > storeMaxReused || len(s.free) >= storeFreeBuffers || s.freeBytes+cap(b) > storeFreeBytes {
 		return
 	}
 	s.free = append(s.free, b[:0])
+	s.freeBytes += cap(b)
 }

@@ -139,6 +139,24 @@ func TestPacketStoreBoundsReuse(t *testing.T) {
 	if len(s.free) != storeFreeBuffers {
 		t.Errorf("free list holds %d buffers, want the bound %d", len(s.free), storeFreeBuffers)
 	}
+
+	// Large buffers: the kept total stays under storeFreeBytes.
+	s = newPacketStore()
+	half := string(bytes.Repeat([]byte("y"), storeMaxReused/2))
+	for id := range uint16(64) {
+		_ = s.Put(id+1, packets.PUBLISH, publishPacket(id+1, half))
+	}
+	_ = s.Reset()
+	total := 0
+	for _, b := range s.free {
+		total += cap(b)
+	}
+	if total > storeFreeBytes || total != s.freeBytes {
+		t.Errorf("free buffers hold %d bytes (accounted %d), bound %d", total, s.freeBytes, storeFreeBytes)
+	}
+	if total < storeFreeBytes/2 {
+		t.Errorf("free buffers hold only %d bytes: large buffers are not reused at all", total)
+	}
 }
 
 type failingPacket struct{}

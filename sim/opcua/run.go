@@ -30,9 +30,10 @@ func (s *Server) run(ctx context.Context) {
 }
 
 // refresh compares every variable with the model and gives the changed
-// ones a new DataValue stamped now (notify stamps it again when it hands
-// the change to the subscriptions). Unchanged values keep theirs, so a
-// client reading twice sees the same source timestamp.
+// ones a new DataValue stamped now; notify stamps it again when it hands
+// the change to the subscriptions, so a Read in between (a few ms at
+// 10,000 changes) may see the earlier stamp. Unchanged values keep theirs:
+// a client reading twice without a change sees the same source timestamp.
 func (s *Server) refresh(now time.Time) []*variable {
 	values := s.plant.Values()
 	var changed []*variable

@@ -55,7 +55,7 @@ func BenchmarkHotPath(b *testing.B) {
 	g := src.devices[0].groups[0]
 	regs := make([]uint16, 125)
 	for i := range regs {
-		regs[i] = uint16(i * 2654435761 >> 7)
+		regs[i] = uint16(uint64(i) * 2654435761 >> 7)
 	}
 	binary := math.Float32bits(21.5)
 	regs[101], regs[100] = uint16(binary>>16), uint16(binary)

@@ -80,7 +80,9 @@
 // more than 100 000 cells, rows whose length or cell types do not match
 // the columns, and null cells (a model array holds one kind) are decode
 // errors for that metric; the other metrics of the payload still come.
-// Every member and column counts against the 100 000 tags an edge node
-// may register. A DataSet's columns are taken from each message, so a
-// column dropped from a table keeps its last value until the node dies.
+// Every instance, member, DataSet and column counts against the 100 000
+// registry entries an edge node may have. A DataSet's columns are taken
+// from each message, so a column dropped from a table keeps its last value
+// until the next birth. Tag paths are not checked for collisions (a metric
+// named "A/b" and member b of instance A share a path).
 package mqtt

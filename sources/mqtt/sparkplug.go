@@ -87,6 +87,8 @@ type spMetric struct {
 	// members are a Template instance's member metrics or a DataSet's
 	// columns, by name: each a tag <path>/<name>. Nil for other datatypes.
 	members map[string]*spMetric
+	// memberAliases: the Template members that the birth gave an alias.
+	memberAliases map[uint64]*spMetric
 }
 
 type nodeStats struct {

@@ -72,12 +72,12 @@ func birthType(m *sparkplugb.Metric) sparkplugb.DataType {
 	return dt
 }
 
-// tags is the number of tags meta stands for in the node's metric count.
+// tags is the number of registry entries meta stands for in the node's
+// metric count: itself and, for a Template or DataSet, its members — an
+// empty container counts too, or a BIRTH of many empty ones would grow
+// the registry past its bound.
 func (meta *spMetric) tags() int {
-	if !isComplex(meta.dt) {
-		return 1
-	}
-	n := 0
+	n := 1
 	for _, c := range meta.members {
 		n += c.tags()
 	}
@@ -108,8 +108,8 @@ func (h *spHost) register(w *spWalk, d *spDevice, path string, m *sparkplugb.Met
 	meta, err := h.registerAt(w, d, path, m, skip, 0)
 	if err != nil {
 		w.fail(err)
-		w.n.count = before
-		meta.members, meta.skip = nil, true
+		w.n.count = before + 1 // the refused metric stays registered, alone
+		meta.members, meta.memberAliases, meta.skip = nil, nil, true
 	}
 	return meta
 }
@@ -121,8 +121,8 @@ func (h *spHost) registerAt(w *spWalk, d *spDevice, path string, m *sparkplugb.M
 		w.fail(fmt.Errorf("metric %q: %w", path, err))
 		meta.skip = true
 	}
+	w.n.count++
 	if !isComplex(meta.dt) {
-		w.n.count++
 		return meta, nil
 	}
 	meta.members = map[string]*spMetric{}
@@ -131,6 +131,11 @@ func (h *spHost) registerAt(w *spWalk, d *spDevice, path string, m *sparkplugb.M
 	}
 	if depth >= maxTemplateDepth {
 		return meta, fmt.Errorf("metric %s: templates nested deeper than %d levels", path, maxTemplateDepth)
+	}
+	if m.GetTemplateValue() == nil {
+		// A BIRTH must list every member; without them each DATA would
+		// look like unknown members and ask for a rebirth forever.
+		return meta, fmt.Errorf("metric %s: template instance without members in the birth", path)
 	}
 	for _, mm := range m.GetTemplateValue().GetMetrics() {
 		name := mm.GetName()
@@ -148,6 +153,14 @@ func (h *spHost) registerAt(w *spWalk, d *spDevice, path string, m *sparkplugb.M
 		}
 		child, err := h.registerAt(w, d, path+"/"+name, mm, false, depth+1)
 		meta.members[name] = child
+		if mm.Alias != nil {
+			// Members are addressed by name; an edge node that gave them
+			// aliases may send DATA by alias alone.
+			if meta.memberAliases == nil {
+				meta.memberAliases = map[uint64]*spMetric{}
+			}
+			meta.memberAliases[mm.GetAlias()] = child
+		}
 		if err != nil {
 			return meta, err
 		}
@@ -196,6 +209,9 @@ func (h *spHost) appendTemplate(dst []model.Sample, w *spWalk, meta *spMetric, m
 	}
 	for _, mm := range x.TemplateValue.GetMetrics() {
 		member := meta.members[mm.GetName()]
+		if member == nil && mm.GetName() == "" && mm.Alias != nil {
+			member = meta.memberAliases[mm.GetAlias()]
+		}
 		if member == nil {
 			// In a BIRTH, register has reported it already.
 			if !w.birth && !sparkplugb.IsTemplateDefinition(mm) {

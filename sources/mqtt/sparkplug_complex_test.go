@@ -161,7 +161,7 @@ func TestSparkplugComplexMetrics(t *testing.T) {
 				{"D1/Motor1/Status/Code", model.Int(-3), good, 0},
 				{"D1/Motor1/Name", model.String("m1"), good, 0},
 			},
-			nodeMetrics: 2 + 4, // bdSeq, Node Control/Rebirth and the members; no definitions
+			nodeMetrics: 2 + 2 + 4, // bdSeq, Node Control/Rebirth, the two instances and the members; no definitions
 		},
 		{
 			name: "partial template in DDATA",
@@ -197,6 +197,32 @@ func TestSparkplugComplexMetrics(t *testing.T) {
 			rebirth: true,
 		},
 		{
+			name: "template members addressed by alias in DATA",
+			run: func(t *testing.T, e *edge) {
+				speed := member(t, "Speed", sparkplugb.DataType_Double, model.Float(1), true)
+				speed.Alias = proto.Uint64(901)
+				e.nbirth(e.complexMetric("pump", "Pump", sparkplugb.DataType_Template, instance("Pump", speed), true))
+				byAlias := member(t, "", sparkplugb.DataType_Double, model.Float(4.5), false)
+				byAlias.Name, byAlias.Alias = nil, proto.Uint64(901)
+				e.send(sparkplugb.NDATA, "", []*sparkplugb.Metric{e.complexMetric("pump", "", sparkplugb.DataType_Template,
+					instance("", byAlias), false)}, true)
+			},
+			before: 1,
+			want:   []want{{"Pump/Speed", model.Float(4.5), good, 0}},
+		},
+		{
+			name: "null template in a birth is refused, its DATA ignored without rebirths",
+			run: func(t *testing.T, e *edge) {
+				m := e.complexMetric("pump", "Pump", sparkplugb.DataType_Template, instance("Pump"), true)
+				m.Value, m.IsNull = nil, proto.Bool(true)
+				e.nbirth(m, e.metric("ok", "ok", i32, model.Int(7), true))
+				e.send(sparkplugb.NDATA, "", []*sparkplugb.Metric{e.complexMetric("pump", "", sparkplugb.DataType_Template,
+					instance("", member(t, "Speed", sparkplugb.DataType_Double, model.Float(1), false)), false)}, true)
+			},
+			want:   []want{{"ok", model.Int(7), good, 0}},
+			errors: 1,
+		},
+		{
 			name: "null template and DDEATH cover every member",
 			run: func(t *testing.T, e *edge) {
 				motorBirths(t, e)
@@ -219,7 +245,7 @@ func TestSparkplugComplexMetrics(t *testing.T) {
 				e.nbirth(e.complexMetric("deep", "Deep", sparkplugb.DataType_Template, deepTemplate(t, maxTemplateDepth), true))
 			},
 			want:        []want{{"Deep" + levelsPath(maxTemplateDepth) + "/v", model.Int(1), good, 0}},
-			nodeMetrics: 3,
+			nodeMetrics: 2 + maxTemplateDepth + 1, // every level is a registry entry
 		},
 		{
 			name: "nesting too deep",
@@ -229,7 +255,7 @@ func TestSparkplugComplexMetrics(t *testing.T) {
 			},
 			want:        []want{{"ok", model.Int(7), good, 0}},
 			errors:      1,
-			nodeMetrics: 3,
+			nodeMetrics: 2 + 1 + 1, // the refused template stays registered, alone
 		},
 		{
 			name: "DataSet in NBIRTH and NDATA",
@@ -247,7 +273,7 @@ func TestSparkplugComplexMetrics(t *testing.T) {
 				{"Table/name", model.Array([]model.Value{model.String("c")}), good, 0},
 				{"Table/ok", model.Array([]model.Value{model.Bool(true)}), good, 0},
 			},
-			nodeMetrics: 2 + 3,
+			nodeMetrics: 2 + 1 + 3, // the DataSet and its columns
 		},
 		{
 			name: "DataSet member of a template",
@@ -374,7 +400,7 @@ func newTestHost() *spHost {
 // is pre-filled to just below maxMetricsPerNode so that the payloads stay
 // small.
 func TestSparkplugComplexLimits(t *testing.T) {
-	const room = 10
+	const room = 2 * maxTemplateDepth // enough for the deep template's levels before its depth error
 	members := make([]*sparkplugb.Metric, room+1)
 	for i := range members {
 		members[i] = member(t, fmt.Sprintf("m%d", i), sparkplugb.DataType_Boolean, model.Bool(true), true)
@@ -408,12 +434,12 @@ func TestSparkplugComplexLimits(t *testing.T) {
 		name  string
 		bad   *sparkplugb.Metric
 		want  string
-		added int // tags the DBIRTH adds to the node's count
+		added int // registry entries the DBIRTH adds to the node's count: the refused metric and ok
 	}{
-		{"too many members", named("Big", sparkplugb.DataType_Template, instance("Big", members...)), "more than 100000 metrics", 1},
-		{"too many columns", named("Wide", sparkplugb.DataType_DataSet, dataSet(t, cols, types)), "more than 100000 metrics", 1},
-		{"too deep", named("Deep", sparkplugb.DataType_Template, deepTemplate(t, maxTemplateDepth+1)), "nested deeper than 16 levels", 1},
-		{"too many cells", named("DS", sparkplugb.DataType_DataSet, bigDS), "exceed the limit of 100000 cells", 1},
+		{"too many members", named("Big", sparkplugb.DataType_Template, instance("Big", members...)), "more than 100000 metrics", 2},
+		{"too many columns", named("Wide", sparkplugb.DataType_DataSet, dataSet(t, cols, types)), "more than 100000 metrics", 2},
+		{"too deep", named("Deep", sparkplugb.DataType_Template, deepTemplate(t, maxTemplateDepth+1)), "nested deeper than 16 levels", 2},
+		{"too many cells", named("DS", sparkplugb.DataType_DataSet, bigDS), "exceed the limit of 100000 cells", 2},
 		{"property set", named("PS", sparkplugb.DataType_PropertySet, &sparkplugb.Payload_Metric_MetricValueExtension{}), "unsupported datatype PropertySet", 2},
 	}
 	for _, tt := range tests {

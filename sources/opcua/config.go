@@ -112,7 +112,9 @@ type SubscriptionConfig struct {
 	// further responses right away. Smaller responses let Weir forward
 	// the first part while the server encodes, and the client decodes,
 	// the next (the tail latency of a 10,000-item subscription drops by a
-	// few milliseconds at 2,000). -1: no limit.
+	// few milliseconds at 2,000). The library keeps one publish request
+	// outstanding, so each response costs a round trip: over a slow link
+	// raise it. -1: no limit.
 	MaxNotificationsPerPublish int `yaml:"max_notifications_per_publish"`
 	// Priority among this session's subscriptions when the server has
 	// several ready to publish (0–255, higher first).
@@ -289,7 +291,7 @@ func (c *Config) Validate() error {
 		if s.PublishingInterval < 0 {
 			errs.Addf(key+".publishing_interval", "must not be negative")
 		}
-		if s.MaxNotificationsPerPublish < -1 || s.MaxNotificationsPerPublish > math.MaxUint32 {
+		if s.MaxNotificationsPerPublish < -1 || int64(s.MaxNotificationsPerPublish) > math.MaxUint32 {
 			errs.Addf(key+".max_notifications_per_publish", "must be -1 (no limit) or 1 to %d", uint32(math.MaxUint32))
 		}
 		if len(s.Items) == 0 {

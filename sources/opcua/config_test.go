@@ -3,6 +3,7 @@ package opcua
 import (
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,7 +108,14 @@ func TestBadConfigs(t *testing.T) {
 			c.Subscriptions[0].Items = []ItemConfig{{Name: "a", NodeID: "i=1", Deadband: &Deadband{Type: "percent", Value: 120}}}
 		}, "subscriptions[0].items[0].deadband.value", "0..100"},
 		{"max notifications below -1", func(c *Config) { c.Subscriptions[0].MaxNotificationsPerPublish = -2 }, "subscriptions[0].max_notifications_per_publish", "no limit"},
-		{"max notifications over uint32", func(c *Config) { c.Subscriptions[0].MaxNotificationsPerPublish = math.MaxUint32 + 1 }, "subscriptions[0].max_notifications_per_publish", "no limit"},
+		{"max notifications over uint32", func(c *Config) {
+			if strconv.IntSize == 32 {
+				c.Subscriptions[0].MaxNotificationsPerPublish = -3 // an int cannot exceed uint32 here
+				return
+			}
+			over := int64(math.MaxUint32) + 1
+			c.Subscriptions[0].MaxNotificationsPerPublish = int(over)
+		}, "subscriptions[0].max_notifications_per_publish", "no limit"},
 		{"negative interval", func(c *Config) { c.Poll = []PollConfig{{Interval: -1, Items: []PollItem{{Name: "p", NodeID: "i=2"}}}} }, "poll[0].interval", "negative"},
 		{"both secret sources", func(c *Config) {
 			c.Auth = Auth{Type: "username", Username: "u", Password: conf.Secret{Env: "A", File: "f"}}

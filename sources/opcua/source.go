@@ -54,7 +54,7 @@ type Source struct {
 
 type counters struct {
 	notifications, samples, duplicates, deadbandDropped atomic.Uint64
-	dataChanges                                         atomic.Uint64 // DataChangeNotifications (publish responses with data)
+	dataChanges                                         atomic.Uint64 // DataChangeNotifications received (a publish response may carry several)
 	sessions, sessionFailures, reads, readErrors        atomic.Uint64
 	itemsCreated                                        atomic.Uint64
 }
