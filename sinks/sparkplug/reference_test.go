@@ -1,17 +1,14 @@
 package sparkplug
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/internal/sparkplugb"
+	"github.com/weir-edge/weir/internal/sparkplugb/tahutest"
 	"github.com/weir-edge/weir/model"
 )
 
@@ -56,43 +53,18 @@ type jsPayload struct {
 // referenceDecode runs testdata/npm/decode.js over payloads.
 func referenceDecode(t *testing.T, payloads [][]byte) []jsPayload {
 	t.Helper()
-	dir := filepath.Join("testdata", "npm")
-	node, err := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "sparkplug-payload"))
-	if err != nil || modErr != nil {
-		msg := "node or testdata/npm/node_modules missing (run testdata/npm/install.sh)"
-		if os.Getenv("WEIR_REQUIRE_PEERS") == "1" {
-			t.Fatal(msg)
+	lines := make([]string, len(payloads))
+	for i, p := range payloads {
+		lines[i] = base64.StdEncoding.EncodeToString(p)
+	}
+	res := make([]jsPayload, len(payloads))
+	for i, l := range tahutest.Run(t, "decode.js", lines) {
+		if err := json.Unmarshal([]byte(l), &res[i]); err != nil {
+			t.Fatalf("decode.js line %d: %v", i, err)
 		}
-		t.Skip(msg)
-	}
-	var in bytes.Buffer
-	for _, p := range payloads {
-		in.WriteString(base64.StdEncoding.EncodeToString(p) + "\n")
-	}
-	cmd := exec.Command(node, "decode.js")
-	cmd.Dir = dir
-	cmd.Stdin = &in
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("decode.js: %v\n%s", err, stderr.String())
-	}
-	var res []jsPayload
-	dec := json.NewDecoder(bytes.NewReader(out))
-	for dec.More() {
-		var p jsPayload
-		if err := dec.Decode(&p); err != nil {
-			t.Fatal(err)
+		if res[i].Error != "" {
+			t.Fatalf("reference decoder: %s", res[i].Error)
 		}
-		if p.Error != "" {
-			t.Fatalf("reference decoder: %s", p.Error)
-		}
-		res = append(res, p)
-	}
-	if len(res) != len(payloads) {
-		t.Fatalf("%d results for %d payloads", len(res), len(payloads))
 	}
 	return res
 }

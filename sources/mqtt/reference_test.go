@@ -4,57 +4,30 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/internal/sparkplugb"
+	"github.com/weir-edge/weir/internal/sparkplugb/tahutest"
 	"github.com/weir-edge/weir/model"
 )
 
-// tahuEncode has Eclipse Tahu's JavaScript library (npm sparkplug-payload,
-// installed for sinks/sparkplug's tests) encode payloads described in its
-// own JSON form, with sinks/sparkplug/testdata/npm/encode.js. It skips when
-// node or the package is missing, unless WEIR_REQUIRE_PEERS=1.
+// tahuEncode has Eclipse Tahu's JavaScript library encode payloads
+// described in its own JSON form (sinks/sparkplug/testdata/npm/encode.js).
 func tahuEncode(t *testing.T, payloads ...string) [][]byte {
 	t.Helper()
-	dir := filepath.Join("..", "..", "sinks", "sparkplug", "testdata", "npm")
-	node, err := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "sparkplug-payload"))
-	if err != nil || modErr != nil {
-		msg := "node or sinks/sparkplug/testdata/npm/node_modules missing (run its install.sh)"
-		if os.Getenv("WEIR_REQUIRE_PEERS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	var in bytes.Buffer
-	for _, p := range payloads {
+	lines := make([]string, len(payloads))
+	for i, p := range payloads {
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, []byte(p)); err != nil {
 			t.Fatalf("payload description: %v\n%s", err, p)
 		}
-		in.Write(compact.Bytes())
-		in.WriteByte('\n')
+		lines[i] = compact.String()
 	}
-	cmd := exec.Command(node, "encode.js")
-	cmd.Dir = dir
-	cmd.Stdin = &in
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("encode.js: %v\n%s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != len(payloads) {
-		t.Fatalf("encode.js: %d lines for %d payloads:\n%s", len(lines), len(payloads), out)
-	}
-	res := make([][]byte, len(lines))
-	for i, l := range lines {
+	out := tahutest.Run(t, "encode.js", lines)
+	res := make([][]byte, len(out))
+	for i, l := range out {
+		var err error
 		if res[i], err = base64.StdEncoding.DecodeString(l); err != nil {
 			t.Fatalf("encode.js payload %d: %s", i, l)
 		}
