@@ -94,19 +94,7 @@ func writeTrail(t *testing.T, n int, key string) string {
 		t.Setenv("TEST_AUDIT_KEY", key)
 		cfg.Key = conf.Secret{Env: "TEST_AUDIT_KEY"}
 	}
-	l := openLog(t, cfg)
-	for i := range n {
-		e, err := l.Append(entry(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Seq != uint64(i+1) {
-			t.Fatalf("seq %d, want %d", e.Seq, i+1)
-		}
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	appendN(t, cfg, nil, 0, n)
 	return path
 }
 

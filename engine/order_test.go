@@ -41,10 +41,11 @@ func (s *seen) Process(b []model.Sample) []model.Sample {
 	return b
 }
 
-// With policy block and a full buffer, the Emit feeding it waits, but the
-// processors (rules) keep running for every other Emit, and the buffer
-// still receives samples in sequence order.
-func TestBlockedPushDoesNotStallProcessors(t *testing.T) {
+// newBlockingEngine is an engine whose one sink buffer holds 4 samples
+// with policy block and is never drained (the engine is not started), and
+// whose processor reports every batch it sees.
+func newBlockingEngine(t *testing.T) (*Engine, *seen, buffer.Buffer) {
+	t.Helper()
 	rec := &seen{ch: make(chan string, 16)}
 	buf := buffer.NewMemory(4, buffer.Block)
 	e, err := New(Options{
@@ -56,6 +57,14 @@ func TestBlockedPushDoesNotStallProcessors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, rec, buf
+}
+
+// With policy block and a full buffer, the Emit feeding it waits, but the
+// processors (rules) keep running for every other Emit, and the buffer
+// still receives samples in sequence order.
+func TestBlockedPushDoesNotStallProcessors(t *testing.T) {
+	e, rec, buf := newBlockingEngine(t)
 	ctx := context.Background()
 	emit := func(ctx context.Context, path string, n int) <-chan error {
 		done := make(chan error, 1)
@@ -157,17 +166,7 @@ func TestConcurrentEmitKeepsSequenceOrder(t *testing.T) {
 // room: it went through the processors, so dropping it would lose it
 // without a count.
 func TestQueuedEmitSurvivesCancellation(t *testing.T) {
-	rec := &seen{ch: make(chan string, 16)}
-	buf := buffer.NewMemory(4, buffer.Block)
-	e, err := New(Options{
-		Processors:   []pipeline.Processor{rec},
-		Sinks:        []SinkSpec{{Name: "k", Sink: newSink("k"), Buffer: buf}},
-		TickInterval: -1,
-		FirstSeq:     1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, rec, buf := newBlockingEngine(t)
 	aDone := make(chan error, 1)
 	go func() { aDone <- e.Emit(context.Background(), samples("a", 1, 6)) }() // 4 fit, then it waits
 	rec.next(t)

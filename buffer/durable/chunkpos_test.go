@@ -243,20 +243,7 @@ func TestDropsInsideChunksStayDropped(t *testing.T) {
 func TestBothRegionsCutMidChunk(t *testing.T) {
 	base := time.Unix(1_700_000_000, 0)
 	clock := &fakeClock{t: base}
-	dir := t.TempDir() + "/sink"
-	cfg := Config{Dir: dir, DrainRate: 1000, Fsync: FsyncOS}
-	b, err := open(cfg, testLog(t), options{now: clock.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	push(t, b, mk(base, span(1, 100)...))
-	if err := b.Release(); err != nil {
-		t.Fatal(err)
-	}
-	b, err = open(cfg, testLog(t), options{now: clock.now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, cfg := reopenBehindBacklog(t, base, options{now: clock.now})
 	ackPrefix := func(max, n int, want []int) {
 		t.Helper()
 		batch := next(t, b, max)
@@ -275,7 +262,7 @@ func TestBothRegionsCutMidChunk(t *testing.T) {
 	if err := b.Release(); err != nil {
 		t.Fatal(err)
 	}
-	b = openT(t, Config{Dir: dir}, options{now: clock.now})
+	b = openT(t, Config{Dir: cfg.Dir}, options{now: clock.now})
 	want := append(span(21, 100), span(136, 200)...)
 	if st := b.Stats(); st.Depth != len(want) || st.Bytes != recordBytes(base, want...) {
 		t.Fatalf("after reopening: stats %+v, want depth %d bytes %d", st, len(want), recordBytes(base, want...))

@@ -46,20 +46,8 @@ func TestBadChunkAfterBacklogGap(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := &fakeClock{t: base}
-			dir := t.TempDir() + "/sink"
-			cfg := Config{Dir: dir, DrainRate: 1000, Fsync: FsyncOS}
 			o := options{now: clock.now, cacheSamples: -1}
-			b, err := open(cfg, testLog(t), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			push(t, b, mk(base, span(1, 100)...))
-			if err := b.Release(); err != nil {
-				t.Fatal(err)
-			}
-			if b, err = open(cfg, testLog(t), o); err != nil {
-				t.Fatal(err)
-			}
+			b, cfg := reopenBehindBacklog(t, base, o)
 			for i := 101; i <= tt.upTo; i += 100 { // a chunk each
 				push(t, b, mk(base, span(i, i+99)...))
 			}
@@ -120,19 +108,8 @@ func TestBadChunkAfterBacklogGap(t *testing.T) {
 func TestOpenCountsOnlyHeldPartOfBadLiveChunk(t *testing.T) {
 	base := time.Unix(1_700_000_000, 0)
 	clock := &fakeClock{t: base}
-	dir := t.TempDir() + "/sink"
-	cfg := Config{Dir: dir, DrainRate: 1000, Fsync: FsyncOS}
-	b, err := open(cfg, testLog(t), options{now: clock.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	push(t, b, mk(base, span(1, 100)...))
-	if err := b.Release(); err != nil {
-		t.Fatal(err)
-	}
-	if b, err = open(cfg, testLog(t), options{now: clock.now}); err != nil {
-		t.Fatal(err)
-	}
+	b, cfg := reopenBehindBacklog(t, base, options{now: clock.now})
+	dir := cfg.Dir
 	push(t, b, mk(base, span(101, 200)...))
 	batch := next(t, b, 50) // live first: 101..150, half the chunk
 	if got := seqs(batch.Samples); !slices.Equal(got, span(101, 150)) {

@@ -54,6 +54,27 @@ func openT(t testing.TB, cfg Config, o options) *Buffer {
 	return b
 }
 
+// reopenBehindBacklog opens a buffer with a drain rate in a new directory,
+// pushes samples 1..100 and reopens it: 1..100 is then backlog (replayed
+// at the drain rate) and whatever is pushed next is live. The caller
+// releases the buffer; cfg opens it again.
+func reopenBehindBacklog(t testing.TB, base time.Time, o options) (b *Buffer, cfg Config) {
+	t.Helper()
+	cfg = Config{Dir: t.TempDir() + "/sink", DrainRate: 1000, Fsync: FsyncOS}
+	b, err := open(cfg, testLog(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push(t, b, mk(base, span(1, 100)...))
+	if err := b.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = open(cfg, testLog(t), o); err != nil {
+		t.Fatal(err)
+	}
+	return b, cfg
+}
+
 func TestConformance(t *testing.T) {
 	for _, fsync := range []string{FsyncAlways, FsyncGroup, FsyncOS} {
 		t.Run(fsync, func(t *testing.T) {
