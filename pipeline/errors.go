@@ -18,6 +18,12 @@ var (
 	// The engine logs and counts the samples as rejected and moves on, so
 	// one poisoned batch never blocks a sink.
 	ErrRejected = errors.New("rejected by destination")
+	// ErrPermanent from Source.Run or Sink.Connect means the component
+	// cannot work until its configuration or its environment changes (a
+	// secret that is not set, an unreadable or invalid CA file): retrying
+	// on a timer cannot help and would only fill the log. The engine marks
+	// the component failed with the message instead of retrying it.
+	ErrPermanent = errors.New("permanent failure")
 )
 
 // A Write error may also carry a delay the destination asked for (HTTP 429
