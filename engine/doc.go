@@ -13,9 +13,27 @@
 //   - a failing component is restarted with exponential backoff and jitter;
 //     a panic in a component is recovered and treated as a failure, so one
 //     component never takes the process down;
-//   - stop upstream first: sources are cancelled and waited for, then sinks
-//     drain their buffers until empty or until the drain deadline, then
-//     close.
+//   - a component whose Source.Run or Sink.Connect reports
+//     pipeline.ErrPermanent (a secret that is not set, an unreadable CA
+//     file) is marked failed with the message, logged once at error level
+//     and not retried: it stays failed until the process restarts. A failed
+//     sink's buffer keeps its samples;
+//   - stop upstream first: sources are cancelled and waited for, then the
+//     connected sinks drain their buffers until empty or until the drain
+//     deadline, then close. A sink that is not connected when the drain
+//     begins (never connected, lost its connection, failed) is not waited
+//     for: it could not deliver before the deadline, and its samples stay
+//     in its buffer (a durable buffer keeps them for the next run).
+//
+// Readiness (Status.Ready, /readyz): the engine is ready while Run runs and
+// data can flow end to end, that is at least one source is up and at least
+// one sink is up; a kind with no components configured does not count.
+// A source is up while the engine runs it (not restarting, not failed) and
+// it does not report itself down (connecting, retrying, stopped, failed);
+// a source with parts (the devices of a Modbus source) is up while any
+// part is running. A sink is up while it is connected and its last write
+// succeeded (state running). Status.NotReady names the components that are
+// down.
 //
 // The engine knows components only through the pipeline interfaces; building
 // them from configuration is the caller's job (see package config).

@@ -317,14 +317,22 @@ func (e *Engine) process(start int, work []model.Sample) (out []model.Sample, er
 func (e *Engine) Run(ctx context.Context) error {
 	started := e.opts.Now()
 	e.started.Store(&started)
+	// Running from here on; whether data can flow is up to the components
+	// (see readiness).
+	e.ready.Store(true)
 	sinkCtx, cancelSinks := context.WithCancel(context.Background())
 	defer cancelSinks()
 	var sinkWG sync.WaitGroup
 	for _, s := range e.sinks {
+		ctx, abort := context.WithCancel(sinkCtx)
+		s.connMu.Lock()
+		s.abort = abort
+		s.connMu.Unlock()
 		sinkWG.Add(1)
 		go func() {
 			defer sinkWG.Done()
-			s.run(sinkCtx)
+			defer abort()
+			s.run(ctx)
 		}()
 	}
 	var srcWG sync.WaitGroup
@@ -343,7 +351,6 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.runTicker(ctx)
 		}()
 	}
-	e.ready.Store(true)
 	e.log.Info("engine started", "sources", len(e.sources), "sinks", len(e.sinks), "first_seq", e.opts.FirstSeq)
 	<-ctx.Done()
 	e.ready.Store(false)
@@ -360,6 +367,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.draining.Store(true)
 	for _, s := range e.sinks {
 		_ = s.spec.Buffer.Close() // Next still hands out what is left
+		// Only a connected sink can drain; the others would hold
+		// shutdown for the whole timeout and deliver nothing.
+		if s.abortIfNotConnected() {
+			e.log.Info("sink not connected; not waiting for it to drain", "sink", s.spec.Name,
+				"samples_kept", s.spec.Buffer.Stats().Depth)
+		}
 	}
 	if !waitTimeout(&sinkWG, e.opts.DrainTimeout) {
 		e.log.Warn("drain deadline reached; undelivered samples remain in buffers")
@@ -378,7 +391,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		if err := s.spec.Sink.Close(closeCtx); err != nil {
 			errs = append(errs, fmt.Errorf("close sink %s: %w", s.spec.Name, err))
 		}
-		s.setState(pipeline.StateStopped, nil)
+		s.stop()
 		// A durable buffer keeps its store open after Close so the drain
 		// can read it; release it now that nothing reads any more.
 		if r, ok := s.spec.Buffer.(interface{ Release() error }); ok {
@@ -440,8 +453,10 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 	}
 }
 
-// Ready reports whether the engine is running (for /readyz).
-func (e *Engine) Ready() bool { return e.ready.Load() }
+// Ready reports whether the engine runs and data can flow: at least one
+// source and one sink are up (see Readiness in the package doc). Status
+// says why not.
+func (e *Engine) Ready() bool { return e.Status().Ready }
 
 // safeCall runs f and turns a panic into an error, so that one broken
 // component cannot take the process down.

@@ -196,7 +196,7 @@ func TestWriteFailureRetried(t *testing.T) {
 			if c.Buffer.Redelivered != uint64(5*tt.failures) || c.Buffer.Acked != 5 || c.Buffer.Depth != 0 {
 				t.Fatalf("buffer %+v, want redelivered=%d acked=5 depth=0", *c.Buffer, 5*tt.failures)
 			}
-			if c.LastError == "" || c.LastErrorAt == nil {
+			if c.LastError == "" || c.LastErrorAt.IsZero() {
 				t.Fatalf("status %+v: the write failure is not reported", c)
 			}
 		})

@@ -20,6 +20,10 @@ type health struct {
 	state     string
 	lastErr   string
 	lastErrAt time.Time
+	// ownErr is the last error the component reported itself and ownErrAt
+	// when the engine first saw it, for components that report no time.
+	ownErr   string
+	ownErrAt time.Time
 }
 
 func (h *health) setState(state string, err error) {
@@ -32,10 +36,30 @@ func (h *health) setState(state string, err error) {
 	}
 }
 
+// stop records the end of the component's run; a failed component stays
+// failed so that /status after shutdown still says why.
+func (h *health) stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state != pipeline.StateFailed {
+		h.state = pipeline.StateStopped
+	}
+}
+
 func (h *health) snapshot() (state, lastErr string, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.state, h.lastErr, h.lastErrAt
+}
+
+// seenOwnError returns when the engine first saw the component report err.
+func (h *health) seenOwnError(err string) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != h.ownErr {
+		h.ownErr, h.ownErrAt = err, time.Now()
+	}
+	return h.ownErrAt
 }
 
 type sourceRunner struct {
@@ -54,8 +78,15 @@ func (r *sourceRunner) run(ctx context.Context) {
 		r.setState(pipeline.StateRunning, nil)
 		started := time.Now()
 		err := safeCall("source "+r.spec.Name, func() error { return r.spec.Source.Run(ctx, r.engine) })
+		if errors.Is(err, pipeline.ErrPermanent) {
+			// Retrying cannot help until the configuration or the
+			// environment changes; say so once, loudly, and stay failed.
+			r.setState(pipeline.StateFailed, err)
+			r.log.Error("source failed permanently; not restarting until the configuration or environment changes", "err", err)
+			return
+		}
 		if ctx.Err() != nil {
-			r.setState(pipeline.StateStopped, nil)
+			r.stop()
 			return
 		}
 		if err == nil {
@@ -69,7 +100,7 @@ func (r *sourceRunner) run(ctx context.Context) {
 		r.setState(pipeline.StateRetrying, err)
 		r.log.Error("source failed; restarting", "err", err, "retry_in", d.Round(time.Millisecond))
 		if !backoff.Sleep(ctx, d) {
-			r.setState(pipeline.StateStopped, nil)
+			r.stop()
 			return
 		}
 	}
@@ -95,21 +126,72 @@ type sinkRunner struct {
 	connects    atomic.Uint64
 	rejected    atomic.Uint64
 	historical  atomic.Uint64 // replayed samples delivered
+
+	// connMu guards connected against abortIfNotConnected, so a sink
+	// either counts as connected when the drain begins (and drains) or
+	// has its connect attempt cancelled (and holds nothing up).
+	connMu    sync.Mutex
+	connected bool
+	abort     context.CancelFunc // cancels the context run was given
+}
+
+// isConnected reports whether the last Connect succeeded and no Write has
+// reported the connection lost since.
+func (r *sinkRunner) isConnected() bool {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	return r.connected
+}
+
+// setConnected records the connection state; it reports false, leaving
+// the sink disconnected, when shutdown already gave up on it (ctx done).
+func (r *sinkRunner) setConnected(ctx context.Context, c bool) bool {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	if c && ctx.Err() != nil {
+		return false
+	}
+	r.connected = c
+	return true
+}
+
+// abortIfNotConnected is called when the drain begins: a sink that is not
+// connected then (it never connected, failed, or is retrying its
+// connection) cannot deliver anything before the deadline with any
+// certainty, so its connect attempt or backoff wait is cancelled instead
+// of holding shutdown for the whole drain timeout. Its samples stay in its
+// buffer (durable buffers keep them for the next run).
+func (r *sinkRunner) abortIfNotConnected() bool {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	if r.connected || r.abort == nil {
+		return false
+	}
+	r.abort()
+	return true
 }
 
 // run connects the sink and feeds it batches from its buffer until the
 // buffer is closed and empty, or ctx is cancelled (drain deadline).
 func (r *sinkRunner) run(ctx context.Context) {
 	b := backoff.Backoff{Policy: r.engine.opts.Backoff}
-	connected := false
 	for {
-		if !connected {
-			if r.engine.draining.Load() && r.spec.Buffer.Stats().Depth == 0 {
-				return // nothing left to deliver: don't hold shutdown
+		if !r.isConnected() {
+			if r.engine.draining.Load() {
+				// Not connected while draining: don't hold shutdown; what
+				// is buffered stays there (see abortIfNotConnected).
+				return
 			}
 			r.setState(pipeline.StateConnecting, nil)
 			err := safeCall("sink "+r.spec.Name+" connect", func() error { return r.spec.Sink.Connect(ctx) })
 			if err != nil {
+				if errors.Is(err, pipeline.ErrPermanent) {
+					// Retrying cannot help; the buffer keeps the samples
+					// until a restart or a new configuration.
+					r.setState(pipeline.StateFailed, err)
+					r.log.Error("sink failed permanently; not reconnecting until the configuration or environment changes", "err", err)
+					return
+				}
 				if ctx.Err() != nil {
 					return
 				}
@@ -121,7 +203,9 @@ func (r *sinkRunner) run(ctx context.Context) {
 				}
 				continue
 			}
-			connected = true
+			if !r.setConnected(ctx, true) {
+				return // shutdown gave up on this sink meanwhile
+			}
 			r.connects.Add(1)
 			b.Reset()
 			r.setState(pipeline.StateRunning, nil)
@@ -165,7 +249,7 @@ func (r *sinkRunner) run(ctx context.Context) {
 		}
 		r.spec.Buffer.Nack(batch)
 		if errors.Is(err, pipeline.ErrDisconnected) {
-			connected = false
+			r.setConnected(ctx, false)
 		}
 		if ctx.Err() != nil {
 			return

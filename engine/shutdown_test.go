@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -75,40 +76,27 @@ func TestShutdownFlushes(t *testing.T) {
 	}
 }
 
-// A sink that never succeeds cannot hold shutdown past DrainTimeout; what it
-// did not take stays counted in its buffer.
+// A connected sink that never succeeds cannot hold shutdown past
+// DrainTimeout; what it did not take stays counted in its buffer.
 func TestDrainDeadline(t *testing.T) {
 	const drain = 150 * time.Millisecond
 	never := make(gate) // never opened
 	tests := []struct {
-		name    string
-		connect func(context.Context, int) error
-		write   func(context.Context, int, []model.Sample) error
-		tried   func(k *fakeSink) bool
+		name  string
+		write func(context.Context, int, []model.Sample) error
+		tried func(k *fakeSink) bool
 	}{
-		{"write always fails", nil,
+		{"write always fails",
 			func(context.Context, int, []model.Sample) error { return errors.New("nope") },
 			func(k *fakeSink) bool { _, w, _ := k.calls(); return w >= 2 }},
-		{"write blocks until cancelled", nil,
+		{"write blocks until cancelled",
 			func(ctx context.Context, _ int, _ []model.Sample) error { return never.wait(ctx) },
 			func(k *fakeSink) bool { _, w, _ := k.calls(); return w >= 1 }},
-		{"write reports disconnected", func(_ context.Context, call int) error {
-			if call > 1 {
-				return errors.New("broker down")
-			}
-			return nil
-		},
-			func(context.Context, int, []model.Sample) error { return pipeline.ErrDisconnected },
-			func(k *fakeSink) bool { c, _, _ := k.calls(); return c >= 2 }},
-		{"connect always fails", func(context.Context, int) error { return errors.New("refused") }, nil,
-			func(k *fakeSink) bool { c, _, _ := k.calls(); return c >= 2 }},
-		{"connect blocks until cancelled", func(ctx context.Context, _ int) error { return never.wait(ctx) }, nil,
-			func(k *fakeSink) bool { c, _, _ := k.calls(); return c >= 1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			k := newSink("k")
-			k.connect, k.write = tt.connect, tt.write
+			k.write = tt.write
 			src := newSource("s", samples("t/x", 1, 5))
 			r := start(t, Options{
 				Sources:      []SourceSpec{{Name: "s", Source: src}},
@@ -121,21 +109,78 @@ func TestDrainDeadline(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run = %v", err)
 			}
-			// Real time is what is measured here.
-			if took < drain || took > drain+2*time.Second {
-				t.Fatalf("Run took %v after cancel, want about the %v drain deadline", took, drain)
+			// A lower bound only: the drain must have been given its time.
+			if took < drain {
+				t.Fatalf("Run took %v after cancel, want at least the %v drain deadline", took, drain)
 			}
-			if n := k.count(); n != 0 {
-				t.Fatalf("sink confirmed %d samples", n)
-			}
-			c := component(t, r.Status(), "sink", "k")
-			if c.Buffer.Depth != 5 || c.Buffer.Acked != 0 || c.State != pipeline.StateStopped {
-				t.Fatalf("sink status %+v, buffer %+v: want stopped with 5 samples left", c, *c.Buffer)
-			}
-			if _, _, closes := k.calls(); closes != 1 {
-				t.Fatalf("Close called %d times, want 1", closes)
-			}
+			assertKept(t, r, k, pipeline.StateStopped)
 		})
+	}
+}
+
+// A sink that is not connected when the drain begins (never connected,
+// connection lost, failed for good) does not hold shutdown: Run returns
+// long before a one-hour drain timeout (stop fails the test after 15 s),
+// and the samples stay in the sink's buffer.
+func TestShutdownSkipsUnconnectedSink(t *testing.T) {
+	never := make(gate) // never opened
+	tests := []struct {
+		name    string
+		connect func(context.Context, int) error
+		write   func(context.Context, int, []model.Sample) error
+		tried   func(k *fakeSink) bool
+		state   string
+	}{
+		{"write reports disconnected, reconnect fails", func(_ context.Context, call int) error {
+			if call > 1 {
+				return errors.New("broker down")
+			}
+			return nil
+		},
+			func(context.Context, int, []model.Sample) error { return pipeline.ErrDisconnected },
+			func(k *fakeSink) bool { c, _, _ := k.calls(); return c >= 2 }, pipeline.StateStopped},
+		{"connect always fails", func(context.Context, int) error { return errors.New("refused") }, nil,
+			func(k *fakeSink) bool { c, _, _ := k.calls(); return c >= 2 }, pipeline.StateStopped},
+		{"connect blocks until cancelled", func(ctx context.Context, _ int) error { return never.wait(ctx) }, nil,
+			func(k *fakeSink) bool { c, _, _ := k.calls(); return c >= 1 }, pipeline.StateStopped},
+		{"connect fails permanently", func(context.Context, int) error {
+			return fmt.Errorf("sink k: CA file /etc/ca.pem: %w", pipeline.ErrPermanent)
+		}, nil,
+			func(k *fakeSink) bool { c, _, _ := k.calls(); return c >= 1 }, pipeline.StateFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newSink("k")
+			k.connect, k.write = tt.connect, tt.write
+			src := newSource("s", samples("t/x", 1, 5))
+			r := start(t, Options{
+				Sources:      []SourceSpec{{Name: "s", Source: src}},
+				Sinks:        []SinkSpec{memSink("k", k, 10, buffer.DropOldest)},
+				DrainTimeout: time.Hour,
+			})
+			<-src.emitted
+			k.waitFor(t, "the sink to be tried", func() bool { return tt.tried(k) })
+			if err, _ := r.stop(t); err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			assertKept(t, r, k, tt.state)
+		})
+	}
+}
+
+// assertKept checks that the sink confirmed nothing, kept its 5 samples
+// and was closed once.
+func assertKept(t *testing.T, r *running, k *fakeSink, state string) {
+	t.Helper()
+	if n := k.count(); n != 0 {
+		t.Fatalf("sink confirmed %d samples", n)
+	}
+	c := component(t, r.Status(), "sink", "k")
+	if c.Buffer.Depth != 5 || c.Buffer.Acked != 0 || c.State != state {
+		t.Fatalf("sink status %+v, buffer %+v: want %s with 5 samples left", c, *c.Buffer, state)
+	}
+	if _, _, closes := k.calls(); closes != 1 {
+		t.Fatalf("Close called %d times, want 1", closes)
 	}
 }
 

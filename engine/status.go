@@ -2,20 +2,28 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/internal/latency"
 	"github.com/weir-edge/weir/pipeline"
 )
 
 // ComponentStatus is the engine's view of one component merged with what
 // the component reports itself.
 type ComponentStatus struct {
-	Kind string `json:"kind"` // "source" or "sink"
+	Kind string `json:"kind"` // "source", "processor" or "sink"
 	pipeline.Status
-	LastErrorAt *time.Time    `json:"last_error_at,omitempty"`
-	Buffer      *buffer.Stats `json:"buffer,omitempty"`
-	Latency     *LatencyStats `json:"latency,omitempty"`
+	// Up is whether the component moves data now (see Readiness in the
+	// package doc): a source runs, a sink is connected and its last write
+	// succeeded.
+	Up      bool          `json:"up"`
+	Buffer  *buffer.Stats `json:"buffer,omitempty"`
+	Latency *LatencyStats `json:"latency,omitempty"`
+	// GatewayLatency is Latency measured from each sample's arrival at the
+	// gateway instead of its source time: Weir's own share.
+	GatewayLatency *LatencyStats `json:"gateway_latency,omitempty"`
 }
 
 // LatencyStats summarises sample taken → sink confirmed, for live
@@ -25,11 +33,16 @@ type LatencyStats struct {
 	P50ms float64 `json:"p50_ms"`
 	P99ms float64 `json:"p99_ms"`
 	Maxms float64 `json:"max_ms"`
+	// Buckets is the same distribution in the fixed buckets of a
+	// Prometheus histogram, for /metrics.
+	Buckets latency.Buckets `json:"-"`
 }
 
 // Status is the state of the whole engine.
 type Status struct {
-	Ready      bool              `json:"ready"`
+	Ready bool `json:"ready"`
+	// NotReady says why Ready is false, one reason per line.
+	NotReady   []string          `json:"not_ready,omitempty"`
 	Uptime     float64           `json:"uptime_seconds"`
 	Emitted    uint64            `json:"samples_emitted"`
 	Filtered   uint64            `json:"samples_filtered"`
@@ -39,7 +52,6 @@ type Status struct {
 // Status snapshots every component. Safe to call at any time.
 func (e *Engine) Status() Status {
 	st := Status{
-		Ready:    e.Ready(),
 		Emitted:  e.emitted.Load(),
 		Filtered: e.filtered.Load(),
 	}
@@ -67,7 +79,7 @@ func (e *Engine) Status() Status {
 		if ps.State == "" {
 			ps.State = pipeline.StateRunning
 		}
-		st.Components = append(st.Components, ComponentStatus{Kind: "processor", Status: ps})
+		st.Components = append(st.Components, ComponentStatus{Kind: "processor", Status: ps, Up: !pipeline.IsDown(ps.State)})
 	}
 	for _, s := range e.sinks {
 		cs := componentStatus("sink", s.spec.Name, s.spec.Sink, &s.health)
@@ -79,15 +91,26 @@ func (e *Engine) Status() Status {
 		cs.Counters["samples_replayed"] = s.historical.Load()
 		bs := s.spec.Buffer.Stats()
 		cs.Buffer = &bs
-		cs.Latency = &LatencyStats{
-			Count: s.latency.Count(),
-			P50ms: ms(s.latency.Quantile(0.50)),
-			P99ms: ms(s.latency.Quantile(0.99)),
-			Maxms: ms(s.latency.Max()),
-		}
+		cs.Latency = latencyStats(&s.latency)
+		cs.GatewayLatency = latencyStats(&s.gatewayLatency)
+		// A sink is up while connected and its last write succeeded: the
+		// engine's state is running only then.
+		engineState, _, _ := s.snapshot()
+		cs.Up = cs.Up && s.isConnected() && engineState == pipeline.StateRunning
 		st.Components = append(st.Components, cs)
 	}
+	st.Ready, st.NotReady = e.readiness(st.Components)
 	return st
+}
+
+func latencyStats(h *latency.Histogram) *LatencyStats {
+	return &LatencyStats{
+		Count:   h.Count(),
+		P50ms:   ms(h.Quantile(0.50)),
+		P99ms:   ms(h.Quantile(0.99)),
+		Maxms:   ms(h.Max()),
+		Buckets: h.Buckets(),
+	}
 }
 
 // SinkLatency exposes a sink's latency histogram quantile, for the load
@@ -131,10 +154,19 @@ func componentStatus(kind, name string, impl any, h *health) ComponentStatus {
 	if cs.State == "" || state != pipeline.StateRunning {
 		cs.State = state
 	}
-	if lastErr != "" && cs.LastError == "" {
-		cs.LastError = lastErr
-		cs.LastErrorAt = &at
+	switch {
+	case own.LastError == "":
+		cs.LastError, cs.LastErrorAt = lastErr, at
+	case !own.LastErrorAt.IsZero():
+	case own.LastError == lastErr:
+		cs.LastErrorAt = at
+	default:
+		cs.LastErrorAt = h.seenOwnError(own.LastError)
 	}
+	// Up: the engine runs it and neither it nor all of its parts say
+	// they are down (a source with one of ten devices offline still
+	// delivers; the component's own state is then the worst of them).
+	cs.Up = state == pipeline.StateRunning && (!pipeline.IsDown(cs.State) || anyChildUp(own.Children))
 	// Copy: the engine adds its own counters and must not write into a map
 	// the component may still hold.
 	counters := make(map[string]uint64, len(own.Counters)+4)
@@ -143,6 +175,48 @@ func componentStatus(kind, name string, impl any, h *health) ComponentStatus {
 	}
 	cs.Counters = counters
 	return cs
+}
+
+func anyChildUp(children []pipeline.Status) bool {
+	for _, c := range children {
+		if c.State != "" && !pipeline.IsDown(c.State) {
+			return true
+		}
+	}
+	return false
+}
+
+// readiness applies the rule of the package doc: ready while the engine
+// runs, at least one source is up (if there are any) and at least one sink
+// is up (if there are any). The reasons name the components that are down.
+func (e *Engine) readiness(cs []ComponentStatus) (bool, []string) {
+	if !e.ready.Load() {
+		return false, []string{"engine is not running"}
+	}
+	var reasons []string
+	for _, kind := range []string{"source", "sink"} {
+		var down []string
+		total, up := 0, 0
+		for _, c := range cs {
+			if c.Kind != kind {
+				continue
+			}
+			total++
+			if c.Up {
+				up++
+				continue
+			}
+			d := kind + " " + c.Name + " is " + c.State
+			if c.LastError != "" {
+				d += " (" + c.LastError + ")"
+			}
+			down = append(down, d)
+		}
+		if total > 0 && up == 0 {
+			reasons = append(reasons, fmt.Sprintf("every %s is down: %s", kind, strings.Join(down, "; ")))
+		}
+	}
+	return len(reasons) == 0, reasons
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -118,18 +118,34 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// A component's own LastError wins over the engine's record.
+// A component's own LastError wins over the engine's record; its time is
+// the component's own, else the engine's for the same error, else when the
+// engine first saw it (stable across snapshots).
 func TestStatusOwnLastError(t *testing.T) {
+	ownAt := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	var own atomic.Value
+	own.Store(pipeline.Status{LastError: "own words", LastErrorAt: ownAt})
 	k := newSink("k")
-	k.status = func() pipeline.Status { return pipeline.Status{LastError: "own words"} }
+	k.status = func() pipeline.Status { return own.Load().(pipeline.Status) }
 	h := &health{}
 	h.setState(pipeline.StateRetrying, errFake("engine words"))
+	_, _, engineAt := h.snapshot()
+
 	c := componentStatus("sink", "k", k, h)
-	if c.LastError != "own words" || c.LastErrorAt != nil || c.State != pipeline.StateRetrying || c.Name != "k" {
+	if c.LastError != "own words" || !c.LastErrorAt.Equal(ownAt) || c.State != pipeline.StateRetrying || c.Name != "k" {
 		t.Fatalf("status %+v", c)
 	}
+	own.Store(pipeline.Status{LastError: "engine words"})
+	if c := componentStatus("sink", "k", k, h); !c.LastErrorAt.Equal(engineAt) {
+		t.Fatalf("same error as the engine's: at %v, want the engine's %v", c.LastErrorAt, engineAt)
+	}
+	own.Store(pipeline.Status{LastError: "timeless"})
+	first := componentStatus("sink", "k", k, h).LastErrorAt
+	if first.IsZero() || !componentStatus("sink", "k", k, h).LastErrorAt.Equal(first) {
+		t.Fatalf("an error without a time: first seen %v, not stable", first)
+	}
 	c = componentStatus("sink", "k", newSink("plain"), h)
-	if c.LastError != "engine words" || c.LastErrorAt == nil || c.Counters == nil {
+	if c.LastError != "engine words" || !c.LastErrorAt.Equal(engineAt) || c.Counters == nil {
 		t.Fatalf("status %+v", c)
 	}
 }

@@ -87,9 +87,18 @@ type Status struct {
 	// LastError is the most recent failure, empty when healthy. It must not
 	// contain secrets.
 	LastError string `json:"last_error,omitempty"`
+	// LastErrorAt is when LastError happened; zero if the component does
+	// not know (the engine then reports when it first saw the error).
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 	// Counters only grow; Gauges go up and down. Keys are snake_case metric
 	// names without a unit suffix beyond what they already say
-	// ("requests", "poll_overruns", "cycle_seconds").
+	// ("requests", "poll_overruns", "cycle_seconds"). Every key needs a
+	// line in the metric catalogue (api/help.go), which says what it counts
+	// for Prometheus' HELP; a test fails for a key without one.
+	//
+	// A key reported both by a component and by its children must be the
+	// sum over the children: the metrics then export only the children's
+	// series (Prometheus sums them), so nothing is counted twice.
 	Counters map[string]uint64  `json:"counters,omitempty"`
 	Gauges   map[string]float64 `json:"gauges,omitempty"`
 	// Children are the parts of a component with their own health, such as
@@ -103,7 +112,11 @@ type StatusReporter interface {
 	Status() Status
 }
 
-// Component states as reported in Status.State.
+// Component states as reported in Status.State. A component may report a
+// finer state of its own while it works (such as "publishing"); starting,
+// connecting, retrying, stopping, stopped and failed mean it delivers
+// nothing (see IsDown). Failed is final until the process restarts or the
+// configuration changes: the component returned ErrPermanent.
 const (
 	StateStarting   = "starting"
 	StateConnecting = "connecting"
@@ -113,3 +126,13 @@ const (
 	StateStopped    = "stopped"
 	StateFailed     = "failed"
 )
+
+// IsDown reports whether state is one in which a component moves no data.
+// The empty state (a component that reports none) is not down.
+func IsDown(state string) bool {
+	switch state {
+	case StateStarting, StateConnecting, StateRetrying, StateStopping, StateStopped, StateFailed:
+		return true
+	}
+	return false
+}

@@ -25,6 +25,28 @@ type Histogram struct {
 	total  atomic.Uint64
 	sum    atomic.Int64
 	max    atomic.Int64
+	// classic counts the same durations in BucketBounds (the last slot is
+	// beyond them), exactly, for a Prometheus histogram.
+	classic [len(BucketBounds) + 1]atomic.Uint64
+}
+
+// BucketBounds are the upper bounds of the Prometheus histogram buckets:
+// from half a millisecond (the gateway's own share of a live sample's
+// latency) through seconds (a slow destination) to five minutes (a
+// backlog replayed after an outage), about three per decade.
+var BucketBounds = [...]time.Duration{
+	500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2500 * time.Millisecond,
+	5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute,
+}
+
+// Buckets is a snapshot in the shape of a Prometheus classic histogram.
+type Buckets struct {
+	// Cumulative[i] counts the durations ≤ BucketBounds[i].
+	Cumulative [len(BucketBounds)]uint64
+	Count      uint64 // all durations, including those beyond the last bound
+	Sum        time.Duration
 }
 
 func bucketOf(ns int64) int {
@@ -52,10 +74,12 @@ func upperBound(i int) int64 {
 	return int64(subBuckets+sub+1)<<(exp-subBits) - 1
 }
 
-// Record adds one duration.
+// Record adds one duration; a negative one (a device clock ahead of the
+// gateway's) counts as zero.
 func (h *Histogram) Record(d time.Duration) {
-	ns := int64(d)
+	ns := max(int64(d), 0)
 	h.counts[bucketOf(ns)].Add(1)
+	h.classic[classicOf(d)].Add(1)
 	h.total.Add(1)
 	h.sum.Add(ns)
 	for {
@@ -64,6 +88,35 @@ func (h *Histogram) Record(d time.Duration) {
 			return
 		}
 	}
+}
+
+// classicOf is the index of the first bound ≥ d (len(BucketBounds) beyond).
+func classicOf(d time.Duration) int {
+	lo, hi := 0, len(BucketBounds)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if BucketBounds[m] < d {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// Buckets snapshots the classic buckets. Count is their sum, so the
+// snapshot is consistent even while Record runs; Sum may lag by the
+// durations being recorded at that instant.
+func (h *Histogram) Buckets() Buckets {
+	var b Buckets
+	for i := range h.classic {
+		b.Count += h.classic[i].Load()
+		if i < len(b.Cumulative) {
+			b.Cumulative[i] = b.Count
+		}
+	}
+	b.Sum = time.Duration(h.sum.Load())
+	return b
 }
 
 // Count is the number of recorded durations.
@@ -112,6 +165,9 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 func (h *Histogram) Reset() {
 	for i := range h.counts {
 		h.counts[i].Store(0)
+	}
+	for i := range h.classic {
+		h.classic[i].Store(0)
 	}
 	h.total.Store(0)
 	h.sum.Store(0)

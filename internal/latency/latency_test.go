@@ -93,3 +93,30 @@ func BenchmarkRecord(b *testing.B) {
 		h.Record(time.Duration(i))
 	}
 }
+
+// The classic buckets count exactly by "less than or equal": a duration
+// on a bound falls in that bound's bucket, one nanosecond more in the
+// next; negative durations count as zero and huge ones only in Count.
+func TestBuckets(t *testing.T) {
+	var h Histogram
+	for _, d := range []time.Duration{-time.Second, 0, time.Millisecond, time.Millisecond + 1, time.Hour} {
+		h.Record(d)
+	}
+	b := h.Buckets()
+	want := map[time.Duration]uint64{500 * time.Microsecond: 2, time.Millisecond: 3, 2500 * time.Microsecond: 4, 5 * time.Minute: 4}
+	for i, bound := range BucketBounds {
+		if w, ok := want[bound]; ok && b.Cumulative[i] != w {
+			t.Errorf("le %v: %d, want %d", bound, b.Cumulative[i], w)
+		}
+		if i > 0 && b.Cumulative[i] < b.Cumulative[i-1] {
+			t.Fatalf("cumulative counts decrease at %v: %v", bound, b.Cumulative)
+		}
+	}
+	if b.Count != 5 || b.Sum != time.Hour+2*time.Millisecond+1 {
+		t.Fatalf("count %d sum %v, want 5 and 1h0m0.002000001s", b.Count, b.Sum)
+	}
+	h.Reset()
+	if b := h.Buckets(); b.Count != 0 || b.Cumulative[len(b.Cumulative)-1] != 0 {
+		t.Fatalf("after Reset: %+v", b)
+	}
+}
