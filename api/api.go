@@ -20,7 +20,6 @@ import (
 // StatusSource is what the API reads; *engine.Engine implements it.
 type StatusSource interface {
 	Status() engine.Status
-	Ready() bool
 }
 
 // Middleware wraps every handler; the seam for authentication.
@@ -58,15 +57,24 @@ func New(opts Options) *Server {
 	)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogAdapter{opts.Logger}}))
+	// Liveness: the process answers. It says nothing about the plant or
+	// the destinations, so a supervisor restarts Weir only when it hangs.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	// Readiness: data can flow end to end (see engine.Status.Ready); the
+	// body names what is down.
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !opts.Status.Ready() {
+		w.Header().Set("Cache-Control", "no-store")
+		st := opts.Status.Status()
+		if !st.Ready {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "not ready")
+			for _, why := range st.NotReady {
+				fmt.Fprintln(w, why)
+			}
 			return
 		}
 		fmt.Fprintln(w, "ready")

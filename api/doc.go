@@ -1,10 +1,15 @@
 // Package api serves Weir's HTTP endpoints. In this version they are the
 // observability endpoints:
 //
-//	GET /metrics  Prometheus exposition of every component's counters and gauges
-//	GET /healthz  200 while the process is alive
-//	GET /readyz   200 once the engine runs, 503 before and while stopping
-//	GET /status   JSON state, last error and counters of every component
+//	GET /metrics  Prometheus exposition: every component's state, counters,
+//	              gauges and latency histograms, each with a HELP line
+//	GET /healthz  200 while the process answers (liveness)
+//	GET /readyz   200 while data can flow: the engine runs, at least one
+//	              source and one sink are up; else 503 naming what is down
+//	GET /status   JSON state, up, last error (and when) and counters of
+//	              every component
+//
+// docs/observability.md says what each answer means for an operator.
 //
 // Handlers sit behind a Middleware seam so authentication can be added
 // without touching them.

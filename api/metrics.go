@@ -1,12 +1,15 @@
 package api
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/internal/latency"
 	"github.com/weir-edge/weir/pipeline"
 )
 
@@ -14,12 +17,11 @@ import (
 // time, so components keep plain atomic counters and know nothing of
 // Prometheus. Metric names: weir_<kind>_<key>[_total] with a "name" label;
 // children such as the devices of a source get weir_<kind>_child_<key> with
-// "name" and "child" labels (one family must keep one label set).
+// "name" and "child" labels (one family must keep one label set). HELP
+// comes from the catalogue in help.go.
 type collector struct {
-	src     StatusSource
-	info    *prometheus.Desc
-	emitted *prometheus.Desc
-	up      *prometheus.Desc
+	src  StatusSource
+	info *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -27,11 +29,8 @@ var _ prometheus.Collector = (*collector)(nil)
 func newCollector(src StatusSource, node, version string) *collector {
 	return &collector{
 		src: src,
-		info: prometheus.NewDesc("weir_build_info", "Weir version and node id.", nil,
+		info: prometheus.NewDesc("weir_build_info", help["weir_build_info"], nil,
 			prometheus.Labels{"version": version, "node": node}),
-		emitted: prometheus.NewDesc("weir_pipeline_samples_emitted_total", "Samples emitted by all sources.", nil, nil),
-		up: prometheus.NewDesc("weir_component_up", "1 when the component is running, else 0.",
-			[]string{"kind", "name"}, nil),
 	}
 }
 
@@ -45,61 +44,151 @@ func metricName(parts ...string) string {
 	return invalidMetricChars.ReplaceAllString(strings.Join(parts, "_"), "_")
 }
 
+// states are the lifecycle states weir_component_state always lists.
+var states = []string{pipeline.StateStarting, pipeline.StateConnecting, pipeline.StateRunning,
+	pipeline.StateRetrying, pipeline.StateStopping, pipeline.StateStopped, pipeline.StateFailed}
+
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.src.Status()
 	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1)
-	ch <- prometheus.MustNewConstMetric(c.emitted, prometheus.CounterValue, float64(st.Emitted))
+	counter(ch, "weir_pipeline_samples_emitted_total", nil, float64(st.Emitted))
+	counter(ch, "weir_pipeline_samples_filtered_total", nil, float64(st.Filtered))
 	for _, cs := range st.Components {
-		up := 0.0
-		if cs.State == pipeline.StateRunning {
-			up = 1
-		}
-		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, cs.Kind, cs.Name)
+		componentHealth(ch, cs)
 		labels := prometheus.Labels{"name": cs.Name}
-		emitStatus(ch, cs.Kind, labels, cs.Status)
+		var sums map[string]bool // keys whose children's series are exported instead
+		if cs.ChildSums {
+			sums = childKeys(cs.Children)
+		}
+		emitStatus(ch, cs.Kind, labels, cs.Status, sums)
 		if b := cs.Buffer; b != nil {
 			gauge(ch, metricName("weir", cs.Kind, "buffer_depth_samples"), labels, float64(b.Depth))
 			gauge(ch, metricName("weir", cs.Kind, "buffer_capacity_samples"), labels, float64(b.Capacity))
-			counter(ch, metricName("weir", cs.Kind, "buffer_dropped_samples_total"), labels, float64(b.Dropped))
-			for cause, n := range map[string]uint64{"full": b.DroppedFull, "age": b.DroppedAge,
-				"disk_full": b.DroppedDiskFull, "corrupt": b.DroppedCorrupt} {
-				counter(ch, metricName("weir", cs.Kind, "buffer_dropped_by_cause_samples_total"),
-					prometheus.Labels{"name": cs.Name, "cause": cause}, float64(n))
-			}
-			counter(ch, metricName("weir", cs.Kind, "buffer_acked_samples_total"), labels, float64(b.Acked))
 			gauge(ch, metricName("weir", cs.Kind, "buffer_depth_bytes"), labels, float64(b.Bytes))
+			gauge(ch, metricName("weir", cs.Kind, "buffer_capacity_bytes"), labels, float64(b.MaxBytes))
 			gauge(ch, metricName("weir", cs.Kind, "buffer_backlog_samples"), labels, float64(b.Backlog))
 			age := 0.0
 			if b.OldestEdgeTime > 0 {
 				age = time.Since(time.Unix(0, b.OldestEdgeTime)).Seconds()
 			}
 			gauge(ch, metricName("weir", cs.Kind, "buffer_oldest_age_seconds"), labels, age)
+			// One family by cause; the causes sum to Stats.Dropped, which is
+			// therefore not exported again. Acked is not exported either:
+			// it is samples_written plus samples_rejected.
+			for _, d := range []struct {
+				cause string
+				n     uint64
+			}{{"full", b.DroppedFull}, {"age", b.DroppedAge}, {"disk_full", b.DroppedDiskFull}, {"corrupt", b.DroppedCorrupt}} {
+				counter(ch, metricName("weir", cs.Kind, "buffer_dropped_samples_total"),
+					prometheus.Labels{"name": cs.Name, "cause": d.cause}, float64(d.n))
+			}
 			counter(ch, metricName("weir", cs.Kind, "buffer_redelivered_samples_total"), labels, float64(b.Redelivered))
 		}
 		if l := cs.Latency; l != nil {
-			gauge(ch, metricName("weir", cs.Kind, "latency_p50_seconds"), labels, l.P50ms/1000)
-			gauge(ch, metricName("weir", cs.Kind, "latency_p99_seconds"), labels, l.P99ms/1000)
+			histogram(ch, metricName("weir", cs.Kind, "latency_seconds"), labels, l.Buckets)
+		}
+		if l := cs.GatewayLatency; l != nil {
+			histogram(ch, metricName("weir", cs.Kind, "gateway_latency_seconds"), labels, l.Buckets)
 		}
 		for _, child := range cs.Children {
 			childLabels := prometheus.Labels{"name": cs.Name, "child": child.Name}
-			emitStatus(ch, cs.Kind+"_child", childLabels, child)
+			emitStatus(ch, cs.Kind+"_child", childLabels, child, nil)
 		}
 	}
 }
 
-func emitStatus(ch chan<- prometheus.Metric, kind string, labels prometheus.Labels, s pipeline.Status) {
+// componentHealth exports whether the component is up, its state, when it
+// last failed and whether each of its parts runs. The error message is
+// not a label (every new message would start a new series); it is in
+// /status and in the log.
+func componentHealth(ch chan<- prometheus.Metric, cs engine.ComponentStatus) {
+	kl := prometheus.Labels{"kind": cs.Kind, "name": cs.Name}
+	gauge(ch, "weir_component_up", kl, boolValue(cs.Up))
+	known := false
+	for _, s := range states {
+		known = known || s == cs.State
+		gauge(ch, "weir_component_state", prometheus.Labels{"kind": cs.Kind, "name": cs.Name, "state": s},
+			boolValue(s == cs.State))
+	}
+	if !known && cs.State != "" {
+		gauge(ch, "weir_component_state", prometheus.Labels{"kind": cs.Kind, "name": cs.Name, "state": cs.State}, 1)
+	}
+	if !cs.LastErrorAt.IsZero() {
+		gauge(ch, "weir_component_last_error_timestamp_seconds", kl, float64(cs.LastErrorAt.UnixNano())/1e9)
+	}
+	for _, child := range cs.Children {
+		if child.State == "" {
+			continue
+		}
+		gauge(ch, "weir_component_child_up", prometheus.Labels{"kind": cs.Kind, "name": cs.Name, "child": child.Name},
+			boolValue(!pipeline.IsDown(child.State)))
+	}
+}
+
+func childKeys(children []pipeline.Status) map[string]bool {
+	keys := map[string]bool{}
+	for _, c := range children {
+		for k := range c.Counters {
+			keys[k] = true
+		}
+		for k := range c.Gauges {
+			keys[k] = true
+		}
+	}
+	return keys
+}
+
+func emitStatus(ch chan<- prometheus.Metric, kind string, labels prometheus.Labels, s pipeline.Status, skip map[string]bool) {
 	for k, v := range s.Counters {
-		counter(ch, metricName("weir", kind, k, "total"), labels, float64(v))
+		if name := metricName("weir", kind, k, "total"); !skip[k] && duplicates[name] == "" {
+			counter(ch, name, labels, float64(v))
+		}
 	}
 	for k, v := range s.Gauges {
-		gauge(ch, metricName("weir", kind, k), labels, v)
+		if name := metricName("weir", kind, k); !skip[k] && duplicates[name] == "" {
+			gauge(ch, name, labels, v)
+		}
 	}
+}
+
+// describe returns the catalogue's HELP for name, or a line that says the
+// metric is undocumented (never the bare name).
+func describe(name string) string {
+	if h, ok := help[name]; ok {
+		return h
+	}
+	return fmt.Sprintf("Undocumented: reported by a component but not described in Weir's metric catalogue (api/help.go); see the component's README for %s.", name)
 }
 
 func counter(ch chan<- prometheus.Metric, name string, labels prometheus.Labels, v float64) {
-	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, name, nil, labels), prometheus.CounterValue, v)
+	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, describe(name), nil, labels), prometheus.CounterValue, v)
 }
 
 func gauge(ch chan<- prometheus.Metric, name string, labels prometheus.Labels, v float64) {
-	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, name, nil, labels), prometheus.GaugeValue, v)
+	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, describe(name), nil, labels), prometheus.GaugeValue, v)
+}
+
+// bucketBounds are latency.BucketBounds in seconds.
+var bucketBounds = func() []float64 {
+	out := make([]float64, len(latency.BucketBounds))
+	for i, b := range latency.BucketBounds {
+		out[i] = b.Seconds()
+	}
+	return out
+}()
+
+func histogram(ch chan<- prometheus.Metric, name string, labels prometheus.Labels, b latency.Buckets) {
+	buckets := make(map[float64]uint64, len(bucketBounds))
+	for i, le := range bucketBounds {
+		buckets[le] = b.Cumulative[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(prometheus.NewDesc(name, describe(name), nil, labels),
+		b.Count, b.Sum.Seconds(), buckets)
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -94,13 +94,14 @@ type Status struct {
 	// names without a unit suffix beyond what they already say
 	// ("requests", "poll_overruns", "cycle_seconds"). Every key needs a
 	// line in the metric catalogue (api/help.go), which says what it counts
-	// for Prometheus' HELP; a test fails for a key without one.
-	//
-	// A key reported both by a component and by its children must be the
-	// sum over the children: the metrics then export only the children's
-	// series (Prometheus sums them), so nothing is counted twice.
+	// for Prometheus' HELP.
 	Counters map[string]uint64  `json:"counters,omitempty"`
 	Gauges   map[string]float64 `json:"gauges,omitempty"`
+	// ChildSums says that the counters and gauges the component reports
+	// under the same key as its children are their sums (a Modbus source's
+	// over its devices). /status shows both; the metrics export only the
+	// children's series, so that nothing is counted twice.
+	ChildSums bool `json:"-"`
 	// Children are the parts of a component with their own health, such as
 	// the devices of a Modbus source.
 	Children []Status `json:"children,omitempty"`

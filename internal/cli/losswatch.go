@@ -38,7 +38,7 @@ func lossAlarm(sink string) string { return "sink_" + sink + "_data_loss" }
 func (w *lossWatch) define(sinks []string) error {
 	for _, s := range sinks {
 		if err := w.mgr.Define(alarms.Def{Name: lossAlarm(s), Priority: alarms.High,
-			Message: fmt.Sprintf("sink %s is losing buffered samples (see weir_sink_buffer_dropped_by_cause_samples_total)", s)}); err != nil {
+			Message: fmt.Sprintf("sink %s is losing buffered samples (see weir_sink_buffer_dropped_samples_total)", s)}); err != nil {
 			return err
 		}
 		w.last[s] = 0 // drops from before the first look count too (a corrupt store at open)

@@ -92,7 +92,7 @@ func (s *Source) Run(ctx context.Context, out pipeline.Emitter) error {
 // Status reports each device as a child; the source's own counters are the
 // sums over its devices and its state is the worst of theirs.
 func (s *Source) Status() pipeline.Status {
-	st := pipeline.Status{Name: "modbus", Counters: map[string]uint64{}, State: pipeline.StateStopped}
+	st := pipeline.Status{Name: "modbus", Counters: map[string]uint64{}, State: pipeline.StateStopped, ChildSums: true}
 	rank := map[string]int{pipeline.StateStopped: 0, pipeline.StateRunning: 1, pipeline.StateConnecting: 2, pipeline.StateRetrying: 3}
 	for i, d := range s.devices {
 		c := d.status()
