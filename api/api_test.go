@@ -50,6 +50,8 @@ func (f *fakeStatus) Status() engine.Status {
 				Buffer:  &buffer.Stats{Depth: 2, Capacity: 100, Dropped: 3, DroppedFull: 3, Bytes: 640, OldestEdgeTime: 1, Acked: 40},
 				Latency: &engine.LatencyStats{Count: 40, P50ms: 1, P99ms: 5, Buckets: latencyBuckets()}},
 			{Kind: "sink", Status: pipeline.Status{Name: "hist", State: "publishing"}, Up: true},
+			{Kind: "source", Status: pipeline.Status{Name: "spb", State: pipeline.StateRunning, Children: []pipeline.Status{
+				{Name: "edge1", State: "online"}, {Name: "edge2", State: pipeline.StateOffline}}}, Up: true},
 		},
 	}
 }
@@ -83,7 +85,7 @@ func TestEndpoints(t *testing.T) {
 		Node       string                   `json:"node"`
 		Components []map[string]interface{} `json:"components"`
 	}
-	if code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.Node != "edge-1" || len(st.Components) != 3 ||
+	if code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.Node != "edge-1" || len(st.Components) != 4 ||
 		st.Components[1]["last_error_at"] != "2030-01-01T00:00:00Z" || st.Components[1]["up"] != false {
 		t.Fatalf("/status = %d %s", code, body)
 	}
@@ -103,6 +105,8 @@ func TestEndpoints(t *testing.T) {
 		`weir_component_last_error_timestamp_seconds{kind="sink",name="uns"} 1.893456e+09`,
 		`weir_component_child_up{child="dev1",kind="source",name="plc"} 1`,
 		`weir_component_child_up{child="dev-2",kind="source",name="plc"} 0`,
+		`weir_component_child_up{child="edge1",kind="source",name="spb"} 1`,
+		`weir_component_child_up{child="edge2",kind="source",name="spb"} 0`,
 		`weir_source_restarts_total{name="plc"} 1`,
 		`weir_source_child_requests_total{child="dev1",name="plc"} 6`,
 		`weir_source_child_requests_total{child="dev-2",name="plc"} 4`,

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -255,5 +257,55 @@ func TestRestates(t *testing.T) {
 		if got := restates(tt.help, tt.name); got != tt.want {
 			t.Errorf("restates(%q, %q) = %v, want %v", tt.help, tt.name, got, tt.want)
 		}
+	}
+}
+
+// Every counter and gauge the components of the examples report (built, not
+// run: construction does no I/O) has a line in the metric catalogue, and
+// the exposition passes promlint.
+func TestMetricCatalogueComplete(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Parse(f, data, func(string) (string, bool) { return "", false })
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.DataDir = t.TempDir()
+			for i := range cfg.Sinks {
+				cfg.Sinks[i].Buffer.Type = config.BufferMemory
+			}
+			opts, err := cfg.Build(slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			eng, err := engine.New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, body := get(t, New(Options{Status: eng}).Handler(), "/metrics")
+			for name, f := range parseExposition(t, strings.NewReader(body)) {
+				if strings.HasPrefix(f.help, "Undocumented") {
+					t.Errorf("%s: not in the metric catalogue (api/help.go)", name)
+				}
+				if strings.HasPrefix(name, "weir_") && restates(f.help, name) {
+					t.Errorf("%s: HELP %q only restates the name", name, f.help)
+				}
+			}
+			problems, err := promlint.New(strings.NewReader(body)).Lint()
+			if err != nil {
+				t.Fatalf("promlint: %v", err)
+			}
+			for _, p := range problems {
+				t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+			}
+		})
 	}
 }

@@ -31,6 +31,7 @@ const (
 	connect   = "connecting" // sink: Connect blocks
 	ownDown   = "own-down"   // the engine runs it, it reports itself connecting
 	someChild = "some-child" // source reports itself retrying, one device running
+	noChild   = "no-child"   // source reports itself retrying, every part down
 )
 
 // Readiness: not ready while every source or every sink is down; a kind
@@ -55,6 +56,7 @@ func TestReadiness(t *testing.T) {
 		{"sinks only, up", nil, []string{up}, true, nil},
 		{"sources only, down", []string{ownDown}, nil, false, []string{"source s0 is connecting"}},
 		{"a source with one device up is up", []string{someChild}, []string{up}, true, nil},
+		{"a source with every part down is down", []string{noChild}, []string{up}, false, []string{"source s0 is retrying"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +81,10 @@ func TestReadiness(t *testing.T) {
 					upSources = append(upSources, src)
 					impl = reportingSource{src, pipeline.Status{State: pipeline.StateRetrying, Children: []pipeline.Status{
 						{Name: "plc1", State: pipeline.StateRetrying}, {Name: "plc2", State: pipeline.StateRunning}}}}
+				case noChild:
+					upSources = append(upSources, src)
+					impl = reportingSource{src, pipeline.Status{State: pipeline.StateRetrying, Children: []pipeline.Status{
+						{Name: "plc1", State: pipeline.StateRetrying}, {Name: "node", State: pipeline.StateOffline}, {Name: "quiet"}}}}
 				}
 				opts.Sources = append(opts.Sources, SourceSpec{Name: src.name, Source: impl})
 			}

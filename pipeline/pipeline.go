@@ -128,11 +128,16 @@ const (
 	StateFailed     = "failed"
 )
 
-// IsDown reports whether state is one in which a component moves no data.
-// The empty state (a component that reports none) is not down.
+// StateOffline is a part of a component that is not there (a Sparkplug
+// edge node after its death certificate); online is its opposite.
+const StateOffline = "offline"
+
+// IsDown reports whether state is one in which a component (or a part of
+// one) moves no data. The empty state (a component that reports none) is
+// not down.
 func IsDown(state string) bool {
 	switch state {
-	case StateStarting, StateConnecting, StateRetrying, StateStopping, StateStopped, StateFailed:
+	case StateStarting, StateConnecting, StateRetrying, StateStopping, StateStopped, StateFailed, StateOffline:
 		return true
 	}
 	return false
