@@ -36,7 +36,8 @@ type Emitter interface {
 // talks to several devices keeps them isolated: it reconnects each one on
 // its own (with backoff) so that one dead device never delays another.
 // A non-nil error from Run means the whole source failed; the engine logs it
-// and calls Run again after a backoff delay.
+// and calls Run again after a backoff delay, unless it wraps ErrPermanent:
+// the source is then marked failed and not run again.
 type Source interface {
 	Run(ctx context.Context, out Emitter) error
 }
@@ -64,7 +65,8 @@ type Flusher interface {
 
 // Sink delivers samples to an IT system.
 //
-// The engine calls Connect until it succeeds (with backoff), then Write with
+// The engine calls Connect until it succeeds (with backoff) or reports
+// ErrPermanent (the sink is then marked failed and left alone), then Write with
 // one batch at a time, then Close once. Write returns nil only when the
 // destination confirmed the whole batch (for MQTT QoS 1, the PUBACK); on an
 // error the engine keeps the batch in the sink's buffer and offers it again
