@@ -49,7 +49,7 @@ func TestAlarmsCmd(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			err := alarmsCmd(t.Context(), tt.args, &out, &errOut)
+			err := runNamed(t.Context(), "alarms", tt.args, &out, &errOut)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

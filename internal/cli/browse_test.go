@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ func TestBrowseSimulator(t *testing.T) {
 
 	t.Run("tree", func(t *testing.T) {
 		var out, errb bytes.Buffer
-		if err := browseCmd(context.Background(), []string{srv.Endpoint(), "-root", "ns=1;s=filler", "-depth", "1"}, &out, &errb); err != nil {
+		if err := runNamed(context.Background(), "browse", []string{srv.Endpoint(), "-root", "ns=1;s=filler", "-depth", "1"}, &out, &errb); err != nil {
 			t.Fatalf("%v; stderr: %s", err, errb.String())
 		}
 		for _, want := range []string{
@@ -37,7 +38,7 @@ func TestBrowseSimulator(t *testing.T) {
 	})
 	t.Run("snippet", func(t *testing.T) {
 		var out, errb bytes.Buffer
-		if err := browseCmd(context.Background(), []string{"-depth", "2", "-snippet", srv.Endpoint()}, &out, &errb); err != nil {
+		if err := runNamed(context.Background(), "browse", []string{"-depth", "2", "-snippet", srv.Endpoint()}, &out, &errb); err != nil {
 			t.Fatalf("%v; stderr: %s", err, errb.String())
 		}
 		// The snippet plus an endpoint is a valid source configuration.
@@ -64,7 +65,7 @@ func TestBrowseSimulator(t *testing.T) {
 	})
 	t.Run("usage", func(t *testing.T) {
 		var out, errb bytes.Buffer
-		if err := browseCmd(context.Background(), nil, &out, &errb); err != errUsage {
+		if err := runNamed(context.Background(), "browse", nil, &out, &errb); !errors.Is(err, errUsage) {
 			t.Errorf("no endpoint: %v", err)
 		}
 	})

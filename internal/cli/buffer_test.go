@@ -37,7 +37,7 @@ func makeStore(t *testing.T, dir, sink string, n int) {
 func runBuffer(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := bufferCmd(context.Background(), args, &out, &errOut)
+	err := runNamed(context.Background(), "buffer", args, &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
