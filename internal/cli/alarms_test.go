@@ -28,6 +28,14 @@ func TestAlarmsCmd(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
+	dataDir := t.TempDir()
+	remove, err := writeAPIAddr(dataDir, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remove()
+	emptyDir := t.TempDir()
+
 	tests := []struct {
 		name    string
 		args    []string
@@ -35,8 +43,11 @@ func TestAlarmsCmd(t *testing.T) {
 		wantErr string
 	}{
 		{"list", []string{"list", "-api", srv.URL}, "hot   unack  high", ""},
+		{"list, gateway found from its data dir", []string{"list", "--data-dir", dataDir}, "hot   unack  high", ""},
+		{"-api wins over the data dir", []string{"list", "--data-dir", emptyDir, "-api", srv.URL}, "hot   unack  high", ""},
+		{"no gateway in the data dir", []string{"list", "--data-dir", emptyDir}, "", "no running gateway found in " + emptyDir},
+		{"flags after the name", []string{"ack", "hot", "-api", srv.URL, "-comment", "on it"}, "hot: acked\n", ""},
 		{"list filtered", []string{"list", "-api", srv.URL, "-state", "acked"}, "NAME  STATE  PRIORITY  SHELVED  MESSAGE\n", ""},
-		{"ack", []string{"ack", "-api", srv.URL, "-comment", "on it", "hot"}, "hot: acked\n", ""},
 		{"ack again", []string{"ack", "-api", srv.URL, "hot"}, "", "409 Conflict: alarms: hot is acked: nothing to acknowledge"},
 		{"shelve", []string{"shelve", "-api", srv.URL, "-for", "30m", "-reason", "swap", "hot"}, "hot: acked, shelved until", ""},
 		{"unshelve", []string{"unshelve", "-api", srv.URL, "hot"}, "hot: acked\n", ""},

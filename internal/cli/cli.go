@@ -110,7 +110,7 @@ func commands() []command {
 			examples: []string{"weir version", "weir --version"}, define: defineVersion},
 		{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script",
 			examples: []string{
-				"source <(weir completion bash)",
+				"weir completion bash > /etc/bash_completion.d/weir   # or: source <(weir completion bash)",
 				"weir completion zsh > \"${fpath[1]}/_weir\"",
 				"weir completion fish > ~/.config/fish/completions/weir.fish",
 			}, define: defineCompletion},
@@ -307,6 +307,9 @@ func verbUsage(w io.Writer, c command) {
 }
 
 func printHelp(w io.Writer, name, args, summary string, fs *flag.FlagSet, examples []string) {
+	if summary != "" {
+		summary = strings.ToUpper(summary[:1]) + summary[1:]
+	}
 	fmt.Fprintf(w, "Usage: %s %s\n\n%s.\n", name, args, summary)
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
