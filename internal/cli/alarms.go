@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -68,39 +70,54 @@ func defineAlarms(fs *flag.FlagSet, verb string) body {
 			return errUsage
 		}
 		client := &http.Client{Timeout: *timeout}
-		if verb == "list" {
-			return listAlarms(ctx, client, base.String(), map[string]string{"state": state, "priority": prio, "shelved": shelved}, stdout)
+		err = alarmsVerb(ctx, client, base.String(), verb, pos, alarmsArgs{state, prio, shelved, comment, reason, until, dur}, stdout)
+		var opErr *net.OpError
+		if *api == "" && errors.As(err, &opErr) && opErr.Op == "dial" {
+			return fmt.Errorf("%w (the address was left by a gateway that may have stopped without removing it; pass --data-dir or -api)", err)
 		}
-		name := pos[0]
-		if err := alarms.ValidName(name); err != nil {
-			return err
-		}
-		body := map[string]string{}
-		switch verb {
-		case "ack":
-			body["comment"] = comment
-		case "shelve":
-			if dur != 0 {
-				body["duration"] = dur.String()
-			} else {
-				body["until"] = until
-			}
-			body["reason"] = reason
-		case "unshelve":
-			body["reason"] = reason
-		}
-		b, _ := json.Marshal(body)
-		var a alarms.Alarm
-		if err := alarmsCall(ctx, client, "POST", base.String()+"/api/v1/alarms/"+url.PathEscape(name)+"/"+verb, b, &a); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: %s", a.Name, a.State)
-		if a.Shelved && a.ShelvedUntil != nil {
-			fmt.Fprintf(stdout, ", shelved until %s", a.ShelvedUntil.Local().Format(time.DateTime))
-		}
-		fmt.Fprintln(stdout)
-		return nil
+		return err
 	}
+}
+
+type alarmsArgs struct {
+	state, prio, shelved, comment, reason, until string
+	dur                                          time.Duration
+}
+
+func alarmsVerb(ctx context.Context, client *http.Client, base, verb string, pos []string, args alarmsArgs, stdout io.Writer) error {
+	state, prio, shelved, comment, reason, until, dur := args.state, args.prio, args.shelved, args.comment, args.reason, args.until, args.dur
+	if verb == "list" {
+		return listAlarms(ctx, client, base, map[string]string{"state": state, "priority": prio, "shelved": shelved}, stdout)
+	}
+	name := pos[0]
+	if err := alarms.ValidName(name); err != nil {
+		return err
+	}
+	body := map[string]string{}
+	switch verb {
+	case "ack":
+		body["comment"] = comment
+	case "shelve":
+		if dur != 0 {
+			body["duration"] = dur.String()
+		} else {
+			body["until"] = until
+		}
+		body["reason"] = reason
+	case "unshelve":
+		body["reason"] = reason
+	}
+	b, _ := json.Marshal(body)
+	var a alarms.Alarm
+	if err := alarmsCall(ctx, client, "POST", base+"/api/v1/alarms/"+url.PathEscape(name)+"/"+verb, b, &a); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %s", a.Name, a.State)
+	if a.Shelved && a.ShelvedUntil != nil {
+		fmt.Fprintf(stdout, ", shelved until %s", a.ShelvedUntil.Local().Format(time.DateTime))
+	}
+	fmt.Fprintln(stdout)
+	return nil
 }
 
 func listAlarms(ctx context.Context, client *http.Client, base string, filter map[string]string, stdout io.Writer) error {

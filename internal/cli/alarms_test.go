@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -35,6 +36,15 @@ func TestAlarmsCmd(t *testing.T) {
 	}
 	defer remove()
 	emptyDir := t.TempDir()
+	staleDir := t.TempDir() // a gateway killed -9 left its address behind
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if _, err := writeAPIAddr(staleDir, "http://"+ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name    string
@@ -46,6 +56,7 @@ func TestAlarmsCmd(t *testing.T) {
 		{"list, gateway found from its data dir", []string{"list", "--data-dir", dataDir}, "hot   unack  high", ""},
 		{"-api wins over the data dir", []string{"list", "--data-dir", emptyDir, "-api", srv.URL}, "hot   unack  high", ""},
 		{"no gateway in the data dir", []string{"list", "--data-dir", emptyDir}, "", "no running gateway found in " + emptyDir},
+		{"stale address file", []string{"list", "--data-dir", staleDir}, "", "may have stopped"},
 		{"flags after the name", []string{"ack", "hot", "-api", srv.URL, "-comment", "on it"}, "hot: acked\n", ""},
 		{"list filtered", []string{"list", "-api", srv.URL, "-state", "acked"}, "NAME  STATE  PRIORITY  SHELVED  MESSAGE\n", ""},
 		{"ack again", []string{"ack", "-api", srv.URL, "hot"}, "", "409 Conflict: alarms: hot is acked: nothing to acknowledge"},

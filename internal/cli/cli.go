@@ -206,7 +206,10 @@ func dispatch(ctx context.Context, c command, args []string, stdout, stderr io.W
 	run := define(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage // the flag package has said what is wrong
 	}
 	return run(ctx, pos, stdout, stderr)
 }
