@@ -260,3 +260,23 @@ func TestAPIAddrFile(t *testing.T) {
 }
 
 var _ = context.Background
+
+// The file a command works on is positional, and the old flag still
+// works, with the same result.
+func TestFileArgumentOrOldFlag(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "plant.yaml")
+	if err := os.WriteFile(bad, []byte("colour: red\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"sim", bad}, {"sim", "-c", bad}, {"run", bad}, {"run", "-c", bad}} {
+		code, _, errOut := run(args...)
+		if code != 1 || !strings.Contains(errOut, "plant.yaml") || !strings.Contains(errOut, "colour") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+	for _, args := range [][]string{{"run", "a.yaml", "b.yaml"}, {"run", "-c", "a.yaml", "b.yaml"}, {"sim", "a.yaml", "b.yaml"}, {"run", "-no-such-flag"}} {
+		if code, _, _ := run(args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
