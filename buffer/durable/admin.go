@@ -57,6 +57,9 @@ func (b *Buffer) Purge() (int, error) {
 	if b.released {
 		return 0, buffer.ErrClosed
 	}
+	if b.readOnly {
+		return 0, errReadOnly
+	}
 	n := b.held()
 	end := b.live.end
 	wb := b.db.NewBatch()

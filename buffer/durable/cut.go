@@ -90,7 +90,7 @@ func (b *Buffer) advance(r *region, n int, size int64, end uint64) {
 // regions. Edge times are wall clock; the buffer keeps sequence order, so
 // a sample younger than an older-positioned one waits for it to go.
 func (b *Buffer) expireLocked() {
-	if b.cfg.MaxAge <= 0 || b.db == nil || b.released {
+	if b.cfg.MaxAge <= 0 || b.db == nil || b.released || b.readOnly {
 		return
 	}
 	cutoff := b.now().Add(-b.cfg.MaxAge).UnixNano()

@@ -67,6 +67,8 @@ type Buffer struct {
 	offs        []int32   // chunk parsing scratch
 	keys        []uint64  // chunk keys to delete, scratch
 	beforeApply func()    // options.beforeApply
+	// readOnly: opened by OpenReadOnly; nothing is ever written.
+	readOnly bool
 	// marks counts heads-marker writes, so that a Push whose batch carried
 	// one (drop_oldest) can tell whether it may have overwritten a newer one.
 	marks uint64
@@ -109,6 +111,8 @@ type options struct {
 	// beforeApply runs in a Push between building its batch and applying
 	// it, with mu released: where an Ack can slip in.
 	beforeApply func()
+	// readOnly opens without writing anything: see OpenReadOnly.
+	readOnly bool
 }
 
 // Open opens (or creates) the store in cfg.Dir. A store another process
@@ -145,7 +149,7 @@ func open(cfg Config, log *slog.Logger, o options) (*Buffer, error) {
 	if o.recheck <= 0 {
 		o.recheck = time.Second
 	}
-	b := &Buffer{cfg: cfg, log: log, now: o.now, free: o.free, recheck: o.recheck, beforeApply: o.beforeApply}
+	b := &Buffer{cfg: cfg, log: log, now: o.now, free: o.free, recheck: o.recheck, beforeApply: o.beforeApply, readOnly: o.readOnly}
 	b.notEmpty = sync.NewCond(&b.mu)
 	b.notFull = sync.NewCond(&b.mu)
 	b.drops.log = log
@@ -157,6 +161,13 @@ func open(cfg Config, log *slog.Logger, o options) (*Buffer, error) {
 	}
 	b.stats.Capacity = cfg.MaxSamples
 	b.stats.MaxBytes = cfg.MaxBytes
+	if o.readOnly {
+		if err := b.openReadOnly(o.fs); err != nil {
+			return nil, err
+		}
+		b.wopt = pebble.NoSync
+		return b, nil
+	}
 	if err := b.openStore(o.fs); err != nil {
 		return nil, err
 	}
@@ -191,7 +202,7 @@ func (b *Buffer) openStore(fs vfs.FS) error {
 			return fmt.Errorf("open %s: %w", dir, err)
 		}
 		if err == nil {
-			res, err = scan(db, b.log)
+			res, err = scan(db, b.log, true)
 		}
 	}
 	if err != nil {
@@ -240,12 +251,19 @@ func (b *Buffer) openStore(fs vfs.FS) error {
 			_ = lock.Close()
 			return fmt.Errorf("open %s after quarantine: %w", dir, err)
 		}
-		if res, err = scan(db, b.log); err != nil {
+		if res, err = scan(db, b.log, true); err != nil {
 			_ = db.Close()
 			_ = lock.Close()
 			return fmt.Errorf("open %s after quarantine: %w", dir, err)
 		}
 	}
+	b.setRegions(db, lock, res)
+	return nil
+}
+
+// setRegions takes over the opened store and sets the regions from what
+// scan found.
+func (b *Buffer) setRegions(db *pebble.DB, lock io.Closer, res scanResult) {
 	b.db, b.lock = db, lock
 	b.stats.DroppedCorrupt += res.corrupt
 	b.stats.Dropped += res.corrupt
@@ -253,15 +271,17 @@ func (b *Buffer) openStore(fs vfs.FS) error {
 	b.live = region{head: res.next, sent: res.next, end: res.next}
 	b.bytes = res.bytes
 	b.normalize()
-	if res.held > 0 {
+	if res.held > 0 && !b.readOnly {
 		b.log.Info("buffer store opened with a backlog", "samples", res.held, "bytes", res.bytes)
 	}
-	return nil
 }
 
 // Push implements buffer.Buffer: it returns once the samples are stored
 // (and synced, unless fsync is os), or dropped under the policy.
 func (b *Buffer) Push(ctx context.Context, samples []model.Sample) error {
+	if b.readOnly {
+		return errReadOnly
+	}
 	if b.sync != nil {
 		b.sync.enter()
 		defer b.sync.exit()
@@ -574,7 +594,7 @@ func (b *Buffer) Release() error {
 		if b.sync != nil {
 			b.sync.stop()
 		}
-		if b.cfg.Fsync != FsyncOS {
+		if b.cfg.Fsync != FsyncOS && !b.readOnly {
 			err = b.db.LogData(nil, pebble.Sync) // acks since the last sync
 		}
 		err = errors.Join(err, b.db.Close(), b.lock.Close())

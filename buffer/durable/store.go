@@ -188,9 +188,10 @@ func (s *sweep) lost(last uint64, v []byte) uint64 {
 // scan reads every chunk, checks its framing and each record's checksum,
 // and counts what is held. Unreadable chunks and bad samples are deleted
 // (counted as corrupt); chunks cut by the heads marker are rewritten
-// without the samples that are gone, so that the marker can go. An error
-// means the store cannot be read to the end.
-func scan(db *pebble.DB, log *slog.Logger) (scanResult, error) {
+// without the samples that are gone, so that the marker can go — unless
+// write is false (a read-only open): the counts are the same either way.
+// An error means the store cannot be read to the end.
+func scan(db *pebble.DB, log *slog.Logger, write bool) (scanResult, error) {
 	var r scanResult
 	h, hasHeads := readHeads(db, log)
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{recPrefix}, UpperBound: []byte{recPrefix + 1}})
@@ -253,10 +254,10 @@ func scan(db *pebble.DB, log *slog.Logger) (scanResult, error) {
 		r.next = max(r.next, h.back, h.live)
 		_ = fix.Delete([]byte(headsKey), nil) // applied: the chunks say it all now
 	}
-	if r.corrupt > 0 {
+	if r.corrupt > 0 && write {
 		log.Error("corrupt samples in buffer store dropped", "samples", r.corrupt)
 	}
-	if fix.Count() > 0 {
+	if fix.Count() > 0 && write {
 		if err := db.Apply(fix, pebble.Sync); err != nil {
 			return r, fmt.Errorf("rewrite %d chunks: %w", rewrites, err)
 		}

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,23 +16,24 @@ import (
 	"time"
 
 	"github.com/weir-edge/weir/alarms"
+	"github.com/weir-edge/weir/config"
 )
 
-const alarmsUsage = `usage: weir alarms list     [-api URL] [-state S] [-priority P] [-shelved true|false]
-       weir alarms ack      [-api URL] [-comment TEXT] NAME
-       weir alarms shelve   [-api URL] (-for DURATION | -until RFC3339) [-reason TEXT] NAME
-       weir alarms unshelve [-api URL] [-reason TEXT] NAME`
-
-// alarmsCmd lists, acknowledges and shelves alarms through a running
-// gateway's HTTP API (/api/v1/alarms).
-func alarmsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, alarmsUsage)
-		return errUsage
+// alarmsVerbs list, acknowledge and shelve alarms through a running
+// gateway's HTTP API (/api/v1/alarms). The gateway is found from the
+// address it writes in its data dir (api.url); -api URL wins.
+func alarmsVerbs() []verb {
+	return []verb{
+		{name: "list", args: "[flags]", summary: "list the alarms", define: func(fs *flag.FlagSet) body { return defineAlarms(fs, "list") }},
+		{name: "ack", args: "[flags] NAME", summary: "acknowledge an alarm", define: func(fs *flag.FlagSet) body { return defineAlarms(fs, "ack") }},
+		{name: "shelve", args: "(-for DURATION | -until RFC3339) [flags] NAME", summary: "shelve an alarm for a while", define: func(fs *flag.FlagSet) body { return defineAlarms(fs, "shelve") }},
+		{name: "unshelve", args: "[flags] NAME", summary: "end an alarm's shelving early", define: func(fs *flag.FlagSet) body { return defineAlarms(fs, "unshelve") }},
 	}
-	verb := args[0]
-	fs := newFlagSet("alarms "+verb, stderr)
-	api := fs.String("api", "http://127.0.0.1:8080", "base URL of the gateway's HTTP API")
+}
+
+func defineAlarms(fs *flag.FlagSet, verb string) body {
+	api := fs.String("api", "", "base URL of the gateway's HTTP API (default: the address the gateway wrote in its data dir)")
+	dataDir := fs.String("data-dir", "", "the running gateway's data dir, where it writes its API address (default "+config.DefaultDataDir+", then the demo's)")
 	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
 	var state, prio, shelved, comment, reason, until string
 	var dur time.Duration
@@ -46,52 +50,46 @@ func alarmsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.StringVar(&reason, "reason", "", "why the alarm is shelved")
 	case "unshelve":
 		fs.StringVar(&reason, "reason", "", "why shelving ends early")
-	default:
-		fmt.Fprintf(stderr, "weir alarms: unknown action %q\n%s\n", verb, alarmsUsage)
-		return errUsage
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	base, err := url.Parse(strings.TrimRight(*api, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		fmt.Fprintf(stderr, "weir alarms: -api must be an http:// or https:// URL, got %q\n", *api)
-		return errUsage
-	}
-	client := &http.Client{Timeout: *timeout}
-	if verb == "list" {
-		if fs.NArg() != 0 {
-			fmt.Fprintln(stderr, alarmsUsage)
+	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		if verb == "list" && len(pos) != 0 || verb != "list" && len(pos) != 1 {
+			fmt.Fprintf(stderr, "weir alarms %s: want %s\n", verb, map[bool]string{true: "no arguments", false: "one alarm NAME"}[verb == "list"])
 			return errUsage
 		}
-		q := url.Values{}
-		for k, v := range map[string]string{"state": state, "priority": prio, "shelved": shelved} {
-			if v != "" {
-				q.Set(k, v)
-			}
+		if verb == "shelve" && (dur == 0) == (until == "") {
+			fmt.Fprintln(stderr, "weir alarms shelve: set one of -for and -until")
+			return errUsage
 		}
-		var out struct {
-			Alarms []alarms.Alarm `json:"alarms"`
-		}
-		if err := alarmsCall(ctx, client, "GET", base.String()+"/api/v1/alarms?"+q.Encode(), nil, &out); err != nil {
+		u, err := apiURL(*api, *dataDir)
+		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATE\tPRIORITY\tSHELVED\tMESSAGE")
-		for _, a := range out.Alarms {
-			sh := "-"
-			if a.Shelved && a.ShelvedUntil != nil {
-				sh = "until " + a.ShelvedUntil.Local().Format(time.DateTime)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.State, a.Priority, sh, a.Message)
+		base, err := url.Parse(strings.TrimRight(u, "/"))
+		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+			fmt.Fprintf(stderr, "weir alarms: -api must be an http:// or https:// URL, got %q\n", u)
+			return errUsage
 		}
-		return tw.Flush()
+		client := &http.Client{Timeout: *timeout}
+		err = alarmsVerb(ctx, client, base.String(), verb, pos, alarmsArgs{state, prio, shelved, comment, reason, until, dur}, stdout)
+		var opErr *net.OpError
+		if *api == "" && errors.As(err, &opErr) && opErr.Op == "dial" {
+			return fmt.Errorf("%w (the address was left by a gateway that may have stopped without removing it; pass --data-dir or -api)", err)
+		}
+		return err
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, alarmsUsage)
-		return errUsage
+}
+
+type alarmsArgs struct {
+	state, prio, shelved, comment, reason, until string
+	dur                                          time.Duration
+}
+
+func alarmsVerb(ctx context.Context, client *http.Client, base, verb string, pos []string, args alarmsArgs, stdout io.Writer) error {
+	state, prio, shelved, comment, reason, until, dur := args.state, args.prio, args.shelved, args.comment, args.reason, args.until, args.dur
+	if verb == "list" {
+		return listAlarms(ctx, client, base, map[string]string{"state": state, "priority": prio, "shelved": shelved}, stdout)
 	}
-	name := fs.Arg(0)
+	name := pos[0]
 	if err := alarms.ValidName(name); err != nil {
 		return err
 	}
@@ -100,10 +98,6 @@ func alarmsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "ack":
 		body["comment"] = comment
 	case "shelve":
-		if (dur == 0) == (until == "") {
-			fmt.Fprintln(stderr, "weir alarms shelve: set one of -for and -until")
-			return errUsage
-		}
 		if dur != 0 {
 			body["duration"] = dur.String()
 		} else {
@@ -115,7 +109,7 @@ func alarmsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	b, _ := json.Marshal(body)
 	var a alarms.Alarm
-	if err := alarmsCall(ctx, client, "POST", base.String()+"/api/v1/alarms/"+url.PathEscape(name)+"/"+verb, b, &a); err != nil {
+	if err := alarmsCall(ctx, client, "POST", base+"/api/v1/alarms/"+url.PathEscape(name)+"/"+verb, b, &a); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %s", a.Name, a.State)
@@ -124,6 +118,31 @@ func alarmsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintln(stdout)
 	return nil
+}
+
+func listAlarms(ctx context.Context, client *http.Client, base string, filter map[string]string, stdout io.Writer) error {
+	q := url.Values{}
+	for k, v := range filter {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	var out struct {
+		Alarms []alarms.Alarm `json:"alarms"`
+	}
+	if err := alarmsCall(ctx, client, "GET", base+"/api/v1/alarms?"+q.Encode(), nil, &out); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tPRIORITY\tSHELVED\tMESSAGE")
+	for _, a := range out.Alarms {
+		sh := "-"
+		if a.Shelved && a.ShelvedUntil != nil {
+			sh = "until " + a.ShelvedUntil.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.State, a.Priority, sh, a.Message)
+	}
+	return tw.Flush()
 }
 
 // alarmsCall sends one request and decodes a 200 answer into out; any

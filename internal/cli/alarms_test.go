@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,6 +29,23 @@ func TestAlarmsCmd(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
+	dataDir := t.TempDir()
+	remove, err := writeAPIAddr(dataDir, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remove()
+	emptyDir := t.TempDir()
+	staleDir := t.TempDir() // a gateway killed -9 left its address behind
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if _, err := writeAPIAddr(staleDir, "http://"+ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+
 	tests := []struct {
 		name    string
 		args    []string
@@ -35,8 +53,12 @@ func TestAlarmsCmd(t *testing.T) {
 		wantErr string
 	}{
 		{"list", []string{"list", "-api", srv.URL}, "hot   unack  high", ""},
+		{"list, gateway found from its data dir", []string{"list", "--data-dir", dataDir}, "hot   unack  high", ""},
+		{"-api wins over the data dir", []string{"list", "--data-dir", emptyDir, "-api", srv.URL}, "hot   unack  high", ""},
+		{"no gateway in the data dir", []string{"list", "--data-dir", emptyDir}, "", "no running gateway found in " + emptyDir},
+		{"stale address file", []string{"list", "--data-dir", staleDir}, "", "may have stopped"},
+		{"flags after the name", []string{"ack", "hot", "-api", srv.URL, "-comment", "on it"}, "hot: acked\n", ""},
 		{"list filtered", []string{"list", "-api", srv.URL, "-state", "acked"}, "NAME  STATE  PRIORITY  SHELVED  MESSAGE\n", ""},
-		{"ack", []string{"ack", "-api", srv.URL, "-comment", "on it", "hot"}, "hot: acked\n", ""},
 		{"ack again", []string{"ack", "-api", srv.URL, "hot"}, "", "409 Conflict: alarms: hot is acked: nothing to acknowledge"},
 		{"shelve", []string{"shelve", "-api", srv.URL, "-for", "30m", "-reason", "swap", "hot"}, "hot: acked, shelved until", ""},
 		{"unshelve", []string{"unshelve", "-api", srv.URL, "hot"}, "hot: acked\n", ""},
@@ -49,7 +71,7 @@ func TestAlarmsCmd(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			err := alarmsCmd(t.Context(), tt.args, &out, &errOut)
+			err := runNamed(t.Context(), "alarms", tt.args, &out, &errOut)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -47,8 +48,8 @@ func writeHeapProfile(path string) error {
 	return nil
 }
 
-func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", stderr)
+// defineBench adds bench's flags; it takes no arguments.
+func defineBench(fs *flag.FlagSet) body {
 	var o bench.Options
 	fs.IntVar(&o.Devices, "devices", 50, "simulated Modbus devices")
 	fs.IntVar(&o.Tags, "tags", 200, "tags (holding registers) per device")
@@ -77,9 +78,25 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the gateway side) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile of this process to this file at the end of the measured window")
 	traceFile := fs.String("trace", "", "write a Go execution trace of this process to this file (go tool trace)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		if len(pos) > 0 {
+			fmt.Fprintf(stderr, "weir bench: unexpected argument %q\n", pos[0])
+			return errUsage
+		}
+		return runBench(ctx, o, benchFlags{uaEndpoint: *uaEndpoint, asJSON: *asJSON, inProcess: *inProcess, peersOnly: *peersOnly,
+			withBroker: *withBroker, cpuProfile: *cpuProfile, memProfile: *memProfile, traceFile: *traceFile}, stdout, stderr)
 	}
+}
+
+type benchFlags struct {
+	uaEndpoint                               string
+	asJSON, inProcess, peersOnly, withBroker bool
+	cpuProfile, memProfile, traceFile        string
+}
+
+func runBench(ctx context.Context, o bench.Options, f benchFlags, stdout, stderr io.Writer) error {
+	uaEndpoint, asJSON, inProcess, peersOnly, withBroker := &f.uaEndpoint, &f.asJSON, &f.inProcess, &f.peersOnly, &f.withBroker
+	cpuProfile, memProfile, traceFile := &f.cpuProfile, &f.memProfile, &f.traceFile
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -17,13 +18,22 @@ import (
 	opcuasrc "github.com/weir-edge/weir/sources/opcua"
 )
 
-// browseCmd walks an OPC UA server's address space and prints the tree
+// Browse defaults: deep enough for a plant modelled as
+// Objects/Plant/Line/Machine/Variable, with one level to spare (Site or
+// Area above the line), and without the Server object, whose ~200
+// diagnostic nodes bury the user's own.
+const (
+	browseDefaultDepth = 5
+	serverObjectID     = "i=2253"
+)
+
+// defineBrowse walks an OPC UA server's address space and prints the tree
 // with node ids, data types and access levels, or, with -snippet, the
 // items of an opcua source configuration for the variables found.
-func browseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("browse", stderr)
-	depth := fs.Int("depth", 3, "levels below the root to walk")
+func defineBrowse(fs *flag.FlagSet) body {
+	depth := fs.Int("depth", browseDefaultDepth, "levels below the root to walk")
 	root := fs.String("root", "i=85", "node id to start at (default the Objects folder)")
+	withServer := fs.Bool("server", false, "include the Server object (ns=0;i=2253: capabilities and diagnostics)")
 	policy := fs.String("security", "None", "security policy: None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss")
 	mode := fs.String("mode", "", "security mode: Sign or SignAndEncrypt (default SignAndEncrypt with a policy, None without)")
 	user := fs.String("user", "", "user name (password from -password-env)")
@@ -32,67 +42,84 @@ func browseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	trustFirst := fs.Bool("auto-trust-first", false, "trust the server certificate when the store trusts none yet")
 	snippet := fs.Bool("snippet", false, "print a YAML config snippet (subscription items) for the variables found")
 	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: weir browse opc.tcp://host:port [flags]")
-		fs.PrintDefaults()
+	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		if len(pos) != 1 || *depth < 0 {
+			fmt.Fprintln(stderr, "Usage: weir browse [flags] opc.tcp://host:port   (weir browse -h for the flags)")
+			return errUsage
+		}
+		endpoint := pos[0]
+		rootID, err := ua.ParseNodeID(*root)
+		if err != nil {
+			return fmt.Errorf("-root: %w", err)
+		}
+		cfg := opcuasrc.Config{Endpoint: endpoint, SecurityPolicy: *policy, SecurityMode: *mode, PKIDir: *pki,
+			AutoTrustFirst: *trustFirst, RequestTimeout: *timeout}
+		if *user != "" {
+			cfg.Auth = opcuasrc.Auth{Type: "username", Username: *user, Password: conf.Secret{Env: *passEnv}}
+		}
+		log, err := newLogger(stderr, "warn", "text")
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2**timeout)
+		c, err := opcuasrc.Dial(cctx, cfg, log.With("component", "browse"))
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			c.Close(cctx)
+		}()
+		rootName := "root"
+		if dn, err := c.Node(rootID).DisplayName(ctx); err == nil && dn != nil {
+			rootName = dn.Text
+		}
+		w := newWalker(c, *depth, *withServer, c.Namespaces())
+		return w.run(ctx, rootID, rootName, *snippet, stdout)
 	}
-	// The endpoint may come before the flags, as in the usage line.
-	var endpoint string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		endpoint, args = args[0], args[1:]
+}
+
+// uaBrowser is what the walker needs of an OPC UA client.
+type uaBrowser interface {
+	Browse(ctx context.Context, req *ua.BrowseRequest) (*ua.BrowseResponse, error)
+	BrowseNext(ctx context.Context, req *ua.BrowseNextRequest) (*ua.BrowseNextResponse, error)
+	Read(ctx context.Context, req *ua.ReadRequest) (*ua.ReadResponse, error)
+}
+
+var _ uaBrowser = (*gopcua.Client)(nil)
+
+func newWalker(c uaBrowser, depth int, withServer bool, ns []string) *walker {
+	w := &walker{c: c, maxDepth: depth, seen: map[string]bool{}, ns: ns}
+	if !withServer {
+		w.seen[serverObjectID] = true // as if walked: skipped
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if endpoint == "" && fs.NArg() > 0 {
-		endpoint = fs.Arg(0)
-	}
-	if endpoint == "" || *depth < 0 {
-		fs.Usage()
-		return errUsage
-	}
-	rootID, err := ua.ParseNodeID(*root)
-	if err != nil {
-		return fmt.Errorf("-root: %w", err)
-	}
-	cfg := opcuasrc.Config{Endpoint: endpoint, SecurityPolicy: *policy, SecurityMode: *mode, PKIDir: *pki,
-		AutoTrustFirst: *trustFirst, RequestTimeout: *timeout}
-	if *user != "" {
-		cfg.Auth = opcuasrc.Auth{Type: "username", Username: *user, Password: conf.Secret{Env: *passEnv}}
-	}
-	log, err := newLogger(stderr, "warn", "text")
-	if err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(ctx, 2**timeout)
-	c, err := opcuasrc.Dial(cctx, cfg, log.With("component", "browse"))
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		c.Close(cctx)
-	}()
-	w := &walker{c: c, maxDepth: *depth, seen: map[string]bool{}, ns: c.Namespaces()}
-	rootName := "root"
-	if dn, err := c.Node(rootID).DisplayName(ctx); err == nil && dn != nil {
-		rootName = dn.Text
-	}
-	if !*snippet {
+	return w
+}
+
+// run walks from root and prints the tree, or the snippet.
+func (w *walker) run(ctx context.Context, rootID *ua.NodeID, rootName string, snippet bool, stdout io.Writer) error {
+	if !snippet {
 		fmt.Fprintf(stdout, "%s (%s)\n", rootName, rootID)
 	}
 	if err := w.walk(ctx, rootID, nil, 1); err != nil {
 		return err
 	}
-	if *snippet {
+	if snippet {
 		return writeSnippet(stdout, w.vars)
 	}
 	for _, l := range w.lines {
 		fmt.Fprintln(stdout, l)
 	}
-	fmt.Fprintf(stdout, "%d nodes, %d variables\n", len(w.lines), len(w.vars))
+	fmt.Fprintf(stdout, "%d nodes, %d variables", len(w.lines), len(w.vars))
+	if w.skippedServer {
+		fmt.Fprint(stdout, "; the Server object (i=2253) skipped: -server includes it")
+	}
+	if w.cut {
+		fmt.Fprintf(stdout, "; objects at depth %d have more below: raise -depth", w.maxDepth)
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 
@@ -102,12 +129,15 @@ type browsedVar struct {
 }
 
 type walker struct {
-	c        *gopcua.Client
+	c        uaBrowser
 	maxDepth int
 	seen     map[string]bool
 	ns       []string
 	lines    []string
 	vars     []browsedVar
+	// skippedServer: the Server object was met and left out; cut: a
+	// node at the last level has children that were not walked.
+	skippedServer, cut bool
 }
 
 // walk lists the hierarchical children of n, then recurses, depth first,
@@ -133,7 +163,11 @@ func (w *walker) walk(ctx context.Context, n *ua.NodeID, path []string, depth in
 	}
 	indent := strings.Repeat("  ", depth)
 	for _, r := range refs {
-		if r.NodeID == nil || r.NodeID.NodeID == nil || w.seen[r.NodeID.NodeID.String()] {
+		if r.NodeID == nil || r.NodeID.NodeID == nil {
+			continue
+		}
+		if id := r.NodeID.NodeID.String(); w.seen[id] {
+			w.skippedServer = w.skippedServer || id == serverObjectID
 			continue
 		}
 		name := r.BrowseName.Name
@@ -144,6 +178,7 @@ func (w *walker) walk(ctx context.Context, n *ua.NodeID, path []string, depth in
 			w.vars = append(w.vars, browsedVar{path: p, nodeID: w.portableID(r.NodeID.NodeID)})
 		}
 		w.lines = append(w.lines, line)
+		w.cut = w.cut || depth == w.maxDepth && r.NodeClass == ua.NodeClassObject
 		if err := w.walk(ctx, r.NodeID.NodeID, p, depth+1); err != nil {
 			return err
 		}

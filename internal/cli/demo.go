@@ -2,14 +2,17 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/internal/broker"
 	"github.com/weir-edge/weir/sim"
@@ -33,13 +36,23 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	dataDir := f.dataDir
+	if dataDir == "" {
+		if dataDir, err = demoDataDir(); err != nil {
+			return err
+		}
+	}
 	if f.printConfig {
-		text, err := demoConfig("127.0.0.1:5020", "127.0.0.1:1883", "", demoPrefix, "/tmp/weir-demo")
+		text, err := demoConfig(firstNonEmpty(f.simListen, demoSimAddr), firstNonEmpty(f.brokerListen, demoBrokerAddr),
+			firstNonEmpty(f.httpListen, demoHTTPAddr), demoPrefix, dataDir)
 		if err != nil {
 			return err
 		}
-		fmt.Fprint(stdout, text)
+		fmt.Fprintf(stdout, "# weir run --print-config: the demo's configuration (ports taken at start fall back to free ones).\n%s", text)
 		return nil
+	}
+	if err := ensureDataDir(dataDir, ""); err != nil {
+		return err
 	}
 	simAddr, pinned := firstNonEmpty(f.simListen, demoSimAddr), f.simListen != ""
 	if !pinned && !portFree(simAddr) {
@@ -68,12 +81,6 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
-	dataDir, err := os.MkdirTemp("", "weir-demo-")
-	if err != nil {
-		httpLn.Close()
-		return err
-	}
-	defer os.RemoveAll(dataDir)
 	text, err := demoConfig(s.Addr(), b.Addr(), httpLn.Addr().String(), demoPrefix, dataDir)
 	if err != nil {
 		httpLn.Close()
@@ -85,23 +92,40 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
 	host, port, _ := net.SplitHostPort(b.Addr())
+	api := httpLn.Addr().String()
 	fmt.Fprintf(stdout, `Weir demo: a simulated filling line → Weir → MQTT (unified namespace, JSON)
   simulated PLC (Modbus TCP)  %s
   MQTT broker (embedded)      %s
   status                      http://%s/status
   metrics                     http://%s/metrics
+  data dir (kept)             %s
 Watch the data:
   mosquitto_sub -h %s -p %s -t '%s/#' -v
 Current values:  curl -s http://%s/api/v1/values
 Write a setpoint through the write gate (policy: 60..600, 10/min; audited):
   curl -s -H 'Content-Type: application/json' -d '{"path":"%s/speed_setpoint","value":300}' http://%s/api/v1/write
-Alarms:  curl -s http://%s/api/v1/alarms   (or: weir alarms list -api http://%s)
+Alarms:  weir alarms list --data-dir %s   (or: curl -s http://%s/api/v1/alarms)
   a speed_setpoint of 600 makes the filler vibrate above 4.5 mm/s: the rule raises filler_high_vibration
+Check the write audit trail:     weir audit verify %s
+Inspect the buffer (after stop): weir buffer list %s
+The configuration used:          weir run --print-config
 Stop with Ctrl-C.
-The configuration used: weir run --print-config
 
-`, s.Addr(), b.Addr(), httpLn.Addr(), httpLn.Addr(), host, port, demoPrefix, httpLn.Addr(), demoNamespace, httpLn.Addr(), httpLn.Addr(), httpLn.Addr())
-	return runGateway(ctx, cfg, httpLn, log)
+`, s.Addr(), b.Addr(), api, api, dataDir, host, port, demoPrefix, api, demoNamespace, api, shellQuote(dataDir), api,
+		shellQuote(filepath.Join(dataDir, "audit", "writes.jsonl")), shellQuote(dataDir))
+	err = runGateway(ctx, cfg, httpLn, log)
+	if errors.Is(err, durable.ErrLocked) {
+		return fmt.Errorf("%w\n  another demo is using %s: stop it, or give this one its own --data-dir", err, dataDir)
+	}
+	return err
+}
+
+// shellQuote quotes s for a shell when it needs it.
+func shellQuote(s string) string {
+	if !strings.ContainsAny(s, " \t'\"$`\\*?[]{}()<>|&;#~!") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func portFree(addr string) bool {
@@ -168,7 +192,9 @@ sources:
 	}
 	fmt.Fprintf(&b, `sinks:
   - name: uns
-    buffer: {type: memory, capacity: 100000, policy: drop_oldest}
+    # A disk buffer, kept in <data_dir>/buffers/uns between runs: try
+    # weir buffer list <data_dir> after stopping the demo.
+    buffer: {type: disk, max_bytes: 67108864, max_age: 24h, policy: drop_oldest}
     mqtt:
       url: tcp://%s
       client_id: weir-demo-%d

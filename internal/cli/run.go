@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,28 +38,39 @@ type runFlags struct {
 	dataDir      string
 }
 
-func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", stderr)
+// defineRun adds run's flags; FILE (or the old -c FILE) names the
+// configuration, and without it the demo runs.
+func defineRun(fs *flag.FlagSet) body {
 	var f runFlags
-	fs.StringVar(&f.configPath, "c", "", "configuration file; without it the built-in demo plant runs")
+	fs.StringVar(&f.configPath, "c", "", "configuration file (old form of the FILE argument)")
 	fs.StringVar(&f.httpListen, "http-listen", "", "address of the HTTP status/metrics listener (overrides http.listen; demo default 127.0.0.1:8080, or a free port if taken)")
 	fs.StringVar(&f.brokerListen, "broker-listen", "", "demo only: address of the embedded MQTT broker (default 127.0.0.1:1883, or a free port if taken)")
 	fs.StringVar(&f.simListen, "sim-listen", "", "demo only: address of the simulated PLC (default 127.0.0.1:5020, or a free port if taken)")
 	fs.Uint64Var(&f.seed, "seed", 1, "demo only: simulator seed")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	fs.StringVar(&f.logFormat, "log-format", "", "text or json (overrides log.format)")
-	fs.StringVar(&f.dataDir, "data-dir", "", "state directory: durable buffers (overrides data_dir)")
-	fs.BoolVar(&f.printConfig, "print-config", false, "demo only: print the demo's generated configuration and exit")
-	if err := fs.Parse(args); err != nil {
-		return err
+	fs.StringVar(&f.dataDir, "data-dir", "", "state directory: durable buffers, audit trail, API address (overrides data_dir; default "+config.DefaultDataDir+", demo: the user cache dir)")
+	fs.BoolVar(&f.printConfig, "print-config", false, "print the configuration actually used (after these flags; secrets as references) and exit")
+	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		switch {
+		case len(pos) > 1:
+			fmt.Fprintf(stderr, "weir run: one configuration file at most, got %q\n", pos)
+			return errUsage
+		case len(pos) == 1 && f.configPath != "" && f.configPath != pos[0]:
+			fmt.Fprintf(stderr, "weir run: two configuration files: -c %s and %s\n", f.configPath, pos[0])
+			return errUsage
+		case len(pos) == 1:
+			f.configPath = pos[0]
+		}
+		if f.configPath == "" {
+			return runDemo(ctx, f, stdout, stderr)
+		}
+		return runFile(ctx, f, stdout, stderr)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "weir run: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
-	if f.configPath == "" {
-		return runDemo(ctx, f, stdout, stderr)
-	}
+}
+
+// runFile runs the gateway from a configuration file.
+func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(f.configPath)
 	if err != nil {
 		return err
@@ -66,8 +78,14 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if f.dataDir != "" {
 		cfg.DataDir = f.dataDir
 	}
+	if f.printConfig {
+		return printConfig(stdout, f, cfg.DataDirOrDefault())
+	}
 	log, err := newLogger(stderr, firstNonEmpty(f.logLevel, cfg.Log.Level), firstNonEmpty(f.logFormat, cfg.Log.Format))
 	if err != nil {
+		return err
+	}
+	if err := ensureDataDir(cfg.DataDirOrDefault(), f.configPath); err != nil {
 		return err
 	}
 	var httpLn net.Listener
@@ -182,9 +200,16 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		g.Go(func() error { return alarmCmds.Run(gctx) })
 	}
 	if httpLn != nil {
+		// Clients on this machine (weir alarms) find the API here.
+		remove, err := writeAPIAddr(cfg.DataDirOrDefault(), "http://"+httpLn.Addr().String())
+		if err != nil {
+			log.Warn("api address file not written; weir alarms will need -api", "err", err)
+		} else {
+			defer remove()
+		}
 		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
 		alarmAPI := &api.Alarms{Store: mgr, Log: log.With("component", "api")}
-		srv := api.New(api.Options{Status: eng, NodeID: node, Version: Version, Logger: log.With("component", "api"),
+		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
 			Extra: func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) }})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}

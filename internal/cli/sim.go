@@ -15,9 +15,10 @@ import (
 	simopcua "github.com/weir-edge/weir/sim/opcua"
 )
 
-func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sim", stderr)
-	path := fs.String("c", "", "simulator configuration file (YAML; see -sample)")
+// defineSim serves the simulated plant; FILE (or the old -c FILE) is a
+// simulator configuration.
+func defineSim(fs *flag.FlagSet) body {
+	path := fs.String("c", "", "simulator configuration file (old form of the FILE argument; YAML, see -sample)")
 	listen := fs.String("listen", "", "plant address host:port (default "+sim.DefaultListen+"; port 0 picks a free one)")
 	seed := fs.Int64("seed", 0, "random seed (same seed, same plant)")
 	noFaults := fs.Bool("no-faults", false, "disable random faults")
@@ -27,9 +28,32 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	opcuaUser := fs.String("opcua-user", "", "with -opcua-listen: a user name for UserName logins; its password is read from $WEIR_SIM_OPCUA_PASSWORD")
 	sample := fs.Bool("sample", false, "print a sample configuration and exit")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		return err
+	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		switch {
+		case len(pos) > 1 || len(pos) == 1 && *path != "" && *path != pos[0]:
+			fmt.Fprintln(stderr, "weir sim: one configuration FILE at most")
+			return errUsage
+		case len(pos) == 1:
+			*path = pos[0]
+		}
+		return serveSim(ctx, fs, simFlags{path: *path, listen: *listen, seed: *seed, noFaults: *noFaults, benchDevices: *benchDevices,
+			benchTags: *benchTags, opcuaListen: *opcuaListen, opcuaUser: *opcuaUser, sample: *sample, logLevel: *logLevel}, stdout, stderr)
 	}
+}
+
+type simFlags struct {
+	path, listen            string
+	seed                    int64
+	noFaults                bool
+	benchDevices, benchTags int
+	opcuaListen, opcuaUser  string
+	sample                  bool
+	logLevel                string
+}
+
+func serveSim(ctx context.Context, fs *flag.FlagSet, f simFlags, stdout, stderr io.Writer) error {
+	path, listen, seed, noFaults, benchDevices, benchTags := &f.path, &f.listen, &f.seed, &f.noFaults, &f.benchDevices, &f.benchTags
+	opcuaListen, opcuaUser, sample, logLevel := &f.opcuaListen, &f.opcuaUser, &f.sample, &f.logLevel
 	if *sample {
 		fmt.Fprint(stdout, sim.SampleConfig)
 		return nil

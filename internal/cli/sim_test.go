@@ -33,7 +33,7 @@ func TestSimServesModbusAndOPCUA(t *testing.T) {
 	var out, errOut syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- simCmd(ctx, []string{"-listen", "127.0.0.1:0", "-opcua-listen", "127.0.0.1:0", "-log-level", "warn"}, &out, &errOut)
+		done <- runNamed(ctx, "sim", []string{"-listen", "127.0.0.1:0", "-opcua-listen", "127.0.0.1:0", "-log-level", "warn"}, &out, &errOut)
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), "over OPC UA on opc.tcp://127.0.0.1:") {

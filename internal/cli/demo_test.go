@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitFile waits until path exists (the gateway writes it once its HTTP
+// listener is up) or the demo ended.
+func waitFile(t *testing.T, path string, done <-chan error) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(60 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("demo ended before writing %s: %v", path, err)
+		case <-deadline:
+			t.Fatalf("%s never appeared", path)
+		case <-tick.C:
+		}
+	}
+}
+
+// The demo keeps its state under the user's cache dir and says so; the
+// audit trail and the buffer it leaves can be looked at with the commands
+// it prints, and weir alarms finds it without -api.
+func TestDemoDataDirTools(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	dir := filepath.Join(cache, "weir", "demo")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runNamed(ctx, "run", []string{"--http-listen", "127.0.0.1:0", "--broker-listen", "127.0.0.1:0",
+			"--sim-listen", "127.0.0.1:0", "--log-level", "warn"}, &out, &errOut)
+	}()
+	waitFile(t, filepath.Join(dir, apiAddrFile), done)
+	trail := filepath.Join(dir, "audit", "writes.jsonl")
+	for _, want := range []string{"data dir (kept)             " + dir, "weir audit verify " + trail, "weir buffer list " + dir} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the demo does not print %q:\n%s", want, out.String())
+		}
+	}
+
+	for _, args := range [][]string{{"list"}, {"list", "--data-dir", dir}} {
+		var o, e bytes.Buffer
+		if err := runNamed(ctx, "alarms", args, &o, &e); err != nil || !strings.Contains(o.String(), "filler_high_vibration") {
+			t.Errorf("alarms %v = %v\n%s%s", args, err, o.String(), e.String())
+		}
+	}
+	// One write through the gate, so the trail has an entry.
+	base, _ := readAPIAddr(dir)
+	resp, err := http.Post(base+"/api/v1/write", "application/json",
+		strings.NewReader(`{"path":"`+demoNamespace+`/speed_setpoint","value":300}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code, o, e := run("audit", "verify", trail); code != 0 || !strings.Contains(o, "chain intact") || strings.Contains(o, "0 entries") {
+		t.Errorf("audit verify: exit %d\n%s%s", code, o, e)
+	}
+	if code, o, _ := run("buffer", "list", dir); code != 0 || !strings.Contains(o, "in use by a running weir") {
+		t.Errorf("buffer list while running: exit %d\n%s", code, o)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo: %v\n%s", err, errOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, apiAddrFile)); !os.IsNotExist(err) {
+		t.Errorf("api address file left after stop: %v", err)
+	}
+	if code, o, e := run("buffer", "list", dir); code != 0 || !strings.Contains(o, "uns ") || strings.Contains(o, "in use") {
+		t.Errorf("buffer list after stop: exit %d\n%s%s", code, o, e)
+	}
+	if code, _, e := run("alarms", "list", "--data-dir", dir); code != 1 || !strings.Contains(e, "no running gateway") {
+		t.Errorf("alarms after stop: exit %d, %s", code, e)
+	}
+}
