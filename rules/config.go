@@ -319,6 +319,8 @@ func validateAction(errs *conf.Errors, p string, r *Rule, a *Action, varsOK, onC
 		switch {
 		case a.HTTP.URL == "":
 			errs.Addf(conf.JoinPath(p, "http.url"), "is required")
+		case conf.HTTPSchemes.Check(a.HTTP.URL) != nil:
+			errs.Add(&conf.FieldError{Path: conf.JoinPath(p, "http.url"), Err: conf.HTTPSchemes.Check(a.HTTP.URL)})
 		case err != nil:
 			errs.Add(conf.Errorf(conf.JoinPath(p, "http.url"), "%w", err))
 		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
