@@ -4,9 +4,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.bad.err from the current output")
@@ -107,8 +110,10 @@ func TestCommentsAreNotExpanded(t *testing.T) {
 	}
 }
 
-// Every example under examples/ must be a valid configuration, with the
-// defaults of its ${VAR:-default} references.
+// Every example under examples/ must be a valid configuration for the
+// machine it describes: checked as `weir validate -offline` does, without
+// this machine's environment or the files it names, with the defaults of
+// its ${VAR:-default} references.
 func TestExamplesValidate(t *testing.T) {
 	files, _ := filepath.Glob("../examples/*.yaml")
 	if len(files) == 0 {
@@ -120,8 +125,8 @@ func TestExamplesValidate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Parse(f, data, noEnv); err != nil {
-				t.Fatalf("example does not validate:\n%v", err)
+			if _, ps := Inspect(f, data, Options{Offline: true}); len(ps) > 0 {
+				t.Fatalf("example does not validate:\n%v", ps)
 			}
 		})
 	}
@@ -142,4 +147,86 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("nil config without error")
 		}
 	})
+}
+
+// goSpeak matches what only a Go programmer would understand in a message:
+// type names, YAML tags, decoder wording.
+// A %v-printed list ("[low medium high]") counts too.
+var goSpeak = regexp.MustCompile(`conf\.|time\.Duration|\[\]|map\[|!!|unmarshal|\binto (u?int|float|string|bool|struct)|\b[a-z][a-z0-9]*\.[A-Z][A-Za-z0-9]*\b|\[[a-z_]+( [a-z_]+)+\]`)
+
+// No message names a Go type, and a secret written in clear is never
+// repeated.
+func TestMessagesSpeakYAML(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.bad.yaml")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Parse(filepath.Base(f), data, noEnv)
+		if m := goSpeak.FindString(err.Error()); m != "" {
+			t.Errorf("%s: %q in:\n%v", f, m, err)
+		}
+		for _, secret := range []string{"hunter2", "s3cr3t"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: the secret %q is repeated:\n%v", f, secret, err)
+			}
+		}
+	}
+}
+
+// Every scalar of every example, replaced by a list, a block and a word,
+// gives a message without Go in it: the whole schema speaks YAML.
+func TestEveryWrongKindSpeaksYAML(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*.yaml")
+	if testing.Short() {
+		files = files[:1]
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var root yaml.Node
+		if err := yaml.Unmarshal(data, &root); err != nil {
+			t.Fatal(err)
+		}
+		var scalars []*yaml.Node
+		var collect func(n *yaml.Node)
+		collect = func(n *yaml.Node) {
+			for i, c := range n.Content {
+				if n.Kind == yaml.MappingNode && i%2 == 0 {
+					continue // keys stay
+				}
+				if c.Kind == yaml.ScalarNode {
+					scalars = append(scalars, c)
+				}
+				collect(c)
+			}
+		}
+		collect(&root)
+		if len(scalars) < 10 {
+			t.Fatalf("%s: only %d scalars found", f, len(scalars))
+		}
+		for _, n := range scalars {
+			saved := *n
+			for _, bad := range []yaml.Node{
+				{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "1"}}},
+				{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "a"}, {Kind: yaml.ScalarNode, Value: "1"}}},
+				{Kind: yaml.ScalarNode, Tag: "!!str", Value: "zz"},
+			} {
+				*n = bad
+				out, err := yaml.Marshal(&root)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := Parse("x.yaml", out, noEnv); err != nil {
+					if m := goSpeak.FindString(err.Error()); m != "" {
+						t.Errorf("%s, value %q of line %d as %s: %q in:\n%v", f, saved.Value, saved.Line, bad.Tag, m, err)
+					}
+				}
+			}
+			*n = saved
+		}
+	}
 }
