@@ -48,7 +48,7 @@ func (s *shadow) add(path string) {
 }
 
 func (s *shadow) hides(path string) bool {
-	if s.exact[path] {
+	if s.exact[path] || s.under[""] {
 		return true
 	}
 	for p := path; p != ""; p = parentPath(p) {
@@ -84,11 +84,26 @@ func decodeProblems(file string, te *yaml.TypeError, idx *index, sh *shadow) Pro
 			k := keyTwice.FindStringSubmatch(msg)
 			p.Key = first(idx.keysNamed(line, k[1]))
 			p.Msg = fmt.Sprintf("key %q is written twice (first on line %s)", k[1], k[2])
+			// The decoder then skips the whole block holding it (a list
+			// loses that element): what Validate would say about the
+			// block, or the list's length, is not news.
+			if p.Key != "" {
+				block := parentPath(p.Key)
+				sh.under[block] = true
+				if strings.HasSuffix(block, "]") {
+					sh.exact[parentPath(block)] = true
+				}
+			}
 		case cannotDecode.MatchString(msg):
 			c := cannotDecode.FindStringSubmatch(msg)
 			path, node := valueAt(idx, line, c[1], c[2], c[3])
 			p.Key = path
 			p.Msg = expectation(path, c[3], c[1], node)
+			// The decoder drops a list element it cannot decode, so the
+			// indices Validate would report after it are off by one.
+			if strings.HasSuffix(path, "]") {
+				sh.under[parentPath(path)] = true
+			}
 		default:
 			p.Msg = msg
 		}
