@@ -63,6 +63,7 @@ func (s *shadow) hides(path string) bool {
 // to sh the paths they shadow.
 func decodeProblems(file string, te *yaml.TypeError, idx *index, sh *shadow) Problems {
 	var ps Problems
+	used := map[string]bool{} // values already blamed: the decoder reports in document order
 	for _, e := range te.Errors {
 		m := lineRef.FindStringSubmatch(e)
 		if m == nil {
@@ -96,9 +97,18 @@ func decodeProblems(file string, te *yaml.TypeError, idx *index, sh *shadow) Pro
 			}
 		case cannotDecode.MatchString(msg):
 			c := cannotDecode.FindStringSubmatch(msg)
-			path, node := valueAt(idx, line, c[1], c[2], c[3])
+			path, node := valueAt(idx, line, c[1], c[2], c[3], used)
+			used[path] = true
 			p.Key = path
 			p.Msg = expectation(path, c[3], c[1], node)
+			if path == "" && c[3] == configType.String() {
+				got := "a single value"
+				if c[1] == "!!seq" {
+					got = "a list"
+				}
+				p.Msg = "the file must be a block of keys (node, sources, sinks, …), not " + got
+				sh.under[""] = true // nothing was decoded
+			}
 			// The decoder drops a list element it cannot decode, so the
 			// indices Validate would report after it are off by one.
 			if strings.HasSuffix(path, "]") {
@@ -160,12 +170,13 @@ func unknownKeyMessage(path, name string, sh *shadow) string {
 // valueAt finds the value the decoder refused: written on line, of the
 // node kind its tag names, with the text it quoted (cut to 7 characters
 // and "..." when long), and decoded into goType. Several values can share a
-// line in flow style ({name: a, address: x}); the Go type tells them apart.
-func valueAt(idx *index, line int, tag, quoted, goType string) (string, *yaml.Node) {
+// line in flow style ({name: a, address: x}); the Go type tells them apart,
+// and of two alike the first not yet used is taken.
+func valueAt(idx *index, line int, tag, quoted, goType string, used map[string]bool) (string, *yaml.Node) {
 	var fallback string
 	for _, p := range idx.valueLines[line] {
 		n := idx.values[p]
-		if !nodeMatches(n, tag, quoted) {
+		if used[p] || !nodeMatches(n, tag, quoted) {
 			continue
 		}
 		if fallback == "" {
@@ -202,6 +213,9 @@ func nodeMatches(n *yaml.Node, tag, quoted string) bool {
 // secret written in clear.
 func expectation(path, goType, tag string, n *yaml.Node) string {
 	t, chain := typeAt(configType, path)
+	if path == "" && goType != configType.String() {
+		t, chain = nil, nil // the value was not found: say less rather than something wrong
+	}
 	secret := false
 	for _, ct := range chain {
 		secret = secret || ct == secretType
