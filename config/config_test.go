@@ -4,9 +4,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.bad.err from the current output")
@@ -107,8 +110,10 @@ func TestCommentsAreNotExpanded(t *testing.T) {
 	}
 }
 
-// Every example under examples/ must be a valid configuration, with the
-// defaults of its ${VAR:-default} references.
+// Every example under examples/ must be a valid configuration for the
+// machine it describes: checked as `weir validate -offline` does, without
+// this machine's environment or the files it names, with the defaults of
+// its ${VAR:-default} references.
 func TestExamplesValidate(t *testing.T) {
 	files, _ := filepath.Glob("../examples/*.yaml")
 	if len(files) == 0 {
@@ -120,8 +125,8 @@ func TestExamplesValidate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Parse(f, data, noEnv); err != nil {
-				t.Fatalf("example does not validate:\n%v", err)
+			if _, ps := Inspect(f, data, Options{Offline: true}); len(ps) > 0 {
+				t.Fatalf("example does not validate:\n%v", ps)
 			}
 		})
 	}
@@ -142,4 +147,100 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("nil config without error")
 		}
 	})
+}
+
+// goSpeak matches what only a Go programmer would understand in a message:
+// type names, YAML tags, decoder wording.
+// A %v-printed list ("[low medium high]") counts too.
+var goSpeak = regexp.MustCompile(`conf\.|time\.Duration|\[\]|map\[|!!|unmarshal|\binto (u?int|float|string|bool|struct)|\b[a-z][a-z0-9]*\.[A-Z][A-Za-z0-9]*\b|\[[a-z_]+( [a-z_]+)+\]`)
+
+// No message names a Go type, and a secret written in clear is never
+// repeated.
+func TestMessagesSpeakYAML(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.bad.yaml")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Parse(filepath.Base(f), data, noEnv)
+		if m := goSpeak.FindString(err.Error()); m != "" {
+			t.Errorf("%s: %q in:\n%v", f, m, err)
+		}
+		for _, secret := range []string{"hunter2", "s3cr3t"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: the secret %q is repeated:\n%v", f, secret, err)
+			}
+		}
+	}
+}
+
+// Every scalar of every example, replaced by a list, a block and a word,
+// gives messages without Go in them: the whole schema speaks YAML. All the
+// scalars of a file are replaced at once, since every problem is reported
+// in one run.
+func TestEveryWrongKindSpeaksYAML(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no examples found")
+	}
+	for _, f := range files {
+		for _, bad := range []yaml.Node{
+			{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "1"}}},
+			{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "a"}, {Kind: yaml.ScalarNode, Value: "1"}}},
+			{Kind: yaml.ScalarNode, Tag: "!!str", Value: "zz"},
+		} {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var root yaml.Node
+			if err := yaml.Unmarshal(data, &root); err != nil {
+				t.Fatal(err)
+			}
+			n := replaceScalars(&root, bad)
+			if n < 10 {
+				t.Fatalf("%s: only %d scalars found", f, n)
+			}
+			out, err := yaml.Marshal(&root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Parse("x.yaml", out, noEnv)
+			if err == nil {
+				t.Fatalf("%s with every value %s: no error", f, bad.Tag)
+			}
+			if ps := err.(Problems); bad.Kind != yaml.ScalarNode && len(ps) < n/2 {
+				t.Errorf("%s with every value %s: %d problems for %d values:\n%v", f, bad.Tag, len(ps), n, err)
+			}
+			if m := goSpeak.FindString(err.Error()); m != "" {
+				t.Errorf("%s with every value %s: %q in:\n%v", f, bad.Tag, m, err)
+			}
+			seen := map[string]bool{}
+			for _, p := range err.(Problems) {
+				if seen[p.Error()] {
+					t.Errorf("%s with every value %s: reported twice: %v", f, bad.Tag, p)
+				}
+				seen[p.Error()] = true
+			}
+		}
+	}
+}
+
+// replaceScalars replaces every scalar value (not the keys) under n by a
+// copy of bad and returns how many it replaced.
+func replaceScalars(n *yaml.Node, bad yaml.Node) int {
+	count := 0
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 {
+			continue
+		}
+		if c.Kind == yaml.ScalarNode {
+			*c = bad
+			count++
+			continue
+		}
+		count += replaceScalars(c, bad)
+	}
+	return count
 }

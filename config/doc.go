@@ -7,6 +7,13 @@
 // type is decoded in place, so the whole file is checked against Go types in
 // one pass.
 //
+// Every problem in a file is reported at once: the decoder's (unknown keys,
+// with the key probably meant; values of the wrong kind, said in YAML's
+// words, never Go's) together with Validate's, except those that only
+// repeat a decode error. Inspect adds the checks that read what the file
+// names on this machine (Check: secrets, TLS files); with Options.Offline
+// it checks a file written for another machine as written.
+//
 // ${NAME} and ${NAME:-default} are expanded from the environment before
 // parsing, line by line, as Telegraf does; "$$" is a literal "$". Secrets
 // should not use expansion but a secret reference ({env: NAME} or

@@ -14,10 +14,15 @@ import (
 type index struct {
 	lines map[string]int
 	keys  map[int][]string // every key path written on a line, in order
+	// values holds the value node of every path; valueLines the paths
+	// whose value starts on a line (the decoder reports the value's line).
+	values     map[string]*yaml.Node
+	valueLines map[int][]string
 }
 
 func newIndex(root *yaml.Node) *index {
-	idx := &index{lines: map[string]int{}, keys: map[int][]string{}}
+	idx := &index{lines: map[string]int{}, keys: map[int][]string{},
+		values: map[string]*yaml.Node{}, valueLines: map[int][]string{}}
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		idx.walk("", root.Content[0])
 	}
@@ -29,6 +34,16 @@ func (idx *index) record(path string, line int) {
 	idx.keys[line] = append(idx.keys[line], path)
 }
 
+// value records the node decoded at path; an alias is recorded as the node
+// it stands for, whose line the decoder reports.
+func (idx *index) value(path string, n *yaml.Node) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	idx.values[path] = n
+	idx.valueLines[n.Line] = append(idx.valueLines[n.Line], path)
+}
+
 func (idx *index) walk(path string, n *yaml.Node) {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -36,6 +51,7 @@ func (idx *index) walk(path string, n *yaml.Node) {
 			k, v := n.Content[i], n.Content[i+1]
 			p := conf.JoinPath(path, k.Value)
 			idx.record(p, k.Line)
+			idx.value(p, v)
 			idx.walk(p, v)
 		}
 	case yaml.SequenceNode:
@@ -44,6 +60,7 @@ func (idx *index) walk(path string, n *yaml.Node) {
 			if _, ok := idx.lines[p]; !ok {
 				idx.lines[p] = v.Line
 			}
+			idx.value(p, v)
 			idx.walk(p, v)
 		}
 	case yaml.AliasNode:
@@ -65,19 +82,16 @@ func (idx *index) lineOf(path string) int {
 	return 0
 }
 
-// keyAt is the path of the key written on line, preferring one whose last
-// part is name (flow mappings put several keys on one line); "" if none.
-func (idx *index) keyAt(line int, name string) string {
-	keys := idx.keys[line]
-	for _, k := range keys {
+// keysNamed lists the paths of the keys called name written on line (flow
+// mappings put several keys on one line).
+func (idx *index) keysNamed(line int, name string) []string {
+	var out []string
+	for _, k := range idx.keys[line] {
 		if k == name || strings.HasSuffix(k, "."+name) {
-			return k
+			out = append(out, k)
 		}
 	}
-	if len(keys) > 0 && name == "" {
-		return keys[0]
-	}
-	return ""
+	return out
 }
 
 func parentPath(p string) string {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -19,8 +20,18 @@ import (
 // MaxFileSize bounds a configuration file; anything larger is a mistake.
 const MaxFileSize = 16 << 20
 
-// Load reads, expands, decodes and validates the file at path.
+// Load reads, expands, decodes and validates the file at path. It does not
+// read what the file names (secrets, certificates): the components do that
+// when they connect; Inspect does it for `weir validate`.
 func Load(path string) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -33,15 +44,19 @@ func Load(path string) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("config: %s is larger than %d bytes", path, MaxFileSize)
 	}
-	return Parse(path, data, os.LookupEnv)
+	return data, nil
 }
 
-// Problem is one configuration error located in the file.
+// Problem is one configuration error, or warning, located in the file.
 type Problem struct {
 	File string
 	Line int    // 0 when unknown
 	Key  string // dotted key path, may be empty
 	Msg  string
+	// Warning marks a problem that does not stop the configuration from
+	// working (a certificate expiring soon): it is reported, and `weir
+	// validate` still succeeds.
+	Warning bool
 }
 
 func (p Problem) Error() string {
@@ -55,6 +70,9 @@ func (p Problem) Error() string {
 	if p.Key != "" {
 		b.WriteString(p.Key)
 		b.WriteString(": ")
+	}
+	if p.Warning {
+		b.WriteString("warning: ")
 	}
 	b.WriteString(p.Msg)
 	return b.String()
@@ -72,45 +90,135 @@ func (ps Problems) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Errors counts the problems that are not warnings.
+func (ps Problems) Errors() int {
+	n := 0
+	for _, p := range ps {
+		if !p.Warning {
+			n++
+		}
+	}
+	return n
+}
+
 // Parse expands, decodes and validates a configuration held in memory; file
-// names it in errors and lookup reads the environment.
+// names it in errors and lookup reads the environment. Every problem is
+// reported at once: unknown keys and values of the wrong kind together with
+// what Validate finds in the rest of the file.
 func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	c, _, ps := parse(file, data, lookup)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return c, nil
+}
+
+// Options say how far Inspect goes.
+type Options struct {
+	// Offline checks a file written for another machine: ${NAME} is not
+	// looked up (without a default it is not an error, and the value
+	// holding it is not judged), and nothing the file names is read.
+	Offline bool
+	// Lookup reads the environment; nil means os.LookupEnv.
+	Lookup func(string) (string, bool)
+	// Now is the time certificates must be valid at; nil means time.Now.
+	Now func() time.Time
+}
+
+// Inspect is `weir validate`: Parse, then (unless opts.Offline) Check,
+// every problem and warning placed at file:line and sorted by line. The
+// Config is nil when any problem is an error.
+func Inspect(file string, data []byte, opts Options) (*Config, Problems) {
+	lookup := opts.Lookup
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	if opts.Offline {
+		lookup = nil
+	}
+	c, idx, ps := parse(file, data, lookup)
+	if c != nil && !opts.Offline {
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		ps = append(ps, placeProblems(file, Check(c, now()), idx, nil)...)
+		sortProblems(ps)
+	}
+	if ps.Errors() > 0 {
+		return nil, ps
+	}
+	return c, ps
+}
+
+// InspectFile reads the file at path and inspects it.
+func InspectFile(path string, opts Options) (*Config, Problems, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, ps := Inspect(path, data, opts)
+	return c, ps, nil
+}
+
+// unsetMark replaces, offline, a ${NAME} without a default: the value is
+// unknown, so problems in the values holding it are not reported. It reads
+// as a host name so that a URL around it stays well formed.
+const unsetMark = "weir-unset-"
+
+// parse returns the decoded Config (also when it has problems, for Check;
+// nil when the file cannot be decoded at all), the key index and every
+// problem. lookup nil means offline.
+func parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, *index, Problems) {
 	expanded, err := expandEnv(file, data, lookup)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(expanded, &root); err != nil {
-		return nil, syntaxProblems(file, err)
+		return nil, nil, syntaxProblems(file, err)
 	}
 	idx := newIndex(&root)
-
+	unknown := newShadow() // values holding an unresolved ${NAME}, offline
+	for p, n := range idx.values {
+		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, unsetMark) || strings.Contains(p, unsetMark) {
+			unknown.under[p] = true
+		}
+	}
 	var c Config
+	var ps Problems
+	decoded := newShadow() // paths whose validation would repeat a decode error
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return nil, typeProblems(file, te, idx)
+		if !errors.As(err, &te) {
+			return nil, nil, syntaxProblems(file, err)
 		}
-		return nil, syntaxProblems(file, err)
+		ps = decodeProblems(file, te, idx, decoded)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, Problems{{File: file, Line: extra.Line, Msg: "only one YAML document is allowed"}}
+		return nil, nil, Problems{{File: file, Line: extra.Line, Msg: "only one YAML document is allowed"}}
 	}
-	if err := c.Validate(); err != nil {
-		return nil, validationProblems(file, err, idx)
+	ps = append(ps, placeProblems(file, c.Validate(), idx, decoded)...)
+	kept := ps[:0]
+	for _, p := range ps {
+		if p.Key == "" || !unknown.hides(p.Key) && !strings.Contains(p.Key, unsetMark) {
+			kept = append(kept, p)
+		}
 	}
-	return &c, nil
+	sortProblems(kept)
+	return &c, idx, kept
 }
 
 var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
 // expandEnv replaces ${NAME} and ${NAME:-default} line by line so line
 // numbers stay true. A value with a newline would shift every later line
-// and could inject structure, so it is refused.
-func expandEnv(file string, data []byte, lookup func(string) (string, bool)) ([]byte, error) {
+// and could inject structure, so it is refused. With lookup nil (offline)
+// a default is used and a reference without one becomes unsetMark+NAME.
+func expandEnv(file string, data []byte, lookup func(string) (string, bool)) ([]byte, Problems) {
 	var problems Problems
 	lines := bytes.Split(data, []byte("\n"))
 	for i, line := range lines {
@@ -127,6 +235,12 @@ func expandEnv(file string, data []byte, lookup func(string) (string, bool)) ([]
 			}
 			sub := envRef.FindSubmatch(m)
 			name := string(sub[1])
+			if lookup == nil { // offline: this machine's environment is not the target's
+				if sub[2] != nil {
+					return sub[3]
+				}
+				return []byte(unsetMark + name)
+			}
 			v, ok := lookup(name)
 			if !ok {
 				if sub[2] != nil {
@@ -150,9 +264,7 @@ func expandEnv(file string, data []byte, lookup func(string) (string, bool)) ([]
 	return bytes.Join(lines, []byte("\n")), nil
 }
 
-var lineRef = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-func syntaxProblems(file string, err error) error {
+func syntaxProblems(file string, err error) Problems {
 	msg := err.Error()
 	if m := lineRef.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
@@ -161,33 +273,12 @@ func syntaxProblems(file string, err error) error {
 	return Problems{{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}}
 }
 
-var unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-
-func typeProblems(file string, te *yaml.TypeError, idx *index) error {
-	var ps Problems
-	for _, e := range te.Errors {
-		m := lineRef.FindStringSubmatch(e)
-		if m == nil {
-			ps = append(ps, Problem{File: file, Msg: e})
-			continue
-		}
-		line, _ := strconv.Atoi(m[1])
-		p := Problem{File: file, Line: line, Msg: m[2]}
-		if u := unknownField.FindStringSubmatch(m[2]); u != nil {
-			p.Key = idx.keyAt(line, u[1])
-			p.Msg = fmt.Sprintf("unknown key %q", u[1])
-		} else {
-			p.Key = idx.keyAt(line, "")
-			p.Msg = strings.TrimPrefix(p.Msg, "cannot unmarshal ")
-			p.Msg = "invalid value: cannot decode " + p.Msg
-		}
-		ps = append(ps, p)
+// placeProblems turns the conf.FieldErrors in err into Problems at the
+// line of their key, dropping those hidden by sh (nil: none).
+func placeProblems(file string, err error, idx *index, sh *shadow) Problems {
+	if err == nil {
+		return nil
 	}
-	sortProblems(ps)
-	return ps
-}
-
-func validationProblems(file string, err error, idx *index) error {
 	var ps Problems
 	var flat []error
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -198,12 +289,18 @@ func validationProblems(file string, err error, idx *index) error {
 	for _, e := range flat {
 		var fe *conf.FieldError
 		if errors.As(e, &fe) {
-			ps = append(ps, Problem{File: file, Line: idx.lineOf(fe.Path), Key: fe.Path, Msg: fe.Err.Error()})
+			if sh != nil && sh.hides(fe.Path) {
+				continue
+			}
+			line := 0
+			if idx != nil {
+				line = idx.lineOf(fe.Path)
+			}
+			ps = append(ps, Problem{File: file, Line: line, Key: fe.Path, Msg: fe.Err.Error(), Warning: conf.IsWarning(fe.Err)})
 			continue
 		}
-		ps = append(ps, Problem{File: file, Msg: e.Error()})
+		ps = append(ps, Problem{File: file, Msg: e.Error(), Warning: conf.IsWarning(e)})
 	}
-	sortProblems(ps)
 	return ps
 }
 

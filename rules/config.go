@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/url"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/weir-edge/weir/alarms"
@@ -274,7 +275,7 @@ func validateVars(errs *conf.Errors, p string, r *Rule) bool {
 			errs.Addf(vp, "no var %q in vars", name)
 		}
 		if !oneOf(r.VarTypes[name], types) {
-			errs.Addf(vp, "%q is not one of %v", r.VarTypes[name], types)
+			errs.Addf(vp, "%q is not one of %s", r.VarTypes[name], strings.Join(types, ", "))
 			ok = false
 		}
 	}
@@ -312,20 +313,22 @@ func validateAction(errs *conf.Errors, p string, r *Rule, a *Action, varsOK, onC
 			errs.Add(conf.Errorf(conf.JoinPath(p, "alarm.name"), "%w", err))
 		}
 		if a.Alarm.Priority != "" && !oneOf(a.Alarm.Priority, priorities) {
-			errs.Addf(conf.JoinPath(p, "alarm.priority"), "%q is not one of %v", a.Alarm.Priority, priorities)
+			errs.Addf(conf.JoinPath(p, "alarm.priority"), "%q is not one of %s", a.Alarm.Priority, strings.Join(priorities, ", "))
 		}
 	case a.HTTP != nil:
 		u, err := url.Parse(a.HTTP.URL)
 		switch {
 		case a.HTTP.URL == "":
 			errs.Addf(conf.JoinPath(p, "http.url"), "is required")
+		case conf.HTTPSchemes.Check(a.HTTP.URL) != nil:
+			errs.Add(&conf.FieldError{Path: conf.JoinPath(p, "http.url"), Err: conf.HTTPSchemes.Check(a.HTTP.URL)})
 		case err != nil:
 			errs.Add(conf.Errorf(conf.JoinPath(p, "http.url"), "%w", err))
 		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 			errs.Addf(conf.JoinPath(p, "http.url"), "must be an absolute http:// or https:// URL")
 		}
 		if a.HTTP.Method != "" && !oneOf(a.HTTP.Method, methods) {
-			errs.Addf(conf.JoinPath(p, "http.method"), "%q is not one of %v", a.HTTP.Method, methods)
+			errs.Addf(conf.JoinPath(p, "http.method"), "%q is not one of %s", a.HTTP.Method, strings.Join(methods, ", "))
 		}
 	}
 }

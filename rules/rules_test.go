@@ -127,7 +127,7 @@ func TestValidate(t *testing.T) {
 		{"alarm raised twice", `rules: [{name: r, when: "t > 1", vars: {t: a/t}, actions: [{alarm: {name: x}}]}, {name: s, when: "t > 1", vars: {t: a/t}, actions: [{alarm: {name: x}}]}]`,
 			`rules[1].actions[0].alarm.name: alarm "x" is already raised by rule "r"`},
 		{"bad url", `rules: [{name: r, when: "t > 1", vars: {t: a/t}, actions: [{http: {url: "ftp://x/y"}}]}]`,
-			`rules[0].actions[0].http.url: must be an absolute http:// or https:// URL`},
+			`rules[0].actions[0].http.url: scheme "ftp" is not supported (http, https)`},
 		{"bad path", `rules: [{name: r, when: "t > 1", vars: {t: "a/+"}, ` + act + `}]`, `rules[0].vars.t: `},
 		{"negative for", `rules: [{name: r, when: "t > 1", vars: {t: a/t}, for: -1s, ` + act + `}]`, `rules[0].for: must not be negative`},
 		{"runner settings", `rule_actions: {workers: 1000, queue_size: -1}`, `rule_actions.workers: must be 0..64`},

@@ -45,7 +45,7 @@ func TestValidateCommand(t *testing.T) {
 	}
 	for _, f := range examples {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			if code, out, errOut := run("validate", "-c", f); code != 0 || !strings.Contains(out, ": ok") {
+			if code, out, errOut := run("validate", "-offline", f); code != 0 || !strings.Contains(out, ": ok") {
 				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 			}
 		})

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/weir-edge/weir/pipeline"
 )
 
 func TestErrorsPrefixAndFlatten(t *testing.T) {
@@ -85,5 +88,88 @@ func TestSecret(t *testing.T) {
 	}
 	if (Secret{Env: "A", File: "b"}).Validate() == nil {
 		t.Fatal("both env and file accepted")
+	}
+}
+
+// A secret that cannot be read will not appear by retrying: the engine must
+// see pipeline.ErrPermanent, and the message must stay the same.
+func TestResolveErrorsArePermanent(t *testing.T) {
+	for _, s := range []Secret{{Env: "WEIR_TEST_SURELY_UNSET"}, {File: filepath.Join(t.TempDir(), "nope")}} {
+		_, err := s.Resolve()
+		if !errors.Is(err, pipeline.ErrPermanent) {
+			t.Errorf("%s: err = %v, not ErrPermanent", s, err)
+		}
+		if strings.Contains(err.Error(), "permanent") {
+			t.Errorf("%s: message changed: %v", s, err)
+		}
+	}
+}
+
+func TestSecretCheck(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // umask
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good", "s3cret\n", 0o600)
+	empty := write("empty", "\n", 0o600)
+	open := write("open", "s3cret", 0o644)
+	t.Setenv("WEIR_TEST_SECRET", "x")
+	t.Setenv("WEIR_TEST_EMPTY", "")
+	tests := []struct {
+		name    string
+		s       Secret
+		want    string // "" means no problem
+		warning bool
+	}{
+		{"env set", Secret{Env: "WEIR_TEST_SECRET"}, "", false},
+		{"env missing", Secret{Env: "WEIR_TEST_SURELY_UNSET"}, "environment variable WEIR_TEST_SURELY_UNSET is not set", false},
+		{"env empty", Secret{Env: "WEIR_TEST_EMPTY"}, "environment variable WEIR_TEST_EMPTY is empty", false},
+		{"file good", Secret{File: good}, "", false},
+		{"file missing", Secret{File: dir + "/nope"}, "secret file " + dir + "/nope does not exist", false},
+		{"file is a directory", Secret{File: dir}, "secret file " + dir + " is a directory", false},
+		{"file empty", Secret{File: empty}, "secret file " + empty + " is empty", false},
+		{"file too open", Secret{File: open}, "secret file " + open + " is accessible by other users (mode 0644); make it private with chmod 600", true},
+		{"unset", Secret{}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.warning && runtime.GOOS == "windows" {
+				t.Skip("no mode bits")
+			}
+			err := tt.s.Check()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Check = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("Check = %v\nwant %s", err, tt.want)
+			}
+			if IsWarning(err) != tt.warning {
+				t.Fatalf("IsWarning = %v, want %v", IsWarning(err), tt.warning)
+			}
+		})
+	}
+}
+
+func TestSecretCheckUnreadable(t *testing.T) {
+	if os.Geteuid() == 0 || runtime.GOOS == "windows" {
+		t.Skip("root reads any file")
+	}
+	p := filepath.Join(t.TempDir(), "locked")
+	if err := os.WriteFile(p, []byte("x"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	want := "secret file " + p + " cannot be read by this user (permission denied)"
+	if err := (Secret{File: p}).Check(); err == nil || err.Error() != want {
+		t.Fatalf("Check = %v, want %s", err, want)
 	}
 }

@@ -5,28 +5,35 @@ package mqttaddr
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
+
+	"github.com/weir-edge/weir/internal/conf"
 )
+
+// Schemes are the broker URL schemes, with the hints given for a bare
+// address or another protocol's scheme.
+var Schemes = conf.Schemes{
+	Accepted: []string{"tcp", "mqtt", "ssl", "mqtts", "tls"},
+	Plain:    "mqtt", Secure: "mqtts", SecurePort: "8883",
+}
 
 // Parse returns the dial address of a broker URL (host:port, the default
 // port filled in: 1883 for tcp:// and mqtt://, 8883 for ssl://, mqtts://
 // and tls://) and whether the scheme asks for TLS. Credentials in the URL
 // are refused: they would end up in logs and status output.
 func Parse(raw string) (addr string, useTLS bool, err error) {
+	if err := Schemes.Check(raw); err != nil {
+		return "", false, err
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", false, errors.New("is not a URL")
 	}
-	var port string
+	port := "1883"
 	switch u.Scheme {
-	case "tcp", "mqtt":
-		port = "1883"
 	case "ssl", "mqtts", "tls":
 		port, useTLS = "8883", true
-	default:
-		return "", false, fmt.Errorf("scheme %q is not supported (tcp, mqtt, ssl, mqtts, tls)", u.Scheme)
 	}
 	if u.User != nil {
 		return "", false, errors.New("must not contain credentials; use username and password")

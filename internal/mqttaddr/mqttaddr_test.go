@@ -22,6 +22,9 @@ func TestParse(t *testing.T) {
 		{"tcp://b/topic", "", false, "without path"},
 		{"tcp://b?x=1", "", false, "without path"},
 		{"::", "", false, "not a URL"},
+		{"127.0.0.1:1883", "", false, "has no scheme; did you mean mqtt://127.0.0.1:1883?"},
+		{"broker:8883", "", false, "has no scheme; did you mean mqtts://broker:8883?"},
+		{"https://b:8883", "", false, `scheme "https" is not supported (tcp, mqtt, ssl, mqtts, tls); did you mean mqtts://b:8883?`},
 	}
 	for _, tt := range tests {
 		addr, useTLS, err := Parse(tt.raw)

@@ -5,7 +5,10 @@
 // Validate checks the block without touching the file system, so configs can
 // be checked on another machine. Load (client side) and LoadServer (server
 // side) read the PEM files; call them at connect or listen time so that
-// certificates rotated on disk are picked up on the next reconnect.
+// certificates rotated on disk are picked up on the next reconnect; their
+// errors wrap pipeline.ErrPermanent, since a missing or invalid file is not
+// fixed by retrying. Check reads the same files for `weir validate` and
+// reports every problem at its key, plus certificates about to expire.
 //
 // Package tlstest generates a throw-away CA and key pairs for tests.
 package tlsconf

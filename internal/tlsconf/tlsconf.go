@@ -77,7 +77,14 @@ func parseVersion(v string) (uint16, error) {
 // Load builds a client-side tls.Config, reading the CA bundle and the
 // client key pair from disk. Components call it at connect time, not at
 // construction, so that rotated certificates are picked up on reconnect.
+// Its errors wrap pipeline.ErrPermanent: a missing or invalid file will
+// not be fixed by retrying.
 func (c *Config) Load() (*tls.Config, error) {
+	tc, err := c.load()
+	return tc, conf.Permanent(err)
+}
+
+func (c *Config) load() (*tls.Config, error) {
 	minV, err := parseVersion(c.MinVersion)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
@@ -105,7 +112,13 @@ func (c *Config) Load() (*tls.Config, error) {
 // LoadServer builds a server-side tls.Config: cert_file and key_file are
 // required; with ca_file, clients must present a certificate it verifies
 // (mTLS). server_name and insecure_skip_verify do not apply to servers.
+// Its errors wrap pipeline.ErrPermanent, as Load's do.
 func (c *Config) LoadServer() (*tls.Config, error) {
+	tc, err := c.loadServer()
+	return tc, conf.Permanent(err)
+}
+
+func (c *Config) loadServer() (*tls.Config, error) {
 	minV, err := parseVersion(c.MinVersion)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/weir-edge/weir/internal/conf/conftest"
 	"github.com/weir-edge/weir/internal/tlsconf/tlstest"
+	"github.com/weir-edge/weir/pipeline"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -265,6 +266,11 @@ func TestLoadErrors(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+			// A file that is missing or wrong will not be fixed by
+			// retrying: the engine marks the component failed.
+			if !errors.Is(err, pipeline.ErrPermanent) {
+				t.Fatalf("error = %v, not pipeline.ErrPermanent", err)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
@@ -98,10 +99,10 @@ func (c *Config) Validate() error {
 			seen[t.Path] = i
 		}
 		if t.On != "" && !oneOf(t.On, onChoices) {
-			errs.Addf(conf.JoinPath(p, "on"), "%q is not one of %v", t.On, onChoices)
+			errs.Addf(conf.JoinPath(p, "on"), "%q is not one of %s", t.On, strings.Join(onChoices, ", "))
 		}
 		if t.Type != "" && !oneOf(t.Type, types) {
-			errs.Addf(conf.JoinPath(p, "type"), "%q is not one of %v", t.Type, types)
+			errs.Addf(conf.JoinPath(p, "type"), "%q is not one of %s", t.Type, strings.Join(types, ", "))
 		}
 		varsOK := true
 		if len(t.Vars) == 0 {
@@ -126,7 +127,7 @@ func (c *Config) Validate() error {
 				errs.Addf(vp, "no var %q in vars", name)
 			}
 			if !oneOf(t.VarTypes[name], types) {
-				errs.Addf(vp, "%q is not one of %v", t.VarTypes[name], types)
+				errs.Addf(vp, "%q is not one of %s", t.VarTypes[name], strings.Join(types, ", "))
 				varsOK = false
 			}
 		}

@@ -2,6 +2,7 @@ package scale
 
 import (
 	"math"
+	"strings"
 
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/processors/match"
@@ -113,7 +114,7 @@ func (c *Config) Validate() error {
 			errs.Addf(conf.JoinPath(p, "offset"), "must be a finite number")
 		}
 		if r.NaN != "" && !oneOf(r.NaN, nanPolicies) {
-			errs.Addf(conf.JoinPath(p, "nan"), "%q is not one of %v", r.NaN, nanPolicies)
+			errs.Addf(conf.JoinPath(p, "nan"), "%q is not one of %s", r.NaN, strings.Join(nanPolicies, ", "))
 		}
 		if cv := r.Convert; cv != nil {
 			from, okF := lookupUnit(cv.From)
@@ -143,19 +144,19 @@ func (c *Config) Validate() error {
 				errs.Addf(conf.JoinPath(cp, "max"), "must be a number")
 			}
 			if cl.Action != "" && !oneOf(cl.Action, clampActions) {
-				errs.Addf(conf.JoinPath(cp, "action"), "%q is not one of %v", cl.Action, clampActions)
+				errs.Addf(conf.JoinPath(cp, "action"), "%q is not one of %s", cl.Action, strings.Join(clampActions, ", "))
 			}
 		}
 		if ca := r.Cast; ca != nil {
 			cp := conf.JoinPath(p, "cast")
 			if !oneOf(ca.To, castTargets) {
-				errs.Addf(conf.JoinPath(cp, "to"), "%q is not one of %v", ca.To, castTargets)
+				errs.Addf(conf.JoinPath(cp, "to"), "%q is not one of %s", ca.To, strings.Join(castTargets, ", "))
 			}
 			if ca.Rounding != "" && !oneOf(ca.Rounding, roundingModes) {
-				errs.Addf(conf.JoinPath(cp, "rounding"), "%q is not one of %v", ca.Rounding, roundingModes)
+				errs.Addf(conf.JoinPath(cp, "rounding"), "%q is not one of %s", ca.Rounding, strings.Join(roundingModes, ", "))
 			}
 			if ca.Overflow != "" && !oneOf(ca.Overflow, overflowModes) {
-				errs.Addf(conf.JoinPath(cp, "overflow"), "%q is not one of %v", ca.Overflow, overflowModes)
+				errs.Addf(conf.JoinPath(cp, "overflow"), "%q is not one of %s", ca.Overflow, strings.Join(overflowModes, ", "))
 			}
 		}
 	}

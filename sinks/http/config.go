@@ -3,7 +3,6 @@ package httpsink
 import (
 	_ "embed"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -195,14 +194,12 @@ func (a *AuthHeader) validate() error {
 // parseURL accepts http(s)://host[:port][/path][?query] without
 // credentials (they would end up in logs and status output).
 func parseURL(raw string) (*url.URL, error) {
+	if err := conf.HTTPSchemes.Check(raw); err != nil {
+		return nil, err
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, errors.New("is not a URL")
-	}
-	switch u.Scheme {
-	case "http", "https":
-	default:
-		return nil, fmt.Errorf("scheme %q is not supported (http, https)", u.Scheme)
 	}
 	if u.User != nil {
 		return nil, errors.New("must not contain credentials; use auth_header")

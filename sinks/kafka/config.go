@@ -3,9 +3,6 @@ package kafka
 import (
 	_ "embed"
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -197,20 +194,7 @@ func (s *SASL) validate() error {
 // validateBroker checks a host:port. A URL is refused: Kafka clients take
 // bare addresses, and a scheme would end up in the host name.
 func validateBroker(b string) error {
-	if strings.Contains(b, "://") {
-		return fmt.Errorf("%q must be host:port, not a URL", b)
-	}
-	host, port, err := net.SplitHostPort(b)
-	if err != nil {
-		return fmt.Errorf("%q must be host:port", b)
-	}
-	if host == "" {
-		return fmt.Errorf("%q has no host", b)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("%q has an invalid port", b)
-	}
-	return nil
+	return conf.CheckHostPort(b, "9092")
 }
 
 // validateTopic applies Kafka's rules for topic names: 1–249 characters

@@ -186,17 +186,18 @@ func (c *Config) Validate() error {
 	return errs.Err()
 }
 
+// schemes are the server URL schemes, with hints for a bare address.
+var schemes = conf.Schemes{Accepted: []string{"nats", "tls"}, Plain: "nats", Secure: "tls"}
+
 // parseURL checks a server URL and returns it with the default port
 // filled in.
 func parseURL(raw string) (string, error) {
+	if err := schemes.Check(raw); err != nil {
+		return "", err
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", errors.New("is not a URL")
-	}
-	switch u.Scheme {
-	case "nats", "tls":
-	default:
-		return "", fmt.Errorf("scheme %q is not supported (nats, tls)", u.Scheme)
 	}
 	if u.User != nil {
 		// Credentials in a URL end up in logs and status output.

@@ -172,14 +172,17 @@ func checkIdent(s string, maxLen int) error {
 	return nil
 }
 
+// schemes are the url key's schemes, with hints for a bare address.
+var schemes = conf.Schemes{Accepted: []string{"postgres", "postgresql"}, Plain: "postgres"}
+
 // checkURL accepts postgres:// and postgresql:// URLs without a password.
 func checkURL(raw string) error {
+	if err := schemes.Check(raw); err != nil {
+		return err
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return errors.New("is not a URL")
-	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return fmt.Errorf("scheme %q is not supported (postgres, postgresql)", u.Scheme)
 	}
 	if _, has := u.User.Password(); has || u.Query().Has("password") {
 		return errors.New("must not contain a password; use password: {env: …} or {file: …}")
@@ -190,6 +193,9 @@ func checkURL(raw string) error {
 // checkDSN parses a key=value connection string enough to refuse a
 // password in it; pgx checks the keys at Connect.
 func checkDSN(dsn string) error {
+	if !strings.Contains(dsn, "=") && conf.CheckHostPort(dsn, "5432") == nil {
+		return fmt.Errorf("is host:port, not key=value pairs; did you mean url: postgres://%s?", dsn)
+	}
 	kv, err := parseDSN(dsn)
 	if err != nil {
 		return err

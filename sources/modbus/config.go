@@ -2,8 +2,6 @@ package modbus
 
 import (
 	"errors"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/weir-edge/weir/internal/conf"
@@ -167,10 +165,8 @@ func (d *DeviceConfig) validate(paths map[string]string, devKey string) error {
 	}
 	if d.Address == "" {
 		errs.Addf("address", "is required (host:port)")
-	} else if host, port, err := net.SplitHostPort(d.Address); err != nil {
-		errs.Addf("address", "%q is not host:port: %w", d.Address, err)
-	} else if p, perr := strconv.Atoi(port); perr != nil || p < 1 || p > 65535 || host == "" {
-		errs.Addf("address", "%q needs a host and a port in 1..65535", d.Address)
+	} else if err := conf.CheckHostPort(d.Address, "502"); err != nil {
+		errs.Add(&conf.FieldError{Path: "address", Err: err})
 	}
 	if u := intOr(d.UnitID, DefaultUnitID); u < 0 || u > 255 {
 		errs.Addf("unit_id", "%d is out of range 0..255", u)

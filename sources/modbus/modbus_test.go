@@ -122,7 +122,7 @@ devices:
     max_bits: 2001
 `, []string{
 			`devices[0].name: "bad name" may contain only letters, digits, '_' and '-'`,
-			`devices[0].address: "nohost" is not host:port: address nohost: missing port in address`,
+			`devices[0].address: has no port; did you mean nohost:502?`,
 			"devices[0].unit_id: 256 is out of range 0..255",
 			"devices[0].timeout: must not be negative",
 			"devices[0].retries: -1 is out of range 0..10",
@@ -139,7 +139,7 @@ devices:
     groups: [{interval: 0s, tags: []}]
 `, []string{
 			"devices[0].name: is required",
-			`devices[0].address: ":502" needs a host and a port in 1..65535`,
+			`devices[0].address: has no host (want host:port)`,
 			"devices[1].address: is required (host:port)",
 			"devices[1].groups[0].interval: must be greater than 0",
 			"devices[1].groups[0].tags: at least one tag is required",

@@ -232,6 +232,10 @@ func (c *Config) needsPKI() bool {
 	return c.SecurityPolicy != "None" || (c.Auth.Type != "" && c.Auth.Type != "anonymous")
 }
 
+// endpointSchemes is the endpoint's one scheme, with hints for a bare
+// address or an http:// URL.
+var endpointSchemes = conf.Schemes{Accepted: []string{"opc.tcp"}, Plain: "opc.tcp"}
+
 // Validate checks the configuration as written (no I/O) and reports every
 // problem, each at its key path.
 func (c *Config) Validate() error {
@@ -239,7 +243,9 @@ func (c *Config) Validate() error {
 	switch u, err := url.Parse(c.Endpoint); {
 	case c.Endpoint == "":
 		errs.Addf("endpoint", "is required (opc.tcp://host:port)")
-	case err != nil || u.Scheme != "opc.tcp" || u.Host == "":
+	case endpointSchemes.Check(c.Endpoint) != nil:
+		errs.Add(&conf.FieldError{Path: "endpoint", Err: endpointSchemes.Check(c.Endpoint)})
+	case err != nil || u.Host == "":
 		errs.Addf("endpoint", "%q is not an opc.tcp://host:port URL", c.Endpoint)
 	}
 	policy := c.SecurityPolicy
