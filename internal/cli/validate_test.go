@@ -27,7 +27,7 @@ sinks:
       password: {file: SECRET}
 `
 
-func writeConfig(t *testing.T, dir, name, secret string) string {
+func writeValidateConfig(t *testing.T, dir, name, secret string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(strings.Replace(validateDoc, "SECRET", secret, 1)), 0o600); err != nil {
@@ -49,9 +49,9 @@ func TestValidateFiles(t *testing.T) {
 	if err := os.Chmod(open, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ok := writeConfig(t, dir, "ok.yaml", good)
-	warn := writeConfig(t, dir, "warn.yaml", open)
-	missing := writeConfig(t, dir, "missing.yaml", filepath.Join(dir, "nope"))
+	ok := writeValidateConfig(t, dir, "ok.yaml", good)
+	warn := writeValidateConfig(t, dir, "warn.yaml", open)
+	missing := writeValidateConfig(t, dir, "missing.yaml", filepath.Join(dir, "nope"))
 
 	t.Run("positional files, flags anywhere", func(t *testing.T) {
 		code, out, errOut := run("validate", ok, "-offline", missing)
