@@ -198,7 +198,7 @@ func (b *Broker) Options() (Options, error) {
 	if useTLS || b.TLS.Enabled {
 		tc, err := b.TLS.Load()
 		if err != nil {
-			return Options{}, fmt.Errorf("tls: %w", err)
+			return Options{}, err // already says "tls: …"
 		}
 		o.TLS = tc
 	}
