@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 
 	"golang.org/x/sync/errgroup"
@@ -84,10 +83,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // runGateway builds the engine from cfg and runs it, with the HTTP API on
 // httpLn when it is not nil, until ctx is done.
 func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, log *slog.Logger) error {
-	node := cfg.Node.ID
-	if node == "" {
-		node, _ = os.Hostname()
-	}
+	node := cfg.NodeID()
 	log = log.With("node", node)
 	opts, err := cfg.Build(log)
 	if err != nil {

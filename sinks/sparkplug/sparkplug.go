@@ -108,6 +108,9 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sparkplug sink: %w", err)
 	}
+	if cfg.EdgeNodeID == "" {
+		return nil, fmt.Errorf("sparkplug sink: edge_node_id: is required (SetNode gives it node.id)")
+	}
 	cfg.setDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
