@@ -79,6 +79,13 @@ type Config struct {
 	// MaxMetricsPerMessage splits a device's samples of one Write into
 	// several DATA messages (default 1000).
 	MaxMetricsPerMessage int `yaml:"max_metrics_per_message"`
+	// ReportByException (default true) is Sparkplug's own model: an
+	// NDATA/DDATA carries a metric only when its value or quality changed
+	// since the last one published for it; the first value after a birth
+	// is always sent. False sends every sample, as a poll produced it.
+	// Unchanged samples are still acknowledged (they are delivered: the
+	// host already has that value).
+	ReportByException *bool `yaml:"report_by_exception"`
 
 	// DataDir is the gateway's data directory, set by the configuration
 	// builder from the top-level data_dir (not a key of this block).
@@ -114,6 +121,10 @@ func (c *Config) setDefaults() {
 	if c.SeqProperty == nil {
 		t := true
 		c.SeqProperty = &t
+	}
+	if c.ReportByException == nil {
+		t := true
+		c.ReportByException = &t
 	}
 	if c.MaxMetricsPerMessage == 0 {
 		c.MaxMetricsPerMessage = DefaultMaxMetrics
