@@ -12,6 +12,7 @@ import (
 
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/internal/broker"
+	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/sim"
 )
 
@@ -33,6 +34,7 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer logcapture.Install(log)() // library and log-package output as slog records
 	if f.printConfig {
 		text, err := demoConfig("127.0.0.1:5020", "127.0.0.1:1883", "", demoPrefix, "/tmp/weir-demo")
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/rules"
 	"github.com/weir-edge/weir/sinks/sparkplug"
@@ -69,6 +70,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	defer logcapture.Install(log)() // library and log-package output as slog records
 	var httpLn net.Listener
 	if addr := firstNonEmpty(f.httpListen, cfg.HTTP.Listen); addr != "" {
 		httpLn, err = net.Listen("tcp", addr)
