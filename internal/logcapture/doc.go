@@ -10,7 +10,8 @@
 //     client, paho.golang's error logger (Logger).
 //
 // Libraries that take a logger get one at construction and need nothing
-// here: Pebble (buffer/durable), franz-go (sinks/kafka), mochi-mqtt
+// here: Pebble (buffer/durable; its background errors at warn), franz-go
+// (sinks/kafka), mochi-mqtt
 // (internal/broker), gopcua's server.SetLogger (sim/opcua); nats.go
 // reports through callbacks only.
 //
