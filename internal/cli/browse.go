@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/logcapture"
 	opcuasrc "github.com/weir-edge/weir/sources/opcua"
 )
 
@@ -64,6 +65,7 @@ func browseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	defer logcapture.Install(log)() // gopcua's log-package warnings as slog records
 	cctx, cancel := context.WithTimeout(ctx, 2**timeout)
 	c, err := opcuasrc.Dial(cctx, cfg, log.With("component", "browse"))
 	cancel()
