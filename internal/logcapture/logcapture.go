@@ -92,33 +92,25 @@ type lazyPrinter struct {
 }
 
 func (p lazyPrinter) Println(v ...any) {
-	if l := current.Load(); l != nil {
-		printer{l.With("component", p.component), p.level}.Println(v...)
+	if l := p.logger(); l != nil {
+		l.Log(context.Background(), p.level, strings.TrimSuffix(fmt.Sprintln(v...), "\n"), "component", p.component)
 	}
 }
 
 func (p lazyPrinter) Printf(format string, v ...any) {
-	if l := current.Load(); l != nil {
-		printer{l.With("component", p.component), p.level}.Printf(format, v...)
+	if l := p.logger(); l != nil {
+		l.Log(context.Background(), p.level, strings.TrimSuffix(fmt.Sprintf(format, v...), "\n"), "component", p.component)
 	}
 }
 
-// printer logs Println/Printf calls at a fixed level.
-type printer struct {
-	log   *slog.Logger
-	level slog.Level
-}
-
-func (p printer) Println(v ...any) {
-	if p.log.Enabled(context.Background(), p.level) {
-		p.log.Log(context.Background(), p.level, strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
+// logger is the installed logger when it takes p's level, else nil: paho
+// calls its DEBUG logger per packet, so the common case must cost no
+// formatting and no allocation.
+func (p lazyPrinter) logger() *slog.Logger {
+	if l := current.Load(); l != nil && l.Enabled(context.Background(), p.level) {
+		return l
 	}
-}
-
-func (p printer) Printf(format string, v ...any) {
-	if p.log.Enabled(context.Background(), p.level) {
-		p.log.Log(context.Background(), p.level, strings.TrimSuffix(fmt.Sprintf(format, v...), "\n"))
-	}
+	return nil
 }
 
 // Writer turns each line written by a log.Logger into a slog record,

@@ -212,3 +212,14 @@ func TestUTCTime(t *testing.T) {
 		}
 	}
 }
+
+// TestDisabledPrinterIsFree: paho's DEBUG logger is called per packet; at
+// info level the call costs no formatting or allocation of its own.
+func TestDisabledPrinterIsFree(t *testing.T) {
+	install(t, slog.LevelInfo)
+	p := Logger("paho", slog.LevelDebug)
+	arg := any("x")
+	if n := testing.AllocsPerRun(100, func() { p.Printf("[net] %s", arg) }); n != 0 {
+		t.Errorf("disabled Printf allocates %v times", n)
+	}
+}
