@@ -275,6 +275,9 @@ func (m *Manager) operator(name string, t Transition, user, comment string, unti
 
 // apply runs one transition and queues its event.
 func (m *Manager) apply(name string, t Transition, user, comment string, at, until time.Time) (bool, error) {
+	// Every time an alarm carries (API, events, state file) is UTC: JSON
+	// then reads 2026-03-04T05:06:07.123Z whatever the host's zone.
+	at, until = at.UTC(), until.UTC()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a, ok := m.alarms[name]

@@ -80,6 +80,7 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 		opts.Processors = append(opts.Processors, proc)
 		opts.ProcessorNames = append(opts.ProcessorNames, p.Name)
 	}
+	node := c.NodeID()
 	for _, s := range c.Sinks {
 		l := log.With("component", "sink", "name", s.Name)
 		batch := s.BatchSize
@@ -93,18 +94,31 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 		}
 		spec := engine.SinkSpec{Name: s.Name, Buffer: buf, BatchSize: batch}
 		switch {
+		// Every sink names the node the same way unless its block says
+		// otherwise: node.id, default the host name (NodeID).
 		case s.MQTT != nil:
-			spec.Sink, err = mqtt.New(*s.MQTT, l)
+			sc := *s.MQTT
+			sc.SetNode(node)
+			spec.Sink, err = mqtt.New(sc, l)
 		case s.HTTP != nil:
-			spec.Sink, err = httpsink.New(*s.HTTP, l)
+			sc := *s.HTTP
+			sc.SetNode(node)
+			spec.Sink, err = httpsink.New(sc, l)
 		case s.Postgres != nil:
-			spec.Sink, err = postgres.New(*s.Postgres, l)
+			sc := *s.Postgres
+			sc.SetNode(node)
+			spec.Sink, err = postgres.New(sc, l)
 		case s.NATS != nil:
-			spec.Sink, err = natssink.New(*s.NATS, l)
+			sc := *s.NATS
+			sc.SetNode(node)
+			spec.Sink, err = natssink.New(sc, l)
 		case s.Kafka != nil:
-			spec.Sink, err = kafka.New(*s.Kafka, l)
+			sc := *s.Kafka
+			sc.SetNode(node)
+			spec.Sink, err = kafka.New(sc, l)
 		case s.Sparkplug != nil:
 			sc := *s.Sparkplug
+			sc.SetNode(node)
 			if sc.DataDir == "" {
 				sc.DataDir = c.dataDir()
 			}

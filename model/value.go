@@ -152,7 +152,7 @@ func (v Value) AppendJSON(dst []byte) []byte {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return append(dst, "null"...)
 		}
-		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+		return appendJSONFloat(dst, f)
 	case KindString:
 		return AppendJSONString(dst, v.str)
 	case KindArray:

@@ -1,11 +1,13 @@
 package durable
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,7 +64,17 @@ func keyPos(k []byte) (uint64, bool) {
 // cannot go on (a failed WAL write); it must not return.
 type pebbleLogger struct{ log *slog.Logger }
 
-func (l pebbleLogger) Infof(format string, args ...any) { l.log.Debug(fmt.Sprintf(format, args...)) }
+// Infof is Pebble's only level below fatal: routine notes (debug) and,
+// through its default event listener, "background error: …" (a failed
+// flush or compaction, e.g. a full disk), which must not hide at debug.
+func (l pebbleLogger) Infof(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	level := slog.LevelDebug
+	if strings.Contains(strings.ToLower(msg), "error") {
+		level = slog.LevelWarn
+	}
+	l.log.Log(context.Background(), level, msg, "lib", "pebble")
+}
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	l.log.Error("storage engine failed", "err", msg)

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/internal/logcapture"
 	opcuasrc "github.com/weir-edge/weir/sources/opcua"
 )
 
@@ -61,6 +62,7 @@ func defineBrowse(fs *flag.FlagSet) body {
 		if err != nil {
 			return err
 		}
+		defer logcapture.Install(log)() // gopcua's log-package warnings as slog records
 		cctx, cancel := context.WithTimeout(ctx, 2**timeout)
 		c, err := opcuasrc.Dial(cctx, cfg, log.With("component", "browse"))
 		cancel()

@@ -15,6 +15,7 @@ import (
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/internal/broker"
+	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/sim"
 )
 
@@ -42,6 +43,7 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	defer logcapture.Install(log)() // library and log-package output as slog records
 	if f.printConfig {
 		text, err := demoConfig(firstNonEmpty(f.simListen, demoSimAddr), firstNonEmpty(f.brokerListen, demoBrokerAddr),
 			firstNonEmpty(f.httpListen, demoHTTPAddr), demoPrefix, dataDir)

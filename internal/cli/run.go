@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 
 	"golang.org/x/sync/errgroup"
@@ -19,6 +18,7 @@ import (
 	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/rules"
 	"github.com/weir-edge/weir/sinks/sparkplug"
@@ -85,6 +85,7 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer logcapture.Install(log)() // library and log-package output as slog records
 	if err := ensureDataDir(cfg.DataDirOrDefault(), f.configPath); err != nil {
 		return err
 	}
@@ -102,10 +103,7 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 // runGateway builds the engine from cfg and runs it, with the HTTP API on
 // httpLn when it is not nil, until ctx is done.
 func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, log *slog.Logger) error {
-	node := cfg.Node.ID
-	if node == "" {
-		node, _ = os.Hostname()
-	}
+	node := cfg.NodeID()
 	log = log.With("node", node)
 	opts, err := cfg.Build(log)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/sim"
 	simopcua "github.com/weir-edge/weir/sim/opcua"
 )
@@ -88,6 +89,7 @@ func serveSim(ctx context.Context, fs *flag.FlagSet, f simFlags, stdout, stderr 
 	if err != nil {
 		return err
 	}
+	defer logcapture.Install(log)() // gopcua's log-package output as slog records
 	s, err := sim.New(cfg, log.With("component", "sim"))
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/session/state"
+
+	"github.com/weir-edge/weir/internal/logcapture"
 )
 
 // conn5 is MQTT 5 on paho.golang's low-level client. autopaho is not used
@@ -95,6 +98,7 @@ func dial5(ctx context.Context, nc net.Conn, o Options) (Conn, error) {
 		cfg.Session = c.own
 	}
 	c.cli = paho.NewClient(cfg)
+	c.cli.SetErrorLogger(logcapture.Logger("paho", slog.LevelWarn))
 	cp := &paho.Connect{
 		ClientID:   o.ClientID,
 		KeepAlive:  keepAliveSeconds(o.KeepAlive),

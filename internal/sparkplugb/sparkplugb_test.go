@@ -85,7 +85,7 @@ func TestArrayGolden(t *testing.T) {
 		{"UInt16Array", DataType_UInt16Array, uints(30, 52360), "1e0088cc"},
 		{"UInt32Array", DataType_UInt32Array, uints(52, 3293969225), "3400000049fb55c4"},
 		{"UInt64Array", DataType_UInt64Array, uints(52, 16444743074749521625), "3400000000000000d99e02d1b27637e4"},
-		{"FloatArray", DataType_FloatArray, floats(float64(float32(1.23)), float64(float32(89.341))), "a4709d3f98aeb242"},
+		{"FloatArray", DataType_FloatArray, floats(1.23, 89.341), "a4709d3f98aeb242"}, // float32s decode as the decimals they stand for
 		{"DoubleArray", DataType_DoubleArray, floats(12.354213, 1022.9123213), "d7a205685bb528408e171c6f4cf78f40"},
 		{"BooleanArray", DataType_BooleanArray, bools(false, false, true, true, false, true, false, false, true, true, false, true), "0c00000034d0"},
 		{"BooleanArray empty", DataType_BooleanArray, bools(), "00000000"},
@@ -158,7 +158,9 @@ func TestValueRoundTrip(t *testing.T) {
 		{"UInt64 max", DataType_UInt64, model.Uint(math.MaxUint64), model.Value{}},
 		{"UInt64 from int", DataType_UInt64, model.Int(3), model.Uint(3)},
 		{"Float", DataType_Float, model.Float(1.5), model.Value{}},
-		{"Float narrows", DataType_Float, model.Float(0.1), model.Float(float64(float32(0.1)))},
+		// A float32 comes back as the decimal it stands for (model.Float32).
+		{"Float narrows", DataType_Float, model.Float(0.1), model.Float(0.1)},
+		{"Float narrows precision", DataType_Float, model.Float(0.123456789), model.Float(0.12345679)},
 		{"Double", DataType_Double, model.Float(math.Pi), model.Value{}},
 		{"Double NaN", DataType_Double, model.Float(math.NaN()), model.Value{}},
 		{"Double from int", DataType_Double, model.Int(-2), model.Float(-2)},

@@ -48,7 +48,7 @@ func ValueAs(m *Metric, dt DataType) (model.Value, error) {
 	case DataType_Float, DataType_Double:
 		switch x := m.GetValue().(type) {
 		case *Payload_Metric_FloatValue:
-			return model.Float(float64(x.FloatValue)), nil
+			return model.Float32(x.FloatValue), nil
 		case *Payload_Metric_DoubleValue:
 			return model.Float(x.DoubleValue), nil
 		}
@@ -120,7 +120,7 @@ func valueByField(m *Metric) (model.Value, error) {
 	case *Payload_Metric_LongValue:
 		return model.Uint(x.LongValue), nil
 	case *Payload_Metric_FloatValue:
-		return model.Float(float64(x.FloatValue)), nil
+		return model.Float32(x.FloatValue), nil
 	case *Payload_Metric_DoubleValue:
 		return model.Float(x.DoubleValue), nil
 	case *Payload_Metric_BooleanValue:
@@ -495,7 +495,7 @@ func DecodeArray(dt DataType, b []byte) (model.Value, error) {
 		case DataType_UInt32Array:
 			el[i] = model.Uint(uint64(binary.LittleEndian.Uint32(p)))
 		case DataType_FloatArray:
-			el[i] = model.Float(float64(math.Float32frombits(binary.LittleEndian.Uint32(p))))
+			el[i] = model.Float32(math.Float32frombits(binary.LittleEndian.Uint32(p)))
 		case DataType_Int64Array, DataType_DateTimeArray:
 			el[i] = model.Int(int64(binary.LittleEndian.Uint64(p)))
 		case DataType_UInt64Array:

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync/atomic"
 
+	"github.com/weir-edge/weir/internal/decimal"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 	"github.com/weir-edge/weir/processors/match"
@@ -29,10 +30,13 @@ var (
 )
 
 // rule is a compiled Rule. Scale, offset and unit conversion fold into one
-// affine map a*v+b, so the arithmetic costs the same whatever is set.
+// affine map a*v+b, so the arithmetic costs the same whatever is set; it
+// is computed decimal-faithfully (-82 × 0.01 is -0.82, see
+// internal/decimal).
 type rule struct {
 	affine      bool
 	a, b        float64
+	aff         decimal.Affine
 	nan         string
 	clamp       bool
 	min, max    float64 // ±Inf when a bound is not set
@@ -65,8 +69,12 @@ func New(cfg Config, log *slog.Logger) (*Processor, error) {
 			from, _ := lookupUnit(r.Convert.From)
 			to, _ := lookupUnit(r.Convert.To)
 			ca, cb := conversion(from, to)
-			// convert(a*v+b) = ca*(a*v+b)+cb
-			c.affine, c.a, c.b = true, ca*c.a, ca*c.b+cb
+			// convert(a*v+b) = ca*(a*v+b)+cb. The table's constants
+			// are exact decimals; composing them leaves float noise
+			// (°C→°F: 1.7999999999999998, 32.00000000000004) that Snap
+			// removes, so decimal inputs still give decimal outputs.
+			magB := math.Abs(ca*c.b) + (math.Abs(from.offset)+math.Abs(to.offset))/math.Abs(to.factor)
+			c.affine, c.a, c.b = true, decimal.Snap(ca*c.a, 0), decimal.Snap(ca*c.b+cb, magB)
 		}
 		if r.Clamp != nil {
 			c.clamp, c.clampAction = true, r.Clamp.Action
@@ -80,6 +88,7 @@ func New(cfg Config, log *slog.Logger) (*Processor, error) {
 		if r.Cast != nil {
 			c.cast = newCaster(r.Cast)
 		}
+		c.aff = decimal.NewAffine(c.a, c.b)
 		p.rules = append(p.rules, c)
 	}
 	idx, err := match.NewIndex(lists)
@@ -114,7 +123,7 @@ func (p *Processor) apply(r *rule, s *model.Sample) bool {
 	numeric := k == model.KindInt || k == model.KindUint || k == model.KindFloat
 	if r.affine && numeric {
 		f, _ := s.Value.Float64()
-		s.Value = model.Float(r.a*f + r.b)
+		s.Value = model.Float(r.aff.Apply(f))
 		k = model.KindFloat
 	}
 	if k == model.KindFloat {

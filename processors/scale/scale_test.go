@@ -232,3 +232,42 @@ func BenchmarkProcess(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(src)), "ns/sample")
 }
+
+// TestDecimalResults: values configured as decimals come out as those
+// decimals in the JSON every sink writes, not as float64 rounding noise
+// (-0.8200000000000001); what is not a short decimal keeps its precision.
+func TestDecimalResults(t *testing.T) {
+	tests := []struct {
+		name string
+		rule Rule
+		in   model.Value
+		want string // payload JSON of the value
+	}{
+		{"-82 × 0.01", Rule{Scale: f(0.01)}, model.Int(-82), "-0.82"},
+		{"0.1 + 0.2 via offset", Rule{Offset: f(0.2)}, model.Float(0.1), "0.3"},
+		{"float32 0.82 register × 100", Rule{Scale: f(100)}, model.Float32(0.82), "82"},
+		{"float32 0.57 × 100", Rule{Scale: f(100)}, model.Float32(0.57), "57"},
+		{"degC to degF", Rule{Convert: &Convert{From: "degC", To: "degF"}}, model.Float(21.5), "70.7"},
+		{"large uint × 0.001", Rule{Scale: f(0.001)}, model.Uint(18_000_000_000_123), "18000000000.123"},
+		{"huge value untouched", Rule{Scale: f(0.01)}, model.Float(1e300), strconv.FormatFloat(ident(1e300)*ident(0.01), 'g', -1, 64)},
+		{"full precision kept", Rule{Scale: f(2)}, model.Float(0.1234567890123456), strconv.FormatFloat(2*ident(0.1234567890123456), 'g', -1, 64)},
+		{"NaN stays NaN (encoded null)", Rule{Scale: f(0.01)}, model.Float(math.NaN()), "null"},
+		{"Inf stays Inf (encoded null)", Rule{Scale: f(0.01)}, model.Float(math.Inf(1)), "null"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.rule.Match = []string{"#"}
+			p, err := New(Config{Rules: []Rule{tt.rule}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := p.Process([]model.Sample{sample("a/b", tt.in)})
+			if got := string(out[0].Value.AppendJSON(nil)); got != tt.want {
+				t.Errorf("%v → %s, want %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// ident keeps Go's exact constant arithmetic out of an expected value.
+func ident(x float64) float64 { return x }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -67,7 +66,8 @@ type Config struct {
 	// MaxRetryAfter caps the delay a receiver may ask for with Retry-After
 	// (default 5m).
 	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
-	// Node names this gateway in every body (default: the host name).
+	// Node names this gateway in every body (default: node.id, itself
+	// defaulting to the host name).
 	Node string `yaml:"node"`
 }
 
@@ -103,9 +103,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.AuthHeader.Value.IsSet() && c.AuthHeader.Name == "" {
 		c.AuthHeader.Name = DefaultAuthHeader
-	}
-	if c.Node == "" {
-		c.Node, _ = os.Hostname()
 	}
 }
 
@@ -238,4 +235,12 @@ func validHeaderValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// SetNode names this gateway in every body when the block leaves node
+// unset; the configuration passes node.id (default the host name) here.
+func (c *Config) SetNode(node string) {
+	if c.Node == "" {
+		c.Node = node
+	}
 }

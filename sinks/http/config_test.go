@@ -39,9 +39,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := s.cfg
-	host, _ := os.Hostname()
 	if c.Method != http.MethodPost || c.Timeout != 30*time.Second || c.MaxBodyBytes != 1<<20 ||
-		c.MaxRetryAfter != 5*time.Minute || c.AuthHeader.Name != "Authorization" || c.Node != host ||
+		c.MaxRetryAfter != 5*time.Minute || c.AuthHeader.Name != "Authorization" || c.Node != "" ||
 		len(c.RetryOn) != len(DefaultRetryOn) {
 		t.Errorf("defaults: %+v", c)
 	}

@@ -59,7 +59,8 @@ type Config struct {
 	// Mode is "sample" (default; one record per sample keyed by tag path)
 	// or "batch" (one record per asset per Write keyed by asset path).
 	Mode string `yaml:"mode"`
-	// ClientID names the producer on the brokers (default "weir").
+	// ClientID names the producer on the brokers and fills the weir-node
+	// header of every record (default node.id, or "weir" without one).
 	ClientID string         `yaml:"client_id"`
 	TLS      tlsconf.Config `yaml:"tls"`
 	SASL     SASL           `yaml:"sasl"`
@@ -214,4 +215,13 @@ func validateTopic(t string) error {
 		return fmt.Errorf("%q contains %q; use letters, digits, '.', '_' and '-'", t, c)
 	}
 	return nil
+}
+
+// SetNode makes node (node.id, default the host name) the client_id when
+// the block leaves it unset; DefaultClientID stays the fallback for a
+// Config built without one.
+func (c *Config) SetNode(node string) {
+	if c.ClientID == "" {
+		c.ClientID = node
+	}
 }

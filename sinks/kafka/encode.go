@@ -14,6 +14,10 @@ import (
 const (
 	HeaderSeq        = "weir-seq"
 	HeaderHistorical = "weir-historical"
+	// HeaderNode names the gateway (client_id, by default node.id), so a
+	// consumer of several gateways can tell them apart and de-duplicate
+	// by (node, seq).
+	HeaderNode = "weir-node"
 )
 
 // maxValueBytes keeps a record, with key and headers, under the default
@@ -44,6 +48,7 @@ type message struct {
 type encoder struct {
 	batch    bool
 	maxValue int
+	node     []byte // value of HeaderNode
 
 	buf     []byte
 	msgs    []message
@@ -59,8 +64,8 @@ type encoder struct {
 	scratch   []model.Sample
 }
 
-func newEncoder(batch bool) encoder {
-	return encoder{batch: batch, maxValue: maxValueBytes, groups: make(map[string]int32)}
+func newEncoder(batch bool, node string) encoder {
+	return encoder{batch: batch, maxValue: maxValueBytes, node: []byte(node), groups: make(map[string]int32)}
 }
 
 // encode turns batch into records for topic and returns them with the
@@ -162,17 +167,18 @@ func (e *encoder) build(topic string) []kgo.Record {
 	n := len(e.msgs)
 	if cap(e.recs) < n {
 		e.recs = make([]kgo.Record, n)
-		e.headers = make([]kgo.RecordHeader, 2*n)
+		e.headers = make([]kgo.RecordHeader, 3*n)
 	}
-	e.recs, e.headers = e.recs[:n], e.headers[:2*n]
+	e.recs, e.headers = e.recs[:n], e.headers[:3*n]
 	for i := range e.msgs {
 		m := &e.msgs[i]
-		h := e.headers[2*i : 2*i+2 : 2*i+2]
+		h := e.headers[3*i : 3*i+3 : 3*i+3]
 		h[0] = kgo.RecordHeader{Key: HeaderSeq, Value: e.buf[m.seq.start:m.seq.end]}
 		h[1] = kgo.RecordHeader{Key: HeaderHistorical, Value: valFalse}
 		if m.historical {
 			h[1].Value = valTrue
 		}
+		h[2] = kgo.RecordHeader{Key: HeaderNode, Value: e.node}
 		e.recs[i] = kgo.Record{
 			Topic:   topic,
 			Key:     e.buf[m.key.start:m.key.end:m.key.end],

@@ -71,7 +71,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		where: "kafka " + cfg.Topic,
 		log:   log,
 		state: pipeline.StateStarting,
-		enc:   newEncoder(cfg.Mode == ModeBatch),
+		enc:   newEncoder(cfg.Mode == ModeBatch, cfg.ClientID),
 	}, nil
 }
 

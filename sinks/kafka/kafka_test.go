@@ -460,7 +460,7 @@ func TestConnectUnreachable(t *testing.T) {
 }
 
 func TestEncoderSplitsLargeBatches(t *testing.T) {
-	e := newEncoder(true)
+	e := newEncoder(true, "weir")
 	e.maxValue = 300
 	var batch []model.Sample
 	for i := range 40 {

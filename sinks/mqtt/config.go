@@ -33,8 +33,13 @@ const (
 )
 
 // brokerDefaults are the sink's choices for the shared connection keys:
-// MQTT 5 and a required client_id.
+// MQTT 5; client_id has no default of its own (SetNode gives it node.id).
 var brokerDefaults = mqttclient.Defaults{ProtocolVersion: Version5}
+
+// validateDefaults lets Validate accept an unset client_id, which the
+// configuration fills with node.id before New; the placeholder is never
+// used as a client id.
+var validateDefaults = mqttclient.Defaults{ProtocolVersion: Version5, ClientID: "<node.id>"}
 
 // maxTopicLen keeps room under MQTT's 65535-byte topic limit for the tag
 // path appended to the prefix (model.MaxPathLen).
@@ -42,8 +47,9 @@ const maxTopicLen = 4096
 
 // Config is the `mqtt:` block of a sink.
 type Config struct {
-	// Broker is the connection: url, client_id (required; it also names
-	// the default status topic), protocol_version ("5" by default or
+	// Broker is the connection: url, client_id (default node.id, itself
+	// defaulting to the host name; it also names the default status topic,
+	// so two mqtt sinks on one broker each need their own), protocol_version ("5" by default or
 	// "3.1.1"), username, password, tls, keep_alive (which also bounds the
 	// wait for a PUBACK) and connect_timeout.
 	mqttclient.Broker `yaml:",inline"`
@@ -90,7 +96,7 @@ func (c *Config) setDefaults() {
 // certificates are read at Connect).
 func (c *Config) Validate() error {
 	var errs conf.Errors
-	errs.Add(c.Broker.Validate(brokerDefaults))
+	errs.Add(c.Broker.Validate(validateDefaults))
 	if c.QoS != nil && *c.QoS != 0 && *c.QoS != 1 {
 		errs.Addf("qos", "%d is not supported (use 0 or 1)", *c.QoS)
 	}
@@ -156,4 +162,12 @@ func joinTopic(prefix, rest string) string {
 		return prefix
 	}
 	return prefix + "/" + rest
+}
+
+// SetNode makes node (node.id, default the host name) the client_id when
+// the block leaves it unset, so the status topic names the gateway.
+func (c *Config) SetNode(node string) {
+	if c.ClientID == "" {
+		c.ClientID = node
+	}
 }

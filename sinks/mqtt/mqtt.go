@@ -77,6 +77,9 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		return nil, fmt.Errorf("mqtt sink: %w", err)
 	}
 	cfg.setDefaults()
+	if cfg.ClientID == "" {
+		return nil, fmt.Errorf("mqtt sink: client_id: is required (SetNode gives it node.id)")
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

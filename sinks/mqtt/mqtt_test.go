@@ -110,7 +110,7 @@ func TestValidate(t *testing.T) {
 		{"ipv6", ok(Config{Broker: mqttclient.Broker{URL: "ssl://[::1]:8883"}}), nil},
 		{"tls enabled with mqtts", ok(Config{Broker: mqttclient.Broker{URL: "tls://h", TLS: tlsEnabled()}}), nil},
 		{"v5 password without username", ok(Config{Broker: mqttclient.Broker{Password: conf.Secret{Env: "X"}}}), nil},
-		{"missing url and client id", Config{}, []string{"url: is required", "client_id: is required"}},
+		{"missing url", Config{}, []string{"url: is required"}},
 		{"bad scheme", ok(Config{Broker: mqttclient.Broker{URL: "ws://h:1"}}), []string{`url: scheme "ws" is not supported`}},
 		{"credentials in url", ok(Config{Broker: mqttclient.Broker{URL: "tcp://u:p@h"}}), []string{"url: must not contain credentials"}},
 		{"url path", ok(Config{Broker: mqttclient.Broker{URL: "tcp://h/x"}}), []string{"url: must be scheme://host"}},

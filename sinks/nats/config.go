@@ -52,7 +52,8 @@ type Config struct {
 	// order.
 	URLs []string `yaml:"urls"`
 	// ClientID names the connection on the server and starts every message
-	// id (default "weir"). Give each gateway its own.
+	// id (default node.id, or "weir" without one). Give each gateway its
+	// own.
 	ClientID string `yaml:"client_id"`
 	// SubjectPrefix starts every subject: "<prefix>.<tag path with '/'
 	// replaced by '.'>". Required; tokens separated by '.', no wildcards,
@@ -229,4 +230,13 @@ func validateStreamName(n string) error {
 		return fmt.Errorf("%q must not contain spaces or control characters", n)
 	}
 	return nil
+}
+
+// SetNode makes node (node.id, default the host name) the client_id when
+// the block leaves it unset; DefaultClientID stays the fallback for a
+// Config built without one.
+func (c *Config) SetNode(node string) {
+	if c.ClientID == "" {
+		c.ClientID = node
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -56,7 +55,8 @@ type Config struct {
 	// Timescale turns a newly created table into a TimescaleDB hypertable
 	// partitioned on time, when the timescaledb extension is installed.
 	Timescale bool `yaml:"timescale"`
-	// Node names this gateway in every row (default: the host name). Rows
+	// Node names this gateway in every row (default: node.id, itself
+	// defaulting to the host name). Rows
 	// are unique per (node, seq), which is what drops replays.
 	Node string `yaml:"node"`
 	// TLS: with enabled, the connection must use TLS with these settings,
@@ -82,9 +82,6 @@ func (c *Config) setDefaults() {
 	if c.CreateTable == nil {
 		t := true
 		c.CreateTable = &t
-	}
-	if c.Node == "" {
-		c.Node, _ = os.Hostname()
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
@@ -258,5 +255,13 @@ func parseDSN(s string) (map[string]string, error) {
 		}
 		kv[key] = b.String()
 		s = s[min(i, len(s)):]
+	}
+}
+
+// SetNode names this gateway in every row when the block leaves node
+// unset; the configuration passes node.id (default the host name) here.
+func (c *Config) SetNode(node string) {
+	if c.Node == "" {
+		c.Node = node
 	}
 }

@@ -38,8 +38,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := s.cfg
-	host, _ := os.Hostname()
-	if c.Schema != "public" || c.Table != "weir_samples" || !*c.CreateTable || c.Node != host ||
+	if c.Schema != "public" || c.Table != "weir_samples" || !*c.CreateTable || c.Node != "" ||
 		c.ConnectTimeout != 10*time.Second || c.StatementTimeout != 30*time.Second || c.ApplicationName != "weir" {
 		t.Errorf("defaults: %+v", c)
 	}

@@ -45,6 +45,8 @@ type Config struct {
 	// and connect_timeout (which also bounds SUBSCRIBE and the births).
 	mqttclient.Broker `yaml:",inline"`
 	// GroupID and EdgeNodeID name this edge node: spBv1.0/<group>/…/<edge>.
+	// GroupID is required; EdgeNodeID defaults to node.id (itself
+	// defaulting to the host name), which must then be a valid Sparkplug id.
 	GroupID    string `yaml:"group_id"`
 	EdgeNodeID string `yaml:"edge_node_id"`
 	// Device maps tag paths to Sparkplug devices and metric names.
@@ -77,6 +79,13 @@ type Config struct {
 	// MaxMetricsPerMessage splits a device's samples of one Write into
 	// several DATA messages (default 1000).
 	MaxMetricsPerMessage int `yaml:"max_metrics_per_message"`
+	// ReportByException (default true) is Sparkplug's own model: an
+	// NDATA/DDATA carries a metric only when its value or quality changed
+	// since the last one published for it; the first value after a birth
+	// is always sent. False sends every sample, as a poll produced it.
+	// Unchanged samples are still acknowledged (they are delivered: the
+	// host already has that value).
+	ReportByException *bool `yaml:"report_by_exception"`
 
 	// DataDir is the gateway's data directory, set by the configuration
 	// builder from the top-level data_dir (not a key of this block).
@@ -112,6 +121,10 @@ func (c *Config) setDefaults() {
 	if c.SeqProperty == nil {
 		t := true
 		c.SeqProperty = &t
+	}
+	if c.ReportByException == nil {
+		t := true
+		c.ReportByException = &t
 	}
 	if c.MaxMetricsPerMessage == 0 {
 		c.MaxMetricsPerMessage = DefaultMaxMetrics
@@ -149,6 +162,9 @@ func (c *Config) Validate() error {
 	var errs conf.Errors
 	errs.Add(c.Broker.Validate(c.brokerDefaults()))
 	for _, id := range []struct{ key, v string }{{"group_id", c.GroupID}, {"edge_node_id", c.EdgeNodeID}} {
+		if id.v == "" && id.key == "edge_node_id" {
+			continue // SetNode gives it node.id; New refuses it still empty
+		}
 		if id.v == "" {
 			errs.Addf(id.key, "is required")
 		} else if err := sparkplugb.ValidateID(id.v); err != nil {
@@ -190,4 +206,12 @@ func (c *Config) Validate() error {
 		errs.Addf("max_metrics_per_message", "must be between 1 and %d", maxMetricsPerMessageCap)
 	}
 	return errs.Err()
+}
+
+// SetNode makes node (node.id, default the host name) the edge_node_id
+// when the block leaves it unset.
+func (c *Config) SetNode(node string) {
+	if c.EdgeNodeID == "" {
+		c.EdgeNodeID = node
+	}
 }

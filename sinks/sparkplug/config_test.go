@@ -34,7 +34,7 @@ func TestValidate(t *testing.T) {
 		want []string // substrings of the error; nil: valid
 	}{
 		{"minimal", func(*Config) {}, nil},
-		{"missing ids", func(c *Config) { c.GroupID, c.EdgeNodeID = "", "" }, []string{"group_id", "edge_node_id"}},
+		{"missing group id", func(c *Config) { c.GroupID, c.EdgeNodeID = "", "" }, []string{"group_id"}},
 		{"reserved chars", func(c *Config) { c.GroupID, c.EdgeNodeID, c.PrimaryHostID = "a/b", "e+", "h#" }, []string{"group_id", "edge_node_id", "primary_host_id"}},
 		{"bad url", func(c *Config) { c.URL = "http://x" }, []string{"url"}},
 		{"no url", func(c *Config) { c.URL = "" }, []string{"url"}},

@@ -30,8 +30,15 @@
 //
 // # Samples → metrics
 //
-// Every sample is published (report by exception is upstream's job: the
-// deadband processor). Metric timestamp = SourceTime (ms); Historical →
+// Report by exception, Sparkplug's own model, is the default: a DATA
+// message carries a metric only when its value or quality differs from
+// the last one published for it (the first value after any birth, a
+// rebirth included, always goes out; a failed Write resets the memory so
+// its retry sends everything). Unchanged samples are acknowledged like
+// published ones — the host already has that value — and counted as
+// unchanged_samples. report_by_exception: false publishes every sample;
+// a deadband processor upstream suppresses changes too small to matter.
+// Metric timestamp = SourceTime (ms); Historical →
 // is_historical; a sample without value → is_null. Properties: "Quality"
 // (Int32; 192 good / 0 bad / 500 stale, Ignition's convention — only when
 // not good), "weir_reason" (String, the quality reason, when not good) and

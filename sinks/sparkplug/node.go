@@ -32,6 +32,20 @@ type metricState struct {
 	born bool
 	last model.Sample // last published value (Path unused)
 	has  bool
+	// reported: last went out in a DATA (or is about to, in the message
+	// being built) since the metric's latest birth, in report epoch
+	// reportEpoch. Report by exception compares with it; a birth or a
+	// failed Write (node.reportEpoch moves on) makes the next value go
+	// out whatever it is.
+	reported    bool
+	reportEpoch uint64
+}
+
+// unchanged reports whether s carries the value and quality last reported
+// for m since its birth, so report by exception can leave it out.
+func (m *metricState) unchanged(s *model.Sample, epoch uint64) bool {
+	return m.reported && m.reportEpoch == epoch && m.has &&
+		m.last.Quality == s.Quality && m.last.Value.Equal(s.Value)
 }
 
 // deviceState is a Sparkplug device, or the node itself (id "").
@@ -72,6 +86,9 @@ type node struct {
 	nextAlias uint64
 	// nodeRebirth: a new node-level metric needs a new NBIRTH.
 	nodeRebirth bool
+	// reportEpoch invalidates every metric's reported flag at once (a
+	// Write failed: what it reported may not have reached the host).
+	reportEpoch uint64
 }
 
 func newNode(cfg *Config) *node {
@@ -186,7 +203,7 @@ func (m *metricState) observe(v model.Value) bool {
 // birthMetric builds m's BIRTH entry: name, alias, datatype, timestamp and
 // its last value (or is_null).
 func (m *metricState) birthMetric(nowMs uint64) *sparkplugb.Metric {
-	m.born = true
+	m.born, m.reported = true, false
 	bm := &sparkplugb.Metric{
 		Name:     proto.String(m.name),
 		Alias:    proto.Uint64(m.alias),

@@ -62,6 +62,7 @@ type Sink struct {
 	nbirths, dbirths, ndeaths, ddeaths atomic.Uint64
 	dataMessages, metrics, invalid     atomic.Uint64
 	suppressed, rebirthRequests        atomic.Uint64
+	unchanged                          atomic.Uint64 // left out by report by exception
 	connects, disconnects, pubErrors   atomic.Uint64
 	conversions                        atomic.Uint64
 	seqGauge, bdSeqGauge               atomic.Uint64
@@ -107,6 +108,9 @@ var (
 func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sparkplug sink: %w", err)
+	}
+	if cfg.EdgeNodeID == "" {
+		return nil, fmt.Errorf("sparkplug sink: edge_node_id: is required (SetNode gives it node.id)")
 	}
 	cfg.setDefaults()
 	if log == nil {
@@ -448,6 +452,7 @@ func (s *Sink) Status() pipeline.Status {
 		"metrics":            s.metrics.Load(),
 		"invalid_samples":    s.invalid.Load(),
 		"suppressed_samples": s.suppressed.Load(),
+		"unchanged_samples":  s.unchanged.Load(),
 		"conversion_errors":  s.conversions.Load(),
 		"rebirth_requests":   s.rebirthRequests.Load(),
 		"publish_errors":     s.pubErrors.Load(),

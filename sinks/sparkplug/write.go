@@ -50,6 +50,11 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 
 	s.pubMu.Lock()
 	err := s.writeLocked(ctx, sess.conn, batch)
+	if err != nil {
+		// What this Write reported may not have reached the host: the
+		// retry sends every value again, changed or not.
+		s.node.reportEpoch++
+	}
 	s.pubMu.Unlock()
 	if err == nil {
 		s.stMu.Lock()
@@ -196,8 +201,16 @@ func (s *Sink) deviceData(ctx context.Context, d *deviceState, batch []model.Sam
 		p, idx = nil, idx[:0]
 		return nil
 	}
+	rbe := *s.cfg.ReportByException
 	for _, i := range d.batch {
 		m := s.metricsOf[i]
+		if rbe && m.unchanged(&batch[i], s.node.reportEpoch) {
+			// Report by exception: the host has this value and quality.
+			// The newer sample becomes the metric's last (for births).
+			m.last = batch[i]
+			s.unchanged.Add(1)
+			continue
+		}
 		if m.observe(batch[i].Value) {
 			if err := flush(); err != nil {
 				return err
@@ -220,6 +233,9 @@ func (s *Sink) deviceData(ctx context.Context, d *deviceState, batch []model.Sam
 		p.Metrics = append(p.Metrics, s.enc.metric(m, &batch[i]))
 		s.conversions.Add(s.enc.conversions - before)
 		idx = append(idx, i)
+		// Reported from now on (for later samples of this batch too); a
+		// failed publish moves the report epoch on.
+		m.last, m.has, m.reported, m.reportEpoch = batch[i], true, true, s.node.reportEpoch
 		if len(p.Metrics) == s.cfg.MaxMetricsPerMessage {
 			if err := flush(); err != nil {
 				return err

@@ -3,6 +3,7 @@ package modbus
 import (
 	"math"
 
+	"github.com/weir-edge/weir/internal/decimal"
 	"github.com/weir-edge/weir/model"
 )
 
@@ -159,6 +160,7 @@ type tagDef struct {
 	scaled   bool
 	scale    float64
 	offset   float64
+	affine   decimal.Affine // scale and offset, decimal-faithful
 	kind     model.Kind
 	unit     string
 	desc     string
@@ -195,6 +197,7 @@ func compileTag(namespace string, t *TagConfig) tagDef {
 		if t.Offset != nil {
 			d.offset = *t.Offset
 		}
+		d.affine = decimal.NewAffine(d.scale, d.offset)
 	}
 	return d
 }
@@ -244,7 +247,7 @@ func (d *tagDef) decodeRegs(regs []uint16) (model.Value, bool) {
 	case typeUint64:
 		return d.number(model.Uint(d.raw(regs, 4))), true
 	case typeFloat32:
-		return d.number(model.Float(float64(math.Float32frombits(uint32(d.raw(regs, 2)))))), true
+		return d.number(model.Float32(math.Float32frombits(uint32(d.raw(regs, 2))))), true
 	case typeFloat64:
 		return d.number(model.Float(math.Float64frombits(d.raw(regs, 4)))), true
 	}
@@ -257,7 +260,7 @@ func (d *tagDef) number(v model.Value) model.Value {
 		return v
 	}
 	f, _ := v.Float64()
-	return model.Float(f*d.scale + d.offset)
+	return model.Float(d.affine.Apply(f))
 }
 
 // decodeString reads two characters per register, high byte first (swapped

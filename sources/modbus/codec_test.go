@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/weir-edge/weir/internal/decimal"
 	"github.com/weir-edge/weir/model"
 )
 
@@ -144,6 +145,7 @@ func TestCodecBitsStringsScale(t *testing.T) {
 	scaled := func(typ dataType, scale, offset float64) tagDef {
 		d := def(typ, orderABCD)
 		d.scaled, d.scale, d.offset, d.kind = true, scale, offset, model.KindFloat
+		d.affine = decimal.NewAffine(scale, offset)
 		return d
 	}
 	tests := []struct {
@@ -167,6 +169,9 @@ func TestCodecBitsStringsScale(t *testing.T) {
 		{"offset uint16", scaled(typeUint16, 1, -273.25), []uint16{300}, model.Float(26.75)},
 		{"scale float32", scaled(typeFloat32, 2, 0), []uint16{0x41AC, 0}, model.Float(43)},
 		{"scale uint64", scaled(typeUint64, 0.001, 0), []uint16{0, 0, 0, 1000}, model.Float(1)},
+		// Decimal in, decimal out: not -0.8200000000000001.
+		{"scale int16 decimal", scaled(typeInt16, 0.01, 0), []uint16{0xFFAE}, model.Float(-0.82)},
+		{"float32 decimal", def(typeFloat32, orderABCD), []uint16{0x3F51, 0xEB85}, model.Float(0.82)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,7 +277,11 @@ func BenchmarkDecode(b *testing.B) {
 		{"int16", def(typeInt16, orderABCD)},
 		{"float32_CDAB", def(typeFloat32, orderCDAB)},
 		{"float64_DCBA", def(typeFloat64, orderDCBA)},
-		{"uint64_scaled", func() tagDef { d := def(typeUint64, orderBADC); d.scaled, d.scale = true, 0.1; return d }()},
+		{"uint64_scaled", func() tagDef {
+			d := def(typeUint64, orderBADC)
+			d.scaled, d.scale, d.affine = true, 0.1, decimal.NewAffine(0.1, 0)
+			return d
+		}()},
 		{"bool_bit", func() tagDef { d := def(typeBool, orderABCD); d.bit = 5; return d }()},
 		{"string_8", func() tagDef { d := def(typeString, orderABCD); d.width = 8; return d }()},
 	}

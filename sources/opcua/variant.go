@@ -68,7 +68,7 @@ func anyToValue(x any) (model.Value, bool) {
 	case uint64:
 		return model.Uint(t), true
 	case float32:
-		return model.Float(float64(t)), true
+		return model.Float32(t), true
 	case float64:
 		return model.Float(t), true
 	case string:
@@ -129,7 +129,7 @@ func anyToValue(x any) (model.Value, bool) {
 	case []uint64:
 		return mapSlice(t, model.Uint), true
 	case []float32:
-		return mapSlice(t, func(e float32) model.Value { return model.Float(float64(e)) }), true
+		return mapSlice(t, model.Float32), true
 	case []float64:
 		return mapSlice(t, model.Float), true
 	case []string:
