@@ -25,7 +25,7 @@ test-peers:
 # for one architecture only, so that pass sees every file a host pass would;
 # should one appear, the `go list` comparison (under a second) adds the host
 # pass. The go command caches vet results: unchanged packages cost nothing
-# on the next run. Measured figures: README, "Tests and CI cost".
+# on the next run. Measured figures: README, "The two commands".
 VETARCH := GOARCH=arm GOARM=7
 VETFILES := {{.ImportPath}} {{.GoFiles}} {{.CgoFiles}} {{.TestGoFiles}} {{.XTestGoFiles}}
 
