@@ -176,14 +176,19 @@ func (r *receiver) countLocked() int {
 }
 
 // A sink far slower than its sources: the durable buffer takes the
-// difference on disk, and the process's heap stays bounded.
+// difference on disk, and the process's heap stays bounded. The sink's
+// first write is held until the source is done and the depth read, so it
+// is the bottleneck however fast or slow the machine.
 func TestSlowSinkKeepsMemoryBounded(t *testing.T) {
+	const total = 400_000
+	src := &streamSource{tags: 100, batch: 1000, total: total, done: make(chan struct{})}
+	release := make(chan struct{})
 	sink := newSink("slow")
 	var writes atomic.Int32
 	sink.write = func(ctx context.Context, _ int, _ []model.Sample) error {
 		writes.Add(1)
 		select {
-		case <-time.After(20 * time.Millisecond):
+		case <-release:
 		case <-ctx.Done():
 		}
 		return nil
@@ -192,8 +197,6 @@ func TestSlowSinkKeepsMemoryBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const total = 400_000
-	src := &streamSource{tags: 100, batch: 1000, total: total, done: make(chan struct{})}
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -217,6 +220,7 @@ func TestSlowSinkKeepsMemoryBounded(t *testing.T) {
 		sample()
 	}
 	depth := buf.Stats().Depth
+	close(release)
 	r.stop(t)
 	if depth < total/2 {
 		t.Fatalf("only %d samples waited in the buffer: the sink was not the bottleneck", depth)

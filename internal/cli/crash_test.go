@@ -115,11 +115,20 @@ func TestKill9LosesNothingAccepted(t *testing.T) {
 		child := startChild(t, "run", "-c", path, "--log-format", "json", "--http-listen", "127.0.0.1:0")
 		firstSeqs = append(firstSeqs, child.firstSeq(t))
 		if last {
-			time.Sleep(1500 * time.Millisecond) // let the final run deliver the backlog and live data
+			// Let the final run deliver the backlog the killed runs left:
+			// its buffer is empty once (live data keeps coming, so a few
+			// samples may be in flight at any reading).
+			deadline := time.Now().Add(time.Minute)
+			for child.buffer(t).Depth != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the final run did not deliver the backlog within a minute: %+v", child.buffer(t))
+				}
+				time.Sleep(50 * time.Millisecond) // polling the child's /status
+			}
 			_ = child.cmd.Process.Signal(syscall.SIGTERM)
 		} else {
 			time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond) // a random moment to kill at
-			accepted[i] = child.pushed(t)
+			accepted[i] = child.buffer(t).Pushed
 			time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
 			_ = child.cmd.Process.Kill()
 		}
@@ -128,17 +137,38 @@ func TestKill9LosesNothingAccepted(t *testing.T) {
 		}
 	}
 
-	// The broker may still be forwarding: wait until nothing new arrives.
-	waitQuiet(&mu, func() int { return len(received) }, time.Second, 15*time.Second)
-
+	// The broker may still be forwarding: check until every run is
+	// complete, and report what is missing only if it stays missing.
+	var total int
+	var missing error
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		mu.Lock()
+		total, missing = checkRuns(t, received, firstSeqs, accepted)
+		mu.Unlock()
+		if missing == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling what the subscriber received
+	}
+	if missing != nil {
+		t.Fatal(missing)
+	}
 	mu.Lock()
 	defer mu.Unlock()
+	t.Logf("%d runs, %d kills, %d samples, %d replayed as historical", len(firstSeqs), kills, total, historical)
+}
+
+// checkRuns checks that every run's sequence ids arrived as one
+// contiguous range from its first_seq, at least as long as what its
+// buffer had accepted before the kill; it returns the number of samples.
+func checkRuns(t *testing.T, received map[uint64]bool, firstSeqs []uint64, accepted map[int]uint64) (int, error) {
 	seqs := make([]uint64, 0, len(received))
 	for q := range received {
 		seqs = append(seqs, q)
 	}
 	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
 	total := 0
+	var logs []string
 	for i, first := range firstSeqs {
 		end := ^uint64(0)
 		if i+1 < len(firstSeqs) {
@@ -152,20 +182,23 @@ func TestKill9LosesNothingAccepted(t *testing.T) {
 		}
 		for j, q := range run {
 			if q != first+uint64(j) {
-				t.Fatalf("run %d (first_seq %d): seq %d missing — an accepted sample was lost (have %d samples up to %d)",
+				return 0, fmt.Errorf("run %d (first_seq %d): seq %d missing — an accepted sample was lost (have %d samples up to %d)",
 					i, first, first+uint64(j), len(run), run[len(run)-1])
 			}
 		}
 		if uint64(len(run)) < accepted[i] {
-			t.Fatalf("run %d: the buffer had accepted %d samples before the kill, only %d were delivered", i, accepted[i], len(run))
+			return 0, fmt.Errorf("run %d: the buffer had accepted %d samples before the kill, only %d were delivered", i, accepted[i], len(run))
 		}
 		total += len(run)
-		t.Logf("run %d: %d samples delivered, contiguous from first_seq (%d accepted at the last reading before the kill)", i, len(run), accepted[i])
+		logs = append(logs, fmt.Sprintf("run %d: %d samples delivered, contiguous from first_seq (%d accepted at the last reading before the kill)", i, len(run), accepted[i]))
 	}
 	if total == 0 || len(seqs) != total {
-		t.Fatalf("%d samples outside every run's range (total %d)", len(seqs)-total, total)
+		return 0, fmt.Errorf("%d samples outside every run's range (total %d)", len(seqs)-total, total)
 	}
-	t.Logf("%d runs, %d kills, %d samples, %d replayed as historical", len(firstSeqs), kills, total, historical)
+	for _, l := range logs {
+		t.Log(l)
+	}
+	return total, nil
 }
 
 func killConfig(simAddr, broker, prefix, dataDir string) string {
@@ -218,8 +251,14 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// pushed reads the samples the child's sink buffer has accepted so far.
-func (c *child) pushed(t *testing.T) uint64 {
+// bufferStats are the child's sink buffer figures from its /status.
+type bufferStats struct {
+	Pushed uint64 `json:"pushed"`
+	Depth  uint64 `json:"depth"`
+}
+
+// buffer reads the child's sink buffer figures.
+func (c *child) buffer(t *testing.T) bufferStats {
 	t.Helper()
 	c.mu.Lock()
 	addr := c.http
@@ -231,10 +270,8 @@ func (c *child) pushed(t *testing.T) uint64 {
 	defer resp.Body.Close()
 	var st struct {
 		Components []struct {
-			Kind   string `json:"kind"`
-			Buffer *struct {
-				Pushed uint64 `json:"pushed"`
-			} `json:"buffer"`
+			Kind   string       `json:"kind"`
+			Buffer *bufferStats `json:"buffer"`
 		} `json:"components"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
@@ -242,11 +279,11 @@ func (c *child) pushed(t *testing.T) uint64 {
 	}
 	for _, c := range st.Components {
 		if c.Kind == "sink" && c.Buffer != nil {
-			return c.Buffer.Pushed
+			return *c.Buffer
 		}
 	}
 	t.Fatal("status has no sink buffer")
-	return 0
+	return bufferStats{}
 }
 
 // startChild runs this test binary as `weir args…`.
@@ -311,22 +348,4 @@ func (c *child) stderr() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.errBuf.String()
-}
-
-// waitQuiet returns once count stops growing for quiet, or after limit.
-func waitQuiet(mu *sync.Mutex, count func() int, quiet, limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	mu.Lock()
-	last := count()
-	mu.Unlock()
-	lastChange := time.Now()
-	for time.Now().Before(deadline) && time.Since(lastChange) < quiet {
-		time.Sleep(50 * time.Millisecond)
-		mu.Lock()
-		n := count()
-		mu.Unlock()
-		if n != last {
-			last, lastChange = n, time.Now()
-		}
-	}
 }

@@ -25,7 +25,7 @@ type variable struct {
 	writable bool
 	next     func(last any) any // for counters: the value after a refresh
 	dv       *ua.DataValue      // guarded by space.mu
-	last     any                // the plain value behind dv, for change detection
+	last     any                // the newest plain value, for change detection; publish's own
 }
 
 // space is the simulator's address space in namespace 1. It implements

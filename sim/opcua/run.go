@@ -20,25 +20,37 @@ func (s *Server) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
+		case <-t.C:
 			if s.opts.Step > 0 {
 				s.plant.Step(s.opts.Step)
 			}
-			s.notify(ctx, s.refresh(now))
+			s.publish(ctx)
 		}
 	}
 }
 
-// refresh compares every variable with the model and gives the changed
-// ones a new DataValue stamped now; notify stamps it again when it hands
-// the change to the subscriptions, so a Read in between (a few ms at
-// 10,000 changes) may see the earlier stamp. Unchanged values keep theirs:
-// a client reading twice without a change sees the same source timestamp.
-func (s *Server) refresh(now time.Time) []*variable {
+// change is a variable's new value, found by refresh and made visible
+// (stamped and installed) by notify.
+type change struct {
+	v   *variable
+	val any
+}
+
+// publish compares the values with the model and hands the changes to
+// the subscriptions. The refresh loop and Write both call it; one at a
+// time, so changes become visible in the order they were found.
+func (s *Server) publish(ctx context.Context) {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.notify(ctx, s.refresh())
+}
+
+// refresh lists the variables whose value differs from the model's. It
+// changes nothing a client can see: notify stamps and installs each new
+// value. Only publish calls it (v.last is publish's own state).
+func (s *Server) refresh() []change {
 	values := s.plant.Values()
-	var changed []*variable
-	s.space.mu.Lock()
-	defer s.space.mu.Unlock()
+	var changed []change
 	for _, v := range s.space.order {
 		var nv any
 		switch {
@@ -52,43 +64,54 @@ func (s *Server) refresh(now time.Time) []*variable {
 		if nv == v.last {
 			continue
 		}
-		v.last, v.dv = nv, valueDV(nv, ua.StatusOK, now)
-		changed = append(changed, v)
+		v.last = nv
+		changed = append(changed, change{v, nv})
 	}
 	return changed
 }
 
-// notify hands the changed values to every monitored item on them. It
-// replaces the library's ChangeNotification, which blocks for good on a
-// subscription whose goroutine has ended (a client that went away) while
-// holding the monitored-item lock; here the whole refresh waits at most
-// notifyBudget, after which notifications that cannot be queued are
-// dropped and counted.
-func (s *Server) notify(ctx context.Context, changed []*variable) {
+// notify stamps each change, installs it as the variable's value and
+// hands it to every monitored item on it. It replaces the library's
+// ChangeNotification, which blocks for good on a subscription whose
+// goroutine has ended (a client that went away) while holding the
+// monitored-item lock; here the whole refresh waits at most notifyBudget,
+// after which notifications that cannot be queued are dropped and counted.
+//
+// A change is stamped when it is handed to the library's subscription
+// queue, the earliest moment the server can report it (any wait for room
+// in the queue still counts): feeding 10,000 changes through the
+// library's 100-slot channel takes ~10 ms, and stamped at the start of
+// the refresh the last of them would carry that as latency no client
+// could remove. It is installed at the same moment, under the
+// monitored-item lock, so every reader sees one timestamp per change:
+// the library's initial-value read for a new monitored item (a goroutine
+// that takes that lock and reads the current value, at any moment) sees
+// the value before or after the change, never the change with an
+// earlier stamp than the one its subscription gets next. Installed
+// earlier, a loaded machine delivered one value twice, stamps 0.27 s
+// apart (TestOneChangeOneTimestamp). A Read during the refresh sees the
+// variables not yet reached with their previous value.
+func (s *Server) notify(ctx context.Context, changed []change) {
 	if len(changed) == 0 {
 		return
 	}
 	mis := s.srv.MonitoredItemService
-	if mis == nil {
-		return
+	if mis != nil {
+		mis.Mu.Lock()
+		defer mis.Mu.Unlock()
 	}
 	budget := time.NewTimer(notifyBudget)
 	defer budget.Stop()
-	expired := false
-	mis.Mu.Lock()
-	defer mis.Mu.Unlock()
-	for _, v := range changed {
-		// Stamp the change just before it is handed to the library's
-		// subscription queue, the earliest moment the server can report
-		// it (any wait for room in the queue still counts). Feeding
-		// 10,000 changes through the library's 100-slot channel takes
-		// ~10 ms; stamped at the start of the refresh, the last of them
-		// would carry that as latency no client could remove.
+	expired, stopped := false, false
+	for _, c := range changed {
+		dv := valueDV(c.val, ua.StatusOK, time.Now())
 		s.space.mu.Lock()
-		dv := restamp(v.dv, time.Now())
-		v.dv = dv
+		c.v.dv = dv
 		s.space.mu.Unlock()
-		for _, it := range mis.Nodes[v.node.ID().String()] {
+		if mis == nil || stopped {
+			continue // every change is still installed, so Reads stay current
+		}
+		for _, it := range mis.Nodes[c.v.node.ID().String()] {
 			if it == nil || it.Sub == nil || it.Req == nil || it.Req.ItemToMonitor == nil ||
 				it.Req.ItemToMonitor.AttributeID != ua.AttributeIDValue || it.Req.RequestedParameters == nil {
 				continue
@@ -111,18 +134,13 @@ func (s *Server) notify(ctx context.Context, changed []*variable) {
 				expired = true
 				s.dropped.Add(1)
 			case <-ctx.Done():
-				return
+				stopped = true
+			}
+			if stopped {
+				break
 			}
 		}
 	}
-}
-
-// restamp is a copy of dv with its source and server timestamps set to at.
-func restamp(dv *ua.DataValue, at time.Time) *ua.DataValue {
-	c := *dv
-	c.SourceTimestamp, c.ServerTimestamp = at, at
-	c.EncodingMask |= ua.DataValueSourceTimestamp | ua.DataValueServerTimestamp
-	return &c
 }
 
 // write applies a client's Write of a plant setpoint. The variant must
@@ -143,6 +161,6 @@ func (s *Server) write(v *variable, val *ua.Variant) ua.StatusCode {
 		return ua.StatusBadNodeIDUnknown
 	}
 	s.log.Info("setpoint written", "tag", v.name, "value", val.Value())
-	s.notify(context.Background(), s.refresh(time.Now()))
+	s.publish(context.Background())
 	return ua.StatusOK
 }

@@ -96,6 +96,7 @@ type Server struct {
 	runExited chan struct{}      // closed when the refresh loop has returned
 	done      chan struct{}
 	closeOnce sync.Once
+	pubMu     sync.Mutex // serialises publish (refresh loop, Write)
 
 	authFailures, dropped, published atomic.Uint64
 }
