@@ -94,3 +94,21 @@ func walkValues(v reflect.Value, path string, visit func(string, reflect.Value) 
 		}
 	}
 }
+
+// validateSecrets runs every secret's own Validate (no I/O), wherever the
+// secret sits: some components check theirs, a forgotten one must not slip
+// through. A duplicate of a component's own message is removed by parse.
+func validateSecrets(c *Config) error {
+	var errs conf.Errors
+	walkValues(reflect.ValueOf(c), "", func(path string, v reflect.Value) bool {
+		if v.Type() == secretType {
+			// A reference holding an unresolved ${NAME} (offline) is not judged.
+			if s := v.Interface().(conf.Secret); !strings.Contains(s.Env+s.File, unsetMark) {
+				errs.AddPrefixed(path, s.Validate())
+			}
+			return false
+		}
+		return true
+	})
+	return errs.Err()
+}

@@ -201,6 +201,11 @@ func (c *Config) Validate() error {
 	default:
 		errs.Addf("log.format", "unknown format %q (want text or json)", c.Log.Format)
 	}
+	if c.HTTP.Listen != "" {
+		if err := conf.CheckListen(c.HTTP.Listen); err != nil {
+			errs.Addf("http.listen", "%v", err)
+		}
+	}
 	if c.Engine.DrainTimeout < 0 {
 		errs.Addf("engine.drain_timeout", "must not be negative")
 	}

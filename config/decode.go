@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -158,7 +159,9 @@ func unknownKeyMessage(path, name string, sh *shadow) string {
 	}
 	keys := keysOf(t)
 	if s := suggest(name, keys); s != "" {
-		sh.add(conf.JoinPath(parent, s))
+		// Only the suggested key's own "is required" repeats the
+		// misspelling; what is written under it, if anything, is real.
+		sh.exact[conf.JoinPath(parent, s)] = true
 		return msg + fmt.Sprintf("; did you mean %q?", s)
 	}
 	if len(keys) > 0 && len(keys) <= 12 {
@@ -286,4 +289,33 @@ func describe(t reflect.Type, tag string) string {
 		return "a block of keys (" + strings.Join(keys, ", ") + ")"
 	}
 	return "a value of another kind"
+}
+
+// fractionProblems finds numbers with a fraction written where a whole
+// number belongs: yaml.v3 truncates them without a word (unit_id: 1.5
+// decodes as 1, qos: 0.9 as 0), so a typo would silently address another
+// register or device.
+func fractionProblems(file string, idx *index, sh *shadow) Problems {
+	var ps Problems
+	for p, n := range idx.values {
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!float" || sh.hides(p) {
+			continue
+		}
+		t, _ := typeAt(configType, p)
+		if t == nil || t == durationType {
+			continue
+		}
+		switch t.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		default:
+			continue
+		}
+		if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			continue // a whole number after all (1e9, 2.0)
+		}
+		ps = append(ps, Problem{File: file, Line: n.Line, Key: p,
+			Msg: fmt.Sprintf("expected %s, not %s", describe(t, "!!float"), strconv.Quote(n.Value))})
+	}
+	return ps
 }

@@ -170,10 +170,9 @@ const unsetMark = "weir-unset-"
 // nil when the file cannot be decoded at all), the key index and every
 // problem. lookup nil means offline.
 func parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, *index, Problems) {
-	expanded, err := expandEnv(file, data, lookup)
-	if err != nil {
-		return nil, nil, err
-	}
+	// An unset ${NAME} is one problem among the others: the value holding
+	// it is not judged (as offline), and the rest of the file still is.
+	expanded, envProblems := expandEnv(file, data, lookup)
 	var root yaml.Node
 	if err := yaml.Unmarshal(expanded, &root); err != nil {
 		return nil, nil, syntaxProblems(file, err)
@@ -183,6 +182,10 @@ func parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	for p, n := range idx.values {
 		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, unsetMark) || strings.Contains(p, unsetMark) {
 			unknown.under[p] = true
+			// A secret is judged as a whole ({env} or {file}, a name or a path).
+			if t, _ := typeAt(configType, parentPath(p)); t == secretType {
+				unknown.under[parentPath(p)] = true
+			}
 		}
 	}
 	var c Config
@@ -202,8 +205,15 @@ func parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 		return nil, nil, Problems{{File: file, Line: extra.Line, Msg: "only one YAML document is allowed"}}
 	}
 	ps = append(ps, placeProblems(file, c.Validate(), idx, decoded)...)
-	kept := ps[:0]
+	ps = append(ps, placeProblems(file, validateSecrets(&c), idx, decoded)...)
+	ps = append(ps, fractionProblems(file, idx, decoded)...)
+	kept := envProblems
+	seen := map[Problem]bool{}
 	for _, p := range ps {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
 		if p.Key == "" || !unknown.hides(p.Key) && !strings.Contains(p.Key, unsetMark) {
 			kept = append(kept, p)
 		}
@@ -217,7 +227,9 @@ var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}
 // expandEnv replaces ${NAME} and ${NAME:-default} line by line so line
 // numbers stay true. A value with a newline would shift every later line
 // and could inject structure, so it is refused. With lookup nil (offline)
-// a default is used and a reference without one becomes unsetMark+NAME.
+// a default is used and a reference without one becomes unsetMark+NAME;
+// online, such a reference is a problem and becomes unsetMark+NAME too, so
+// that the rest of the file is still checked.
 func expandEnv(file string, data []byte, lookup func(string) (string, bool)) ([]byte, Problems) {
 	var problems Problems
 	lines := bytes.Split(data, []byte("\n"))
@@ -248,7 +260,7 @@ func expandEnv(file string, data []byte, lookup func(string) (string, bool)) ([]
 				}
 				problems = append(problems, Problem{File: file, Line: i + 1,
 					Msg: fmt.Sprintf("environment variable %s is not set (use ${%s:-default} for a default)", name, name)})
-				return m
+				return []byte(unsetMark + name)
 			}
 			if strings.ContainsAny(v, "\r\n") {
 				problems = append(problems, Problem{File: file, Line: i + 1,
@@ -258,10 +270,7 @@ func expandEnv(file string, data []byte, lookup func(string) (string, bool)) ([]
 			return []byte(v)
 		})
 	}
-	if len(problems) > 0 {
-		return nil, problems
-	}
-	return bytes.Join(lines, []byte("\n")), nil
+	return bytes.Join(lines, []byte("\n")), problems
 }
 
 func syntaxProblems(file string, err error) Problems {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -24,10 +26,21 @@ type Secret struct {
 // IsSet reports whether a source for the secret is configured.
 func (s Secret) IsSet() bool { return s.Env != "" || s.File != "" }
 
-// Validate checks that at most one source is named.
+// envName is what a shell accepts as a variable name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Validate checks that at most one source is named, and that it reads as
+// a variable name or an absolute path. Neither is repeated in the message:
+// what does not look like a name or a path may be the secret itself,
+// pasted where its reference belongs.
 func (s Secret) Validate() error {
-	if s.Env != "" && s.File != "" {
+	switch {
+	case s.Env != "" && s.File != "":
 		return errors.New("give either env or file, not both")
+	case s.Env != "" && !envName.MatchString(s.Env):
+		return errors.New("env must name an environment variable (letters, digits and _, not starting with a digit); what is written is not shown, in case it is the secret itself")
+	case s.File != "" && !filepath.IsAbs(s.File):
+		return errors.New("file must be an absolute path; what is written is not shown, in case it is the secret itself")
 	}
 	return nil
 }
@@ -37,6 +50,9 @@ func (s Secret) Validate() error {
 // value, and wrap pipeline.ErrPermanent: a variable that is not set or a
 // file that cannot be read will not appear by retrying.
 func (s Secret) Resolve() (string, error) {
+	if err := s.Validate(); err != nil {
+		return "", Permanent(fmt.Errorf("secret: %w", err))
+	}
 	switch {
 	case s.Env != "":
 		v, ok := os.LookupEnv(s.Env)
@@ -60,6 +76,9 @@ func (s Secret) Resolve() (string, error) {
 // Warning). Its errors have no path: the caller places them at the key
 // holding the secret.
 func (s Secret) Check() error {
+	if s.Validate() != nil {
+		return nil // Validate reported it, without repeating what is written
+	}
 	switch {
 	case s.Env != "":
 		v, ok := os.LookupEnv(s.Env)
@@ -82,8 +101,11 @@ func (s Secret) Check() error {
 	return nil
 }
 
-// String never shows the value.
+// String never shows the value, nor a reference that may be one.
 func (s Secret) String() string {
+	if s.Validate() != nil {
+		return "<invalid reference>"
+	}
 	switch {
 	case s.Env != "":
 		return "env:" + s.Env

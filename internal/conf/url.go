@@ -112,3 +112,22 @@ func CheckHostPort(raw, defaultPort string) error {
 	}
 	return nil
 }
+
+// CheckListen checks an address a server listens on: host:port, where an
+// empty host means every interface (":8080") and port 0 a free one.
+func CheckListen(raw string) error {
+	host, port, err := net.SplitHostPort(raw)
+	if err != nil {
+		if p, perr := strconv.Atoi(raw); perr == nil && p >= 0 && p <= 65535 {
+			return fmt.Errorf("must be host:port; did you mean 127.0.0.1:%d (this machine only) or :%d (every interface)?", p, p)
+		}
+		return errors.New("must be host:port, like 127.0.0.1:8080 (this machine only) or :8080 (every interface)")
+	}
+	if strings.Contains(host, "/") {
+		return errors.New("must be host:port, not a URL")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return errors.New("has an invalid port (want 0..65535; 0 picks a free one)")
+	}
+	return nil
+}
