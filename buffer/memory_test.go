@@ -117,7 +117,7 @@ func TestMemoryBlockManyWaiters(t *testing.T) {
 			if err != context.Canceled {
 				t.Fatalf("cancelled Push = %v", err)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(2 * time.Minute):
 			t.Fatal("cancelled Push still blocked")
 		}
 	}

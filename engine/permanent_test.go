@@ -56,7 +56,7 @@ func (h *logRecorder) waitFor(t *testing.T, prefix string) { t.Helper(); h.waitN
 // waitN blocks until n records start with prefix.
 func (h *logRecorder) waitN(t *testing.T, prefix string, n int) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(2 * time.Minute)
 	for h.count(prefix) < n {
 		select {
 		case <-h.added:

@@ -464,7 +464,7 @@ func TestProcessNeverBlocks(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatal("Process blocked on a full queue")
 	}
 	if st := r.Status(); st.Counters["queued"] != 2 || st.Counters["dropped"] != 8 {

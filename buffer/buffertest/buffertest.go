@@ -466,10 +466,10 @@ func Run(t *testing.T, newBuf func(t *testing.T, capacity int, p buffer.Policy) 
 				}
 				produced := make(chan struct{})
 				go func() { wg.Wait(); close(produced) }()
-				select {
-				case <-produced:
-				case <-time.After(10 * time.Second):
-					t.Error("producers still blocked after 10s")
+				// Blocked means no progress, not slow: with fsync on every
+				// push a loaded machine may take minutes for 6,000 samples.
+				if !waitProgress(produced, func() uint64 { return b.Stats().Pushed }, stallLimit) {
+					t.Errorf("producers made no progress for %s: blocked", stallLimit)
 				}
 				// Close also wakes producers stuck above, so the test ends.
 				if err := b.Close(); err != nil {
@@ -479,7 +479,7 @@ func Run(t *testing.T, newBuf func(t *testing.T, capacity int, p buffer.Policy) 
 				var got [][]uint64
 				select {
 				case got = <-consumed:
-				case <-time.After(10 * time.Second):
+				case <-time.After(stallLimit):
 					t.Fatal("consumer did not finish")
 				}
 				for p := range producers {
@@ -512,5 +512,29 @@ func core(s buffer.Stats) buffer.Stats {
 	return buffer.Stats{
 		Depth: s.Depth, Capacity: s.Capacity, Pushed: s.Pushed, Acked: s.Acked, Dropped: s.Dropped,
 		Redelivered: s.Redelivered, OldestEdgeTime: s.OldestEdgeTime, DroppedFull: s.DroppedFull,
+	}
+}
+
+// stallLimit is how long a test waits without any progress before it calls
+// a buffer blocked. It bounds a deadlock, never a speed.
+const stallLimit = time.Minute
+
+// waitProgress waits for done while progress() keeps moving; it returns
+// false when progress() stood still for limit.
+func waitProgress(done <-chan struct{}, progress func() uint64, limit time.Duration) bool {
+	tick := time.NewTicker(limit / 60)
+	defer tick.Stop()
+	last, since := progress(), time.Now()
+	for {
+		select {
+		case <-done:
+			return true
+		case <-tick.C:
+			if p := progress(); p != last {
+				last, since = p, time.Now()
+			} else if time.Since(since) >= limit {
+				return false
+			}
+		}
 	}
 }

@@ -17,7 +17,7 @@ func waitFile(t *testing.T, path string, done <-chan error) {
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	deadline := time.After(60 * time.Second)
+	deadline := time.After(2 * time.Minute)
 	for {
 		if _, err := os.Stat(path); err == nil {
 			return

@@ -18,7 +18,7 @@ func TestLibraryOutputIsSlog(t *testing.T) {
 	go func() {
 		done <- runNamed(ctx, "sim", []string{"-listen", "127.0.0.1:0", "-opcua-listen", "127.0.0.1:0", "-log-level", "debug"}, &out, &errOut)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute) // building the address space takes seconds on a loaded machine
 	for !strings.Contains(out.String(), "over OPC UA on opc.tcp://127.0.0.1:") {
 		select {
 		case err := <-done:

@@ -233,7 +233,7 @@ func TestKeyedOrderAcrossPartitions(t *testing.T) {
 			}
 			rd := newReader(t, cl.addr(), "order", mode == ModeBatch)
 			var recs []record
-			deadline := time.Now().Add(10 * time.Second)
+			deadline := time.Now().Add(2 * time.Minute)
 			for n := 0; n < len(batch) && time.Now().Before(deadline); {
 				recs = rd.records(t)
 				n = 0
@@ -336,7 +336,7 @@ func TestProduceFailures(t *testing.T) {
 			}
 			close(failing)
 			rest := batch[10+delivered:]
-			deadline := time.Now().Add(10 * time.Second)
+			deadline := time.Now().Add(2 * time.Minute)
 			for {
 				if errors.Is(err, pipeline.ErrDisconnected) {
 					if cerr := s.Connect(context.Background()); cerr != nil {
@@ -356,7 +356,7 @@ func TestProduceFailures(t *testing.T) {
 			}
 			rd := newReader(t, cl.addr(), "fail", false)
 			seen := map[uint64]bool{}
-			for end := time.Now().Add(10 * time.Second); len(seen) < len(batch) && time.Now().Before(end); {
+			for end := time.Now().Add(2 * time.Minute); len(seen) < len(batch) && time.Now().Before(end); {
 				for _, smp := range rd.samples(t) {
 					seen[smp.Seq] = true
 				}
@@ -435,7 +435,7 @@ func TestSASLPlain(t *testing.T) {
 	}
 	rd := newReader(t, cl.addr(), "sasl", false,
 		kgo.SASL(plain.Auth{User: "weir", Pass: "s3cret"}.AsMechanism()))
-	for end := time.Now().Add(10 * time.Second); len(rd.samples(t)) < 10; {
+	for end := time.Now().Add(2 * time.Minute); len(rd.samples(t)) < 10; {
 		if time.Now().After(end) {
 			t.Fatal("records not consumed")
 		}
@@ -529,7 +529,7 @@ func TestPartialWrite(t *testing.T) {
 	}
 	rd := newReader(t, addr, "partial", false)
 	var first []record
-	for end := time.Now().Add(10 * time.Second); len(first) < 8 && time.Now().Before(end); {
+	for end := time.Now().Add(2 * time.Minute); len(first) < 8 && time.Now().Before(end); {
 		first = rd.records(t)
 	}
 	partOf := map[string]int32{}
@@ -575,7 +575,7 @@ func TestPartialWrite(t *testing.T) {
 		t.Errorf("Delivered = %d, want %d", pe.Delivered, wantDelivered)
 	}
 	seen := map[uint64]bool{}
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); {
+	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); {
 		for _, smp := range rd.samples(t) {
 			seen[smp.Seq] = true
 		}

@@ -252,7 +252,7 @@ func (s *server) start(t *testing.T) {
 	}
 	// Wait until the server answers a client; polling the process is the
 	// only way to observe it.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {

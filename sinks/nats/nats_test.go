@@ -549,7 +549,7 @@ func TestOutageKeepsStream(t *testing.T) {
 		t.Fatalf("Write during outage = %v; want ErrDisconnected", err)
 	}
 	srv.start(t)
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	tick := time.NewTicker(50 * time.Millisecond) // retry pacing, as the engine's backoff
 	defer tick.Stop()
 	for {

@@ -104,7 +104,7 @@ func startSource(t *testing.T, src *Source, out *recorder) (stop func()) {
 				if err != nil {
 					t.Errorf("Run returned %v", err)
 				}
-			case <-time.After(5 * time.Second):
+			case <-time.After(2 * time.Minute):
 				t.Fatal("Run did not return after cancel")
 			}
 		})

@@ -118,7 +118,7 @@ func startSource(t testing.TB, src *Source, out *recorder) (stop func()) {
 				if err != nil {
 					t.Errorf("Run returned %v", err)
 				}
-			case <-time.After(10 * time.Second):
+			case <-time.After(2 * time.Minute):
 				t.Error("Run did not return after cancel")
 			}
 		})

@@ -113,9 +113,9 @@ func startPeer(t *testing.T, port, pkiDir string) *peer {
 	case <-ready:
 	case <-p.exited:
 		t.Fatalf("node-opcua server exited; stderr: %s", p.stderr.String())
-	case <-time.After(60 * time.Second):
+	case <-time.After(2 * time.Minute):
 		p.kill()
-		t.Fatalf("node-opcua server not ready after 60s; stderr: %s", p.stderr.String())
+		t.Fatalf("node-opcua server not ready after 2 min; stderr: %s", p.stderr.String())
 	}
 	return p
 }
@@ -307,7 +307,7 @@ func eventuallyStatus(t *testing.T, src *Source, what string, cond func(lastErro
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(2 * time.Minute)
 	for !cond(src.Status().LastError) {
 		select {
 		case <-tick.C:

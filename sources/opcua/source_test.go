@@ -195,7 +195,7 @@ func TestSecureUsernameAndTrust(t *testing.T) {
 	startSource(t, src, rec)
 
 	var rejected []os.DirEntry
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for len(rejected) == 0 && time.Now().Before(deadline) {
 		rejected, _ = os.ReadDir(filepath.Join(dir, "rejected"))
 		if len(rejected) == 0 {
