@@ -72,8 +72,11 @@ func defineAlarms(fs *flag.FlagSet, verb string) body {
 		client := &http.Client{Timeout: *timeout}
 		err = alarmsVerb(ctx, client, base.String(), verb, pos, alarmsArgs{state, prio, shelved, comment, reason, until, dur}, stdout)
 		var opErr *net.OpError
-		if *api == "" && errors.As(err, &opErr) && opErr.Op == "dial" {
-			return fmt.Errorf("%w (the address was left by a gateway that may have stopped without removing it; pass --data-dir or -api)", err)
+		if errors.As(err, &opErr) && opErr.Op == "dial" {
+			if *api != "" {
+				return fmt.Errorf("no gateway answers at %s (%v)", base.Host, opErr.Err)
+			}
+			return fmt.Errorf("no gateway answers at %s, the address its data dir names: it may have stopped without removing it (kill -9, power loss); start it, or give the running one's --data-dir or -api URL", base.Host)
 		}
 		return err
 	}

@@ -26,7 +26,7 @@ func auditVerbs() []verb {
 
 func defineAuditVerify(fs *flag.FlagSet) body {
 	fileFlag := fs.String("file", "", "the audit trail (old form of the FILE argument)")
-	dataDir := fs.String("data-dir", "", "without FILE: check DATA_DIR/audit/writes.jsonl (default "+config.DefaultDataDir+")")
+	dataDir := fs.String("data-dir", "", "without FILE: check DATA_DIR/audit/writes.jsonl (default "+config.DefaultDataDir+", or the demo's when that does not exist)")
 	keyEnv := fs.String("key-env", "", "environment variable holding the HMAC key, when the trail is keyed (audit.key)")
 	keyFile := fs.String("key-file", "", "file holding the HMAC key, when the trail is keyed (audit.key)")
 	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
@@ -38,7 +38,7 @@ func defineAuditVerify(fs *flag.FlagSet) body {
 		case len(pos) == 1:
 			file = pos[0]
 		case file == "":
-			file = filepath.Join(firstNonEmpty(*dataDir, config.DefaultDataDir), "audit", "writes.jsonl")
+			file = filepath.Join(firstNonEmpty(*dataDir, localDataDir()), "audit", "writes.jsonl")
 		}
 		if *keyEnv != "" && *keyFile != "" {
 			fmt.Fprintln(stderr, "weir audit verify: at most one of -key-env and -key-file")
@@ -50,6 +50,13 @@ func defineAuditVerify(fs *flag.FlagSet) body {
 
 func verifyTrail(stdout io.Writer, file, keyEnv, keyFile string) error {
 	var key []byte
+	if keyFile != "" {
+		abs, err := filepath.Abs(keyFile) // a secret reference is an absolute path
+		if err != nil {
+			return fmt.Errorf("key: %w", err)
+		}
+		keyFile = abs
+	}
 	if secret := (conf.Secret{Env: keyEnv, File: keyFile}); secret.IsSet() {
 		k, err := secret.Resolve()
 		if err != nil {
@@ -73,8 +80,12 @@ func verifyTrail(stdout io.Writer, file, keyEnv, keyFile string) error {
 		fmt.Fprintf(stdout, "%s: 0 entries in %d %s, chain intact (empty)\n", file, len(res.Files), files)
 		return nil
 	}
-	fmt.Fprintf(stdout, "%s: %d entries in %d %s (seq %d..%d), chain intact; newest hash %s\n",
-		file, res.Entries, len(res.Files), files, res.FirstSeq, res.LastSeq, res.LastHash)
+	entries := "entries"
+	if res.Entries == 1 {
+		entries = "entry"
+	}
+	fmt.Fprintf(stdout, "%s: %d %s in %d %s (seq %d..%d), chain intact; newest hash %s\n",
+		file, res.Entries, entries, len(res.Files), files, res.FirstSeq, res.LastSeq, res.LastHash)
 	if res.RotatedAway() {
 		fmt.Fprintf(stdout, "note: the chain starts at seq %d in %s: older files were rotated away (audit.max_files), so its start is not checked\n",
 			res.FirstSeq, res.Files[0])

@@ -49,6 +49,9 @@ func defineBrowse(fs *flag.FlagSet) body {
 			return errUsage
 		}
 		endpoint := pos[0]
+		if err := opcuasrc.CheckEndpoint(endpoint); err != nil {
+			return fmt.Errorf("endpoint %s", err)
+		}
 		rootID, err := ua.ParseNodeID(*root)
 		if err != nil {
 			return fmt.Errorf("-root: %w", err)

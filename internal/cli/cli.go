@@ -30,9 +30,11 @@ type body func(ctx context.Context, pos []string, stdout, stderr io.Writer) erro
 
 // command is one row of the command table.
 type command struct {
-	name     string
-	args     string // the usage line after "weir name"
-	summary  string
+	name    string
+	args    string // the usage line after "weir name"
+	summary string
+	// about, when set, says more than the summary in -h.
+	about    string
 	examples []string
 	// define adds the command's flags to fs and returns its body; help
 	// and completion call it on a scratch FlagSet and drop the body.
@@ -69,8 +71,8 @@ func commands() []command {
 		{name: "validate", args: "[-offline] FILE...", summary: "check configuration files and exit non-zero on problems",
 			examples: []string{
 				"weir validate /etc/weir/weir.yaml",
-				"weir validate -offline examples/*.yaml    # written for another machine: secrets and files not resolved",
-			}, define: describeValidate, run: validateCmd, complete: "file"},
+				"weir validate -offline site-a.yaml site-b.yaml   # written for other machines: secrets and files not resolved",
+			}, about: validateAbout, define: describeValidate, run: validateCmd, complete: "file"},
 		{name: "sim", args: "[flags] [FILE]", summary: "serve the simulated plant over Modbus TCP (and OPC UA)",
 			examples: []string{
 				"weir sim",
@@ -283,7 +285,7 @@ func commandHelp(w io.Writer, c command, args []string) {
 	if len(c.verbs) == 0 || c.run != nil {
 		fs := flag.NewFlagSet("weir "+c.name, flag.ContinueOnError)
 		c.define(fs)
-		printHelp(w, "weir "+c.name, c.args, c.summary, fs, c.examples)
+		printHelp(w, "weir "+c.name, c.args, c.summary, c.about, fs, c.examples)
 		return
 	}
 	if len(args) > 0 {
@@ -291,7 +293,7 @@ func commandHelp(w io.Writer, c command, args []string) {
 			if v.name == args[0] {
 				fs := flag.NewFlagSet("weir "+c.name+" "+v.name, flag.ContinueOnError)
 				v.define(fs)
-				printHelp(w, "weir "+c.name+" "+v.name, v.args, v.summary, fs, c.examples)
+				printHelp(w, "weir "+c.name+" "+v.name, v.args, v.summary, "", fs, c.examples)
 				return
 			}
 		}
@@ -311,11 +313,14 @@ func verbUsage(w io.Writer, c command) {
 	fmt.Fprintf(w, "Run 'weir %s VERB -h' for a verb's flags.\n", c.name)
 }
 
-func printHelp(w io.Writer, name, args, summary string, fs *flag.FlagSet, examples []string) {
+func printHelp(w io.Writer, name, args, summary, about string, fs *flag.FlagSet, examples []string) {
 	if summary != "" {
 		summary = strings.ToUpper(summary[:1]) + summary[1:]
 	}
 	fmt.Fprintf(w, "Usage: %s %s\n\n%s.\n", name, args, summary)
+	if about != "" {
+		fmt.Fprintln(w, "\n"+about)
+	}
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
 	if n > 0 {
@@ -343,13 +348,13 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 			fs.PrintDefaults()
 			return
 		}
-		args, summary := c.args, c.summary
+		args, summary, about := c.args, c.summary, c.about
 		for _, v := range c.verbs {
 			if v.name == verbName {
-				args, summary = v.args, v.summary
+				args, summary, about = v.args, v.summary, ""
 			}
 		}
-		printHelp(fs.Output(), "weir "+name, args, summary, fs, c.examples)
+		printHelp(fs.Output(), "weir "+name, args, summary, about, fs, c.examples)
 	}
 	return fs
 }

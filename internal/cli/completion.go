@@ -88,10 +88,15 @@ func names(specs []completionSpec) string {
 	return strings.Join(n, " ")
 }
 
-func flagWords(s completionSpec, prefix string) string {
+// flagWords lists a command's flags as -name, and as --name for the long
+// ones (the docs write --data-dir; Go's flag package takes both).
+func flagWords(s completionSpec) string {
 	var w []string
 	for _, f := range s.flags {
-		w = append(w, prefix+f.name)
+		w = append(w, "-"+f.name)
+		if len(f.name) > 1 {
+			w = append(w, "--"+f.name)
+		}
 	}
 	return strings.Join(w, " ")
 }
@@ -108,7 +113,7 @@ _weir() {
     case $cmd in
 `, names(specs))
 	for _, s := range specs {
-		fmt.Fprintf(w, "        %s) flags=%q; verbs=%q; files=%q ;;\n", s.name, flagWords(s, "-")+" -h", strings.Join(s.verbs, " "), s.complete)
+		fmt.Fprintf(w, "        %s) flags=%q; verbs=%q; files=%q ;;\n", s.name, flagWords(s)+" -h --help", strings.Join(s.verbs, " "), s.complete)
 	}
 	fmt.Fprint(w, `    esac
     if [[ $cur == -* ]]; then
@@ -145,7 +150,7 @@ _weir() {
     case $words[2] in
 `)
 	for _, s := range specs {
-		fmt.Fprintf(w, "        %s) flags=(%s -h); verbs=(%s); files=%s ;;\n", s.name, flagWords(s, "-"), strings.Join(s.verbs, " "), zshQuote(s.complete))
+		fmt.Fprintf(w, "        %s) flags=(%s -h --help); verbs=(%s); files=%s ;;\n", s.name, flagWords(s), strings.Join(s.verbs, " "), zshQuote(s.complete))
 	}
 	fmt.Fprint(w, `    esac
     if [[ $PREFIX == -* ]]; then
@@ -180,7 +185,11 @@ func writeFish(w io.Writer, specs []completionSpec) {
 			fmt.Fprintf(w, "complete -c weir -n %s -a %s\n", fishQuote(cond), v)
 		}
 		for _, f := range s.flags {
-			fmt.Fprintf(w, "complete -c weir -n %s -o %s -d %s\n", fishQuote(cond), f.name, fishQuote(f.usage))
+			opt := "-o " + f.name
+			if len(f.name) > 1 {
+				opt += " -l " + f.name
+			}
+			fmt.Fprintf(w, "complete -c weir -n %s %s -d %s\n", fishQuote(cond), opt, fishQuote(f.usage))
 		}
 		switch s.complete {
 		case "file":

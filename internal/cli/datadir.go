@@ -96,6 +96,22 @@ func apiURL(api, dataDir string) (string, error) {
 	return "", fmt.Errorf("%w in %s or the demo's data dir: pass the gateway's --data-dir or -api URL", errNoGateway, config.DefaultDataDir)
 }
 
+// localDataDir is the data dir an offline tool (weir audit verify, weir
+// buffer) looks at when none is given: the default one when it exists,
+// else the demo's when that exists (a first try on a laptop), else the
+// default, so the error names the usual place.
+func localDataDir() string {
+	if _, err := os.Stat(config.DefaultDataDir); err == nil {
+		return config.DefaultDataDir
+	}
+	if demo, err := demoDataDir(); err == nil {
+		if _, err := os.Stat(demo); err == nil {
+			return demo
+		}
+	}
+	return config.DefaultDataDir
+}
+
 // demoDataDir is where the demo keeps its state between runs, so that
 // weir audit verify and weir buffer can be tried on it.
 func demoDataDir() (string, error) {

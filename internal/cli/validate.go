@@ -11,25 +11,16 @@ import (
 	"github.com/weir-edge/weir/config"
 )
 
-const validateUsage = `Usage: weir validate [-offline] FILE...
-
-Checks configuration files and reports every problem of each at once, as
+// validateAbout says what validate checks, under its usage line in -h.
+const validateAbout = `Checks configuration files and reports every problem of each at once, as
 file:line: key: message. Unless -offline, it also reads what the file names
 on this machine: ${NAME} variables, secrets ({env: NAME}: set and not empty;
-{file: PATH}: readable, not empty, private to its owner) and TLS files
-(readable, PEM, key matching the certificate, certificate not expired).
+{file: PATH}: readable and not empty; a warning when other users may read
+it) and TLS files (readable, PEM, key matching the certificate, certificate
+not expired; a warning when it expires within 30 days).
 
-Exit status: 0 when every file is valid (warnings, such as a certificate
-that expires within 30 days, are printed), 1 on any error, 2 on a usage
-error.
-
-Examples:
-  weir validate /etc/weir/weir.yaml
-  weir validate -offline site-a.yaml site-b.yaml   # files for other machines
-  weir validate -c /etc/weir/weir.yaml             # -c FILE is accepted too
-
-Flags:
-`
+Exit status: 0 when every file is valid (warnings are printed), 1 on any
+error, 2 on a usage error. -c FILE is accepted too, and may be repeated.`
 
 // fileList is a repeatable -c flag.
 type fileList []string
@@ -44,8 +35,8 @@ func validateCmd(_ context.Context, args []string, stdout, stderr io.Writer) err
 	offline := fs.Bool("offline", false, "check a file written for another machine: do not read its secrets,\n"+
 		"files or ${NAME} variables (an unset one is not an error)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), validateUsage)
-		fs.PrintDefaults()
+		c, _ := lookup("validate")
+		commandHelp(fs.Output(), c, nil)
 	}
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {

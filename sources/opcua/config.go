@@ -1,6 +1,7 @@
 package opcua
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -236,17 +237,26 @@ func (c *Config) needsPKI() bool {
 // address or an http:// URL.
 var endpointSchemes = conf.Schemes{Accepted: []string{"opc.tcp"}, Plain: "opc.tcp"}
 
+// CheckEndpoint checks an endpoint URL as written, suggesting the fix for
+// a host:port or an http:// URL (`weir browse` uses it too).
+func CheckEndpoint(endpoint string) error {
+	switch u, err := url.Parse(endpoint); {
+	case endpoint == "":
+		return errors.New("is required (opc.tcp://host:port)")
+	case endpointSchemes.Check(endpoint) != nil:
+		return endpointSchemes.Check(endpoint)
+	case err != nil || u.Host == "":
+		return fmt.Errorf("%q is not an opc.tcp://host:port URL", endpoint)
+	}
+	return nil
+}
+
 // Validate checks the configuration as written (no I/O) and reports every
 // problem, each at its key path.
 func (c *Config) Validate() error {
 	var errs conf.Errors
-	switch u, err := url.Parse(c.Endpoint); {
-	case c.Endpoint == "":
-		errs.Addf("endpoint", "is required (opc.tcp://host:port)")
-	case endpointSchemes.Check(c.Endpoint) != nil:
-		errs.Add(&conf.FieldError{Path: "endpoint", Err: endpointSchemes.Check(c.Endpoint)})
-	case err != nil || u.Host == "":
-		errs.Addf("endpoint", "%q is not an opc.tcp://host:port URL", c.Endpoint)
+	if err := CheckEndpoint(c.Endpoint); err != nil {
+		errs.Add(&conf.FieldError{Path: "endpoint", Err: err})
 	}
 	policy := c.SecurityPolicy
 	if policy == "" {
