@@ -165,6 +165,10 @@ func printConfig(w io.Writer, f runFlags, dataDir string) error {
 	if err != nil {
 		return err
 	}
+	// The values actually used: ${NAME} as this environment expands it.
+	if data, err = config.ExpandEnv(f.configPath, data, os.LookupEnv); err != nil {
+		return err
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return fmt.Errorf("%s: %w", f.configPath, err)
@@ -184,7 +188,7 @@ func printConfig(w io.Writer, f runFlags, dataDir string) error {
 		setKey(root, []string{"log", "format"}, f.logFormat)
 	}
 	fmt.Fprintf(w, "# weir run --print-config: %s as used, with the command line applied.\n"+
-		"# ${...} and secrets are shown as references, never their values.\n", f.configPath)
+		"# ${...} expanded from this environment; secrets ({env: …}, {file: …}) stay references.\n", f.configPath)
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
