@@ -239,7 +239,9 @@ func purgeStore(stderr io.Writer, dir, sink string, yes bool) error {
 }
 
 // appendExport writes one JSON line: the sink payload of s with its path
-// and the historical flag.
+// in front. The payload already carries "historical":true for a replayed
+// sample, so the flag is not added again (duplicate keys are invalid for
+// strict JSON readers).
 func appendExport(dst []byte, s model.Sample) []byte {
 	dst = append(dst, `{"path":`...)
 	dst = model.AppendJSONString(dst, s.Path)
@@ -247,9 +249,6 @@ func appendExport(dst []byte, s model.Sample) []byte {
 	start := len(dst)
 	dst = payload.AppendSample(dst, s)
 	dst = append(dst[:start], dst[start+1:len(dst)-1]...) // payload without its braces
-	if s.Historical {
-		dst = append(dst, `,"historical":true`...)
-	}
 	return append(dst, "}\n"...)
 }
 
