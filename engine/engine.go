@@ -28,6 +28,9 @@ type SinkSpec struct {
 	Buffer buffer.Buffer
 	// BatchSize caps the samples per Write; default 1000.
 	BatchSize int
+	// DeadLetters keeps the samples the destination refuses for good
+	// (pipeline.ErrRejected); nil drops them, counted and logged.
+	DeadLetters DeadLetters
 }
 
 // Options configure an Engine.
