@@ -23,18 +23,8 @@ type DeadLetters interface {
 	// constant). When the store is full it drops its oldest entries and
 	// counts them; an error means the samples could not be kept.
 	Put(ctx context.Context, cause string, samples []model.Sample) error
-	Stats() DeadLetterStats
-}
-
-// DeadLetterStats is a snapshot of a sink's dead-letter store.
-type DeadLetterStats struct {
-	// Held is the samples kept per cause; Bytes their encoded size.
-	Held  map[string]int `json:"held,omitempty"`
-	Bytes int64          `json:"bytes,omitempty"`
-	// Dropped counts the oldest dead letters dropped to stay in bounds.
-	Dropped uint64 `json:"dropped,omitempty"`
-	// Dir is where the store lives, for `weir buffer dead`.
-	Dir string `json:"dir,omitempty"`
+	// Stats reports the store of each cause that holds or held samples.
+	Stats() map[string]buffer.Stats
 }
 
 // DeadLetterStatus is what /status shows about a sink's refused samples.
@@ -45,9 +35,12 @@ type DeadLetterStatus struct {
 	Rejected map[string]uint64 `json:"rejected"`
 	// Lost counts rejected samples that could not be dead-lettered.
 	Lost uint64 `json:"lost,omitempty"`
-	// Store is the dead-letter store, absent for a sink without one (a
-	// memory buffer).
-	Store *DeadLetterStats `json:"store,omitempty"`
+	// Held is the samples the dead-letter store keeps per cause, from
+	// this run and earlier ones; Bytes their size on disk. Dropped counts
+	// the oldest dead letters dropped to stay in the store's bounds.
+	Held    map[string]int `json:"held,omitempty"`
+	Bytes   int64          `json:"bytes,omitempty"`
+	Dropped uint64         `json:"dropped,omitempty"`
 }
 
 // rejectLogEvery is how often each cause of rejection is logged at most:
@@ -203,8 +196,12 @@ func (r *sinkRunner) deadLetterStatus() *DeadLetterStatus {
 	byCause, lost := r.rej.snapshot()
 	st := &DeadLetterStatus{Rejected: byCause, Lost: lost}
 	if dl := r.spec.DeadLetters; dl != nil {
-		s := dl.Stats()
-		st.Store = &s
+		st.Held = map[string]int{}
+		for cause, bs := range dl.Stats() {
+			st.Held[cause] = bs.Depth
+			st.Bytes += bs.Bytes
+			st.Dropped += bs.Dropped
+		}
 	}
 	return st
 }

@@ -34,12 +34,12 @@ func (d *fakeDead) Put(_ context.Context, cause string, s []model.Sample) error 
 	return nil
 }
 
-func (d *fakeDead) Stats() DeadLetterStats {
+func (d *fakeDead) Stats() map[string]buffer.Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := DeadLetterStats{Held: map[string]int{}}
+	st := map[string]buffer.Stats{}
 	for c, s := range d.held {
-		st.Held[c] = len(s)
+		st[c] = buffer.Stats{Depth: len(s)}
 	}
 	return st
 }
@@ -117,7 +117,7 @@ func TestPoisonSampleDeadLettered(t *testing.T) {
 		t.Fatalf("counters %v buffer %+v", st.Counters, st.Buffer)
 	}
 	if dl := st.DeadLetters; dl == nil || dl.Rejected[pipeline.CauseInvalidName] != 1 || dl.Lost != 0 ||
-		dl.Store == nil || dl.Store.Held[pipeline.CauseInvalidName] != 1 || dl.Rejected[pipeline.CauseOversize] != 0 {
+		dl.Held[pipeline.CauseInvalidName] != 1 || dl.Rejected[pipeline.CauseOversize] != 0 {
 		t.Fatalf("dead-letter status %+v", st.DeadLetters)
 	}
 }

@@ -402,6 +402,11 @@ func (e *Engine) Run(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("release buffer of sink %s: %w", s.spec.Name, err))
 			}
 		}
+		if r, ok := s.spec.DeadLetters.(interface{ Release() error }); ok {
+			if err := r.Release(); err != nil {
+				errs = append(errs, fmt.Errorf("release dead letters of sink %s: %w", s.spec.Name, err))
+			}
+		}
 	}
 	e.log.Info("engine stopped")
 	return errors.Join(errs...)
