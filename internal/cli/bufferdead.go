@@ -251,4 +251,3 @@ func replayCause(main *durable.Buffer, path string, stderr io.Writer) (int, erro
 	}
 	return n, b.Release()
 }
-
