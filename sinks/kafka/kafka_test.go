@@ -301,7 +301,7 @@ func TestProduceFailures(t *testing.T) {
 		code int16
 	}{
 		{"not enough replicas (retriable, times out)", kerr.NotEnoughReplicas.Code},
-		{"invalid record (fatal)", kerr.InvalidRecord.Code},
+		{"policy violation (fatal, not about one record)", kerr.PolicyViolation.Code},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -467,9 +467,16 @@ func TestEncoderSplitsLargeBatches(t *testing.T) {
 		batch = append(batch, model.Sample{Path: fmt.Sprintf("a%d/t%d", i%2, i%6), Value: model.Int(int64(i)), Seq: uint64(i + 1)})
 	}
 	batch = append(batch, model.Sample{Path: "a0/huge", Value: model.String(strings.Repeat("x", 400)), Seq: 41})
-	recs, msgs, dropped := e.encode("t", batch, discard())
-	if dropped != 1 {
-		t.Errorf("dropped %d, want 1", dropped)
+	batch = append(batch, model.Sample{Path: "a1/bad\xffname", Value: model.Int(1), Seq: 42})
+	recs, msgs, rej := e.encode("t", batch)
+	causes := map[int]string{}
+	if rej != nil {
+		for _, r := range rej.Rejected {
+			causes[r.Index] = r.Cause
+		}
+	}
+	if len(causes) != 2 || causes[40] != pipeline.CauseOversize || causes[41] != pipeline.CauseInvalidName {
+		t.Fatalf("rejected %v, want the huge sample (oversize) and the bad name", rej)
 	}
 	n := 0
 	for i, r := range recs {
@@ -477,6 +484,11 @@ func TestEncoderSplitsLargeBatches(t *testing.T) {
 			t.Errorf("record %d: %d bytes", i, len(r.Value))
 		}
 		n += msgs[i].samples
+		for _, k := range e.origin[msgs[i].olo:msgs[i].ohi] {
+			if k >= 40 || !strings.HasPrefix(batch[k].Path, string(r.Key)+"/") {
+				t.Errorf("record %d (key %s) maps back to batch index %d (%s)", i, r.Key, k, batch[k].Path)
+			}
+		}
 		if string(r.Key) != "a0" && string(r.Key) != "a1" {
 			t.Errorf("key %q", r.Key)
 		}
@@ -514,6 +526,39 @@ func BenchmarkWriteBatchMode(b *testing.B) {
 // TestPartialWrite: with two brokers, one refusing produce requests, the
 // records led by the other are confirmed; Write reports exactly the prefix
 // before the first refused sample, and that prefix is stored.
+// TestRecordRefusedIsRejected: records the brokers refuse for good
+// (MESSAGE_TOO_LARGE, INVALID_RECORD) come back as rejected samples with
+// their cause, not as a failure to retry forever; the next batch goes on.
+func TestRecordRefusedIsRejected(t *testing.T) {
+	for _, tt := range []struct {
+		code  int16
+		cause string
+	}{{kerr.MessageTooLarge.Code, pipeline.CauseOversize}, {kerr.InvalidRecord.Code, pipeline.CauseRefused}} {
+		t.Run(tt.cause, func(t *testing.T) {
+			cl := startCluster(t, 1, []string{"refuse"})
+			s := connected(t, testConfig(cl.addr(), "refuse", ModeSample))
+			batch := sinktest.Batch("refuse", 1, 6, 1)
+			kc := cl.kfake()
+			kc.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				return produceError(req.(*kmsg.ProduceRequest), tt.code), nil, true // once
+			})
+			err := write(t, s, batch[:3])
+			var rej *pipeline.RejectedError
+			if !errors.As(err, &rej) || len(rej.Rejected) != 3 {
+				t.Fatalf("Write = %v; want the 3 samples rejected", err)
+			}
+			for i, r := range rej.Rejected {
+				if r.Index != i || r.Cause != tt.cause {
+					t.Fatalf("rejection %d = %+v, want index %d cause %s", i, r, i, tt.cause)
+				}
+			}
+			if err := write(t, s, batch[3:]); err != nil {
+				t.Fatalf("next Write: %v", err)
+			}
+		})
+	}
+}
+
 func TestPartialWrite(t *testing.T) {
 	kc, err := kfake.NewCluster(kfake.NumBrokers(2), kfake.SeedTopics(4, "partial"))
 	if err != nil {
@@ -558,7 +603,7 @@ func TestPartialWrite(t *testing.T) {
 		if kc.CurrentNode() != badNode {
 			return nil, nil, false
 		}
-		return produceError(req.(*kmsg.ProduceRequest), kerr.InvalidRecord.Code), nil, true
+		return produceError(req.(*kmsg.ProduceRequest), kerr.PolicyViolation.Code), nil, true
 	})
 	rest := batch[8:]
 	err = write(t, s, rest)
