@@ -4,10 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/buffer/durable"
+	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/internal/backoff"
 	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/model"
@@ -94,6 +100,90 @@ func TestMosquittoPoisonTopic(t *testing.T) {
 				}
 				sub.clearRetained(t, prefix+"/_status/weir-poison-"+run+version+strconv.Itoa(qos))
 			})
+		}
+	}
+}
+
+// onceSource emits one batch, then waits for the end.
+type onceSource struct{ batch []model.Sample }
+
+func (o onceSource) Run(ctx context.Context, out pipeline.Emitter) error {
+	if err := out.Emit(ctx, o.batch); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// TestMosquittoPoisonThroughEngine is issue 11's reproduction end to end:
+// the metric "bad\xffname" of a Sparkplug birth reaches the MQTT sink
+// unescaped (the source-side escaping is what this bypasses) and the real
+// Mosquitto disconnects over it. The engine moves exactly that sample to
+// the sink's durable dead-letter store, the good samples arrive, the sink
+// does not reconnect in a loop, and a later sample goes out too.
+func TestMosquittoPoisonThroughEngine(t *testing.T) {
+	requireMosquitto(t)
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	prefix := "weir-test/" + run + "/engine"
+	sub := subscribe(t, prefix+"/#")
+	s := newSink(t, Config{
+		Broker:      mqttclient.Broker{URL: "tcp://" + mosquittoAddr, ClientID: "weir-poison-engine-" + run},
+		TopicPrefix: prefix})
+	s.enc.unchecked = true
+	dead, err := durable.OpenDeadLetters(filepath.Join(t.TempDir(), "uns.dead"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []model.Sample
+	for i, name := range []string{"Temperature", "Pressure", "bad\xffname", "Speed", "Level"} {
+		batch = append(batch, model.Sample{Path: "spBv1.0/G1/E1/" + name, Value: model.Int(int64(i)), SourceTime: 1e15, EdgeTime: 1e15})
+	}
+	e, err := engine.New(engine.Options{
+		Sources: []engine.SourceSpec{{Name: "sparkplug", Source: onceSource{batch}}},
+		Sinks: []engine.SinkSpec{{Name: "uns", Sink: s, Buffer: buffer.NewMemory(100, buffer.Block),
+			DeadLetters: dead}},
+		Backoff: backoff.Policy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	sub.waitFor(t, "the 4 good samples", func(m []mqtttest.Message) bool {
+		return len(mqtttest.OnPrefix(m, prefix+"/spBv1.0/G1/E1/")) >= 4
+	})
+	deadline := time.Now().Add(waitTimeout)
+	for dead.Stats()[pipeline.CauseMalformed].Depth != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dead letters %+v, want the poison sample under malformed", dead.Stats())
+		}
+		time.Sleep(10 * time.Millisecond) // polling a store another goroutine fills
+	}
+	var sink engine.ComponentStatus
+	for _, c := range e.Status().Components {
+		if c.Kind == "sink" {
+			sink = c
+		}
+	}
+	if sink.DeadLetters == nil || sink.DeadLetters.Rejected[pipeline.CauseMalformed] != 1 || sink.DeadLetters.Held[pipeline.CauseMalformed] != 1 {
+		t.Fatalf("dead-letter status %+v", sink.DeadLetters)
+	}
+	if n := sink.Counters["connects"]; n > 3 {
+		t.Fatalf("%d connects: a poison sample must not cause a reconnect loop", n)
+	}
+	if sink.Counters["samples_written"] != 4 || sink.Buffer.Depth != 0 {
+		t.Fatalf("counters %v, buffer %+v", sink.Counters, sink.Buffer)
+	}
+	for _, m := range mqtttest.OnPrefix(sub.waitFor(t, "", func([]mqtttest.Message) bool { return true }), prefix+"/spBv1.0/") {
+		if !utf8.ValidString(m.Topic) {
+			t.Fatalf("the broker delivered a non-UTF-8 topic %q", m.Topic)
 		}
 	}
 }
