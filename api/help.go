@@ -166,4 +166,6 @@ var duplicates = map[string]string{
 	// Sparkplug sink: sums of the N and D series.
 	"weir_sink_births_total": "weir_sink_nbirths_total + weir_sink_dbirths_total",
 	"weir_sink_deaths_total": "weir_sink_ndeaths_total + weir_sink_ddeaths_total",
+	// The engine's count of refused samples is the sum of the by-cause family.
+	"weir_sink_samples_rejected_total": "sum by (name) (weir_sink_refused_samples_total)",
 }
