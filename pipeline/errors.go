@@ -15,8 +15,10 @@ var (
 	ErrClosed = errors.New("closed")
 	// ErrRejected from Sink.Write means the destination refused the batch
 	// for good (an HTTP 400, a schema violation): retrying cannot succeed.
-	// The engine logs and counts the samples as rejected and moves on, so
-	// one poisoned batch never blocks a sink.
+	// The engine moves the samples not confirmed to the sink's dead-letter
+	// store, counts and logs them, and moves on, so one poisoned batch never
+	// blocks a sink. A sink that knows which samples were refused returns
+	// a *RejectedError instead, so that only those are set aside.
 	ErrRejected = errors.New("rejected by destination")
 	// ErrPermanent from Source.Run or Sink.Connect means the component
 	// cannot work until its configuration or its environment changes (a
