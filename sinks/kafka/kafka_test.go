@@ -526,39 +526,6 @@ func BenchmarkWriteBatchMode(b *testing.B) {
 // TestPartialWrite: with two brokers, one refusing produce requests, the
 // records led by the other are confirmed; Write reports exactly the prefix
 // before the first refused sample, and that prefix is stored.
-// TestRecordRefusedIsRejected: records the brokers refuse for good
-// (MESSAGE_TOO_LARGE, INVALID_RECORD) come back as rejected samples with
-// their cause, not as a failure to retry forever; the next batch goes on.
-func TestRecordRefusedIsRejected(t *testing.T) {
-	for _, tt := range []struct {
-		code  int16
-		cause string
-	}{{kerr.MessageTooLarge.Code, pipeline.CauseOversize}, {kerr.InvalidRecord.Code, pipeline.CauseRefused}} {
-		t.Run(tt.cause, func(t *testing.T) {
-			cl := startCluster(t, 1, []string{"refuse"})
-			s := connected(t, testConfig(cl.addr(), "refuse", ModeSample))
-			batch := sinktest.Batch("refuse", 1, 6, 1)
-			kc := cl.kfake()
-			kc.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-				return produceError(req.(*kmsg.ProduceRequest), tt.code), nil, true // once
-			})
-			err := write(t, s, batch[:3])
-			var rej *pipeline.RejectedError
-			if !errors.As(err, &rej) || len(rej.Rejected) != 3 {
-				t.Fatalf("Write = %v; want the 3 samples rejected", err)
-			}
-			for i, r := range rej.Rejected {
-				if r.Index != i || r.Cause != tt.cause {
-					t.Fatalf("rejection %d = %+v, want index %d cause %s", i, r, i, tt.cause)
-				}
-			}
-			if err := write(t, s, batch[3:]); err != nil {
-				t.Fatalf("next Write: %v", err)
-			}
-		})
-	}
-}
-
 func TestPartialWrite(t *testing.T) {
 	kc, err := kfake.NewCluster(kfake.NumBrokers(2), kfake.SeedTopics(4, "partial"))
 	if err != nil {
