@@ -46,9 +46,11 @@ func (f *fakeStatus) Status() engine.Status {
 				},
 			}},
 			{Kind: "sink", Status: pipeline.Status{Name: "uns", State: pipeline.StateRetrying, LastError: "broker gone", LastErrorAt: at,
-				Counters: map[string]uint64{"samples_written": 40, "samples": 40, "births": 2}},
+				Counters: map[string]uint64{"samples_written": 40, "samples": 40, "births": 2, "samples_rejected": 3}},
 				Buffer:  &buffer.Stats{Depth: 2, Capacity: 100, Dropped: 3, DroppedFull: 3, Bytes: 640, OldestEdgeTime: 1, Acked: 40},
-				Latency: &engine.LatencyStats{Count: 40, P50ms: 1, P99ms: 5, Buckets: latencyBuckets()}},
+				Latency: &engine.LatencyStats{Count: 40, P50ms: 1, P99ms: 5, Buckets: latencyBuckets()},
+				DeadLetters: &engine.DeadLetterStatus{Rejected: map[string]uint64{"malformed": 1, "invalid_name": 2, "oversize": 0},
+					Held: map[string]int{"malformed": 1, "invalid_name": 2}, Bytes: 90, Dropped: 0}},
 			{Kind: "sink", Status: pipeline.Status{Name: "hist", State: "publishing"}, Up: true},
 			{Kind: "source", Status: pipeline.Status{Name: "spb", State: pipeline.StateRunning, Children: []pipeline.Status{
 				{Name: "edge1", State: "online"}, {Name: "edge2", State: pipeline.StateOffline}}}, Up: true},
@@ -119,6 +121,13 @@ func TestEndpoints(t *testing.T) {
 		`weir_sink_latency_seconds_bucket{name="uns",le="+Inf"} 2`,
 		`weir_sink_latency_seconds_count{name="uns"} 2`,
 		`weir_pipeline_samples_emitted_total 42`,
+		`weir_sink_refused_samples_total{cause="malformed",name="uns"} 1`,
+		`weir_sink_refused_samples_total{cause="oversize",name="uns"} 0`,
+		`weir_sink_dead_letter_samples{cause="invalid_name",name="uns"} 2`,
+		`weir_sink_dead_letter_bytes{name="uns"} 90`,
+		`weir_sink_dead_letter_dropped_samples_total{name="uns"} 0`,
+		`weir_sink_dead_letter_lost_samples_total{name="uns"} 0`,
+		`# HELP weir_sink_refused_samples_total Samples the destination refused for good, by cause`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {
@@ -134,6 +143,7 @@ func TestEndpoints(t *testing.T) {
 		`weir_sink_buffer_acked`,
 		`weir_sink_samples_total`,
 		`weir_sink_births_total`,
+		`weir_sink_samples_rejected_total`,
 		`latency_p50`, `latency_p99`,
 	} {
 		if strings.Contains(body, dup) {

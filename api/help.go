@@ -25,7 +25,12 @@ var help = map[string]string{
 	"weir_sink_batches_written_total":             "Write calls the destination confirmed; samples_written / batches_written is the mean batch size.",
 	"weir_sink_write_errors_total":                "Write calls that failed, rejected ones included; a failed batch stays in the buffer and is offered again after a backoff.",
 	"weir_sink_connects_total":                    "Successful connections of the sink to its destination, the first one and every reconnect.",
-	"weir_sink_samples_rejected_total":            "Samples the destination refused for good (HTTP 400, a schema violation); dropped from the buffer, never retried.",
+	"weir_sink_samples_rejected_total":            "Samples the destination refused for good (an invalid topic, subject or key, an oversize message, a type it refuses, a broker disconnect caused by one message, an HTTP 400); moved to the sink's dead-letter store, never retried on their own. By cause: weir_sink_refused_samples_total.",
+	"weir_sink_refused_samples_total":             "Samples the destination refused for good, by cause: invalid_name, oversize, unsupported_type, malformed (the broker dropped the connection over this message), refused (an explicit refusal such as HTTP 400). Logged once per cause per minute.",
+	"weir_sink_dead_letter_samples":               "Refused samples held in the sink's dead-letter store (DATA_DIR/buffers/<sink>.dead), by cause, from this run and earlier ones; weir buffer dead shows them, weir buffer replay sends them again.",
+	"weir_sink_dead_letter_bytes":                 "Bytes the sink's dead-letter store holds on disk.",
+	"weir_sink_dead_letter_dropped_samples_total": "Oldest dead letters dropped to keep the dead-letter store in its bounds (16 MiB and 100,000 samples per cause).",
+	"weir_sink_dead_letter_lost_samples_total":    "Refused samples that could not be dead-lettered (a sink with a memory buffer has no dead-letter store, or the store failed); dropped, counted and logged.",
 	"weir_sink_samples_replayed_total":            "Samples delivered from a backlog (held across a restart or an outage, sent as historical); not observed in the latency histograms.",
 	"weir_sink_latency_seconds":                   "Seconds from a live sample's source timestamp to the destination's confirmation; includes the device's or server's own delay before the sample reached Weir.",
 	"weir_sink_gateway_latency_seconds":           "Seconds from a live sample's arrival at the gateway to the destination's confirmation: Weir's own share (processing, buffering, batching, the network to the destination).",
@@ -161,4 +166,6 @@ var duplicates = map[string]string{
 	// Sparkplug sink: sums of the N and D series.
 	"weir_sink_births_total": "weir_sink_nbirths_total + weir_sink_dbirths_total",
 	"weir_sink_deaths_total": "weir_sink_ndeaths_total + weir_sink_ddeaths_total",
+	// The engine's count of refused samples is the sum of the by-cause family.
+	"weir_sink_samples_rejected_total": "sum by (name) (weir_sink_refused_samples_total)",
 }

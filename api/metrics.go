@@ -84,6 +84,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			counter(ch, metricName("weir", cs.Kind, "buffer_redelivered_samples_total"), labels, float64(b.Redelivered))
 		}
+		if dl := cs.DeadLetters; dl != nil {
+			deadLetters(ch, cs.Kind, cs.Name, dl)
+		}
 		if l := cs.Latency; l != nil {
 			histogram(ch, metricName("weir", cs.Kind, "latency_seconds"), labels, l.Buckets)
 		}
@@ -95,6 +98,25 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			emitStatus(ch, cs.Kind+"_child", childLabels, child, nil)
 		}
 	}
+}
+
+// deadLetters exports a sink's refused samples by cause and its
+// dead-letter store. Every cause is exported (0 until it happens), so
+// that an alert on the rate needs no absent() guard.
+func deadLetters(ch chan<- prometheus.Metric, kind, name string, dl *engine.DeadLetterStatus) {
+	labels := prometheus.Labels{"name": name}
+	for cause, n := range dl.Rejected {
+		counter(ch, metricName("weir", kind, "refused_samples_total"), prometheus.Labels{"name": name, "cause": cause}, float64(n))
+	}
+	counter(ch, metricName("weir", kind, "dead_letter_lost_samples_total"), labels, float64(dl.Lost))
+	if dl.Held == nil {
+		return // no store: a memory buffer's sink
+	}
+	for cause, n := range dl.Held {
+		gauge(ch, metricName("weir", kind, "dead_letter_samples"), prometheus.Labels{"name": name, "cause": cause}, float64(n))
+	}
+	gauge(ch, metricName("weir", kind, "dead_letter_bytes"), labels, float64(dl.Bytes))
+	counter(ch, metricName("weir", kind, "dead_letter_dropped_samples_total"), labels, float64(dl.Dropped))
 }
 
 // componentHealth exports whether the component is up, its state, when it

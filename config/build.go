@@ -93,6 +93,16 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 			return engine.Options{}, fmt.Errorf("sink %s: buffer: %w", s.Name, err)
 		}
 		spec := engine.SinkSpec{Name: s.Name, Buffer: buf, BatchSize: batch}
+		if d, ok := buf.(*durable.Buffer); ok {
+			// Beside a durable buffer, a durable dead-letter store;
+			// a memory buffer's sink drops refused samples, counted.
+			dl, err := durable.OpenDeadLetters(durable.DeadLetterDir(d.Dir()), l.With("buffer", "dead_letters"))
+			if err != nil {
+				releaseAll(append(opts.Sinks, spec))
+				return engine.Options{}, fmt.Errorf("sink %s: dead letters: %w", s.Name, err)
+			}
+			spec.DeadLetters = dl
+		}
 		switch {
 		// Every sink names the node the same way unless its block says
 		// otherwise: node.id, default the host name (NodeID).
@@ -184,6 +194,9 @@ func (c *Config) openBuffer(s Sink, log *slog.Logger) (buffer.Buffer, error) {
 func releaseAll(sinks []engine.SinkSpec) {
 	for _, s := range sinks {
 		if r, ok := s.Buffer.(interface{ Release() error }); ok {
+			_ = r.Release()
+		}
+		if r, ok := s.DeadLetters.(interface{ Release() error }); ok {
 			_ = r.Release()
 		}
 	}

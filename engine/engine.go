@@ -28,6 +28,9 @@ type SinkSpec struct {
 	Buffer buffer.Buffer
 	// BatchSize caps the samples per Write; default 1000.
 	BatchSize int
+	// DeadLetters keeps the samples the destination refuses for good
+	// (pipeline.ErrRejected); nil drops them, counted and logged.
+	DeadLetters DeadLetters
 }
 
 // Options configure an Engine.
@@ -397,6 +400,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		if r, ok := s.spec.Buffer.(interface{ Release() error }); ok {
 			if err := r.Release(); err != nil {
 				errs = append(errs, fmt.Errorf("release buffer of sink %s: %w", s.spec.Name, err))
+			}
+		}
+		if r, ok := s.spec.DeadLetters.(interface{ Release() error }); ok {
+			if err := r.Release(); err != nil {
+				errs = append(errs, fmt.Errorf("release dead letters of sink %s: %w", s.spec.Name, err))
 			}
 		}
 	}

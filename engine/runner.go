@@ -125,6 +125,7 @@ type sinkRunner struct {
 	writeErrors atomic.Uint64
 	connects    atomic.Uint64
 	rejected    atomic.Uint64
+	rej         rejections    // rejected samples by cause, and the log's rate limit
 	historical  atomic.Uint64 // replayed samples delivered
 
 	// connMu guards connected against abortIfNotConnected, so a sink
@@ -235,15 +236,11 @@ func (r *sinkRunner) run(ctx context.Context) {
 			r.confirm(batch.Prefix(delivered))
 		}
 		if errors.Is(err, pipeline.ErrRejected) {
-			// The destination refuses this data for good; retrying would
-			// block the sink forever. Count, log and move on.
-			rest := batch.Samples[delivered:]
-			r.rejected.Add(uint64(len(rest)))
-			r.setState(pipeline.StateRunning, err)
-			r.log.Error("sink rejected samples permanently; dropped", "err", err, "samples", len(rest),
-				"first_seq", rest[0].Seq, "last_seq", rest[len(rest)-1].Seq)
-			if aerr := r.spec.Buffer.Ack(batch); aerr != nil {
-				r.log.Error("sink buffer ack failed", "err", aerr)
+			// The destination refuses these samples for good; retrying
+			// would block the sink forever. Dead-letter them and go on.
+			r.handleRejected(ctx, batch, delivered, err)
+			if b.Attempt() > 0 {
+				b.Reset()
 			}
 			continue
 		}

@@ -24,6 +24,9 @@ type ComponentStatus struct {
 	// GatewayLatency is Latency measured from each sample's arrival at the
 	// gateway instead of its source time: Weir's own share.
 	GatewayLatency *LatencyStats `json:"gateway_latency,omitempty"`
+	// DeadLetters (sinks only) counts the samples the destination refused
+	// for good, by cause, and describes the dead-letter store.
+	DeadLetters *DeadLetterStatus `json:"dead_letters,omitempty"`
 }
 
 // LatencyStats summarises sample taken → sink confirmed, for live
@@ -93,6 +96,7 @@ func (e *Engine) Status() Status {
 		cs.Buffer = &bs
 		cs.Latency = latencyStats(&s.latency)
 		cs.GatewayLatency = latencyStats(&s.gatewayLatency)
+		cs.DeadLetters = s.deadLetterStatus()
 		// A sink is up while connected and its last write succeeded: the
 		// engine's state is running only then.
 		engineState, _, _ := s.snapshot()

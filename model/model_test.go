@@ -125,6 +125,8 @@ func TestValidatePath(t *testing.T) {
 		{"a/#", "wildcard"},
 		{"$SYS/x", "reserve"},
 		{"a/\x00", "control character"},
+		{"plant/bad\xffname", "not valid UTF-8"},
+		{"plant/temp\u00b0C", ""},
 		{" a/b", "spaces"},
 		{strings.Repeat("a/", 32) + "a", "levels"},
 		{strings.Repeat("x", MaxPathLen+1), "bytes long"},
@@ -143,6 +145,51 @@ func TestValidatePath(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestEscapePath(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plant/line1/temp", "plant/line1/temp"},
+		{"plant/bad\xffname", "plant/bad%FFname"},
+		{"a+b/c#d", "a%2Bb/c%23d"},
+		{"a/\x00nul\x7f/\tx", "a/%00nul%7F/%09x"},
+		{"$SYS/x", "%24SYS/x"},
+		{"a/$b", "a/$b"},
+		{"  a b ", "%20%20a b%20"},
+		{"temp\u00b0C/\xe2\x82", "temp\u00b0C/%E2%82"}, // a truncated sequence
+		{"50%/x", "50%/x"},                             // '%' is kept: existing paths never change
+		{"a//b", "a//b"},                               // not fixable: ValidatePath still refuses it
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got := EscapePath(tt.in)
+			if got != tt.want {
+				t.Fatalf("EscapePath(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if tt.in != "a//b" {
+				if err := ValidatePath(got); err != nil {
+					t.Fatalf("escaped %q is not a valid path: %v", got, err)
+				}
+			}
+		})
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = EscapePath("plant/line1/temp") }); n != 0 {
+		t.Fatalf("EscapePath of a clean path allocates %v times", n)
+	}
+}
+
+// FuzzEscapePath: whatever a device sends, the escaped path is valid
+// unless its shape (empty levels, length, levels) is the problem.
+func FuzzEscapePath(f *testing.F) {
+	f.Add("plant/bad\xffname")
+	f.Add("$a/+/#/ x ")
+	f.Fuzz(func(t *testing.T, p string) {
+		e := EscapePath(p)
+		if err := ValidatePath(e); err != nil && !strings.Contains(err.Error(), "empty") &&
+			!strings.Contains(err.Error(), "long") && !strings.Contains(err.Error(), "levels") && !strings.Contains(err.Error(), "spaces") {
+			t.Fatalf("EscapePath(%q) = %q: %v", p, e, err)
+		}
+	})
 }
 
 func FuzzValidatePath(f *testing.F) {

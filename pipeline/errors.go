@@ -15,8 +15,10 @@ var (
 	ErrClosed = errors.New("closed")
 	// ErrRejected from Sink.Write means the destination refused the batch
 	// for good (an HTTP 400, a schema violation): retrying cannot succeed.
-	// The engine logs and counts the samples as rejected and moves on, so
-	// one poisoned batch never blocks a sink.
+	// The engine moves the samples not confirmed to the sink's dead-letter
+	// store, counts and logs them, and moves on, so one poisoned batch never
+	// blocks a sink. A sink that knows which samples were refused returns
+	// a *RejectedError instead, so that only those are set aside.
 	ErrRejected = errors.New("rejected by destination")
 	// ErrPermanent from Source.Run or Sink.Connect means the component
 	// cannot work until its configuration or its environment changes (a
@@ -49,3 +51,75 @@ func (e *PartialWriteError) Error() string {
 }
 
 func (e *PartialWriteError) Unwrap() error { return e.Err }
+
+// Causes of a rejection, as reported in Rejection.Cause. They are label
+// values of the dead-letter counters and the names of the dead-letter
+// store's parts, so they stay few, fixed and snake_case.
+const (
+	// CauseInvalidName: the tag path cannot name anything at the
+	// destination (a topic, subject or key that is not UTF-8, holds a
+	// wildcard, NUL or a control character, or is too long).
+	CauseInvalidName = "invalid_name"
+	// CauseOversize: the message is larger than the destination accepts.
+	CauseOversize = "oversize"
+	// CauseUnsupported: the destination refuses the value's type.
+	CauseUnsupported = "unsupported_type"
+	// CauseMalformed: the destination dropped the connection right after
+	// this message (an MQTT DISCONNECT 0x81 malformed packet, 0x82
+	// protocol error, 0x90 topic name invalid, 0x95 packet too large,
+	// 0x99 payload format invalid; an MQTT 3.1.1 broker closing the
+	// socket on this one message again when it was sent alone).
+	CauseMalformed = "malformed"
+	// CauseRefused: the destination answered this message with a refusal
+	// that retrying cannot change (an HTTP 400, a PUBACK failure code, a
+	// database constraint).
+	CauseRefused = "refused"
+)
+
+// Causes lists every cause, for tools that walk the dead-letter store.
+var Causes = []string{CauseInvalidName, CauseOversize, CauseUnsupported, CauseMalformed, CauseRefused}
+
+// Rejection is one sample of a Write's batch that the destination refused
+// for good.
+type Rejection struct {
+	// Index is the sample's position in the batch given to Write.
+	Index int
+	// Cause is one of the Cause constants.
+	Cause string
+	// Err says what exactly was wrong, for the log.
+	Err error
+}
+
+// RejectedError from Sink.Write reports that the samples listed were
+// refused for good (a poison pill) and that EVERY OTHER sample of the batch
+// was confirmed by the destination. The engine moves the rejected samples
+// to the sink's dead-letter store, acknowledges the whole batch in the
+// buffer and goes on, so one bad sample never blocks the samples behind
+// it. A sink that cannot confirm the others (the connection failed too)
+// returns that failure instead; it then finds the same rejections again on
+// the next attempt. It wraps ErrRejected.
+type RejectedError struct {
+	Rejected []Rejection
+}
+
+func (e *RejectedError) Error() string {
+	if len(e.Rejected) == 0 {
+		return "no samples rejected"
+	}
+	r := e.Rejected[0]
+	if len(e.Rejected) == 1 {
+		return fmt.Sprintf("1 sample rejected (%s): %v", r.Cause, r.Err)
+	}
+	return fmt.Sprintf("%d samples rejected, the first (%s): %v", len(e.Rejected), r.Cause, r.Err)
+}
+
+func (e *RejectedError) Unwrap() error { return ErrRejected }
+
+// Reject appends a rejection of batch[index] to *rej, creating the error
+// on first use; sinks call it while encoding a batch.
+func Reject(rej **RejectedError, index int, cause string, err error) {
+	if *rej == nil {
+		*rej = &RejectedError{}
+	}
+	(*rej).Rejected = append((*rej).Rejected, Rejection{Index: index, Cause: cause, Err: err})
+}

@@ -74,6 +74,14 @@ type Flusher interface {
 // connection re-establishes it itself or on the next Connect call; the
 // engine calls Connect again after Write reports ErrDisconnected. Write must
 // not keep batch after returning.
+//
+// A poison sample — one the destination refuses for good, whatever the
+// rest of the batch (a name it cannot carry, a message too large, a broker
+// that disconnects over it) — must never make Write fail the same way
+// forever: the sink delivers the rest and returns a *RejectedError naming
+// the refused samples and their cause, and the engine sets them aside in
+// the sink's dead-letter store. Finding the poison may take one failed
+// Write (ErrDisconnected) before that, not more.
 type Sink interface {
 	Connect(ctx context.Context) error
 	Write(ctx context.Context, batch []model.Sample) error

@@ -28,6 +28,8 @@ import (
 //	weir buffer [list] [DIR]                 list stores (read-only)
 //	weir buffer export [DIR] SINK > b.jsonl  deliver by hand (read-only)
 //	weir buffer purge [-yes] [DIR] SINK      delete the backlog
+//	weir buffer dead [-export] [DIR] SINK    dead letters per cause (read-only)
+//	weir buffer replay [-yes] [DIR] SINK     dead letters back into the buffer
 //
 // An operator may point it at the wrong directory: list and export open
 // stores read-only and refuse what is not a Weir store, so they never
@@ -37,6 +39,8 @@ func bufferVerbs() []verb {
 		{name: "list", args: "[flags] [DIR]", summary: "list the buffer stores of a data dir (read-only)", define: defineBufferList},
 		{name: "export", args: "[flags] [DIR] SINK", summary: "write a sink's held samples to stdout as JSON lines, oldest first (read-only)", define: defineBufferExport},
 		{name: "purge", args: "[flags] [DIR] SINK", summary: "delete every sample held for a sink (asks first, or -yes)", define: defineBufferPurge},
+		{name: "dead", args: "[flags] [DIR] SINK", summary: "a sink's dead letters (samples its destination refused for good) per cause; -export writes them as JSON lines (read-only)", define: defineBufferDead},
+		{name: "replay", args: "[flags] [DIR] SINK", summary: "move a sink's dead letters back into its buffer, once their cause is fixed (asks first, or -yes)", define: defineBufferReplay},
 	}
 }
 
@@ -239,7 +243,9 @@ func purgeStore(stderr io.Writer, dir, sink string, yes bool) error {
 }
 
 // appendExport writes one JSON line: the sink payload of s with its path
-// and the historical flag.
+// in front. The payload already carries "historical":true for a replayed
+// sample, so the flag is not added again (duplicate keys are invalid for
+// strict JSON readers).
 func appendExport(dst []byte, s model.Sample) []byte {
 	dst = append(dst, `{"path":`...)
 	dst = model.AppendJSONString(dst, s.Path)
@@ -247,9 +253,6 @@ func appendExport(dst []byte, s model.Sample) []byte {
 	start := len(dst)
 	dst = payload.AppendSample(dst, s)
 	dst = append(dst[:start], dst[start+1:len(dst)-1]...) // payload without its braces
-	if s.Historical {
-		dst = append(dst, `,"historical":true`...)
-	}
 	return append(dst, "}\n"...)
 }
 

@@ -83,6 +83,9 @@ func TestBufferCmd(t *testing.T) {
 			if v.Seq != uint64(i+1) || !v.Historical || !strings.HasPrefix(v.Path, "plant/a/") {
 				t.Fatalf("line %d = %+v", i, v)
 			}
+			if n := strings.Count(l, `"historical"`); n != 1 {
+				t.Fatalf("line %d has the historical key %d times, want once: %s", i, n, l)
+			}
 		}
 	})
 	t.Run("purge needs -yes", func(t *testing.T) {

@@ -231,6 +231,9 @@ func releaseBuffers(opts engine.Options) {
 		if r, ok := s.Buffer.(interface{ Release() error }); ok {
 			_ = r.Release()
 		}
+		if r, ok := s.DeadLetters.(interface{ Release() error }); ok {
+			_ = r.Release()
+		}
 	}
 }
 

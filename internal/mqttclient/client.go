@@ -179,6 +179,44 @@ func await(ctx context.Context, tok Token, timeout <-chan time.Time, lost <-chan
 	}
 }
 
+// DisconnectError is the Cause of an MQTT 5 connection the broker ended
+// with a DISCONNECT packet; its reason code tells a broker going away
+// (0x8B) from one refusing what it was just sent (0x81 malformed packet,
+// 0x82 protocol error, 0x90 topic name invalid, 0x95 packet too large,
+// 0x99 payload format invalid).
+type DisconnectError struct {
+	ReasonCode byte
+	Reason     string // the optional reason string
+}
+
+func (e *DisconnectError) Error() string {
+	return "broker sent DISCONNECT, " + withReason(e.ReasonCode, e.Reason)
+}
+
+// Refuses reports whether the broker disconnected over the content of a
+// packet it received (see DisconnectError), rather than for its own
+// reasons.
+func (e *DisconnectError) Refuses() bool {
+	switch e.ReasonCode {
+	case 0x81, 0x82, 0x90, 0x95, 0x99:
+		return true
+	}
+	return false
+}
+
+// PubackError is an MQTT 5 PUBACK with a failure reason code; it wraps
+// ErrRefused.
+type PubackError struct {
+	ReasonCode byte
+	Reason     string
+}
+
+func (e *PubackError) Error() string {
+	return ErrRefused.Error() + ": PUBACK " + withReason(e.ReasonCode, e.Reason)
+}
+
+func (e *PubackError) Unwrap() error { return ErrRefused }
+
 // refusedSub is the error for a SUBACK failure code.
 func refusedSub(topic string, rc byte) error {
 	return fmt.Errorf("%w: SUBACK for %q: reason code 0x%02x", ErrRefused, topic, rc)

@@ -81,7 +81,7 @@ func dial5(ctx context.Context, nc net.Conn, o Options) (Conn, error) {
 			if d.Properties != nil {
 				reason = d.Properties.ReasonString
 			}
-			c.failed(fmt.Errorf("broker sent DISCONNECT, %s", withReason(d.ReasonCode, reason)))
+			c.failed(&DisconnectError{ReasonCode: d.ReasonCode, Reason: reason})
 		},
 	}
 	if o.OnMessage != nil {
@@ -176,7 +176,7 @@ func (c *conn5) Publish(ctx context.Context, topic string, payload []byte, qos b
 		if resp.Properties != nil {
 			reason = resp.Properties.ReasonString
 		}
-		return fmt.Errorf("%w: PUBACK %s", ErrRefused, withReason(resp.ReasonCode, reason))
+		return &PubackError{ReasonCode: resp.ReasonCode, Reason: reason}
 	case errors.Is(err, paho.ErrInvalidArguments):
 		return fmt.Errorf("%w: %w", ErrRefused, err)
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:

@@ -204,24 +204,51 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	if c == nil {
 		return fmt.Errorf("http %s: write: %w", s.where, pipeline.ErrDisconnected)
 	}
-	delivered := 0
+	var rej *pipeline.RejectedError
+	skip := s.rejectNames(batch, &rej)
+	delivered := 0 // everything before is confirmed or rejected
 	for delivered < len(batch) {
-		rest := batch[delivered:]
+		if skip != nil && skip[delivered] {
+			delivered++
+			continue
+		}
+		end := delivered + 1
+		for end < len(batch) && (skip == nil || !skip[end]) {
+			end++
+		}
+		rest := batch[delivered:end]
 		n := s.encode(rest)
-		if err := s.send(ctx, c, rest[:n]); err != nil {
+		err := s.send(ctx, c, rest[:n])
+		if err == nil {
+			s.requests.Add(1)
+			s.samples.Add(uint64(n))
+		} else if errors.Is(err, ErrRejected) {
+			// The receiver refuses something in this request for good:
+			// find exactly what, delivering the rest.
+			err = s.isolate(ctx, c, batch, delivered, delivered+n, err, &rej)
+		}
+		if err != nil {
 			err = s.failed(c, err)
+			if rej != nil {
+				// Rejected samples ahead of the failure are found again
+				// on the next Write; they must not be taken as delivered.
+				for _, r := range rej.Rejected {
+					delivered = min(delivered, r.Index)
+				}
+			}
 			if delivered > 0 {
 				return &pipeline.PartialWriteError{Delivered: delivered, Err: err}
 			}
 			return err
 		}
 		delivered += n
-		s.requests.Add(1)
-		s.samples.Add(uint64(n))
 	}
 	s.stMu.Lock()
 	s.state, s.lastErr = pipeline.StateRunning, ""
 	s.stMu.Unlock()
+	if rej != nil {
+		return rej
+	}
 	return nil
 }
 

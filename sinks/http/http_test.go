@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -237,14 +239,64 @@ func TestStatusClassification(t *testing.T) {
 			if tt.code >= 500 {
 				class = "http_errors_5xx"
 			}
-			if tt.code >= 400 && st.Counters[class] != 1 {
-				t.Errorf("%s = %d", class, st.Counters[class])
+			// A refusal is tried again in two halves (isolate), which are
+			// refused too: three requests, then the sink gives up.
+			requests := uint64(1)
+			if tt.want.rejected {
+				requests = 3
 			}
-			if (tt.want.after > 0) != (st.Counters["retries_after"] == 1) || (st.Counters["rejected_requests"] == 1) != tt.want.rejected {
+			if tt.code >= 400 && st.Counters[class] != requests {
+				t.Errorf("%s = %d, want %d", class, st.Counters[class], requests)
+			}
+			if (tt.want.after > 0) != (st.Counters["retries_after"] == 1) || (st.Counters["rejected_requests"] == requests) != tt.want.rejected {
 				t.Errorf("counters %v", st.Counters)
 			}
 			if st.LastError == "" {
 				t.Error("no last error")
+			}
+		})
+	}
+}
+
+// TestPoisonIsolated: the receiver refuses (400) any request that carries
+// one particular sample. The sink sends the refused request again in
+// halves until that sample is alone, rejects exactly it, and delivers
+// every other sample once in the same Write.
+func TestPoisonIsolated(t *testing.T) {
+	for _, code := range []int{400, 413} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			batch := sinktest.Batch("iso", 3, 40, 1)
+			const poison = 23
+			r := newReceiver(t)
+			r.setResponder(func(_ int, req *http.Request) (int, map[string]string) {
+				// Requests carry consecutive samples; the key names the
+				// first and last sequence ids.
+				var first, last uint64
+				fmt.Sscanf(req.Header.Get("Idempotency-Key"), "%d-%d", &first, &last)
+				if p := batch[poison].Seq; first <= p && p <= last {
+					return code, nil
+				}
+				return 200, nil
+			})
+			s := newSink(t, r.url(), nil)
+			err := s.Write(ctxT(t), batch)
+			var rej *pipeline.RejectedError
+			if !errors.As(err, &rej) || len(rej.Rejected) != 1 || rej.Rejected[0].Index != poison {
+				t.Fatalf("Write = %v; want exactly index %d rejected", err, poison)
+			}
+			wantCause := map[int]string{400: pipeline.CauseRefused, 413: pipeline.CauseOversize}[code]
+			if rej.Rejected[0].Cause != wantCause {
+				t.Errorf("cause %s, want %s", rej.Rejected[0].Cause, wantCause)
+			}
+			var got []uint64
+			for _, smp := range r.received() {
+				got = append(got, smp.Seq)
+			}
+			if len(got) != len(batch)-1 || slices.Contains(got, batch[poison].Seq) {
+				t.Fatalf("%d samples delivered, want %d each once: %v", len(got), len(batch)-1, got)
+			}
+			if n := len(r.requests()); n > 1+2*6 {
+				t.Errorf("%d requests; isolating one sample among 40 needs at most 13", n)
 			}
 		})
 	}
@@ -261,7 +313,6 @@ func TestSplitByMaxBodyBytes(t *testing.T) {
 	}{
 		{"all confirmed", -1, 0, false},
 		{"second fails 500", 1, 500, false},
-		{"second rejected 400", 1, 400, true},
 		{"first fails 503", 0, 503, false},
 	}
 	for _, tt := range tests {

@@ -1,13 +1,15 @@
 package kafka
 
 import (
-	"log/slog"
+	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-edge/weir/internal/payload"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/pipeline"
 )
 
 // Record header names.
@@ -41,6 +43,9 @@ type message struct {
 	first      int
 	samples    int
 	historical bool
+	// olo, ohi: the batch indexes of the record's samples are
+	// encoder.origin[olo:ohi], for rejecting exactly them.
+	olo, ohi int32
 }
 
 // encoder turns a batch into records. Its buffers are reused between
@@ -62,6 +67,9 @@ type encoder struct {
 	counts    []int32
 	order     []int32
 	scratch   []model.Sample
+
+	origin   []int32
+	rejected *pipeline.RejectedError
 }
 
 func newEncoder(batch bool, node string) encoder {
@@ -69,24 +77,32 @@ func newEncoder(batch bool, node string) encoder {
 }
 
 // encode turns batch into records for topic and returns them with the
-// number of samples dropped for being too large.
-func (e *encoder) encode(topic string, batch []model.Sample, log *slog.Logger) (recs []kgo.Record, msgs []message, dropped int) {
+// samples that cannot be sent, rejected by batch index (a tag path that is
+// not UTF-8: the key would carry it, but no consumer could name it; a
+// single sample larger than a record may be), or nil.
+func (e *encoder) encode(topic string, batch []model.Sample) (recs []kgo.Record, msgs []message, rejected *pipeline.RejectedError) {
 	e.buf = e.buf[:0]
 	e.msgs = e.msgs[:0]
+	e.origin = e.origin[:0]
+	e.rejected = nil
 	if !e.batch {
 		for i := range batch {
 			s := &batch[i]
-			start := len(e.buf)
-			e.buf = payload.AppendSample(e.buf, *s)
-			if len(e.buf)-start > e.maxValue {
-				e.buf = e.buf[:start]
-				log.Warn("dropping sample: larger than a record may be", "path", s.Path, "seq", s.Seq)
-				dropped++
+			if !utf8.ValidString(s.Path) {
+				e.rejectName(i, s.Path)
 				continue
 			}
+			start := len(e.buf)
+			e.buf = payload.AppendSample(e.buf, *s)
+			if size := len(e.buf) - start; size > e.maxValue {
+				e.buf = e.buf[:start]
+				e.rejectSize(i, size)
+				continue
+			}
+			e.origin = append(e.origin, int32(i))
 			e.add(s.Path, span{start, len(e.buf)}, s.Seq, i, 1, s.Historical)
 		}
-		return e.build(topic), e.msgs, dropped
+		return e.build(topic), e.msgs, e.rejected
 	}
 
 	// A counting sort by asset keeps batch order inside each asset and
@@ -94,6 +110,11 @@ func (e *encoder) encode(topic string, batch []model.Sample, log *slog.Logger) (
 	clear(e.groups)
 	e.groupKeys, e.counts, e.group = e.groupKeys[:0], e.counts[:0], e.group[:0]
 	for i := range batch {
+		if !utf8.ValidString(batch[i].Path) {
+			e.group = append(e.group, -1)
+			e.rejectName(i, batch[i].Path)
+			continue
+		}
 		asset, _ := payload.Asset(batch[i].Path)
 		g, seen := e.groups[asset]
 		if !seen {
@@ -112,21 +133,35 @@ func (e *encoder) encode(topic string, batch []model.Sample, log *slog.Logger) (
 	}
 	e.order = append(e.order[:0], make([]int32, total)...)
 	for i, g := range e.group {
-		e.order[e.counts[g]] = int32(i)
-		e.counts[g]++
+		if g >= 0 {
+			e.order[e.counts[g]] = int32(i)
+			e.counts[g]++
+		}
 	}
 	start := int32(0)
 	for g, key := range e.groupKeys {
 		end := e.counts[g]
-		dropped += e.encodeRun(batch, key, e.order[start:end], log)
+		e.encodeRun(batch, key, e.order[start:end])
 		start = end
 	}
-	return e.build(topic), e.msgs, dropped
+	return e.build(topic), e.msgs, e.rejected
+}
+
+// rejectName rejects batch[i], whose path is not UTF-8.
+func (e *encoder) rejectName(i int, path string) {
+	pipeline.Reject(&e.rejected, i, pipeline.CauseInvalidName, fmt.Errorf("tag path %q is not valid UTF-8", path))
+}
+
+// rejectSize rejects batch[i], larger than a record may be on its own.
+func (e *encoder) rejectSize(i, size int) {
+	pipeline.Reject(&e.rejected, i, pipeline.CauseOversize,
+		fmt.Errorf("sample encodes to %d bytes, a record may hold %d", size, e.maxValue))
 }
 
 // encodeRun encodes batch[idx...] of one asset as one record, split in
-// halves while the value is too large.
-func (e *encoder) encodeRun(batch []model.Sample, key string, idx []int32, log *slog.Logger) int {
+// halves while the value is too large; a single sample too large is
+// rejected.
+func (e *encoder) encodeRun(batch []model.Sample, key string, idx []int32) {
 	e.scratch = e.scratch[:0]
 	hist := false
 	for _, i := range idx {
@@ -135,18 +170,20 @@ func (e *encoder) encodeRun(batch []model.Sample, key string, idx []int32, log *
 	}
 	start := len(e.buf)
 	e.buf = payload.AppendBatch(e.buf, e.scratch)
-	if len(e.buf)-start > e.maxValue {
+	if size := len(e.buf) - start; size > e.maxValue {
 		e.buf = e.buf[:start]
 		if len(idx) == 1 {
-			log.Warn("dropping sample: larger than a record may be", "path", batch[idx[0]].Path, "seq", batch[idx[0]].Seq)
-			return 1
+			e.rejectSize(int(idx[0]), size)
+			return
 		}
 		h := len(idx) / 2
-		return e.encodeRun(batch, key, idx[:h], log) + e.encodeRun(batch, key, idx[h:], log)
+		e.encodeRun(batch, key, idx[:h])
+		e.encodeRun(batch, key, idx[h:])
+		return
 	}
 	first := int(idx[0])
+	e.origin = append(e.origin, idx...)
 	e.add(key, span{start, len(e.buf)}, batch[first].Seq, first, len(idx), hist)
-	return 0
 }
 
 // add appends the key and the seq header value to buf and records the
@@ -158,7 +195,8 @@ func (e *encoder) add(key string, value span, seq uint64, first, samples int, hi
 	sq := span{start: len(e.buf)}
 	e.buf = strconv.AppendUint(e.buf, seq, 10)
 	sq.end = len(e.buf)
-	e.msgs = append(e.msgs, message{key: k, value: value, seq: sq, first: first, samples: samples, historical: hist})
+	e.msgs = append(e.msgs, message{key: k, value: value, seq: sq, first: first, samples: samples, historical: hist,
+		olo: int32(len(e.origin) - samples), ohi: int32(len(e.origin))})
 }
 
 // build makes the records once buf no longer grows, so that the slices

@@ -257,7 +257,11 @@ func (f *flight) promise(i int) func(*kgo.Record, error) {
 //
 // On a failure it returns *pipeline.PartialWriteError with the samples
 // before the first unconfirmed record; when the brokers cannot be reached
-// within produce_timeout the error wraps pipeline.ErrDisconnected.
+// within produce_timeout the error wraps pipeline.ErrDisconnected. Samples
+// that can never be a record (a tag path that is not UTF-8, larger than a
+// record alone) and records the brokers refuse for good (too large,
+// invalid) come back in a *pipeline.RejectedError once everything else is
+// acknowledged; the engine dead-letters them.
 func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	s.mu.Lock()
 	closed, ready, cl := s.closed, s.ready, s.cl
@@ -268,9 +272,14 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	if !ready || cl == nil {
 		return fmt.Errorf("%s: write: %w", s.where, pipeline.ErrDisconnected)
 	}
-	recs, msgs, dropped := s.enc.encode(s.cfg.Topic, batch, s.log)
-	s.dropped.Add(uint64(dropped))
+	recs, msgs, rej := s.enc.encode(s.cfg.Topic, batch)
+	if rej != nil {
+		s.dropped.Add(uint64(len(rej.Rejected)))
+	}
 	if len(recs) == 0 {
+		if rej != nil {
+			return rej
+		}
 		return nil
 	}
 	f := &flight{errs: make([]error, len(recs)), acked: make([]bool, len(recs)), left: len(recs), done: make(chan struct{})}
@@ -291,12 +300,20 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	}
 
 	f.mu.Lock()
-	delivered, confirmedRecs, confirmedSamples := len(batch), 0, 0
+	delivered, confirmedRecs, confirmedSamples, refused := len(batch), 0, 0, 0
 	var firstErr error
 	for i := range recs {
 		if f.acked[i] {
 			confirmedRecs++
 			confirmedSamples += msgs[i].samples
+			continue
+		}
+		if cause, ok := refusal(f.errs[i]); ok {
+			// The brokers refuse this record for good; the others go on.
+			for _, k := range s.enc.origin[msgs[i].olo:msgs[i].ohi] {
+				pipeline.Reject(&rej, int(k), cause, f.errs[i])
+			}
+			refused++
 			continue
 		}
 		delivered = min(delivered, msgs[i].first)
@@ -307,9 +324,12 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	f.mu.Unlock()
 	s.records.Add(uint64(confirmedRecs))
 	s.samples.Add(uint64(confirmedSamples))
-	if confirmedRecs == len(recs) {
+	if confirmedRecs+refused == len(recs) {
 		s.enc.done()
 		s.setLastErr("")
+		if rej != nil {
+			return rej
+		}
 		return nil
 	}
 	if abandoned {
@@ -341,6 +361,20 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 		return &pipeline.PartialWriteError{Delivered: delivered, Err: err}
 	}
 	return err
+}
+
+// refusal reports whether a record's error refuses that record for good
+// (too large, or invalid for the broker), and the rejection cause.
+func refusal(err error) (cause string, ok bool) {
+	switch {
+	case err == nil:
+		return "", false
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		return pipeline.CauseOversize, true
+	case errors.Is(err, kerr.InvalidRecord), errors.Is(err, kerr.CorruptMessage):
+		return pipeline.CauseRefused, true
+	}
+	return "", false
 }
 
 // unreachable reports whether err means the brokers could not be reached

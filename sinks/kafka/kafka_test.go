@@ -301,7 +301,7 @@ func TestProduceFailures(t *testing.T) {
 		code int16
 	}{
 		{"not enough replicas (retriable, times out)", kerr.NotEnoughReplicas.Code},
-		{"invalid record (fatal)", kerr.InvalidRecord.Code},
+		{"policy violation (fatal, not about one record)", kerr.PolicyViolation.Code},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -467,9 +467,16 @@ func TestEncoderSplitsLargeBatches(t *testing.T) {
 		batch = append(batch, model.Sample{Path: fmt.Sprintf("a%d/t%d", i%2, i%6), Value: model.Int(int64(i)), Seq: uint64(i + 1)})
 	}
 	batch = append(batch, model.Sample{Path: "a0/huge", Value: model.String(strings.Repeat("x", 400)), Seq: 41})
-	recs, msgs, dropped := e.encode("t", batch, discard())
-	if dropped != 1 {
-		t.Errorf("dropped %d, want 1", dropped)
+	batch = append(batch, model.Sample{Path: "a1/bad\xffname", Value: model.Int(1), Seq: 42})
+	recs, msgs, rej := e.encode("t", batch)
+	causes := map[int]string{}
+	if rej != nil {
+		for _, r := range rej.Rejected {
+			causes[r.Index] = r.Cause
+		}
+	}
+	if len(causes) != 2 || causes[40] != pipeline.CauseOversize || causes[41] != pipeline.CauseInvalidName {
+		t.Fatalf("rejected %v, want the huge sample (oversize) and the bad name", rej)
 	}
 	n := 0
 	for i, r := range recs {
@@ -477,6 +484,11 @@ func TestEncoderSplitsLargeBatches(t *testing.T) {
 			t.Errorf("record %d: %d bytes", i, len(r.Value))
 		}
 		n += msgs[i].samples
+		for _, k := range e.origin[msgs[i].olo:msgs[i].ohi] {
+			if k >= 40 || !strings.HasPrefix(batch[k].Path, string(r.Key)+"/") {
+				t.Errorf("record %d (key %s) maps back to batch index %d (%s)", i, r.Key, k, batch[k].Path)
+			}
+		}
 		if string(r.Key) != "a0" && string(r.Key) != "a1" {
 			t.Errorf("key %q", r.Key)
 		}
@@ -558,7 +570,7 @@ func TestPartialWrite(t *testing.T) {
 		if kc.CurrentNode() != badNode {
 			return nil, nil, false
 		}
-		return produceError(req.(*kmsg.ProduceRequest), kerr.InvalidRecord.Code), nil, true
+		return produceError(req.(*kmsg.ProduceRequest), kerr.PolicyViolation.Code), nil, true
 	})
 	rest := batch[8:]
 	err = write(t, s, rest)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/internal/mqttclient"
@@ -125,13 +126,17 @@ func (c *Config) Validate() error {
 	return errs.Err()
 }
 
-// validateTopic checks a topic name the sink publishes to: no wildcards, no
-// empty levels (so no leading or trailing '/'), no NUL or control
-// characters, no leading '$' (reserved by brokers), bounded length.
+// validateTopic checks a topic name the sink publishes to: UTF-8 (a
+// broker disconnects a client that sends anything else: "malformed
+// packet"), no wildcards, no empty levels (so no leading or trailing '/'),
+// no NUL or control characters, no leading '$' (reserved by brokers),
+// bounded length.
 func validateTopic(t string) error {
 	switch {
 	case t == "":
 		return errors.New("topic is empty")
+	case !utf8.ValidString(t):
+		return fmt.Errorf("topic %q is not valid UTF-8", t)
 	case len(t) > maxTopicLen:
 		return fmt.Errorf("topic is %d bytes long, the limit is %d", len(t), maxTopicLen)
 	case t[0] == '$':

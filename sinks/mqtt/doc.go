@@ -27,9 +27,15 @@
 // publish and writes from one goroutine) keeps a window of max_inflight
 // tokens from the Write goroutine itself. No goroutine per sample.
 //
-// Caveats: samples whose topic would be invalid (a '+' or '#' in the path,
-// empty levels) are dropped and counted as invalid_samples, because a
-// broker would close the connection and the batch would never get out.
+// Poison samples never block: samples whose topic would be invalid (not
+// UTF-8, a '+' or '#', control characters, empty levels) are not sent and
+// come back rejected (pipeline.RejectedError), counted as invalid_samples,
+// because a broker would close the connection and the batch would never
+// get out; a message the broker disconnects over anyway is isolated by
+// publishing one message at a time (isolate.go) and rejected as malformed.
+// The engine dead-letters rejected samples.
+//
+// Caveats:
 // With MQTT 3.1.1 a Write interrupted by a connection loss may take up to
 // connect_timeout to return (paho.mqtt.golang blocks a publish being handed
 // over until its write timeout). The password is read at Connect and

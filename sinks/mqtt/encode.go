@@ -1,8 +1,8 @@
 package mqtt
 
 import (
-	"log/slog"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/weir-edge/weir/internal/payload"
 	"github.com/weir-edge/weir/model"
@@ -18,7 +18,10 @@ type message struct {
 	topic      string
 	start, end int
 	samples    int
-	hash       uint32 // of topic; picks the worker so one topic stays in order
+	// olo, ohi: the batch indexes of the message's samples are
+	// encoder.origin[olo:ohi], for rejecting exactly them.
+	olo, ohi int32
+	hash     uint32 // of topic; picks the worker so one topic stays in order
 	// historical: the message carries replayed samples. It is never
 	// retained, so a late replay cannot replace a topic's current value
 	// for new subscribers.
@@ -35,6 +38,17 @@ type encoder struct {
 	buf     []byte
 	msgs    []message
 	scratch []model.Sample // batch mode: the batch grouped by asset
+	// scratchIdx is the batch index of each sample of scratch.
+	scratchIdx []int32
+	// origin maps the messages' samples back to batch indexes (see
+	// message.olo); rejected lists the batch indexes of samples whose
+	// topic is invalid.
+	origin   []int32
+	rejected []int32
+	// valid and validIdx: batch mode, the batch without its non-UTF-8
+	// paths and their batch indexes.
+	valid    []model.Sample
+	validIdx []int32
 	// batch mode grouping, reused: asset key → group, samples per group
 	// (then each group's next index), each sample's group.
 	groupOf     map[string]int32
@@ -44,51 +58,93 @@ type encoder struct {
 	// topics caches the topic of each tag path (sample mode) or asset
 	// (batch mode); "" marks a key whose topic is invalid.
 	topics map[string]string
+	// unchecked skips topic validation: tests use it to make the sink
+	// send what a broker refuses, as it did before the check existed.
+	unchecked bool
 }
 
 func newEncoder(prefix string, batch bool) encoder {
 	return encoder{prefix: prefix, batch: batch, topics: make(map[string]string)}
 }
 
-// encode fills e.msgs from batch and returns them with the number of
-// samples dropped for an invalid topic.
-func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message, dropped int) {
+// encode fills e.msgs from batch and returns them with the batch indexes
+// of the samples whose topic is invalid, which are left out.
+func (e *encoder) encode(batch []model.Sample) (msgs []message, rejected []int32) {
 	e.buf = e.buf[:0]
 	e.msgs = e.msgs[:0]
+	e.origin = e.origin[:0]
+	e.rejected = e.rejected[:0]
 	if !e.batch {
 		for i := range batch {
-			topic, ok := e.topic(batch[i].Path, log)
+			topic, ok := e.topic(batch[i].Path)
 			if !ok {
-				dropped++
+				e.rejected = append(e.rejected, int32(i))
 				continue
 			}
 			start := len(e.buf)
 			e.buf = payload.AppendSample(e.buf, batch[i])
+			e.origin = append(e.origin, int32(i))
 			e.add(topic, start, 1, batch[i].Historical)
 		}
-		return e.msgs, dropped
+		return e.msgs, e.rejected
 	}
-	s := e.group(batch)
+	// A tag name that is not UTF-8 cannot go into the JSON payload
+	// intact: such samples are rejected, the others grouped.
+	src, srcIdx := batch, []int32(nil)
+	bad := false
+	for i := range batch {
+		bad = bad || !utf8.ValidString(batch[i].Path)
+	}
+	if bad {
+		e.valid, e.validIdx = e.valid[:0], e.validIdx[:0]
+		for i := range batch {
+			if !utf8.ValidString(batch[i].Path) {
+				e.rejected = append(e.rejected, int32(i))
+				continue
+			}
+			e.valid = append(e.valid, batch[i])
+			e.validIdx = append(e.validIdx, int32(i))
+		}
+		src, srcIdx = e.valid, e.validIdx
+	}
+	s, idx := e.group(src)
+	at := func(k int) int32 {
+		if idx != nil {
+			k = int(idx[k])
+		}
+		if srcIdx != nil {
+			return srcIdx[k]
+		}
+		return int32(k)
+	}
 	for i := 0; i < len(s); {
 		key := e.key(s[i].Path)
 		j := i + 1
 		for j < len(s) && e.key(s[j].Path) == key {
 			j++
 		}
-		if topic, ok := e.topic(key, log); ok {
+		if topic, ok := e.topic(key); ok {
 			start := len(e.buf)
 			e.buf = payload.AppendBatch(e.buf, s[i:j])
 			hist := false
-			for k := i; k < j && !hist; k++ {
-				hist = s[k].Historical
+			for k := i; k < j; k++ {
+				hist = hist || s[k].Historical
+				e.origin = append(e.origin, at(k))
 			}
 			e.add(topic, start, j-i, hist)
 		} else {
-			dropped += j - i
+			for k := i; k < j; k++ {
+				e.rejected = append(e.rejected, at(k))
+			}
 		}
 		i = j
 	}
-	return e.msgs, dropped
+	return e.msgs, e.rejected
+}
+
+// topicErr says why the topic of a sample's path is invalid.
+func (e *encoder) topicErr(path string) error {
+	return validateTopic(joinTopic(e.prefix, e.key(path)))
 }
 
 // group returns batch with the samples of each asset together, assets in
@@ -96,7 +152,7 @@ func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message
 // each tag's). A counting sort: one map lookup per sample, no comparisons
 // — a stable sort of a batch scattered over 100 assets (an OPC UA
 // notification in the server's order) cost more than the publishing.
-func (e *encoder) group(batch []model.Sample) []model.Sample {
+func (e *encoder) group(batch []model.Sample) ([]model.Sample, []int32) {
 	if e.groupOf == nil {
 		e.groupOf = make(map[string]int32)
 	}
@@ -115,7 +171,7 @@ func (e *encoder) group(batch []model.Sample) []model.Sample {
 		e.sampleGroup = append(e.sampleGroup, g)
 	}
 	if len(e.groupLen) == 1 {
-		return batch // one asset: nothing to move
+		return batch, nil // one asset: nothing to move
 	}
 	next := 0 // groupLen becomes each group's next free index
 	for g, n := range e.groupLen {
@@ -123,16 +179,19 @@ func (e *encoder) group(batch []model.Sample) []model.Sample {
 		next += int(n)
 	}
 	e.scratch = slices.Grow(e.scratch[:0], len(batch))[:len(batch)]
+	e.scratchIdx = slices.Grow(e.scratchIdx[:0], len(batch))[:len(batch)]
 	for i, g := range e.sampleGroup {
 		e.scratch[e.groupLen[g]] = batch[i]
+		e.scratchIdx[e.groupLen[g]] = int32(i)
 		e.groupLen[g]++
 	}
-	return e.scratch
+	return e.scratch, e.scratchIdx
 }
 
+// add appends the message of the last samples appended to origin.
 func (e *encoder) add(topic string, start, samples int, historical bool) {
 	e.msgs = append(e.msgs, message{topic: topic, start: start, end: len(e.buf), samples: samples,
-		hash: fnv32(topic), historical: historical})
+		olo: int32(len(e.origin) - samples), ohi: int32(len(e.origin)), hash: fnv32(topic), historical: historical})
 }
 
 // key is what a sample is grouped and addressed by: its path in sample
@@ -150,9 +209,10 @@ func (e *encoder) key(path string) string {
 }
 
 // topic returns the topic for key, building and validating it on first
-// use. An invalid topic is logged once and its samples dropped: a broker
-// would close the connection over it and the batch would never get out.
-func (e *encoder) topic(key string, log *slog.Logger) (string, bool) {
+// use. The samples of an invalid topic are rejected (dead-lettered by the
+// engine): a broker would close the connection over it and the batch
+// would never get out.
+func (e *encoder) topic(key string) (string, bool) {
 	if t, ok := e.topics[key]; ok {
 		return t, t != ""
 	}
@@ -160,8 +220,7 @@ func (e *encoder) topic(key string, log *slog.Logger) (string, bool) {
 		clear(e.topics)
 	}
 	t := joinTopic(e.prefix, key)
-	if err := validateTopic(t); err != nil {
-		log.Warn("dropping samples: invalid topic", "error", err)
+	if !e.unchecked && validateTopic(t) != nil {
 		t = ""
 	}
 	e.topics[key] = t
@@ -188,13 +247,17 @@ func (e *encoder) shard(workers int) [][]int32 {
 }
 
 // reset drops references to the last batch's strings once it is published.
-func (e *encoder) reset() { clear(e.scratch) }
+func (e *encoder) reset() {
+	clear(e.scratch)
+	clear(e.valid)
+}
 
 // abandon gives up the payload buffer after a failed Write: the MQTT
 // library may still read payloads it was handed.
 func (e *encoder) abandon() {
 	e.buf = nil
 	clear(e.scratch)
+	clear(e.valid)
 }
 
 // fnv32 is FNV-1a, inline so that hashing a topic does not allocate.

@@ -42,6 +42,10 @@ type Sink struct {
 	// closing is set by Close so the watcher does not count the final
 	// disconnect as a loss.
 	closing atomic.Bool
+	// suspect is set when the connection was lost during a Write: the
+	// broker may have dropped it over one message, so the next Write
+	// publishes one message at a time to find it (isolate).
+	suspect atomic.Bool
 
 	// Write's buffers, reused between calls. The engine calls Write from
 	// one goroutine at a time, so they need no lock.
@@ -189,9 +193,12 @@ func (s *Sink) dropLocked() {
 // pipeline.ErrDisconnected and the engine calls Connect before offering the
 // same batch again, so delivery is at-least-once.
 //
-// Samples whose topic would be invalid (wildcards, empty levels) are
-// dropped and counted as invalid_samples rather than failing the batch
-// forever.
+// A poison sample never blocks the batch: samples whose topic would be
+// invalid (not UTF-8, wildcards, control characters, empty levels) are not
+// sent, and a message the broker disconnects over is found by publishing
+// the batch again one message at a time (see isolate). Both come back in a
+// *pipeline.RejectedError once every other message is confirmed, and the
+// engine dead-letters them.
 func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	s.mu.Lock()
 	closed, sess := s.closed, s.sess
@@ -202,14 +209,27 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	if sess == nil || sess.ctx.Err() != nil {
 		return fmt.Errorf("mqtt %s: write: %w", s.addr, pipeline.ErrDisconnected)
 	}
-	msgs, dropped := s.enc.encode(batch, s.log)
-	s.invalid.Add(uint64(dropped))
-	err := s.publishAll(ctx, sess, msgs)
+	msgs, invalid := s.enc.encode(batch)
+	var rej *pipeline.RejectedError
+	for _, i := range invalid {
+		pipeline.Reject(&rej, int(i), pipeline.CauseInvalidName, s.enc.topicErr(batch[i].Path))
+	}
+	s.invalid.Add(uint64(len(invalid)))
+	var err error
+	if s.suspect.Load() {
+		sess, err = s.isolate(ctx, sess, msgs, &rej)
+	} else {
+		err = s.publishAll(ctx, sess, msgs)
+	}
 	if err == nil {
+		s.suspect.Store(false)
 		s.enc.reset()
 		s.stMu.Lock()
 		s.lastErr = ""
 		s.stMu.Unlock()
+		if rej != nil {
+			return rej
+		}
 		return nil
 	}
 	// The client library may still reference the payloads of failed
@@ -219,11 +239,22 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	switch {
 	case ctx.Err() != nil:
 		err = fmt.Errorf("mqtt %s: write: %w", s.addr, ctx.Err())
+	case errors.Is(err, pipeline.ErrClosed), errors.Is(err, pipeline.ErrDisconnected):
+		err = fmt.Errorf("mqtt %s: write: %w", s.addr, err)
 	case errors.Is(err, mqttclient.ErrRefused):
+		if _, final := pubackCause(err); final {
+			// The broker refused one message for good: the next Write
+			// publishes one at a time to reject exactly that one.
+			s.suspect.Store(true)
+		}
 		err = fmt.Errorf("mqtt %s: write: %w", s.addr, err)
 	default:
 		// Lost, timed out or broken: drop the connection so that Connect
-		// dials afresh.
+		// dials afresh. A connection lost while publishing may have been
+		// closed over one of the messages: the next Write isolates it.
+		if !errors.Is(err, mqttclient.ErrAckTimeout) {
+			s.suspect.Store(true)
+		}
 		if c := sess.conn.Cause(); c != nil && sess.ctx.Err() != nil {
 			err = fmt.Errorf("connection lost: %w", c)
 		}

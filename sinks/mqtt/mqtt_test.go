@@ -5,7 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -188,12 +188,13 @@ func TestEncoderSampleMode(t *testing.T) {
 	e := newEncoder("weir/v1", false)
 	batch := []model.Sample{
 		{Path: "site/line1/temp", Value: model.Float(1.5), Seq: 1},
-		{Path: "site/line#/temp", Value: model.Float(2), Seq: 2}, // invalid topic: dropped
+		{Path: "site/line#/temp", Value: model.Float(2), Seq: 2}, // invalid topic: rejected
 		{Path: "site/line1/temp", Value: model.Float(3.5), Seq: 3},
+		{Path: "site/bad\xffname", Value: model.Float(4), Seq: 4}, // not UTF-8: rejected
 	}
-	msgs, dropped := e.encode(batch, slog.New(slog.DiscardHandler))
-	if dropped != 1 || len(msgs) != 2 {
-		t.Fatalf("got %d messages, %d dropped", len(msgs), dropped)
+	msgs, rejected := e.encode(batch)
+	if fmt.Sprint(rejected) != "[1 3]" || len(msgs) != 2 {
+		t.Fatalf("got %d messages, rejected %v", len(msgs), rejected)
 	}
 	for i, want := range []uint64{1, 3} {
 		if msgs[i].topic != "weir/v1/site/line1/temp" {
@@ -226,9 +227,9 @@ func TestEncoderBatchMode(t *testing.T) {
 			for i, p := range tt.paths {
 				batch = append(batch, model.Sample{Path: p, Value: model.Int(int64(i)), Seq: uint64(i)})
 			}
-			msgs, dropped := e.encode(batch, slog.New(slog.DiscardHandler))
-			if dropped != 0 || len(msgs) != len(tt.want) {
-				t.Fatalf("%d messages, %d dropped", len(msgs), dropped)
+			msgs, rejected := e.encode(batch)
+			if len(rejected) != 0 || len(msgs) != len(tt.want) {
+				t.Fatalf("%d messages, rejected %v", len(msgs), rejected)
 			}
 			for i := range msgs {
 				asset, _ := strings.CutPrefix(msgs[i].topic, tt.prefix)
@@ -254,6 +255,54 @@ func TestEncoderBatchMode(t *testing.T) {
 
 // Assets come out in the order they first appear, and an encoder reused
 // across Writes keeps nothing from the previous batch.
+// In batch mode the samples of an asset whose topic is invalid are
+// rejected by their batch index, and every message maps back to exactly
+// the batch indexes of its samples, whatever the grouping moved.
+func TestEncoderBatchModeOrigin(t *testing.T) {
+	e := newEncoder("p", true)
+	paths := []string{"a/t1", "bad\xff/t2", "b/t3", "a/t4", "bad\xff/t5", "b/t6", "bad#/t7"}
+	var batch []model.Sample
+	for i, p := range paths {
+		batch = append(batch, model.Sample{Path: p, Value: model.Int(int64(i)), Seq: uint64(i)})
+	}
+	msgs, rejected := e.encode(batch)
+	if fmt.Sprint(rejected) != "[1 4 6]" || len(msgs) != 2 {
+		t.Fatalf("%d messages, rejected %v", len(msgs), rejected)
+	}
+	for _, m := range msgs {
+		var idx []int32
+		idx = append(idx, e.origin[m.olo:m.ohi]...)
+		want := map[string]string{"p/a": "[0 3]", "p/b": "[2 5]"}[m.topic]
+		if fmt.Sprint(idx) != want {
+			t.Errorf("topic %s: batch indexes %v, want %s", m.topic, idx, want)
+		}
+	}
+}
+
+// A non-UTF-8 tag name in batch mode (valid asset topic, name inside the
+// JSON payload) is rejected too, wherever it is in the batch.
+func TestEncoderBatchModeBadName(t *testing.T) {
+	e := newEncoder("p", true)
+	for _, paths := range [][]string{{"a/bad\xff", "a/t1", "b/t2"}, {"a/t1", "b/t2", "a/bad\xff"}} {
+		var batch []model.Sample
+		for i, p := range paths {
+			batch = append(batch, model.Sample{Path: p, Value: model.Int(int64(i)), Seq: uint64(i)})
+		}
+		msgs, rejected := e.encode(batch)
+		bad := int32(slices.Index(paths, "a/bad\xff"))
+		if len(rejected) != 1 || rejected[0] != bad || len(msgs) != 2 {
+			t.Fatalf("%q: %d messages, rejected %v", paths, len(msgs), rejected)
+		}
+		for _, m := range msgs {
+			for _, i := range e.origin[m.olo:m.ohi] {
+				if i == bad {
+					t.Fatalf("%q: the bad sample is in message %s", paths, m.topic)
+				}
+			}
+		}
+	}
+}
+
 func TestEncoderBatchModeOrderAndReuse(t *testing.T) {
 	e := newEncoder("p", true)
 	mk := func(paths ...string) []model.Sample {
@@ -272,7 +321,7 @@ func TestEncoderBatchModeOrderAndReuse(t *testing.T) {
 		{[]string{"c/t1", "a/t1", "c/t2"}, []string{"p/c", "p/a"}, []int{2, 1}},
 		{[]string{"a/t1", "a/t2"}, []string{"p/a"}, []int{2}},
 	} {
-		msgs, _ := e.encode(mk(tt.paths...), slog.New(slog.DiscardHandler))
+		msgs, _ := e.encode(mk(tt.paths...))
 		var topics []string
 		var counts []int
 		for _, m := range msgs {
@@ -290,7 +339,7 @@ func TestShardKeepsTopicOrder(t *testing.T) {
 	for i := range 100 {
 		batch = append(batch, model.Sample{Path: []string{"a/b", "a/c", "d"}[i%3], Seq: uint64(i)})
 	}
-	msgs, _ := e.encode(batch, slog.New(slog.DiscardHandler))
+	msgs, _ := e.encode(batch)
 	shards := e.shard(8)
 	seen := map[string]int{} // topic → shard
 	total := 0

@@ -1,10 +1,11 @@
 package nats
 
 import (
-	"log/slog"
+	"fmt"
 
 	"github.com/weir-edge/weir/internal/payload"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/pipeline"
 )
 
 // maxSubjectCache bounds the subject cache; tag sets are static, so
@@ -51,6 +52,10 @@ type encoder struct {
 	counts    []int32
 	order     []int32 // batch indexes, grouped, batch order within a group
 	scratch   []model.Sample
+
+	// rejected collects the samples of the last encode that cannot be
+	// sent (invalid path, larger than max_payload alone).
+	rejected *pipeline.RejectedError
 }
 
 func newEncoder(prefix string, batch bool) encoder {
@@ -63,26 +68,27 @@ func newEncoder(prefix string, batch bool) encoder {
 	}
 }
 
-// encode fills e.msgs from batch and returns them with the number of
-// samples dropped (invalid path, or a single sample larger than the
-// server's max_payload). Messages are ordered by their first sample, so
-// everything before a message's first sample belongs to earlier messages.
-func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message, dropped int) {
+// encode fills e.msgs from batch and returns them with the samples that
+// cannot be sent, rejected by batch index (an invalid path, or a single
+// sample larger than the server's max_payload), or nil. Messages are
+// ordered by their first sample, so everything before a message's first
+// sample belongs to earlier messages.
+func (e *encoder) encode(batch []model.Sample) (msgs []message, rejected *pipeline.RejectedError) {
 	e.buf = e.buf[:0]
 	e.msgs = e.msgs[:0]
+	e.rejected = nil
 	if !e.batch {
 		for i := range batch {
-			subj, ok := e.subject(batch[i].Path, log)
+			subj, ok := e.subject(batch[i].Path)
 			if !ok {
-				dropped++
+				e.rejectPath(i, batch[i].Path)
 				continue
 			}
 			start := len(e.buf)
 			e.buf = payload.AppendSample(e.buf, batch[i])
 			if len(e.buf)-start > e.maxPayload {
 				e.buf = e.buf[:start]
-				log.Warn("dropping sample: larger than the server's max_payload", "path", batch[i].Path, "seq", batch[i].Seq)
-				dropped++
+				e.rejectSize(i, len(e.buf)-start)
 				continue
 			}
 			e.msgs = append(e.msgs, message{
@@ -90,7 +96,7 @@ func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message
 				firstSeq: batch[i].Seq, lastSeq: batch[i].Seq, historical: batch[i].Historical,
 			})
 		}
-		return e.msgs, dropped
+		return e.msgs, e.rejected
 	}
 
 	// Batch mode: a counting sort by subject keeps batch order inside each
@@ -100,10 +106,10 @@ func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message
 	e.counts = e.counts[:0]
 	e.group = e.group[:0]
 	for i := range batch {
-		subj, ok := e.subject(batch[i].Path, log)
+		subj, ok := e.subject(batch[i].Path)
 		if !ok {
 			e.group = append(e.group, -1)
-			dropped++
+			e.rejectPath(i, batch[i].Path)
 			continue
 		}
 		g, seen := e.groups[subj]
@@ -131,16 +137,31 @@ func (e *encoder) encode(batch []model.Sample, log *slog.Logger) (msgs []message
 	start := int32(0)
 	for g, subj := range e.groupSubj {
 		end := e.counts[g]
-		dropped += e.encodeRun(batch, subj, e.order[start:end], log)
+		e.encodeRun(batch, subj, e.order[start:end])
 		start = end
 	}
-	return e.msgs, dropped
+	return e.msgs, e.rejected
+}
+
+// rejectPath rejects batch[i], whose path cannot become a subject.
+func (e *encoder) rejectPath(i int, path string) {
+	_, err := e.build(path)
+	if err == nil {
+		err = fmt.Errorf("tag path %q cannot become a subject", path)
+	}
+	pipeline.Reject(&e.rejected, i, pipeline.CauseInvalidName, err)
+}
+
+// rejectSize rejects batch[i], larger than a message may be on its own.
+func (e *encoder) rejectSize(i, size int) {
+	pipeline.Reject(&e.rejected, i, pipeline.CauseOversize,
+		fmt.Errorf("sample encodes to %d bytes, the server's max_payload leaves %d", size, e.maxPayload))
 }
 
 // encodeRun encodes the samples batch[idx...] of one subject as one
-// message, split in halves while the payload exceeds max_payload. It
-// returns the number of samples dropped (a single sample too large).
-func (e *encoder) encodeRun(batch []model.Sample, subj string, idx []int32, log *slog.Logger) int {
+// message, split in halves while the payload exceeds max_payload; a single
+// sample too large is rejected.
+func (e *encoder) encodeRun(batch []model.Sample, subj string, idx []int32) {
 	e.scratch = e.scratch[:0]
 	hist := false
 	for _, i := range idx {
@@ -149,27 +170,29 @@ func (e *encoder) encodeRun(batch []model.Sample, subj string, idx []int32, log 
 	}
 	start := len(e.buf)
 	e.buf = payload.AppendBatch(e.buf, e.scratch)
-	if len(e.buf)-start > e.maxPayload {
+	if size := len(e.buf) - start; size > e.maxPayload {
 		e.buf = e.buf[:start]
 		if len(idx) == 1 {
-			log.Warn("dropping sample: larger than the server's max_payload", "path", batch[idx[0]].Path, "seq", batch[idx[0]].Seq)
-			return 1
+			e.rejectSize(int(idx[0]), size)
+			return
 		}
 		h := len(idx) / 2
-		return e.encodeRun(batch, subj, idx[:h], log) + e.encodeRun(batch, subj, idx[h:], log)
+		e.encodeRun(batch, subj, idx[:h])
+		e.encodeRun(batch, subj, idx[h:])
+		return
 	}
 	first, last := int(idx[0]), int(idx[len(idx)-1])
 	e.msgs = append(e.msgs, message{
 		subject: subj, start: start, end: len(e.buf), first: first, samples: len(idx),
 		firstSeq: batch[first].Seq, lastSeq: batch[last].Seq, historical: hist,
 	})
-	return 0
 }
 
 // subject returns the subject for a sample's path, building and validating
-// it on first use. An invalid path is logged once and its samples dropped:
-// the server would never store them and the batch would never get out.
-func (e *encoder) subject(path string, log *slog.Logger) (string, bool) {
+// it on first use. The samples of an invalid path are rejected (the
+// engine dead-letters them): the server would never store them and the
+// batch would never get out.
+func (e *encoder) subject(path string) (string, bool) {
 	if s, ok := e.subjects[path]; ok {
 		return s, s != ""
 	}
@@ -178,7 +201,6 @@ func (e *encoder) subject(path string, log *slog.Logger) (string, bool) {
 	}
 	subj, err := e.build(path)
 	if err != nil {
-		log.Warn("dropping samples: invalid tag path", "error", err)
 		subj = ""
 	}
 	e.subjects[path] = subj

@@ -298,7 +298,10 @@ func (s *Sink) dropLocked() {
 // On a failure it returns *pipeline.PartialWriteError with the samples
 // before the first unconfirmed message; when the connection is gone the
 // error wraps pipeline.ErrDisconnected. Samples whose path cannot become a
-// subject are dropped and counted as invalid_samples rather than failing
+// subject (not UTF-8, wildcards, control characters, too long) or that are
+// larger than max_payload on their own are not sent: once the rest is
+// confirmed they come back in a *pipeline.RejectedError, counted as
+// invalid_samples, and the engine dead-letters them rather than failing
 // the batch forever.
 func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	s.mu.Lock()
@@ -310,12 +313,17 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	if sess == nil || !sess.nc.IsConnected() {
 		return fmt.Errorf("nats %s: write: %w", s.servers, pipeline.ErrDisconnected)
 	}
-	msgs, dropped := s.enc.encode(batch, s.log)
-	s.invalid.Add(uint64(dropped))
+	msgs, rej := s.enc.encode(batch)
+	if rej != nil {
+		s.invalid.Add(uint64(len(rej.Rejected)))
+	}
 	confirmed, err := s.publishAll(ctx, sess, msgs)
 	if err == nil {
 		s.enc.done()
 		s.setLastErr("")
+		if rej != nil {
+			return rej // every other sample is confirmed
+		}
 		return nil
 	}
 	s.enc.abandon()

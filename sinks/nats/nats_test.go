@@ -276,9 +276,18 @@ func TestEncoderBatchSplitsAndGroups(t *testing.T) {
 		batch = append(batch, model.Sample{Path: fmt.Sprintf("a%d/t%d", i%3, i%5), Value: model.Int(int64(i)), Seq: uint64(i + 1)})
 	}
 	batch[7].Path = "bad//path"
-	msgs, dropped := e.encode(batch, discard())
-	if dropped != 1 {
-		t.Errorf("dropped %d, want 1", dropped)
+	batch[11].Path = "a1/bad\xffname"
+	batch[12].Value = model.String(strings.Repeat("x", 500)) // alone over max_payload
+	msgs, rej := e.encode(batch)
+	if rej == nil || len(rej.Rejected) != 3 {
+		t.Fatalf("rejected %v, want 3", rej)
+	}
+	causes := map[int]string{}
+	for _, r := range rej.Rejected {
+		causes[r.Index] = r.Cause
+	}
+	if causes[7] != pipeline.CauseInvalidName || causes[11] != pipeline.CauseInvalidName || causes[12] != pipeline.CauseOversize {
+		t.Errorf("rejections %+v", rej.Rejected)
 	}
 	seen := map[uint64]bool{}
 	lastPerSubject := map[string]uint64{}
@@ -299,8 +308,8 @@ func TestEncoderBatchSplitsAndGroups(t *testing.T) {
 	for _, m := range msgs {
 		total += m.samples
 	}
-	if total != 29 {
-		t.Errorf("messages carry %d samples, want 29", total)
+	if total != 27 {
+		t.Errorf("messages carry %d samples, want 27 (30 less 3 rejected)", total)
 	}
 }
 

@@ -25,7 +25,10 @@
 // value (bad quality), except that a uint64 beyond bigint sets both
 // value_double and value_text. Text that PostgreSQL cannot store (NUL
 // bytes, invalid UTF-8) has those bytes replaced by U+FFFD, so that one
-// odd string cannot block its batch forever.
+// odd string cannot block its batch forever; a tag path with such bytes is
+// rejected instead (pipeline.RejectedError), and so is a row the server
+// refuses (a data exception or constraint), found by writing the batch in
+// halves (reject.go). The engine dead-letters rejected samples.
 //
 // With timescale: true and the timescaledb extension installed, a new
 // table becomes a hypertable on time before its unique index is built

@@ -198,18 +198,39 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	inserted, err := s.writeTx(ctx, batch)
+	var rej *pipeline.RejectedError
+	rows, idx := s.rejectNames(batch, &rej)
+	var inserted int64
+	var err error
+	if len(rows) > 0 {
+		inserted, err = s.writeTx(ctx, rows)
+		if err != nil && dataError(err) && len(rows) > 1 {
+			// Something in the batch breaks the transaction: find what,
+			// committing the rest.
+			inserted, err = s.isolate(ctx, rows, idx, 0, len(rows), err, &rej)
+		} else if err != nil && dataError(err) {
+			s.rejectRow(&rej, idx, 0, err)
+			inserted, err = 0, nil
+		}
+	}
 	if err != nil {
 		s.writeErrors.Add(1)
 		return s.failed(err)
 	}
+	stored := len(batch)
+	if rej != nil {
+		stored -= len(rej.Rejected)
+	}
 	s.transactions.Add(1)
-	s.samples.Add(uint64(len(batch)))
+	s.samples.Add(uint64(stored))
 	s.inserted.Add(uint64(inserted))
-	s.duplicates.Add(uint64(len(batch)) - uint64(inserted))
+	s.duplicates.Add(uint64(stored) - uint64(inserted))
 	s.stMu.Lock()
 	s.state, s.lastErr = pipeline.StateRunning, ""
 	s.stMu.Unlock()
+	if rej != nil {
+		return rej
+	}
 	return nil
 }
 

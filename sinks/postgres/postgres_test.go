@@ -336,14 +336,18 @@ func TestValueMapping(t *testing.T) {
 		{Path: "m/uint-small", Value: model.Uint(42), Seq: 3},
 		{Path: "m/uint-max", Value: model.Uint(math.MaxUint64), Seq: 4},
 		{Path: "m/array", Value: model.Array([]model.Value{model.Int(1), model.Float(2.5)}), Seq: 5},
-		{Path: "m/nul\x00and\xffbad", Value: model.String("a\x00b\xfe"), Seq: 6, Historical: true},
+		{Path: "m/text", Value: model.String("a\x00b\xfe"), Seq: 6, Historical: true},
 		{Path: "m/bad", Quality: model.Quality{Code: model.Bad, Reason: "device unreachable"}, Seq: 7},
+		// A name is not cleaned (that would store another tag): rejected.
+		{Path: "m/nul\x00and\xffbad", Value: model.Int(1), Seq: 8},
 	}
-	if err := s.Write(ctxT(t), batch); err != nil {
-		t.Fatalf("Write: %v", err)
+	err := s.Write(ctxT(t), batch)
+	var rej *pipeline.RejectedError
+	if !errors.As(err, &rej) || len(rej.Rejected) != 1 || rej.Rejected[0].Index != 7 || rej.Rejected[0].Cause != pipeline.CauseInvalidName {
+		t.Fatalf("Write = %v, want the bad path rejected", err)
 	}
 	got := d.received(t)
-	if len(got) != len(batch) {
+	if len(got) != len(batch)-1 {
 		t.Fatalf("%d rows", len(got))
 	}
 	if f := got[0].Value.AsFloat(); !math.IsInf(f, 1) {
@@ -358,11 +362,36 @@ func TestValueMapping(t *testing.T) {
 	if got[4].Value.AsString() != "[1,2.5]" {
 		t.Errorf("array: %#v", got[4].Value)
 	}
-	if got[5].Path != "m/nul\uFFFDand\uFFFDbad" || got[5].Value.AsString() != "a\uFFFDb\uFFFD" || !got[5].Historical {
+	if got[5].Value.AsString() != "a\uFFFDb\uFFFD" || !got[5].Historical {
 		t.Errorf("cleaned text: %q %#v", got[5].Path, got[5].Value)
 	}
 	if got[6].Value.IsValid() || got[6].Quality.Code != model.Bad || got[6].Quality.Reason != "device unreachable" {
 		t.Errorf("bad quality: %+v", got[6])
+	}
+}
+
+// TestPoisonRowIsolated: a row the server refuses (here a CHECK
+// constraint on one value) breaks the whole COPY; the sink writes the
+// batch again in halves, commits every good row and rejects exactly the
+// refused one.
+func TestPoisonRowIsolated(t *testing.T) {
+	d := newDest(t)
+	s := connected(t, d.sink(t, nil))
+	if _, err := d.db.Exec(ctxT(t), "ALTER TABLE "+d.table+" ADD CONSTRAINT no_666 CHECK (value_int IS DISTINCT FROM 666)"); err != nil {
+		t.Fatal(err)
+	}
+	batch := sinktest.Batch("pg", 3, 20, 1)
+	batch[13].Value = model.Int(666)
+	err := s.Write(ctxT(t), batch)
+	var rej *pipeline.RejectedError
+	if !errors.As(err, &rej) || len(rej.Rejected) != 1 || rej.Rejected[0].Index != 13 || rej.Rejected[0].Cause != pipeline.CauseRefused {
+		t.Fatalf("Write = %v, want index 13 refused", err)
+	}
+	if got := d.received(t); len(got) != 19 {
+		t.Fatalf("%d rows stored, want the 19 good ones", len(got))
+	}
+	if err := s.Write(ctxT(t), sinktest.Batch("pg", 3, 5, 100)); err != nil {
+		t.Fatalf("next Write: %v", err)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,8 +29,19 @@ type Harness struct {
 	// Outage makes the destination unreachable for the sink until the
 	// returned function restores it. Nil skips the outage test.
 	Outage func(t *testing.T) (restore func())
+	// Poison returns a sample the destination must refuse for good while
+	// taking the rest of its batch; nil gives PoisonSample: a tag path
+	// that is not UTF-8, as a Sparkplug edge node once sent.
+	Poison func(id string, seq uint64) model.Sample
 	// Timeout bounds each wait; default 10s.
 	Timeout time.Duration
+}
+
+// PoisonSample is a good sample but for its path, "sinktest/<id>/bad\xffname":
+// no topic, subject, key, JSON document or database text may carry it.
+func PoisonSample(id string, seq uint64) model.Sample {
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+	return model.Sample{Path: "sinktest/" + id + "/bad\xffname", Value: model.Float(1), SourceTime: ts, EdgeTime: ts, Seq: seq}
 }
 
 // Batch builds n samples over tags tags (paths "sinktest/<id>/tagK"), with
@@ -70,6 +83,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("order_per_tag", func(t *testing.T) { testOrder(t, h) })
 	t.Run("bad_quality_and_kinds", func(t *testing.T) { testQuality(t, h) })
 	t.Run("write_after_close_fails", func(t *testing.T) { testClosed(t, h) })
+	t.Run("poison_sample_rejected", func(t *testing.T) { testPoison(t, h) })
 	if h.Outage != nil {
 		t.Run("outage_then_reconnect", func(t *testing.T) { testOutage(t, h) })
 	}
@@ -242,4 +256,83 @@ func testOutage(t *testing.T, h Harness) {
 		}
 	}
 	waitFor(t, h, "every sample after the outage", func(g []model.Sample) bool { return len(bySeq(g)) >= 20 })
+}
+
+// connects is the sink's own connects counter, or -1 when it reports none.
+func connects(s pipeline.Sink) int64 {
+	r, ok := s.(pipeline.StatusReporter)
+	if !ok {
+		return -1
+	}
+	n, ok := r.Status().Counters["connects"]
+	if !ok {
+		return -1
+	}
+	return int64(n)
+}
+
+// testPoison: one poison sample in a batch of good ones. The sink reports
+// exactly it in a *pipeline.RejectedError with a known cause (after at
+// most one extra Write, as the engine would make), the good samples
+// arrive, the poison does not, and the sink does not reconnect over it; a
+// later batch goes through on the same connection.
+func testPoison(t *testing.T, h Harness) {
+	poison := h.Poison
+	if poison == nil {
+		poison = PoisonSample
+	}
+	s := connect(t, h)
+	defer s.Close(ctxT(t, h.Timeout))
+	id := strings.NewReplacer("/", "_").Replace(t.Name())
+	good := Batch(id, 3, 10, 1)
+	const at, poisonSeq = 4, 1000
+	batch := append(append(append([]model.Sample(nil), good[:at]...), poison(id, poisonSeq)), good[at:]...)
+	before := connects(s)
+
+	var rej *pipeline.RejectedError
+	err := s.Write(ctxT(t, h.Timeout), batch)
+	extra := 0
+	if !errors.As(err, &rej) && err != nil {
+		// One extra write is allowed: a sink may need the failed attempt
+		// to find the poison (a broker that disconnects over it).
+		extra = 1
+		if errors.Is(err, pipeline.ErrDisconnected) {
+			if cerr := s.Connect(ctxT(t, h.Timeout)); cerr != nil {
+				t.Fatalf("Connect after %v: %v", err, cerr)
+			}
+		}
+		err = s.Write(ctxT(t, h.Timeout), batch)
+	}
+	if !errors.As(err, &rej) {
+		t.Fatalf("Write of a batch with a poison sample = %v, want a *pipeline.RejectedError", err)
+	}
+	if !errors.Is(err, pipeline.ErrRejected) {
+		t.Fatalf("%v does not wrap pipeline.ErrRejected", err)
+	}
+	if len(rej.Rejected) != 1 || rej.Rejected[0].Index != at || !slices.Contains(pipeline.Causes, rej.Rejected[0].Cause) {
+		t.Fatalf("rejected %+v, want exactly index %d with a known cause", rej.Rejected, at)
+	}
+	got := waitFor(t, h, "the good samples", func(g []model.Sample) bool {
+		m := bySeq(g)
+		for _, w := range good {
+			if _, ok := m[w.Seq]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if _, ok := bySeq(got)[poisonSeq]; ok {
+		t.Fatal("the poison sample reached the destination")
+	}
+	if after := connects(s); after-before > int64(extra) {
+		t.Fatalf("connects went from %d to %d: a poison sample is not a connection fault", before, after)
+	}
+	next := Batch(id, 3, 5, 11)
+	if err := s.Write(ctxT(t, h.Timeout), next); err != nil {
+		t.Fatalf("Write after the poison: %v", err)
+	}
+	waitFor(t, h, "the batch after the poison", func(g []model.Sample) bool { return len(bySeq(g)) >= 15 })
+	if after := connects(s); after-before > int64(extra) {
+		t.Fatalf("connects went from %d to %d after the next batch", before, after)
+	}
 }

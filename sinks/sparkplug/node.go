@@ -3,6 +3,7 @@ package sparkplug
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -146,6 +147,10 @@ func (n *node) resolve(path string) (m *metricState, created bool, err error) {
 	devID, name := n.split(path)
 	if name == "" {
 		return nil, false, fmt.Errorf("tag %q: empty metric name", path)
+	}
+	if !utf8.ValidString(name) {
+		// Sparkplug strings are UTF-8; a host would refuse or mangle it.
+		return nil, false, fmt.Errorf("tag %q: metric name is not valid UTF-8", path)
 	}
 	d := n.self
 	if devID != "" {

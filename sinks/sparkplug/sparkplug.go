@@ -46,7 +46,10 @@ type Sink struct {
 	lastBirth time.Time
 	touched   []*deviceState
 	metricsOf []*metricState // per batch index; nil: skipped
-	win       window
+	// rej collects the samples of the Write in progress that no metric
+	// can carry (under pubMu).
+	rej *pipeline.RejectedError
+	win window
 
 	// hostMu guards the primary host state.
 	hostMu     sync.Mutex

@@ -26,7 +26,9 @@ import (
 // batch buffered and retries. A lost connection gives ErrDisconnected; the
 // next Connect starts a new session (new bdSeq, NBIRTH, all DBIRTHs) and
 // the engine offers the batch again: at-least-once, de-duplicate by the
-// weir_seq property.
+// weir_seq property. A sample no metric can carry (an empty or non-UTF-8
+// metric name, an invalid device id) is not published: it comes back in a
+// *pipeline.RejectedError once the rest is, and the engine dead-letters it.
 func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	s.mu.Lock()
 	closed, sess := s.closed, s.sess
@@ -49,7 +51,10 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	defer stop()
 
 	s.pubMu.Lock()
+	s.rej = nil
 	err := s.writeLocked(ctx, sess.conn, batch)
+	rej := s.rej
+	s.rej = nil
 	if err != nil {
 		// What this Write reported may not have reached the host: the
 		// retry sends every value again, changed or not.
@@ -60,6 +65,9 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 		s.stMu.Lock()
 		s.lastErr = ""
 		s.stMu.Unlock()
+		if rej != nil {
+			return rej // every other sample is published
+		}
 		return nil
 	}
 	s.pubErrors.Add(1)
@@ -116,8 +124,10 @@ func (s *Sink) writeLocked(ctx context.Context, c mqttclient.Conn, batch []model
 		smp := &batch[i]
 		m, _, err := n.resolve(smp.Path)
 		if err != nil {
+			// No metric can carry it: rejected (the engine dead-letters
+			// it) once the rest is published.
 			s.invalid.Add(1)
-			s.log.Warn("dropping sample", "error", err)
+			pipeline.Reject(&s.rej, i, pipeline.CauseInvalidName, err)
 			continue
 		}
 		s.metricsOf[i] = m

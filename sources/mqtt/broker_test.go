@@ -95,7 +95,10 @@ func jsonCases() []mappingCase {
 		{name: "trailing garbage", sub: SubscriptionConfig{Topic: "tg"}, topic: "tg", payload: `1 2`, bad: true},
 		{name: "timestamp missing", sub: SubscriptionConfig{Topic: "tm", JSON: JSONConfig{Value: "$.v", Timestamp: "$.ts"}}, topic: "tm", payload: `{"v":1}`, bad: true},
 		{name: "template level missing", sub: SubscriptionConfig{Topic: "lv/#", Path: "x/{4}"}, topic: "lv/a", payload: `1`, bad: true},
-		{name: "topic makes an invalid path", sub: SubscriptionConfig{Topic: "$SYS/#"}, topic: "$SYS/x", payload: `1`, bad: true},
+		{name: "topic makes an invalid path", sub: SubscriptionConfig{Topic: "el/#"}, topic: "el//x", payload: `1`, bad: true},
+		// What a path cannot carry is escaped (model.EscapePath), not refused.
+		{name: "topic escaped into a path", sub: SubscriptionConfig{Topic: "ctl/#"}, topic: "ctl/a\tb ", payload: `1`,
+			want: []want{{"ctl/a%09b%20", model.Int(1), model.Good, 0}}},
 	}
 }
 

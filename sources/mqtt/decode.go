@@ -121,12 +121,13 @@ func (r *route) buildPath(topic string) pathEntry {
 			return pathEntry{}
 		}
 	}
+	p = model.EscapePath(p) // topic levels come from publishers
 	if err := model.ValidatePath(p); err != nil {
 		return pathEntry{err: err}
 	}
 	e := pathEntry{path: p}
 	for _, f := range r.fields {
-		fp := p + "/" + f.name
+		fp := model.EscapePath(p + "/" + f.name)
 		if err := model.ValidatePath(fp); err != nil {
 			return pathEntry{err: err}
 		}
@@ -232,6 +233,7 @@ func decodeWeir(dst []model.Sample, path string, data []byte, now int64) ([]mode
 		batch, err := payload.DecodeBatch(data, path)
 		if err == nil {
 			for _, s := range batch {
+				s.Path = model.EscapePath(s.Path) // tag names come from the payload
 				if err := model.ValidatePath(s.Path); err != nil {
 					return dst[:n], err
 				}

@@ -115,6 +115,10 @@ func (h *spHost) register(w *spWalk, d *spDevice, path string, m *sparkplugb.Met
 }
 
 func (h *spHost) registerAt(w *spWalk, d *spDevice, path string, m *sparkplugb.Metric, skip bool, depth int) (*spMetric, error) {
+	// Names come from the edge node: escaped by the one rule of
+	// model.EscapePath, so "bad\xffname" is the tag "bad%FFname" instead of
+	// a topic no broker accepts.
+	path = model.EscapePath(path)
 	meta := &spMetric{path: path, dt: birthType(m), device: d, skip: skip}
 	if err := model.ValidatePath(path); err != nil && !meta.skip {
 		// Still registered, so that its DATA is not an unknown alias.
@@ -256,7 +260,7 @@ func (h *spHost) appendDataSet(dst []model.Sample, w *spWalk, meta *spMetric, m 
 	for _, c := range cols {
 		col := meta.members[c.Name]
 		if col == nil {
-			col = &spMetric{path: meta.path + "/" + c.Name, dt: c.Type, device: meta.device}
+			col = &spMetric{path: model.EscapePath(meta.path + "/" + c.Name), dt: c.Type, device: meta.device}
 			if err := model.ValidatePath(col.path); err != nil {
 				w.fail(fmt.Errorf("metric %s: column %q: %w", meta.path, c.Name, err))
 				col.skip = true
