@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/internal/payload"
@@ -49,7 +51,7 @@ func bufferVerbs() []verb {
 type bufferDirFlags struct{ dataDir, dir string }
 
 func (d *bufferDirFlags) define(fs *flag.FlagSet) {
-	fs.StringVar(&d.dataDir, "data-dir", "", "the gateway's data dir (default "+config.DefaultDataDir+"); same as DIR")
+	fs.StringVar(&d.dataDir, "data-dir", "", "the gateway's data dir (default "+config.DefaultDataDir+", or the demo's when that does not exist); same as DIR")
 	fs.StringVar(&d.dir, "dir", "", "the buffers directory, DATA_DIR/buffers (old form of DIR)")
 }
 
@@ -57,7 +59,7 @@ func (d *bufferDirFlags) define(fs *flag.FlagSet) {
 // dir holding buffers/ means its buffers/; anything else is taken as a
 // buffers directory itself. Nothing is created.
 func (d *bufferDirFlags) resolve(arg string) (string, error) {
-	dir := firstNonEmpty(arg, d.dir, d.dataDir, config.DefaultDataDir)
+	dir := firstNonEmpty(arg, d.dir, d.dataDir, localDataDir())
 	st, err := os.Stat(dir)
 	if err != nil {
 		return "", err
@@ -200,8 +202,8 @@ func exportStore(stdout, stderr io.Writer, dir, sink string) error {
 // confirmInput is where purge reads its confirmation, and whether that is
 // a terminal; a variable so that tests can answer.
 var confirmInput = func() (io.Reader, bool) {
-	st, err := os.Stdin.Stat()
-	return os.Stdin, err == nil && st.Mode()&os.ModeCharDevice != 0
+	// A terminal, not just a character device: </dev/null is one too.
+	return os.Stdin, term.IsTerminal(int(os.Stdin.Fd()))
 }
 
 // purgeStore deletes what the store of sink holds, after a read-only look
