@@ -46,6 +46,7 @@ func (r *recorder) snapshot() [][]model.Sample {
 // waitFor blocks until cond holds for the recorded batches.
 func (r *recorder) waitFor(t *testing.T, timeout time.Duration, what string, cond func([][]model.Sample) bool) [][]model.Sample {
 	t.Helper()
+	timeout = max(timeout, hangBound) // the caller's figure is how long it should take; fail only on a hang
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -75,6 +76,7 @@ func batchesFor(all [][]model.Sample, prefix string) [][]model.Sample {
 // eventually polls cond (for state that emits nothing, such as counters).
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	timeout = max(timeout, hangBound) // the caller's figure is how long it should take; fail only on a hang
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.NewTimer(timeout)
@@ -254,3 +256,8 @@ func mustNew(t *testing.T, c Config) *Source {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// hangBound is the least a wait allows before it fails: on a loaded CI
+// machine things take many times longer than here, and a wait bounds a
+// hang, never a speed.
+const hangBound = 2 * time.Minute
