@@ -33,7 +33,7 @@ type Harness struct {
 	// taking the rest of its batch; nil gives PoisonSample: a tag path
 	// that is not UTF-8, as a Sparkplug edge node once sent.
 	Poison func(id string, seq uint64) model.Sample
-	// Timeout bounds each wait; default 10s.
+	// Timeout bounds each wait; default 2 min (a bound on a hang, never a speed: CI machines are busy).
 	Timeout time.Duration
 }
 
@@ -77,7 +77,7 @@ func Batch(id string, tags, n int, firstSeq uint64) []model.Sample {
 // Run runs the whole suite.
 func Run(t *testing.T, h Harness) {
 	if h.Timeout == 0 {
-		h.Timeout = 10 * time.Second
+		h.Timeout = 2 * time.Minute
 	}
 	t.Run("connect_write_close", func(t *testing.T) { testWrite(t, h) })
 	t.Run("order_per_tag", func(t *testing.T) { testOrder(t, h) })

@@ -201,6 +201,9 @@ func (b *Broker) WaitSubscribed(t testing.TB, timeout time.Duration, n int) {
 // wait checks cond (with b.mu held) on every event until it holds.
 func (b *Broker) wait(t testing.TB, timeout time.Duration, what string, cond func() bool, got func() string) {
 	t.Helper()
+	// The caller's figure is how long it should take; a loaded CI machine
+	// takes longer, and a wait fails only on a hang.
+	timeout = max(timeout, 2*time.Minute)
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
