@@ -17,6 +17,8 @@ func TestCommandLineHints(t *testing.T) {
 		{[]string{"browse", "127.0.0.1:4840"}, 1, "", "did you mean opc.tcp://127.0.0.1:4840?"},
 		{[]string{"browse", "http://plc:4840"}, 1, "", "did you mean opc.tcp://plc:4840?"},
 		{[]string{"validate", "-h"}, 0, "Exit status: 0 when every file is valid", ""},
+		{[]string{"run", "-seed", "5", "gateway.yaml"}, 2, "", "for the demo only"},
+		{[]string{"run", "gateway.yaml", "--sim-listen", "127.0.0.1:0"}, 2, "", "for the demo only"},
 		{[]string{"alarms", "list", "-api", "http://127.0.0.1:1"}, 1, "", "no gateway answers at 127.0.0.1:1"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

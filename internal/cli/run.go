@@ -65,6 +65,10 @@ func defineRun(fs *flag.FlagSet) body {
 		if f.configPath == "" {
 			return runDemo(ctx, f, stdout, stderr)
 		}
+		if f.brokerListen != "" || f.simListen != "" || f.seed != 1 {
+			fmt.Fprintln(stderr, "weir run: -broker-listen, -sim-listen and -seed are for the demo only; a configuration file says where its sources and sinks are")
+			return errUsage
+		}
 		return runFile(ctx, f, stdout, stderr)
 	}
 }
