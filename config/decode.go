@@ -28,6 +28,10 @@ var (
 	durationType  = reflect.TypeOf(time.Duration(0))
 	secretType    = reflect.TypeOf(conf.Secret{})
 	maxValueShown = 40
+	// maxDecodeProblems bounds the decoder's errors turned into problems:
+	// a file of a hundred thousand unknown keys is one mistake, and each
+	// problem costs a lookup in the index.
+	maxDecodeProblems = 100
 )
 
 // shadow is the set of key paths whose validation errors would repeat a
@@ -64,7 +68,11 @@ func (s *shadow) hides(path string) bool {
 func decodeProblems(file string, te *yaml.TypeError, idx *index, sh *shadow) Problems {
 	var ps Problems
 	used := map[string]bool{} // values already blamed: the decoder reports in document order
-	for _, e := range te.Errors {
+	for i, e := range te.Errors {
+		if i == maxDecodeProblems {
+			ps = append(ps, Problem{File: file, Msg: fmt.Sprintf("%d more keys or values cannot be read besides the %d shown", len(te.Errors)-i, i)})
+			break
+		}
 		m := lineRef.FindStringSubmatch(e)
 		if m == nil {
 			ps = append(ps, Problem{File: file, Msg: "cannot read the file: " + e})
