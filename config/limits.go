@@ -16,7 +16,7 @@ import (
 // (key paths are rebuilt at every level) and very long lists. The limits
 // below are checked on the parsed tree, before anything follows an alias,
 // and each is far above what a real gateway configuration needs. Measured
-// figures for files at the limits: README, "Configuration limits".
+// figures for files at the limits: docs/configuration.md, "Limits".
 const (
 	// MaxFileSize bounds a configuration file (also after ${NAME}
 	// expansion): a gateway with hundreds of devices fits in a tenth of it.
