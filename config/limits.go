@@ -30,6 +30,10 @@ const (
 	MaxKeys = 1000
 	// MaxValues bounds the keys, values and list items of the whole file
 	// as the loader sees it, every use of an alias counting its block again.
+	// Likewise the text of its keys and values, aliases written out, must
+	// fit in MaxFileSize: validation costs what the text costs (an
+	// expression is compiled once per use), so an alias may save typing
+	// but not multiply that cost past what a file could hold.
 	MaxValues = 100_000
 	// maxPathBytes bounds the total length of the key paths the loader
 	// records ("sources[3].modbus.tags[7].name"): long keys nested deep,
@@ -68,6 +72,7 @@ func checkDocument(file string, data []byte) Problems {
 type limitWalk struct {
 	file       string
 	values     int
+	textBytes  int // of keys and scalar values, each alias use counted again
 	pathBytes  int
 	problem    *Problem
 	aliasLine  int // line of the outermost alias being expanded, 0 outside
@@ -101,9 +106,15 @@ func (w *limitWalk) walk(n *yaml.Node, depth, pathLen int) {
 	}
 	w.values++
 	w.pathBytes += pathLen
+	if n.Kind == yaml.ScalarNode {
+		w.textBytes += len(n.Value)
+	}
 	switch {
 	case w.values > MaxValues:
 		w.fail(n, fmt.Sprintf("the configuration has more than %d keys, values and list items (each use of an alias counts its block again)", MaxValues))
+		return
+	case w.textBytes > MaxFileSize:
+		w.fail(n, fmt.Sprintf("the configuration, each alias written out, holds more than %d KiB of keys and values", MaxFileSize>>10))
 		return
 	case w.pathBytes > maxPathBytes:
 		w.fail(n, fmt.Sprintf("the configuration's key paths add up to more than %d MiB (long keys nested deep, or repeated by aliases)", maxPathBytes>>20))

@@ -32,6 +32,7 @@ func TestLimits(t *testing.T) {
 		name, doc, want string
 	}{
 		{"alias bomb", aliasBomb(7), "bomb.yaml:6: the configuration has more than 100000 keys, values and list items (each use of an alias counts its block again) (expanding the alias *a4)"},
+		{"alias of a long value", "a: &a " + strings.Repeat("x", 100_000) + "\nb: [" + strings.TrimSuffix(strings.Repeat("*a, ", 11), ", ") + "]\n", "bomb.yaml:2: the configuration, each alias written out, holds more than 1024 KiB of keys and values (expanding the alias *a)"},
 		{"deep nesting", deep, "bomb.yaml:33: blocks and lists are nested more than 32 levels deep"},
 		{"deep flow", "a: " + strings.Repeat("[", 40) + strings.Repeat("]", 40), "bomb.yaml:1: blocks and lists are nested more than 32 levels deep"},
 		{"long list", "a:\n" + strings.Repeat("  - 1\n", MaxListItems+1), "bomb.yaml:2: a list has 20001 items, more than the 20000 allowed"},

@@ -31,6 +31,10 @@ type DiagnosticInfo struct {
 }
 
 func (d *DiagnosticInfo) Decode(b []byte) (int, error) {
+	if !enterNested() { // weir patch: nesting bound (weir_nesting.go)
+		return 0, StatusBadEncodingLimitsExceeded
+	}
+	defer leaveNested()
 	buf := NewBuffer(b)
 	d.EncodingMask = buf.ReadByte()
 	if d.Has(DiagnosticInfoSymbolicID) {

@@ -48,6 +48,10 @@ func NewExtensionObject(value interface{}) *ExtensionObject {
 }
 
 func (e *ExtensionObject) Decode(b []byte) (int, error) {
+	if !enterNested() { // weir patch: nesting bound (weir_nesting.go)
+		return 0, StatusBadEncodingLimitsExceeded
+	}
+	defer leaveNested()
 	buf := NewBuffer(b)
 	e.TypeID = new(ExpandedNodeID)
 	buf.ReadStruct(e.TypeID)

@@ -116,6 +116,10 @@ func (m *Variant) Value() interface{} {
 
 // Decode implements the codec interface.
 func (m *Variant) Decode(b []byte) (int, error) {
+	if !enterNested() { // weir patch: nesting bound (weir_nesting.go)
+		return 0, StatusBadEncodingLimitsExceeded
+	}
+	defer leaveNested()
 	buf := NewBuffer(b)
 	m.mask = buf.ReadByte()
 

@@ -38,3 +38,26 @@ func TestReadNNegative(t *testing.T) {
 		t.Fatal("negative length read")
 	}
 }
+
+// A Variant nested a million levels deep (Variant of DataValue of Variant
+// …, 2 MB) is refused; before the bound it overflowed the goroutine stack,
+// a fatal error. Nesting a real message uses still decodes.
+func TestNestingBound(t *testing.T) {
+	nested := func(levels int) []byte {
+		b := make([]byte, 0, 2*levels+2)
+		for i := 0; i < levels; i++ {
+			b = append(b, byte(TypeIDDataValue), DataValueValue)
+		}
+		return append(b, byte(TypeIDBoolean), 1)
+	}
+	var v Variant
+	if _, err := v.Decode(nested(1 << 20)); err != StatusBadEncodingLimitsExceeded {
+		t.Fatalf("a million levels: %v", err)
+	}
+	if n := nesting.Load(); n != 0 {
+		t.Fatalf("%d levels still counted after the refusal", n)
+	}
+	if _, err := v.Decode(nested(100)); err != nil {
+		t.Fatalf("100 levels: %v", err)
+	}
+}
