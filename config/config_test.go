@@ -134,6 +134,7 @@ func TestExamplesValidate(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(goodConfig))
+	f.Add([]byte(aliasBomb(7)))
 	if files, _ := filepath.Glob("testdata/*.yaml"); len(files) > 0 {
 		for _, file := range files {
 			if b, err := os.ReadFile(file); err == nil {

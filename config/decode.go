@@ -29,6 +29,10 @@ var (
 	durationType  = reflect.TypeOf(time.Duration(0))
 	secretType    = reflect.TypeOf(conf.Secret{})
 	maxValueShown = 40
+	// maxDecodeProblems bounds the decoder's errors turned into problems:
+	// a file of a hundred thousand unknown keys is one mistake, and each
+	// problem costs a lookup in the index.
+	maxDecodeProblems = 100
 )
 
 // shadow is the set of key paths whose validation errors would repeat a
@@ -65,7 +69,11 @@ func (s *shadow) hides(path string) bool {
 func decodeProblems(file string, te *yaml.TypeError, idx *index, sh *shadow) Problems {
 	var ps Problems
 	used := map[string]bool{} // values already blamed: the decoder reports in document order
-	for _, e := range te.Errors {
+	for i, e := range te.Errors {
+		if i == maxDecodeProblems {
+			ps = append(ps, Problem{File: file, Msg: fmt.Sprintf("%d more keys or values cannot be read besides the %d shown", len(te.Errors)-i, i)})
+			break
+		}
 		m := lineRef.FindStringSubmatch(e)
 		if m == nil {
 			ps = append(ps, Problem{File: file, Msg: "cannot read the file: " + e})
@@ -291,31 +299,80 @@ func describe(t reflect.Type, tag string) string {
 	return "a value of another kind"
 }
 
-// fractionProblems finds numbers with a fraction written where a whole
-// number belongs: yaml.v3 truncates them without a word (unit_id: 1.5
-// decodes as 1, qos: 0.9 as 0), so a typo would silently address another
-// register or device.
-func fractionProblems(file string, idx *index, sh *shadow) Problems {
+// fraction is a number with a fraction written where a whole number
+// belongs: yaml.v3 truncates it without a word (unit_id: 1.5 decodes as
+// 1, qos: 0.9 as 0), so a typo would silently address another register
+// or device.
+type fraction struct {
+	path string
+	line int
+	text string
+	want reflect.Type
+}
+
+// findFractions walks the document along the Config type, building a key
+// path only where it finds one; aliases are not followed (their target is
+// walked where it is written).
+func findFractions(root *yaml.Node) []fraction {
+	if root == nil || root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return nil
+	}
+	var out []fraction
+	var segs []string
+	var walk func(n *yaml.Node, t reflect.Type)
+	walk = func(n *yaml.Node, t reflect.Type) {
+		if t == nil {
+			return
+		}
+		t = deref(t)
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				segs = append(segs, "."+n.Content[i].Value)
+				walk(n.Content[i+1], child(t, n.Content[i].Value))
+				segs = segs[:len(segs)-1]
+			}
+		case yaml.SequenceNode:
+			if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+				return
+			}
+			for i, e := range n.Content {
+				segs = append(segs, "["+strconv.Itoa(i)+"]")
+				walk(e, t.Elem())
+				segs = segs[:len(segs)-1]
+			}
+		case yaml.ScalarNode:
+			if n.ShortTag() != "!!float" || t == durationType || !isInteger(t.Kind()) {
+				return
+			}
+			if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+				return // a whole number after all (1e9, 2.0)
+			}
+			out = append(out, fraction{path: strings.TrimPrefix(strings.Join(segs, ""), "."), line: n.Line, text: n.Value, want: t})
+		}
+	}
+	walk(root.Content[0], configType)
+	return out
+}
+
+func isInteger(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+// fractionProblems reports the fractions not hidden by a decode error.
+func fractionProblems(file string, fs []fraction, sh *shadow) Problems {
 	var ps Problems
-	for p, n := range idx.values {
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!float" || sh.hides(p) {
+	for _, f := range fs {
+		if sh.hides(f.path) {
 			continue
 		}
-		t, _ := typeAt(configType, p)
-		if t == nil || t == durationType {
-			continue
-		}
-		switch t.Kind() {
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		default:
-			continue
-		}
-		if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
-			continue // a whole number after all (1e9, 2.0)
-		}
-		ps = append(ps, Problem{File: file, Line: n.Line, Key: p,
-			Msg: fmt.Sprintf("expected %s, not %s", describe(t, "!!float"), strconv.Quote(n.Value))})
+		ps = append(ps, Problem{File: file, Line: f.line, Key: f.path,
+			Msg: fmt.Sprintf("expected %s, not %s", describe(f.want, "!!float"), strconv.Quote(f.text))})
 	}
 	return ps
 }

@@ -14,6 +14,12 @@
 // names on this machine (Check: secrets, TLS files); with Options.Offline
 // it checks a file written for another machine as written.
 //
+// A file is hostile input (configuration may come from a hub): limits.go
+// bounds its size, the values it expands to through aliases, its nesting,
+// and the length of its lists and blocks, all checked on the parsed tree
+// before the key index or the decoder follows an alias, so that any file
+// costs at most ~100 MB and a second to refuse.
+//
 // ${NAME} and ${NAME:-default} are expanded from the environment before
 // parsing, line by line, as Telegraf does; "$$" is a literal "$". Secrets
 // should not use expansion but a secret reference ({env: NAME} or

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"runtime"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -18,6 +19,29 @@ type index struct {
 	// whose value starts on a line (the decoder reports the value's line).
 	values     map[string]*yaml.Node
 	valueLines map[int][]string
+}
+
+// lazyIndex builds the index of a document that has passed checkDocument
+// on first use.
+type lazyIndex struct {
+	data []byte
+	idx  *index
+}
+
+// get returns the index, nil for a nil lazyIndex.
+func (l *lazyIndex) get() *index {
+	if l == nil {
+		return nil
+	}
+	if l.idx == nil {
+		// The decoder's own tree of the document is garbage by now:
+		// collecting it first keeps the peak at one tree, not two.
+		runtime.GC()
+		var root yaml.Node
+		_ = yaml.Unmarshal(l.data, &root) // parsed without error before
+		l.idx = newIndex(&root)
+	}
+	return l.idx
 }
 
 func newIndex(root *yaml.Node) *index {

@@ -17,9 +17,6 @@ import (
 	"github.com/weir-edge/weir/internal/conf"
 )
 
-// MaxFileSize bounds a configuration file; anything larger is a mistake.
-const MaxFileSize = 16 << 20
-
 // Load reads, expands, decodes and validates the file at path. It does not
 // read what the file names (secrets, certificates): the components do that
 // when they connect; Inspect does it for `weir validate`.
@@ -42,7 +39,7 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
 	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("config: %s is larger than %d bytes", path, MaxFileSize)
+		return nil, fmt.Errorf("config: %s: %w", path, errTooLarge)
 	}
 	return data, nil
 }
@@ -169,27 +166,26 @@ const unsetMark = "weir-unset-"
 // parse returns the decoded Config (also when it has problems, for Check;
 // nil when the file cannot be decoded at all), the key index and every
 // problem. lookup nil means offline.
-func parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, *index, Problems) {
+func parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, *lazyIndex, Problems) {
+	if len(data) > MaxFileSize {
+		return nil, nil, Problems{{File: file, Msg: errTooLarge.Error()}}
+	}
 	// An unset ${NAME} is one problem among the others: the value holding
 	// it is not judged (as offline), and the rest of the file still is.
 	expanded, envProblems := expandEnv(file, data, lookup)
-	var root yaml.Node
-	if err := yaml.Unmarshal(expanded, &root); err != nil {
-		return nil, nil, syntaxProblems(file, err)
+	if len(expanded) > MaxFileSize {
+		return nil, nil, Problems{{File: file, Msg: errTooLarge.Error() + " once ${…} references are replaced"}}
 	}
-	idx := newIndex(&root)
-	unknown := newShadow() // values holding an unresolved ${NAME}, offline
-	for p, n := range idx.values {
-		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, unsetMark) || strings.Contains(p, unsetMark) {
-			unknown.under[p] = true
-			// A secret is judged as a whole ({env} or {file}, a name or a path).
-			if t, _ := typeAt(configType, parentPath(p)); t == secretType {
-				unknown.under[parentPath(p)] = true
-			}
-		}
+	root, ps := checkDocument(file, expanded)
+	if len(ps) > 0 {
+		return nil, nil, ps
 	}
+	fractions := findFractions(root)
+	root = nil // one parsed tree at a time: the decoder builds its own
+	// The key index costs as much memory as the parsed document again, so
+	// it is built only when a problem has to be placed in the file.
+	idx := &lazyIndex{data: expanded}
 	var c Config
-	var ps Problems
 	decoded := newShadow() // paths whose validation would repeat a decode error
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
@@ -198,7 +194,7 @@ func parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 		if !errors.As(err, &te) {
 			return nil, nil, syntaxProblems(file, err)
 		}
-		ps = decodeProblems(file, te, idx, decoded)
+		ps = decodeProblems(file, te, idx.get(), decoded)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -206,7 +202,20 @@ func parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	}
 	ps = append(ps, placeProblems(file, c.Validate(), idx, decoded)...)
 	ps = append(ps, placeProblems(file, validateSecrets(&c), idx, decoded)...)
-	ps = append(ps, fractionProblems(file, idx, decoded)...)
+	ps = append(ps, fractionProblems(file, fractions, decoded)...)
+	if len(ps) == 0 && len(envProblems) == 0 {
+		return &c, idx, nil
+	}
+	unknown := newShadow() // values holding an unresolved ${NAME}
+	for p, n := range idx.get().values {
+		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, unsetMark) || strings.Contains(p, unsetMark) {
+			unknown.under[p] = true
+			// A secret is judged as a whole ({env} or {file}, a name or a path).
+			if t, _ := typeAt(configType, parentPath(p)); t == secretType {
+				unknown.under[parentPath(p)] = true
+			}
+		}
+	}
 	kept := envProblems
 	seen := map[Problem]bool{}
 	for _, p := range ps {
@@ -284,7 +293,7 @@ func syntaxProblems(file string, err error) Problems {
 
 // placeProblems turns the conf.FieldErrors in err into Problems at the
 // line of their key, dropping those hidden by sh (nil: none).
-func placeProblems(file string, err error, idx *index, sh *shadow) Problems {
+func placeProblems(file string, err error, idx *lazyIndex, sh *shadow) Problems {
 	if err == nil {
 		return nil
 	}
@@ -302,8 +311,8 @@ func placeProblems(file string, err error, idx *index, sh *shadow) Problems {
 				continue
 			}
 			line := 0
-			if idx != nil {
-				line = idx.lineOf(fe.Path)
+			if ix := idx.get(); ix != nil {
+				line = ix.lineOf(fe.Path)
 			}
 			ps = append(ps, Problem{File: file, Line: line, Key: fe.Path, Msg: fe.Err.Error(), Warning: conf.IsWarning(fe.Err)})
 			continue

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	gopcua "github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/id"
-	"github.com/gopcua/opcua/ua"
+	gopcua "github.com/weir-edge/weir/internal/third_party/gopcua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/internal/conf"

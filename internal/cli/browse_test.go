@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gopcua/opcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/sim"

@@ -20,8 +20,13 @@ import (
 // Component is the component attribute of records from the log package.
 const Component = "stdlog"
 
-// modulePrefix marks Weir's own packages (their log.Print is Info).
-const modulePrefix = "github.com/weir-edge/weir/"
+// modulePrefix marks Weir's own packages (their log.Print is Info);
+// thirdPartyPrefix the copies of other projects inside it, whose chatter
+// is Debug like any library's (internal/third_party/gopcua).
+const (
+	modulePrefix     = "github.com/weir-edge/weir/"
+	thirdPartyPrefix = modulePrefix + "internal/third_party/"
+)
 
 var (
 	// hookOnce sets the process globals once; from then on they forward
@@ -150,7 +155,7 @@ func Classify(pkg, msg string) slog.Level {
 			return slog.LevelWarn
 		}
 	}
-	if pkg == "" || strings.HasPrefix(pkg, modulePrefix) {
+	if pkg == "" || strings.HasPrefix(pkg, modulePrefix) && !strings.HasPrefix(pkg, thirdPartyPrefix) {
 		return slog.LevelInfo
 	}
 	return slog.LevelDebug

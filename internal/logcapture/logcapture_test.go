@@ -14,7 +14,7 @@ import (
 
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	opcuadebug "github.com/gopcua/opcua/debug"
-	"github.com/gopcua/opcua/server"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/server"
 )
 
 // syncBuffer is a bytes.Buffer safe for the handler's concurrent writes.
@@ -125,7 +125,7 @@ func TestGopcuaChatterIsCaptured(t *testing.T) {
 		if r == nil {
 			t.Fatalf("no record %q in %s", msg, out)
 		}
-		if r["level"] != "DEBUG" || r["component"] != Component || !strings.HasPrefix(r["package"].(string), "github.com/gopcua/opcua/") {
+		if r["level"] != "DEBUG" || r["component"] != Component || !isGopcua(r["package"].(string)) {
 			t.Errorf("record %v, want a DEBUG record of a gopcua package", r)
 		}
 	}
@@ -168,8 +168,8 @@ func TestClassify(t *testing.T) {
 		pkg, msg string
 		want     slog.Level
 	}{
-		{"github.com/gopcua/opcua/server", "doing objects.", slog.LevelDebug},
-		{"github.com/gopcua/opcua/server", "error adding endpoint to config", slog.LevelWarn},
+		{"github.com/weir-edge/weir/internal/third_party/gopcua/server", "doing objects.", slog.LevelDebug},
+		{"github.com/weir-edge/weir/internal/third_party/gopcua/server", "error adding endpoint to config", slog.LevelWarn},
 		{"github.com/weir-edge/weir/sim", "started", slog.LevelInfo},
 		{"", "who knows", slog.LevelInfo},
 		{"net/http", "http: TLS handshake error from 1.2.3.4", slog.LevelWarn},
@@ -222,4 +222,9 @@ func TestDisabledPrinterIsFree(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { p.Printf("[net] %s", arg) }); n != 0 {
 		t.Errorf("disabled Printf allocates %v times", n)
 	}
+}
+
+// isGopcua: gopcua's own packages, or the patched copy of them.
+func isGopcua(pkg string) bool {
+	return strings.HasPrefix(pkg, "github.com/gopcua/opcua/") || strings.HasPrefix(pkg, thirdPartyPrefix+"gopcua/")
 }

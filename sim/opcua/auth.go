@@ -18,10 +18,10 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/gopcua/opcua/server"
-	"github.com/gopcua/opcua/ua"
-	"github.com/gopcua/opcua/uapolicy"
-	"github.com/gopcua/opcua/uasc"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/server"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/uapolicy"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/uasc"
 )
 
 // ApplicationURI is the simulator's application URI, in its certificate.

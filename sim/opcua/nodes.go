@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/gopcua/opcua/id"
-	"github.com/gopcua/opcua/server"
-	"github.com/gopcua/opcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/server"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 
 	"github.com/weir-edge/weir/sim"
 )

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/gopcua/opcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 
 	"github.com/weir-edge/weir/sim"
 )

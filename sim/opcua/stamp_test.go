@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopcua/opcua"
-	"github.com/gopcua/opcua/server"
-	"github.com/gopcua/opcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/server"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 )
 
 // TestOneChangeOneTimestamp drives the refresh by hand and interleaves

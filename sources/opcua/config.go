@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gopcua/opcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/model"

@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/id"
-	"github.com/gopcua/opcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 )
 
 // connect discovers the server's endpoints, picks the one matching the

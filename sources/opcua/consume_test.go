@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopcua/opcua"
-	"github.com/gopcua/opcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 )
 
 // TestConsumeOrderAcrossResponses feeds the notification loop crafted

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopcua/opcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 )
 
 // BenchmarkDecodePublishResponse measures gopcua's decoding of one publish

@@ -3,7 +3,7 @@ package opcua
 import (
 	"math"
 
-	"github.com/gopcua/opcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 
 	"github.com/weir-edge/weir/model"
 )

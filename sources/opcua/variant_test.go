@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopcua/opcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 
 	"github.com/weir-edge/weir/model"
 )
@@ -197,17 +197,10 @@ func BenchmarkSampleDouble(b *testing.B) {
 	}
 }
 
-// decodeVariant decodes b, reporting false for invalid input. gopcua's
-// decoder panics on some inputs (an array length below -1 reaches
-// reflect.MakeSlice, v0.9.0 and v0.9.1): that is the library's bug, reported as a
-// caveat in README.md; the fuzz target skips such inputs to keep
-// exercising the mapping.
+// decodeVariant decodes b, reporting false for invalid input. A panic is
+// a failure: the patched decoder (internal/third_party/gopcua) must refuse
+// every input with an error, as it runs in the connection's goroutine.
 func decodeVariant(b []byte) (v *ua.Variant, ok bool) {
-	defer func() {
-		if recover() != nil {
-			v, ok = nil, false
-		}
-	}()
 	v = new(ua.Variant)
 	if _, err := v.Decode(b); err != nil {
 		return nil, false

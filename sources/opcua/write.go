@@ -7,8 +7,8 @@ import (
 	"math"
 	"strings"
 
-	"github.com/gopcua/opcua"
-	"github.com/gopcua/opcua/ua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua"
+	"github.com/weir-edge/weir/internal/third_party/gopcua/ua"
 
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/writegate"
