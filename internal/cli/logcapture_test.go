@@ -42,7 +42,7 @@ func TestLibraryOutputIsSlog(t *testing.T) {
 			}
 			found = true
 			if !strings.HasPrefix(line, "time=") || !strings.Contains(line, "level=DEBUG") ||
-				!strings.Contains(line, "component=stdlog") || !strings.Contains(line, "package=github.com/gopcua/opcua/server") {
+				!strings.Contains(line, "component=stdlog") || !strings.Contains(line, "package=github.com/weir-edge/weir/internal/third_party/gopcua/server") {
 				t.Errorf("not a leveled slog record of gopcua: %q", line)
 			}
 		}
