@@ -165,7 +165,8 @@ func (r *sinkRunner) handleRejected(ctx context.Context, batch buffer.Batch, del
 	r.setState(pipeline.StateRunning, nil)
 }
 
-// confirmExcept is confirm for a batch whose refused samples did not
+// confirmExcept records a delivered batch (latency per sample, counters,
+// Ack) whose refused samples, if any, did not
 // reach the destination: they are left out of the latency and the written
 // counters; the whole batch is acknowledged.
 func (r *sinkRunner) confirmExcept(batch buffer.Batch, refused map[int]bool) {

@@ -268,21 +268,4 @@ func (r *sinkRunner) run(ctx context.Context) {
 const maxRetryAfter = 5 * time.Minute
 
 // confirm records a delivered batch: latency per sample, counters, Ack.
-func (r *sinkRunner) confirm(batch buffer.Batch) {
-	now := r.engine.opts.Now().UnixNano()
-	historical := 0
-	for i := range batch.Samples {
-		if batch.Samples[i].Historical {
-			historical++
-			continue
-		}
-		r.latency.Record(time.Duration(now - batch.Samples[i].SourceTime))
-		r.gatewayLatency.Record(time.Duration(now - batch.Samples[i].EdgeTime))
-	}
-	r.historical.Add(uint64(historical))
-	if err := r.spec.Buffer.Ack(batch); err != nil {
-		r.log.Error("sink buffer ack failed", "err", err)
-	}
-	r.written.Add(uint64(batch.Len()))
-	r.batches.Add(1)
-}
+func (r *sinkRunner) confirm(batch buffer.Batch) { r.confirmExcept(batch, nil) }
