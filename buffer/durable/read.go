@@ -350,6 +350,7 @@ func (b *Buffer) Ack(batch buffer.Batch) error {
 		r.sent = end
 	}
 	b.bytes -= size
+	b.noteGone(size)
 	b.stats.Acked += uint64(n)
 	if b.fl.active && end >= b.fl.end {
 		b.fl.active = false
