@@ -199,6 +199,7 @@ func open(cfg Config, log *slog.Logger, o options) (*Buffer, error) {
 		o.reclaimRest = reclaimRest
 	}
 	b.rc = newReclaimer(o.reclaimRest, o.afterReclaim)
+	b.kickReclaim() // what an earlier run acked may still be on disk
 	b.startReclaim()
 	b.caughtUp = b.now()
 	b.drain = tokens{rate: cfg.DrainRate, burst: max(cfg.DrainRate, 1), avail: max(cfg.DrainRate, 1), at: b.now()}

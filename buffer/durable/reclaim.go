@@ -15,6 +15,7 @@ import (
 // (issue 11). So the buffer compacts the acked span itself, in one
 // goroutine per store, off the hot path:
 //
+//   - at open, for what an earlier run acked and never compacted;
 //   - once reclaimAfter bytes have left the store since the last reclaim;
 //   - whenever the free-space check finds the disk short of min_free_bytes
 //     while the acked span still occupies sstables.
@@ -112,6 +113,11 @@ func (b *Buffer) reclaimLoop() {
 			return
 		case <-b.rc.kick:
 		}
+		select {
+		case <-b.rc.stop: // Release wins over a pending reclaim
+			return
+		default:
+		}
 		r := b.reclaim()
 		if r.err != nil {
 			b.log.Warn("buffer store: compaction of acked data failed", "err", r.err)
@@ -142,10 +148,12 @@ func (b *Buffer) reclaim() reclaimed {
 	r.err = b.db.Compact([]byte{recPrefix}, recKey(nil, head), false)
 	r.took = time.Since(start)
 	r.used = b.storeUsage()
-	b.mu.Lock()
-	b.diskStale = true // look at the disk again at the next Push
-	b.notFull.Broadcast()
-	b.mu.Unlock()
+	if r.used < r.before {
+		b.mu.Lock()
+		b.diskStale = true // look at the disk again at the next Push
+		b.notFull.Broadcast()
+		b.mu.Unlock()
+	}
 	return r
 }
 
