@@ -1,8 +1,6 @@
 package durable
 
-import (
-	"time"
-)
+import "time"
 
 // Disk space: what the free-space check counts, and how acked data gives
 // its space back.
@@ -32,7 +30,8 @@ import (
 // accepts samples again at its next check instead of waiting for the
 // compaction. It never counts on that below half the reserve of real free
 // space: there a Push waits (block) or drops (disk_full) until the
-// reclaim has run. And between two checks a writer may only use half of
+// reclaim has run. An Ack on a short disk, and a reclaim that freed
+// space, make the next Push look again at once. And between two checks a writer may only use half of
 // the free space above that floor (a written byte costs up to two on disk
 // until the WAL it went to is flushed), so a fast writer cannot run the
 // disk full within one recheck interval, which Pebble does not survive.
@@ -70,7 +69,7 @@ func newReclaimer(rest time.Duration, after func(reclaimed)) *reclaimer {
 	return &reclaimer{kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), rest: rest, after: after}
 }
 
-// start runs the loop; stopReclaim ends it.
+// startReclaim runs the loop; stopReclaim ends it.
 func (b *Buffer) startReclaim() {
 	go b.reclaimLoop()
 }
