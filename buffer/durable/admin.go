@@ -71,6 +71,7 @@ func (b *Buffer) Purge() (int, error) {
 	}
 	b.live = region{head: end, sent: end, end: end}
 	b.cache.reset()
+	b.noteGone(b.bytes)
 	b.bytes = 0
 	b.fl.active = false
 	b.normalize()

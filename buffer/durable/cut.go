@@ -84,6 +84,7 @@ func (b *Buffer) advance(r *region, n int, size int64, end uint64) {
 		r.sent = end
 	}
 	b.bytes -= size
+	b.noteGone(size)
 }
 
 // expireLocked drops samples older than MaxAge from the front of both

@@ -18,5 +18,7 @@
 // before it may come again; consumers de-duplicate by Seq); max_age judges
 // by EdgeTime, a wall clock, and order is always by position, never by
 // time; the free-space reserve (min_free_bytes) is what keeps the store
-// from ever writing into a full disk, which Pebble treats as fatal.
+// from ever writing into a full disk, which Pebble treats as fatal. Acked
+// data frees disk only once compacted: the buffer compacts the acked span
+// itself and counts what that gives back as free (reclaim.go).
 package durable

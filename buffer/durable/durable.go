@@ -39,14 +39,17 @@ type Buffer struct {
 
 	// wmu serialises writers, so positions are committed in order and the
 	// room a writer found cannot shrink under it.
-	wmu       sync.Mutex
-	diskAt    time.Time // last free-space check
-	diskFull  bool
-	encoded   []byte
-	encOffs   []int
-	hdr       []byte // a chunk header being written
-	chunkLens []int  // the chunks of the commit being written
-	closeOnce sync.Once
+	wmu      sync.Mutex
+	diskAt   time.Time // last free-space check
+	diskFull bool
+	// diskBudget is how many bytes may be written before the disk is
+	// looked at again, whatever the time (reclaim.go).
+	diskBudget int64
+	encoded    []byte
+	encOffs    []int
+	hdr        []byte // a chunk header being written
+	chunkLens  []int  // the chunks of the commit being written
+	closeOnce  sync.Once
 
 	mu          sync.Mutex
 	notEmpty    *sync.Cond
@@ -67,8 +70,14 @@ type Buffer struct {
 	offs        []int32   // chunk parsing scratch
 	keys        []uint64  // chunk keys to delete, scratch
 	beforeApply func()    // options.beforeApply
+	tune        func(*pebble.Options)
 	// readOnly: opened by OpenReadOnly; nothing is ever written.
 	readOnly bool
+	// gone counts the bytes that left the store since the last reclaim;
+	// diskStale asks for a free-space check at the next Push (reclaim.go).
+	gone      int64
+	diskStale bool
+	rc        *reclaimer // nil when read-only
 	// marks counts heads-marker writes, so that a Push whose batch carried
 	// one (drop_oldest) can tell whether it may have overwritten a newer one.
 	marks uint64
@@ -113,6 +122,12 @@ type options struct {
 	beforeApply func()
 	// readOnly opens without writing anything: see OpenReadOnly.
 	readOnly bool
+	// reclaimRest is the shortest pause between reclaims; default
+	// reclaimRest. afterReclaim is told of each one.
+	reclaimRest  time.Duration
+	afterReclaim func(reclaimed)
+	// tune adjusts Pebble's options (tests: no automatic compactions).
+	tune func(*pebble.Options)
 }
 
 // Open opens (or creates) the store in cfg.Dir. A store another process
@@ -149,7 +164,7 @@ func open(cfg Config, log *slog.Logger, o options) (*Buffer, error) {
 	if o.recheck <= 0 {
 		o.recheck = time.Second
 	}
-	b := &Buffer{cfg: cfg, log: log, now: o.now, free: o.free, recheck: o.recheck, beforeApply: o.beforeApply, readOnly: o.readOnly}
+	b := &Buffer{cfg: cfg, log: log, now: o.now, free: o.free, recheck: o.recheck, beforeApply: o.beforeApply, readOnly: o.readOnly, tune: o.tune}
 	b.notEmpty = sync.NewCond(&b.mu)
 	b.notFull = sync.NewCond(&b.mu)
 	b.drops.log = log
@@ -180,6 +195,12 @@ func open(cfg Config, log *slog.Logger, o options) (*Buffer, error) {
 	default:
 		b.wopt = pebble.NoSync
 	}
+	if o.reclaimRest <= 0 {
+		o.reclaimRest = reclaimRest
+	}
+	b.rc = newReclaimer(o.reclaimRest, o.afterReclaim)
+	b.kickReclaim() // what an earlier run acked may still be on disk
+	b.startReclaim()
 	b.caughtUp = b.now()
 	b.drain = tokens{rate: cfg.DrainRate, burst: max(cfg.DrainRate, 1), avail: max(cfg.DrainRate, 1), at: b.now()}
 	return b, nil
@@ -193,7 +214,7 @@ func (b *Buffer) openStore(fs vfs.FS) error {
 	if err != nil {
 		return err
 	}
-	db, err := pebble.Open(dir, pebbleOptions(fs, b.log))
+	db, err := pebble.Open(dir, b.pebbleOptions(fs))
 	var res scanResult
 	if err == nil {
 		if err = checkFormat(db); errors.Is(err, ErrNewerFormat) {
@@ -211,7 +232,7 @@ func (b *Buffer) openStore(fs vfs.FS) error {
 		b.log.Error("buffer store corrupt; moving it aside", "err", err, "quarantine", q)
 		tmp := dir + ".salvage"
 		_ = fs.RemoveAll(tmp)
-		fresh, ferr := pebble.Open(tmp, pebbleOptions(fs, b.log))
+		fresh, ferr := pebble.Open(tmp, b.pebbleOptions(fs))
 		if ferr != nil {
 			_ = lock.Close()
 			if db != nil {
@@ -247,7 +268,7 @@ func (b *Buffer) openStore(fs vfs.FS) error {
 		if lock, err = lockDir(fs, dir); err != nil {
 			return err
 		}
-		if db, err = pebble.Open(dir, pebbleOptions(fs, b.log)); err != nil {
+		if db, err = pebble.Open(dir, b.pebbleOptions(fs)); err != nil {
 			_ = lock.Close()
 			return fmt.Errorf("open %s after quarantine: %w", dir, err)
 		}
@@ -423,6 +444,7 @@ func (b *Buffer) pushLocked(ctx context.Context, samples []model.Sample) (wrote 
 		b.live.end += uint64(k)
 		b.live.held += k
 		b.bytes += added
+		b.diskBudget -= added
 		b.stats.Pushed += uint64(k)
 		i += k
 		b.notEmpty.Signal()
@@ -517,27 +539,6 @@ func (b *Buffer) countFull(n uint64, pushed bool) {
 	b.drops.add("full", n, b.now())
 }
 
-// checkDisk reports whether the disk is below the free-space reserve,
-// asking the OS at most once per recheck. Called with wmu and mu held.
-func (b *Buffer) checkDisk() bool {
-	now := b.now()
-	if !b.diskAt.IsZero() && now.Sub(b.diskAt) < b.recheck && now.After(b.diskAt) {
-		return b.diskFull
-	}
-	b.diskAt = now
-	free, err := b.free()
-	full := err == nil && free < b.cfg.MinFreeBytes
-	if full != b.diskFull {
-		if full {
-			b.log.Error("disk almost full; buffer refuses new samples", "free_bytes", free, "min_free_bytes", b.cfg.MinFreeBytes)
-		} else {
-			b.log.Info("disk space back; buffer accepts samples again", "free_bytes", free)
-		}
-	}
-	b.diskFull = full
-	return full
-}
-
 // waitRoom waits for an Ack (or Close, or ctx), or at most d when d > 0.
 // Called with mu held.
 func (b *Buffer) waitRoom(ctx context.Context, d time.Duration) error {
@@ -594,6 +595,7 @@ func (b *Buffer) Release() error {
 		if b.sync != nil {
 			b.sync.stop()
 		}
+		b.stopReclaim() // a compaction in progress ends first
 		if b.cfg.Fsync != FsyncOS && !b.readOnly {
 			err = b.db.LogData(nil, pebble.Sync) // acks since the last sync
 		}

@@ -350,6 +350,10 @@ func (b *Buffer) Ack(batch buffer.Batch) error {
 		r.sent = end
 	}
 	b.bytes -= size
+	b.noteGone(size)
+	// On a short disk, what was acked may be what makes room: the next
+	// Push looks at the disk again instead of waiting out the interval.
+	b.diskStale = b.diskStale || b.diskFull
 	b.stats.Acked += uint64(n)
 	if b.fl.active && end >= b.fl.end {
 		b.fl.active = false

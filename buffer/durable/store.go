@@ -109,6 +109,15 @@ func pebbleOptions(fs vfs.FS, log *slog.Logger) *pebble.Options {
 	return o
 }
 
+// pebbleOptions are the options of this buffer's store.
+func (b *Buffer) pebbleOptions(fs vfs.FS) *pebble.Options {
+	o := pebbleOptions(fs, b.log)
+	if b.tune != nil {
+		b.tune(o)
+	}
+	return o
+}
+
 // lockDir takes the store's own lock, held as long as the Buffer is open.
 // Pebble locks too, but failing on Weir's lock first tells "in use" apart
 // from "corrupt", so a store in use is never quarantined.
