@@ -264,13 +264,20 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 		o.AtWindowEnd()
 	}
 	after := snapshot(eng)
-	var uaRes *OPCUAResult
-	if opcua {
-		uaRes = opcuaResult(o, eng, rx, uaBefore, opcuaSnapshot(eng), window)
-	}
+	// One reading of the live histograms for every figure: samples keep
+	// arriving, and two readings would disagree. Weir's own share first:
+	// read before the end-to-end figures, it cannot exceed them.
+	var gw [3]time.Duration
+	gw[0], _ = eng.SinkGatewayLatency("bench", 0.50)
+	gw[1], _ = eng.SinkGatewayLatency("bench", 0.99)
+	gw[2], _ = eng.SinkGatewayLatency("bench", 1)
 	p50, _, _ := eng.SinkLatency("bench", 0.50)
 	p99, _, _ := eng.SinkLatency("bench", 0.99)
 	pmax, _, _ := eng.SinkLatency("bench", 1)
+	var uaRes *OPCUAResult
+	if opcua {
+		uaRes = opcuaResult(o, rx, uaBefore, opcuaSnapshot(eng), window, [3]time.Duration{p50, p99, pmax}, gw)
+	}
 
 	var out outageResult
 	if px != nil {

@@ -240,14 +240,12 @@ func waitOPCUAReady(ctx context.Context, eng *engine.Engine, items int) error {
 }
 
 // opcuaResult assembles the OPC UA figures of a measured window.
-func opcuaResult(o Options, eng *engine.Engine, rx *latency.Histogram, before, after opcuaStatus, window time.Duration) *OPCUAResult {
-	p50, _, _ := eng.SinkLatency("bench", 0.50)
-	p99, _, _ := eng.SinkLatency("bench", 0.99)
-	pmax, _, _ := eng.SinkLatency("bench", 1)
+// e2e and gw are the end-to-end and gateway p50, p99 and max, each read
+// once for the whole result.
+func opcuaResult(o Options, rx *latency.Histogram, before, after opcuaStatus, window time.Duration, e2e, gw [3]time.Duration) *OPCUAResult {
+	p50, p99, pmax := e2e[0], e2e[1], e2e[2]
 	p := o.PublishingInterval
-	g50, _ := eng.SinkGatewayLatency("bench", 0.50)
-	g99, _ := eng.SinkGatewayLatency("bench", 0.99)
-	gmax, _ := eng.SinkGatewayLatency("bench", 1)
+	g50, g99, gmax := gw[0], gw[1], gw[2]
 	return &OPCUAResult{
 		GatewayP50ms:       ms(g50),
 		GatewayP99ms:       ms(g99),
