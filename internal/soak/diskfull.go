@@ -46,10 +46,17 @@ func (d *diskFull) fill(leave int64) error {
 		return fmt.Errorf("disk-full: %w", err)
 	}
 	defer f.Close()
-	if err := syscall.Fallocate(int(f.Fd()), 0, 0, n); err != nil {
-		return fmt.Errorf("disk-full: ballast of %d bytes: %w", n, err)
+	// The gateway writes meanwhile: a little less on each ENOSPC.
+	for try := 0; ; try++ {
+		err := syscall.Fallocate(int(f.Fd()), 0, 0, n)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.ENOSPC) || try == 4 || n <= leave {
+			return fmt.Errorf("disk-full: ballast of %d bytes: %w", n, err)
+		}
+		n -= leave
 	}
-	return nil
 }
 
 // drain removes the ballast.

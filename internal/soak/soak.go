@@ -119,7 +119,7 @@ type harness struct {
 // failures (the verdict on the gateway is in the report).
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.Validate(); err != nil {
-		return nil, fmt.Errorf("soak: %w", err)
+		return nil, fmt.Errorf("options: %w", err)
 	}
 	start := time.Now()
 	h := &harness{o: o, log: o.Log, rng: rand.New(rand.NewPCG(o.Seed, 0x50a4)), check: NewChecker(), run: -1}
@@ -130,7 +130,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "weir-soak-")
 		if err != nil {
-			return nil, fmt.Errorf("soak: %w", err)
+			return nil, fmt.Errorf("work directory: %w", err)
 		}
 		defer os.RemoveAll(d)
 		dir = d
@@ -150,10 +150,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer h.proxy.Close()
 	plant, err := sim.New(sim.Config{Listen: "127.0.0.1:0", Seed: int64(o.Seed), NoFaults: true}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("soak: simulator: %w", err)
+		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	if err := plant.Start(ctx); err != nil {
-		return nil, fmt.Errorf("soak: simulator: %w", err)
+		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	defer plant.Close()
 
@@ -174,7 +174,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	h.cfgPath = filepath.Join(dir, "weir.yaml")
 	cfg := gatewayConfig(plant.Addr(), h.proxy.Addr(), h.broker.Addr(), prefix, dataDir, contains(o.Faults, FaultPoison))
 	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
-		return nil, fmt.Errorf("soak: %w", err)
+		return nil, fmt.Errorf("gateway config: %w", err)
 	}
 
 	rep := &Report{Options: o}
@@ -335,7 +335,7 @@ func (h *harness) start(ctx context.Context) (*gateway, int, error) {
 		h.log.Warn("soak: gateway failed to start; retrying", "err", err)
 		sleep(ctx, time.Second)
 	}
-	return nil, 0, fmt.Errorf("soak: the gateway does not start: %w", last)
+	return nil, 0, fmt.Errorf("the gateway does not start: %w", last)
 }
 
 // read records what the run's buffer accepted so far.
@@ -375,11 +375,11 @@ func (h *harness) final(rep *Report) error {
 		}
 		if g.exited() {
 			h.crashed(rep, g)
-			return errors.New("soak: the final run exited by itself")
+			return errors.New("the final run exited by itself")
 		}
 		if time.Now().After(deadline) {
 			g.kill()
-			return fmt.Errorf("soak: the final run did not deliver the backlog within 3 minutes (%+v, %v)", st, err)
+			return fmt.Errorf("the final run did not deliver the backlog within 3 minutes (%+v, %v)", st, err)
 		}
 		time.Sleep(100 * time.Millisecond) // polling the child's /status
 	}
