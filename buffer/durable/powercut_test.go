@@ -26,7 +26,8 @@ import (
 // and no number is out of order.
 //
 // The default suite cuts a few times; WEIR_SOAK=N cuts N times per fsync
-// mode (the README's table: WEIR_SOAK=200).
+// mode (the README's table: WEIR_SOAK=250), WEIR_SOAK_SEED=S repeats a
+// schedule (the goroutines' interleaving still varies).
 func TestPowerCutSoak(t *testing.T) {
 	cuts := 3
 	if n, err := strconv.Atoi(os.Getenv("WEIR_SOAK")); err == nil && n > 0 {
