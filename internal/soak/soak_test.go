@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/weir-edge/weir/internal/cli"
 	"github.com/weir-edge/weir/internal/soak"
 )
@@ -17,7 +19,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("WEIR_SOAK_CHILD") == "1" {
 		os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func selfCommand(args ...string) *exec.Cmd {
