@@ -38,7 +38,9 @@ type RunInfo struct {
 	FirstSeq uint64
 	// Accepted is the sink buffer's pushed count at the last reading.
 	Accepted uint64
-	// Poison is the number of poison samples published while it ran.
+	// Poison is how many poison samples may have been dead-lettered while
+	// it ran: one per poison message published, and one per broker loss
+	// once the poison metric exists (the Sparkplug host marks it stale).
 	Poison int
 	// DeadLettered is the gateway's dead_lettered figure at the last
 	// reading, when it reports one.
