@@ -54,7 +54,9 @@ func (b *Broker) Start() error {
 	if err != nil {
 		return fmt.Errorf("soak broker: %w", err)
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = maxPacket // the oversize poison is refused
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: slog.New(slog.DiscardHandler)})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		ln.Close()
 		return fmt.Errorf("soak broker: %w", err)

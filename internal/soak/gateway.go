@@ -142,7 +142,7 @@ type status struct {
 
 var statusClient = &http.Client{Timeout: 2 * time.Second}
 
-// status reads the sink buffer's figures and any dead_lettered count.
+// status reads the sink buffer's figures and the dead-letter count.
 func (g *gateway) status() (status, error) {
 	g.mu.Lock()
 	addr := g.http
@@ -172,7 +172,8 @@ func (g *gateway) status() (status, error) {
 			st.Depth += uint64(number(b["depth"]))
 			found = true
 		}
-		st.DeadLettered += uint64(sumKey(c, "dead_lettered"))
+		// dead_letters.rejected: samples refused for good, by cause.
+		st.DeadLettered += uint64(sumKey(c["dead_letters"], "rejected"))
 	}
 	if !found {
 		return status{}, errors.New("status: no sink buffer")
@@ -185,8 +186,8 @@ func number(v any) float64 {
 	return f
 }
 
-// sumKey adds up every number stored under key anywhere in v: the dead
-// letter figures' exact place in /status is not the harness's business.
+// sumKey adds up every number stored under key anywhere in v, a number
+// or a map of numbers (counted by cause).
 func sumKey(v any, key string) float64 {
 	var n float64
 	switch x := v.(type) {

@@ -366,7 +366,7 @@ func (h *harness) final(rep *Report) error {
 	}
 	h.read(g, idx)
 	if contains(h.o.Faults, FaultPoison) {
-		h.excuse() // the stale mark of the poison metric as the source stops
+		h.excuse() // the stale marks of the poison metrics as the source stops
 	}
 	if err := g.stop(30 * time.Second); err != nil {
 		h.log.Warn("soak: final run stop", "err", err)
@@ -403,7 +403,7 @@ func (h *harness) chaos(ctx context.Context) {
 			h.count(func(c *Counts) { c.BrokerRestarts++ })
 			if contains(kinds, FaultPoison) {
 				// The Sparkplug host marks every metric stale when it
-				// loses the broker: the poison metric once more.
+				// loses the broker: the poison metrics once more.
 				h.excuse()
 			}
 			sleep(ctx, hold)
@@ -446,14 +446,14 @@ func (h *harness) chaos(ctx context.Context) {
 	}
 }
 
-// excuse lets the current run miss one more id: a poison sample may have
-// been dead-lettered.
+// excuse lets the current run miss poisonSamples more ids: the poison
+// samples of one message (or stale mark) may have been dead-lettered.
 func (h *harness) excuse() {
 	h.mu.Lock()
 	run := h.run
 	h.mu.Unlock()
 	if run >= 0 {
-		h.check.UpdateRun(run, func(r *RunInfo) { r.Poison++ })
+		h.check.UpdateRun(run, func(r *RunInfo) { r.Poison += poisonSamples })
 	}
 }
 
