@@ -3,6 +3,9 @@ package soak
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/weir-edge/weir/internal/sparkplugb"
 )
 
 func TestChecker(t *testing.T) {
@@ -97,5 +100,25 @@ func TestSumKey(t *testing.T) {
 	}
 	if got := sumKey(doc, "dead_lettered"); got != 10 {
 		t.Fatalf("sumKey = %v, want 10", got)
+	}
+}
+
+func TestPoisonPayload(t *testing.T) {
+	b, err := poisonPayload(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sparkplugb.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := sparkplugb.FindMetric(p, poisonMetric); m == nil || utf8.ValidString(m.GetName()) {
+		t.Errorf("no metric with a name that is not UTF-8: %v", m)
+	}
+	if m := sparkplugb.FindMetric(p, "oversize"); m == nil || len(m.GetStringValue()) <= maxPacket {
+		t.Errorf("no metric larger than the broker's maximum packet (%d bytes)", maxPacket)
+	}
+	if sparkplugb.FindMetric(p, "good") == nil || sparkplugb.FindMetric(p, sparkplugb.MetricBdSeq) == nil {
+		t.Error("the good metric or bdSeq is missing")
 	}
 }
