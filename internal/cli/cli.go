@@ -84,6 +84,12 @@ func commands() []command {
 				"weir bench -duration 10s",
 				"weir bench -source opcua -items 1000",
 			}, define: defineBench},
+		{name: "soak", args: "[flags]", summary: "kill, cut and starve a real gateway for a while and check that nothing accepted is lost",
+			examples: []string{
+				"weir soak -duration 10m",
+				"weir soak -duration 0 -kills 1000 -faults kill,broker,net,disk -seed 7   # 1,000 kill -9 cycles",
+				"weir soak -duration 1h -faults kill,poison -v           # progress on stderr",
+			}, define: defineSoak},
 		{name: "browse", args: "[flags] ENDPOINT", summary: "walk an OPC UA server's address space and print a config snippet",
 			examples: []string{
 				"weir browse opc.tcp://127.0.0.1:4840",

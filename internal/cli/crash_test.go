@@ -11,44 +11,36 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/weir-edge/weir/internal/payload"
+	"github.com/weir-edge/weir/internal/soak"
 	"github.com/weir-edge/weir/sim"
 )
 
 // TestKill9LosesNothingAccepted runs the real gateway as a child process
-// (simulated PLC → Modbus source → durable disk buffer → MQTT sink →
-// Mosquitto), kills it with SIGKILL at random moments many times, then lets
-// a last run drain and stop gracefully. Every other killed run has its sink
-// pointed at a port where no broker listens, so everything it accepts must
-// survive in the buffer alone.
+// (simulated PLC → Modbus source → durable disk buffer → MQTT sink → an
+// embedded broker of its own on a spare port), kills it with SIGKILL at
+// random moments many times, then lets a last run drain and stop
+// gracefully. Every other killed run has its sink pointed at a port where
+// no broker listens, so everything it accepts must survive in the buffer
+// alone.
 //
 // Every run's samples carry sequence ids first_seq, first_seq+1, …; a
 // sample is accepted once its Push to the durable buffer returned, and
 // Pushes complete in sequence order. Just before each kill the test reads
-// the child's /status: the buffer had accepted P samples by then. Nothing
-// accepted was lost when, for every run, the ids received form one
-// contiguous range from first_seq covering at least those P samples (only
-// ids emitted after that reading may be missing, if the kill came before
-// their Push returned). A memory buffer fails this at once.
+// the child's /status: the buffer had accepted P samples by then. The
+// broker hands every message it accepts to a soak.Checker (the one `weir
+// soak` uses): nothing accepted was lost when every run's ids from
+// first_seq cover at least those P samples without a gap; redeliveries are
+// counted as duplicates, and a tag's new ids must arrive in increasing
+// order. A memory buffer fails this at once.
 func TestKill9LosesNothingAccepted(t *testing.T) {
-	const mosquitto = "127.0.0.1:1883"
-	if c, err := net.DialTimeout("tcp", mosquitto, time.Second); err != nil {
-		if os.Getenv("WEIR_REQUIRE_PEERS") == "1" {
-			t.Fatalf("Mosquitto is not answering on %s: %v", mosquitto, err)
-		}
-		t.Skipf("Mosquitto is not answering on %s: %v", mosquitto, err)
-	} else {
-		c.Close()
-	}
 	kills := 8
 	if testing.Short() {
 		kills = 3
@@ -62,49 +54,43 @@ func TestKill9LosesNothingAccepted(t *testing.T) {
 	}
 	defer s.Close()
 
+	// The consumer: the broker itself, which sees every message before it
+	// acknowledges it.
+	prefix := fmt.Sprintf("weir-kill9/%d", os.Getpid())
+	check := soak.NewChecker()
+	var historical atomic.Int64
+	mq, err := soak.NewBroker(prefix, func(tag string, data []byte) {
+		if strings.HasPrefix(tag, "_status/") {
+			return
+		}
+		smp, err := payload.DecodeSample(data)
+		if err != nil {
+			t.Errorf("%s: %v", tag, err)
+			return
+		}
+		check.Observe(tag, smp.Seq)
+		if smp.Historical {
+			historical.Add(1)
+		}
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mq.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer mq.Stop()
+
 	dir := t.TempDir()
-	prefix := fmt.Sprintf("weir-kill9/%d/%d", os.Getpid(), time.Now().UnixNano())
 	cfgPath := filepath.Join(dir, "weir.yaml")
 	offlinePath := filepath.Join(dir, "weir-offline.yaml")
-	if err := os.WriteFile(cfgPath, []byte(killConfig(s.Addr(), mosquitto, prefix, filepath.Join(dir, "data"))), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(killConfig(s.Addr(), mq.Addr(), prefix, filepath.Join(dir, "data"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(offlinePath, []byte(killConfig(s.Addr(), closedPort(t), prefix, filepath.Join(dir, "data"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	// The consumer: a third-party MQTT client subscribed for the whole test.
-	var mu sync.Mutex
-	received := map[uint64]bool{}
-	historical := 0
-	sub := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + mosquitto).
-		SetClientID(fmt.Sprintf("weir-kill9-sub-%d", os.Getpid())))
-	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscriber: %v", tok.Error())
-	}
-	defer sub.Disconnect(100)
-	tok := sub.Subscribe(prefix+"/#", 1, func(_ paho.Client, m paho.Message) {
-		if strings.Contains(m.Topic(), "/_status/") {
-			return
-		}
-		smp, err := payload.DecodeSample(m.Payload())
-		if err != nil {
-			t.Errorf("%s: %v", m.Topic(), err)
-			return
-		}
-		mu.Lock()
-		received[smp.Seq] = true
-		if smp.Historical {
-			historical++
-		}
-		mu.Unlock()
-	})
-	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-
-	var firstSeqs []uint64
-	accepted := map[int]uint64{} // run → samples its buffer had accepted shortly before the kill
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	for i := 0; i <= kills; i++ {
 		last := i == kills
@@ -113,7 +99,7 @@ func TestKill9LosesNothingAccepted(t *testing.T) {
 			path = offlinePath
 		}
 		child := startChild(t, "run", "-c", path, "--log-format", "json", "--http-listen", "127.0.0.1:0")
-		firstSeqs = append(firstSeqs, child.firstSeq(t))
+		run := check.AddRun(soak.RunInfo{FirstSeq: child.firstSeq(t)})
 		if last {
 			// Let the final run deliver the backlog the killed runs left:
 			// its buffer is empty once (live data keeps coming, so a few
@@ -125,10 +111,13 @@ func TestKill9LosesNothingAccepted(t *testing.T) {
 				}
 				time.Sleep(50 * time.Millisecond) // polling the child's /status
 			}
+			accepted := child.buffer(t).Pushed
+			check.UpdateRun(run, func(r *soak.RunInfo) { r.Accepted = accepted })
 			_ = child.cmd.Process.Signal(syscall.SIGTERM)
 		} else {
 			time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond) // a random moment to kill at
-			accepted[i] = child.buffer(t).Pushed
+			accepted := child.buffer(t).Pushed
+			check.UpdateRun(run, func(r *soak.RunInfo) { r.Accepted = accepted })
 			time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
 			_ = child.cmd.Process.Kill()
 		}
@@ -137,68 +126,27 @@ func TestKill9LosesNothingAccepted(t *testing.T) {
 		}
 	}
 
-	// The broker may still be forwarding: check until every run is
-	// complete, and report what is missing only if it stays missing.
-	var total int
-	var missing error
+	// The final run may still be publishing what it drained: check until
+	// nothing accepted is missing, and report it only if it stays missing.
+	var res soak.Result
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		mu.Lock()
-		total, missing = checkRuns(t, received, firstSeqs, accepted)
-		mu.Unlock()
-		if missing == nil || time.Now().After(deadline) {
+		res = check.Result()
+		if res.Lost == 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(50 * time.Millisecond) // polling what the subscriber received
+		time.Sleep(50 * time.Millisecond) // polling what the broker received
 	}
-	if missing != nil {
-		t.Fatal(missing)
+	for i, r := range res.Runs {
+		t.Logf("run %d: %d samples delivered (%d accepted at the last reading before the kill), %d missing", i, r.Delivered, r.Accepted, r.Missing)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	t.Logf("%d runs, %d kills, %d samples, %d replayed as historical", len(firstSeqs), kills, total, historical)
-}
-
-// checkRuns checks that every run's sequence ids arrived as one
-// contiguous range from its first_seq, at least as long as what its
-// buffer had accepted before the kill; it returns the number of samples.
-func checkRuns(t *testing.T, received map[uint64]bool, firstSeqs []uint64, accepted map[int]uint64) (int, error) {
-	seqs := make([]uint64, 0, len(received))
-	for q := range received {
-		seqs = append(seqs, q)
+	if why := res.Failed(); why != "" {
+		t.Fatal(why)
 	}
-	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-	total := 0
-	var logs []string
-	for i, first := range firstSeqs {
-		end := ^uint64(0)
-		if i+1 < len(firstSeqs) {
-			end = firstSeqs[i+1]
-		}
-		var run []uint64
-		for _, q := range seqs {
-			if q >= first && q < end {
-				run = append(run, q)
-			}
-		}
-		for j, q := range run {
-			if q != first+uint64(j) {
-				return 0, fmt.Errorf("run %d (first_seq %d): seq %d missing — an accepted sample was lost (have %d samples up to %d)",
-					i, first, first+uint64(j), len(run), run[len(run)-1])
-			}
-		}
-		if uint64(len(run)) < accepted[i] {
-			return 0, fmt.Errorf("run %d: the buffer had accepted %d samples before the kill, only %d were delivered", i, accepted[i], len(run))
-		}
-		total += len(run)
-		logs = append(logs, fmt.Sprintf("run %d: %d samples delivered, contiguous from first_seq (%d accepted at the last reading before the kill)", i, len(run), accepted[i]))
+	if res.Delivered == 0 {
+		t.Fatal("nothing delivered")
 	}
-	if total == 0 || len(seqs) != total {
-		return 0, fmt.Errorf("%d samples outside every run's range (total %d)", len(seqs)-total, total)
-	}
-	for _, l := range logs {
-		t.Log(l)
-	}
-	return total, nil
+	t.Logf("%d runs, %d kills, %d samples, %d replayed as historical, %d duplicates %v, %d order violations",
+		len(res.Runs), kills, res.Delivered, historical.Load(), res.DuplicateCount(), res.Duplicates, res.OrderViolations())
 }
 
 func killConfig(simAddr, broker, prefix, dataDir string) string {
