@@ -144,5 +144,5 @@ func freeBytes(t *testing.T, dir string) int64 {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		t.Fatalf("statfs %s: %v", dir, err)
 	}
-	return int64(st.Bavail) * st.Bsize
+	return int64(st.Bavail) * int64(st.Bsize) // Bsize is int32 on 32-bit ARM
 }
