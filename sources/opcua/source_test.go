@@ -194,13 +194,16 @@ func TestSecureUsernameAndTrust(t *testing.T) {
 	rec := newRecorder()
 	startSource(t, src, rec)
 
+	// The certificate lands in rejected/ during the handshake, a moment
+	// before the failed connect is recorded in the status: wait for both.
 	var rejected []os.DirEntry
 	deadline := time.Now().Add(2 * time.Minute)
-	for len(rejected) == 0 && time.Now().Before(deadline) {
+	for time.Now().Before(deadline) {
 		rejected, _ = os.ReadDir(filepath.Join(dir, "rejected"))
-		if len(rejected) == 0 {
-			<-time.After(20 * time.Millisecond) // polling the file system: nothing to wait on
+		if len(rejected) > 0 && strings.Contains(src.Status().LastError, "not trusted") {
+			break
 		}
+		<-time.After(20 * time.Millisecond) // polling the file system and the status: nothing to wait on
 	}
 	if len(rejected) != 1 {
 		t.Fatalf("rejected/ has %v", rejected)
