@@ -96,7 +96,7 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 		if d, ok := buf.(*durable.Buffer); ok {
 			// Beside a durable buffer, a durable dead-letter store;
 			// a memory buffer's sink drops refused samples, counted.
-			dl, err := durable.OpenDeadLetters(durable.DeadLetterDir(d.Dir()), l.With("buffer", "dead_letters"))
+			dl, err := durable.OpenDeadLetters(durable.DeadLetterDir(d.Dir()), s.Buffer.MinFreeBytes, l.With("buffer", "dead_letters"))
 			if err != nil {
 				releaseAll(append(opts.Sinks, spec))
 				return engine.Options{}, fmt.Errorf("sink %s: dead letters: %w", s.Name, err)

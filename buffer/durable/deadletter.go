@@ -48,6 +48,9 @@ func DeadLetterDir(bufferDir string) string { return filepath.Clean(bufferDir) +
 type DeadLetters struct {
 	dir string
 	log *slog.Logger
+	// minFree is the sink buffer's min_free_bytes: the dead letters live on
+	// the same volume and keep the same reserve (0: the default).
+	minFree int64
 
 	mu     sync.Mutex
 	stores map[string]*Buffer
@@ -57,11 +60,11 @@ type DeadLetters struct {
 // OpenDeadLetters opens the dead-letter store in dir, with the stores
 // earlier runs left there (so that /status shows what is held). It creates
 // nothing until the first Put.
-func OpenDeadLetters(dir string, log *slog.Logger) (*DeadLetters, error) {
+func OpenDeadLetters(dir string, minFreeBytes int64, log *slog.Logger) (*DeadLetters, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &DeadLetters{dir: dir, log: log, stores: map[string]*Buffer{}}
+	d := &DeadLetters{dir: dir, log: log, minFree: minFreeBytes, stores: map[string]*Buffer{}}
 	causes, err := DeadLetterCauses(dir)
 	if err != nil {
 		return nil, err
@@ -108,10 +111,11 @@ func validCause(c string) bool {
 	return true
 }
 
-// DeadLetterConfig is the buffer configuration of one cause's store.
-func DeadLetterConfig(dir, cause string) Config {
+// DeadLetterConfig is the buffer configuration of one cause's store;
+// minFreeBytes is the sink buffer's reserve (0: the default).
+func DeadLetterConfig(dir, cause string, minFreeBytes int64) Config {
 	return Config{Dir: filepath.Join(dir, cause), MaxBytes: DeadLetterMaxBytes,
-		MaxSamples: deadMaxSamples, Fsync: FsyncAlways}
+		MaxSamples: deadMaxSamples, Fsync: FsyncAlways, MinFreeBytes: minFreeBytes}
 }
 
 // store returns the store of cause, opening (creating) it on first use.
@@ -130,7 +134,7 @@ func (d *DeadLetters) store(cause string) (*Buffer, error) {
 	if err := os.MkdirAll(d.dir, 0o750); err != nil {
 		return nil, fmt.Errorf("dead letters: %w", err)
 	}
-	b, err := Open(DeadLetterConfig(d.dir, cause), d.log.With("dead_letters", cause))
+	b, err := Open(DeadLetterConfig(d.dir, cause, d.minFree), d.log.With("dead_letters", cause))
 	if err != nil {
 		return nil, fmt.Errorf("dead letters %s: %w", cause, err)
 	}

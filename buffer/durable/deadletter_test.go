@@ -30,7 +30,7 @@ func TestDeadLetters(t *testing.T) {
 	t.Cleanup(func() { deadMaxSamples = old })
 	dir := filepath.Join(t.TempDir(), "mqtt"+DeadLetterSuffix)
 
-	d, err := OpenDeadLetters(dir, testLog(t))
+	d, err := OpenDeadLetters(dir, 0, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d, err = OpenDeadLetters(dir, testLog(t))
+	d, err = OpenDeadLetters(dir, 0, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,5 +75,31 @@ func TestDeadLetters(t *testing.T) {
 	}
 	if fmt.Sprint(seqs) != "[102 103 104 105 106 107 108 109 110 111]" {
 		t.Fatalf("held %v, want the newest 10 (drop oldest)", seqs)
+	}
+}
+
+// The dead letters sit on the sink buffer's volume and keep its reserve:
+// with the 64 MiB default on a small volume every dead letter was dropped
+// while the sink's own min_free_bytes allowed it.
+func TestDeadLettersKeepTheSinksReserve(t *testing.T) {
+	for _, minFree := range []int64{0, 4 << 20} {
+		d, err := OpenDeadLetters(t.TempDir(), minFree, testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := d.store("oversize")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := minFree
+		if want == 0 {
+			want = DefaultMinFreeBytes
+		}
+		if b.cfg.MinFreeBytes != want {
+			t.Errorf("min_free_bytes %d: the store keeps %d", minFree, b.cfg.MinFreeBytes)
+		}
+		if err := d.Release(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 // makeDead dead-letters n samples of sink under cause, as the engine does.
 func makeDead(t *testing.T, dir, sink, cause string, n int) {
 	t.Helper()
-	d, err := durable.OpenDeadLetters(durable.DeadLetterDir(filepath.Join(dir, sink)), testLogger(t))
+	d, err := durable.OpenDeadLetters(durable.DeadLetterDir(filepath.Join(dir, sink)), 0, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

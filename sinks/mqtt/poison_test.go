@@ -130,7 +130,7 @@ func TestMosquittoPoisonThroughEngine(t *testing.T) {
 		Broker:      mqttclient.Broker{URL: "tcp://" + mosquittoAddr, ClientID: "weir-poison-engine-" + run},
 		TopicPrefix: prefix})
 	s.enc.unchecked = true
-	dead, err := durable.OpenDeadLetters(filepath.Join(t.TempDir(), "uns.dead"), nil)
+	dead, err := durable.OpenDeadLetters(filepath.Join(t.TempDir(), "uns.dead"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -267,6 +267,7 @@ func (c *Conn) Handshake(ctx context.Context, endpoint string) error {
 			ack.MaxMessageSize = DefaultMaxMessageSize
 			debug.Printf("uacp %d: server has no message size limit. Using %d", c.id, ack.MaxMessageSize)
 		}
+		boundACK(ack, hel) // weir patch: the server's ACK sizes what this side allocates
 		c.ack = ack
 		debug.Printf("uacp %d: recv %#v", c.id, ack)
 		return nil
@@ -436,4 +437,32 @@ func (c *Conn) SendError(code ua.StatusCode) {
 	// since sending an error will close the connection and we
 	// want to bubble a different error up.
 	_ = c.Send("ERRF", &Error{ErrorCode: uint32(code)})
+}
+
+// Bounds on what a server's ACK may make this client allocate (weir
+// patch). The ACK arrives before any secure channel, so anyone on the path
+// can forge it: a ReceiveBufSize of 4 GiB made every Receive allocate that
+// much. Chunks are received into a buffer of the size this client offered
+// in its HEL (the spec: the server's SendBufferSize may not exceed it), and
+// a message may not exceed MaxACKChunkCount chunks or MaxACKMessageSize
+// bytes, whatever the server announces.
+const (
+	MaxACKChunkCount  = 1024
+	MaxACKMessageSize = 64 * MB
+	minChunkSize      = 8192 // the smallest buffer the spec allows
+)
+
+func boundACK(ack *Acknowledge, hel *Hello) {
+	recv := hel.ReceiveBufSize
+	if recv == 0 {
+		recv = DefaultReceiveBufSize
+	}
+	ack.ReceiveBufSize = min(max(ack.ReceiveBufSize, minChunkSize), recv)
+	send := hel.SendBufSize
+	if send == 0 {
+		send = DefaultSendBufSize
+	}
+	ack.SendBufSize = min(max(ack.SendBufSize, minChunkSize), send)
+	ack.MaxChunkCount = min(ack.MaxChunkCount, MaxACKChunkCount)
+	ack.MaxMessageSize = min(ack.MaxMessageSize, MaxACKMessageSize)
 }

@@ -371,6 +371,18 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 					msg.Err = errors.Errorf("too many chunks: %d > %d", n, s.c.MaxChunkCount())
 					return msg
 				}
+				// weir patch: the bound holds for all open requests
+				// together, or a server could open many and finish none.
+				total := 0
+				for _, cs := range s.chunks {
+					total += len(cs)
+				}
+				if uint32(total) > s.c.MaxChunkCount() {
+					clear(s.chunks)
+					s.chunksMu.Unlock()
+					msg.Err = errors.Errorf("too many unfinished chunks: %d > %d", total, s.c.MaxChunkCount())
+					return msg
+				}
 				s.chunksMu.Unlock()
 				continue
 			}
