@@ -1,0 +1,121 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
+	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/pipeline"
+)
+
+// TestBrokerMaxPacketSize: a broker that announces a Maximum Packet Size
+// in its CONNACK (MQTT 5) disconnects a client that sends a larger packet
+// (0x95). The sink must not send one: 50 samples too large for the limit,
+// interleaved with 50 good ones, come back rejected as oversize from the
+// first Write, the good ones arrive (in batch mode in split messages), and
+// the sink never reconnects. Before the limit was read, each oversize
+// sample cost a DISCONNECT and a reconnect.
+func TestBrokerMaxPacketSize(t *testing.T) {
+	const limit = 1024
+	b := mqtttest.Start(t, mqtttest.Options{MaxPacketSize: limit})
+	for n, tt := range []struct {
+		mode string
+		qos  int
+	}{
+		{ModeSample, 1},
+		{ModeSample, 0},
+		{ModeBatch, 1},
+	} {
+		t.Run(fmt.Sprintf("%s/qos%d", tt.mode, tt.qos), func(t *testing.T) {
+			prefix := fmt.Sprintf("weir/max%d", n)
+			s := newSink(t, Config{
+				Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: fmt.Sprintf("gw-max%d", n)},
+				QoS:    intp(tt.qos), TopicPrefix: prefix, Mode: tt.mode, MaxInflight: 8})
+			// All on one asset, so that batch mode has one message far
+			// over the limit to split: 50 good samples of ~100 bytes of
+			// JSON each, and 50 whose value alone is over the limit.
+			var batch []model.Sample
+			want := map[int]bool{}
+			for i := range 100 {
+				smp := model.Sample{Path: fmt.Sprintf("plant/a/good%d", i), Value: model.Int(int64(i)),
+					SourceTime: 1e15, EdgeTime: 1e15, Seq: uint64(i + 1)}
+				if i%2 == 1 {
+					smp.Path = fmt.Sprintf("plant/a/big%d", i)
+					smp.Value = model.String(strings.Repeat("x", limit))
+					want[i] = true
+				}
+				batch = append(batch, smp)
+			}
+			err := s.Write(context.Background(), batch)
+			var rej *pipeline.RejectedError
+			if !errors.As(err, &rej) {
+				t.Fatalf("Write: %v; want the 50 oversize samples rejected", err)
+			}
+			for _, r := range rej.Rejected {
+				if !want[r.Index] || r.Cause != pipeline.CauseOversize {
+					t.Errorf("rejected index %d as %s (%v); want only the odd indexes, as oversize", r.Index, r.Cause, r.Err)
+				}
+				delete(want, r.Index)
+			}
+			if len(want) != 0 || len(rej.Rejected) != 50 {
+				t.Fatalf("%d rejections; not rejected: %v", len(rej.Rejected), want)
+			}
+			msgs := b.WaitFor(t, waitTimeout, "the 50 good samples", func(m []mqtttest.Message) bool {
+				return len(decodeReceived(t, m, prefix, tt.mode)) >= 50
+			})
+			got := decodeReceived(t, msgs, prefix, tt.mode)
+			if len(got) != 50 {
+				t.Fatalf("received %d samples, want 50", len(got))
+			}
+			seen := map[string]bool{}
+			for i, smp := range got {
+				seen[smp.Path] = true
+				// Batch mode: one topic, so the split messages keep
+				// batch order.
+				if want := fmt.Sprintf("plant/a/good%d", 2*i); tt.mode == ModeBatch && smp.Path != want {
+					t.Fatalf("sample %d is %s, want %s", i, smp.Path, want)
+				}
+			}
+			for i := 0; i < 100; i += 2 {
+				if !seen[fmt.Sprintf("plant/a/good%d", i)] {
+					t.Fatalf("good sample %d did not arrive", i)
+				}
+			}
+			if tt.mode == ModeBatch && len(mqtttest.OnPrefix(msgs, prefix+"/plant/")) < 2 {
+				t.Fatal("batch mode: the asset's message was not split")
+			}
+			st := s.Status().Counters
+			if st["connects"] != 1 || st["disconnects"] != 0 {
+				t.Fatalf("connects %d, disconnects %d; want 1 and 0", st["connects"], st["disconnects"])
+			}
+		})
+	}
+}
+
+// TestPublishSize checks the packet size bound against MQTT 5's encoding
+// of a PUBLISH with no properties: the remaining length takes one more
+// byte from 128, 16,384 and 2,097,152 bytes on.
+func TestPublishSize(t *testing.T) {
+	for _, tt := range []struct {
+		topic   string
+		payload int
+		want    int
+	}{
+		{"a", 0, 1 + 1 + 2 + 1 + 2 + 1},
+		{"a/b", 10, 1 + 1 + 2 + 3 + 2 + 1 + 10},
+		{"", 122, 1 + 1 + 127}, // remaining length 127: one byte
+		{"", 123, 1 + 2 + 128}, // 128: two bytes
+		{"", 16378, 1 + 2 + 16383},
+		{"", 16379, 1 + 3 + 16384},
+		{"", 2097147, 1 + 4 + 2097152},
+	} {
+		if got := publishSize(tt.topic, tt.payload); got != tt.want {
+			t.Errorf("publishSize(%q, %d) = %d, want %d", tt.topic, tt.payload, got, tt.want)
+		}
+	}
+}
