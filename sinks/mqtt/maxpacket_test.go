@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
 	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/model"
@@ -117,5 +120,76 @@ func TestPublishSize(t *testing.T) {
 		if got := publishSize(tt.topic, tt.payload); got != tt.want {
 			t.Errorf("publishSize(%q, %d) = %d, want %d", tt.topic, tt.payload, got, tt.want)
 		}
+	}
+}
+
+// tooLargeHook makes the broker answer a PUBLISH to a topic ending in
+// "/big" with DISCONNECT 0x95 packet too large, as a broker does that
+// enforces a limit it did not announce.
+type tooLargeHook struct {
+	mochi.HookBase
+	srv *mochi.Server // set before any client connects
+}
+
+func (h *tooLargeHook) ID() string           { return "test-too-large" }
+func (h *tooLargeHook) Provides(b byte) bool { return b == mochi.OnPublish }
+func (h *tooLargeHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if strings.HasSuffix(pk.TopicName, "/big") {
+		_ = h.srv.DisconnectClient(cl, packets.ErrPacketTooLarge)
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// TestDisconnectTooLargeIsOversize: a message the broker disconnects over
+// with 0x95 is isolated and rejected as oversize, the cause a PUBACK 0x95
+// gets too, not as malformed.
+func TestDisconnectTooLargeIsOversize(t *testing.T) {
+	h := &tooLargeHook{}
+	b := mqtttest.Start(t, mqtttest.Options{Hooks: []mochi.Hook{h}})
+	h.srv = b.Server()
+	s := newSink(t, Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: "gw-too-large"}, TopicPrefix: "weir/tl"})
+	batch := []model.Sample{
+		{Path: "a/ok1", Value: model.Int(1), SourceTime: 1e15, EdgeTime: 1e15, Seq: 1},
+		{Path: "a/big", Value: model.Int(2), SourceTime: 1e15, EdgeTime: 1e15, Seq: 2},
+		{Path: "a/ok2", Value: model.Int(3), SourceTime: 1e15, EdgeTime: 1e15, Seq: 3},
+	}
+	ctx := context.Background()
+	var rej *pipeline.RejectedError
+	for writes := 1; ; writes++ {
+		err := s.Write(ctx, batch)
+		if errors.As(err, &rej) {
+			break
+		}
+		if err == nil || writes >= 2 || !errors.Is(err, pipeline.ErrDisconnected) {
+			t.Fatalf("write %d: %v; want a disconnect, then the message isolated", writes, err)
+		}
+		if err := s.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rej.Rejected) != 1 || rej.Rejected[0].Index != 1 || rej.Rejected[0].Cause != pipeline.CauseOversize {
+		t.Fatalf("rejected %v, want index 1 as oversize", rej)
+	}
+}
+
+// TestDisconnectCause: a broker's 0x95 "packet too large" is the same
+// cause, oversize, whether it comes as a DISCONNECT or as a PUBACK.
+func TestDisconnectCause(t *testing.T) {
+	for _, tt := range []struct {
+		de   *mqttclient.DisconnectError
+		want string
+	}{
+		{nil, pipeline.CauseMalformed}, // MQTT 3.1.1: the socket closed
+		{&mqttclient.DisconnectError{ReasonCode: 0x81}, pipeline.CauseMalformed},
+		{&mqttclient.DisconnectError{ReasonCode: 0x90}, pipeline.CauseMalformed},
+		{&mqttclient.DisconnectError{ReasonCode: 0x95}, pipeline.CauseOversize},
+	} {
+		if got := disconnectCause(tt.de); got != tt.want {
+			t.Errorf("disconnectCause(%v) = %s, want %s", tt.de, got, tt.want)
+		}
+	}
+	if cause, _ := pubackCause(&mqttclient.PubackError{ReasonCode: 0x95}); cause != pipeline.CauseOversize {
+		t.Errorf("pubackCause(0x95) = %s, want oversize", cause)
 	}
 }
