@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/weir-edge/weir/buffer"
+	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/internal/backoff"
 	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/mqttclient/mqtttest"
 	"github.com/weir-edge/weir/model"
@@ -191,5 +196,105 @@ func TestDisconnectCause(t *testing.T) {
 	}
 	if cause, _ := pubackCause(&mqttclient.PubackError{ReasonCode: 0x95}); cause != pipeline.CauseOversize {
 		t.Errorf("pubackCause(0x95) = %s, want oversize", cause)
+	}
+}
+
+// deadLetterRecorder is an engine.DeadLetters that keeps what it is given
+// and signals each Put, so a test waits on it instead of polling.
+type deadLetterRecorder struct {
+	mu    sync.Mutex
+	cause map[string][]model.Sample
+	put   chan struct{}
+}
+
+func (d *deadLetterRecorder) Put(_ context.Context, cause string, samples []model.Sample) error {
+	d.mu.Lock()
+	d.cause[cause] = append(d.cause[cause], samples...)
+	d.mu.Unlock()
+	select {
+	case d.put <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (d *deadLetterRecorder) Stats() map[string]buffer.Stats { return nil }
+
+// count reports the samples dead-lettered under cause and in all.
+func (d *deadLetterRecorder) count(cause string) (n, all int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for c, s := range d.cause {
+		all += len(s)
+		if c == cause {
+			n = len(s)
+		}
+	}
+	return n, all
+}
+
+// TestBrokerMaxPacketSizeThroughEngine is TestBrokerMaxPacketSize end to
+// end: the engine dead-letters the 50 oversize samples under oversize,
+// the 50 good ones arrive, and the sink connects once.
+func TestBrokerMaxPacketSizeThroughEngine(t *testing.T) {
+	const limit = 1024
+	b := mqtttest.Start(t, mqtttest.Options{MaxPacketSize: limit})
+	s := newSink(t, Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: "gw-max-engine"}, TopicPrefix: "weir/maxe"})
+	var batch []model.Sample
+	for i := range 100 {
+		smp := model.Sample{Path: fmt.Sprintf("plant/a/good%d", i), Value: model.Int(int64(i)), SourceTime: 1e15, EdgeTime: 1e15}
+		if i%2 == 1 {
+			smp.Path, smp.Value = fmt.Sprintf("plant/a/big%d", i), model.String(strings.Repeat("x", limit))
+		}
+		batch = append(batch, smp)
+	}
+	dead := &deadLetterRecorder{cause: map[string][]model.Sample{}, put: make(chan struct{}, 1)}
+	e, err := engine.New(engine.Options{
+		Sources: []engine.SourceSpec{{Name: "plc", Source: onceSource{batch}}},
+		Sinks:   []engine.SinkSpec{{Name: "uns", Sink: s, Buffer: buffer.NewMemory(1000, buffer.Block), DeadLetters: dead}},
+		Backoff: backoff.Policy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	b.WaitFor(t, waitTimeout, "the 50 good samples", func(m []mqtttest.Message) bool {
+		return len(mqtttest.OnPrefix(m, "weir/maxe/plant/a/good")) >= 50
+	})
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for {
+		if n, all := dead.count(pipeline.CauseOversize); n == 50 && all == 50 {
+			break
+		} else if n > 50 || all > n {
+			t.Fatalf("dead letters: %d oversize of %d; want 50, all oversize", n, all)
+		}
+		select {
+		case <-dead.put:
+		case <-deadline.C:
+			n, all := dead.count(pipeline.CauseOversize)
+			t.Fatalf("dead letters: %d oversize of %d; want 50", n, all)
+		}
+	}
+	dead.mu.Lock()
+	defer dead.mu.Unlock()
+	for _, smp := range dead.cause[pipeline.CauseOversize] {
+		if !strings.HasPrefix(smp.Path, "plant/a/big") {
+			t.Fatalf("dead-lettered %s", smp.Path)
+		}
+	}
+	if n := len(mqtttest.OnPrefix(b.Messages(), "weir/maxe/plant/a/big")); n != 0 {
+		t.Fatalf("%d oversize messages reached the broker", n)
+	}
+	if st := s.Status().Counters; st["connects"] != 1 || st["disconnects"] != 0 {
+		t.Fatalf("connects %d, disconnects %d; want 1 and 0", st["connects"], st["disconnects"])
 	}
 }
