@@ -60,15 +60,18 @@ const (
 	// destination (a topic, subject or key that is not UTF-8, holds a
 	// wildcard, NUL or a control character, or is too long).
 	CauseInvalidName = "invalid_name"
-	// CauseOversize: the message is larger than the destination accepts.
+	// CauseOversize: the message is larger than the destination accepts
+	// (for MQTT also a broker's DISCONNECT or PUBACK 0x95 packet too
+	// large).
 	CauseOversize = "oversize"
 	// CauseUnsupported: the destination refuses the value's type.
 	CauseUnsupported = "unsupported_type"
 	// CauseMalformed: the destination dropped the connection right after
 	// this message (an MQTT DISCONNECT 0x81 malformed packet, 0x82
-	// protocol error, 0x90 topic name invalid, 0x95 packet too large,
-	// 0x99 payload format invalid; an MQTT 3.1.1 broker closing the
-	// socket on this one message again when it was sent alone).
+	// protocol error, 0x90 topic name invalid, 0x99 payload format
+	// invalid — 0x95 packet too large is CauseOversize; an MQTT 3.1.1
+	// broker closing the socket on this one message again when it was
+	// sent alone).
 	CauseMalformed = "malformed"
 	// CauseRefused: the destination answered this message with a refusal
 	// that retrying cannot change (an HTTP 400, a PUBACK failure code, a

@@ -54,6 +54,18 @@ type AsyncPublisher interface {
 	PublishAsync(topic string, payload []byte, qos byte, retain bool) Token
 }
 
+// PacketLimiter is implemented by connections whose broker can announce
+// the largest packet it accepts: MQTT 5's CONNACK Maximum Packet Size
+// (3.2.2.3.6). The client must not send a larger packet; a broker that
+// gets one disconnects (0x95 packet too large), so a publisher checks each
+// message against the limit before sending it. MQTT 3.1.1 has no such
+// property: its connections do not implement PacketLimiter.
+type PacketLimiter interface {
+	// MaxPacketSize is the broker's limit for this connection, in bytes
+	// of the whole packet; 0 when the broker announced none.
+	MaxPacketSize() uint32
+}
+
 // Token is an asynchronous publish in flight.
 type Token interface {
 	Done() <-chan struct{}

@@ -275,3 +275,40 @@ func TestServe(t *testing.T) {
 		t.Fatalf("Serve without a broker = %v", err)
 	}
 }
+
+// TestMaxPacketSize: an MQTT 5 connection reports the Maximum Packet Size
+// of the broker's CONNACK, 0 when the broker announced none; a 3.1.1
+// connection has no such property and does not implement PacketLimiter.
+func TestMaxPacketSize(t *testing.T) {
+	limited := mqtttest.Start(t, mqtttest.Options{MaxPacketSize: 4096})
+	plain := mqtttest.Start(t, mqtttest.Options{})
+	for _, tt := range []struct {
+		name    string
+		b       *mqtttest.Broker
+		version string
+		want    uint32
+		limiter bool
+	}{
+		{"v5/announced", limited, mqttclient.Version5, 4096, true},
+		{"v5/none", plain, mqttclient.Version5, 0, true},
+		{"v3.1.1", limited, mqttclient.Version311, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			c, err := mqttclient.Dial(ctx, mqttclient.Options{Version: tt.version, Addr: tt.b.Addr(),
+				ClientID: "max-" + strings.ReplaceAll(tt.name, "/", "-"), KeepAlive: 30 * time.Second, AckTimeout: waitTimeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			pl, ok := c.(mqttclient.PacketLimiter)
+			if ok != tt.limiter {
+				t.Fatalf("implements PacketLimiter: %v, want %v", ok, tt.limiter)
+			}
+			if ok && pl.MaxPacketSize() != tt.want {
+				t.Fatalf("MaxPacketSize %d, want %d", pl.MaxPacketSize(), tt.want)
+			}
+		})
+	}
+}

@@ -26,6 +26,8 @@ type conn5 struct {
 	causeBox
 	cli     *paho.Client
 	present bool
+	// maxPacket is the CONNACK's Maximum Packet Size, 0 when absent.
+	maxPacket uint32
 	// done closes after paho's Done and, when the connection failed, after
 	// the cause is recorded: paho reports it on a goroutine of its own once
 	// its Done has closed, and whoever sees Done reads Cause.
@@ -65,7 +67,10 @@ func (c *conn5) watch() {
 	close(c.done)
 }
 
-var _ Conn = (*conn5)(nil)
+var (
+	_ Conn          = (*conn5)(nil)
+	_ PacketLimiter = (*conn5)(nil)
+)
 
 func dial5(ctx context.Context, nc net.Conn, o Options) (Conn, error) {
 	c := &conn5{causeBox: newCauseBox(), done: make(chan struct{}), closing: make(chan struct{})}
@@ -129,6 +134,9 @@ func dial5(ctx context.Context, nc net.Conn, o Options) (Conn, error) {
 		return nil, err
 	}
 	c.present = ca.SessionPresent
+	if ca.Properties != nil && ca.Properties.MaximumPacketSize != nil {
+		c.maxPacket = *ca.Properties.MaximumPacketSize
+	}
 	go c.watch()
 	return c, nil
 }
@@ -186,6 +194,7 @@ func (c *conn5) Publish(ctx context.Context, topic string, payload []byte, qos b
 }
 
 func (c *conn5) SessionPresent() bool  { return c.present }
+func (c *conn5) MaxPacketSize() uint32 { return c.maxPacket }
 func (c *conn5) Done() <-chan struct{} { return c.done }
 
 // Close disconnects; paho's Disconnect waits for the client's goroutines,

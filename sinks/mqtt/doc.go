@@ -31,9 +31,12 @@
 // UTF-8, a '+' or '#', control characters, empty levels) are not sent and
 // come back rejected (pipeline.RejectedError), counted as invalid_samples,
 // because a broker would close the connection and the batch would never
-// get out; a message the broker disconnects over anyway is isolated by
-// publishing one message at a time (isolate.go) and rejected as malformed.
-// The engine dead-letters rejected samples.
+// get out. Nor is a message larger than the Maximum Packet Size an MQTT 5
+// broker announced in its CONNACK (a batch-mode message is split first):
+// its samples come back rejected as oversize. A message the broker
+// disconnects over anyway is isolated by publishing one message at a time
+// (isolate.go) and rejected as oversize (0x95 packet too large) or
+// malformed. The engine dead-letters rejected samples.
 //
 // Caveats:
 // With MQTT 3.1.1 a Write interrupted by a connection loss may take up to

@@ -58,6 +58,12 @@ type encoder struct {
 	// topics caches the topic of each tag path (sample mode) or asset
 	// (batch mode); "" marks a key whose topic is invalid.
 	topics map[string]string
+	// limit is the largest PUBLISH packet the broker takes (the
+	// connection's PacketLimiter), 0 for none; oversize lists the batch
+	// indexes of the samples left out of the last encode because even
+	// alone they make a larger one.
+	limit    int
+	oversize []int32
 	// unchecked skips topic validation: tests use it to make the sink
 	// send what a broker refuses, as it did before the check existed.
 	unchecked bool
@@ -68,12 +74,15 @@ func newEncoder(prefix string, batch bool) encoder {
 }
 
 // encode fills e.msgs from batch and returns them with the batch indexes
-// of the samples whose topic is invalid, which are left out.
+// of the samples whose topic is invalid, which are left out. Samples whose
+// message would exceed e.limit are left out too, listed in e.oversize; in
+// batch mode an asset's message that would is split first (see addBatch).
 func (e *encoder) encode(batch []model.Sample) (msgs []message, rejected []int32) {
 	e.buf = e.buf[:0]
 	e.msgs = e.msgs[:0]
 	e.origin = e.origin[:0]
 	e.rejected = e.rejected[:0]
+	e.oversize = e.oversize[:0]
 	if !e.batch {
 		for i := range batch {
 			topic, ok := e.topic(batch[i].Path)
@@ -83,6 +92,11 @@ func (e *encoder) encode(batch []model.Sample) (msgs []message, rejected []int32
 			}
 			start := len(e.buf)
 			e.buf = payload.AppendSample(e.buf, batch[i])
+			if e.tooLarge(topic, start) {
+				e.buf = e.buf[:start]
+				e.oversize = append(e.oversize, int32(i))
+				continue
+			}
 			e.origin = append(e.origin, int32(i))
 			e.add(topic, start, 1, batch[i].Historical)
 		}
@@ -124,14 +138,7 @@ func (e *encoder) encode(batch []model.Sample) (msgs []message, rejected []int32
 			j++
 		}
 		if topic, ok := e.topic(key); ok {
-			start := len(e.buf)
-			e.buf = payload.AppendBatch(e.buf, s[i:j])
-			hist := false
-			for k := i; k < j; k++ {
-				hist = hist || s[k].Historical
-				e.origin = append(e.origin, at(k))
-			}
-			e.add(topic, start, j-i, hist)
+			e.addBatch(topic, s[i:j], i, at)
 		} else {
 			for k := i; k < j; k++ {
 				e.rejected = append(e.rejected, at(k))
@@ -140,6 +147,54 @@ func (e *encoder) encode(batch []model.Sample) (msgs []message, rejected []int32
 		i = j
 	}
 	return e.msgs, e.rejected
+}
+
+// addBatch appends the message of s, the samples of one asset, the first
+// at index first of the grouped batch (at maps it to the batch index).
+// When that message would exceed e.limit it appends the messages of each
+// half instead, in order, so the asset's samples still go out in batch
+// order; a sample too large alone goes to e.oversize. Halving re-encodes
+// O(n log n) samples at worst, and only for assets over the limit.
+func (e *encoder) addBatch(topic string, s []model.Sample, first int, at func(int) int32) {
+	start := len(e.buf)
+	e.buf = payload.AppendBatch(e.buf, s)
+	if e.tooLarge(topic, start) {
+		e.buf = e.buf[:start]
+		if len(s) == 1 {
+			e.oversize = append(e.oversize, at(first))
+			return
+		}
+		half := len(s) / 2
+		e.addBatch(topic, s[:half], first, at)
+		e.addBatch(topic, s[half:], first+half, at)
+		return
+	}
+	hist := false
+	for k := range s {
+		hist = hist || s[k].Historical
+		e.origin = append(e.origin, at(first+k))
+	}
+	e.add(topic, start, len(s), hist)
+}
+
+// tooLarge reports whether the PUBLISH of topic with the payload
+// e.buf[start:] would exceed e.limit.
+func (e *encoder) tooLarge(topic string, start int) bool {
+	return e.limit > 0 && publishSize(topic, len(e.buf)-start) > e.limit
+}
+
+// publishSize is an upper bound of the size of the MQTT 5 PUBLISH packet
+// that carries payload bytes to topic, as the sink sends it (no
+// properties): the fixed header byte, the remaining length (1 to 4
+// bytes), the topic with its 2-byte length, the packet identifier (counted
+// at QoS 0 too), the property length (one byte, 0) and the payload.
+func publishSize(topic string, payload int) int {
+	rem := 2 + len(topic) + 2 + 1 + payload
+	n := 1
+	for v := rem; v >= 128; v >>= 7 {
+		n++
+	}
+	return 1 + n + rem
 }
 
 // topicErr says why the topic of a sample's path is invalid.

@@ -55,7 +55,7 @@ func (s *Sink) isolate(ctx context.Context, sess *session, msgs []message, rej *
 			if cause == nil {
 				cause = err
 			}
-			s.reject(rej, m, pipeline.CauseMalformed, fmt.Errorf("broker dropped the connection after topic %q: %w", m.topic, cause))
+			s.reject(rej, m, disconnectCause(de), fmt.Errorf("broker dropped the connection after topic %q: %w", m.topic, cause))
 			s.log.Warn("isolated a message the broker disconnects over", "topic", m.topic, "err", cause)
 			i++
 			struck = -1
@@ -109,6 +109,17 @@ func (s *Sink) reject(rej **pipeline.RejectedError, m *message, cause string, er
 	for _, i := range s.enc.origin[m.olo:m.ohi] {
 		pipeline.Reject(rej, int(i), cause, err)
 	}
+}
+
+// disconnectCause is the rejection cause of a message the broker dropped
+// the connection over: oversize for DISCONNECT 0x95 packet too large (as
+// for a PUBACK 0x95, see pubackCause), malformed otherwise (de may be nil:
+// MQTT 3.1.1 just closes the socket).
+func disconnectCause(de *mqttclient.DisconnectError) string {
+	if de != nil && de.ReasonCode == 0x95 {
+		return pipeline.CauseOversize
+	}
+	return pipeline.CauseMalformed
 }
 
 // pubackCause maps a PUBACK refusal to a rejection cause; final is false

@@ -195,10 +195,12 @@ func (s *Sink) dropLocked() {
 //
 // A poison sample never blocks the batch: samples whose topic would be
 // invalid (not UTF-8, wildcards, control characters, empty levels) are not
-// sent, and a message the broker disconnects over is found by publishing
-// the batch again one message at a time (see isolate). Both come back in a
-// *pipeline.RejectedError once every other message is confirmed, and the
-// engine dead-letters them.
+// sent, nor are samples whose message would exceed the maximum packet size
+// the broker announced in its CONNACK (MQTT 5; the limit is per
+// connection), and a message the broker disconnects over is found by
+// publishing the batch again one message at a time (see isolate). All come
+// back in a *pipeline.RejectedError once every other message is
+// confirmed, and the engine dead-letters them.
 func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	s.mu.Lock()
 	closed, sess := s.closed, s.sess
@@ -209,10 +211,19 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	if sess == nil || sess.ctx.Err() != nil {
 		return fmt.Errorf("mqtt %s: write: %w", s.addr, pipeline.ErrDisconnected)
 	}
+	s.enc.limit = 0
+	if pl, ok := sess.conn.(mqttclient.PacketLimiter); ok {
+		s.enc.limit = int(pl.MaxPacketSize())
+	}
 	msgs, invalid := s.enc.encode(batch)
 	var rej *pipeline.RejectedError
 	for _, i := range invalid {
 		pipeline.Reject(&rej, int(i), pipeline.CauseInvalidName, s.enc.topicErr(batch[i].Path))
+	}
+	for _, i := range s.enc.oversize {
+		pipeline.Reject(&rej, int(i), pipeline.CauseOversize, fmt.Errorf(
+			"mqtt %s: publish %s: message larger than the broker's maximum packet size of %d bytes",
+			s.addr, batch[i].Path, s.enc.limit))
 	}
 	s.invalid.Add(uint64(len(invalid)))
 	var err error

@@ -111,3 +111,20 @@ func (p *Proxy) Drop() {
 	}
 	p.conns = nil
 }
+
+// maxPacketHook announces the broker's maximum packet size in the CONNACK
+// of MQTT 5 clients: mochi enforces Capabilities.MaximumPacketSize on what
+// it reads but does not put it in the CONNACK.
+type maxPacketHook struct {
+	mochi.HookBase
+	size uint32
+}
+
+func (h *maxPacketHook) ID() string           { return "mqtttest-max-packet" }
+func (h *maxPacketHook) Provides(b byte) bool { return b == mochi.OnPacketEncode }
+func (h *maxPacketHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && cl.Properties.ProtocolVersion == 5 && pk.ReasonCode < 0x80 {
+		pk.Properties.MaximumPacketSize = h.size
+	}
+	return pk
+}

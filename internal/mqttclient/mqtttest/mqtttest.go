@@ -39,6 +39,10 @@ type Options struct {
 	// Quiet skips the recording subscriber (benchmarks).
 	Quiet bool
 	Hooks []mochi.Hook
+	// MaxPacketSize, when not 0, is the largest packet the broker takes:
+	// it announces it in the CONNACK (MQTT 5) and disconnects a client
+	// that sends a larger one (0x95 packet too large).
+	MaxPacketSize uint32
 }
 
 // Broker is a running embedded broker, stopped when the test ends.
@@ -61,6 +65,11 @@ func Start(t testing.TB, o Options) *Broker {
 	}
 	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	b := &Broker{srv: srv, notify: make(chan struct{}, 1)}
+	hooks := append([]mochi.Hook{&subHook{b: b}}, o.Hooks...)
+	if o.MaxPacketSize > 0 {
+		srv.Options.Capabilities.MaximumPacketSize = o.MaxPacketSize
+		hooks = append(hooks, &maxPacketHook{size: o.MaxPacketSize})
+	}
 	if o.Users == nil {
 		if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 			t.Fatal(err)
@@ -74,7 +83,7 @@ func Start(t testing.TB, o Options) *Broker {
 			t.Fatal(err)
 		}
 	}
-	for _, h := range append([]mochi.Hook{&subHook{b: b}}, o.Hooks...) {
+	for _, h := range hooks {
 		if err := srv.AddHook(h, nil); err != nil {
 			t.Fatal(err)
 		}
