@@ -31,6 +31,37 @@ type Checker struct {
 	stray  int // ids below the first run's first_seq
 	runs   []RunInfo
 	sorted bool
+	// dead holds the ids found in the sink's dead-letter store once the
+	// gateway has stopped; nil until then.
+	dead map[uint64]bool
+}
+
+// DeadLettered records the ids the gateway's dead-letter store holds: a
+// gap is excused only for an id found there, never by count alone.
+func (c *Checker) DeadLettered(ids []uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead == nil {
+		c.dead = map[uint64]bool{}
+	}
+	for _, id := range ids {
+		c.dead[id] = true
+	}
+}
+
+// excused counts the ids in [from, to) that were dead-lettered; until the
+// store was read, at most poison of them (the count the harness expects).
+func (c *Checker) excused(from, to uint64, poison int) int {
+	if c.dead == nil {
+		return min(int(to-from), poison)
+	}
+	n := 0
+	for id := from; id < to; id++ {
+		if c.dead[id] {
+			n++
+		}
+	}
+	return n
 }
 
 // RunInfo is what the harness knows of one gateway process.
@@ -156,10 +187,14 @@ func (c *Checker) Result() Result {
 		// id delivered.
 		top := r.FirstSeq + r.Accepted // exclusive
 		next := r.FirstSeq             // next id expected
+		excused := 0
 		for ; j < len(ids) && ids[j] < end; j++ {
 			id := ids[j]
 			if id > next && rr.Missing == 0 {
 				rr.FirstGap = next
+			}
+			if id > next {
+				excused += c.excused(next, id, r.Poison-excused)
 			}
 			rr.Missing += int(id - next)
 			next = id + 1
@@ -169,9 +204,10 @@ func (c *Checker) Result() Result {
 			if rr.Missing == 0 {
 				rr.FirstGap = next
 			}
+			excused += c.excused(next, top, r.Poison-excused)
 			rr.Missing += int(top - next)
 		}
-		rr.Excused = min(rr.Missing, r.Poison)
+		rr.Excused = min(rr.Missing, excused)
 		rr.Lost = rr.Missing - rr.Excused
 		res.Lost += rr.Lost
 		res.Excused += rr.Excused

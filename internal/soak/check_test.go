@@ -23,7 +23,8 @@ func TestChecker(t *testing.T) {
 		order     int
 		stray     int
 		delivered int
-		failed    string // part of Failed(), "" for a pass
+		failed    string   // part of Failed(), "" for a pass
+		dead      []uint64 // ids read from the dead-letter store; nil: not read
 	}{
 		{name: "contiguous runs, the tail after the reading missing",
 			runs: []RunInfo{{FirstSeq: 100, Accepted: 2}, {FirstSeq: 200, Accepted: 3}},
@@ -62,6 +63,16 @@ func TestChecker(t *testing.T) {
 			runs: []RunInfo{{FirstSeq: 100, Accepted: 5, Poison: 1}},
 			obs:  []obs{{"a", 100}, {"a", 102}, {"a", 104}},
 			lost: 1, excused: 1, delivered: 3, failed: "lost"},
+		{name: "once the dead letters are read, only a dead-lettered id is excused",
+			runs: []RunInfo{{FirstSeq: 100, Accepted: 5, Poison: 2}},
+			obs:  []obs{{"a", 100}, {"a", 102}, {"a", 104}},
+			dead: []uint64{103, 999},
+			lost: 1, excused: 1, delivered: 3, failed: "first: run 0, id 101"},
+		{name: "dead-lettered ids excuse their gaps whatever the poison count",
+			runs:    []RunInfo{{FirstSeq: 100, Accepted: 4}},
+			obs:     []obs{{"a", 100}, {"a", 103}},
+			dead:    []uint64{101, 102},
+			excused: 2, delivered: 2},
 		{name: "ids before the first run are stray",
 			runs:  []RunInfo{{FirstSeq: 100, Accepted: 1}},
 			obs:   []obs{{"a", 5}, {"a", 100}},
@@ -75,6 +86,9 @@ func TestChecker(t *testing.T) {
 			}
 			for _, o := range tt.obs {
 				c.Observe(o.tag, o.id)
+			}
+			if tt.dead != nil {
+				c.DeadLettered(tt.dead)
 			}
 			r := c.Result()
 			if r.Lost != tt.lost || r.Excused != tt.excused || r.DuplicateCount() != tt.dups ||
