@@ -52,9 +52,7 @@ test-peers:
 # on the next run. Measured figures: README, "The two commands".
 VETARCH := GOARCH=arm GOARM=7
 VETFILES := {{.ImportPath}} {{.GoFiles}} {{.CgoFiles}} {{.TestGoFiles}} {{.XTestGoFiles}}
-# The patched copy of gopcua keeps upstream's method names, which vet's
-# stdmethods check disputes (internal/third_party/gopcua/README.md).
-VETPKGS = $$($(GO) list ./... | grep -v /internal/third_party/)
+VETPKGS = ./...
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)

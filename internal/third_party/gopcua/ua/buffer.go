@@ -49,10 +49,12 @@ func (b *Buffer) Len() int {
 }
 
 func (b *Buffer) ReadBool() bool {
-	return b.ReadByte() > 0
+	return b.ReadOneByte() > 0
 }
 
-func (b *Buffer) ReadByte() byte {
+// ReadOneByte is upstream's ReadByte, renamed (weir patch) so that go vet's
+// stdmethods check, which expects io.ByteReader's signature, passes.
+func (b *Buffer) ReadOneByte() byte {
 	if b.err != nil {
 		return 0
 	}
@@ -64,7 +66,7 @@ func (b *Buffer) ReadByte() byte {
 }
 
 func (b *Buffer) ReadInt8() int8 {
-	return int8(b.ReadByte())
+	return int8(b.ReadOneByte())
 }
 
 func (b *Buffer) ReadInt16() int16 {
@@ -212,7 +214,8 @@ func (b *Buffer) WriteBool(v bool) {
 	}
 }
 
-func (b *Buffer) WriteByte(n byte) {
+// WriteOneByte is upstream's WriteByte, renamed (weir patch) for go vet.
+func (b *Buffer) WriteOneByte(n byte) {
 	b.buf = append(b.buf, n)
 }
 

@@ -38,7 +38,7 @@ type DataValue struct {
 
 func (d *DataValue) Decode(b []byte) (int, error) {
 	buf := NewBuffer(b)
-	d.EncodingMask = buf.ReadByte()
+	d.EncodingMask = buf.ReadOneByte()
 	d.Value = new(Variant)
 	if d.Has(DataValueValue) {
 		buf.ReadStruct(d.Value)
@@ -215,7 +215,7 @@ func NewLocalizedTextWithLocale(text, locale string) *LocalizedText {
 
 func (l *LocalizedText) Decode(b []byte) (int, error) {
 	buf := NewBuffer(b)
-	l.EncodingMask = buf.ReadByte()
+	l.EncodingMask = buf.ReadOneByte()
 	l.Locale = ""
 	l.Text = ""
 	if l.Has(LocalizedTextLocale) {

@@ -36,7 +36,7 @@ func (d *DiagnosticInfo) Decode(b []byte) (int, error) {
 	}
 	defer leaveNested()
 	buf := NewBuffer(b)
-	d.EncodingMask = buf.ReadByte()
+	d.EncodingMask = buf.ReadOneByte()
 	if d.Has(DiagnosticInfoSymbolicID) {
 		d.SymbolicID = buf.ReadInt32()
 	}
@@ -64,7 +64,7 @@ func (d *DiagnosticInfo) Decode(b []byte) (int, error) {
 
 func (d *DiagnosticInfo) Encode() ([]byte, error) {
 	buf := NewBuffer(nil)
-	buf.WriteByte(d.EncodingMask)
+	buf.WriteOneByte(d.EncodingMask)
 	if d.Has(DiagnosticInfoSymbolicID) {
 		buf.WriteInt32(d.SymbolicID)
 	}

@@ -56,7 +56,7 @@ func (e *ExtensionObject) Decode(b []byte) (int, error) {
 	e.TypeID = new(ExpandedNodeID)
 	buf.ReadStruct(e.TypeID)
 
-	e.EncodingMask = buf.ReadByte()
+	e.EncodingMask = buf.ReadOneByte()
 	if e.EncodingMask == ExtensionObjectEmpty {
 		return buf.Pos(), buf.Error()
 	}
@@ -94,7 +94,7 @@ func (e *ExtensionObject) Encode() ([]byte, error) {
 		e = &ExtensionObject{TypeID: NewTwoByteExpandedNodeID(0), EncodingMask: ExtensionObjectEmpty}
 	}
 	buf.WriteStruct(e.TypeID)
-	buf.WriteByte(e.EncodingMask)
+	buf.WriteOneByte(e.EncodingMask)
 	if e.EncodingMask == ExtensionObjectEmpty {
 		return buf.Bytes(), buf.Error()
 	}

@@ -121,7 +121,7 @@ func (m *Variant) Decode(b []byte) (int, error) {
 	}
 	defer leaveNested()
 	buf := NewBuffer(b)
-	m.mask = buf.ReadByte()
+	m.mask = buf.ReadOneByte()
 
 	// a null value specifies that no other fields are encoded
 	if m.Type() == TypeIDNull {
@@ -278,7 +278,7 @@ func (m *Variant) decodeValue(buf *Buffer) interface{} {
 	case TypeIDSByte:
 		return buf.ReadInt8()
 	case TypeIDByte:
-		return buf.ReadByte()
+		return buf.ReadOneByte()
 	case TypeIDInt16:
 		return buf.ReadInt16()
 	case TypeIDUint16:
@@ -351,7 +351,7 @@ func (m *Variant) decodeValue(buf *Buffer) interface{} {
 // Encode implements the codec interface.
 func (m *Variant) Encode() ([]byte, error) {
 	buf := NewBuffer(nil)
-	buf.WriteByte(m.mask)
+	buf.WriteOneByte(m.mask)
 
 	// a null value specifies that no other fields are encoded
 	if m.Type() == TypeIDNull {
@@ -393,7 +393,7 @@ func (m *Variant) encodeValue(buf *Buffer, v interface{}) {
 	case int8:
 		buf.WriteInt8(x)
 	case byte:
-		buf.WriteByte(x)
+		buf.WriteOneByte(x)
 	case int16:
 		buf.WriteInt16(x)
 	case uint16:
