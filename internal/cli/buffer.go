@@ -118,6 +118,28 @@ func defineBufferList(fs *flag.FlagSet) body {
 }
 
 // sinkArgs splits [DIR] SINK.
+// sinkIn is the store directory and sink name of a verb that works on one
+// sink ([DIR] SINK), DIR resolved as resolve does.
+func (d *bufferDirFlags) sinkIn(verb string, pos []string, stderr io.Writer) (dir, sink string, err error) {
+	arg, sink, err := sinkArgs(verb, pos, stderr)
+	if err != nil {
+		return "", "", err
+	}
+	if err := checkSinkName(sink); err != nil {
+		return "", "", err
+	}
+	dir, err = d.resolve(arg)
+	return dir, sink, err
+}
+
+// checkSinkName refuses a sink name that would leave the buffers directory.
+func checkSinkName(sink string) error {
+	if sink == "" || sink != filepath.Base(sink) || sink == "." || sink == ".." {
+		return fmt.Errorf("sink %q: not a sink name", sink)
+	}
+	return nil
+}
+
 func sinkArgs(verb string, pos []string, stderr io.Writer) (dir, sink string, err error) {
 	switch len(pos) {
 	case 1:
@@ -133,11 +155,7 @@ func defineBufferExport(fs *flag.FlagSet) body {
 	var d bufferDirFlags
 	d.define(fs)
 	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
-		arg, sink, err := sinkArgs("export", pos, stderr)
-		if err != nil {
-			return err
-		}
-		dir, err := d.resolve(arg)
+		dir, sink, err := d.sinkIn("export", pos, stderr)
 		if err != nil {
 			return err
 		}
@@ -150,11 +168,7 @@ func defineBufferPurge(fs *flag.FlagSet) body {
 	d.define(fs)
 	yes := fs.Bool("yes", false, "do not ask: delete (needed when not on a terminal)")
 	return func(_ context.Context, pos []string, _, stderr io.Writer) error {
-		arg, sink, err := sinkArgs("purge", pos, stderr)
-		if err != nil {
-			return err
-		}
-		dir, err := d.resolve(arg)
+		dir, sink, err := d.sinkIn("purge", pos, stderr)
 		if err != nil {
 			return err
 		}
@@ -164,8 +178,8 @@ func defineBufferPurge(fs *flag.FlagSet) body {
 
 // openStore opens the store of sink under dir read-only.
 func openStore(dir, sink string) (*durable.Buffer, error) {
-	if sink == "" || sink != filepath.Base(sink) || sink == "." || sink == ".." {
-		return nil, fmt.Errorf("sink %q: not a sink name", sink)
+	if err := checkSinkName(sink); err != nil {
+		return nil, err
 	}
 	b, err := durable.OpenReadOnly(filepath.Join(dir, sink), newQuietLogger(io.Discard))
 	if err != nil {

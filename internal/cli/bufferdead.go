@@ -30,11 +30,7 @@ func defineBufferDead(fs *flag.FlagSet) body {
 	d.define(fs)
 	export := fs.Bool("export", false, "write the dead letters to stdout as JSON lines (with their cause), oldest first per cause")
 	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
-		arg, sink, err := sinkArgs("dead", pos, stderr)
-		if err != nil {
-			return err
-		}
-		dir, err := d.resolve(arg)
+		dir, sink, err := d.sinkIn("dead", pos, stderr)
 		if err != nil {
 			return err
 		}
@@ -51,11 +47,7 @@ func defineBufferReplay(fs *flag.FlagSet) body {
 	yes := fs.Bool("yes", false, "do not ask (needed when not on a terminal)")
 	cause := fs.String("cause", "", "replay only the dead letters of this cause (default all)")
 	return func(_ context.Context, pos []string, _, stderr io.Writer) error {
-		arg, sink, err := sinkArgs("replay", pos, stderr)
-		if err != nil {
-			return err
-		}
-		dir, err := d.resolve(arg)
+		dir, sink, err := d.sinkIn("replay", pos, stderr)
 		if err != nil {
 			return err
 		}
@@ -65,8 +57,8 @@ func defineBufferReplay(fs *flag.FlagSet) body {
 
 // deadDir returns the dead-letter directory of sink and its causes.
 func deadDir(dir, sink string) (string, []string, error) {
-	if sink == "" || sink != filepath.Base(sink) || sink == "." || sink == ".." {
-		return "", nil, fmt.Errorf("sink %q: not a sink name", sink)
+	if err := checkSinkName(sink); err != nil {
+		return "", nil, err
 	}
 	dd := durable.DeadLetterDir(filepath.Join(dir, sink))
 	causes, err := durable.DeadLetterCauses(dd)
