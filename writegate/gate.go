@@ -13,6 +13,7 @@ import (
 
 	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/security"
 )
 
 // Writer writes one tag of a device. Sources that can write implement it
@@ -60,6 +61,13 @@ type Request struct {
 	// Caller says who asks, as "<channel>:<identity>": "api:alice",
 	// "rule:overheat", "mqtt:cmd", "sparkplug:DCMD". Policies match it.
 	Caller string
+	// Role is the highest role the caller's authentication gave it
+	// (security.Role); empty for callers without one (rules). A policy
+	// that names roles allows only callers whose role includes one.
+	Role security.Role
+	// Remote is the network address the command came from, when there is
+	// one, recorded in the trail.
+	Remote string
 	// IssuedAt is when the command was issued (the message's timestamp for
 	// MQTT and Sparkplug commands, the request time for the API). Required:
 	// a command without one could be arbitrarily stale.
