@@ -119,7 +119,7 @@ func commands() []command {
 				"weir buffer replay -yes /var/lib/weir uns",
 			}, verbs: bufferVerbs(), defaultVerb: "list", complete: "dir"},
 		{name: "version", args: "", summary: "print the version, commit and build date",
-			examples: []string{"weir version", "weir --version"}, define: defineVersion},
+			examples: []string{"weir version", "weir --version", "weir version -v", "weir version -sbom > weir.cdx.json   # CycloneDX SBOM for a scanner"}, define: defineVersion},
 		{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script",
 			examples: []string{
 				"weir completion bash > /etc/bash_completion.d/weir   # or: source <(weir completion bash)",

@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"runtime"
 	"runtime/debug"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 // Version, Commit and Date are stamped by `make release` (and `make
@@ -83,13 +87,33 @@ func (v buildInfo) String() string {
 	return s
 }
 
-func defineVersion(*flag.FlagSet) body {
+// defineVersion: the one-line version; -v adds the build settings and
+// every linked module; -sbom writes a CycloneDX SBOM of the binary for
+// vulnerability scanners.
+func defineVersion(fs *flag.FlagSet) body {
+	verbose := fs.Bool("v", false, "also print the Go version, VCS stamp, build settings and every module (path, version, go.sum hash)")
+	sbom := fs.Bool("sbom", false, "print a CycloneDX 1.6 JSON software bill of materials of this binary")
 	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
 		if len(pos) > 0 {
 			fmt.Fprintf(stderr, "weir version: unexpected argument %q\n", pos[0])
 			return errUsage
 		}
-		fmt.Fprintf(stdout, "%s %s %s/%s\n", currentVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		bi, ok := debug.ReadBuildInfo()
+		v := versionInfo(buildInfo{Version, Commit, Date}, bi, ok)
+		switch {
+		case *sbom && *verbose:
+			fmt.Fprintln(stderr, "weir version: -v and -sbom print different things; choose one")
+			return errUsage
+		case *sbom:
+			if !ok || bi == nil {
+				return errors.New("this binary has no build information to describe (built without module support?)")
+			}
+			return writeSBOM(stdout, buildSBOM(v, bi, time.Now(), uuid.New()))
+		case *verbose:
+			writeVerbose(stdout, v, bi, ok)
+			return nil
+		}
+		fmt.Fprintf(stdout, "%s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
 	}
 }
