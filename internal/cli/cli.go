@@ -162,6 +162,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		commandHelp(stdout, c, args[1:])
 		return 0
 	}
+	// Whatever a command creates — a gateway's data dir, the store that
+	// buffer purge or replay rewrites (often as root), a profile — is
+	// private to the user who ran it.
+	defer privateUmask()()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := dispatch(ctx, c, args[1:], stdout, stderr)

@@ -92,3 +92,55 @@ func TestDataDirPrivate(t *testing.T) {
 	}
 	t.Logf("%d files checked", files)
 }
+
+// The offline tools that rewrite a store (buffer purge, as root more often
+// than not) leave private files too: every weir command runs with umask
+// 0077.
+func TestBufferPurgePrivate(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "uns")
+	makeStore(t, dir, "uns", 10)
+	// Private before the command, so a file with other bits after it is
+	// one the command created.
+	walkModes(t, store, func(path string, fi fs.FileInfo) {
+		mode := os.FileMode(0o600)
+		if fi.IsDir() {
+			mode = 0o700
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+	})
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	if code, _, errOut := run("buffer", "purge", "-yes", dir, "uns"); code != 0 {
+		t.Fatalf("purge: exit %d: %s", code, errOut)
+	}
+	if got := syscall.Umask(0); got != 0 {
+		t.Errorf("umask after the command %04o, want the caller's (0) back", got)
+	}
+	walkModes(t, store, func(path string, fi fs.FileInfo) {
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s is mode %04o after purge", path, perm)
+		}
+	})
+}
+
+// walkModes calls f for dir and everything under it.
+func walkModes(t *testing.T, dir string, f func(path string, fi fs.FileInfo)) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		f(path, fi)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
