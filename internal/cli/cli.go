@@ -118,8 +118,9 @@ func commands() []command {
 				"weir buffer dead /var/lib/weir uns        # samples the destination refused, per cause",
 				"weir buffer replay -yes /var/lib/weir uns",
 			}, verbs: bufferVerbs(), defaultVerb: "list", complete: "dir"},
-		{name: "version", args: "", summary: "print the version, commit and build date",
-			examples: []string{"weir version", "weir --version", "weir version -v", "weir version -sbom > weir.cdx.json   # CycloneDX SBOM for a scanner"}, define: defineVersion},
+		{name: "version", args: "[-v|-sbom] [BINARY]", summary: "print the version, commit and build date",
+			examples: []string{"weir version", "weir --version", "weir version -v", "weir version -sbom > weir.cdx.json   # CycloneDX SBOM for a scanner",
+				"weir version -sbom dist/weir-v1.4.0-linux-arm > weir-linux-arm.cdx.json   # of another weir binary"}, define: defineVersion},
 		{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script",
 			examples: []string{
 				"weir completion bash > /etc/bash_completion.d/weir   # or: source <(weir completion bash)",

@@ -52,11 +52,21 @@ func modulesOf(bi *debug.BuildInfo) []module {
 // module with its go.sum hash, so that an operator can answer "is this box
 // running the vulnerable version of X" without the source.
 func writeVerbose(w io.Writer, v buildInfo, bi *debug.BuildInfo, ok bool) {
-	fmt.Fprintf(w, "%s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if !ok || bi == nil {
+		fmt.Fprintf(w, "%s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		fmt.Fprintln(w, "no build information in this binary")
 		return
 	}
+	goos, goarch := runtime.GOOS, runtime.GOARCH // of this binary; another one says its own
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "GOOS":
+			goos = s.Value
+		case "GOARCH":
+			goarch = s.Value
+		}
+	}
+	fmt.Fprintf(w, "%s %s %s/%s\n", v, bi.GoVersion, goos, goarch)
 	fmt.Fprintf(w, "go        %s\n", bi.GoVersion)
 	if bi.Path != "" {
 		fmt.Fprintf(w, "path      %s\n", bi.Path)

@@ -208,7 +208,9 @@ func TestSBOMFake(t *testing.T) {
 
 // buildWeir builds cmd/weir into a temporary directory and returns its
 // path and the build info the toolchain wrote into it: the test binary
-// records no modules, a real build does.
+// records no modules, a real build does. The version is stamped with
+// -ldflags -X as make release does (without -trimpath, which would
+// recompile every package: TestStampOf covers what it changes).
 func buildWeir(t *testing.T) (string, *debug.BuildInfo) {
 	t.Helper()
 	if testing.Short() {
@@ -221,7 +223,9 @@ func buildWeir(t *testing.T) (string, *debug.BuildInfo) {
 	bin := filepath.Join(t.TempDir(), "weir")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "../../cmd/weir").CombinedOutput(); err != nil {
+	ldflags := "-X " + cliPackage + ".Version=v9.8.7 -X " + cliPackage + ".Commit=0123456789ab"
+	args := append(append([]string{"build"}, raceFlags...), "-ldflags", ldflags, "-o", bin, "../../cmd/weir")
+	if out, err := exec.CommandContext(ctx, goTool, args...).CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	bi, err := buildinfo.ReadFile(bin)
@@ -251,7 +255,22 @@ func TestVersionOfBuiltBinary(t *testing.T) {
 		t.Fatal("the built binary records no modules")
 	}
 	t.Run("sbom", func(t *testing.T) {
-		checkSBOM(t, weirOut(t, bin, "version", "-sbom"), bi)
+		d := checkSBOM(t, weirOut(t, bin, "version", "-sbom"), bi)
+		if mc := d.Metadata.Component; mc.Version != "v9.8.7" || mc.PURL != "pkg:golang/github.com/weir-edge/weir@v9.8.7" {
+			t.Errorf("metadata.component %+v, want the stamped version v9.8.7", mc)
+		}
+	})
+	// The same SBOM, written by this (test) binary about the built one, as
+	// make release does for binaries of other architectures.
+	t.Run("sbom of another binary", func(t *testing.T) {
+		code, out, errOut := run("version", "-sbom", bin)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		d := checkSBOM(t, []byte(out), bi)
+		if mc := d.Metadata.Component; mc.Version != "v9.8.7" {
+			t.Errorf("metadata.component %+v, want the stamped version v9.8.7", mc)
+		}
 	})
 	t.Run("verbose", func(t *testing.T) {
 		out := string(weirOut(t, bin, "version", "-v"))
@@ -268,11 +287,59 @@ func TestVersionOfBuiltBinary(t *testing.T) {
 	})
 }
 
+func TestStampedIn(t *testing.T) {
+	for _, tt := range []struct {
+		name, ldflags string
+		want          buildInfo
+	}{
+		{"make release", "-s -w -X " + cliPackage + ".Version=v1.4.0 -X " + cliPackage + ".Commit=abc -X " + cliPackage + ".Date=2026-12-07T00:00:00Z",
+			buildInfo{"v1.4.0", "abc", "2026-12-07T00:00:00Z"}},
+		{"-X=", "-X=" + cliPackage + ".Version=v2", buildInfo{version: "v2"}},
+		{"other package", "-X main.Version=v3", buildInfo{}},
+		{"none", "", buildInfo{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bi := &debug.BuildInfo{Settings: []debug.BuildSetting{{Key: "-ldflags", Value: tt.ldflags}}}
+			if got := stampedIn(bi); got != tt.want {
+				t.Errorf("stampedIn = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStampOf(t *testing.T) {
+	own := buildInfo{"v5.0.0", "own", ""}
+	stamped := &debug.BuildInfo{Settings: []debug.BuildSetting{{Key: "-ldflags", Value: "-X " + cliPackage + ".Version=v1.0.0"}}}
+	unstamped := &debug.BuildInfo{Settings: []debug.BuildSetting{{Key: "-ldflags", Value: "-s -w"}}}
+	trimmed := &debug.BuildInfo{Settings: []debug.BuildSetting{{Key: "-trimpath", Value: "true"}}}
+	for _, tt := range []struct {
+		name string
+		bi   *debug.BuildInfo
+		want buildInfo
+	}{
+		{"stamped", stamped, buildInfo{version: "v1.0.0"}},
+		{"ldflags without a stamp", unstamped, buildInfo{}},
+		{"-trimpath: the describing weir's own", trimmed, own},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := stampOf(tt.bi, own); got != tt.want {
+				t.Errorf("stampOf = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestVersionFlags(t *testing.T) {
 	if code, out, _ := run("version", "-v"); code != 0 || !strings.HasPrefix(out, "weir ") {
 		t.Errorf("-v: exit %d:\n%s", code, out)
 	}
 	if code, _, _ := run("version", "-v", "-sbom"); code != 2 {
 		t.Errorf("-v with -sbom: exit %d, want 2", code)
+	}
+	if code, _, _ := run("version", "some-binary"); code != 2 {
+		t.Errorf("a BINARY without -v or -sbom: exit %d, want 2", code)
+	}
+	if code, _, errOut := run("version", "-sbom", "testdata/cyclonedx/spdx.schema.json"); code != 1 || !strings.Contains(errOut, "spdx.schema.json") {
+		t.Errorf("-sbom of a file that is no Go binary: exit %d, %s", code, errOut)
 	}
 }
