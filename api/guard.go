@@ -92,13 +92,13 @@ func ParseHostHeader(v string) (host string, isIP bool, err error) {
 		}
 		h = v[:i]
 	}
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
 	if ip := net.ParseIP(h); ip != nil {
 		if ip.To4() == nil {
 			return "", false, errBadHost // an IPv6 literal needs brackets
 		}
 		return ip.String(), true, nil
 	}
-	h = strings.ToLower(strings.TrimSuffix(h, "."))
 	if h == "" || len(h) > 253 {
 		return "", false, errBadHost
 	}
