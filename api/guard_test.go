@@ -339,5 +339,3 @@ func checkNormalized(t *testing.T, in, host string, ip bool) {
 		t.Fatalf("%q: %q does not parse back: %q %v %v", in, host, h2, ip2, err)
 	}
 }
-
-

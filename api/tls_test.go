@@ -55,8 +55,10 @@ func TestSelfSignedCreatedOnceAndReused(t *testing.T) {
 		t.Fatal("fingerprint changed on reuse")
 	}
 	for name, call := range map[string]func() (SelfSigned, error){
-		"new name":    func() (SelfSigned, error) { return EnsureSelfSigned(dir, append(names, "gw1.plant"), ips, now) },
-		"near expiry": func() (SelfSigned, error) { return EnsureSelfSigned(dir, names, ips, now.Add(selfSignedLifetime-time.Hour)) },
+		"new name": func() (SelfSigned, error) { return EnsureSelfSigned(dir, append(names, "gw1.plant"), ips, now) },
+		"near expiry": func() (SelfSigned, error) {
+			return EnsureSelfSigned(dir, names, ips, now.Add(selfSignedLifetime-time.Hour))
+		},
 	} {
 		got, err := call()
 		if err != nil || !got.Created || got.Why == "" {
