@@ -45,6 +45,7 @@ func Check(c *Config, now time.Time) error {
 		}
 		return true
 	})
+	errs.AddPrefixed("http", c.HTTP.check(now)) // its tls block is not a tlsconf.Config
 	return errs.Err()
 }
 
