@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 
 	"golang.org/x/sync/errgroup"
@@ -21,6 +22,7 @@ import (
 	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/rules"
+	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/writegate"
 	"github.com/weir-edge/weir/writegate/mqttcmd"
@@ -109,6 +111,7 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, log *slog.Logger) error {
 	node := cfg.NodeID()
 	log = log.With("node", node)
+	var secEvents security.Recorder = security.Discard // the SOC stream and audit trail (socevents branch)
 	opts, err := cfg.Build(log)
 	if err != nil {
 		closeListener(httpLn)
@@ -185,6 +188,14 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		}
 	}
 
+	// TLS or plain HTTP, decided for the address actually bound (apiserve.go).
+	var served apiServing
+	if httpLn != nil {
+		if served, err = prepareAPI(cfg, httpLn.Addr(), secEvents, log, os.Stderr); err != nil {
+			return err
+		}
+	}
+
 	// Everything is built: start. The engine owns the buffers from here.
 	g, gctx := errgroup.WithContext(ctx)
 	if err := runner.Start(gctx); err != nil {
@@ -203,7 +214,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	if httpLn != nil {
 		// Clients on this machine (weir alarms) find the API here.
-		remove, err := writeAPIAddr(cfg.DataDirOrDefault(), "http://"+httpLn.Addr().String())
+		remove, err := writeAPIAddr(cfg.DataDirOrDefault(), served.url)
 		if err != nil {
 			log.Warn("api address file not written; weir alarms will need -api", "err", err)
 		} else {
@@ -212,7 +223,8 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
 		alarmAPI := &api.Alarms{Store: mgr, Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
-			Extra: func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) }})
+			Extra: func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) },
+			TLS:   served.tls, AllowedHosts: served.hosts, Limits: served.limits, Security: secEvents})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()
