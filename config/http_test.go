@@ -1,10 +1,14 @@
 package config
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/internal/tlsconf/tlstest"
@@ -127,4 +131,26 @@ func flatten(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// api/sample.yaml is a valid http block.
+func TestHTTPSample(t *testing.T) {
+	data, err := os.ReadFile("../api/sample.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		HTTP HTTP `yaml:"http"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.HTTP.Listen == "" || doc.HTTP.TLS.ClientCA == "" {
+		t.Fatalf("sample decoded to %+v", doc.HTTP)
+	}
+	if err := doc.HTTP.Validate(); err != nil {
+		t.Fatal(err)
+	}
 }
