@@ -240,6 +240,17 @@ func TestHeaderLimit(t *testing.T) {
 // base URL.
 func serve(t *testing.T, opts Options) (string, *Server) {
 	t.Helper()
+	return serveTB(t, opts)
+}
+
+func serveB(b *testing.B, opts Options) string {
+	b.Helper()
+	base, _ := serveTB(b, opts)
+	return base
+}
+
+func serveTB(t testing.TB, opts Options) (string, *Server) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
