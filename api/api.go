@@ -49,9 +49,9 @@ type Options struct {
 	// Limits bound connections, headers and bodies; zero fields take the
 	// defaults.
 	Limits Limits
-	// Security receives refused requests, certificate rejections and new
+	// Events receives refused requests, certificate rejections and new
 	// peers (rate-limited); nil: security.Discard.
-	Security security.Recorder
+	Events security.Recorder
 }
 
 // Server is the HTTP listener. Construct with New, then Serve.
@@ -68,7 +68,7 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts.Limits = opts.Limits.withDefaults()
-	gs := newGuardState(opts.Logger, opts.Security, opts.TLS)
+	gs := newGuardState(opts.Logger, opts.Events, opts.TLS)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(gs,
 		collectors.NewGoCollector(),

@@ -95,7 +95,7 @@ func TestHostOriginGuard(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ev := newEvents()
-			h := New(Options{Status: &fakeStatus{}, AllowedHosts: []string{"weir.plant.local", "*.edge.example"}, Security: ev}).Handler()
+			h := New(Options{Status: &fakeStatus{}, AllowedHosts: []string{"weir.plant.local", "*.edge.example"}, Events: ev}).Handler()
 			req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
 			req.Host = tt.host
 			if tt.origin != "" {
@@ -173,7 +173,7 @@ func TestSecurityHeaders(t *testing.T) {
 func TestBodyLimit(t *testing.T) {
 	ev := newEvents()
 	var readErr error
-	h := New(Options{Status: &fakeStatus{}, Security: ev, Limits: Limits{MaxBodyBytes: 1000}, Extra: func(mux *http.ServeMux) {
+	h := New(Options{Status: &fakeStatus{}, Events: ev, Limits: Limits{MaxBodyBytes: 1000}, Extra: func(mux *http.ServeMux) {
 		mux.HandleFunc("POST /api/v1/write", func(w http.ResponseWriter, r *http.Request) {
 			_, readErr = io.ReadAll(r.Body)
 			if readErr != nil {

@@ -19,7 +19,7 @@ import (
 func TestPerClientConnectionLimit(t *testing.T) {
 	const perClient = 3
 	ev := newEvents()
-	base, _ := serve(t, Options{Status: &fakeStatus{}, Security: ev, Limits: Limits{MaxConnsPerClient: perClient}})
+	base, _ := serve(t, Options{Status: &fakeStatus{}, Events: ev, Limits: Limits{MaxConnsPerClient: perClient}})
 	addr := strings.TrimPrefix(base, "http://")
 	var open []net.Conn
 	for i := 0; i < perClient; i++ {

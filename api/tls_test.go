@@ -154,7 +154,7 @@ func TestClientCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, _ := serve(t, Options{Status: &fakeStatus{}, TLS: tl, Security: ev, Extra: func(mux *http.ServeMux) {
+	base, _ := serve(t, Options{Status: &fakeStatus{}, TLS: tl, Events: ev, Extra: func(mux *http.ServeMux) {
 		mux.HandleFunc("GET /api/v1/whoami", func(w http.ResponseWriter, r *http.Request) {
 			if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 				io.WriteString(w, "anonymous")

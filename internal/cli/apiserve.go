@@ -183,6 +183,12 @@ func containsString(list []string, s string) bool {
 // configured chain), so https:// in api.url works without switching
 // verification off. dataDir "" looks where apiURL looks.
 func apiClient(dataDir string, timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: apiTransport(dataDir)}
+}
+
+// apiTransport is apiClient's transport, for callers that wrap it (to add
+// a token).
+func apiTransport(dataDir string) *http.Transport {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
@@ -201,7 +207,7 @@ func apiClient(dataDir string, timeout time.Duration) *http.Client {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Timeout: timeout, Transport: tr}
+	return tr
 }
 
 // writeFileAtomic writes data to path through a temporary file in the

@@ -224,7 +224,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		alarmAPI := &api.Alarms{Store: mgr, Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
 			Extra: func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) },
-			TLS:   served.tls, AllowedHosts: served.hosts, Limits: served.limits, Security: secEvents})
+			TLS:   served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: secEvents})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()
