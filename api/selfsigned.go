@@ -41,13 +41,24 @@ type SelfSigned struct {
 	Why string
 }
 
-// EnsureSelfSigned returns a self-signed certificate (ECDSA P-256) for the
-// given names and addresses in dir, generating it on the first call and
-// reusing it afterwards, so that clients which pinned its fingerprint keep
-// trusting it. It is generated again when it expires within 30 days, does
-// not load, or lacks one of the names or addresses (the listen address
+// CertSubject says what a self-signed certificate names: Names and IPs
+// must all be in a certificate for it to be reused; ExtraIPs (the
+// addresses of every interface, for a listener on all of them) are put in
+// a new one but do not cause one, so that an interface coming or going
+// (a VPN, a container bridge) does not change the fingerprint.
+type CertSubject struct {
+	Names    []string
+	IPs      []net.IP
+	ExtraIPs []net.IP
+}
+
+// EnsureSelfSigned returns a self-signed certificate (ECDSA P-256) for
+// subject in dir, generating it on the first call and reusing it
+// afterwards, so that clients which pinned its fingerprint keep trusting
+// it. It is generated again when it expires within 30 days, does not load,
+// or lacks one of the required names or addresses (the listen address
 // changed). dir is created 0700, the key written 0600, atomically.
-func EnsureSelfSigned(dir string, names []string, ips []net.IP, now time.Time) (SelfSigned, error) {
+func EnsureSelfSigned(dir string, subject CertSubject, now time.Time) (SelfSigned, error) {
 	out := SelfSigned{CertFile: filepath.Join(dir, SelfSignedCert), KeyFile: filepath.Join(dir, SelfSignedKey)}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return out, fmt.Errorf("http tls: %w", err)
@@ -57,14 +68,15 @@ func EnsureSelfSigned(dir string, names []string, ips []net.IP, now time.Time) (
 	}
 	why := "none yet"
 	if pair, err := tls.LoadX509KeyPair(out.CertFile, out.KeyFile); err == nil {
-		why = reuseProblem(pair.Leaf, names, ips, now)
+		why = reuseProblem(pair.Leaf, subject.Names, subject.IPs, now)
 		if why == "" {
 			return out, nil
 		}
 	} else if !os.IsNotExist(err) {
 		why = "the old one does not load"
 	}
-	certPEM, keyPEM, err := generateSelfSigned(names, ips, now)
+	ips := append(append([]net.IP{}, subject.IPs...), subject.ExtraIPs...)
+	certPEM, keyPEM, err := generateSelfSigned(subject.Names, dedupIPs(ips), now)
 	if err != nil {
 		return out, err
 	}
@@ -162,4 +174,17 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("http tls: write %s: %w", path, err)
 	}
 	return nil
+}
+
+func dedupIPs(ips []net.IP) []net.IP {
+	var out []net.IP
+	for _, ip := range ips {
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4
+		}
+		if !slices.ContainsFunc(out, ip.Equal) {
+			out = append(out, ip)
+		}
+	}
+	return out
 }

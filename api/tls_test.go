@@ -24,7 +24,8 @@ func TestSelfSignedCreatedOnceAndReused(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tls")
 	now := time.Now()
 	names, ips := []string{"gw1", "localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.ParseIP("10.1.2.3")}
-	first, err := EnsureSelfSigned(dir, names, ips, now)
+	extra := []net.IP{net.ParseIP("172.17.0.1")}
+	first, err := EnsureSelfSigned(dir, CertSubject{Names: names, IPs: ips, ExtraIPs: extra}, now)
 	if err != nil || !first.Created {
 		t.Fatalf("first: %+v %v", first, err)
 	}
@@ -39,7 +40,7 @@ func TestSelfSignedCreatedOnceAndReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaf := tl.Leaf()
-	if leaf.PublicKeyAlgorithm != x509.ECDSA || len(leaf.DNSNames) != 2 || len(leaf.IPAddresses) != 2 {
+	if leaf.PublicKeyAlgorithm != x509.ECDSA || len(leaf.DNSNames) != 2 || len(leaf.IPAddresses) != 3 {
 		t.Fatalf("leaf: %v %v %v", leaf.PublicKeyAlgorithm, leaf.DNSNames, leaf.IPAddresses)
 	}
 	fp := tl.Fingerprint()
@@ -47,7 +48,8 @@ func TestSelfSignedCreatedOnceAndReused(t *testing.T) {
 		t.Fatalf("fingerprint %q", fp)
 	}
 
-	again, err := EnsureSelfSigned(dir, names, ips, now.Add(time.Hour))
+	// An interface gone (ExtraIPs) does not replace the certificate.
+	again, err := EnsureSelfSigned(dir, CertSubject{Names: names, IPs: ips}, now.Add(time.Hour))
 	if err != nil || again.Created {
 		t.Fatalf("second start: %+v %v, want the same certificate", again, err)
 	}
@@ -55,9 +57,11 @@ func TestSelfSignedCreatedOnceAndReused(t *testing.T) {
 		t.Fatal("fingerprint changed on reuse")
 	}
 	for name, call := range map[string]func() (SelfSigned, error){
-		"new name": func() (SelfSigned, error) { return EnsureSelfSigned(dir, append(names, "gw1.plant"), ips, now) },
+		"new name": func() (SelfSigned, error) {
+			return EnsureSelfSigned(dir, CertSubject{Names: append(names, "gw1.plant"), IPs: ips}, now)
+		},
 		"near expiry": func() (SelfSigned, error) {
-			return EnsureSelfSigned(dir, names, ips, now.Add(selfSignedLifetime-time.Hour))
+			return EnsureSelfSigned(dir, CertSubject{Names: names, IPs: ips}, now.Add(selfSignedLifetime-time.Hour))
 		},
 	} {
 		got, err := call()

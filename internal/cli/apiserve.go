@@ -54,7 +54,7 @@ func prepareAPI(cfg *config.Config, addr net.Addr, rec security.Recorder, log *s
 		MaxHeaderBytes: h.MaxHeaderBytes, MaxBodyBytes: h.MaxBodyBytes}}
 	hostName, _ := os.Hostname()
 	hostName = strings.ToLower(hostName)
-	names, ips := certNames(hostName, ta, h.AllowedHosts)
+	subject := certSubject(hostName, ta, h.AllowedHosts)
 	out.hosts = append(out.hosts, h.AllowedHosts...)
 	if hostName != "" {
 		out.hosts = append(out.hosts, hostName)
@@ -98,7 +98,7 @@ func prepareAPI(cfg *config.Config, addr net.Addr, rec security.Recorder, log *s
 		}}
 	selfSigned := opts.CertFile == ""
 	if selfSigned {
-		ss, err := api.EnsureSelfSigned(dir, names, ips, time.Now())
+		ss, err := api.EnsureSelfSigned(dir, subject, time.Now())
 		if err != nil {
 			return apiServing{}, err
 		}
@@ -123,49 +123,37 @@ func prepareAPI(cfg *config.Config, addr net.Addr, rec security.Recorder, log *s
 	return out, nil
 }
 
-// certNames are the names and addresses a self-signed certificate
-// covers: this machine's name, localhost, the loopback addresses, the
-// listen address (every interface's when it listens on all of them) and
-// the allowed hosts.
-func certNames(hostName string, ta *net.TCPAddr, allowed []string) ([]string, []net.IP) {
-	names := []string{"localhost"}
+// certSubject is what a self-signed certificate names: this machine's
+// name, localhost, the loopback addresses, the listen address and the
+// allowed hosts (all required), and, for a listener on every interface,
+// each interface's address (included, not required: see api.CertSubject).
+func certSubject(hostName string, ta *net.TCPAddr, allowed []string) api.CertSubject {
+	sub := api.CertSubject{Names: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}}
 	if hostName != "" && hostName != "localhost" {
-		names = append([]string{hostName}, names...)
-	}
-	ips := []net.IP{net.IPv4(127, 0, 0, 1).To4(), net.IPv6loopback}
-	addIP := func(ip net.IP) {
-		if v4 := ip.To4(); v4 != nil {
-			ip = v4
-		}
-		for _, have := range ips {
-			if have.Equal(ip) {
-				return
-			}
-		}
-		ips = append(ips, ip)
+		sub.Names = append([]string{hostName}, sub.Names...)
 	}
 	if ta.IP.IsUnspecified() {
 		if addrs, err := net.InterfaceAddrs(); err == nil {
 			for _, a := range addrs {
-				if in, ok := a.(*net.IPNet); ok && !in.IP.IsLinkLocalUnicast() {
-					addIP(in.IP)
+				if in, ok := a.(*net.IPNet); ok && !in.IP.IsLinkLocalUnicast() && !in.IP.IsLoopback() {
+					sub.ExtraIPs = append(sub.ExtraIPs, in.IP)
 				}
 			}
 		}
 	} else {
-		addIP(ta.IP)
+		sub.IPs = append(sub.IPs, ta.IP) // a duplicate of a loopback address is harmless
 	}
 	for _, h := range allowed {
 		if ip := net.ParseIP(strings.Trim(h, "[]")); ip != nil {
-			addIP(ip)
+			sub.IPs = append(sub.IPs, ip)
 			continue
 		}
 		h = strings.ToLower(strings.TrimSuffix(h, "."))
-		if !containsString(names, h) {
-			names = append(names, h)
+		if !containsString(sub.Names, h) {
+			sub.Names = append(sub.Names, h)
 		}
 	}
-	return names, ips
+	return sub
 }
 
 func containsString(list []string, s string) bool {
