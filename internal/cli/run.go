@@ -21,6 +21,7 @@ import (
 	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/rules"
+	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/writegate"
 	"github.com/weir-edge/weir/writegate/mqttcmd"
@@ -172,9 +173,10 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	if err := loss.define(sinkNames); err != nil {
 		return err
 	}
+	secEvents := security.Recorder(security.Discard) // the SOC stream (socevents branch)
 	var writeCmds *mqttcmd.Commands
 	if c := cfg.WriteCommands; c != nil {
-		if writeCmds, err = mqttcmd.New(*c, gate, log.With("component", "write_commands")); err != nil {
+		if writeCmds, err = mqttcmd.New(*c, gate, secEvents, log.With("component", "write_commands")); err != nil {
 			return err
 		}
 	}
