@@ -182,7 +182,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	var alarmCmds *alarms.Commands
 	if c := cfg.Alarms.Commands; c != nil {
-		if alarmCmds, err = alarms.NewCommands(*c, mgr, log.With("component", "alarm_commands")); err != nil {
+		if alarmCmds, err = alarms.NewCommands(*c, mgr, secEvents, log.With("component", "alarm_commands")); err != nil {
 			return err
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/weir-edge/weir/audit"
@@ -86,7 +85,7 @@ func DecodeCommand(b []byte) (Command, error) {
 		return c, err
 	}
 	c.Value = v
-	t, err := decodeIssuedAt(w.IssuedAt)
+	t, err := cmdproof.ParseIssuedAt(w.IssuedAt)
 	if err != nil {
 		return c, err
 	}
@@ -108,35 +107,6 @@ func decodeScalar(raw json.RawMessage) (model.Value, error) {
 		return model.Value{}, fmt.Errorf("value: %w", err)
 	}
 	return v, nil
-}
-
-// decodeIssuedAt reads unix milliseconds or an RFC 3339 string. A missing
-// issue time is refused: such a command could be replayed at any time.
-func decodeIssuedAt(raw json.RawMessage) (time.Time, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return time.Time{}, errors.New("command needs issued_at (unix ms or RFC 3339): without it a command could be replayed")
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return time.Time{}, fmt.Errorf("issued_at: %w", err)
-		}
-		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
-		if err != nil {
-			return time.Time{}, fmt.Errorf("issued_at: not RFC 3339: %w", err)
-		}
-		return t, nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return time.Time{}, fmt.Errorf("issued_at: not unix ms or an RFC 3339 string: %w", err)
-	}
-	ms, err := n.Int64()
-	if err != nil || ms <= 0 {
-		return time.Time{}, fmt.Errorf("issued_at: %s is not positive integer unix milliseconds", n)
-	}
-	return time.UnixMilli(ms), nil
 }
 
 // Reply is the JSON published on <topic>/result for every command.
