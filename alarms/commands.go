@@ -140,7 +140,7 @@ type Commands struct {
 
 	state                                      atomic.Pointer[string]
 	received, acked, rejected, refused, failed atomic.Uint64
-	lastRefusalLog                             atomic.Int64 // unix ns, rate-limits refusal logs
+	lastRefusalLog                             atomic.Int64  // unix ns, rate-limits refusal logs
 	subscribed                                 chan struct{} // closed on the first subscription (tests)
 	subscribedOnce                             atomic.Bool
 }
