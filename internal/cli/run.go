@@ -129,12 +129,15 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		return err
 	}
 	defer trail.Close()
+	secEvents := security.Recorder(security.Discard) // the SOC stream (socevents branch)
 	// Sparkplug sinks take DCMD/NCMD writes through the gate — only once a
-	// policy could allow one, so a node stays read-only by default.
+	// policy could allow one, so a node stays read-only by default (and
+	// only with the sink's commands.trust; untrusted ones are reported).
 	if len(cfg.WriteGate.Policies) > 0 {
 		for _, s := range opts.Sinks {
 			if sp, ok := s.Sink.(*sparkplug.Sink); ok {
 				sp.SetWriteGate(gate)
+				sp.SetRecorder(secEvents)
 			}
 		}
 	}
@@ -173,7 +176,6 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	if err := loss.define(sinkNames); err != nil {
 		return err
 	}
-	secEvents := security.Recorder(security.Discard) // the SOC stream (socevents branch)
 	var writeCmds *mqttcmd.Commands
 	if c := cfg.WriteCommands; c != nil {
 		if writeCmds, err = mqttcmd.New(*c, gate, secEvents, log.With("component", "write_commands")); err != nil {
