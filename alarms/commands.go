@@ -208,23 +208,23 @@ func (c *Commands) Run(ctx context.Context) error {
 func (c *Commands) session(ctx context.Context, b *backoff.Backoff) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	subs := []mqttclient.Subscription{{Topic: c.topic, QoS: 1}}
+	subs := []mqttclient.Subscription{{Topic: c.proof.Filter(c.topic), QoS: 1}}
 	return mqttclient.Serve(ctx, &c.broker, subs, func(sctx context.Context, cli mqttclient.Conn) func(mqttclient.Message) {
-		queue := make(chan []byte, cmdQueueSize)
+		queue := make(chan mqttclient.Message, cmdQueueSize)
 		wg.Go(func() {
 			for {
 				select {
 				case <-sctx.Done():
 					return
-				case p := <-queue:
-					c.handle(sctx, cli, p)
+				case m := <-queue:
+					c.handle(sctx, cli, m.Topic, m.Payload)
 				}
 			}
 		})
 		return func(m mqttclient.Message) {
 			c.received.Add(1)
 			select {
-			case queue <- m.Payload:
+			case queue <- m:
 			default:
 				c.rejected.Add(1)
 				c.reply(sctx, cli, Reply{Result: "refused", Reason: "refused: busy"})
@@ -241,9 +241,9 @@ func (c *Commands) session(ctx context.Context, b *backoff.Backoff) error {
 }
 
 // handle checks one command and applies it.
-func (c *Commands) handle(ctx context.Context, cli mqttclient.Conn, payload []byte) {
+func (c *Commands) handle(ctx context.Context, cli mqttclient.Conn, topic string, payload []byte) {
 	now := c.now()
-	who, raw, err := c.proof.Open(payload)
+	who, raw, err := c.proof.OpenMessage(c.topic, topic, payload)
 	if err != nil {
 		c.refuse(ctx, cli, Command{}, err)
 		return

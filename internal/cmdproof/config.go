@@ -16,6 +16,11 @@ const (
 	// ProofHMAC: every command is wrapped in an envelope carrying the
 	// caller's name and an HMAC-SHA-256 with that caller's key.
 	ProofHMAC = "hmac"
+	// ProofBrokerTopic: the broker authenticates the publisher and lets
+	// user U publish only on <topic>/by/U (Mosquitto: pattern write
+	// <topic>/by/%u); the caller is that topic level, the payload the bare
+	// command. The broker's ACL is then the whole proof.
+	ProofBrokerTopic = "broker_topic"
 )
 
 // Defaults and limits.
@@ -40,8 +45,8 @@ const (
 //	callers:
 //	  - {name: alice, key: {env: ALICE_CMD_KEY}, role: operator}
 type Config struct {
-	// Proof names how a command proves its sender; only "hmac" (the
-	// default) exists.
+	// Proof names how a command proves its sender: "hmac" (the default)
+	// or "broker_topic".
 	Proof string `yaml:"proof"`
 	// MaxAge is how far a command's issued_at may lie from the gateway's
 	// clock, in the past or the future (default 30s, at most 1h). A
@@ -57,7 +62,8 @@ type Caller struct {
 	Name string `yaml:"name"`
 	// Key is the HMAC key, at least 32 bytes after decoding: hex (an even
 	// number of hex digits) or base64 (standard or URL alphabet, padded or
-	// not).
+	// not). Required with proof hmac; not used with broker_topic, where
+	// the name is the broker user name.
 	Key conf.Secret `yaml:"key"`
 	// Role is what the caller may do: viewer, operator, engineer, admin.
 	// Writes and alarm commands need operator.
@@ -68,9 +74,10 @@ type Caller struct {
 // NewVerifier).
 func (c *Config) Validate() error {
 	var errs conf.Errors
-	if c.Proof != "" && c.Proof != ProofHMAC {
-		errs.Addf("proof", "%q is not a proof mode (want hmac)", c.Proof)
+	if c.Proof != "" && c.Proof != ProofHMAC && c.Proof != ProofBrokerTopic {
+		errs.Addf("proof", "%q is not a proof mode (want hmac or broker_topic)", c.Proof)
 	}
+	byBroker := c.Proof == ProofBrokerTopic
 	if c.MaxAge < 0 || c.MaxAge > MaxMaxAge {
 		errs.Addf("max_age", "must be between 1s and %s", MaxMaxAge)
 	} else if c.MaxAge != 0 && c.MaxAge < time.Second {
@@ -91,10 +98,16 @@ func (c *Config) Validate() error {
 			errs.Addf(at+".name", "%q is listed twice", cl.Name)
 		}
 		seen[cl.Name] = true
-		if !cl.Key.IsSet() {
+		switch {
+		case byBroker && cl.Key.IsSet():
+			errs.Addf(at+".key", "is not used with proof: broker_topic (the broker authenticates the caller); remove it or use proof: hmac")
+		case byBroker:
+		case !cl.Key.IsSet():
 			errs.Addf(at+".key", "is required: {env: NAME} or {file: /abs/path} holding at least %d bytes, hex or base64", MinKeyBytes)
-		} else if err := cl.Key.Validate(); err != nil {
-			errs.Add(conf.Errorf(at+".key", "%w", err))
+		default:
+			if err := cl.Key.Validate(); err != nil {
+				errs.Add(conf.Errorf(at+".key", "%w", err))
+			}
 		}
 		if cl.Role == "" {
 			errs.Addf(at+".role", "is required (viewer, operator, engineer or admin)")

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,6 +112,7 @@ type caller struct {
 // Verifier checks signed commands of one kind. Safe for concurrent use.
 type Verifier struct {
 	kind    string
+	mode    string
 	maxAge  time.Duration
 	callers map[string]caller
 
@@ -124,8 +126,15 @@ func NewVerifier(cfg Config, kind string) (*Verifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{kind: kind, maxAge: cfg.maxAge(), callers: map[string]caller{}, seen: map[string]time.Time{}}
+	v := &Verifier{kind: kind, mode: cfg.Proof, maxAge: cfg.maxAge(), callers: map[string]caller{}, seen: map[string]time.Time{}}
+	if v.mode == "" {
+		v.mode = ProofHMAC
+	}
 	for _, c := range cfg.Callers {
+		if v.mode == ProofBrokerTopic {
+			v.callers[c.Name] = caller{role: c.Role}
+			continue
+		}
 		s, err := c.Key.Resolve()
 		if err != nil {
 			return nil, fmt.Errorf("caller %s: key %s: %w", c.Name, c.Key, err)
@@ -141,6 +150,41 @@ func NewVerifier(cfg Config, kind string) (*Verifier, error) {
 
 // MaxAge is the accepted distance of issued_at from the clock.
 func (v *Verifier) MaxAge() time.Duration { return v.maxAge }
+
+// Filter is what to subscribe for commands on topic: topic itself with
+// hmac, <topic>/by/+ with broker_topic.
+func (v *Verifier) Filter(topic string) string {
+	if v.mode == ProofBrokerTopic {
+		return topic + "/by/+"
+	}
+	return topic
+}
+
+// OpenMessage checks a message received on msgTopic for commands
+// subscribed with Filter(topic): with hmac it is Open; with broker_topic
+// the caller is the level after <topic>/by/ (which the broker's ACL let
+// only that user publish on) and the payload is the bare command.
+func (v *Verifier) OpenMessage(topic, msgTopic string, msg []byte) (Identity, []byte, error) {
+	if v.mode != ProofBrokerTopic {
+		return v.Open(msg)
+	}
+	if len(msg) > MaxMessage {
+		return Identity{}, nil, refuse("malformed", "", "message is %d bytes, the limit is %d", len(msg), MaxMessage)
+	}
+	name, ok := strings.CutPrefix(msgTopic, topic+"/by/")
+	if !ok || ValidName(name) != nil {
+		return Identity{}, nil, refuse("no proof", "", "not on %s/by/<user>", topic)
+	}
+	c, ok := v.callers[name]
+	if !ok {
+		return Identity{}, nil, refuse("bad proof", name, "unknown caller %s (broker user)", name)
+	}
+	msg = bytes.TrimSpace(msg)
+	if len(msg) == 0 || msg[0] != '{' {
+		return Identity{}, nil, refuse("malformed", name, "the command is not a JSON object")
+	}
+	return Identity{Name: name, Role: c.role}, msg, nil
+}
 
 // Open decodes an envelope and verifies its MAC. It returns the verified
 // sender and the command bytes; anything else is a *Refusal. Freshness is

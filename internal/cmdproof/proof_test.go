@@ -297,3 +297,48 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestBrokerTopic(t *testing.T) {
+	cfg := Config{Proof: ProofBrokerTopic, Callers: []Caller{{Name: "alice", Role: security.Operator}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	withKey := Config{Proof: ProofBrokerTopic, Callers: []Caller{{Name: "alice", Key: conf.Secret{Env: "K"}, Role: security.Operator}}}
+	if err := withKey.Validate(); err == nil || !strings.Contains(err.Error(), "not used with proof: broker_topic") {
+		t.Fatalf("key with broker_topic: %v", err)
+	}
+	v, err := NewVerifier(cfg, KindWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := v.Filter("w/cmd"); f != "w/cmd/by/+" {
+		t.Fatalf("filter %s", f)
+	}
+	cmd := []byte(`{"path":"a/b","value":1,"issued_at":1,"id":"x"}`)
+	tests := []struct {
+		name, topic string
+		msg         []byte
+		short       string
+	}{
+		{"alice", "w/cmd/by/alice", cmd, ""},
+		{"unknown user", "w/cmd/by/mallory", cmd, "bad proof"},
+		{"other topic", "w/cmd", cmd, "no proof"},
+		{"deeper", "w/cmd/by/alice/x", cmd, "no proof"},
+		{"not an object", "w/cmd/by/alice", []byte(`[1]`), "malformed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			who, got, err := v.OpenMessage("w/cmd", tt.topic, tt.msg)
+			if tt.short == "" {
+				if err != nil || who.Name != "alice" || who.Role != security.Operator || !bytes.Equal(got, cmd) {
+					t.Fatalf("%+v %s %v", who, got, err)
+				}
+				return
+			}
+			var r *Refusal
+			if !errors.As(err, &r) || r.Short != tt.short {
+				t.Fatalf("err = %v, want %s", err, tt.short)
+			}
+		})
+	}
+}

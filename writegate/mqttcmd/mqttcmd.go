@@ -113,23 +113,23 @@ func (c *Commands) Run(ctx context.Context) error {
 func (c *Commands) session(ctx context.Context, b *backoff.Backoff) error {
 	var wg sync.WaitGroup
 	defer wg.Wait() // Serve has ended the worker's context
-	subs := []mqttclient.Subscription{{Topic: c.cfg.Topic, QoS: 1}}
+	subs := []mqttclient.Subscription{{Topic: c.proof.Filter(c.cfg.Topic), QoS: 1}}
 	return mqttclient.Serve(ctx, &c.broker, subs, func(sctx context.Context, cli mqttclient.Conn) func(mqttclient.Message) {
-		queue := make(chan []byte, queueSize)
+		queue := make(chan mqttclient.Message, queueSize)
 		wg.Go(func() {
 			for {
 				select {
 				case <-sctx.Done():
 					return
-				case p := <-queue:
-					c.handle(sctx, cli, p)
+				case m := <-queue:
+					c.handle(sctx, cli, m.Topic, m.Payload)
 				}
 			}
 		})
 		return func(msg mqttclient.Message) {
 			c.received.Add(1)
 			select {
-			case queue <- msg.Payload:
+			case queue <- msg:
 			default:
 				c.denied.Add(1)
 				id, path := peekIDs(msg.Payload)
@@ -169,9 +169,9 @@ func peekIDs(p []byte) (id, path string) {
 // handle checks one signed command's proof, freshness and role, passes it
 // to the gate and publishes the outcome. Every refusal is replied to with
 // a short reason, logged and recorded as a security event.
-func (c *Commands) handle(ctx context.Context, cli mqttclient.Conn, payload []byte) {
+func (c *Commands) handle(ctx context.Context, cli mqttclient.Conn, topic string, payload []byte) {
 	now := c.now()
-	who, raw, err := c.proof.Open(payload)
+	who, raw, err := c.proof.OpenMessage(c.cfg.Topic, topic, payload)
 	if err != nil {
 		c.refuse(ctx, cli, payload, err)
 		return

@@ -169,3 +169,69 @@ func TestNewKeyErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokerTopicOverMosquitto: with proof: broker_topic the caller is the
+// topic level after <topic>/by/ (which the broker's ACL reserves to that
+// user; the test broker does not enforce it, so only the mapping is
+// tested), the payload a bare command; freshness and role still apply.
+func TestBrokerTopicOverMosquitto(t *testing.T) {
+	prooftest.RequireMosquitto(t)
+	prefix := prooftest.Prefix(t)
+	g := &fakeGate{}
+	evs := &prooftest.Events{}
+	c, err := New(Config{
+		Endpoint: mqttclient.Endpoint{URL: "tcp://" + prooftest.MosquittoAddr, ClientID: "weir-cmd-bt-" + strings.ReplaceAll(prefix, "/", "-")},
+		Topic:    prefix + "/_commands/write",
+		Proof: cmdproof.Config{Proof: cmdproof.ProofBrokerTopic, Callers: []cmdproof.Caller{
+			{Name: "alice", Role: security.Operator}, {Name: "bob", Role: security.Viewer}}},
+	}, g, evs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := prooftest.Dial(t, c.ResultTopic())
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = c.Run(ctx) })
+	defer wg.Wait()
+	defer cancel()
+	select {
+	case <-c.Subscribed():
+	case <-time.After(prooftest.Wait):
+		t.Fatal("not subscribed")
+	}
+	ms := time.Now().UnixMilli()
+	cmd := fmt.Sprintf(`{"id":"t1","path":"ok/sp","value":5,"issued_at":%d}`, ms)
+	tests := []struct {
+		name, who, in, reason string
+		gate                  bool
+	}{
+		{"alice", "alice", cmd, "", true},
+		{"replayed", "alice", cmd, "refused: replayed", false},
+		{"unknown user", "mallory", fmt.Sprintf(`{"id":"t2","path":"ok/sp","value":5,"issued_at":%d}`, ms), "refused: bad proof", false},
+		{"viewer", "bob", fmt.Sprintf(`{"id":"t3","path":"ok/sp","value":5,"issued_at":%d}`, ms), "refused: role", false},
+		{"stale", "alice", fmt.Sprintf(`{"id":"t4","path":"ok/sp","value":5,"issued_at":%d}`, ms-3_600_000), "refused: stale", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := len(g.calls())
+			cli.Publish(t, c.Topic()+"/by/"+tt.who, []byte(tt.in))
+			var r Reply
+			if err := json.Unmarshal(cli.Next(t).Payload, &r); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(r.Reason, tt.reason) || (tt.reason == "") != (r.Result == audit.Allowed) {
+				t.Fatalf("reply %+v", r)
+			}
+			got := g.calls()
+			if (len(got) > calls) != tt.gate {
+				t.Fatalf("gate calls %+v", got[calls:])
+			}
+			if tt.gate && (got[calls].Caller != "mqtt:alice" || got[calls].Role != security.Operator) {
+				t.Fatalf("gate got %+v", got[calls])
+			}
+		})
+	}
+	if n := len(evs.All()); n != 4 {
+		t.Fatalf("%d events", n)
+	}
+}
