@@ -15,6 +15,7 @@ import (
 	"github.com/weir-edge/weir/internal/cmdproof/prooftest"
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/security"
 )
 
@@ -233,5 +234,71 @@ func TestBrokerTopicOverMosquitto(t *testing.T) {
 	}
 	if n := len(evs.All()); n != 4 {
 		t.Fatalf("%d events", n)
+	}
+}
+
+// TestBrokerTopicACLEnforced runs a private Mosquitto with the ACL the
+// README prescribes for proof: broker_topic and checks that it is the
+// proof: mallory's publish on alice's topic never reaches the gateway,
+// alice's does and runs as mqtt:alice, and mallory on its own topic is
+// refused (not a caller).
+func TestBrokerTopicACLEnforced(t *testing.T) {
+	topic := "weir/_commands/write"
+	acl := "pattern write " + topic + "/by/%u\n" +
+		"user weir-gw\ntopic read " + topic + "/by/+\ntopic write " + topic + "/result\n" +
+		"user alice\ntopic read " + topic + "/result\n" +
+		"user mallory\ntopic read " + topic + "/result\n"
+	addr := prooftest.StartMosquitto(t, map[string]string{"weir-gw": "gw-pw", "alice": "alice-pw", "mallory": "mallory-pw"}, acl)
+	t.Setenv("MQTTCMD_GW_PW", "gw-pw")
+	g := &fakeGate{}
+	evs := &prooftest.Events{}
+	c, err := New(Config{
+		Endpoint: mqttclient.Endpoint{URL: "tcp://" + addr, ClientID: "weir-gw", Username: "weir-gw", Password: conf.Secret{Env: "MQTTCMD_GW_PW"}},
+		Topic:    topic,
+		Proof:    cmdproof.Config{Proof: cmdproof.ProofBrokerTopic, Callers: []cmdproof.Caller{{Name: "alice", Role: security.Operator}}},
+	}, g, evs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := prooftest.DialAs(t, addr, "alice", "alice-pw", c.ResultTopic())
+	mallory := prooftest.DialAs(t, addr, "mallory", "mallory-pw", c.ResultTopic())
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = c.Run(ctx) })
+	defer wg.Wait()
+	defer cancel()
+	select {
+	case <-c.Subscribed():
+	case <-time.After(prooftest.Wait):
+		t.Fatal("not subscribed")
+	}
+	ms := time.Now().UnixMilli()
+	next := func(cl *prooftest.Client) Reply {
+		var r Reply
+		if err := json.Unmarshal(cl.Next(t).Payload, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	// The forgery first: the broker drops it (QoS 1 is still acknowledged
+	// to mallory), so the first reply anyone sees is alice's command.
+	mallory.Publish(t, topic+"/by/alice", fmt.Appendf(nil, `{"id":"forged","path":"ok/sp","value":666,"issued_at":%d}`, ms))
+	alice.Publish(t, topic+"/by/alice", fmt.Appendf(nil, `{"id":"real","path":"ok/sp","value":5,"issued_at":%d}`, ms))
+	if r := next(alice); r.ID != "real" || r.Result != audit.Allowed {
+		t.Fatalf("first reply %+v", r)
+	}
+	if r := next(mallory); r.ID != "real" {
+		t.Fatalf("mallory saw %+v", r)
+	}
+	mallory.Publish(t, topic+"/by/mallory", fmt.Appendf(nil, `{"id":"m","path":"ok/sp","value":666,"issued_at":%d}`, ms))
+	if r := next(mallory); r.ID != "m" || r.Reason != "refused: bad proof" {
+		t.Fatalf("reply %+v", r)
+	}
+	calls := g.calls()
+	if len(calls) != 1 || calls[0].Caller != "mqtt:alice" || !calls[0].Value.Equal(model.Int(5)) {
+		t.Fatalf("gate calls %+v", calls)
+	}
+	if st := c.Status(); st.Counters["received"] != 2 {
+		t.Fatalf("the forged command reached the gateway: %+v", st)
 	}
 }

@@ -4,12 +4,19 @@
 package prooftest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,15 +66,23 @@ type Client struct {
 	Msgs chan mqttclient.Message
 }
 
-// Dial connects and subscribes to filters; the connection closes at the
-// end of the test.
+// Dial connects anonymously to the shared Mosquitto and subscribes to
+// filters; the connection closes at the end of the test.
 func Dial(t testing.TB, filters ...string) *Client {
+	t.Helper()
+	return DialAs(t, MosquittoAddr, "", "", filters...)
+}
+
+// DialAs connects to addr as user (none when empty) and subscribes to
+// filters.
+func DialAs(t testing.TB, addr, user, password string, filters ...string) *Client {
 	t.Helper()
 	c := &Client{Msgs: make(chan mqttclient.Message, 256)}
 	ctx, cancel := context.WithTimeout(context.Background(), Wait)
 	defer cancel()
 	conn, err := mqttclient.Dial(ctx, mqttclient.Options{
-		Version: mqttclient.Version311, Addr: MosquittoAddr, ClientID: "weir-prooftest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		Version: mqttclient.Version311, Addr: addr, Username: user, Password: password,
+		ClientID: "weir-prooftest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		KeepAlive: 30 * time.Second, AckTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, Ordered: true,
 		OnMessage: func(m mqttclient.Message) {
 			select {
@@ -77,7 +92,7 @@ func Dial(t testing.TB, filters ...string) *Client {
 		},
 	})
 	if err != nil {
-		t.Fatalf("dial Mosquitto: %v", err)
+		t.Fatalf("dial %s as %q: %v", addr, user, err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	c.conn = conn
@@ -160,4 +175,91 @@ func (l *Log) String() string {
 // Logger logs at debug level into l.
 func (l *Log) Logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// StartMosquitto runs a private Mosquitto on a free loopback port with
+// password authentication for users (name → password) and the given ACL
+// file text; it stops at the end of the test. Skipped when the mosquitto
+// binary is not installed (unless WEIR_REQUIRE_PEERS=1).
+func StartMosquitto(t testing.TB, users map[string]string, acl string) (addr string) {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+			if _, serr := os.Stat(p); serr == nil {
+				bin, err = p, nil
+				break
+			}
+		}
+	}
+	passwd, perr := exec.LookPath("mosquitto_passwd")
+	if err != nil || perr != nil {
+		if os.Getenv("WEIR_REQUIRE_PEERS") == "1" {
+			t.Fatal("mosquitto or mosquitto_passwd not installed and WEIR_REQUIRE_PEERS=1")
+		}
+		t.Skip("mosquitto or mosquitto_passwd not installed")
+	}
+	dir := t.TempDir()
+	pwFile, aclFile := filepath.Join(dir, "passwd"), filepath.Join(dir, "acl")
+	if err := os.WriteFile(pwFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for u, p := range users {
+		if out, err := exec.Command(passwd, "-b", pwFile, u, p).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd: %v: %s", err, out)
+		}
+	}
+	if err := os.WriteFile(aclFile, []byte(acl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A free port: bind :0, release, hand it to Mosquitto. Another process
+	// could take it in between; then the start fails loudly.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	_ = ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	cur, _ := user.Current()
+	cfg := "listener " + port + " 127.0.0.1\nallow_anonymous false\npassword_file " + pwFile + "\nacl_file " + aclFile + "\n"
+	if cur != nil && cur.Uid == "0" {
+		cfg += "user root\n" // else it drops to user mosquitto, who cannot read the temp dir
+	}
+	cfgFile := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", cfgFile)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	running := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		var log strings.Builder
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), " running") {
+				running <- nil
+				_, _ = io.Copy(io.Discard, stderr)
+				return
+			}
+		}
+		running <- fmt.Errorf("mosquitto exited before running:\n%s", log.String())
+	}()
+	select {
+	case err := <-running:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(Wait):
+		t.Fatal("mosquitto did not start")
+	}
+	return addr
 }
