@@ -82,7 +82,7 @@ func DialAs(t testing.TB, addr, user, password string, filters ...string) *Clien
 	defer cancel()
 	conn, err := mqttclient.Dial(ctx, mqttclient.Options{
 		Version: mqttclient.Version311, Addr: addr, Username: user, Password: password,
-		ClientID: "weir-prooftest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		ClientID:  "weir-prooftest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		KeepAlive: 30 * time.Second, AckTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, Ordered: true,
 		OnMessage: func(m mqttclient.Message) {
 			select {
