@@ -118,6 +118,7 @@ func TestSignedAlarmCommandsOverMosquitto(t *testing.T) {
 		}
 		return string(b)
 	}
+	var replies strings.Builder
 	ack := sign(alice, cmdproof.KindAlarm, "alice", fmt.Sprintf(`{"name":"hot","comment":"from the HMI","issued_at":%d,"id":"a1"}`, ms))
 	tests := []struct {
 		name, in, result, reason string
@@ -147,7 +148,9 @@ func TestSignedAlarmCommandsOverMosquitto(t *testing.T) {
 			before := len(evs.All())
 			cli.Publish(t, c.Topic(), []byte(tt.in))
 			var r Reply
-			dec := json.NewDecoder(bytes.NewReader(cli.Next(t).Payload))
+			payload := cli.Next(t).Payload
+			replies.Write(payload)
+			dec := json.NewDecoder(bytes.NewReader(payload))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&r); err != nil {
 				t.Fatal(err)
@@ -175,6 +178,7 @@ func TestSignedAlarmCommandsOverMosquitto(t *testing.T) {
 	}
 	var seen strings.Builder
 	seen.WriteString(logs.String())
+	seen.WriteString(replies.String())
 	for _, ev := range evs.All() {
 		fmt.Fprintf(&seen, "%+v\n", ev)
 	}

@@ -69,6 +69,7 @@ func TestSignedCommandsOverMosquitto(t *testing.T) {
 		return string(b)
 	}
 	valid := sign(alice, "alice", fmt.Sprintf(`{"id":"v1","path":"ok/sp","value":42,"issued_at":%d,"reason":"recipe"}`, ms))
+	var replies strings.Builder
 
 	tests := []struct {
 		name, in   string
@@ -100,7 +101,9 @@ func TestSignedCommandsOverMosquitto(t *testing.T) {
 			calls, events := len(g.calls()), len(evs.All())
 			cli.Publish(t, c.Topic(), []byte(tt.in))
 			var r Reply
-			dec := json.NewDecoder(bytes.NewReader(cli.Next(t).Payload))
+			payload := cli.Next(t).Payload
+			replies.Write(payload)
+			dec := json.NewDecoder(bytes.NewReader(payload))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&r); err != nil {
 				t.Fatal(err)
@@ -143,6 +146,7 @@ func TestSignedCommandsOverMosquitto(t *testing.T) {
 	// No key, in any form, in the log, the events or the replies.
 	var seen strings.Builder
 	seen.WriteString(logs.String())
+	seen.WriteString(replies.String())
 	for _, ev := range evs.All() {
 		fmt.Fprintf(&seen, "%+v\n", ev)
 	}
