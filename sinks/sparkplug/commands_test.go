@@ -3,7 +3,9 @@ package sparkplug
 import (
 	"context"
 	"github.com/weir-edge/weir/internal/cmdproof/prooftest"
+	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/security"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -323,5 +325,54 @@ func TestWriteCommandsWithoutGate(t *testing.T) {
 		if strings.HasPrefix(k, "write_commands") && v != 0 {
 			t.Fatalf("%s = %d without a gate", k, v)
 		}
+	}
+}
+
+// TestCommandTrustOverMosquitto: through the real broker, a DCMD reaches
+// the gate only with commands.trust: broker_acl, as the configured caller
+// and role; without it, it is refused and reported.
+func TestCommandTrustOverMosquitto(t *testing.T) {
+	prooftest.RequireMosquitto(t)
+	for _, tt := range []struct {
+		name    string
+		cmds    CommandsConfig
+		counter string
+	}{
+		{"untrusted", CommandsConfig{}, "write_commands_denied"},
+		{"trusted", CommandsConfig{Trust: TrustBrokerACL, Caller: "scada", Role: security.Operator}, "write_commands_allowed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			group := strings.ReplaceAll(prooftest.Prefix(t), "/", "-") + "-" + tt.name
+			cfg := Config{
+				Broker:  mqttclient.Broker{URL: "tcp://" + prooftest.MosquittoAddr, ProtocolVersion: Version311, ConnectTimeout: 5 * time.Second},
+				GroupID: group, EdgeNodeID: "E1", BdSeqFile: filepath.Join(t.TempDir(), "bdseq"), RebirthDebounce: time.Millisecond,
+				Commands: tt.cmds,
+			}
+			cli := prooftest.Dial(t, "spBv1.0/"+group+"/DBIRTH/#")
+			s := newSink(t, cfg)
+			fg := &fakeGate{}
+			evs := &prooftest.Events{}
+			s.SetWriteGate(fg)
+			s.SetRecorder(evs)
+			if err := s.Connect(ctxT(t)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Write(ctxT(t), []model.Sample{sample("line1/sp", model.Float(1), 1)}); err != nil {
+				t.Fatal(err)
+			}
+			cli.Next(t) // the DBIRTH: the metric is known
+			cli.Publish(t, "spBv1.0/"+group+"/DCMD/E1/line1", cmdPayload(t, uint64(time.Now().UnixMilli()), named(t, "sp", model.Float(3), sparkplugb.DataType_Double)))
+			waitCounter(t, s, tt.counter, 1)
+			calls, all := fg.calls(), evs.All()
+			if tt.cmds.Trust == "" {
+				if len(calls) != 0 || len(all) != 1 || all[0].Kind != security.RequestRefused {
+					t.Fatalf("calls %+v events %+v", calls, all)
+				}
+				return
+			}
+			if len(calls) != 1 || calls[0].Caller != "sparkplug:scada" || calls[0].Role != security.Operator || calls[0].Path != "line1/sp" || len(all) != 0 {
+				t.Fatalf("calls %+v events %+v", calls, all)
+			}
+		})
 	}
 }
