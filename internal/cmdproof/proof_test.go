@@ -367,3 +367,25 @@ func BenchmarkOpenFresh(b *testing.B) {
 		}
 	}
 }
+
+// FuzzOpenMessage: with broker_topic, whatever opens came from a
+// configured caller's own topic and is one JSON object's bytes.
+func FuzzOpenMessage(f *testing.F) {
+	f.Add("w/by/alice", []byte(`{"path":"a/b","value":1,"issued_at":1,"id":"x"}`))
+	f.Add("w/by/alice/x", []byte(`{}`))
+	f.Add("w/by/", []byte(`{`))
+	v := &Verifier{kind: KindWrite, mode: ProofBrokerTopic, maxAge: time.Minute, callers: map[string]caller{"alice": {role: security.Operator}}, seen: map[string]time.Time{}}
+	f.Fuzz(func(t *testing.T, topic string, msg []byte) {
+		who, cmd, err := v.OpenMessage("w", topic, msg)
+		if err != nil {
+			var r *Refusal
+			if !errors.As(err, &r) {
+				t.Fatalf("not a refusal: %v", err)
+			}
+			return
+		}
+		if topic != "w/by/alice" || who.Name != "alice" || len(cmd) == 0 || cmd[0] != '{' {
+			t.Fatalf("opened %q on %q as %+v", msg, topic, who)
+		}
+	})
+}
