@@ -233,7 +233,7 @@ func (c *Commands) session(ctx context.Context, b *backoff.Backoff) error {
 	}, func() {
 		b.Reset()
 		c.setState(pipeline.StateRunning)
-		c.log.Info("alarm commands subscribed", "topic", c.topic, "results", c.ResultTopic())
+		c.log.Info("alarm commands subscribed", "topic", c.proof.Filter(c.topic), "results", c.ResultTopic())
 		if c.subscribedOnce.CompareAndSwap(false, true) {
 			close(c.subscribed)
 		}

@@ -139,7 +139,7 @@ func (c *Commands) session(ctx context.Context, b *backoff.Backoff) error {
 	}, func() {
 		b.Reset()
 		c.setState(pipeline.StateRunning)
-		c.log.Info("write commands subscribed", "topic", c.cfg.Topic, "results", c.ResultTopic())
+		c.log.Info("write commands subscribed", "topic", c.proof.Filter(c.cfg.Topic), "results", c.ResultTopic())
 		if c.subscribedOnce.CompareAndSwap(false, true) {
 			close(c.subscribed)
 		}
