@@ -35,6 +35,8 @@ type Options struct {
 	// Extra mounts further handlers on the mux (behind Middleware), such
 	// as the values, write and audit endpoints (Values.Mount).
 	Extra func(mux *http.ServeMux)
+	// SecurityEvents, when set, adds the weir_security_* metrics.
+	SecurityEvents SecurityEventSource
 }
 
 // Server is the HTTP listener. Construct with New, then Serve.
@@ -55,6 +57,9 @@ func New(opts Options) *Server {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newCollector(opts.Status, opts.NodeID, opts.Version),
 	)
+	if opts.SecurityEvents != nil {
+		reg.MustRegister(securityCollector{opts.SecurityEvents})
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogAdapter{opts.Logger}}))
 	// Liveness: the process answers. It says nothing about the plant or
