@@ -32,7 +32,7 @@ const hang = 2 * time.Minute
 // gets with go-syslog (octet counting for streams, one message per
 // datagram for udp) and hands each message on.
 type receiver struct {
-	t        *testing.T
+	t        testing.TB
 	addr     string
 	msgs     chan *rfc5424.SyslogMessage
 	accepted chan struct{} // one token per accepted stream connection
@@ -55,7 +55,7 @@ func (r *receiver) close() {
 
 // listenStream serves tcp on addr ("127.0.0.1:0" or a port to reuse);
 // with tc it serves TLS.
-func listenStream(t *testing.T, addr string, tc *tls.Config) *receiver {
+func listenStream(t testing.TB, addr string, tc *tls.Config) *receiver {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
