@@ -237,7 +237,7 @@ func TestSyslogDelivery(t *testing.T) {
 			r := tt.listen(t)
 			defer r.close()
 			s := newStream(t, tt.cfg(r.addr))
-			start(t, s)
+			stop := start(t, s)
 			const n = 50
 			for i := range n {
 				s.Record(context.Background(), event(i))
@@ -250,6 +250,7 @@ func TestSyslogDelivery(t *testing.T) {
 					t.Errorf("client certificate %v", certs)
 				}
 			}
+			stop() // the counters are final once Run returned
 			if st := s.Stats().Syslog; st.Sent != n || st.Dropped != 0 {
 				t.Errorf("stats %+v", st)
 			}
@@ -257,8 +258,9 @@ func TestSyslogDelivery(t *testing.T) {
 	}
 }
 
-// A collector whose certificate does not verify gets nothing, and the
-// refusal is itself a security event (here: a sample for the sinks).
+// A collector whose certificate does not verify (another CA, or not the
+// name configured) gets nothing, and the refusal is itself a security
+// event (here: a sample for the sinks). The right name passes.
 func TestSyslogCertificateRejected(t *testing.T) {
 	pki := tlstest.Generate(t, t.TempDir())
 	serverCert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
@@ -267,26 +269,41 @@ func TestSyslogCertificateRejected(t *testing.T) {
 	}
 	r := listenStream(t, "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{serverCert}})
 	defer r.close()
-	s := newStream(t, &SyslogConfig{Address: r.addr, TLS: tlsconf.Config{CAFile: pki.OtherCA}})
-	flushed := make(chan struct{})
-	var got []security.Kind
-	s.syslog.rec = security.RecorderFunc(func(ctx context.Context, ev security.Event) {
-		got = append(got, ev.Kind)
-		s.Record(ctx, ev)
-		close(flushed)
-	})
-	stop := start(t, s)
-	wait(t, flushed, "the certificate rejection")
-	stop()
-	if len(got) != 1 || got[0] != security.CertRejected {
-		t.Fatalf("events %v", got)
+	tests := []struct {
+		name   string
+		tls    tlsconf.Config
+		refuse bool
+	}{
+		{"another CA", tlsconf.Config{CAFile: pki.OtherCA}, true},
+		{"wrong server_name", tlsconf.Config{CAFile: pki.CA, ServerName: "siem.example"}, true},
+		{"server_name in the certificate", tlsconf.Config{CAFile: pki.CA, ServerName: "localhost"}, false},
 	}
-	out := s.Flush(time.Now(), nil)
-	if len(out) != 1 || out[0].Path != "weir/_security/tls.cert_rejected" {
-		t.Fatalf("samples %v", out)
-	}
-	if st := s.Stats().Syslog; st.Sent != 0 || st.Failed == 0 || st.Connected {
-		t.Errorf("stats %+v", st)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStream(t, &SyslogConfig{Address: r.addr, TLS: tt.tls})
+			events := make(chan security.Event, 1)
+			s.syslog.rec = security.RecorderFunc(func(ctx context.Context, ev security.Event) {
+				s.Record(ctx, ev)
+				events <- ev
+			})
+			start(t, s)
+			if !tt.refuse {
+				s.Record(context.Background(), event(0))
+				checkMessage(t, r.next(t), 0)
+				return
+			}
+			ev := wait(t, events, "the certificate rejection")
+			if ev.Kind != security.CertRejected || ev.Remote != r.addr || ev.Outcome != "refused" {
+				t.Fatalf("event %+v", ev)
+			}
+			out := s.Flush(time.Now(), nil)
+			if len(out) != 1 || out[0].Path != "weir/_security/tls.cert_rejected" {
+				t.Fatalf("samples %v", out)
+			}
+			if st := s.Stats().Syslog; st.Sent != 0 || st.Failed == 0 || st.Connected {
+				t.Errorf("stats %+v", st)
+			}
+		})
 	}
 }
 
@@ -325,7 +342,7 @@ func TestSyslogOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start(t, s)
+	stop := start(t, s)
 	s.Record(context.Background(), event(0))
 	checkMessage(t, r.next(t), 0)
 	r.close() // the collector dies
@@ -353,7 +370,8 @@ func TestSyslogOutage(t *testing.T) {
 	waitLog(t, logs, "syslog connected again")
 	s.Record(context.Background(), event(21))
 	checkMessage(t, r2.next(t), 21)
-	if st := s.Stats().Syslog; !st.Connected || st.Sent != 22 || st.Dropped != 980 {
+	stop()
+	if st := s.Stats().Syslog; st.Sent != 22 || st.Dropped != 980 {
 		t.Errorf("after healing: %+v", st)
 	}
 }
