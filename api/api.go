@@ -35,8 +35,9 @@ type Options struct {
 	// Extra mounts further handlers on the mux (behind Middleware), such
 	// as the values, write and audit endpoints (Values.Mount).
 	Extra func(mux *http.ServeMux)
-	// SecurityEvents, when set, adds the weir_security_* metrics.
-	SecurityEvents SecurityEventSource
+	// SecurityStats, when set, adds the weir_security_* metrics of the
+	// security event stream (secevents.Stream).
+	SecurityStats SecurityEventSource
 }
 
 // Server is the HTTP listener. Construct with New, then Serve.
@@ -57,8 +58,8 @@ func New(opts Options) *Server {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newCollector(opts.Status, opts.NodeID, opts.Version),
 	)
-	if opts.SecurityEvents != nil {
-		reg.MustRegister(securityCollector{opts.SecurityEvents})
+	if opts.SecurityStats != nil {
+		reg.MustRegister(securityCollector{opts.SecurityStats})
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogAdapter{opts.Logger}}))

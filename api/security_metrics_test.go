@@ -22,7 +22,7 @@ func TestSecurityEventMetrics(t *testing.T) {
 		SinksOn: true, DroppedSinks: 1, Filtered: 3,
 		Syslog: &secevents.SyslogStats{Sent: 5, Dropped: 4, Failed: 2, Queued: 6, Connected: true},
 	}}
-	_, body := get(t, New(Options{Status: &fakeStatus{}, SecurityEvents: src}).Handler(), "/metrics")
+	_, body := get(t, New(Options{Status: &fakeStatus{}, SecurityStats: src}).Handler(), "/metrics")
 	for _, line := range []string{
 		`weir_security_events_total{kind="auth.login_failed"} 7`,
 		`weir_security_events_total{kind="write.denied"} 2`,

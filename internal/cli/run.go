@@ -229,8 +229,8 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
 		alarmAPI := &api.Alarms{Store: mgr, Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
-			Extra:          func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) },
-			SecurityEvents: secStream})
+			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) },
+			SecurityStats: secStream})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()
