@@ -69,7 +69,7 @@ func TestSecurityEventsReachTheSinks(t *testing.T) {
 
 	got := make(chan string, 10)
 	sub := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("weir-sec-sub"))
-	if tok := sub.Connect(); !tok.WaitTimeout(hang) || tok.Error() != nil {
+	if tok := sub.Connect(); !tok.WaitTimeout(secEventsHang) || tok.Error() != nil {
 		t.Fatalf("subscriber connect: %v", tok.Error())
 	}
 	defer sub.Disconnect(100)
@@ -81,7 +81,7 @@ func TestSecurityEventsReachTheSinks(t *testing.T) {
 		}
 		got <- m.Topic() + " " + smp.Value.AsString()
 	})
-	if !tok.WaitTimeout(hang) || tok.Error() != nil {
+	if !tok.WaitTimeout(secEventsHang) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
 
@@ -91,7 +91,7 @@ func TestSecurityEventsReachTheSinks(t *testing.T) {
 	var msg string
 	select {
 	case msg = <-got:
-	case <-time.After(hang):
+	case <-time.After(secEventsHang):
 		t.Fatal("no security event reached the sink")
 	}
 	stop()
@@ -104,5 +104,5 @@ func TestSecurityEventsReachTheSinks(t *testing.T) {
 	}
 }
 
-// hang bounds a wait that only guards against a hang.
-const hang = 2 * time.Minute
+// secEventsHang bounds a wait that only guards against a secEventsHang.
+const secEventsHang = 2 * time.Minute
