@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -390,5 +391,72 @@ func TestSyslogDrainAtShutdown(t *testing.T) {
 	stop()
 	for i := range n {
 		checkMessage(t, r.next(t), i)
+	}
+}
+
+// A collector that accepts but stops reading (hung, or overloaded) does
+// not hold the sender forever: the write times out, the connection is
+// dropped and made again, and Record never waits for any of it. Small
+// socket buffers make the stall come after a few KiB.
+func TestSyslogStalledCollector(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 10)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*net.TCPConn).SetReadBuffer(4096)
+			accepted <- c // never read
+		}
+	}()
+	defer func() {
+		ln.Close()
+		wg.Wait()
+		close(accepted)
+		for c := range accepted {
+			c.Close()
+		}
+	}()
+	logs := make(logSignal, 1000)
+	s, err := New(Config{ToSinks: boolp(false), Syslog: &SyslogConfig{Address: ln.Addr().String(), Protocol: "tcp",
+		Queue: 2000, WriteTimeout: 200 * time.Millisecond}}, "line-7", slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := s.syslog.dial
+	s.syslog.dial = func(ctx context.Context) (net.Conn, error) {
+		c, err := dial(ctx)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetWriteBuffer(4096)
+		}
+		return c, err
+	}
+	stop := start(t, s)
+	first := wait(t, accepted, "the first connection")
+	defer first.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ev := event(0)
+		ev.Detail = strings.Repeat("x", MaxDetail)
+		for range 2000 { // 2 MiB: far more than the socket buffers hold
+			s.Record(context.Background(), ev)
+		}
+	}()
+	wait(t, done, "Record to return while the collector does not read")
+	waitLog(t, logs, "syslog connection lost; reconnecting")
+	second := wait(t, accepted, "the reconnect")
+	defer second.Close()
+	stop()
+	if st := s.Stats().Syslog; st.Failed == 0 || st.Sent == 0 || st.Sent >= 2000 {
+		t.Errorf("stats %+v", st)
 	}
 }
