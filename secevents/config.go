@@ -16,7 +16,7 @@ import (
 // Defaults applied by New to keys left out.
 const (
 	DefaultPrefix       = "weir"
-	DefaultMaxPending   = 10_000
+	DefaultMaxPending   = 1000
 	DefaultQueue        = 10_000
 	DefaultFacility     = "auth"
 	DefaultAppName      = "weir"
@@ -45,7 +45,8 @@ type Config struct {
 	// error, warning, notice, info (default) or debug.
 	MinSeverity string `yaml:"min_severity"`
 	// MaxPending bounds the events waiting for the next engine tick (the
-	// sinks' path); beyond it they are dropped and counted. Default 10000.
+	// sinks' path, every 100 ms); beyond it they are dropped and counted.
+	// Default 1000, i.e. 10,000 events a second; each holds up to ~4 KiB.
 	MaxPending int `yaml:"max_pending"`
 	// Syslog sends every event to a syslog server as RFC 5424; nil: no
 	// syslog.
@@ -71,7 +72,8 @@ type SyslogConfig struct {
 	Hostname string `yaml:"hostname"`
 	// Queue bounds the events waiting to be sent; while the collector is
 	// away it fills, then further events are dropped and counted. Default
-	// 10000.
+	// 10000; each holds at most ~2.5 KiB (the capped fields), typically a
+	// few hundred bytes.
 	Queue int `yaml:"queue"`
 	// DialTimeout bounds a connection attempt (TLS handshake included);
 	// default 10s.
