@@ -101,13 +101,14 @@ var severities = map[string]security.Severity{
 // as events carry it in their JSON form; a number out of range is
 // written as its digits.
 func SeverityName(s security.Severity) string {
-	for name, v := range severities {
-		if v == s {
-			return name
-		}
+	if s >= 0 && int(s) < len(severityNames) {
+		return severityNames[s]
 	}
 	return strconv.Itoa(int(s))
 }
+
+// severityNames are the names of severities 0..7.
+var severityNames = [...]string{"emergency", "alert", "critical", "error", "warning", "notice", "info", "debug"}
 
 // ParseFacility returns the code of a facility name.
 func ParseFacility(name string) (int, error) {

@@ -149,3 +149,14 @@ func TestNewRefusesInvalid(t *testing.T) {
 		t.Errorf("samples %v", out)
 	}
 }
+
+func TestSeverityNames(t *testing.T) {
+	for name, sev := range severities {
+		if got := SeverityName(sev); got != name {
+			t.Errorf("SeverityName(%d) = %q, want %q", sev, got, name)
+		}
+	}
+	if got := SeverityName(9); got != "9" {
+		t.Errorf("SeverityName(9) = %q", got)
+	}
+}
