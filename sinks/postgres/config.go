@@ -69,6 +69,10 @@ type Config struct {
 	StatementTimeout time.Duration `yaml:"statement_timeout"`
 	// ApplicationName shows in pg_stat_activity (default "weir").
 	ApplicationName string `yaml:"application_name"`
+	// AllowInsecure accepts a password with sslmode disable, allow or
+	// prefer to another machine (warned at every start); without it that
+	// is an error.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // setDefaults fills every unset key. It is the only place defaults live.

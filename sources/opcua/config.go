@@ -94,6 +94,10 @@ type Config struct {
 	WatchdogInterval time.Duration `yaml:"watchdog_interval"`
 	// ReconnectMax caps the backoff between session attempts.
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// AllowInsecure accepts a user name and password on a session with
+	// security mode None to another machine (warned at every start);
+	// without it that is an error.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // Auth is the user identity presented when activating the session.
