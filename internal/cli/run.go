@@ -21,6 +21,7 @@ import (
 	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/rules"
+	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/writegate"
 	"github.com/weir-edge/weir/writegate/mqttcmd"
@@ -109,6 +110,8 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, log *slog.Logger) error {
 	node := cfg.NodeID()
 	log = log.With("node", node)
+	secEvents := security.Recorder(security.Discard) // the SOC stream (socevents branch)
+	warnInsecure(ctx, cfg, log, secEvents)
 	opts, err := cfg.Build(log)
 	if err != nil {
 		closeListener(httpLn)
