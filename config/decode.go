@@ -227,7 +227,9 @@ func expectation(path, goType, tag string, n *yaml.Node) string {
 	if path == "" && goType != configType.String() {
 		t, chain = nil, nil // the value was not found: say less rather than something wrong
 	}
-	secret := false
+	// A block holding a secret (sasl, auth_header, auth), written as one
+	// value, may be that secret pasted in its place.
+	secret := t != nil && holdsSecret(t)
 	for _, ct := range chain {
 		secret = secret || ct == secretType
 	}
@@ -375,4 +377,16 @@ func fractionProblems(file string, fs []fraction, sh *shadow) Problems {
 			Msg: fmt.Sprintf("expected %s, not %s", describe(f.want, "!!float"), strconv.Quote(f.text))})
 	}
 	return ps
+}
+
+// holdsSecret reports whether struct t has a secret among its own keys.
+func holdsSecret(t reflect.Type) bool {
+	found := false
+	if t.Kind() == reflect.Struct {
+		eachField(t, func(_ string, ft reflect.Type) bool {
+			found = deref(ft) == secretType
+			return !found
+		})
+	}
+	return found
 }

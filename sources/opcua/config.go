@@ -250,7 +250,10 @@ func CheckEndpoint(endpoint string) error {
 	case endpointSchemes.Check(endpoint) != nil:
 		return endpointSchemes.Check(endpoint)
 	case err != nil || u.Host == "":
-		return fmt.Errorf("%q is not an opc.tcp://host:port URL", endpoint)
+		return fmt.Errorf("%q is not an opc.tcp://host:port URL", conf.RedactURL(endpoint))
+	case u.User != nil:
+		// Credentials in a URL end up in logs and status output.
+		return errors.New("must not contain credentials; use auth: {type: username, …}")
 	}
 	return nil
 }
