@@ -2,6 +2,7 @@ package httpsink
 
 import (
 	"net/url"
+	"strings"
 
 	"github.com/weir-edge/weir/internal/conf"
 )
@@ -31,3 +32,13 @@ func (c *Config) Transports() []conf.Transport {
 }
 
 var _ conf.Transporter = (*Config)(nil)
+
+// redactSecret blanks the credential out of text received from the
+// receiver before it is logged: an error page that repeats the request's
+// headers must not put the token into the gateway's log.
+func redactSecret(text, secret string) string {
+	if secret == "" {
+		return text
+	}
+	return strings.ReplaceAll(text, secret, "xxxxx")
+}
