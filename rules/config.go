@@ -115,6 +115,9 @@ type HTTPAction struct {
 	Method  string            `yaml:"method"`
 	Body    string            `yaml:"body"`
 	Headers map[string]string `yaml:"headers"`
+	// AllowInsecure accepts an Authorization header over http:// to
+	// another machine (warned at every start); without it that is an error.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // ActionsConfig sizes the runner serving write and http actions.
