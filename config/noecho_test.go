@@ -35,6 +35,10 @@ func TestSecretsNeverEchoed(t *testing.T) {
 		{"password as a list", `  - {name: a, mqtt: {url: mqtts://b.example, client_id: c, username: u, password: ["` + s + `"]}}`},
 		{"env holding the value", `  - {name: a, mqtt: {url: mqtts://b.example, client_id: c, username: u, password: {env: "` + s + `"}}}`},
 		{"file holding the value", `  - {name: a, mqtt: {url: mqtts://b.example, client_id: c, username: u, password: {file: "` + s + `"}}}`},
+		{"pasted as a key", `  - {name: a, mqtt: {url: mqtts://b.example, client_id: c, username: u, password: {"` + s + `"}}}`},
+		{"pasted as a key with a value", `  - {name: a, mqtt: {url: mqtts://b.example, client_id: c, username: u, password: {env: X, "` + s + `": 1}}}`},
+		{"sasl pasted as a key", `  - {name: a, kafka: {brokers: ["k.example:9092"], topic: t, tls: {enabled: true}, sasl: {mechanism: plain, username: u, "` + s + `"}}}`},
+		{"auth header pasted as a key", `  - {name: a, http: {url: "https://h.example/x", auth_header: {"Bearer ` + s + `"}}}`},
 		{"value key", `  - {name: a, mqtt: {url: mqtts://b.example, client_id: c, username: u, password: {value: "` + s + `"}}}`},
 		{"mqtt url userinfo", `  - {name: a, mqtt: {url: "mqtt://u:` + s + `@b.example", client_id: c}}`},
 		{"mqtt url userinfo bad escape", `  - {name: a, mqtt: {url: "mqtt://u:` + s + `%zz@b.example", client_id: c}}`},
@@ -61,6 +65,7 @@ func TestSecretsNeverEchoed(t *testing.T) {
 	sources := []struct{ name, src string }{
 		{"opcua endpoint userinfo", `    opcua: {endpoint: "opc.tcp://u:` + s + `@plc.example:4840", security_policy: None, subscriptions: [{items: [{name: t, node_id: "ns=2;s=T"}]}]}`},
 		{"opcua endpoint bad escape", `    opcua: {endpoint: "opc.tcp://u:` + s + `%zz@plc.example:4840", security_policy: None, subscriptions: [{items: [{name: t, node_id: "ns=2;s=T"}]}]}`},
+		{"opcua auth pasted as a key", `    opcua: {endpoint: "opc.tcp://plc.example:4840", auth: {type: username, username: u, "` + s + `"}, pki_dir: /p, subscriptions: [{items: [{name: t, node_id: "ns=2;s=T"}]}]}`},
 		{"opcua auth in clear", `    opcua: {endpoint: "opc.tcp://plc.example:4840", auth: "` + s + `", pki_dir: /p, subscriptions: [{items: [{name: t, node_id: "ns=2;s=T"}]}]}`},
 		{"opcua password in clear", `    opcua: {endpoint: "opc.tcp://plc.example:4840", auth: {type: username, username: u, password: "` + s + `"}, pki_dir: /p, subscriptions: [{items: [{name: t, node_id: "ns=2;s=T"}]}]}`},
 	}
