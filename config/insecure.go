@@ -26,11 +26,21 @@ func insecureTransports(c *Config) error {
 		if !ok {
 			return true
 		}
+		allowed, needed, unknown := false, false, false
 		for _, t := range tr.Transports() {
 			if strings.Contains(t.Host+t.Peer, unsetMark) {
+				unknown = true
 				continue // an unresolved ${NAME}: unknown, not judged
 			}
 			errs.AddPrefixed(path, t.Check())
+			allowed = allowed || t.AllowInsecure
+			needed = needed || t.Plaintext()
+		}
+		// A stale allow_insecure would let the next plaintext change
+		// through without a word.
+		if allowed && !needed && !unknown {
+			errs.Add(conf.Warnf(conf.JoinPath(path, conf.AllowInsecureKey),
+				"is true, but this block sends no credentials in plaintext to another machine; remove it, so that a later change that does is refused"))
 		}
 		return false
 	})
@@ -57,7 +67,8 @@ func asTransporter(v reflect.Value) (conf.Transporter, bool) {
 // explicitly (allow_insecure, insecure_skip_verify, unverified sslmodes),
 // each with its key path, for the gateway to log at every start and to
 // report as security events. Errors are not returned: a Config that has
-// them does not load.
+// them does not load; nor is a stale allow_insecure (nothing runs
+// insecurely because of it; `weir validate` reports it).
 func (c *Config) InsecureWarnings() []conf.FieldError {
 	err := insecureTransports(c)
 	if err == nil {
@@ -66,7 +77,7 @@ func (c *Config) InsecureWarnings() []conf.FieldError {
 	var out []conf.FieldError
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 		var fe *conf.FieldError
-		if conf.IsWarning(e) && errors.As(e, &fe) {
+		if conf.IsWarning(e) && errors.As(e, &fe) && !strings.HasSuffix(fe.Path, "."+conf.AllowInsecureKey) {
 			out = append(out, *fe)
 		}
 	}

@@ -67,6 +67,10 @@ func TestInsecureWarningsLoad(t *testing.T) {
 	if len(ws) != 1 || ws[0].Path != "sinks[0].kafka.sasl" || !conf.IsWarning(ws[0].Err) {
 		t.Fatalf("InsecureWarnings = %v", ws)
 	}
+	stale := strings.Replace(text, `"k.plant.example:9092"], topic: t,`, `"k.plant.example:9092"], topic: t, tls: {enabled: true},`, 1)
+	if cfg, err := Parse("w.yaml", []byte(stale), env); err != nil || len(cfg.InsecureWarnings()) != 0 {
+		t.Fatalf("a stale allow_insecure: %v, %v", err, cfg.InsecureWarnings())
+	}
 	text = strings.Replace(text, ", allow_insecure: true", "", 1)
 	if _, err := Parse("w.yaml", []byte(text), env); err == nil || !strings.Contains(err.Error(), "sinks[0].kafka.sasl: would be sent in plaintext") {
 		t.Fatalf("without allow_insecure: %v", err)

@@ -63,12 +63,18 @@ type Transport struct {
 	AllowInsecure bool
 }
 
+// Plaintext reports whether t sends credentials in plaintext to another
+// machine: what allow_insecure exists to accept.
+func (t Transport) Plaintext() bool {
+	return t.Credentials != "" && !t.Secure && !IsLoopback(t.Host)
+}
+
 // Check applies the rule to t and returns its problems as FieldErrors
 // (warnings wrapped in Warning), with key paths relative to the block.
 func (t Transport) Check() error {
 	var errs Errors
 	local := IsLoopback(t.Host)
-	if t.Credentials != "" && !t.Secure && !local {
+	if t.Plaintext() {
 		fix := t.Fix
 		if fix == "" {
 			fix = "use TLS"
