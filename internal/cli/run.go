@@ -134,6 +134,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		return err
 	}
 	var secEvents security.Recorder = secStream
+	warnInsecure(ctx, cfg, log, secEvents)
 	gate, trail, err := buildWriteGate(cfg, opts, log)
 	if err != nil {
 		return err
