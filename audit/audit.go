@@ -131,6 +131,11 @@ func Open(cfg Config, log *slog.Logger) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: key: %w", err)
 	}
+	if cfg.Key.IsSet() && key == "" {
+		// Never fall back to the unkeyed chain the operator did not ask
+		// for; the message names the reference, never a value.
+		return nil, fmt.Errorf("audit: key: %s resolves to an empty value; set it, or remove audit.key for a plain SHA-256 chain", cfg.Key)
+	}
 	l := &Log{path: cfg.File, h: hasher{key: []byte(key)}, log: log, now: time.Now, last: Genesis,
 		maxBytes: cfg.MaxBytes, maxFiles: cfg.MaxFiles}
 	if err := os.MkdirAll(filepath.Dir(cfg.File), 0o750); err != nil {
@@ -339,6 +344,7 @@ func (l *Log) Append(e Entry) (Entry, error) {
 		e.Time = l.now()
 	}
 	e.Time = e.Time.UTC()
+	e.capTexts()
 	e.PrevHash = l.last
 	l.buf = appendCanonical(l.buf[:0], &e)
 	e.Hash = l.h.sum(l.buf)
