@@ -90,8 +90,8 @@ func (p *Policy) validate() error {
 		}
 		return errs.Err()
 	}
-	if len(p.Callers) == 0 && len(p.Roles) == 0 {
-		errs.Addf("callers", "at least one caller pattern is required (e.g. \"api:*\"), or roles (e.g. [operator])")
+	if len(p.Callers) == 0 && len(p.Roles) == 0 { // roles alone will do too
+		errs.Addf("callers", "at least one caller pattern is required (e.g. \"api:*\")")
 	}
 	for i, r := range p.Roles {
 		if !r.Valid() {
