@@ -240,9 +240,9 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
-// parsePrivateKey reads a signing key: a PEM "PRIVATE KEY" (PKCS #8)
+// ParsePrivateKey reads a signing key: a PEM "PRIVATE KEY" (PKCS #8)
 // block, or the base64 of the 32-byte seed. Errors never quote it.
-func parsePrivateKey(s string) (ed25519.PrivateKey, error) {
+func ParsePrivateKey(s string) (ed25519.PrivateKey, error) {
 	if block, _ := pem.Decode([]byte(s)); block != nil {
 		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 		if err != nil {
@@ -276,7 +276,7 @@ func LoadSigningKey(secret conf.Secret, generated string) (key ed25519.PrivateKe
 		if s == "" {
 			return nil, false, fmt.Errorf("signing_key: %s resolves to an empty value", secret)
 		}
-		k, err := parsePrivateKey(s)
+		k, err := ParsePrivateKey(s)
 		if err != nil {
 			return nil, false, fmt.Errorf("signing_key %s: %w", secret, err)
 		}
@@ -287,7 +287,7 @@ func LoadSigningKey(secret conf.Secret, generated string) (key ed25519.PrivateKe
 	}
 	data, err := os.ReadFile(generated)
 	if err == nil {
-		k, err := parsePrivateKey(string(data))
+		k, err := ParsePrivateKey(string(data))
 		if err != nil {
 			return nil, false, fmt.Errorf("signing key %s: %w", generated, err)
 		}
@@ -308,4 +308,10 @@ func LoadSigningKey(secret conf.Secret, generated string) (key ed25519.PrivateKe
 		return nil, false, fmt.Errorf("signing key: %w", err)
 	}
 	return priv, true, nil
+}
+
+// CheckpointPath is the default checkpoint file of a node whose data
+// directory is dataDir.
+func CheckpointPath(dataDir string) string {
+	return filepath.Join(dataDir, "audit-checkpoint", "checkpoint.json")
 }
