@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 
 	"golang.org/x/sync/errgroup"
@@ -21,6 +22,7 @@ import (
 	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/rules"
+	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/writegate"
 	"github.com/weir-edge/weir/writegate/mqttcmd"
@@ -101,6 +103,9 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		}
 		log.Info("http listening", "addr", httpLn.Addr().String())
 	}
+	if data, err := os.ReadFile(f.configPath); err == nil {
+		ctx = withConfigSource(ctx, f.configPath, data) // for the config.applied record
+	}
 	return runGateway(ctx, cfg, httpLn, log)
 }
 
@@ -123,11 +128,17 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 			closeListener(httpLn)
 		}
 	}()
-	gate, trail, err := buildWriteGate(cfg, opts, log)
+	// the SOC stream (socevents branch)
+	secEvents := security.Recorder(security.Discard)
+	gate, trail, err := buildWriteGate(cfg, opts, log, secEvents)
 	if err != nil {
 		return err
 	}
 	defer trail.Close()
+	// Security events of every component go to the audit trail (bounded,
+	// never blocking) and to the SOC stream.
+	auditEvents := audit.NewEventRecorder(trail, 0, secEvents, log.With("component", "audit"))
+	events := security.Fanout{auditEvents, secEvents}
 	// Sparkplug sinks take DCMD/NCMD writes through the gate — only once a
 	// policy could allow one, so a node stays read-only by default.
 	if len(cfg.WriteGate.Policies) > 0 {
@@ -192,7 +203,11 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	defer runner.Close()
 	started = true
+	events.Record(ctx, configAppliedEvent(ctx, cfg, node))
 	g.Go(func() error { return eng.Run(gctx) })
+	g.Go(func() error { return auditEvents.Run(gctx) })
+	g.Go(func() error { return trail.Run(gctx) })
+	g.Go(func() error { return gate.Run(gctx) })
 	g.Go(func() error { return loss.run(gctx) })
 	g.Go(func() error { return mgr.Run(gctx) })
 	if writeCmds != nil {
@@ -247,10 +262,12 @@ const maxLatestTags = 100_000
 // buildWriteGate opens the audit trail and the one gate every write to a
 // device goes through, and registers every source that can write, tag by
 // tag. With no write_policies the gate denies (and audits) every attempt.
-func buildWriteGate(cfg *config.Config, opts engine.Options, log *slog.Logger) (*writegate.Gate, *audit.Log, error) {
+func buildWriteGate(cfg *config.Config, opts engine.Options, log *slog.Logger, events security.Recorder) (*writegate.Gate, *audit.Log, error) {
 	ac := cfg.Audit
 	ac.File = cfg.AuditFile()
-	trail, err := audit.Open(ac, log.With("component", "audit"))
+	ac.CheckpointFile = cfg.AuditCheckpointFile()
+	trail, err := audit.OpenWith(ac, audit.Options{Log: log.With("component", "audit"), Events: events,
+		Node: cfg.NodeID(), DataDir: cfg.DataDirOrDefault()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit trail: %w", err)
 	}
