@@ -190,10 +190,10 @@ func OpenWith(cfg Config, o Options) (*Log, error) {
 	if err := l.cp.configure(cfg, o, log); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.File), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(cfg.File), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	f, err := os.OpenFile(cfg.File, os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(cfg.File, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -319,7 +319,7 @@ func (l *Log) readActive(f *os.File) (n int, first []byte, err error) {
 // cutTorn preserves a torn last line in a side file and truncates it.
 func (l *Log) cutTorn(f *os.File, off int64, torn []byte) error {
 	side := l.path + ".torn-" + strconv.FormatInt(time.Now().UnixNano(), 10)
-	if err := os.WriteFile(side, torn, 0o640); err != nil {
+	if err := os.WriteFile(side, torn, 0o600); err != nil {
 		return fmt.Errorf("save torn last line: %w", err)
 	}
 	if err := f.Truncate(off); err != nil {

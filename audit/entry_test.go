@@ -119,3 +119,30 @@ func TestEmptyKeyRefused(t *testing.T) {
 		t.Fatal("trail created despite the refusal")
 	}
 }
+
+// TestTrailFileModes: the trail, its rotated files and the directory
+// created for it are the gateway user's alone.
+func TestTrailFileModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "audit")
+	path := filepath.Join(dir, "writes.jsonl")
+	l := openLog(t, Config{File: path, MaxBytes: MinMaxBytes})
+	for i := range 20 {
+		e := entry(i)
+		e.Note = strings.Repeat("n", 500)
+		if _, err := l.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) < 2 {
+		t.Fatalf("no rotation: %v", files)
+	}
+	for _, f := range files {
+		if st, _ := os.Stat(f); st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", f, st.Mode().Perm())
+		}
+	}
+	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o700 {
+		t.Errorf("%s: mode %v, want 0700", dir, st.Mode().Perm())
+	}
+}
