@@ -316,6 +316,9 @@ func TestFloodKeepsUncoveredHistory(t *testing.T) {
 			if withCheckpoints && (st.HeldFiles == 0 || len(probs) == 0 || !strings.Contains(probs[0].Detail, "kept beyond max_files 2")) {
 				t.Fatalf("no alarm: stats %+v, problems %v", st, probs)
 			}
+			if ps := l.Status(); withCheckpoints && (ps.Gauges["held_files"] != float64(st.HeldFiles) || ps.Counters["problems"] != uint64(len(probs))) {
+				t.Fatalf("status %+v, stats %+v", ps, st)
+			}
 			if !withCheckpoints && len(probs) != 0 {
 				t.Fatalf("problems without checkpoints: %v", probs)
 			}

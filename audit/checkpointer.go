@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/weir-edge/weir/pipeline"
 	"github.com/weir-edge/weir/security"
 )
 
@@ -164,6 +165,22 @@ func (l *Log) Stats() Stats {
 	defer l.mu.Unlock()
 	return l.cp.stats
 }
+
+// Status reports the counters as a pipeline.Status, for /status and the
+// metrics (the API adds an "audit" component; HELP lines in api/help.go:
+// checkpoints, checkpoint_errors, problems, held_files).
+func (l *Log) Status() pipeline.Status {
+	s := l.Stats()
+	st := pipeline.Status{Name: "trail", State: pipeline.StateRunning,
+		Counters: map[string]uint64{"checkpoints": s.Checkpoints, "checkpoint_errors": s.CheckpointErrors, "problems": s.Problems},
+		Gauges:   map[string]float64{"held_files": float64(s.HeldFiles)}}
+	if err := l.Err(); err != nil {
+		st.State, st.LastError = pipeline.StateFailed, err.Error()
+	}
+	return st
+}
+
+var _ pipeline.StatusReporter = (*Log)(nil)
 
 // Run takes a checkpoint every checkpoint_interval when entries were
 // added since the last one, until ctx ends; it returns nil then. Without
