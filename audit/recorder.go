@@ -25,14 +25,22 @@ import (
 // Kinds it leaves out: write.* (the write gate appends writes itself,
 // with their values) and audit.* (checkpoints and problems are about the
 // trail; recording them in it would feed back).
+//
+// A flood (a password guesser, a client retrying with a revoked token)
+// must not fill the trail and rotate history away: per source — the same
+// kind, actor and remote host — the first EventBurst events of a minute
+// are entries, the further ones are counted and written as one
+// summarising entry when the minute has passed (limit.go).
 type EventRecorder struct {
 	trail    Appender
 	problems security.Recorder
 	log      *slog.Logger
 	q        chan security.Event
+	now      func() time.Time
 
 	dropped  atomic.Uint64
 	reported uint64 // drops already reported; Run's goroutine only
+	limit    eventLimiter
 }
 
 // Appender is what EventRecorder appends to; *Log implements it.
@@ -60,7 +68,8 @@ func NewEventRecorder(trail Appender, size int, problems security.Recorder, log 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &EventRecorder{trail: trail, problems: problems, log: log, q: make(chan security.Event, size)}
+	return &EventRecorder{trail: trail, problems: problems, log: log, q: make(chan security.Event, size), now: time.Now,
+		limit: eventLimiter{m: map[string]*eventWindow{}}}
 }
 
 // recorded reports whether the trail takes events of kind k.
@@ -90,28 +99,55 @@ func (r *EventRecorder) Record(_ context.Context, ev security.Event) {
 // Dropped counts the events dropped because the queue was full.
 func (r *EventRecorder) Dropped() uint64 { return r.dropped.Load() }
 
-// Run appends queued events until ctx ends, then the ones still queued,
-// and returns nil. An append that fails is logged and reported; the Log
-// refuses further appends until reopened, as for writes.
+// Run appends queued events until ctx ends, then the ones still queued
+// and the pending summaries, and returns nil. An append that fails is
+// logged and reported; the Log refuses further appends until reopened,
+// as for writes.
 func (r *EventRecorder) Run(ctx context.Context) error {
+	t := time.NewTicker(EventWindow / 4)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			for {
 				select {
 				case ev := <-r.q:
-					r.append(ev)
+					r.take(ev)
 				default:
 					r.reportDrops()
+					r.flush(true)
 					return nil
 				}
 			}
+		case <-t.C:
+			r.flush(false)
 		case ev := <-r.q:
-			r.append(ev)
+			r.take(ev)
 			if len(r.q) == 0 {
 				r.reportDrops()
 			}
 		}
+	}
+}
+
+// take appends ev unless its source is over its burst this window.
+func (r *EventRecorder) take(ev security.Event) {
+	now := r.now()
+	r.flush(false)
+	if r.limit.allow(ev, now) {
+		r.append(ev)
+	}
+}
+
+// flush writes the summaries of windows that have passed (all: every
+// window with something to summarise).
+func (r *EventRecorder) flush(all bool) {
+	for _, s := range r.limit.due(r.now(), all) {
+		ev := s.sample
+		ev.Time = r.now()
+		ev.Detail = fmt.Sprintf("%d further %s events from this source refused to the trail since %s (summarised; at most %d a minute are recorded one by one); the last: %s",
+			s.n, ev.Kind, s.start.UTC().Format(time.RFC3339), EventBurst, ev.Detail)
+		r.append(ev)
 	}
 }
 

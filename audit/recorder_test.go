@@ -107,3 +107,46 @@ func TestEventRecorderRunDrains(t *testing.T) {
 		t.Fatalf("%d entries, %d dropped", len(tail), rec.Dropped())
 	}
 }
+
+// TestEventRecorderSummarisesFloods: a password guesser's 500 failures
+// (from changing ports) become EventBurst entries and one summary; other
+// sources are recorded as usual.
+func TestEventRecorderSummarisesFloods(t *testing.T) {
+	l := openLog(t, Config{File: filepath.Join(t.TempDir(), "audit.jsonl")})
+	rec := NewEventRecorder(l, 1024, nil, nil)
+	clk := t0
+	rec.now = func() time.Time { return clk }
+	ctx := context.Background()
+	for i := range 500 {
+		rec.Record(ctx, security.Event{Time: t0, Kind: security.LoginFailed, Actor: "api:admin",
+			Remote: fmt.Sprintf("192.0.2.66:%d", 40000+i), Detail: fmt.Sprintf("wrong password %d", i)})
+	}
+	for i := range 5 {
+		rec.Record(ctx, security.Event{Time: t0, Kind: security.LoginFailed, Actor: "api:alice", Remote: "10.0.0.5:1234", Detail: fmt.Sprint(i)})
+	}
+	// Drain without ending the window: the summary waits for it.
+	for len(rec.q) > 0 {
+		rec.take(<-rec.q)
+	}
+	tail, _ := l.Tail(1000)
+	if len(tail) != EventBurst+5 {
+		t.Fatalf("%d entries before the window passed, want %d", len(tail), EventBurst+5)
+	}
+	clk = clk.Add(EventWindow)
+	rec.flush(false)
+	tail, _ = l.Tail(1000)
+	if len(tail) != EventBurst+6 {
+		t.Fatalf("%d entries, want %d", len(tail), EventBurst+6)
+	}
+	sum := tail[len(tail)-1]
+	if sum.Caller != "api:admin" || sum.Kind != "auth.login_failed" ||
+		!strings.HasPrefix(sum.Detail, "480 further auth.login_failed events from this source") || !strings.Contains(sum.Detail, "wrong password 499") {
+		t.Fatalf("summary %+v", sum)
+	}
+	// A new window records again.
+	rec.Record(ctx, security.Event{Kind: security.LoginFailed, Actor: "api:admin", Remote: "192.0.2.66:1"})
+	rec.take(<-rec.q)
+	if tail, _ = l.Tail(1000); len(tail) != EventBurst+7 {
+		t.Fatalf("%d entries after the window", len(tail))
+	}
+}
