@@ -407,3 +407,34 @@ func mustJSON(s string) []byte {
 	b, _ := json.Marshal(s)
 	return b
 }
+
+// BenchmarkAppendCheckpointed is BenchmarkAppend with a checkpoint (sign,
+// atomic file replace, event) every DefaultCheckpointEvery entries.
+func BenchmarkAppendCheckpointed(b *testing.B) {
+	dir := b.TempDir()
+	l, err := OpenWith(Config{File: filepath.Join(dir, "a.jsonl"), CheckpointFile: filepath.Join(dir, "cp.json")},
+		Options{DataDir: dir, Events: security.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	e := entry(1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Append(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func FuzzParsePublicKey(f *testing.F) {
+	pub, _, _ := ed25519.GenerateKey(nil)
+	f.Add(PublicKeyText(pub))
+	f.Add("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := ParsePublicKey(s)
+		if err == nil && len(k) != ed25519.PublicKeySize {
+			t.Fatalf("key of %d bytes", len(k))
+		}
+	})
+}
