@@ -207,3 +207,36 @@ func TestLimitsValidate(t *testing.T) {
 		t.Errorf("deny with roles: %v", err)
 	}
 }
+
+// TestGateSecurityEvents: every recorded attempt is also a WriteAllowed
+// or WriteDenied event for the SOC; refusals only counted are not, their
+// summary is.
+func TestGateSecurityEvents(t *testing.T) {
+	r := newRig(t, Config{Policies: testPolicies.Policies, Limits: Limits{PerCaller: "2/min"}})
+	var evs []security.Event
+	r.gate.SetEvents(security.RecorderFunc(func(_ context.Context, ev security.Event) { evs = append(evs, ev) }))
+	ctx := context.Background()
+	q := r.req(speed, model.Int(300), "api:alice")
+	q.Remote = "10.1.1.1:999"
+	r.gate.Write(ctx, q)                                          // allowed
+	r.gate.Write(ctx, r.req(speed, model.Int(9000), "api:alice")) // denied: range
+	for range 10 {
+		r.gate.Write(ctx, r.req(speed, model.Int(300), "api:alice")) // 1 refused, 9 counted
+	}
+	r.clk.advance(SummaryWindow)
+	r.gate.FlushRefusals(false)
+	var got []string
+	for _, ev := range evs {
+		got = append(got, string(ev.Kind)+"/"+ev.Outcome)
+	}
+	want := "write.allowed/ok,write.denied/denied,write.denied/denied,write.denied/denied"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("events %v, want %s", got, want)
+	}
+	if evs[0].Remote != "10.1.1.1:999" || evs[0].Actor != "api:alice" || evs[0].Object != speed || evs[0].Component != "writegate" {
+		t.Fatalf("event %+v", evs[0])
+	}
+	if !strings.HasPrefix(evs[3].Detail, "9 further attempts refused") {
+		t.Fatalf("summary event %+v", evs[3])
+	}
+}

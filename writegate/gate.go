@@ -92,6 +92,7 @@ type Gate struct {
 
 	rates   buckets
 	callers *limiter
+	events  security.Recorder
 }
 
 // policy is a compiled Policy.
@@ -115,7 +116,7 @@ func New(cfg Config, trail Trail, log *slog.Logger) (*Gate, error) {
 		return nil, errors.New("writegate: an audit trail is required")
 	}
 	g := &Gate{trail: trail, log: log, now: time.Now, writers: map[string]Writer{}, rates: buckets{m: map[string]*bucket{}},
-		callers: newLimiter(cfg.Limits)}
+		callers: newLimiter(cfg.Limits), events: security.Discard}
 	for i, p := range cfg.Policies {
 		cp := policy{Policy: p, idx: i, maxAge: p.MaxAge}
 		if p.Allow {
@@ -130,6 +131,24 @@ func New(cfg Config, trail Trail, log *slog.Logger) (*Gate, error) {
 		g.policies = append(g.policies, cp)
 	}
 	return g, nil
+}
+
+// SetEvents sends a security.WriteAllowed or WriteDenied event for every
+// attempt the trail records (the SOC stream; refusals the per-caller
+// limit only counts go as their summary). Call it before the first Write.
+func (g *Gate) SetEvents(r security.Recorder) { g.events = r }
+
+// event reports a recorded attempt to the SOC stream.
+func (g *Gate) event(ctx context.Context, e Result) {
+	ev := security.Event{Time: e.Time, Kind: security.WriteAllowed, Severity: security.SeverityNotice, Actor: e.Caller,
+		Remote: e.Remote, Component: "writegate", Object: e.Path, Outcome: "ok", Detail: e.Reason}
+	switch e.Result {
+	case audit.Denied:
+		ev.Kind, ev.Severity, ev.Outcome = security.WriteDenied, security.SeverityWarning, "denied"
+	case audit.Failed:
+		ev.Outcome, ev.Severity = "failed", security.SeverityWarning
+	}
+	g.events.Record(ctx, ev)
 }
 
 // SetClock replaces the clock that judges command age and refills rate
@@ -200,13 +219,13 @@ func (g *Gate) Write(ctx context.Context, req Request) (Result, error) {
 		return res, &DeniedError{Reason: res.Reason}
 	case refused:
 		g.flushRefusals(now, false) // an older window's summary comes first
-		rec, err := g.deny(req, res, g.callers.reason())
+		rec, err := g.deny(ctx, req, res, g.callers.reason())
 		g.callers.reopen(req.Caller, now)
 		return rec, err
 	}
 	reason, w := g.check(req, now)
 	if reason != "" {
-		return g.deny(req, res, reason)
+		return g.deny(ctx, req, res, reason)
 	}
 	// Nothing reaches the device unless the attempt can be recorded.
 	if err := g.trail.Err(); err != nil {
@@ -223,6 +242,7 @@ func (g *Gate) Write(ctx context.Context, req Request) (Result, error) {
 		g.log.Info("write done", "caller", req.Caller, "path", req.Path, "old", old.String(), "value", req.Value.String())
 	}
 	rec, err := g.trail.Append(res)
+	g.event(ctx, res)
 	if err != nil {
 		g.log.Error("write not recorded in the audit trail", "caller", req.Caller, "path", req.Path, "result", res.Result, "err", err)
 		return res, fmt.Errorf("writegate: %s: %s but not recorded: %w: %w", req.Path, res.Result, ErrAudit, errors.Join(werr, err))
@@ -234,10 +254,11 @@ func (g *Gate) Write(ctx context.Context, req Request) (Result, error) {
 }
 
 // deny records a refusal and returns it.
-func (g *Gate) deny(req Request, res Result, reason string) (Result, error) {
+func (g *Gate) deny(ctx context.Context, req Request, res Result, reason string) (Result, error) {
 	res.Result, res.Reason = audit.Denied, reason
 	g.log.Warn("write denied", "caller", req.Caller, "path", req.Path, "value", req.Value.String(), "reason", reason)
 	rec, err := g.trail.Append(res)
+	g.event(ctx, res)
 	if err != nil {
 		return res, fmt.Errorf("writegate: %s: %w: %w", req.Path, ErrAudit, errors.Join(&DeniedError{Reason: reason}, err))
 	}
@@ -257,6 +278,7 @@ func (g *Gate) flushRefusals(now time.Time, all bool) {
 		if _, err := g.trail.Append(e); err != nil {
 			g.log.Error("summary of refused writes not recorded in the audit trail", "caller", s.caller, "count", s.n, "err", err)
 		}
+		g.event(context.Background(), e)
 	}
 }
 

@@ -139,6 +139,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	// never blocking) and to the SOC stream.
 	auditEvents := audit.NewEventRecorder(trail, 0, secEvents, log.With("component", "audit"))
 	events := security.Fanout{auditEvents, secEvents}
+	gate.SetEvents(secEvents) // writes are in the trail already; the SOC hears of them too
 	// Sparkplug sinks take DCMD/NCMD writes through the gate — only once a
 	// policy could allow one, so a node stays read-only by default.
 	if len(cfg.WriteGate.Policies) > 0 {
