@@ -213,3 +213,25 @@ func run1(t *testing.T, args ...string) string {
 	}
 	return out
 }
+
+func TestAuditVerifyCheckpointFromStdin(t *testing.T) {
+	dir, file := checkpointedTrail(t)
+	data, err := os.ReadFile(audit.CheckpointPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	w.Close()
+	defer r.Close()
+	old := os.Stdin
+	os.Stdin = r
+	defer func() { os.Stdin = old }()
+	code, out, errOut := run("audit", "verify", "-checkpoint", "-", file)
+	if code != 0 || !strings.Contains(out, "checkpoint: the trail reaches seq 6") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+}
