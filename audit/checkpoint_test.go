@@ -371,10 +371,17 @@ func TestReadCheckpointsFromEventLog(t *testing.T) {
 	_, k, _ := ed25519.GenerateKey(nil)
 	var lines []string
 	for _, seq := range []uint64{5, 9, 7} {
+		if seq == 9 {
+			// Only in a syslog line.
+			cp := Checkpoint{Node: "n", Seq: seq, Hash: strings.Repeat("c", 64), Time: t0}
+			cp.Sign(k)
+			lines = append(lines, `<134>1 2026-12-07T10:00:00Z gw weir - - - {"kind":"audit.checkpoint","detail":`+string(mustJSON(string(cp.JSON())))+`}`)
+			continue
+		}
 		cp := Checkpoint{Node: "n", Seq: seq, Hash: strings.Repeat("c", 64), Time: t0}
 		cp.Sign(k)
 		ev := `{"kind":"audit.checkpoint","detail":` + string(mustJSON(string(cp.JSON()))) + `}`
-		lines = append(lines, ev, "not json at all")
+		lines = append(lines, ev, "not json at all", `<134>1 2026-12-07T10:00:00Z gw weir - - - `+ev)
 	}
 	cp, err := ReadCheckpoints(strings.NewReader(strings.Join(lines, "\n")))
 	if err != nil || cp.Seq != 9 {
