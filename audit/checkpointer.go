@@ -40,8 +40,9 @@ type cpState struct {
 	interval time.Duration
 	events   security.Recorder
 
-	seq  uint64      // head covered by the last published checkpoint
-	prev *Checkpoint // the checkpoint file's content at Open
+	seq     uint64      // head covered by the last published checkpoint
+	prev    *Checkpoint // the checkpoint file's content at Open
+	missing bool        // no checkpoint file at Open
 
 	stats Stats
 	// heldReported is the count of held files last reported, so a
@@ -92,6 +93,7 @@ func (c *cpState) configure(cfg Config, o Options, log *slog.Logger) error {
 	prev, err := ReadCheckpointFile(cfg.CheckpointFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		c.missing = true // checkHead tells first start from a deleted file
 		return nil
 	case err != nil:
 		return fmt.Errorf("checkpoint file: %w (move it aside to start a new series of checkpoints)", err)
@@ -110,6 +112,12 @@ func (c *cpState) configure(cfg Config, o Options, log *slog.Logger) error {
 func (l *Log) checkHead() error {
 	p := l.cp.prev
 	if p == nil {
+		if l.cp.missing && l.seq > 0 {
+			// Someone may have deleted it along with the trail's end; the
+			// published checkpoints still tell. Raised, not refused: this
+			// is also the first start after checkpoints were configured.
+			l.problem(fmt.Sprintf("no checkpoint file %s, but the trail holds %d entries: a new series of checkpoints starts (deleted? compare with the checkpoints IT holds: weir audit verify -checkpoint)", l.cp.file, l.seq))
+		}
 		return nil
 	}
 	const hint = "run `weir audit verify`; to go on anyway, move the checkpoint file aside"
