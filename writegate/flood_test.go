@@ -3,6 +3,7 @@ package writegate
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,6 +69,15 @@ func TestReasonFloodKeepsHistory(t *testing.T) {
 	if res.FirstSeq > cp.Seq+1 {
 		t.Fatalf("entries %d..%d, after the checkpoint at %d, were deleted", cp.Seq+1, res.FirstSeq-1, cp.Seq)
 	}
+	var size int64
+	files, _ := filepath.Glob(filepath.Join(dir, "audit", "*"))
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			size += st.Size()
+		}
+	}
+	t.Logf("%d attempts with 60 KB reasons: %d entries, %d bytes in %d files (checkpoint at %d, %d files held beyond max_files)",
+		callers*perCaller, res.LastSeq, size, len(files), cp.Seq, trail.Stats().HeldFiles)
 	if first.Seq != 1 || trail.Stats().HeldFiles == 0 {
 		t.Fatalf("first entry %d, stats %+v", first.Seq, trail.Stats())
 	}
