@@ -139,13 +139,14 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	// never blocking) and to the SOC stream.
 	auditEvents := audit.NewEventRecorder(trail, 0, secEvents, log.With("component", "audit"))
 	events := security.Fanout{auditEvents, secEvents}
-	gate.SetEvents(secEvents) // writes are in the trail already; the SOC hears of them too
 	// Sparkplug sinks take DCMD/NCMD writes through the gate — only once a
-	// policy could allow one, so a node stays read-only by default.
+	// policy could allow one, so a node stays read-only by default (and
+	// only with the sink's commands.trust; untrusted ones are reported).
 	if len(cfg.WriteGate.Policies) > 0 {
 		for _, s := range opts.Sinks {
 			if sp, ok := s.Sink.(*sparkplug.Sink); ok {
 				sp.SetWriteGate(gate)
+				sp.SetRecorder(events)
 			}
 		}
 	}
@@ -186,13 +187,13 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	var writeCmds *mqttcmd.Commands
 	if c := cfg.WriteCommands; c != nil {
-		if writeCmds, err = mqttcmd.New(*c, gate, log.With("component", "write_commands")); err != nil {
+		if writeCmds, err = mqttcmd.New(*c, gate, events, log.With("component", "write_commands")); err != nil {
 			return err
 		}
 	}
 	var alarmCmds *alarms.Commands
 	if c := cfg.Alarms.Commands; c != nil {
-		if alarmCmds, err = alarms.NewCommands(*c, mgr, log.With("component", "alarm_commands")); err != nil {
+		if alarmCmds, err = alarms.NewCommands(*c, mgr, events, log.With("component", "alarm_commands")); err != nil {
 			return err
 		}
 	}
