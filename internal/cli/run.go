@@ -22,6 +22,7 @@ import (
 	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/rules"
+	"github.com/weir-edge/weir/secevents"
 	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/writegate"
@@ -128,8 +129,16 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 			closeListener(httpLn)
 		}
 	}()
-	// the SOC stream (socevents branch)
-	secEvents := security.Recorder(security.Discard)
+	// Security events from every component (auth, API, MQTT commands, the
+	// write gate, the audit trail) leave the box through one stream: as
+	// samples to every sink and, when configured, to syslog. Components
+	// take it as secEvents; Record never blocks them.
+	secStream, err := secevents.New(cfg.SecurityEvents, node, log.With("component", "security_events"))
+	if err != nil {
+		return err
+	}
+	var secEvents security.Recorder = secStream
+	warnInsecure(ctx, cfg, log, secEvents)
 	gate, trail, err := buildWriteGate(cfg, opts, log, secEvents)
 	if err != nil {
 		return err
@@ -167,8 +176,10 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	// The latest value of every tag, after processing, for the API; last,
 	// so it sees derived tags and alarm events too.
 	latest := writegate.NewLatest(maxLatestTags)
-	opts.Processors = append(opts.Processors, ruleProc, latest)
-	opts.ProcessorNames = append(opts.ProcessorNames, "rules", "latest-values")
+	// Security events enter before the rules, so a rule can raise an
+	// alarm on them (weir/_security/auth.login_failed).
+	opts.Processors = append(opts.Processors, secStream, ruleProc, latest)
+	opts.ProcessorNames = append(opts.ProcessorNames, "security-events", "rules", "latest-values")
 	// Parsing and building a large configuration (10,000 tags) leaves tens
 	// of MB of garbage behind; hand it back to the OS before running for
 	// months.
@@ -212,6 +223,9 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	g.Go(func() error { return gate.Run(gctx) })
 	g.Go(func() error { return loss.run(gctx) })
 	g.Go(func() error { return mgr.Run(gctx) })
+	// Stops with the gateway; sends what is queued for syslog within its
+	// drain_timeout first.
+	g.Go(func() error { return secStream.Run(gctx) })
 	if writeCmds != nil {
 		g.Go(func() error { return writeCmds.Run(gctx) })
 	}
@@ -229,7 +243,8 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
 		alarmAPI := &api.Alarms{Store: mgr, Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
-			Extra: func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) }})
+			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) },
+			SecurityStats: secStream})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()
