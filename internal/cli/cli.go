@@ -103,11 +103,13 @@ func commands() []command {
 				"weir alarms ack -comment 'checked the bearing' filler_high_vibration",
 				"weir alarms shelve -for 30m -api http://10.0.0.5:8080 filler_high_vibration",
 			}, verbs: alarmsVerbs()},
-		{name: "audit", args: "verify [flags] [FILE]", summary: "verify the write audit trail",
+		{name: "audit", args: "verify|pubkey [flags] [FILE]", summary: "verify the audit trail against its signed checkpoint; print the checkpoint signing key",
 			examples: []string{
 				"weir audit verify                         # DATA_DIR/audit/writes.jsonl",
 				"weir audit verify ~/.cache/weir/demo/audit/writes.jsonl",
 				"weir audit verify -key-env WEIR_AUDIT_KEY /var/lib/weir/audit/writes.jsonl",
+				"weir audit verify -checkpoint checkpoints.jsonl -pubkey ed25519:BASE64 /var/lib/weir/audit/writes.jsonl",
+				"weir audit pubkey                         # the key checkpoints are signed with",
 			}, verbs: auditVerbs(), complete: "file"},
 		{name: "buffer", args: "[list|export|purge|dead|replay] [flags] [DIR] [SINK]", summary: "inspect, export or purge the durable buffers of a stopped gateway, and its dead letters",
 			examples: []string{

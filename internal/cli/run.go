@@ -104,6 +104,9 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		}
 		log.Info("http listening", "addr", httpLn.Addr().String())
 	}
+	if data, err := os.ReadFile(f.configPath); err == nil {
+		ctx = withConfigSource(ctx, f.configPath, data) // for the config.applied record
+	}
 	return runGateway(ctx, cfg, httpLn, log)
 }
 
@@ -136,11 +139,15 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	var secEvents security.Recorder = secStream
 	warnInsecure(ctx, cfg, log, secEvents)
-	gate, trail, err := buildWriteGate(cfg, opts, log)
+	gate, trail, err := buildWriteGate(cfg, opts, log, secEvents)
 	if err != nil {
 		return err
 	}
 	defer trail.Close()
+	// Security events of every component go to the audit trail (bounded,
+	// never blocking) and to the SOC stream.
+	auditEvents := audit.NewEventRecorder(trail, 0, secEvents, log.With("component", "audit"))
+	events := security.Fanout{auditEvents, secEvents}
 	// Sparkplug sinks take DCMD/NCMD writes through the gate — only once a
 	// policy could allow one, so a node stays read-only by default (and
 	// only with the sink's commands.trust; untrusted ones are reported).
@@ -148,7 +155,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		for _, s := range opts.Sinks {
 			if sp, ok := s.Sink.(*sparkplug.Sink); ok {
 				sp.SetWriteGate(gate)
-				sp.SetRecorder(secEvents)
+				sp.SetRecorder(events)
 			}
 		}
 	}
@@ -191,13 +198,13 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	var writeCmds *mqttcmd.Commands
 	if c := cfg.WriteCommands; c != nil {
-		if writeCmds, err = mqttcmd.New(*c, gate, secEvents, log.With("component", "write_commands")); err != nil {
+		if writeCmds, err = mqttcmd.New(*c, gate, events, log.With("component", "write_commands")); err != nil {
 			return err
 		}
 	}
 	var alarmCmds *alarms.Commands
 	if c := cfg.Alarms.Commands; c != nil {
-		if alarmCmds, err = alarms.NewCommands(*c, mgr, secEvents, log.With("component", "alarm_commands")); err != nil {
+		if alarmCmds, err = alarms.NewCommands(*c, mgr, events, log.With("component", "alarm_commands")); err != nil {
 			return err
 		}
 	}
@@ -217,7 +224,11 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	defer runner.Close()
 	started = true
+	events.Record(ctx, configAppliedEvent(ctx, cfg, node))
 	g.Go(func() error { return eng.Run(gctx) })
+	g.Go(func() error { return auditEvents.Run(gctx) })
+	g.Go(func() error { return trail.Run(gctx) })
+	g.Go(func() error { return gate.Run(gctx) })
 	g.Go(func() error { return loss.run(gctx) })
 	g.Go(func() error { return mgr.Run(gctx) })
 	// Stops with the gateway; sends what is queued for syslog within its
@@ -277,10 +288,12 @@ const maxLatestTags = 100_000
 // buildWriteGate opens the audit trail and the one gate every write to a
 // device goes through, and registers every source that can write, tag by
 // tag. With no write_policies the gate denies (and audits) every attempt.
-func buildWriteGate(cfg *config.Config, opts engine.Options, log *slog.Logger) (*writegate.Gate, *audit.Log, error) {
+func buildWriteGate(cfg *config.Config, opts engine.Options, log *slog.Logger, events security.Recorder) (*writegate.Gate, *audit.Log, error) {
 	ac := cfg.Audit
 	ac.File = cfg.AuditFile()
-	trail, err := audit.Open(ac, log.With("component", "audit"))
+	ac.CheckpointFile = cfg.AuditCheckpointFile()
+	trail, err := audit.OpenWith(ac, audit.Options{Log: log.With("component", "audit"), Events: events,
+		Node: cfg.NodeID(), DataDir: cfg.DataDirOrDefault()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit trail: %w", err)
 	}
