@@ -138,7 +138,6 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		return err
 	}
 	var secEvents security.Recorder = secStream
-	warnInsecure(ctx, cfg, log, secEvents)
 	gate, trail, err := buildWriteGate(cfg, opts, log, secEvents)
 	if err != nil {
 		return err
@@ -148,6 +147,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	// never blocking) and to the SOC stream.
 	auditEvents := audit.NewEventRecorder(trail, 0, secEvents, log.With("component", "audit"))
 	events := security.Fanout{auditEvents, secEvents}
+	warnInsecure(ctx, cfg, log, events)
 	// Sparkplug sinks take DCMD/NCMD writes through the gate — only once a
 	// policy could allow one, so a node stays read-only by default (and
 	// only with the sink's commands.trust; untrusted ones are reported).
@@ -212,7 +212,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	// TLS or plain HTTP, decided for the address actually bound (apiserve.go).
 	var served apiServing
 	if httpLn != nil {
-		if served, err = prepareAPI(cfg, httpLn.Addr(), secEvents, log, os.Stderr); err != nil {
+		if served, err = prepareAPI(cfg, httpLn.Addr(), events, log, os.Stderr); err != nil {
 			return err
 		}
 	}
@@ -253,7 +253,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
 			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) },
 			SecurityStats: secStream,
-			TLS:           served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: secEvents})
+			TLS:           served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()
