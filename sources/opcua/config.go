@@ -27,7 +27,14 @@ const (
 	DefaultRequestTimeout             = 10 * time.Second
 	DefaultWatchdogInterval           = 5 * time.Second
 	DefaultReconnectMax               = 30 * time.Second
-	DefaultApplicationURI             = "urn:weir:opcua-client"
+	// DefaultMaxMessageSize: see Config.MaxMessageSize.
+	DefaultMaxMessageSize = 16 << 20
+	// MinMaxMessageSize and MaxMaxMessageSize bound max_message_size: one
+	// 64 KiB chunk, and the most the patched gopcua accepts from any
+	// server (uacp.MaxACKMessageSize).
+	MinMaxMessageSize     = 64 << 10
+	MaxMaxMessageSize     = 64 << 20
+	DefaultApplicationURI = "urn:weir:opcua-client"
 )
 
 // Security policies by their short names, as written in security_policy.
@@ -94,6 +101,12 @@ type Config struct {
 	WatchdogInterval time.Duration `yaml:"watchdog_interval"`
 	// ReconnectMax caps the backoff between session attempts.
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// MaxMessageSize is the largest response the session accepts, in bytes
+	// (default 16 MiB, 64 KiB to 64 MiB). It is announced in HEL with a
+	// chunk count to match, and bounds what one server can make the
+	// gateway buffer: a message whose chunks add up to more ends the
+	// session before it is decoded.
+	MaxMessageSize int `yaml:"max_message_size"`
 }
 
 // Auth is the user identity presented when activating the session.
@@ -192,6 +205,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReconnectMax == 0 {
 		c.ReconnectMax = DefaultReconnectMax
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
 	}
 	for i := range c.Subscriptions {
 		s := &c.Subscriptions[i]
@@ -297,6 +313,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchSize < 0 {
 		errs.Addf("batch_size", "must not be negative")
+	}
+	if c.MaxMessageSize != 0 && (c.MaxMessageSize < MinMaxMessageSize || c.MaxMessageSize > MaxMaxMessageSize) {
+		errs.Addf("max_message_size", "must be between %d (64 KiB) and %d (64 MiB) bytes", MinMaxMessageSize, MaxMaxMessageSize)
 	}
 	if len(c.Subscriptions) == 0 && len(c.Poll) == 0 {
 		errs.Addf("subscriptions", "at least one subscription or poll group is required")

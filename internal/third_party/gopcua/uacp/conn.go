@@ -465,4 +465,13 @@ func boundACK(ack *Acknowledge, hel *Hello) {
 	ack.SendBufSize = min(max(ack.SendBufSize, minChunkSize), send)
 	ack.MaxChunkCount = min(ack.MaxChunkCount, MaxACKChunkCount)
 	ack.MaxMessageSize = min(ack.MaxMessageSize, MaxACKMessageSize)
+	// weir patch: the limits this client announced in its HEL (its own
+	// MaxChunkCount and MaxMessageSize options) bound what it receives as
+	// well; upstream applies only the server's.
+	if hel.MaxChunkCount > 0 {
+		ack.MaxChunkCount = min(ack.MaxChunkCount, hel.MaxChunkCount)
+	}
+	if hel.MaxMessageSize > 0 {
+		ack.MaxMessageSize = min(ack.MaxMessageSize, hel.MaxMessageSize)
+	}
 }

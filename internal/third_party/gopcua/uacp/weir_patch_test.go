@@ -89,3 +89,29 @@ func TestForgedACKIsBounded(t *testing.T) {
 		})
 	}
 }
+
+// The client's own limits (its HEL, set by the MaxChunkCount and
+// MaxMessageSize options) bound what it receives, whatever the ACK says
+// (weir patch): upstream kept the server's values, so a client could not
+// lower them.
+func TestHelloLimitsBoundACK(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		helChunks, helMsg      uint32
+		ackChunks, ackMsg      uint32
+		wantChunks, wantMaxMsg uint32
+	}{
+		{"client limits below the server's", 128, 4 << 20, 0xFFFFFFF0, 0xFFFFFFF0, 128, 4 << 20},
+		{"server limits below the client's", 1000, 16 << 20, 64, 1 << 20, 64, 1 << 20},
+		{"no client limits", 0, 0, 0xFFFFFFF0, 0xFFFFFFF0, MaxACKChunkCount, MaxACKMessageSize},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ack := &Acknowledge{ReceiveBufSize: 65535, SendBufSize: 65535, MaxChunkCount: tc.ackChunks, MaxMessageSize: tc.ackMsg}
+			hel := &Hello{ReceiveBufSize: 65535, SendBufSize: 65535, MaxChunkCount: tc.helChunks, MaxMessageSize: tc.helMsg}
+			boundACK(ack, hel)
+			if ack.MaxChunkCount != tc.wantChunks || ack.MaxMessageSize != tc.wantMaxMsg {
+				t.Errorf("MaxChunkCount %d, MaxMessageSize %d; want %d, %d", ack.MaxChunkCount, ack.MaxMessageSize, tc.wantChunks, tc.wantMaxMsg)
+			}
+		})
+	}
+}

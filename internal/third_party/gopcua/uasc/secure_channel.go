@@ -383,6 +383,21 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 					msg.Err = errors.Errorf("too many unfinished chunks: %d > %d", total, s.c.MaxChunkCount())
 					return msg
 				}
+				// weir patch: a message's chunks may not add up to more
+				// than MaxMessageSize; upstream checked only after the
+				// final chunk, so a server could fill MaxChunkCount
+				// receive buffers with one message that never ends.
+				size := 0
+				for _, c := range s.chunks[reqID] {
+					size += len(c.Data)
+				}
+				if uint32(size) > s.c.MaxMessageSize() {
+					n := len(s.chunks[reqID])
+					delete(s.chunks, reqID)
+					s.chunksMu.Unlock()
+					msg.Err = errors.Errorf("message too large: more than %d bytes in %d chunks", s.c.MaxMessageSize(), n)
+					return msg
+				}
 				s.chunksMu.Unlock()
 				continue
 			}
