@@ -5,6 +5,7 @@
 package uasc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -12,7 +13,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -335,8 +335,9 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 			hdr := chunk.Header
 			reqID := chunk.SequenceHeader.RequestID
 
-			strdat := string(chunk.Data)
-			if strings.Contains(strdat, "CurrentTime") {
+			// weir patch: only with debug logging on; upstream copied every
+			// chunk (up to 64 KiB) into a string just to look for a word.
+			if debug.Enable && bytes.Contains(chunk.Data, []byte("CurrentTime")) {
 				debug.Printf("Requested CurrentTime.")
 			}
 
@@ -477,6 +478,12 @@ func (s *SecureChannel) readChunk() (*MessageChunk, error) {
 	}
 
 	const hdrlen = 12 // TODO: move to pkg level const
+	// weir patch: uacp.Receive now returns a slice of the chunk's size
+	// (upstream's had the receive buffer's capacity, so b[:hdrlen] did not
+	// panic on a chunk of 8 to 11 bytes; it read stale zeros).
+	if len(b) < hdrlen {
+		return nil, errors.Errorf("sechan: chunk of %d bytes is shorter than its header", len(b))
+	}
 	h := new(Header)
 	if _, err := h.Decode(b[:hdrlen]); err != nil {
 		return nil, errors.Errorf("sechan: decode header failed: %s", err)
