@@ -94,6 +94,12 @@ type Config struct {
 	BatchSize      int           `yaml:"batch_size"`
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageSize is the largest response the session accepts, in bytes
+	// (default 16 MiB, 64 KiB to 64 MiB). It is announced in HEL with a
+	// chunk count to match, and bounds what one server can make the
+	// gateway buffer: a message whose chunks add up to more ends the
+	// session before it is decoded.
+	MaxMessageSize int `yaml:"max_message_size"`
 	// WatchdogInterval: when nothing arrived from the server for this long
 	// the source reads the server's clock; if that fails the session is
 	// torn down and rebuilt. It catches half-open connections, which TCP
@@ -101,12 +107,6 @@ type Config struct {
 	WatchdogInterval time.Duration `yaml:"watchdog_interval"`
 	// ReconnectMax caps the backoff between session attempts.
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
-	// MaxMessageSize is the largest response the session accepts, in bytes
-	// (default 16 MiB, 64 KiB to 64 MiB). It is announced in HEL with a
-	// chunk count to match, and bounds what one server can make the
-	// gateway buffer: a message whose chunks add up to more ends the
-	// session before it is decoded.
-	MaxMessageSize int `yaml:"max_message_size"`
 }
 
 // Auth is the user identity presented when activating the session.
