@@ -115,3 +115,55 @@ func TestHelloLimitsBoundACK(t *testing.T) {
 		})
 	}
 }
+
+// A chunk header claiming more than the receive buffer is refused before
+// anything is allocated for it (Receive sizes its buffer from the header
+// only after that check; weir patch).
+func TestHugeChunkRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		hdr := make([]byte, 8)
+		if _, err := io.ReadFull(c, hdr); err != nil {
+			return
+		}
+		if _, err := io.CopyN(io.Discard, c, int64(binary.LittleEndian.Uint32(hdr[4:]))-8); err != nil {
+			return
+		}
+		ack := make([]byte, 28)
+		copy(ack, "ACKF")
+		binary.LittleEndian.PutUint32(ack[4:], 28)
+		for off := 12; off < 28; off += 4 {
+			binary.LittleEndian.PutUint32(ack[off:], 0xFFFFFFF0)
+		}
+		// Then a MSG chunk claiming 4 GiB.
+		_, _ = c.Write(append(ack, "MSGF\xf0\xff\xff\xff"...))
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := Dial(ctx, "opc.tcp://"+ln.Addr().String())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b, err := c.Receive()
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatalf("Receive accepted a 4 GiB chunk (%d bytes)", len(b))
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("refusing the chunk allocated %d bytes", n)
+	}
+	t.Logf("Receive: %v", err)
+}
