@@ -28,7 +28,7 @@ const (
 	DefaultWatchdogInterval           = 5 * time.Second
 	DefaultReconnectMax               = 30 * time.Second
 	// DefaultMaxMessageSize: see Config.MaxMessageSize.
-	DefaultMaxMessageSize = 16 << 20
+	DefaultMaxMessageSize = 4 << 20
 	// MinMaxMessageSize and MaxMaxMessageSize bound max_message_size: one
 	// 64 KiB chunk, and the most the patched gopcua accepts from any
 	// server (uacp.MaxACKMessageSize).
@@ -95,10 +95,12 @@ type Config struct {
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// MaxMessageSize is the largest response the session accepts, in bytes
-	// (default 16 MiB, 64 KiB to 64 MiB). It is announced in HEL with a
-	// chunk count to match, and bounds what one server can make the
-	// gateway buffer: a message whose chunks add up to more ends the
-	// session before it is decoded.
+	// (default 4 MiB, the OPC Foundation .NET stack's default; 64 KiB to
+	// 64 MiB). It is announced in HEL with a chunk count to match, and
+	// bounds what one server can make the gateway buffer: a message whose
+	// chunks add up to more ends the session before it is decoded. What a
+	// message decodes to can be far larger than its bytes (up to ~35x
+	// retained for empty items; see README), so raise it with care.
 	MaxMessageSize int `yaml:"max_message_size"`
 	// WatchdogInterval: when nothing arrived from the server for this long
 	// the source reads the server's clock; if that fails the session is
