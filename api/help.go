@@ -61,6 +61,7 @@ var help = map[string]string{
 	"weir_source_messages_total":                            "MQTT messages the source received on its subscriptions.",
 	"weir_source_samples_total":                             "Samples the source produced and offered to the pipeline.",
 	"weir_source_decode_errors_total":                       "Messages the source could not decode (payload not in the configured format); no samples came of them.",
+	"weir_source_oversize_total":                            "Messages (MQTT source) larger than max_payload plus the topic and header, skipped unread and acknowledged so the broker does not resend them; also counted in decode errors.",
 	"weir_source_unmatched_total":                           "Messages on a topic that no tag mapping matched; ignored.",
 	"weir_source_connects_total":                            "Successful connections of the source to its server or broker, the first one and every reconnect.",
 	"weir_source_disconnects_total":                         "Connections of the source that were lost.",
