@@ -13,4 +13,11 @@
 //
 // Handlers sit behind a Middleware seam so authentication can be added
 // without touching them.
+//
+// The listener is hardened in front of every handler, authentication
+// included (README.md): HTTPS with a certificate reloaded on change or a
+// self-signed one (tls.go, selfsigned.go), Host and Origin checked against
+// DNS rebinding, security headers and a body limit (guard.go), per-client
+// and total connection caps, and security events for refusals, rejected
+// certificates and new peers (limits.go).
 package api

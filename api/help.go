@@ -13,6 +13,11 @@ package api
 // help maps a metric name to its HELP text.
 var help = map[string]string{
 	// The engine and the gateway.
+	"weir_api_requests_refused_total":             "HTTP API requests and connections refused before any handler ran, by reason: host (Host not in http.allowed_hosts: DNS rebinding), origin (cross-site Origin), body_size (over http.max_body_bytes), client_connections (over http.max_connections_per_client), connections (over http.max_connections).",
+	"weir_api_connections_open":                   "Connections to the HTTP API open now (TLS handshakes in progress included).",
+	"weir_api_new_peers_total":                    "Remote addresses that connected to the HTTP API for the first time since start (the last 4096 are remembered); each is a net.new_peer security event.",
+	"weir_api_tls_certificates_rejected_total":    "TLS handshakes with the HTTP API that failed over a certificate: a client certificate http.tls.client_ca does not verify, or a client refusing the API's certificate.",
+	"weir_api_tls_reload_failures_total":          "Changes to http.tls.cert_file or key_file that did not load; the API kept serving the previous certificate.",
 	"weir_build_info":                             "Always 1; the labels carry the Weir version and this gateway's node id.",
 	"weir_pipeline_samples_emitted_total":         "Samples that entered the processor chain from every source, plus those time-driven processors emitted (window aggregates, heartbeats).",
 	"weir_pipeline_samples_filtered_total":        "Samples the processor chain removed (deadband, drop rules) before any sink's buffer saw them.",
@@ -43,10 +48,20 @@ var help = map[string]string{
 	"weir_sink_buffer_dropped_samples_total":      "Samples lost from the sink's buffer before delivery, by cause: full (overflow policy), age (older than max_age), disk_full, corrupt (unreadable in the store).",
 	"weir_sink_buffer_redelivered_samples_total":  "Samples handed to the sink again after a failed or partial Write (at-least-once retries).",
 
+	// The security event stream (secevents).
+	"weir_security_events_total":               "Security events recorded, by kind (auth.login_failed, write.denied, …), including those below min_severity that were sent nowhere.",
+	"weir_security_events_filtered_total":      "Security events below security_events.min_severity: counted, not sent to the sinks or to syslog.",
+	"weir_security_events_dropped_total":       "Security events lost because a queue was full, by target: sinks (more than max_pending waiting for the next engine tick) or syslog (the queue filled while the collector was away or slow).",
+	"weir_security_syslog_messages_sent_total": "RFC 5424 messages written to the syslog collector.",
+	"weir_security_syslog_failures_total":      "Failed connection attempts to the syslog collector and connections lost; the sender retries with backoff.",
+	"weir_security_syslog_queued_events":       "Security events waiting to be sent to the syslog collector (bounded by security_events.syslog.queue).",
+	"weir_security_syslog_connected":           "1 while connected to the syslog collector, else 0.",
+
 	// Sources (own keys; Modbus reports per device, as children).
 	"weir_source_messages_total":                            "MQTT messages the source received on its subscriptions.",
 	"weir_source_samples_total":                             "Samples the source produced and offered to the pipeline.",
 	"weir_source_decode_errors_total":                       "Messages the source could not decode (payload not in the configured format); no samples came of them.",
+	"weir_source_oversize_total":                            "Messages (MQTT source) larger than max_payload plus the topic and header, skipped unread and acknowledged so the broker does not resend them; also counted in decode errors.",
 	"weir_source_unmatched_total":                           "Messages on a topic that no tag mapping matched; ignored.",
 	"weir_source_connects_total":                            "Successful connections of the source to its server or broker, the first one and every reconnect.",
 	"weir_source_disconnects_total":                         "Connections of the source that were lost.",

@@ -37,6 +37,22 @@ type Config struct {
 	// use is then unbounded, for trails shipped and removed by other
 	// means).
 	MaxFiles int `yaml:"max_files"`
+	// CheckpointFile is the second location of the trail's head: each
+	// signed checkpoint (checkpoint.go) replaces it atomically (0600).
+	// Put it on another disk than the trail. Empty: no checkpoints (the
+	// gateway sets DATA_DIR/audit-checkpoint/checkpoint.json).
+	CheckpointFile string `yaml:"checkpoint_file"`
+	// SigningKey is the ed25519 key checkpoints are signed with: a PEM
+	// PRIVATE KEY (PKCS #8) or the base64 of a 32-byte seed, as {env: …}
+	// or {file: …}. Unset: one is generated on first start in the data
+	// directory (GeneratedKeyName, 0600) and its public key logged.
+	SigningKey conf.Secret `yaml:"signing_key"`
+	// CheckpointEvery takes a checkpoint after this many entries. Default
+	// 100.
+	CheckpointEvery int `yaml:"checkpoint_every"`
+	// CheckpointInterval takes one this often when entries were added
+	// since the last (Run). Default 1m.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 }
 
 // Defaults and bounds of the rotation keys.
@@ -45,6 +61,9 @@ const (
 	DefaultMaxFiles = 10
 	// MinMaxBytes keeps a dozen entries or so per file.
 	MinMaxBytes = 4 << 10
+
+	DefaultCheckpointEvery    = 100
+	DefaultCheckpointInterval = time.Minute
 )
 
 // Validate checks the block as written; it does no I/O.
@@ -64,6 +83,15 @@ func (c *Config) Validate() error {
 	if c.MaxFiles < -1 {
 		errs.Addf("max_files", "%d: want a count of rotated files to keep, or -1 to keep them all", c.MaxFiles)
 	}
+	if err := c.SigningKey.Validate(); err != nil {
+		errs.Addf("signing_key", "%w", err)
+	}
+	if c.CheckpointEvery < 0 || c.CheckpointEvery > 1_000_000 {
+		errs.Addf("checkpoint_every", "%d is out of range 0..1000000 (0: default %d)", c.CheckpointEvery, DefaultCheckpointEvery)
+	}
+	if c.CheckpointInterval != 0 && (c.CheckpointInterval < time.Second || c.CheckpointInterval > 24*time.Hour) {
+		errs.Addf("checkpoint_interval", "%s is out of range 1s..24h", c.CheckpointInterval)
+	}
 	return errs.Err()
 }
 
@@ -74,6 +102,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxFiles == 0 {
 		c.MaxFiles = DefaultMaxFiles
+	}
+	if c.CheckpointEvery == 0 {
+		c.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
 	}
 }
 
@@ -103,6 +137,8 @@ type Log struct {
 	head     int      // next slot of tail to overwrite once full
 	err      error    // sticky: the file may hold a partial line, or a rotation is half done
 	buf      []byte
+
+	cp cpState // checkpoints (checkpointer.go)
 }
 
 // Open opens (or creates) the trail and continues its chain. It checks the
@@ -120,6 +156,15 @@ type Log struct {
 // crash in the middle of a rotation), the chain continues from the newest
 // rotated file's last entry. Rotated files beyond max_files are deleted.
 func Open(cfg Config, log *slog.Logger) (*Log, error) {
+	return OpenWith(cfg, Options{Log: log})
+}
+
+// OpenWith is Open with checkpoints: when cfg.CheckpointFile is set, the
+// head is checked against the last checkpoint (a trail that no longer
+// reaches it refuses to open), and a new one is taken at once, then as
+// configured (checkpointer.go).
+func OpenWith(cfg Config, o Options) (*Log, error) {
+	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -131,8 +176,20 @@ func Open(cfg Config, log *slog.Logger) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: key: %w", err)
 	}
-	l := &Log{path: cfg.File, h: hasher{key: []byte(key)}, log: log, now: time.Now, last: Genesis,
+	if cfg.Key.IsSet() && key == "" {
+		// Never fall back to the unkeyed chain the operator did not ask
+		// for; the message names the reference, never a value.
+		return nil, fmt.Errorf("audit: key: %s resolves to an empty value; set it, or remove audit.key for a plain SHA-256 chain", cfg.Key)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	l := &Log{path: cfg.File, h: hasher{key: []byte(key)}, log: log, now: now, last: Genesis,
 		maxBytes: cfg.MaxBytes, maxFiles: cfg.MaxFiles}
+	if err := l.cp.configure(cfg, o, log); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Dir(cfg.File), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -154,7 +211,12 @@ func Open(cfg Config, log *slog.Logger) (*Log, error) {
 		f.Close()
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	if err := l.checkHead(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit: %s: %w", cfg.File, err)
+	}
 	l.f = f
+	l.checkpointLocked()
 	l.prune()
 	return l, nil
 }
@@ -339,6 +401,7 @@ func (l *Log) Append(e Entry) (Entry, error) {
 		e.Time = l.now()
 	}
 	e.Time = e.Time.UTC()
+	e.capTexts()
 	e.PrevHash = l.last
 	l.buf = appendCanonical(l.buf[:0], &e)
 	e.Hash = l.h.sum(l.buf)
@@ -364,6 +427,9 @@ func (l *Log) Append(e Entry) (Entry, error) {
 		l.firstSeq = e.Seq
 	}
 	l.remember(bytes.Clone(l.buf[:len(l.buf)-1]))
+	if l.cp.on && l.seq-l.cp.seq >= l.cp.every {
+		l.checkpointLocked()
+	}
 	return e, nil
 }
 
@@ -403,6 +469,9 @@ func (l *Log) Close() error {
 	defer l.mu.Unlock()
 	if l.f == nil {
 		return nil
+	}
+	if l.cp.on && l.seq != l.cp.seq && l.err == nil {
+		l.checkpointLocked()
 	}
 	err := l.f.Close()
 	l.f = nil

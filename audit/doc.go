@@ -34,6 +34,19 @@
 // loses no entry: Open continues from the newest rotated file when the
 // active one is missing or empty.
 //
+// # Checkpoints and security events
+//
+// With a checkpoint file (OpenWith), the head (seq, hash) is signed with
+// an ed25519 key and kept outside the trail — in the checkpoint file and
+// as security.AuditCheckpoint events that reach IT — so lines cut off the
+// end, an emptied file and a whole-file rewrite are found by
+// VerifyCheckpoint, and Open refuses such a trail. Rotation never deletes
+// a file the last published checkpoint does not cover (it raises an
+// AuditProblem instead). EventRecorder appends non-write security events
+// (logins, tokens, alarm commands, config applied…) to the same chain;
+// their entries carry optional members that write entries omit, so old
+// trails verify unchanged. Free text is capped at MaxText.
+//
 // # Caveats
 //
 // Without a key, the chain shows edits but cannot stop someone with write

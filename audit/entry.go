@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/weir-edge/weir/model"
 )
@@ -47,9 +48,56 @@ type Entry struct {
 	// for allowed.
 	Reason string
 	// Note is the reason the caller gave for the write.
-	Note     string
+	Note string
+
+	// The members below are newer than the trail format; each is written
+	// only when it is not empty, so a write entry without them hashes the
+	// same bytes as before and old trails verify unchanged.
+
+	// Kind is empty for a write attempt, or the security.Kind of any other
+	// security-relevant action ("auth.login_failed", "alarm.command"…),
+	// for which Path names what was acted on and Result is empty.
+	Kind string
+	// Role is the caller's role when its authentication gave one.
+	Role string
+	// Remote is the peer's network address, when there is one.
+	Remote string
+	// Component is the part of Weir that saw a non-write action.
+	Component string
+	// Outcome of a non-write action: "ok", "denied", "failed", "refused".
+	Outcome string
+	// Detail says why, for a non-write action.
+	Detail string
+
 	PrevHash string
 	Hash     string
+}
+
+// MaxText bounds every free-text member of an entry (caller, path,
+// reason, note, detail…): a longer one is cut at a character boundary and
+// ends in a marker saying how much was cut. A caller controls these
+// strings; without the bound a flood of 60 KB reasons fills the disk, and
+// with rotation pushes history away.
+const MaxText = 1 << 10
+
+// capText cuts s to at most MaxText bytes plus the marker.
+func capText(s string) string {
+	if len(s) <= MaxText {
+		return s
+	}
+	cut := MaxText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…[cut " + strconv.Itoa(len(s)-cut) + " bytes]"
+}
+
+// capTexts applies capText to every free-text member.
+func (e *Entry) capTexts() {
+	for _, p := range []*string{&e.Caller, &e.Path, &e.Reason, &e.Note, &e.Kind, &e.Role, &e.Remote,
+		&e.Component, &e.Outcome, &e.Detail} {
+		*p = capText(*p)
+	}
 }
 
 // MarshalJSON writes the entry exactly as the trail stores it.
@@ -80,6 +128,13 @@ func appendCanonical(dst []byte, e *Entry) []byte {
 	dst = model.AppendJSONString(dst, e.Reason)
 	dst = append(dst, `,"note":`...)
 	dst = model.AppendJSONString(dst, e.Note)
+	for _, m := range [...]struct{ key, val string }{{`,"kind":`, e.Kind}, {`,"role":`, e.Role},
+		{`,"remote":`, e.Remote}, {`,"component":`, e.Component}, {`,"outcome":`, e.Outcome}, {`,"detail":`, e.Detail}} {
+		if m.val != "" {
+			dst = append(dst, m.key...)
+			dst = model.AppendJSONString(dst, m.val)
+		}
+	}
 	dst = append(dst, `,"prev_hash":"`...)
 	dst = append(dst, e.PrevHash...)
 	return append(dst, `"}`...)
@@ -129,17 +184,24 @@ func canonicalOf(line []byte, hash string) ([]byte, error) {
 // wireEntry is the strict shape of a line; pointers tell a missing member
 // from a zero one.
 type wireEntry struct {
-	Seq      *uint64         `json:"seq"`
-	Time     *string         `json:"time"`
-	Caller   *string         `json:"caller"`
-	Path     *string         `json:"path"`
-	Old      json.RawMessage `json:"old"`
-	New      json.RawMessage `json:"new"`
-	Result   *string         `json:"result"`
-	Reason   *string         `json:"reason"`
-	Note     *string         `json:"note"`
-	PrevHash *string         `json:"prev_hash"`
-	Hash     *string         `json:"hash"`
+	Seq    *uint64         `json:"seq"`
+	Time   *string         `json:"time"`
+	Caller *string         `json:"caller"`
+	Path   *string         `json:"path"`
+	Old    json.RawMessage `json:"old"`
+	New    json.RawMessage `json:"new"`
+	Result *string         `json:"result"`
+	Reason *string         `json:"reason"`
+	Note   *string         `json:"note"`
+	// Optional members (newer than the format).
+	Kind      string  `json:"kind"`
+	Role      string  `json:"role"`
+	Remote    string  `json:"remote"`
+	Component string  `json:"component"`
+	Outcome   string  `json:"outcome"`
+	Detail    string  `json:"detail"`
+	PrevHash  *string `json:"prev_hash"`
+	Hash      *string `json:"hash"`
 }
 
 // ParseLine decodes one line of the trail (without its newline). It checks
@@ -161,7 +223,8 @@ func ParseLine(line []byte) (Entry, error) {
 		return Entry{}, errors.New("a member is missing (want seq, time, caller, path, old, new, result, reason, note, prev_hash, hash)")
 	}
 	e := Entry{Seq: *w.Seq, Caller: *w.Caller, Path: *w.Path, Result: Result(*w.Result),
-		Reason: *w.Reason, Note: *w.Note, PrevHash: *w.PrevHash, Hash: *w.Hash}
+		Reason: *w.Reason, Note: *w.Note, Kind: w.Kind, Role: w.Role, Remote: w.Remote,
+		Component: w.Component, Outcome: w.Outcome, Detail: w.Detail, PrevHash: *w.PrevHash, Hash: *w.Hash}
 	t, err := time.Parse(time.RFC3339Nano, *w.Time)
 	if err != nil {
 		return Entry{}, fmt.Errorf("time: %w", err)
@@ -173,8 +236,10 @@ func ParseLine(line []byte) (Entry, error) {
 	if e.New, err = DecodeValue(w.New); err != nil {
 		return Entry{}, fmt.Errorf("new: %w", err)
 	}
-	switch e.Result {
-	case Allowed, Denied, Failed:
+	switch {
+	case e.Result == Allowed, e.Result == Denied, e.Result == Failed:
+	case e.Result == "" && e.Kind != "":
+		// a non-write action: its outcome is in Outcome
 	default:
 		return Entry{}, fmt.Errorf("unknown result %q", e.Result)
 	}

@@ -143,6 +143,13 @@ func (l *Log) rotate() error {
 // prev_hash, so the kept chain can still be tied to a copy of the deleted
 // file kept elsewhere. Failures are logged, not returned: the trail is
 // intact, only larger than asked.
+//
+// With checkpoints, a file is deleted only when the last published
+// checkpoint covers its last entry: otherwise nobody outside the box
+// holds proof of what it said, and a flood of entries could push it away
+// unseen. Such files are kept beyond max_files (Stats.HeldFiles) and an
+// AuditProblem raised when their count grows — an alarm instead of a
+// silent loss. They go at a later rotation, once covered.
 func (l *Log) prune() {
 	if l.maxFiles < 0 {
 		return
@@ -152,7 +159,23 @@ func (l *Log) prune() {
 		l.log.Warn("audit trail: cannot list rotated files to delete the oldest", "file", l.path, "error", err)
 		return
 	}
-	for _, old := range files[:max(len(files)-l.maxFiles, 0)] {
+	extra := files[:max(len(files)-l.maxFiles, 0)]
+	held := 0
+	for i, old := range extra {
+		if l.cp.on {
+			// The last seq of a rotated file is one below the first of
+			// the next file (rotated, or the active one).
+			last := l.seq
+			if i+1 < len(files) {
+				last = files[i+1].seq - 1
+			} else if l.firstSeq > 0 {
+				last = l.firstSeq - 1
+			}
+			if last > l.cp.seq {
+				held = len(extra) - i
+				break
+			}
+		}
 		attrs := []any{"file", old.path, "first_seq", old.seq}
 		if lines, err := readTailLines(old.path, 1); err == nil && len(lines) == 1 {
 			if e, err := ParseLine(lines[0]); err == nil {
@@ -164,6 +187,17 @@ func (l *Log) prune() {
 			return
 		}
 		l.log.Info("audit trail: deleted the oldest rotated file (max_files)", attrs...)
+	}
+	l.cp.stats.HeldFiles = held
+	// Raised when files start to be held, and again each time their
+	// count doubles: an alarm, not an event per rotation.
+	if held > 0 && (l.cp.heldReported == 0 || held >= 2*l.cp.heldReported) {
+		l.problem(fmt.Sprintf("%d rotated files kept beyond max_files %d: they hold entries after seq %d, the last published checkpoint (entries arriving faster than checkpoints; a flood?)",
+			held, l.maxFiles, l.cp.seq))
+		l.cp.heldReported = held
+	}
+	if held == 0 {
+		l.cp.heldReported = 0
 	}
 }
 

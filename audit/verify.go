@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // VerifyError names the first line of a trail that breaks the chain.
@@ -34,6 +35,12 @@ type VerifyResult struct {
 	FirstSeq uint64   // of the oldest entry; 0 when there is none
 	LastSeq  uint64   // of the newest intact entry
 	LastHash string   // of the newest intact entry; Genesis when there is none
+	// CheckpointRotatedAway: the checkpoint's seq is older than the oldest
+	// entry kept (max_files), so its hash could not be compared; the
+	// trail still reaches past it.
+	CheckpointRotatedAway bool
+
+	atHash string // hash of the entry at the checkpoint's seq
 }
 
 // RotatedAway reports that the chain starts after seq 1: the oldest
@@ -75,7 +82,11 @@ func VerifyKey(path string, key []byte) (entries int, err error) {
 // A path named like a rotated file (STEM.<20 digits>.EXT) is verified on
 // its own, from the seq its name gives.
 func VerifyTrail(path string, key []byte) (VerifyResult, error) {
-	c := chain{h: hasher{key: key}, res: VerifyResult{LastHash: Genesis}}
+	return verifyTrail(path, key, 0)
+}
+
+func verifyTrail(path string, key []byte, at uint64) (VerifyResult, error) {
+	c := chain{h: hasher{key: key}, res: VerifyResult{LastHash: Genesis}, at: at}
 	files, err := trailFiles(path)
 	if err != nil {
 		return c.res, err
@@ -86,6 +97,39 @@ func VerifyTrail(path string, key []byte) (VerifyResult, error) {
 		}
 	}
 	return c.res, nil
+}
+
+// VerifyCheckpoint is VerifyTrail that also checks the trail against a
+// checkpoint of its head (whose signature the caller has checked): the
+// chain must reach the checkpoint's seq, and the entry there must have
+// the checkpoint's hash. So it finds what the chain alone cannot: entries
+// cut off the end (ErrTruncated), an emptied or deleted trail
+// (ErrEmptyTrail), and a trail rewritten from the start, every hash
+// recomputed (ErrRewritten). A checkpoint older than the oldest entry
+// kept is noted in the result (CheckpointRotatedAway), not an error.
+func VerifyCheckpoint(path string, key []byte, cp Checkpoint) (VerifyResult, error) {
+	when := cp.Time.Format(time.RFC3339)
+	res, err := verifyTrail(path, key, cp.Seq)
+	if errors.Is(err, fs.ErrNotExist) && cp.Seq > 0 {
+		return res, fmt.Errorf("%w: %s does not exist, but the checkpoint of %s covers %d entries (trail deleted?)", ErrEmptyTrail, path, when, cp.Seq)
+	}
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case cp.Seq == 0:
+	case res.Entries == 0:
+		return res, fmt.Errorf("%w: no entries, but the checkpoint of %s covers %d (trail emptied or replaced?)", ErrEmptyTrail, when, cp.Seq)
+	case res.LastSeq < cp.Seq:
+		return res, fmt.Errorf("%w: the trail ends at seq %d, but the checkpoint of %s covers seq %d: %d entries cut off its end",
+			ErrTruncated, res.LastSeq, when, cp.Seq, cp.Seq-res.LastSeq)
+	case cp.Seq < res.FirstSeq:
+		res.CheckpointRotatedAway = true
+	case res.atHash != cp.Hash:
+		return res, fmt.Errorf("%w: entry seq %d has hash %s, but the checkpoint of %s records %s (the trail was rewritten, or is checked with another key)",
+			ErrRewritten, cp.Seq, res.atHash, when, cp.Hash)
+	}
+	return res, nil
 }
 
 // trailFiles lists the files of the trail whose active file is path, in
@@ -115,6 +159,7 @@ type chain struct {
 	h        hasher
 	res      VerifyResult
 	prevFile string
+	at       uint64 // seq whose hash is kept in res.atHash
 }
 
 func (c *chain) file(tf rotatedFile) error {
@@ -156,6 +201,9 @@ func (c *chain) file(tf rotatedFile) error {
 		}
 		c.res.Entries++
 		c.res.LastSeq, c.res.LastHash = e.Seq, e.Hash
+		if e.Seq == c.at {
+			c.res.atHash = e.Hash
+		}
 	}
 }
 

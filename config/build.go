@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/buffer"
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/engine"
@@ -154,6 +155,14 @@ func (c *Config) AuditFile() string {
 		return c.Audit.File
 	}
 	return filepath.Join(c.dataDir(), "audit", "writes.jsonl")
+}
+
+// AuditCheckpointFile is where the audit trail's signed head is kept.
+func (c *Config) AuditCheckpointFile() string {
+	if c.Audit.CheckpointFile != "" {
+		return c.Audit.CheckpointFile
+	}
+	return audit.CheckpointPath(c.dataDir())
 }
 
 // dataDir is the node's state directory.

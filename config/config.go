@@ -15,6 +15,7 @@ import (
 	"github.com/weir-edge/weir/processors/scale"
 	"github.com/weir-edge/weir/processors/window"
 	"github.com/weir-edge/weir/rules"
+	"github.com/weir-edge/weir/secevents"
 	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/kafka"
 	"github.com/weir-edge/weir/sinks/mqtt"
@@ -53,6 +54,9 @@ type Config struct {
 	// WriteCommands subscribes to an MQTT command topic whose write
 	// commands go through the write gate; nil: none.
 	WriteCommands *mqttcmd.Config `yaml:"write_commands"`
+	// SecurityEvents carries security events to the sinks and to syslog
+	// (secevents); the zero value sends them to the sinks only.
+	SecurityEvents secevents.Config `yaml:"security_events"`
 	// Processors run in order on every sample between sources and sinks.
 	Processors []Processor `yaml:"processors"`
 	Sinks      []Sink      `yaml:"sinks"`
@@ -88,10 +92,23 @@ type Log struct {
 	Format string `yaml:"format"` // text (default) or json
 }
 
-// HTTP configures the observability listener (/metrics, /healthz, /readyz,
-// /status). Empty Listen disables it.
+// HTTP configures the API listener (/metrics, /healthz, /readyz, /status,
+// /api/v1/…). Empty Listen disables it. TLS, Host checks and limits:
+// config/http.go and api/README.md.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// Insecure allows plain HTTP on a listen address other machines can
+	// reach (tls.enabled: false); warned about at every start.
+	Insecure bool    `yaml:"insecure"`
+	TLS      HTTPTLS `yaml:"tls"`
+	// AllowedHosts are names ("*.domain" for every subdomain) the API
+	// answers to besides the loopback names, the listen address, this
+	// machine's name and the certificate's names.
+	AllowedHosts            []string `yaml:"allowed_hosts"`
+	MaxConnectionsPerClient int      `yaml:"max_connections_per_client"`
+	MaxConnections          int      `yaml:"max_connections"`
+	MaxHeaderBytes          int      `yaml:"max_header_bytes"`
+	MaxBodyBytes            int64    `yaml:"max_body_bytes"`
 }
 
 // Engine tunes the pipeline runtime.
@@ -201,11 +218,7 @@ func (c *Config) Validate() error {
 	default:
 		errs.Addf("log.format", "unknown format %q (want text or json)", c.Log.Format)
 	}
-	if c.HTTP.Listen != "" {
-		if err := conf.CheckListen(c.HTTP.Listen); err != nil {
-			errs.Addf("http.listen", "%v", err)
-		}
-	}
+	errs.AddPrefixed("http", c.HTTP.Validate())
 	if c.Engine.DrainTimeout < 0 {
 		errs.Addf("engine.drain_timeout", "must not be negative")
 	}
@@ -242,6 +255,7 @@ func (c *Config) Validate() error {
 	if c.WriteCommands != nil {
 		errs.AddPrefixed("write_commands", c.WriteCommands.Validate())
 	}
+	errs.AddPrefixed("security_events", c.SecurityEvents.Validate())
 	if c.Audit != (AuditConfig{}) {
 		ac := c.Audit // file has a default, the other keys are checked here
 		ac.File = c.AuditFile()

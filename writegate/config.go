@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weir-edge/weir/internal/conf"
+	"github.com/weir-edge/weir/security"
 )
 
 // Defaults applied to keys left out of an allowing policy.
@@ -27,6 +28,9 @@ const (
 // tag decides; a tag no policy matches cannot be written (default deny).
 type Config struct {
 	Policies []Policy `yaml:"write_policies"`
+	// Limits are the top-level `write_limits:` block: the per-caller
+	// budget every attempt spends before any policy is looked at.
+	Limits Limits `yaml:"write_limits"`
 }
 
 // Policy allows (or, with allow: false, explicitly refuses) writes to the
@@ -40,8 +44,13 @@ type Policy struct {
 	// broad allow; it takes no other keys.
 	Allow bool `yaml:"allow"`
 	// Callers are glob patterns ('*' is any run of characters) of the
-	// callers allowed: "api:*", "rule:overheat". Required when allow.
+	// callers allowed: "api:*", "rule:overheat". An allowing policy needs
+	// callers, roles or both.
 	Callers []string `yaml:"callers"`
+	// Roles allow only callers whose authenticated role includes one of
+	// them (an engineer includes operator). With callers too, both must
+	// match: roles say what kind of user, callers which ones.
+	Roles []security.Role `yaml:"roles"`
 	// Type the value must have: float (any finite number), int (an
 	// integer, or a float with no fraction), bool or string. Empty accepts
 	// any scalar and leaves the check to the device's encoding.
@@ -64,6 +73,7 @@ func (c *Config) Validate() error {
 	for i := range c.Policies {
 		errs.AddPrefixed(conf.Index("write_policies", i), c.Policies[i].validate())
 	}
+	errs.AddPrefixed("write_limits", c.Limits.validate())
 	return errs.Err()
 }
 
@@ -75,13 +85,18 @@ func (p *Policy) validate() error {
 		errs.Addf("match", "%w", err)
 	}
 	if !p.Allow {
-		if len(p.Callers) > 0 || p.Type != "" || p.Min != nil || p.Max != nil || p.MaxRate != "" || p.MaxAge != 0 {
+		if len(p.Callers) > 0 || len(p.Roles) > 0 || p.Type != "" || p.Min != nil || p.Max != nil || p.MaxRate != "" || p.MaxAge != 0 {
 			errs.Addf("allow", "a deny policy (allow: false) takes only match")
 		}
 		return errs.Err()
 	}
-	if len(p.Callers) == 0 {
+	if len(p.Callers) == 0 && len(p.Roles) == 0 { // roles alone will do too
 		errs.Addf("callers", "at least one caller pattern is required (e.g. \"api:*\")")
+	}
+	for i, r := range p.Roles {
+		if !r.Valid() {
+			errs.Addf(conf.Index("roles", i), "unknown role %q (want viewer, operator, engineer or admin)", string(r))
+		}
 	}
 	for i, c := range p.Callers {
 		if strings.TrimSpace(c) == "" {

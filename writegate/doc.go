@@ -7,9 +7,15 @@
 // 3.6, 7.1). The checks run in a fixed order, and a refusal names the one
 // that failed:
 //
+//  0. the caller's own token bucket (write_limits.per_caller, spent by
+//     every attempt) has a token, so one caller's flood cannot use up a
+//     tag's budget for everyone — "per-caller rate limit 30/min exceeded";
+//     further refusals within a minute are audited as one summary
 //  1. a policy matches the tag (first match in list order decides; an
 //     allow: false policy refuses) — "no policy allows writes to <path>"
-//  2. the caller matches one of its caller globs — "caller rule:x not allowed"
+//  2. the caller matches one of its caller globs — "caller rule:x not
+//     allowed" — and its role includes one of the policy's roles — "role
+//     viewer of caller api:bob not allowed (…needs operator)"
 //  3. the command is not older than max_age by the gate's clock (no replay
 //     of commands buffered across an outage) — "command issued 12s ago,
 //     older than max_age 5s"
@@ -28,7 +34,8 @@
 // # Caveats
 //
 // Writes to one tag from several callers are serialised by the source per
-// device, not ordered by the gate. Rate buckets live in memory, so a
+// device, not ordered by the gate. Rate buckets (per tag and per caller)
+// live in memory, so a
 // restart refills them. A min/max of a policy applies in engineering units
 // (after the source's scale and offset).
 package writegate

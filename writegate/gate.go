@@ -90,7 +90,9 @@ type Gate struct {
 	mu      sync.RWMutex
 	writers map[string]Writer // by path prefix
 
-	rates buckets
+	rates   buckets
+	callers *limiter
+	events  security.Recorder
 }
 
 // policy is a compiled Policy.
@@ -113,7 +115,8 @@ func New(cfg Config, trail Trail, log *slog.Logger) (*Gate, error) {
 	if trail == nil {
 		return nil, errors.New("writegate: an audit trail is required")
 	}
-	g := &Gate{trail: trail, log: log, now: time.Now, writers: map[string]Writer{}, rates: buckets{m: map[string]*bucket{}}}
+	g := &Gate{trail: trail, log: log, now: time.Now, writers: map[string]Writer{}, rates: buckets{m: map[string]*bucket{}},
+		callers: newLimiter(cfg.Limits), events: security.Discard}
 	for i, p := range cfg.Policies {
 		cp := policy{Policy: p, idx: i, maxAge: p.MaxAge}
 		if p.Allow {
@@ -128,6 +131,24 @@ func New(cfg Config, trail Trail, log *slog.Logger) (*Gate, error) {
 		g.policies = append(g.policies, cp)
 	}
 	return g, nil
+}
+
+// SetEvents sends a security.WriteAllowed or WriteDenied event for every
+// attempt the trail records (the SOC stream; refusals the per-caller
+// limit only counts go as their summary). Call it before the first Write.
+func (g *Gate) SetEvents(r security.Recorder) { g.events = r }
+
+// event reports a recorded attempt to the SOC stream.
+func (g *Gate) event(ctx context.Context, e Result) {
+	ev := security.Event{Time: e.Time, Kind: security.WriteAllowed, Severity: security.SeverityNotice, Actor: e.Caller,
+		Remote: e.Remote, Component: "writegate", Object: e.Path, Outcome: "ok", Detail: e.Reason}
+	switch e.Result {
+	case audit.Denied:
+		ev.Kind, ev.Severity, ev.Outcome = security.WriteDenied, security.SeverityWarning, "denied"
+	case audit.Failed:
+		ev.Outcome, ev.Severity = "failed", security.SeverityWarning
+	}
+	g.events.Record(ctx, ev)
 }
 
 // SetClock replaces the clock that judges command age and refills rate
@@ -181,23 +202,30 @@ func (g *Gate) writer(path string) Writer {
 
 // Write checks req against the policies and, when every check passes,
 // writes the tag through its source with read-back. The checks, in order:
-// a policy allows the path → the caller is allowed → the command is not
-// older than max_age → the value fits the type and range → the tag's rate
-// bucket has a token. A refusal returns a *DeniedError (errors.Is
+// the caller's own bucket has a token (write_limits, spent by every
+// attempt; see callers.go) → a policy allows the path → the caller and
+// its role are allowed → the command is not older than max_age → the
+// value fits the type and range → the tag's rate bucket has a token. A refusal returns a *DeniedError (errors.Is
 // ErrDenied) and nothing is sent to the device. Every attempt is appended
 // to the audit trail before Write returns; the Result is that entry.
 func (g *Gate) Write(ctx context.Context, req Request) (Result, error) {
 	now := g.now()
-	res := Result{Time: now, Caller: req.Caller, Path: req.Path, New: req.Value, Note: req.Reason}
+	res := Result{Time: now, Caller: req.Caller, Path: req.Path, New: req.Value, Note: req.Reason,
+		Role: string(req.Role), Remote: req.Remote}
+	switch g.callers.take(&req, now) {
+	case suppressed:
+		// Counted, and audited later as one summarising entry.
+		res.Result, res.Reason = audit.Denied, g.callers.reason()
+		return res, &DeniedError{Reason: res.Reason}
+	case refused:
+		g.flushRefusals(now, false) // an older window's summary comes first
+		rec, err := g.deny(ctx, req, res, g.callers.reason())
+		g.callers.reopen(req.Caller, now)
+		return rec, err
+	}
 	reason, w := g.check(req, now)
 	if reason != "" {
-		res.Result, res.Reason = audit.Denied, reason
-		g.log.Warn("write denied", "caller", req.Caller, "path", req.Path, "value", req.Value.String(), "reason", reason)
-		rec, err := g.trail.Append(res)
-		if err != nil {
-			return res, fmt.Errorf("writegate: %s: %w: %w", req.Path, ErrAudit, errors.Join(&DeniedError{Reason: reason}, err))
-		}
-		return rec, &DeniedError{Reason: reason}
+		return g.deny(ctx, req, res, reason)
 	}
 	// Nothing reaches the device unless the attempt can be recorded.
 	if err := g.trail.Err(); err != nil {
@@ -214,6 +242,7 @@ func (g *Gate) Write(ctx context.Context, req Request) (Result, error) {
 		g.log.Info("write done", "caller", req.Caller, "path", req.Path, "old", old.String(), "value", req.Value.String())
 	}
 	rec, err := g.trail.Append(res)
+	g.event(ctx, res)
 	if err != nil {
 		g.log.Error("write not recorded in the audit trail", "caller", req.Caller, "path", req.Path, "result", res.Result, "err", err)
 		return res, fmt.Errorf("writegate: %s: %s but not recorded: %w: %w", req.Path, res.Result, ErrAudit, errors.Join(werr, err))
@@ -222,6 +251,51 @@ func (g *Gate) Write(ctx context.Context, req Request) (Result, error) {
 		return rec, fmt.Errorf("writegate: %s: %w", req.Path, werr)
 	}
 	return rec, nil
+}
+
+// deny records a refusal and returns it.
+func (g *Gate) deny(ctx context.Context, req Request, res Result, reason string) (Result, error) {
+	res.Result, res.Reason = audit.Denied, reason
+	g.log.Warn("write denied", "caller", req.Caller, "path", req.Path, "value", req.Value.String(), "reason", reason)
+	rec, err := g.trail.Append(res)
+	g.event(ctx, res)
+	if err != nil {
+		return res, fmt.Errorf("writegate: %s: %w: %w", req.Path, ErrAudit, errors.Join(&DeniedError{Reason: reason}, err))
+	}
+	return rec, &DeniedError{Reason: reason}
+}
+
+// FlushRefusals audits the refusals the per-caller limit only counted,
+// one entry per caller: those of windows that have passed, or of every
+// window when all is set (at shutdown). Run calls it; tests may too.
+func (g *Gate) FlushRefusals(all bool) { g.flushRefusals(g.now(), all) }
+
+func (g *Gate) flushRefusals(now time.Time, all bool) {
+	for _, s := range g.callers.due(now, all) {
+		e := Result{Time: now, Caller: s.caller, Path: s.path, Result: audit.Denied, Reason: s.reason(g.callers.rate.src),
+			Role: s.role, Remote: s.remote}
+		g.log.Warn("writes refused by the per-caller limit", "caller", s.caller, "count", s.n, "since", s.start)
+		if _, err := g.trail.Append(e); err != nil {
+			g.log.Error("summary of refused writes not recorded in the audit trail", "caller", s.caller, "count", s.n, "err", err)
+		}
+		g.event(context.Background(), e)
+	}
+}
+
+// Run writes the per-caller refusal summaries as their windows pass, and
+// the open ones when ctx ends; it returns nil then.
+func (g *Gate) Run(ctx context.Context) error {
+	t := time.NewTicker(SummaryWindow / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			g.FlushRefusals(true)
+			return nil
+		case <-t.C:
+			g.FlushRefusals(false)
+		}
+	}
 }
 
 // check runs the policy checks and finds the writer; it returns the
@@ -247,8 +321,15 @@ func (g *Gate) check(req Request, now time.Time) (string, Writer) {
 	case !p.Allow:
 		return fmt.Sprintf("policy write_policies[%d] (%s) denies writes to %s", p.idx, p.Match, req.Path), nil
 	}
-	if !callerAllowed(p.Callers, req.Caller) {
+	if len(p.Callers) > 0 && !callerAllowed(p.Callers, req.Caller) {
 		return "caller " + req.Caller + " not allowed", nil
+	}
+	if len(p.Roles) > 0 && !roleAllowed(p.Roles, req.Role) {
+		role := string(req.Role)
+		if role == "" {
+			role = "(none)"
+		}
+		return fmt.Sprintf("role %s of caller %s not allowed (policy write_policies[%d] needs %s)", role, req.Caller, p.idx, rolesText(p.Roles)), nil
 	}
 	if req.IssuedAt.IsZero() {
 		return "command has no issue time", nil
@@ -279,6 +360,24 @@ func callerAllowed(patterns []string, caller string) bool {
 		}
 	}
 	return false
+}
+
+// roleAllowed reports whether have includes one of the roles need.
+func roleAllowed(need []security.Role, have security.Role) bool {
+	for _, r := range need {
+		if have.Includes(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func rolesText(rs []security.Role) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = string(r)
+	}
+	return strings.Join(parts, " or ")
 }
 
 // checkValue applies the policy's type and range to v.

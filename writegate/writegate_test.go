@@ -296,7 +296,7 @@ func TestAllowedAndRateLimit(t *testing.T) {
 }
 
 func TestDefaultRate(t *testing.T) {
-	r := newRig(t, Config{Policies: []Policy{{Match: "#", Allow: true, Callers: []string{"*"}}}})
+	r := newRig(t, Config{Policies: []Policy{{Match: "#", Allow: true, Callers: []string{"*"}}}, Limits: Limits{PerCaller: "100/min"}})
 	for i := range 61 {
 		_, err := r.gate.Write(context.Background(), r.req(speed, model.Int(1), "api:x"))
 		if i < 60 && err != nil {
@@ -390,7 +390,8 @@ func TestWriterRouting(t *testing.T) {
 }
 
 func TestConcurrentWrites(t *testing.T) {
-	r := newRig(t, Config{Policies: []Policy{{Match: "#", Allow: true, Callers: []string{"*"}, MaxRate: "50/min"}}})
+	r := newRig(t, Config{Policies: []Policy{{Match: "#", Allow: true, Callers: []string{"*"}, MaxRate: "50/min"}},
+		Limits: Limits{PerCaller: "1000/min"}})
 	var wg sync.WaitGroup
 	var denied atomic.Int64
 	for range 8 {

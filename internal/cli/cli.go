@@ -103,11 +103,13 @@ func commands() []command {
 				"weir alarms ack -comment 'checked the bearing' filler_high_vibration",
 				"weir alarms shelve -for 30m -api http://10.0.0.5:8080 filler_high_vibration",
 			}, verbs: alarmsVerbs()},
-		{name: "audit", args: "verify [flags] [FILE]", summary: "verify the write audit trail",
+		{name: "audit", args: "verify|pubkey [flags] [FILE]", summary: "verify the audit trail against its signed checkpoint; print the checkpoint signing key",
 			examples: []string{
 				"weir audit verify                         # DATA_DIR/audit/writes.jsonl",
 				"weir audit verify ~/.cache/weir/demo/audit/writes.jsonl",
 				"weir audit verify -key-env WEIR_AUDIT_KEY /var/lib/weir/audit/writes.jsonl",
+				"weir audit verify -checkpoint checkpoints.jsonl -pubkey ed25519:BASE64 /var/lib/weir/audit/writes.jsonl",
+				"weir audit pubkey                         # the key checkpoints are signed with",
 			}, verbs: auditVerbs(), complete: "file"},
 		{name: "buffer", args: "[list|export|purge|dead|replay] [flags] [DIR] [SINK]", summary: "inspect, export or purge the durable buffers of a stopped gateway, and its dead letters",
 			examples: []string{
@@ -118,6 +120,11 @@ func commands() []command {
 				"weir buffer dead /var/lib/weir uns        # samples the destination refused, per cause",
 				"weir buffer replay -yes /var/lib/weir uns",
 			}, verbs: bufferVerbs(), defaultVerb: "list", complete: "dir"},
+		{name: "command", args: "sign [flags] [FILE]", summary: "sign a write or alarm command for the MQTT command topics",
+			examples: []string{
+				"weir command sign -caller mes -key-env WEIR_CMD_KEY_MES setpoint.json   # {\"path\":\"acme/line1/speed_sp\",\"value\":120}",
+				"weir command sign -kind alarm -caller hmi -key-file /etc/weir/hmi.key ack.json | mosquitto_pub -t weir/_commands/alarms/ack -q 1 -s",
+			}, verbs: commandVerbs(), complete: "file"},
 		{name: "version", args: "[-v|-sbom] [BINARY]", summary: "print the version, commit and build date",
 			examples: []string{"weir version", "weir --version", "weir version -v", "weir version -sbom > weir.cdx.json   # CycloneDX SBOM for a scanner",
 				"weir version -sbom dist/weir-v1.4.0-linux-arm > weir-linux-arm.cdx.json   # of another weir binary"}, define: defineVersion},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 
 	"golang.org/x/sync/errgroup"
@@ -21,6 +22,8 @@ import (
 	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/rules"
+	"github.com/weir-edge/weir/secevents"
+	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/writegate"
 	"github.com/weir-edge/weir/writegate/mqttcmd"
@@ -103,6 +106,9 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		}
 		log.Info("http listening", "addr", httpLn.Addr().String())
 	}
+	if data, err := os.ReadFile(f.configPath); err == nil {
+		ctx = withConfigSource(ctx, f.configPath, data) // for the config.applied record
+	}
 	return runGateway(ctx, cfg, httpLn, log)
 }
 
@@ -125,17 +131,33 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 			closeListener(httpLn)
 		}
 	}()
-	gate, trail, err := buildWriteGate(cfg, opts, log)
+	// Security events from every component (auth, API, MQTT commands, the
+	// write gate, the audit trail) leave the box through one stream: as
+	// samples to every sink and, when configured, to syslog. Components
+	// take it as secEvents; Record never blocks them.
+	secStream, err := secevents.New(cfg.SecurityEvents, node, log.With("component", "security_events"))
+	if err != nil {
+		return err
+	}
+	var secEvents security.Recorder = secStream
+	gate, trail, err := buildWriteGate(cfg, opts, log, secEvents)
 	if err != nil {
 		return err
 	}
 	defer trail.Close()
+	// Security events of every component go to the audit trail (bounded,
+	// never blocking) and to the SOC stream.
+	auditEvents := audit.NewEventRecorder(trail, 0, secEvents, log.With("component", "audit"))
+	events := security.Fanout{auditEvents, secEvents}
+	warnInsecure(ctx, cfg, log, events)
 	// Sparkplug sinks take DCMD/NCMD writes through the gate — only once a
-	// policy could allow one, so a node stays read-only by default.
+	// policy could allow one, so a node stays read-only by default (and
+	// only with the sink's commands.trust; untrusted ones are reported).
 	if len(cfg.WriteGate.Policies) > 0 {
 		for _, s := range opts.Sinks {
 			if sp, ok := s.Sink.(*sparkplug.Sink); ok {
 				sp.SetWriteGate(gate)
+				sp.SetRecorder(events)
 			}
 		}
 	}
@@ -156,8 +178,10 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	// The latest value of every tag, after processing, for the API; last,
 	// so it sees derived tags and alarm events too.
 	latest := writegate.NewLatest(maxLatestTags)
-	opts.Processors = append(opts.Processors, ruleProc, latest)
-	opts.ProcessorNames = append(opts.ProcessorNames, "rules", "latest-values")
+	// Security events enter before the rules, so a rule can raise an
+	// alarm on them (weir/_security/auth.login_failed).
+	opts.Processors = append(opts.Processors, secStream, ruleProc, latest)
+	opts.ProcessorNames = append(opts.ProcessorNames, "security-events", "rules", "latest-values")
 	// Parsing and building a large configuration (10,000 tags) leaves tens
 	// of MB of garbage behind; hand it back to the OS before running for
 	// months.
@@ -176,13 +200,21 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	var writeCmds *mqttcmd.Commands
 	if c := cfg.WriteCommands; c != nil {
-		if writeCmds, err = mqttcmd.New(*c, gate, log.With("component", "write_commands")); err != nil {
+		if writeCmds, err = mqttcmd.New(*c, gate, events, log.With("component", "write_commands")); err != nil {
 			return err
 		}
 	}
 	var alarmCmds *alarms.Commands
 	if c := cfg.Alarms.Commands; c != nil {
-		if alarmCmds, err = alarms.NewCommands(*c, mgr, log.With("component", "alarm_commands")); err != nil {
+		if alarmCmds, err = alarms.NewCommands(*c, mgr, events, log.With("component", "alarm_commands")); err != nil {
+			return err
+		}
+	}
+
+	// TLS or plain HTTP, decided for the address actually bound (apiserve.go).
+	var served apiServing
+	if httpLn != nil {
+		if served, err = prepareAPI(cfg, httpLn.Addr(), events, log, os.Stderr); err != nil {
 			return err
 		}
 	}
@@ -194,9 +226,16 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	defer runner.Close()
 	started = true
+	events.Record(ctx, configAppliedEvent(ctx, cfg, node))
 	g.Go(func() error { return eng.Run(gctx) })
+	g.Go(func() error { return auditEvents.Run(gctx) })
+	g.Go(func() error { return trail.Run(gctx) })
+	g.Go(func() error { return gate.Run(gctx) })
 	g.Go(func() error { return loss.run(gctx) })
 	g.Go(func() error { return mgr.Run(gctx) })
+	// Stops with the gateway; sends what is queued for syslog within its
+	// drain_timeout first.
+	g.Go(func() error { return secStream.Run(gctx) })
 	if writeCmds != nil {
 		g.Go(func() error { return writeCmds.Run(gctx) })
 	}
@@ -205,7 +244,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	if httpLn != nil {
 		// Clients on this machine (weir alarms) find the API here.
-		remove, err := writeAPIAddr(cfg.DataDirOrDefault(), "http://"+httpLn.Addr().String())
+		remove, err := writeAPIAddr(cfg.DataDirOrDefault(), served.url)
 		if err != nil {
 			log.Warn("api address file not written; weir alarms will need -api", "err", err)
 		} else {
@@ -214,7 +253,9 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
 		alarmAPI := &api.Alarms{Store: mgr, Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
-			Extra: func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) }})
+			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) },
+			SecurityStats: secStream,
+			TLS:           served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()
@@ -249,10 +290,12 @@ const maxLatestTags = 100_000
 // buildWriteGate opens the audit trail and the one gate every write to a
 // device goes through, and registers every source that can write, tag by
 // tag. With no write_policies the gate denies (and audits) every attempt.
-func buildWriteGate(cfg *config.Config, opts engine.Options, log *slog.Logger) (*writegate.Gate, *audit.Log, error) {
+func buildWriteGate(cfg *config.Config, opts engine.Options, log *slog.Logger, events security.Recorder) (*writegate.Gate, *audit.Log, error) {
 	ac := cfg.Audit
 	ac.File = cfg.AuditFile()
-	trail, err := audit.Open(ac, log.With("component", "audit"))
+	ac.CheckpointFile = cfg.AuditCheckpointFile()
+	trail, err := audit.OpenWith(ac, audit.Options{Log: log.With("component", "audit"), Events: events,
+		Node: cfg.NodeID(), DataDir: cfg.DataDirOrDefault()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit trail: %w", err)
 	}
