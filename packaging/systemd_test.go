@@ -2,6 +2,7 @@ package packaging
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weir-edge/weir/internal/cli"
 )
 
 // maxExposure is the highest `systemd-analyze security` exposure score the
@@ -213,5 +216,29 @@ func TestTmpfiles(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^d\s+/var/lib/weir\s+0700\s+weir\s+weir\s`).Match(data) {
 		t.Errorf("weir.tmpfiles does not create /var/lib/weir 0700 weir:weir:\n%s", data)
+	}
+}
+
+// TestExecStart runs the unit's command line (with an example
+// configuration and --print-config, which prints and exits) through the
+// weir CLI, so that a renamed flag or command breaks this test rather than
+// the service at the next boot; and checks that the data dir it names is
+// the one the sandbox lets it write.
+func TestExecStart(t *testing.T) {
+	d := directives(t, unitPath)
+	if len(d["ExecStart"]) != 1 {
+		t.Fatalf("ExecStart=%q, want one", d["ExecStart"])
+	}
+	args := strings.Fields(d["ExecStart"][0])
+	if args[0] != "/usr/local/bin/weir" || len(args) < 3 || args[1] != "run" || args[len(args)-1] != "/etc/weir/weir.yaml" {
+		t.Fatalf("ExecStart=%q, want /usr/local/bin/weir run … /etc/weir/weir.yaml", d["ExecStart"][0])
+	}
+	args[len(args)-1] = "../examples/modbus-to-mqtt.yaml"
+	var out, errOut bytes.Buffer
+	if code := cli.Main(append(args[1:], "--print-config"), &out, &errOut); code != 0 {
+		t.Fatalf("weir %s --print-config: exit %d\n%s", strings.Join(args[1:], " "), code, errOut.String())
+	}
+	if want := "data_dir: " + d["ReadWritePaths"][0]; !strings.Contains(out.String(), want) {
+		t.Errorf("the configuration ExecStart runs has no %q:\n%s", want, out.String())
 	}
 }
