@@ -35,6 +35,10 @@ type Options struct {
 	// Extra mounts further handlers on the mux (behind Middleware), such
 	// as the values, write and audit endpoints (Values.Mount).
 	Extra func(mux *http.ServeMux)
+
+	// Auth, when set, guards every route but /healthz and /readyz
+	// (RequireAuth); Middleware wraps outside it.
+	Auth Authenticator
 }
 
 // Server is the HTTP listener. Construct with New, then Serve.
@@ -93,6 +97,9 @@ func New(opts Options) *Server {
 		opts.Extra(mux)
 	}
 	var h http.Handler = mux
+	if opts.Auth != nil {
+		h = RequireAuth(opts.Auth, h)
+	}
 	if opts.Middleware != nil {
 		h = opts.Middleware(h)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/weir-edge/weir/alarms"
 	"github.com/weir-edge/weir/audit"
+	"github.com/weir-edge/weir/auth"
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/processors/deadband"
@@ -56,6 +57,10 @@ type Config struct {
 	// Processors run in order on every sample between sources and sinks.
 	Processors []Processor `yaml:"processors"`
 	Sinks      []Sink      `yaml:"sinks"`
+	// Auth configures who may use the HTTP API: local users, client
+	// certificates, JWTs (API tokens need no configuration); nil: tokens
+	// only.
+	Auth *auth.Config `yaml:"auth"`
 }
 
 // AuditConfig is the audit block; File defaults to
@@ -241,6 +246,9 @@ func (c *Config) Validate() error {
 	errs.AddPrefixed("alarms", c.Alarms.Validate())
 	if c.WriteCommands != nil {
 		errs.AddPrefixed("write_commands", c.WriteCommands.Validate())
+	}
+	if c.Auth != nil {
+		errs.AddPrefixed("auth", c.Auth.Validate())
 	}
 	if c.Audit != (AuditConfig{}) {
 		ac := c.Audit // file has a default, the other keys are checked here
