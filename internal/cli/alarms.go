@@ -35,6 +35,7 @@ func defineAlarms(fs *flag.FlagSet, verb string) body {
 	api := fs.String("api", "", "base URL of the gateway's HTTP API (default: the address the gateway wrote in its data dir)")
 	dataDir := fs.String("data-dir", "", "the running gateway's data dir, where it writes its API address (default "+config.DefaultDataDir+", then the demo's)")
 	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
+	tokenFile := fs.String("token-file", "", "file holding the API token to send (default: $WEIR_TOKEN, then DATA_DIR/auth/cli-token)")
 	var state, prio, shelved, comment, reason, until string
 	var dur time.Duration
 	switch verb {
@@ -69,7 +70,16 @@ func defineAlarms(fs *flag.FlagSet, verb string) body {
 			fmt.Fprintf(stderr, "weir alarms: -api must be an http:// or https:// URL, got %q\n", u)
 			return errUsage
 		}
-		client := &http.Client{Timeout: *timeout}
+		dirs := []string{*dataDir}
+		if *dataDir == "" {
+			demo, _ := demoDataDir()
+			dirs = []string{config.DefaultDataDir, demo}
+		}
+		tok, err := clientToken(*tokenFile, dirs...)
+		if err != nil {
+			return err
+		}
+		client := &http.Client{Timeout: *timeout, Transport: bearer(tok)}
 		err = alarmsVerb(ctx, client, base.String(), verb, pos, alarmsArgs{state, prio, shelved, comment, reason, until, dur}, stdout)
 		var opErr *net.OpError
 		if errors.As(err, &opErr) && opErr.Op == "dial" {
@@ -171,6 +181,9 @@ func alarmsCall(ctx context.Context, client *http.Client, method, u string, body
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, u, err)
 	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return fmt.Errorf("%s: the gateway wants a token: give -token-file FILE or $WEIR_TOKEN, or save one as DATA_DIR/auth/cli-token with weir token create -cli", resp.Status)
+	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error string `json:"error"`
@@ -185,3 +198,19 @@ func alarmsCall(ctx context.Context, client *http.Client, method, u string, body
 	}
 	return nil
 }
+
+// bearer is a transport that sends tok as the bearer token (nothing when
+// tok is empty).
+func bearer(tok string) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if tok != "" {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", "Bearer "+tok)
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

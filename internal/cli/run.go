@@ -21,6 +21,7 @@ import (
 	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/rules"
+	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/writegate"
 	"github.com/weir-edge/weir/writegate/mqttcmd"
@@ -184,6 +185,12 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 			return err
 		}
 	}
+	// the SOC stream and audit trail (another branch)
+	var secEvents security.Recorder = security.Discard
+	authn, err := buildAuth(cfg, secEvents, log)
+	if err != nil {
+		return err
+	}
 
 	// Everything is built: start. The engine owns the buffers from here.
 	g, gctx := errgroup.WithContext(ctx)
@@ -210,9 +217,11 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 			defer remove()
 		}
 		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
-		alarmAPI := &api.Alarms{Store: mgr, Log: log.With("component", "api")}
+		alarmAPI := &api.Alarms{Store: mgr, Events: secEvents, Log: log.With("component", "api")}
+		tokens := &api.Tokens{Store: authn.Tokens(), MaxLifetime: authn.TokenMaxLifetime(), Events: secEvents, Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
-			Extra: func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) }})
+			Auth:  authn,
+			Extra: func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux); tokens.Mount(mux) }})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()
