@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -41,26 +42,47 @@ func newJWTVerifier(cfg JWTConfig, now func() time.Time) (*jwtVerifier, error) {
 	if cfg.JWKSFile == "" {
 		return v, nil // discovery on first use
 	}
-	data, _, err := conf.ReadFile("JWKS file", cfg.JWKSFile)
+	ks, err := readJWKS(cfg.JWKSFile)
 	if err != nil {
 		return nil, conf.Permanent(err)
 	}
+	v.verifier = oidc.NewVerifier(cfg.Issuer, ks, v.oidcConfig())
+	return v, nil
+}
+
+// readJWKS reads the provider's public keys; a private key is refused.
+func readJWKS(path string) (*oidc.StaticKeySet, error) {
+	data, _, err := conf.ReadFile("JWKS file", path)
+	if err != nil {
+		return nil, err
+	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(data, &set); err != nil {
-		return nil, conf.Permanent(fmt.Errorf("JWKS file %s: %w", cfg.JWKSFile, err))
+		return nil, fmt.Errorf("JWKS file %s: %w", path, err)
 	}
 	ks := &oidc.StaticKeySet{}
 	for _, k := range set.Keys {
 		if !k.IsPublic() {
-			return nil, conf.Permanent(fmt.Errorf("JWKS file %s holds a private key (%s); give the provider's public keys only", cfg.JWKSFile, k.KeyID))
+			return nil, fmt.Errorf("JWKS file %s holds a private key (%s); give the provider's public keys only", path, k.KeyID)
 		}
 		ks.PublicKeys = append(ks.PublicKeys, k.Key)
 	}
 	if len(ks.PublicKeys) == 0 {
-		return nil, conf.Permanent(fmt.Errorf("JWKS file %s holds no keys", cfg.JWKSFile))
+		return nil, fmt.Errorf("JWKS file %s holds no keys", path)
 	}
-	v.verifier = oidc.NewVerifier(cfg.Issuer, ks, v.oidcConfig())
-	return v, nil
+	return ks, nil
+}
+
+// Check reads what the block names on this machine, for weir validate:
+// the JWKS file must hold public keys only. It does nothing without one.
+func (j JWTConfig) Check() error {
+	if j.JWKSFile == "" || !filepath.IsAbs(j.JWKSFile) {
+		return nil
+	}
+	if _, err := readJWKS(j.JWKSFile); err != nil {
+		return conf.Errorf("jwks_file", "%v", err)
+	}
+	return nil
 }
 
 func (v *jwtVerifier) oidcConfig() *oidc.Config {

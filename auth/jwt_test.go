@@ -120,3 +120,24 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
+
+func TestJWKSCheck(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	priv := writeJWKS(t, jose.JSONWebKey{Key: key, KeyID: "k1", Algorithm: "ES256", Use: "sig"})
+	pub := writeJWKS(t, jose.JSONWebKey{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"})
+	for name, tc := range map[string]struct {
+		path string
+		want string
+	}{
+		"public":  {pub, ""},
+		"private": {priv, "jwks_file: JWKS file " + priv + " holds a private key"},
+		"missing": {"/nonexistent/jwks.json", "does not exist"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := JWTConfig{JWKSFile: tc.path}.Check()
+			if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Check = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
