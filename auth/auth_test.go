@@ -397,3 +397,16 @@ func flipLast(tok string) string {
 	}
 	return tok[:len(tok)-1] + string(last)
 }
+
+// A failed login says which account was tried, never with what, and names
+// no actor: nobody was authenticated.
+func TestFailedLoginEventNamesAccount(t *testing.T) {
+	r := newRig(t, Config{Users: []User{{Name: "alice", Role: security.Operator, PasswordHash: testHash()}}})
+	r.a.Check(request("127.0.0.1:9", basic("alice", "guess-1")), security.Viewer)
+	r.a.Check(request("127.0.0.1:9", "Bearer weir_0123456789abcdef_"+strings.Repeat("d", 64)), security.Viewer)
+	evs := r.events.all()
+	if len(evs) != 2 || evs[0].Actor != "" || !strings.Contains(evs[0].Detail, "user alice") ||
+		!strings.Contains(evs[1].Detail, "token 0123456789abcdef") || strings.Contains(evs[0].Detail, "guess-1") {
+		t.Fatalf("events %+v", evs)
+	}
+}

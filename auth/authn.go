@@ -163,15 +163,14 @@ func (a *Authenticator) Check(r *http.Request, need security.Role) Decision {
 			return Decision{Outcome: Unauthenticated}
 		}
 		a.log.Debug("authentication failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
-		_, sup, blocked := a.failures.fail(host, now)
+		sup, blocked := a.failures.fail(host, now)
+		if claimed != "" {
+			detail += " (" + claimed + ")"
+		}
 		if blocked {
 			detail += fmt.Sprintf("; %d failures from this address within %s: refused for %s", failLimit, failWindow, backoff)
 		}
-		actor := ""
-		if claimed != "" {
-			actor = "api:" + claimed
-		}
-		a.record(r, security.Event{Kind: security.LoginFailed, Severity: security.SeverityWarning, Actor: actor,
+		a.record(r, security.Event{Kind: security.LoginFailed, Severity: security.SeverityWarning,
 			Object: object, Outcome: "failed", Detail: withSuppressed(detail, sup)})
 		return Decision{Outcome: Unauthenticated}
 	}
@@ -223,8 +222,9 @@ func (a *Authenticator) record(r *http.Request, ev security.Event) {
 	a.events.Record(r.Context(), ev)
 }
 
-// authenticate finds the identity r proves; claimed is the user a failed
-// attempt named (Basic) or the token id, for the event.
+// authenticate finds the identity r proves; claimed says which account a
+// failed attempt named ("user alice", "token <id>"), for the event: never
+// a secret.
 func (a *Authenticator) authenticate(r *http.Request, host string) (Identity, string, error) {
 	if id, ok := a.fromCert(r); ok {
 		return id, "", nil
@@ -248,8 +248,10 @@ func (a *Authenticator) authenticate(r *http.Request, host string) (Identity, st
 		if strings.HasPrefix(cred.Token, TokenPrefix) {
 			t, err := a.tokens.Lookup(cred.Token)
 			if err != nil {
-				id, _ := ParseToken(cred.Token)
-				return Identity{}, id, err
+				if id, perr := ParseToken(cred.Token); perr == nil {
+					return Identity{}, "token " + id, err
+				}
+				return Identity{}, "", err
 			}
 			return Identity{User: t.User, Role: t.Role, Method: "token", credential: t.ID}, "", nil
 		}
@@ -264,10 +266,10 @@ func (a *Authenticator) authenticate(r *http.Request, host string) (Identity, st
 		return Identity{User: user, Role: role, Method: "jwt", credential: fmt.Sprintf("%x", sum[:8])}, "", nil
 	case SchemeBasic:
 		if r.TLS == nil && !isLoopback(host) {
-			return Identity{}, cred.User, errors.New("HTTP Basic refused without TLS from a non-loopback address")
+			return Identity{}, "user " + cred.User + ", Basic without TLS", errors.New("HTTP Basic refused without TLS from a non-loopback address")
 		}
 		if !a.checkBasic(r.Context(), cred.User, cred.Password) {
-			return Identity{}, cred.User, errors.New("wrong user or password")
+			return Identity{}, "user " + cred.User, errors.New("wrong user or password")
 		}
 		u := a.users[cred.User]
 		return Identity{User: u.Name, Role: u.Role, Method: "basic", credential: u.Name}, "", nil

@@ -82,10 +82,10 @@ func (w *window) blocked(key string, now time.Time) (time.Duration, bool) {
 	return e.blockedUntil.Sub(now), true
 }
 
-// fail counts a failure of key; it reports whether an event should be
-// recorded for it, how many attempts were suppressed since the last event,
-// and whether key now backs off.
-func (w *window) fail(key string, now time.Time) (emit bool, suppressed int, blocked bool) {
+// fail counts a failure of key; it reports how many attempts were
+// suppressed since the last event, and whether key now backs off. Every
+// failure is reported: at most failLimit per window get through.
+func (w *window) fail(key string, now time.Time) (suppressed int, blocked bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	e := w.entry(key, now, failWindow)
@@ -97,7 +97,7 @@ func (w *window) fail(key string, now time.Time) (emit bool, suppressed int, blo
 		e.start = now
 		blocked = true
 	}
-	return true, suppressed, blocked
+	return suppressed, blocked
 }
 
 // takeSuppressed returns and clears the count of attempts refused while
