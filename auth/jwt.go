@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -104,6 +105,9 @@ func (v *jwtVerifier) get(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	// The provider keeps this client for its key fetches, which otherwise
+	// have no deadline.
+	dctx = oidc.ClientContext(dctx, &http.Client{Timeout: 10 * time.Second})
 	p, err := oidc.NewProvider(dctx, v.cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("OIDC discovery at %s: %w", v.cfg.Issuer, err)

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -139,5 +141,32 @@ func TestJWKSCheck(t *testing.T) {
 				t.Fatalf("Check = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// With only an issuer, the keys come from OIDC discovery, at the first JWT.
+func TestJWTDiscovery(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"issuer": srv.URL, "jwks_uri": srv.URL + "/keys",
+			"authorization_endpoint": srv.URL + "/auth", "id_token_signing_alg_values_supported": []string{"ES256"}})
+	})
+	mux.HandleFunc("/keys", func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	})
+	cfg := Config{JWT: &JWTConfig{Issuer: srv.URL, Audience: "weir", Roles: map[string]security.Role{"ops": security.Operator}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, cfg)
+	now := r.clock.Now()
+	tok := signJWT(t, key, "k1", map[string]any{"iss": srv.URL, "aud": "weir", "sub": "bob", "roles": "ops",
+		"exp": now.Add(time.Hour).Unix(), "iat": now.Unix()})
+	d := r.a.Check(request("10.8.0.1:1", "Bearer "+tok), security.Operator)
+	if d.Outcome != OK || d.Identity.User != "bob" || d.Identity.Method != "jwt" {
+		t.Fatalf("%+v", d)
 	}
 }
