@@ -30,15 +30,12 @@ type Options struct {
 	Status     StatusSource
 	NodeID     string
 	Version    string
+	Auth       Authenticator // when set, guards every route but /healthz and /readyz (RequireAuth), inside Middleware
 	Middleware Middleware
 	Logger     *slog.Logger
 	// Extra mounts further handlers on the mux (behind Middleware), such
 	// as the values, write and audit endpoints (Values.Mount).
 	Extra func(mux *http.ServeMux)
-
-	// Auth, when set, guards every route but /healthz and /readyz
-	// (RequireAuth); Middleware wraps outside it.
-	Auth Authenticator
 }
 
 // Server is the HTTP listener. Construct with New, then Serve.

@@ -61,6 +61,10 @@ func defineAlarms(fs *flag.FlagSet, verb string) body {
 			fmt.Fprintln(stderr, "weir alarms shelve: set one of -for and -until")
 			return errUsage
 		}
+		ctx, err := withClientToken(ctx, *tokenFile, *dataDir)
+		if err != nil {
+			return err
+		}
 		u, err := apiURL(*api, *dataDir)
 		if err != nil {
 			return err
@@ -70,16 +74,7 @@ func defineAlarms(fs *flag.FlagSet, verb string) body {
 			fmt.Fprintf(stderr, "weir alarms: -api must be an http:// or https:// URL, got %q\n", u)
 			return errUsage
 		}
-		dirs := []string{*dataDir}
-		if *dataDir == "" {
-			demo, _ := demoDataDir()
-			dirs = []string{config.DefaultDataDir, demo}
-		}
-		tok, err := clientToken(*tokenFile, dirs...)
-		if err != nil {
-			return err
-		}
-		client := &http.Client{Timeout: *timeout, Transport: bearer(tok)}
+		client := &http.Client{Timeout: *timeout}
 		err = alarmsVerb(ctx, client, base.String(), verb, pos, alarmsArgs{state, prio, shelved, comment, reason, until, dur}, stdout)
 		var opErr *net.OpError
 		if errors.As(err, &opErr) && opErr.Op == "dial" {
@@ -172,6 +167,7 @@ func alarmsCall(ctx context.Context, client *http.Client, method, u string, body
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	setBearer(ctx, req)
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -198,19 +194,3 @@ func alarmsCall(ctx context.Context, client *http.Client, method, u string, body
 	}
 	return nil
 }
-
-// bearer is a transport that sends tok as the bearer token (nothing when
-// tok is empty).
-func bearer(tok string) http.RoundTripper {
-	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		if tok != "" {
-			r = r.Clone(r.Context())
-			r.Header.Set("Authorization", "Bearer "+tok)
-		}
-		return http.DefaultTransport.RoundTrip(r)
-	})
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

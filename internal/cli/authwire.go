@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,4 +100,30 @@ func checkClientToken(tok, from string) (string, error) {
 		return "", fmt.Errorf("%s does not hold a Weir token (weir_…)", from)
 	}
 	return tok, nil
+}
+
+// bearerKey is the context key of the token a CLI request sends.
+type bearerKey struct{}
+
+// withClientToken finds the token for a gateway found from dataDir (see
+// clientToken; without dataDir the default data dir, then the demo's) and
+// returns ctx carrying it for setBearer.
+func withClientToken(ctx context.Context, tokenFile, dataDir string) (context.Context, error) {
+	dirs := []string{dataDir}
+	if dataDir == "" {
+		demo, _ := demoDataDir()
+		dirs = []string{config.DefaultDataDir, demo}
+	}
+	tok, err := clientToken(tokenFile, dirs...)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, bearerKey{}, tok), nil
+}
+
+// setBearer adds the token withClientToken found, if any, to req.
+func setBearer(ctx context.Context, req *http.Request) {
+	if tok, _ := ctx.Value(bearerKey{}).(string); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 }
