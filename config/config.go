@@ -242,13 +242,13 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs.Add(c.WriteGate.Validate())
+	if c.Auth != nil {
+		errs.AddPrefixed("auth", c.Auth.Validate())
+	}
 	errs.Add(c.Rules.Validate())
 	errs.AddPrefixed("alarms", c.Alarms.Validate())
 	if c.WriteCommands != nil {
 		errs.AddPrefixed("write_commands", c.WriteCommands.Validate())
-	}
-	if c.Auth != nil {
-		errs.AddPrefixed("auth", c.Auth.Validate())
 	}
 	if c.Audit != (AuditConfig{}) {
 		ac := c.Audit // file has a default, the other keys are checked here
