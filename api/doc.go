@@ -11,6 +11,9 @@
 //
 // docs/observability.md says what each answer means for an operator.
 //
-// Handlers sit behind a Middleware seam so authentication can be added
-// without touching them.
+// Every route but /healthz and /readyz wants credentials when
+// Options.Auth is set (the gateway always sets it): RequireAuth asks the
+// authenticator (package auth) with the role the route needs (routeRoles in
+// auth.go) and hands the handlers the caller in the request context
+// (UserFrom, RoleFrom). Tokens serves /api/v1/tokens for admins.
 package api
