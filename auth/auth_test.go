@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/weir-edge/weir/security"
 )
@@ -383,6 +384,10 @@ func TestTokenFile(t *testing.T) {
 				t.Fatal("created")
 			}
 		})
+	}
+	_, noted, err := s.Create("ops", security.Viewer, time.Hour, "line1\nline2\t"+strings.Repeat("é", 150))
+	if err != nil || strings.ContainsAny(noted.Note, "\n\t") || len(noted.Note) > 200 || !utf8.ValidString(noted.Note) {
+		t.Errorf("note %q (%v): control characters or over 200 bytes", noted.Note, err)
 	}
 	if _, err := s.Revoke("0000000000000000"); !errors.Is(err, ErrNoToken) {
 		t.Errorf("revoke unknown: %v", err)

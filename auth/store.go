@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/weir-edge/weir/security"
 )
@@ -142,8 +144,14 @@ func (s *TokenStore) Create(user string, role security.Role, lifetime time.Durat
 	if lifetime < time.Minute || lifetime > MaxTokenLifetime {
 		return "", TokenInfo{}, fmt.Errorf("expiry must be between 1m and %s", MaxTokenLifetime)
 	}
+	note = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, note)
 	if len(note) > 200 {
-		note = note[:200]
+		note = strings.ToValidUTF8(note[:200], "")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
