@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -36,6 +37,9 @@ type jwtVerifier struct {
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
 	lastTry  time.Time
+	// jwks is the JWKS file's stamp when it was read: a changed file
+	// (the provider rotated its keys) is read again.
+	jwks fileStamp
 }
 
 func newJWTVerifier(cfg JWTConfig, now func() time.Time) (*jwtVerifier, error) {
@@ -43,12 +47,28 @@ func newJWTVerifier(cfg JWTConfig, now func() time.Time) (*jwtVerifier, error) {
 	if cfg.JWKSFile == "" {
 		return v, nil // discovery on first use
 	}
-	ks, err := readJWKS(cfg.JWKSFile)
-	if err != nil {
+	if err := v.loadJWKS(); err != nil {
 		return nil, conf.Permanent(err)
 	}
-	v.verifier = oidc.NewVerifier(cfg.Issuer, ks, v.oidcConfig())
 	return v, nil
+}
+
+// loadJWKS (re)reads the JWKS file when it changed; on failure the keys
+// read before stay in use.
+func (v *jwtVerifier) loadJWKS() error {
+	fi, err := os.Stat(v.cfg.JWKSFile)
+	if err == nil && v.verifier != nil && stampOf(fi) == v.jwks {
+		return nil
+	}
+	ks, err := readJWKS(v.cfg.JWKSFile)
+	if err != nil {
+		return err
+	}
+	v.verifier = oidc.NewVerifier(v.cfg.Issuer, ks, v.oidcConfig())
+	if fi != nil {
+		v.jwks = stampOf(fi)
+	}
+	return nil
 }
 
 // readJWKS reads the provider's public keys; a private key is refused.
@@ -95,6 +115,12 @@ func (v *jwtVerifier) oidcConfig() *oidc.Config {
 func (v *jwtVerifier) get(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.cfg.JWKSFile != "" {
+		if err := v.loadJWKS(); err != nil && v.verifier == nil {
+			return nil, err
+		}
+		return v.verifier, nil
+	}
 	if v.verifier != nil {
 		return v.verifier, nil
 	}

@@ -170,3 +170,27 @@ func TestJWTDiscovery(t *testing.T) {
 		t.Fatalf("%+v", d)
 	}
 }
+
+// A provider's key rotation: the JWKS file is rewritten and the new key
+// works without a restart.
+func TestJWKSReload(t *testing.T) {
+	old, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	next, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	path := writeJWKS(t, jose.JSONWebKey{Key: &old.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"})
+	r := newRig(t, Config{JWT: &JWTConfig{JWKSFile: path, Audience: "weir", Roles: map[string]security.Role{"ops": security.Viewer}}})
+	now := r.clock.Now()
+	claims := map[string]any{"aud": "weir", "sub": "bob", "roles": "ops", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
+	if d := r.a.Check(request("10.7.0.1:1", "Bearer "+signJWT(t, next, "k2", claims)), security.Viewer); d.Outcome != Unauthenticated {
+		t.Fatalf("unknown key accepted: %+v", d)
+	}
+	// Replaced as deploy tools do (write, rename): a new file.
+	if err := os.Rename(writeJWKS(t, jose.JSONWebKey{Key: &next.PublicKey, KeyID: "k2", Algorithm: "ES256", Use: "sig"}), path); err != nil {
+		t.Fatal(err)
+	}
+	if d := r.a.Check(request("10.7.0.2:1", "Bearer "+signJWT(t, next, "k2", claims)), security.Viewer); d.Outcome != OK {
+		t.Fatalf("rotated key refused: %+v", d)
+	}
+	if d := r.a.Check(request("10.7.0.3:1", "Bearer "+signJWT(t, old, "k1", claims)), security.Viewer); d.Outcome != Unauthenticated {
+		t.Fatalf("retired key accepted: %+v", d)
+	}
+}

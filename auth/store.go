@@ -50,6 +50,7 @@ type TokenStore struct {
 type fileStamp struct {
 	mod  time.Time
 	size int64
+	ino  uint64
 	ok   bool
 }
 
