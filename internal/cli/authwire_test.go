@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -38,11 +39,23 @@ func TestGatewayAuthFromFile(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runGateway(ctx, cfg, ln, testLogger(t)) }()
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	go func() { done <- runGateway(ctx, cfg, ln, log) }()
+	var secrets []string
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("gateway: %v", err)
+		}
+		// No password, token or hash in any log line, even at debug.
+		for _, s := range secrets {
+			if strings.Contains(logs.String(), s) {
+				t.Errorf("secret %.10s… in the log", s)
+			}
+		}
+		if !strings.Contains(logs.String(), "authentication failed") {
+			t.Errorf("the debug log does not show the failed logins; the check above proves nothing:\n%s", logs.String())
 		}
 	}()
 	waitFile(t, dataDir+"/"+apiAddrFile, done)
@@ -73,6 +86,9 @@ func TestGatewayAuthFromFile(t *testing.T) {
 			t.Errorf("%s without credentials: %d, want 401", p, code)
 		}
 	}
+	if code := do("GET", "/status", "vera", "wrong horse battery", ""); code != http.StatusUnauthorized {
+		t.Errorf("/status with a wrong password: %d", code)
+	}
 	if code := do("GET", "/status", "vera", "correct horse battery", ""); code != 200 {
 		t.Errorf("/status as vera: %d", code)
 	}
@@ -84,6 +100,7 @@ func TestGatewayAuthFromFile(t *testing.T) {
 		t.Fatalf("token create: %d %s", code, errOut)
 	}
 	tok := strings.TrimSpace(out)
+	secrets = append(secrets, "correct horse battery", "wrong horse battery", hash, tok[len(tok)-64:], strings.Split(hash, "$")[5])
 	if code := do("POST", "/api/v1/write", "", "", tok); code == http.StatusUnauthorized || code == http.StatusForbidden {
 		t.Errorf("write with an operator token: %d", code)
 	}
