@@ -86,6 +86,9 @@ type Authenticator struct {
 	basicOK map[[32]byte]time.Time
 }
 
+// maxObject caps the request named in an event.
+const maxObject = 256
+
 // basicCacheTTL is how long a verified Basic login is trusted from memory.
 const basicCacheTTL = 5 * time.Minute
 
@@ -147,6 +150,9 @@ func (a *Authenticator) Check(r *http.Request, need security.Role) Decision {
 	now := a.now()
 	host := remoteHost(r.RemoteAddr)
 	object := r.Method + " " + r.URL.Path
+	if len(object) > maxObject { // the path is the caller's text
+		object = strings.ToValidUTF8(object[:maxObject], "") + "…"
+	}
 	if wait, blocked := a.failures.blocked(host, now); blocked {
 		return Decision{Outcome: Throttled, RetryAfter: wait}
 	}
