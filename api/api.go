@@ -36,6 +36,9 @@ type Options struct {
 	// Extra mounts further handlers on the mux (behind Middleware), such
 	// as the values, write and audit endpoints (Values.Mount).
 	Extra func(mux *http.ServeMux)
+	// SecurityStats, when set, adds the weir_security_* metrics of the
+	// security event stream (secevents.Stream).
+	SecurityStats SecurityEventSource
 }
 
 // Server is the HTTP listener. Construct with New, then Serve.
@@ -56,6 +59,9 @@ func New(opts Options) *Server {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newCollector(opts.Status, opts.NodeID, opts.Version),
 	)
+	if opts.SecurityStats != nil {
+		reg.MustRegister(securityCollector{opts.SecurityStats})
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogAdapter{opts.Logger}}))
 	// Liveness: the process answers. It says nothing about the plant or

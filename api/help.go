@@ -43,6 +43,15 @@ var help = map[string]string{
 	"weir_sink_buffer_dropped_samples_total":      "Samples lost from the sink's buffer before delivery, by cause: full (overflow policy), age (older than max_age), disk_full, corrupt (unreadable in the store).",
 	"weir_sink_buffer_redelivered_samples_total":  "Samples handed to the sink again after a failed or partial Write (at-least-once retries).",
 
+	// The security event stream (secevents).
+	"weir_security_events_total":               "Security events recorded, by kind (auth.login_failed, write.denied, …), including those below min_severity that were sent nowhere.",
+	"weir_security_events_filtered_total":      "Security events below security_events.min_severity: counted, not sent to the sinks or to syslog.",
+	"weir_security_events_dropped_total":       "Security events lost because a queue was full, by target: sinks (more than max_pending waiting for the next engine tick) or syslog (the queue filled while the collector was away or slow).",
+	"weir_security_syslog_messages_sent_total": "RFC 5424 messages written to the syslog collector.",
+	"weir_security_syslog_failures_total":      "Failed connection attempts to the syslog collector and connections lost; the sender retries with backoff.",
+	"weir_security_syslog_queued_events":       "Security events waiting to be sent to the syslog collector (bounded by security_events.syslog.queue).",
+	"weir_security_syslog_connected":           "1 while connected to the syslog collector, else 0.",
+
 	// Sources (own keys; Modbus reports per device, as children).
 	"weir_source_messages_total":                            "MQTT messages the source received on its subscriptions.",
 	"weir_source_samples_total":                             "Samples the source produced and offered to the pipeline.",

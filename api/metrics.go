@@ -11,6 +11,7 @@ import (
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/internal/latency"
 	"github.com/weir-edge/weir/pipeline"
+	"github.com/weir-edge/weir/secevents"
 )
 
 // collector turns engine status snapshots into Prometheus metrics at scrape
@@ -213,4 +214,35 @@ func boolValue(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// SecurityEventSource is what the security event stream reports for
+// metrics; *secevents.Stream implements it.
+type SecurityEventSource interface {
+	Stats() secevents.Stats
+}
+
+// securityCollector exports the security event stream's counters at
+// scrape time: events by kind, what was dropped where, and the syslog
+// sender's health.
+type securityCollector struct{ src SecurityEventSource }
+
+func (securityCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c securityCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.src.Stats()
+	for kind, n := range st.Events {
+		counter(ch, "weir_security_events_total", prometheus.Labels{"kind": kind}, float64(n))
+	}
+	counter(ch, "weir_security_events_filtered_total", nil, float64(st.Filtered))
+	if st.SinksOn {
+		counter(ch, "weir_security_events_dropped_total", prometheus.Labels{"target": "sinks"}, float64(st.DroppedSinks))
+	}
+	if s := st.Syslog; s != nil {
+		counter(ch, "weir_security_events_dropped_total", prometheus.Labels{"target": "syslog"}, float64(s.Dropped))
+		counter(ch, "weir_security_syslog_messages_sent_total", nil, float64(s.Sent))
+		counter(ch, "weir_security_syslog_failures_total", nil, float64(s.Failed))
+		gauge(ch, "weir_security_syslog_queued_events", nil, float64(s.Queued))
+		gauge(ch, "weir_security_syslog_connected", nil, boolValue(s.Connected))
+	}
 }

@@ -50,6 +50,9 @@ func Check(c *Config, now time.Time) error {
 		}
 		return true
 	})
+	// Insecure but working settings; not in Validate, which would stop the
+	// gateway over them (the gateway logs them at every start).
+	errs.AddPrefixed("security_events", c.SecurityEvents.Warnings())
 	return errs.Err()
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/weir-edge/weir/processors/scale"
 	"github.com/weir-edge/weir/processors/window"
 	"github.com/weir-edge/weir/rules"
+	"github.com/weir-edge/weir/secevents"
 	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/kafka"
 	"github.com/weir-edge/weir/sinks/mqtt"
@@ -54,6 +55,9 @@ type Config struct {
 	// WriteCommands subscribes to an MQTT command topic whose write
 	// commands go through the write gate; nil: none.
 	WriteCommands *mqttcmd.Config `yaml:"write_commands"`
+	// SecurityEvents carries security events to the sinks and to syslog
+	// (secevents); the zero value sends them to the sinks only.
+	SecurityEvents secevents.Config `yaml:"security_events"`
 	// Processors run in order on every sample between sources and sinks.
 	Processors []Processor `yaml:"processors"`
 	Sinks      []Sink      `yaml:"sinks"`
@@ -250,6 +254,7 @@ func (c *Config) Validate() error {
 	if c.WriteCommands != nil {
 		errs.AddPrefixed("write_commands", c.WriteCommands.Validate())
 	}
+	errs.AddPrefixed("security_events", c.SecurityEvents.Validate())
 	if c.Audit != (AuditConfig{}) {
 		ac := c.Audit // file has a default, the other keys are checked here
 		ac.File = c.AuditFile()

@@ -22,7 +22,7 @@ import (
 
 var (
 	lineRef       = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	unknownField  = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
+	unknownField  = regexp.MustCompile(`^field (.+) not found in type (\S+)$`)
 	fieldTwice    = regexp.MustCompile(`^field (\S+) already set in type \S+$`)
 	keyTwice      = regexp.MustCompile(`^mapping key "(.*)" already defined at line (\d+)$`)
 	cannotDecode  = regexp.MustCompile("^cannot unmarshal (\\S+)(?: `(.*)`)? into (.+)$")
@@ -85,6 +85,12 @@ func decodeProblems(file string, te *yaml.TypeError, idx *index, sh *shadow) Pro
 		case unknownField.MatchString(msg):
 			u := unknownField.FindStringSubmatch(msg)
 			p.Key = pickKey(idx.keysNamed(line, u[1]), u[2])
+			if parent, ok := secretBlock(p.Key, u[2]); ok {
+				// {hunter2} is a key: the secret pasted into its block.
+				p.Key = parent
+				p.Msg = unknownSecretKeyMessage(parent, u[1])
+				break
+			}
 			p.Msg = unknownKeyMessage(p.Key, u[1], sh)
 		case fieldTwice.MatchString(msg):
 			name := fieldTwice.FindStringSubmatch(msg)[1]
@@ -227,7 +233,9 @@ func expectation(path, goType, tag string, n *yaml.Node) string {
 	if path == "" && goType != configType.String() {
 		t, chain = nil, nil // the value was not found: say less rather than something wrong
 	}
-	secret := false
+	// A block holding a secret (sasl, auth_header, auth), written as one
+	// value, may be that secret pasted in its place.
+	secret := t != nil && holdsSecret(t)
 	for _, ct := range chain {
 		secret = secret || ct == secretType
 	}
@@ -375,4 +383,49 @@ func fractionProblems(file string, fs []fraction, sh *shadow) Problems {
 			Msg: fmt.Sprintf("expected %s, not %s", describe(f.want, "!!float"), strconv.Quote(f.text))})
 	}
 	return ps
+}
+
+// holdsSecret reports whether struct t has a secret among its own keys.
+func holdsSecret(t reflect.Type) bool {
+	found := false
+	if t.Kind() == reflect.Struct {
+		eachField(t, func(_ string, ft reflect.Type) bool {
+			found = deref(ft) == secretType
+			return !found
+		})
+	}
+	return found
+}
+
+// secretBlock reports whether an unknown key (at path, in a struct of Go
+// type goType) sits in a secret or in a small credential block holding
+// one (sasl, auth_header, auth: at most credentialKeys keys), and returns
+// the block's path: the key's name, and its path, may be the secret
+// pasted there ({hunter2} is a key without a value). A typo in a
+// component's block (dozens of keys) is still named.
+func secretBlock(path, goType string) (string, bool) {
+	parent := parentPath(path)
+	t, _ := typeAt(configType, parent)
+	if path == "" || t == nil {
+		return "", goType == secretType.String()
+	}
+	return parent, t == secretType || holdsSecret(t) && len(keysOf(t)) <= credentialKeys
+}
+
+// credentialKeys bounds the keys of a block counted as a credential block.
+const credentialKeys = 5
+
+// unknownSecretKeyMessage is unknownKeyMessage for a block holding a
+// secret: the valid key probably meant may be named, what is written not.
+func unknownSecretKeyMessage(parent, name string) string {
+	const hidden = " (what is written is not shown, in case it is the secret itself)"
+	t, _ := typeAt(configType, parent)
+	if t == nil {
+		return "unknown key" + hidden
+	}
+	keys := keysOf(t)
+	if s := suggest(name, keys); s != "" {
+		return fmt.Sprintf("unknown key; did you mean %q?", s) + hidden
+	}
+	return "unknown key; valid here: " + strings.Join(keys, ", ") + hidden
 }

@@ -104,9 +104,11 @@ func (ps Problems) Errors() int {
 // what Validate finds in the rest of the file.
 func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	c, _, ps := parse(file, data, lookup)
-	if len(ps) > 0 {
+	if ps.Errors() > 0 {
 		return nil, ps
 	}
+	// Warnings (an insecure setting the file allows explicitly) do not
+	// stop a start: the gateway logs c.InsecureWarnings() every time.
 	return c, nil
 }
 
@@ -202,6 +204,7 @@ func parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	}
 	ps = append(ps, placeProblems(file, c.Validate(), idx, decoded)...)
 	ps = append(ps, placeProblems(file, validateSecrets(&c), idx, decoded)...)
+	ps = append(ps, placeProblems(file, insecureTransports(&c), idx, decoded)...)
 	ps = append(ps, fractionProblems(file, fractions, decoded)...)
 	if len(ps) == 0 && len(envProblems) == 0 {
 		return &c, idx, nil

@@ -131,6 +131,11 @@ func commands() []command {
 				"weir buffer dead /var/lib/weir uns        # samples the destination refused, per cause",
 				"weir buffer replay -yes /var/lib/weir uns",
 			}, verbs: bufferVerbs(), defaultVerb: "list", complete: "dir"},
+		{name: "command", args: "sign [flags] [FILE]", summary: "sign a write or alarm command for the MQTT command topics",
+			examples: []string{
+				"weir command sign -caller mes -key-env WEIR_CMD_KEY_MES setpoint.json   # {\"path\":\"acme/line1/speed_sp\",\"value\":120}",
+				"weir command sign -kind alarm -caller hmi -key-file /etc/weir/hmi.key ack.json | mosquitto_pub -t weir/_commands/alarms/ack -q 1 -s",
+			}, verbs: commandVerbs(), complete: "file"},
 		{name: "version", args: "", summary: "print the version, commit and build date",
 			examples: []string{"weir version", "weir --version"}, define: defineVersion},
 		{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script",

@@ -21,6 +21,7 @@ import (
 	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/rules"
+	"github.com/weir-edge/weir/secevents"
 	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/writegate"
@@ -124,17 +125,29 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 			closeListener(httpLn)
 		}
 	}()
+	// Security events from every component (auth, API, MQTT commands, the
+	// write gate, the audit trail) leave the box through one stream: as
+	// samples to every sink and, when configured, to syslog. Components
+	// take it as secEvents; Record never blocks them.
+	secStream, err := secevents.New(cfg.SecurityEvents, node, log.With("component", "security_events"))
+	if err != nil {
+		return err
+	}
+	var secEvents security.Recorder = secStream
+	warnInsecure(ctx, cfg, log, secEvents)
 	gate, trail, err := buildWriteGate(cfg, opts, log)
 	if err != nil {
 		return err
 	}
 	defer trail.Close()
 	// Sparkplug sinks take DCMD/NCMD writes through the gate — only once a
-	// policy could allow one, so a node stays read-only by default.
+	// policy could allow one, so a node stays read-only by default (and
+	// only with the sink's commands.trust; untrusted ones are reported).
 	if len(cfg.WriteGate.Policies) > 0 {
 		for _, s := range opts.Sinks {
 			if sp, ok := s.Sink.(*sparkplug.Sink); ok {
 				sp.SetWriteGate(gate)
+				sp.SetRecorder(secEvents)
 			}
 		}
 	}
@@ -155,8 +168,10 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	// The latest value of every tag, after processing, for the API; last,
 	// so it sees derived tags and alarm events too.
 	latest := writegate.NewLatest(maxLatestTags)
-	opts.Processors = append(opts.Processors, ruleProc, latest)
-	opts.ProcessorNames = append(opts.ProcessorNames, "rules", "latest-values")
+	// Security events enter before the rules, so a rule can raise an
+	// alarm on them (weir/_security/auth.login_failed).
+	opts.Processors = append(opts.Processors, secStream, ruleProc, latest)
+	opts.ProcessorNames = append(opts.ProcessorNames, "security-events", "rules", "latest-values")
 	// Parsing and building a large configuration (10,000 tags) leaves tens
 	// of MB of garbage behind; hand it back to the OS before running for
 	// months.
@@ -175,18 +190,16 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	var writeCmds *mqttcmd.Commands
 	if c := cfg.WriteCommands; c != nil {
-		if writeCmds, err = mqttcmd.New(*c, gate, log.With("component", "write_commands")); err != nil {
+		if writeCmds, err = mqttcmd.New(*c, gate, secEvents, log.With("component", "write_commands")); err != nil {
 			return err
 		}
 	}
 	var alarmCmds *alarms.Commands
 	if c := cfg.Alarms.Commands; c != nil {
-		if alarmCmds, err = alarms.NewCommands(*c, mgr, log.With("component", "alarm_commands")); err != nil {
+		if alarmCmds, err = alarms.NewCommands(*c, mgr, secEvents, log.With("component", "alarm_commands")); err != nil {
 			return err
 		}
 	}
-	// the SOC stream and audit trail (another branch)
-	var secEvents security.Recorder = security.Discard
 	authn, err := buildAuth(cfg, secEvents, log)
 	if err != nil {
 		return err
@@ -202,6 +215,9 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	g.Go(func() error { return eng.Run(gctx) })
 	g.Go(func() error { return loss.run(gctx) })
 	g.Go(func() error { return mgr.Run(gctx) })
+	// Stops with the gateway; sends what is queued for syslog within its
+	// drain_timeout first.
+	g.Go(func() error { return secStream.Run(gctx) })
 	if writeCmds != nil {
 		g.Go(func() error { return writeCmds.Run(gctx) })
 	}
@@ -220,8 +236,9 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		alarmAPI := &api.Alarms{Store: mgr, Events: secEvents, Log: log.With("component", "api")}
 		tokens := &api.Tokens{Store: authn.Tokens(), MaxLifetime: authn.TokenMaxLifetime(), Events: secEvents, Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
-			Auth:  authn,
-			Extra: func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux); tokens.Mount(mux) }})
+			Auth:          authn,
+			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux); tokens.Mount(mux) },
+			SecurityStats: secStream})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()

@@ -19,6 +19,12 @@ on this machine: ${NAME} variables, secrets ({env: NAME}: set and not empty;
 it) and TLS files (readable, PEM, key matching the certificate, certificate
 not expired; a warning when it expires within 30 days).
 
+Insecure transport is checked offline too: credentials (a password, SASL,
+a token, an auth header) sent in plaintext to another machine are an error
+unless the block says allow_insecure: true, which makes it a warning that
+the gateway repeats at every start; insecure_skip_verify and a PostgreSQL
+sslmode below verify-full are warnings. Loopback peers are exempt.
+
 Exit status: 0 when every file is valid (warnings are printed), 1 on any
 error, 2 on a usage error. -c FILE is accepted too, and may be repeated.`
 

@@ -51,6 +51,9 @@ type Broker struct {
 	// ConnectTimeout bounds dialling, TLS and the CONNECT/CONNACK exchange
 	// (default 10s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// AllowInsecure accepts a password over a plaintext URL to another
+	// machine (warned at every start); without it that is an error.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // Endpoint is a Broker without protocol_version and keep_alive, for the
@@ -63,6 +66,7 @@ type Endpoint struct {
 	Password       conf.Secret    `yaml:"password"`
 	TLS            tlsconf.Config `yaml:"tls"`
 	ConnectTimeout time.Duration  `yaml:"connect_timeout"`
+	AllowInsecure  bool           `yaml:"allow_insecure"` // see Broker
 }
 
 // Broker is e as a Broker speaking MQTT 3.1.1, defaults applied.

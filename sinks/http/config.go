@@ -69,6 +69,9 @@ type Config struct {
 	// Node names this gateway in every body (default: node.id, itself
 	// defaulting to the host name).
 	Node string `yaml:"node"`
+	// AllowInsecure accepts auth_header over http:// to another machine
+	// (warned at every start); without it that is an error.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // AuthHeader is a header carrying a credential:

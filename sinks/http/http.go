@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/internal/payload"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -69,6 +70,9 @@ type client struct {
 	http *http.Client
 	tr   *http.Transport
 	auth string // auth header value, prefix included; never logged
+	// secret is the resolved value alone, to blank it out of a
+	// receiver's reply that repeats it (see redactSecret).
+	secret string
 }
 
 var (
@@ -148,7 +152,7 @@ func (s *Sink) newClient() (*client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("auth_header: %w", err)
 		}
-		c.auth = s.cfg.AuthHeader.Prefix + v
+		c.auth, c.secret = s.cfg.AuthHeader.Prefix+v, v
 		if !validHeaderValue(c.auth) {
 			return nil, errors.New("auth_header: the secret contains a control character")
 		}
@@ -349,7 +353,7 @@ func (s *Sink) send(ctx context.Context, c *client, samples []model.Sample) erro
 		}
 	case code >= 300 && code <= 399:
 		// Not followed (see newClient): the url needs fixing, keep the data.
-		out = fmt.Errorf("%w: redirect to %q not followed; fix the url", se, resp.Header.Get("Location"))
+		out = fmt.Errorf("%w: redirect to %q not followed; fix the url", se, conf.RedactURL(resp.Header.Get("Location")))
 	case code >= 400 && code <= 499 && code != http.StatusRequestTimeout && !slices.Contains(s.cfg.RetryOn, code):
 		se.Rejected = true
 	}
@@ -359,7 +363,7 @@ func (s *Sink) send(ctx context.Context, c *client, samples []model.Sample) erro
 	case code >= 400:
 		s.errors4xx.Add(1)
 	}
-	attrs := []any{"url", s.where, "status", code, "idempotency_key", key, "samples", len(samples), "body", string(snippet)}
+	attrs := []any{"url", s.where, "status", code, "idempotency_key", key, "samples", len(samples), "body", redactSecret(string(snippet), c.secret)}
 	if se.Rejected {
 		s.rejected.Add(1)
 		s.log.Error("batch rejected; it will not be retried", attrs...)

@@ -81,6 +81,9 @@ type Config struct {
 	// ConnectTimeout bounds Connect's metadata (and topic creation)
 	// round trip (default 10s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// AllowInsecure accepts SASL credentials over plaintext to brokers on
+	// other machines (warned at every start); without it that is an error.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // SASL is the `sasl:` block. An empty mechanism means no SASL.

@@ -86,6 +86,9 @@ type Config struct {
 	// MaxPending bounds the asynchronous publishes awaiting a PubAck at
 	// once (default 256).
 	MaxPending int `yaml:"max_pending"`
+	// AllowInsecure accepts a password or token over plaintext nats:// to
+	// another machine (warned at every start); without it that is an error.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // setDefaults fills every unset key. It is the only place defaults live.

@@ -69,6 +69,10 @@ type Config struct {
 	StatementTimeout time.Duration `yaml:"statement_timeout"`
 	// ApplicationName shows in pg_stat_activity (default "weir").
 	ApplicationName string `yaml:"application_name"`
+	// AllowInsecure accepts a password with sslmode disable, allow or
+	// prefer to another machine (warned at every start); without it that
+	// is an error.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // setDefaults fills every unset key. It is the only place defaults live.
@@ -217,11 +221,12 @@ func parseDSN(s string) (map[string]string, error) {
 		}
 		eq := strings.IndexByte(s, '=')
 		if eq < 0 {
-			return nil, fmt.Errorf("%q has no '=' (want key=value pairs)", s)
+			// What is written is not repeated: a pasted password would be.
+			return nil, errors.New("has a word without '=' (want key=value pairs; the text is not shown, in case it is a password)")
 		}
 		key := strings.TrimSpace(s[:eq])
 		if key == "" || strings.ContainsAny(key, " \t\n\r'\\") {
-			return nil, fmt.Errorf("%q is not a key", key)
+			return nil, errors.New("has a key with a space, quote or backslash (want key=value pairs; the text is not shown, in case it is a password)")
 		}
 		s = strings.TrimLeft(s[eq+1:], " \t\n\r")
 		var b strings.Builder
@@ -248,7 +253,7 @@ func parseDSN(s string) (map[string]string, error) {
 			b.WriteByte(c)
 		}
 		if quoted && !closed {
-			return nil, fmt.Errorf("value of %s has no closing quote", key)
+			return nil, errors.New("has a quoted value without its closing quote")
 		}
 		if quoted {
 			i++ // the closing quote

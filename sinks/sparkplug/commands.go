@@ -9,11 +9,78 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-edge/weir/internal/cmdproof"
+	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/sparkplugb"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/writegate"
 )
+
+// TrustBrokerACL is the only trust a Sparkplug command can have: Sparkplug
+// B carries no sender authentication, so whoever the broker lets publish
+// NCMD/DCMD for this node is the commander.
+const TrustBrokerACL = "broker_acl"
+
+// CommandsConfig is the sink's `commands:` block: whether NCMD/DCMD writes
+// are trusted at all, and as whom they run.
+//
+//	commands: {trust: broker_acl, caller: scada, role: operator}
+//
+// Without trust: broker_acl every write command is refused (not passed to
+// the write gate), counted as denied and reported as a security event.
+// Setting it states that the broker only lets the SCADA host publish
+// spBv1.0/<group>/NCMD/<edge node> and .../DCMD/<edge node>/# (see the
+// README for the Mosquitto ACL).
+type CommandsConfig struct {
+	// Trust is "" (refuse every write command) or "broker_acl".
+	Trust string `yaml:"trust"`
+	// Caller names the commander: writes run as "sparkplug:<caller>".
+	// Default: primary_host_id; required when that is unset.
+	Caller string `yaml:"caller"`
+	// Role is the commander's role (default operator).
+	Role security.Role `yaml:"role"`
+}
+
+// validate checks the block (keys relative to commands).
+func (c *CommandsConfig) validate(primaryHost string) error {
+	var errs conf.Errors
+	switch c.Trust {
+	case "", TrustBrokerACL:
+	default:
+		errs.Addf("trust", "%q is not a trust (want broker_acl, after restricting NCMD/DCMD publishing with the broker's ACL)", c.Trust)
+	}
+	if c.Caller != "" {
+		if err := cmdproof.ValidName(c.Caller); err != nil {
+			errs.Add(conf.Errorf("caller", "%w", err))
+		}
+	} else if c.Trust != "" && primaryHost == "" {
+		errs.Addf("caller", "is required with trust: broker_acl when primary_host_id is unset (who is the commander?)")
+	}
+	if c.Role != "" {
+		if _, err := security.ParseRole(string(c.Role)); err != nil {
+			errs.Add(conf.Errorf("role", "%w", err))
+		}
+	}
+	return errs.Err()
+}
+
+// commander is the caller and role trusted commands run as; ok is false
+// when commands are not trusted.
+func (c *Config) commander() (caller string, role security.Role, ok bool) {
+	if c.Commands.Trust != TrustBrokerACL {
+		return "", "", false
+	}
+	caller, role = c.Commands.Caller, c.Commands.Role
+	if caller == "" {
+		caller = c.PrimaryHostID
+	}
+	if role == "" {
+		role = security.Operator
+	}
+	return "sparkplug:" + caller, role, true
+}
 
 // Gate is the write gate as the sink uses it (*writegate.Gate). Writes
 // from NCMD/DCMD reach OT only through it.
@@ -30,6 +97,7 @@ const cmdQueueSize = 64
 // commands is the sink's write-command state (see SetWriteGate).
 type commands struct {
 	gate        atomic.Pointer[gateBox]
+	events      atomic.Pointer[recorderBox]
 	dcmdTopic   string // spBv1.0/<group>/DCMD/<edge node>/+
 	dcmdPrefix  string // spBv1.0/<group>/DCMD/<edge node>/
 	ignoredOnce sync.Once
@@ -39,19 +107,41 @@ type commands struct {
 
 type gateBox struct{ g Gate }
 
+type recorderBox struct{ r security.Recorder }
+
+// SetRecorder sets where refused and denied write commands are reported
+// (default security.Discard). Call it before Connect.
+func (s *Sink) SetRecorder(r security.Recorder) {
+	if r == nil {
+		r = security.Discard
+	}
+	s.cmd.events.Store(&recorderBox{r: r})
+}
+
+func (s *Sink) record(ctx context.Context, ev security.Event) {
+	b := s.cmd.events.Load()
+	if b == nil {
+		return
+	}
+	ev.Time = time.Now()
+	ev.Component = "sparkplug"
+	b.r.Record(ctx, ev)
+}
+
 // cmdMsg is one decoded NCMD or DCMD waiting for the worker.
 type cmdMsg struct {
 	device string // "" for NCMD
 	p      *sparkplugb.Payload
 }
 
-// SetWriteGate makes the edge node accept writes: DCMD for its devices
-// (spBv1.0/<group>/DCMD/<edge node>/+) and NCMD metrics other than
-// Node Control/*, each mapped back to the Weir tag path it was published
-// from and passed to g as caller "sparkplug:<primary host id>" (or
-// "sparkplug:DCMD"/"sparkplug:NCMD" without a primary host). Call it
-// before Connect; it takes effect on the next connection. Without a gate
-// the sink is read-only: NCMD writes are ignored and DCMD is not
+// SetWriteGate makes the edge node listen for writes: DCMD for its
+// devices (spBv1.0/<group>/DCMD/<edge node>/+) and NCMD metrics other
+// than Node Control/*. With commands.trust: broker_acl each is mapped back
+// to the Weir tag path it was published from and passed to g as caller
+// "sparkplug:<commands.caller or primary host id>" with commands.role;
+// without it every write is refused and reported, never passed to g. Call
+// it before Connect; it takes effect on the next connection. Without a
+// gate the sink is read-only: NCMD writes are ignored and DCMD is not
 // subscribed.
 func (s *Sink) SetWriteGate(g Gate) {
 	if g == nil {
@@ -223,9 +313,10 @@ func (s *Sink) execute(ctx context.Context, c cmdMsg) {
 	if c.device == "" {
 		kind = "NCMD"
 	}
-	caller := "sparkplug:" + kind
-	if s.cfg.PrimaryHostID != "" {
-		caller = "sparkplug:" + s.cfg.PrimaryHostID
+	caller, role, trusted := s.cfg.commander()
+	if !trusted {
+		s.refuseUntrusted(ctx, kind, c)
+		return
 	}
 	var issued time.Time
 	if c.p.Timestamp != nil && c.p.GetTimestamp() > 0 {
@@ -265,7 +356,7 @@ func (s *Sink) execute(ctx context.Context, c cmdMsg) {
 				reason += ": " + err.Error()
 			}
 		}
-		res, err := g.Write(ctx, writegate.Request{Path: path, Value: v, Caller: caller, IssuedAt: issued, Reason: reason})
+		res, err := g.Write(ctx, writegate.Request{Path: path, Value: v, Caller: caller, Role: role, IssuedAt: issued, Reason: reason})
 		if err == nil && !v.IsValid() {
 			err = errors.New("gate allowed a command without a value") // cannot happen with a real gate
 		}
@@ -275,11 +366,38 @@ func (s *Sink) execute(ctx context.Context, c cmdMsg) {
 		case errors.Is(err, writegate.ErrDenied):
 			s.cmd.denied.Add(1)
 			log.Warn("write command denied", "path", t.path, "reason", res.Reason)
+			s.record(ctx, security.Event{Kind: security.WriteDenied, Severity: security.SeverityWarning, Actor: caller,
+				Object: path, Outcome: "denied", Detail: res.Reason})
 		default:
 			s.cmd.failed.Add(1)
 			log.Warn("write command failed", "path", t.path, "error", err)
 		}
 	}
+}
+
+// refuseUntrusted refuses every write of a command the configuration does
+// not trust (no commands.trust): counted as denied, logged once per
+// command and reported per metric.
+func (s *Sink) refuseUntrusted(ctx context.Context, kind string, c cmdMsg) {
+	topic := s.node.topic(sparkplugb.NCMD, "")
+	if c.device != "" {
+		topic = s.cmd.dcmdPrefix + c.device
+	}
+	n := 0
+	for _, m := range c.p.GetMetrics() {
+		if c.device == "" && strings.HasPrefix(m.GetName(), "Node Control/") {
+			continue
+		}
+		n++
+		s.record(ctx, security.Event{Kind: security.RequestRefused, Severity: security.SeverityWarning,
+			Actor: "sparkplug:" + kind, Object: topic, Outcome: "refused",
+			Detail: "Sparkplug " + kind + " " + metricLabel(m) + " refused: commands are not trusted (set commands.trust: broker_acl once the broker's ACL restricts who may publish " + kind + ")"})
+		// Counted after the event is recorded: tests wait on the counter.
+		s.cmd.received.Add(1)
+		s.cmd.denied.Add(1)
+	}
+	s.log.Warn("Sparkplug write command refused: commands.trust is not set (Sparkplug commands carry no proof of sender; restrict NCMD/DCMD publishing with the broker's ACL, then set commands.trust: broker_acl)",
+		"command", kind, "device", c.device, "metrics", n)
 }
 
 // commandCounters adds the write-command counters to a status.

@@ -86,6 +86,9 @@ type Config struct {
 	// Unchanged samples are still acknowledged (they are delivered: the
 	// host already has that value).
 	ReportByException *bool `yaml:"report_by_exception"`
+	// Commands says whether NCMD/DCMD writes are trusted, and as whom they
+	// run (see CommandsConfig). Default: refused.
+	Commands CommandsConfig `yaml:"commands"`
 
 	// DataDir is the gateway's data directory, set by the configuration
 	// builder from the top-level data_dir (not a key of this block).
@@ -202,6 +205,7 @@ func (c *Config) Validate() error {
 	if c.DataQoS != 0 && c.DataQoS != 1 {
 		errs.Addf("data_qos", "%d is not supported (use 0 or 1)", c.DataQoS)
 	}
+	errs.AddPrefixed("commands", c.Commands.validate(c.PrimaryHostID))
 	if c.MaxMetricsPerMessage < 0 || c.MaxMetricsPerMessage > maxMetricsPerMessageCap {
 		errs.Addf("max_metrics_per_message", "must be between 1 and %d", maxMetricsPerMessageCap)
 	}

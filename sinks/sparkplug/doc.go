@@ -77,5 +77,8 @@
 // NCMD Node Control/Rebirth=true republishes NBIRTH (seq 0, same bdSeq)
 // and every DBIRTH, at most once per rebirth_debounce. DCMD is not
 // subscribed: the node is read-only unless SetWriteGate gives it the write
-// gate (commands.go); then DCMD and NCMD metrics become gated writes.
+// gate (commands.go); then DCMD and NCMD metrics become gated writes —
+// only when commands.trust is broker_acl. Sparkplug B carries no proof of
+// sender, so the configuration must say that the broker's ACL is the
+// proof; until it does, every write command is refused and reported.
 package sparkplug

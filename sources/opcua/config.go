@@ -94,6 +94,10 @@ type Config struct {
 	WatchdogInterval time.Duration `yaml:"watchdog_interval"`
 	// ReconnectMax caps the backoff between session attempts.
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// AllowInsecure accepts a user name and password on a session with
+	// security mode None to another machine (warned at every start);
+	// without it that is an error.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // Auth is the user identity presented when activating the session.
@@ -246,7 +250,10 @@ func CheckEndpoint(endpoint string) error {
 	case endpointSchemes.Check(endpoint) != nil:
 		return endpointSchemes.Check(endpoint)
 	case err != nil || u.Host == "":
-		return fmt.Errorf("%q is not an opc.tcp://host:port URL", endpoint)
+		return fmt.Errorf("%q is not an opc.tcp://host:port URL", conf.RedactURL(endpoint))
+	case u.User != nil:
+		// Credentials in a URL end up in logs and status output.
+		return errors.New("must not contain credentials; use auth: {type: username, …}")
 	}
 	return nil
 }

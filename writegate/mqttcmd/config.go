@@ -1,6 +1,7 @@
 package mqttcmd
 
 import (
+	"github.com/weir-edge/weir/internal/cmdproof"
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/model"
@@ -25,6 +26,10 @@ type Config struct {
 	// Topic to subscribe; default weir/_commands/write. Results are
 	// published on <topic>/result.
 	Topic string `yaml:"topic"`
+	// Proof is how each command proves its sender: proof (hmac), max_age
+	// and callers [{name, key, role}], inlined in the block. Required: a
+	// command without a valid proof is refused.
+	Proof cmdproof.Config `yaml:",inline"`
 }
 
 // setDefaults fills the zero values that have a default.
@@ -41,6 +46,7 @@ func (c *Config) setDefaults() {
 func (c *Config) Validate() error {
 	var errs conf.Errors
 	errs.Add(c.Endpoint.Validate())
+	errs.Add(c.Proof.Validate())
 	if c.Topic != "" {
 		if err := model.ValidatePath(c.Topic); err != nil {
 			errs.Add(conf.Errorf("topic", "%w", err))

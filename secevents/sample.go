@@ -1,0 +1,9 @@
+package secevents
+
+import _ "embed"
+
+// SampleConfig is a complete, valid example of the `security_events:`
+// block, shown by the CLI and checked by the tests.
+//
+//go:embed sample.yaml
+var SampleConfig string
