@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/security"
 )
 
 // StatusSource is what the API reads; *engine.Engine implements it.
@@ -36,6 +39,20 @@ type Options struct {
 	// Extra mounts further handlers on the mux (behind Middleware), such
 	// as the values, write and audit endpoints (Values.Mount).
 	Extra func(mux *http.ServeMux)
+
+	// TLS, when set, makes Serve answer HTTPS only (see LoadTLS).
+	TLS *TLS
+	// AllowedHosts are the names (and "*.domain" patterns) the API answers
+	// to besides LoopbackHosts; a request for another name is refused
+	// (guard). Nil: Serve allows the loopback names and its listen
+	// address; a Handler used on its own checks no Host.
+	AllowedHosts []string
+	// Limits bound connections, headers and bodies; zero fields take the
+	// defaults.
+	Limits Limits
+	// Events receives refused requests, certificate rejections and new
+	// peers (rate-limited); nil: security.Discard.
+	Events security.Recorder
 	// SecurityStats, when set, adds the weir_security_* metrics of the
 	// security event stream (secevents.Stream).
 	SecurityStats SecurityEventSource
@@ -46,6 +63,7 @@ type Server struct {
 	opts    Options
 	handler http.Handler
 	log     *slog.Logger
+	guard   *guard
 }
 
 // New builds the handler tree; nothing listens yet.
@@ -53,8 +71,10 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.Limits = opts.Limits.withDefaults()
+	gs := newGuardState(opts.Logger, opts.Events, opts.TLS)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(
+	reg.MustRegister(gs,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newCollector(opts.Status, opts.NodeID, opts.Version),
@@ -106,22 +126,39 @@ func New(opts Options) *Server {
 	if opts.Middleware != nil {
 		h = opts.Middleware(h)
 	}
-	return &Server{opts: opts, handler: h, log: opts.Logger}
+	// Outermost: Host/Origin, body size and security headers (guard.go),
+	// before authentication sees the request.
+	gd := &guard{next: h, limit: opts.Limits.MaxBodyBytes, g: gs}
+	if opts.AllowedHosts != nil {
+		gd.hosts.Store(newHostSet(opts.AllowedHosts))
+	}
+	return &Server{opts: opts, handler: gd, log: opts.Logger, guard: gd}
 }
 
 // Handler returns the handler tree, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve answers on ln until ctx is done, then shuts down gracefully.
+// Serve answers on ln until ctx is done, then shuts down gracefully:
+// HTTPS when Options.TLS is set, within Options.Limits (per-client and
+// total connections: limits.go).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.guard.hosts.Load() == nil {
+		s.guard.hosts.CompareAndSwap(nil, newHostSet(listenHosts(ln.Addr())))
+	}
+	gs := s.guard.g
+	ln = newConnLimiter(ln, gs, s.opts.Limits)
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		MaxHeaderBytes:    s.opts.Limits.MaxHeaderBytes,
+		ErrorLog:          log.New(handshakeLog{g: gs, log: s.log}, "", 0),
+	}
+	if s.opts.TLS != nil {
+		srv.TLSConfig = s.opts.TLS.Config()
+		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -142,3 +179,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 type slogAdapter struct{ log *slog.Logger }
 
 func (a slogAdapter) Println(v ...any) { a.log.Warn("metrics", "err", fmt.Sprint(v...)) }
+
+// listenHosts are the hosts a listener answers to when none are
+// configured: its own address (the loopback names are always allowed).
+func listenHosts(a net.Addr) []string {
+	if ta, ok := a.(*net.TCPAddr); ok && ta.IP != nil && !ta.IP.IsUnspecified() {
+		return []string{ta.IP.String()}
+	}
+	return []string{}
+}

@@ -16,4 +16,11 @@
 // authenticator (package auth) with the role the route needs (routeRoles in
 // auth.go) and hands the handlers the caller in the request context
 // (UserFrom, RoleFrom). Tokens serves /api/v1/tokens for admins.
+//
+// The listener is hardened in front of every handler, authentication
+// included (README.md): HTTPS with a certificate reloaded on change or a
+// self-signed one (tls.go, selfsigned.go), Host and Origin checked against
+// DNS rebinding, security headers and a body limit (guard.go), per-client
+// and total connection caps, and security events for refusals, rejected
+// certificates and new peers (limits.go).
 package api

@@ -13,6 +13,11 @@ package api
 // help maps a metric name to its HELP text.
 var help = map[string]string{
 	// The engine and the gateway.
+	"weir_api_requests_refused_total":             "HTTP API requests and connections refused before any handler ran, by reason: host (Host not in http.allowed_hosts: DNS rebinding), origin (cross-site Origin), body_size (over http.max_body_bytes), client_connections (over http.max_connections_per_client), connections (over http.max_connections).",
+	"weir_api_connections_open":                   "Connections to the HTTP API open now (TLS handshakes in progress included).",
+	"weir_api_new_peers_total":                    "Remote addresses that connected to the HTTP API for the first time since start (the last 4096 are remembered); each is a net.new_peer security event.",
+	"weir_api_tls_certificates_rejected_total":    "TLS handshakes with the HTTP API that failed over a certificate: a client certificate http.tls.client_ca does not verify, or a client refusing the API's certificate.",
+	"weir_api_tls_reload_failures_total":          "Changes to http.tls.cert_file or key_file that did not load; the API kept serving the previous certificate.",
 	"weir_build_info":                             "Always 1; the labels carry the Weir version and this gateway's node id.",
 	"weir_pipeline_samples_emitted_total":         "Samples that entered the processor chain from every source, plus those time-driven processors emitted (window aggregates, heartbeats).",
 	"weir_pipeline_samples_filtered_total":        "Samples the processor chain removed (deadband, drop rules) before any sink's buffer saw them.",

@@ -50,6 +50,7 @@ func Check(c *Config, now time.Time) error {
 		}
 		return true
 	})
+	errs.AddPrefixed("http", c.HTTP.check(now)) // its tls block is not a tlsconf.Config
 	// Insecure but working settings; not in Validate, which would stop the
 	// gateway over them (the gateway logs them at every start).
 	errs.AddPrefixed("security_events", c.SecurityEvents.Warnings())

@@ -97,10 +97,23 @@ type Log struct {
 	Format string `yaml:"format"` // text (default) or json
 }
 
-// HTTP configures the observability listener (/metrics, /healthz, /readyz,
-// /status). Empty Listen disables it.
+// HTTP configures the API listener (/metrics, /healthz, /readyz, /status,
+// /api/v1/…). Empty Listen disables it. TLS, Host checks and limits:
+// config/http.go and api/README.md.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// Insecure allows plain HTTP on a listen address other machines can
+	// reach (tls.enabled: false); warned about at every start.
+	Insecure bool    `yaml:"insecure"`
+	TLS      HTTPTLS `yaml:"tls"`
+	// AllowedHosts are names ("*.domain" for every subdomain) the API
+	// answers to besides the loopback names, the listen address, this
+	// machine's name and the certificate's names.
+	AllowedHosts            []string `yaml:"allowed_hosts"`
+	MaxConnectionsPerClient int      `yaml:"max_connections_per_client"`
+	MaxConnections          int      `yaml:"max_connections"`
+	MaxHeaderBytes          int      `yaml:"max_header_bytes"`
+	MaxBodyBytes            int64    `yaml:"max_body_bytes"`
 }
 
 // Engine tunes the pipeline runtime.
@@ -210,11 +223,7 @@ func (c *Config) Validate() error {
 	default:
 		errs.Addf("log.format", "unknown format %q (want text or json)", c.Log.Format)
 	}
-	if c.HTTP.Listen != "" {
-		if err := conf.CheckListen(c.HTTP.Listen); err != nil {
-			errs.Addf("http.listen", "%v", err)
-		}
-	}
+	errs.AddPrefixed("http", c.HTTP.Validate())
 	if c.Engine.DrainTimeout < 0 {
 		errs.Addf("engine.drain_timeout", "must not be negative")
 	}

@@ -74,7 +74,7 @@ func defineAlarms(fs *flag.FlagSet, verb string) body {
 			fmt.Fprintf(stderr, "weir alarms: -api must be an http:// or https:// URL, got %q\n", u)
 			return errUsage
 		}
-		client := &http.Client{Timeout: *timeout}
+		client := apiClient(*dataDir, *timeout) // trusts the gateway's published certificate (apiserve.go)
 		err = alarmsVerb(ctx, client, base.String(), verb, pos, alarmsArgs{state, prio, shelved, comment, reason, until, dur}, stdout)
 		var opErr *net.OpError
 		if errors.As(err, &opErr) && opErr.Op == "dial" {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 
 	"golang.org/x/sync/errgroup"
@@ -205,6 +206,14 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		return err
 	}
 
+	// TLS or plain HTTP, decided for the address actually bound (apiserve.go).
+	var served apiServing
+	if httpLn != nil {
+		if served, err = prepareAPI(cfg, httpLn.Addr(), secEvents, log, os.Stderr); err != nil {
+			return err
+		}
+	}
+
 	// Everything is built: start. The engine owns the buffers from here.
 	g, gctx := errgroup.WithContext(ctx)
 	if err := runner.Start(gctx); err != nil {
@@ -226,7 +235,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	if httpLn != nil {
 		// Clients on this machine (weir alarms) find the API here.
-		remove, err := writeAPIAddr(cfg.DataDirOrDefault(), "http://"+httpLn.Addr().String())
+		remove, err := writeAPIAddr(cfg.DataDirOrDefault(), served.url)
 		if err != nil {
 			log.Warn("api address file not written; weir alarms will need -api", "err", err)
 		} else {
@@ -238,7 +247,8 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
 			Auth:          authn,
 			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux); tokens.Mount(mux) },
-			SecurityStats: secStream})
+			SecurityStats: secStream,
+			TLS:           served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: secEvents})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()
