@@ -257,6 +257,9 @@ func (c *Config) Validate() error {
 	errs.Add(c.WriteGate.Validate())
 	if c.Auth != nil {
 		errs.AddPrefixed("auth", c.Auth.Validate())
+		if len(c.Auth.ClientCerts) > 0 && c.HTTP.TLS.ClientCA == "" {
+			errs.Addf("auth.client_certs", "needs http.tls.client_ca: without a CA no client certificate is verified, so none can be mapped to a user")
+		}
 	}
 	errs.Add(c.Rules.Validate())
 	errs.AddPrefixed("alarms", c.Alarms.Validate())
