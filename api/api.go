@@ -33,6 +33,7 @@ type Options struct {
 	Status     StatusSource
 	NodeID     string
 	Version    string
+	Auth       Authenticator // when set, guards every route but /healthz and /readyz (RequireAuth), inside Middleware
 	Middleware Middleware
 	Logger     *slog.Logger
 	// Extra mounts further handlers on the mux (behind Middleware), such
@@ -119,6 +120,9 @@ func New(opts Options) *Server {
 		opts.Extra(mux)
 	}
 	var h http.Handler = mux
+	if opts.Auth != nil {
+		h = RequireAuth(opts.Auth, h)
+	}
 	if opts.Middleware != nil {
 		h = opts.Middleware(h)
 	}
