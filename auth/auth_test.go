@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -413,5 +414,48 @@ func TestFailedLoginEventNamesAccount(t *testing.T) {
 	if len(evs) != 2 || evs[0].Actor != "" || !strings.Contains(evs[0].Detail, "user alice") ||
 		!strings.Contains(evs[1].Detail, "token 0123456789abcdef") || strings.Contains(evs[0].Detail, "guess-1") {
 		t.Fatalf("events %+v", evs)
+	}
+}
+
+// Tokens created and revoked with weir token (another process, its own
+// store) are recorded as events once the gateway reads the file; the
+// gateway's own acts (the API records those) are not recorded twice.
+func TestOutsideTokenChangesRecorded(t *testing.T) {
+	r := newRig(t, Config{})
+	own, _, err := r.tokens.Create("hmi", security.Operator, time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenTokens(r.dir, r.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, info, err := other.Create("historian", security.Viewer, time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.a.Check(request("127.0.0.1:1", "Bearer "+tok), security.Viewer).Outcome; got != OK {
+		t.Fatalf("token made by another process: %v", got)
+	}
+	if _, err := other.Revoke(info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.a.Check(request("127.0.0.1:1", "Bearer "+own), security.Viewer).Outcome; got != OK {
+		t.Fatalf("own token: %v", got)
+	}
+	var kinds []security.Kind
+	for _, ev := range r.events.all() {
+		if ev.Kind == security.TokenCreated || ev.Kind == security.TokenRevoked {
+			if ev.Actor != "cli" || ev.Object != "token "+info.ID {
+				t.Errorf("event %+v: want actor cli, object token %s", ev, info.ID)
+			}
+			if strings.Contains(ev.Detail, tok) || strings.Contains(ev.Detail, info.Hash) {
+				t.Errorf("event detail holds the token or its hash: %q", ev.Detail)
+			}
+			kinds = append(kinds, ev.Kind)
+		}
+	}
+	if want := []security.Kind{security.TokenCreated, security.TokenRevoked}; !slices.Equal(kinds, want) {
+		t.Fatalf("token events %v, want %v", kinds, want)
 	}
 }

@@ -124,6 +124,21 @@ func New(cfg Config, opts Options) (*Authenticator, error) {
 			return nil, err
 		}
 	}
+	// weir token on the command line changes the file, not the API: its
+	// acts are recorded when the gateway next reads the file.
+	a.tokens.OnOutsideChange(func(created, revoked []TokenInfo) {
+		ctx := context.Background()
+		for _, t := range created {
+			a.events.Record(ctx, security.Event{Time: a.now(), Kind: security.TokenCreated, Severity: security.SeverityNotice,
+				Actor: "cli", Component: "auth", Object: "token " + t.ID, Outcome: "ok",
+				Detail: "token for " + t.User + " (" + string(t.Role) + ") created outside the API (weir token)"})
+		}
+		for _, t := range revoked {
+			a.events.Record(ctx, security.Event{Time: a.now(), Kind: security.TokenRevoked, Severity: security.SeverityNotice,
+				Actor: "cli", Component: "auth", Object: "token " + t.ID, Outcome: "ok",
+				Detail: "token for " + t.User + " revoked outside the API (weir token)"})
+		}
+	})
 	if cfg.JWT != nil {
 		if a.jwt, err = newJWTVerifier(*cfg.JWT, opts.Now); err != nil {
 			return nil, fmt.Errorf("auth.jwt: %w", err)

@@ -45,6 +45,36 @@ type TokenStore struct {
 	mu    sync.Mutex
 	byID  map[string]TokenInfo
 	stamp fileStamp
+	// changed, when set, hears of tokens that appeared or were revoked
+	// in the file by another process (weir token on the command line),
+	// so those acts reach the audit trail and the SOC stream too.
+	changed func(created, revoked []TokenInfo)
+}
+
+// OnOutsideChange sets f to be called (under the store's lock: f must not
+// call back into the store) with the tokens another process created or
+// revoked, noticed when the file is next read.
+func (s *TokenStore) OnOutsideChange(f func(created, revoked []TokenInfo)) {
+	s.mu.Lock()
+	s.changed = f
+	s.mu.Unlock()
+}
+
+// diffTokens lists the tokens in after that are new, or newly revoked,
+// compared with before.
+func diffTokens(before, after map[string]TokenInfo) (created, revoked []TokenInfo) {
+	for id, t := range after {
+		old, known := before[id]
+		switch {
+		case !known:
+			created = append(created, t)
+		case old.Revoked == nil && t.Revoked != nil:
+			revoked = append(revoked, t)
+		}
+	}
+	slices.SortFunc(created, func(a, b TokenInfo) int { return compareStrings(a.ID, b.ID) })
+	slices.SortFunc(revoked, func(a, b TokenInfo) int { return compareStrings(a.ID, b.ID) })
+	return created, revoked
 }
 
 type fileStamp struct {
@@ -103,6 +133,11 @@ func (s *TokenStore) reloadLocked() error {
 	for _, t := range doc.Tokens {
 		if ValidTokenID(t.ID) && len(m) < MaxTokens {
 			m[t.ID] = t
+		}
+	}
+	if s.changed != nil {
+		if created, revoked := diffTokens(s.byID, m); len(created)+len(revoked) > 0 {
+			s.changed(created, revoked)
 		}
 	}
 	s.byID, s.stamp = m, stampOf(fi)
