@@ -56,6 +56,8 @@ type Options struct {
 	// SecurityStats, when set, adds the weir_security_* metrics of the
 	// security event stream (secevents.Stream).
 	SecurityStats SecurityEventSource
+	// AuditStats, when set, adds the weir_audit_* metrics of the trail.
+	AuditStats AuditSource
 }
 
 // Server is the HTTP listener. Construct with New, then Serve.
@@ -81,6 +83,9 @@ func New(opts Options) *Server {
 	)
 	if opts.SecurityStats != nil {
 		reg.MustRegister(securityCollector{opts.SecurityStats})
+	}
+	if opts.AuditStats != nil {
+		reg.MustRegister(auditCollector{opts.AuditStats})
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogAdapter{opts.Logger}}))

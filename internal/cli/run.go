@@ -258,8 +258,8 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
 			Auth:          authn,
 			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux); tokens.Mount(mux) },
-			SecurityStats: secStream,
-			TLS:           served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})
+			SecurityStats: secStream, AuditStats: trail,
+			TLS: served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()
