@@ -49,6 +49,8 @@ func TestMain(m *testing.M) {
 		err := syscall.Exec(os.Args[0], os.Args, os.Environ())
 		fmt.Fprintln(os.Stderr, "re-exec:", err)
 		os.Exit(exitReexecFailed)
+	case "plain":
+		os.Exit(cli.Main(strings.Split(os.Getenv(sandboxArgs), "\n"), os.Stdout, os.Stderr))
 	case "run":
 		if r, _, _ := syscall.RawSyscall6(syscall.SYS_PRCTL, prGetMDWE, 0, 0, 0, 0, 0); r&prMDWERefuseExecGain == 0 {
 			fmt.Fprintln(os.Stderr, "MemoryDenyWriteExecute is not in effect")
