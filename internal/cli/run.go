@@ -145,6 +145,9 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		return err
 	}
 	defer trail.Close()
+	// Every write attempt, whatever its channel, reaches the SOC stream
+	// from the one place it is decided (the trail has it already).
+	gate.SetEvents(secEvents)
 	// Security events of every component go to the audit trail (bounded,
 	// never blocking) and to the SOC stream.
 	auditEvents := audit.NewEventRecorder(trail, 0, secEvents, log.With("component", "audit"))

@@ -206,12 +206,9 @@ func (c *Commands) handle(ctx context.Context, cli mqttclient.Conn, topic string
 		return
 	}
 	cmd.User, cmd.Role = who.Name, who.Role
-	r := c.Execute(ctx, cmd)
-	if r.Result == audit.Denied {
-		c.record(ctx, security.Event{Kind: security.WriteDenied, Severity: security.SeverityWarning, Actor: "mqtt:" + who.Name,
-			Object: cmd.Path, Outcome: "denied", Detail: r.Reason})
-	}
-	c.reply(ctx, cli, r)
+	// A refusal by the gate is the gate's to report (write.denied, once,
+	// for every channel); the command channel reports only its own.
+	c.reply(ctx, cli, c.Execute(ctx, cmd))
 }
 
 // refuse answers a command refused before the gate: "refused: <short
