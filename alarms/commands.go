@@ -210,23 +210,26 @@ func (c *Commands) session(ctx context.Context, b *backoff.Backoff) error {
 	defer wg.Wait()
 	subs := []mqttclient.Subscription{{Topic: c.proof.Filter(c.topic), QoS: 1}}
 	return mqttclient.Serve(ctx, &c.broker, subs, func(sctx context.Context, cli mqttclient.Conn) func(mqttclient.Message) {
-		queue := make(chan mqttclient.Message, cmdQueueSize)
+		queue := cmdproof.NewLanes[mqttclient.Message](cmdQueueSize)
 		wg.Go(func() {
 			for {
-				select {
-				case <-sctx.Done():
+				m, ok := queue.Next(sctx)
+				if !ok {
 					return
-				case m := <-queue:
-					c.handle(sctx, cli, m.Topic, m.Payload)
 				}
+				c.handle(sctx, cli, m.Topic, m.Payload)
 			}
 		})
 		return func(m mqttclient.Message) {
 			c.received.Add(1)
-			select {
-			case queue <- m:
-			default:
-				c.rejected.Add(1)
+			// Signed commands have their own lane, so a flood of forged
+			// ones cannot delay an operator's acknowledgement.
+			_, _, err := c.proof.OpenMessage(c.topic, m.Topic, m.Payload)
+			if queue.Offer(err == nil, m) {
+				return
+			}
+			c.rejected.Add(1)
+			if err == nil {
 				c.reply(sctx, cli, Reply{Result: "refused", Reason: "refused: busy"})
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weir-edge/weir/alarms"
+	"github.com/weir-edge/weir/security"
 )
 
 // AlarmStore is what the alarm endpoints act on; *alarms.Manager
@@ -46,7 +47,12 @@ const maxAlarmBody = 16 << 10
 // 400 bad body or shelve time.
 type Alarms struct {
 	Store AlarmStore
-	Log   *slog.Logger
+	// Events receives an AlarmCommand for every ack, shelve and unshelve
+	// (done or refused), with the actor and remote address; nil: discard.
+	Events security.Recorder
+	// Now stamps events; default time.Now.
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Mount registers the endpoints on mux; nothing when Store is nil.
@@ -56,6 +62,12 @@ func (a *Alarms) Mount(mux *http.ServeMux) {
 	}
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
+	}
+	if a.Events == nil {
+		a.Events = security.Discard
+	}
+	if a.Now == nil {
+		a.Now = time.Now
 	}
 	mux.HandleFunc("GET /api/v1/alarms", a.list)
 	mux.HandleFunc("GET /api/v1/alarms/{name}", a.get)
@@ -124,13 +136,7 @@ func decodeAlarmBody(w http.ResponseWriter, r *http.Request, into *alarmBody) bo
 	return true
 }
 
-func alarmCaller(r *http.Request) string {
-	user, ok := UserFrom(r.Context())
-	if !ok {
-		user = Anonymous
-	}
-	return "api:" + user
-}
+func alarmCaller(r *http.Request) string { return caller(r) }
 
 func (a *Alarms) ack(w http.ResponseWriter, r *http.Request) {
 	var b alarmBody
@@ -138,6 +144,7 @@ func (a *Alarms) ack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	al, err := a.Store.Acknowledge(r.PathValue("name"), alarmCaller(r), b.Comment)
+	a.record(r, "ack", b.Comment, err)
 	a.answer(w, al, err)
 }
 
@@ -169,6 +176,7 @@ func (a *Alarms) shelve(w http.ResponseWriter, r *http.Request) {
 		}
 		al, err = a.Store.ShelveUntil(r.PathValue("name"), alarmCaller(r), b.Reason, until)
 	}
+	a.record(r, "shelve", b.Reason, err)
 	a.answer(w, al, err)
 }
 
@@ -178,7 +186,28 @@ func (a *Alarms) unshelve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	al, err := a.Store.Unshelve(r.PathValue("name"), alarmCaller(r), b.Reason)
+	a.record(r, "unshelve", b.Reason, err)
 	a.answer(w, al, err)
+}
+
+// maxEventText caps the free text an operator typed when it goes into an
+// event.
+const maxEventText = 256
+
+// record reports an alarm command to the SOC stream and audit trail.
+func (a *Alarms) record(r *http.Request, verb, text string, err error) {
+	outcome, sev, detail := "ok", security.SeverityNotice, verb
+	if err != nil {
+		outcome, sev, detail = "refused", security.SeverityInfo, verb+" refused: "+err.Error()
+	}
+	if text != "" {
+		if len(text) > maxEventText {
+			text = text[:maxEventText] + "…"
+		}
+		detail += ": " + text
+	}
+	a.Events.Record(r.Context(), security.Event{Time: a.Now(), Kind: security.AlarmCommand, Severity: sev,
+		Actor: caller(r), Remote: r.RemoteAddr, Component: "api", Object: r.PathValue("name"), Outcome: outcome, Detail: detail})
 }
 
 func (a *Alarms) answer(w http.ResponseWriter, al alarms.Alarm, err error) {

@@ -33,6 +33,7 @@ type Options struct {
 	Status     StatusSource
 	NodeID     string
 	Version    string
+	Auth       Authenticator // when set, guards every route but /healthz and /readyz (RequireAuth), inside Middleware
 	Middleware Middleware
 	Logger     *slog.Logger
 	// Extra mounts further handlers on the mux (behind Middleware), such
@@ -55,6 +56,8 @@ type Options struct {
 	// SecurityStats, when set, adds the weir_security_* metrics of the
 	// security event stream (secevents.Stream).
 	SecurityStats SecurityEventSource
+	// AuditStats, when set, adds the weir_audit_* metrics of the trail.
+	AuditStats AuditSource
 }
 
 // Server is the HTTP listener. Construct with New, then Serve.
@@ -80,6 +83,9 @@ func New(opts Options) *Server {
 	)
 	if opts.SecurityStats != nil {
 		reg.MustRegister(securityCollector{opts.SecurityStats})
+	}
+	if opts.AuditStats != nil {
+		reg.MustRegister(auditCollector{opts.AuditStats})
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogAdapter{opts.Logger}}))
@@ -119,6 +125,9 @@ func New(opts Options) *Server {
 		opts.Extra(mux)
 	}
 	var h http.Handler = mux
+	if opts.Auth != nil {
+		h = RequireAuth(opts.Auth, h)
+	}
 	if opts.Middleware != nil {
 		h = opts.Middleware(h)
 	}

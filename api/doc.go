@@ -11,8 +11,11 @@
 //
 // docs/observability.md says what each answer means for an operator.
 //
-// Handlers sit behind a Middleware seam so authentication can be added
-// without touching them.
+// Every route but /healthz and /readyz wants credentials when
+// Options.Auth is set (the gateway always sets it): RequireAuth asks the
+// authenticator (package auth) with the role the route needs (routeRoles in
+// auth.go) and hands the handlers the caller in the request context
+// (UserFrom, RoleFrom). Tokens serves /api/v1/tokens for admins.
 //
 // The listener is hardened in front of every handler, authentication
 // included (README.md): HTTPS with a certificate reloaded on change or a

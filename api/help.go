@@ -49,6 +49,10 @@ var help = map[string]string{
 	"weir_sink_buffer_redelivered_samples_total":  "Samples handed to the sink again after a failed or partial Write (at-least-once retries).",
 
 	// The security event stream (secevents).
+	"weir_audit_checkpoints_total":             "Signed checkpoints of the audit trail's head taken and published (checkpoint file and audit.checkpoint event).",
+	"weir_audit_checkpoint_errors_total":       "Checkpoints that could not be written to the checkpoint file; the trail goes on, but its head is not anchored outside it.",
+	"weir_audit_problems_total":                "audit.problem events raised: security events dropped before the trail, a trail that no longer reaches its checkpoint, rotated files held back.",
+	"weir_audit_held_files":                    "Rotated audit files kept beyond audit.max_files because the last published checkpoint does not cover them yet (a flood, or checkpoints not reaching IT).",
 	"weir_security_events_total":               "Security events recorded, by kind (auth.login_failed, write.denied, …), including those below min_severity that were sent nowhere.",
 	"weir_security_events_filtered_total":      "Security events below security_events.min_severity: counted, not sent to the sinks or to syslog.",
 	"weir_security_events_dropped_total":       "Security events lost because a queue was full, by target: sinks (more than max_pending waiting for the next engine tick) or syslog (the queue filled while the collector was away or slow).",
@@ -61,6 +65,7 @@ var help = map[string]string{
 	"weir_source_messages_total":                            "MQTT messages the source received on its subscriptions.",
 	"weir_source_samples_total":                             "Samples the source produced and offered to the pipeline.",
 	"weir_source_decode_errors_total":                       "Messages the source could not decode (payload not in the configured format); no samples came of them.",
+	"weir_source_oversize_total":                            "Messages (MQTT source) larger than max_payload plus the topic and header, skipped unread and acknowledged so the broker does not resend them; also counted in decode errors.",
 	"weir_source_unmatched_total":                           "Messages on a topic that no tag mapping matched; ignored.",
 	"weir_source_connects_total":                            "Successful connections of the source to its server or broker, the first one and every reconnect.",
 	"weir_source_disconnects_total":                         "Connections of the source that were lost.",

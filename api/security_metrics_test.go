@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
+	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/secevents"
 )
 
@@ -59,5 +60,31 @@ func TestSecurityEventMetrics(t *testing.T) {
 	_, body = get(t, New(Options{Status: &fakeStatus{}}).Handler(), "/metrics")
 	if strings.Contains(body, "weir_security_") {
 		t.Error("security metrics without a stream")
+	}
+}
+
+type fakeAudit struct{ st audit.Stats }
+
+func (f fakeAudit) Stats() audit.Stats { return f.st }
+
+// The audit trail's checkpoint and held-history health is on /metrics,
+// documented in the catalogue.
+func TestAuditMetrics(t *testing.T) {
+	src := fakeAudit{audit.Stats{Checkpoints: 12, CheckpointErrors: 1, HeldFiles: 3, Problems: 2}}
+	_, body := get(t, New(Options{Status: &fakeStatus{}, AuditStats: src}).Handler(), "/metrics")
+	for _, line := range []string{
+		`weir_audit_checkpoints_total 12`,
+		`weir_audit_checkpoint_errors_total 1`,
+		`weir_audit_problems_total 2`,
+		`weir_audit_held_files 3`,
+	} {
+		if !strings.Contains(body, "\n"+line+"\n") {
+			t.Errorf("missing %s", line)
+		}
+	}
+	for name, f := range parseExposition(t, strings.NewReader(body)) {
+		if strings.HasPrefix(name, "weir_audit_") && (strings.HasPrefix(f.help, "Undocumented") || restates(f.help, name)) {
+			t.Errorf("%s: HELP %q", name, f.help)
+		}
 	}
 }

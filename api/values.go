@@ -21,8 +21,9 @@ import (
 type userKey struct{}
 
 // WithUser returns ctx carrying the authenticated user's name. The
-// authentication middleware calls it; the write endpoint reads it to name
-// the caller ("api:<user>") in the write gate and the audit trail.
+// authentication middleware (RequireAuth) calls it through WithIdentity,
+// which adds the role; the write endpoint reads both to name the caller
+// ("api:<user>") and its role in the write gate and the audit trail.
 func WithUser(ctx context.Context, user string) context.Context {
 	return context.WithValue(ctx, userKey{}, user)
 }
@@ -168,12 +169,9 @@ func (v *Values) write(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "value: "+err.Error(), nil)
 		return
 	}
-	user, ok := UserFrom(r.Context())
-	if !ok {
-		user = Anonymous
-	}
+	role, _ := RoleFrom(r.Context())
 	res, err := v.Gate.Write(r.Context(), writegate.Request{
-		Path: req.Path, Value: val, Caller: "api:" + user, IssuedAt: v.Now(), Reason: req.Reason,
+		Path: req.Path, Value: val, Caller: caller(r), Role: role, Remote: r.RemoteAddr, IssuedAt: v.Now(), Reason: req.Reason,
 	})
 	switch {
 	case err == nil:

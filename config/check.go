@@ -6,11 +6,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-edge/weir/auth"
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/internal/tlsconf"
 )
 
 var tlsType = reflect.TypeOf(tlsconf.Config{})
+
+var jwtType = reflect.TypeOf(auth.JWTConfig{})
 
 // Check does what Validate must not: it reads what the configuration names
 // on this machine — every secret ({env: …} or {file: …}: set, non-empty,
@@ -42,6 +45,8 @@ func Check(c *Config, now time.Time) error {
 			tc := v.Interface().(tlsconf.Config)
 			errs.AddPrefixed(path, tc.Check(now))
 			return false
+		case jwtType:
+			errs.AddPrefixed(path, v.Interface().(auth.JWTConfig).Check())
 		}
 		return true
 	})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/weir-edge/weir/alarms"
 	"github.com/weir-edge/weir/audit"
+	"github.com/weir-edge/weir/auth"
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/processors/deadband"
@@ -60,6 +61,10 @@ type Config struct {
 	// Processors run in order on every sample between sources and sinks.
 	Processors []Processor `yaml:"processors"`
 	Sinks      []Sink      `yaml:"sinks"`
+	// Auth configures who may use the HTTP API: local users, client
+	// certificates, JWTs (API tokens need no configuration); nil: tokens
+	// only.
+	Auth *auth.Config `yaml:"auth"`
 }
 
 // AuditConfig is the audit block; File defaults to
@@ -250,6 +255,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs.Add(c.WriteGate.Validate())
+	if c.Auth != nil {
+		errs.AddPrefixed("auth", c.Auth.Validate())
+		if len(c.Auth.ClientCerts) > 0 && c.HTTP.TLS.ClientCA == "" {
+			errs.Addf("auth.client_certs", "needs http.tls.client_ca: without a CA no client certificate is verified, so none can be mapped to a user")
+		}
+	}
 	errs.Add(c.Rules.Validate())
 	errs.AddPrefixed("alarms", c.Alarms.Validate())
 	if c.WriteCommands != nil {

@@ -87,6 +87,14 @@ func (l *Listener) Close(closeClients listeners.CloseFn) {
 	closeClients(l.id)
 }
 
+// MaxPacketSize is the largest packet the embedded broker accepts (and
+// announces to MQTT 5 clients in CONNACK, so that publishers split or
+// refuse larger messages themselves). mochi allocates a packet's whole
+// Remaining Length before reading it: without a limit, one client claiming
+// 200 MB in a PUBLISH header made the broker allocate 200 MB. 4 MiB holds
+// the demo's and the load harness's largest batch messages many times.
+const MaxPacketSize = 4 << 20
+
 // Broker is a running embedded broker.
 type Broker struct {
 	srv  *mqtt.Server
@@ -110,7 +118,9 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log})
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = MaxPacketSize
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log, Capabilities: caps})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("broker: %w", err)

@@ -35,6 +35,7 @@ func defineAlarms(fs *flag.FlagSet, verb string) body {
 	api := fs.String("api", "", "base URL of the gateway's HTTP API (default: the address the gateway wrote in its data dir)")
 	dataDir := fs.String("data-dir", "", "the running gateway's data dir, where it writes its API address (default "+config.DefaultDataDir+", then the demo's)")
 	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
+	tokenFile := fs.String("token-file", "", "file holding the API token to send (default: $WEIR_TOKEN, then DATA_DIR/auth/cli-token)")
 	var state, prio, shelved, comment, reason, until string
 	var dur time.Duration
 	switch verb {
@@ -59,6 +60,10 @@ func defineAlarms(fs *flag.FlagSet, verb string) body {
 		if verb == "shelve" && (dur == 0) == (until == "") {
 			fmt.Fprintln(stderr, "weir alarms shelve: set one of -for and -until")
 			return errUsage
+		}
+		ctx, err := withClientToken(ctx, *tokenFile, *dataDir)
+		if err != nil {
+			return err
 		}
 		u, err := apiURL(*api, *dataDir)
 		if err != nil {
@@ -162,6 +167,7 @@ func alarmsCall(ctx context.Context, client *http.Client, method, u string, body
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	setBearer(ctx, req)
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -170,6 +176,9 @@ func alarmsCall(ctx context.Context, client *http.Client, method, u string, body
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, u, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return fmt.Errorf("%s: the gateway wants a token: give -token-file FILE or $WEIR_TOKEN, or save one as DATA_DIR/auth/cli-token with weir token create -cli", resp.Status)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {

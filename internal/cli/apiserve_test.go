@@ -275,6 +275,10 @@ sinks:
 		t.Fatal("gateway did not start its HTTPS API")
 	}
 	base := "https://" + ln.Addr().String()
+	// The API wants a token too: weir alarms finds it in the data dir.
+	if err := writeCLIToken(dataDir, viewerToken(t, dataDir)); err != nil {
+		t.Fatal(err)
+	}
 	var out, errOut bytes.Buffer
 	if err := runNamed(t.Context(), "alarms", []string{"list", "-api", base, "--data-dir", dataDir}, &out, &errOut); err != nil {
 		t.Fatalf("weir alarms list over HTTPS: %v (%s)", err, errOut.String())

@@ -111,6 +111,19 @@ func commands() []command {
 				"weir audit verify -checkpoint checkpoints.jsonl -pubkey ed25519:BASE64 /var/lib/weir/audit/writes.jsonl",
 				"weir audit pubkey                         # the key checkpoints are signed with",
 			}, verbs: auditVerbs(), complete: "file"},
+		{name: "token", args: "create|list|revoke [flags] [DIR]", summary: "create, list or revoke API tokens of a data dir (a running gateway picks them up)",
+			about: "A token is shown once, at creation; only its SHA-256 is stored (DIR/auth/tokens, 0600). Send it as\n\"Authorization: Bearer weir_…\". Every token expires; revoke one by its id.",
+			examples: []string{
+				"weir token create -user scada -role operator -expires 720h /var/lib/weir",
+				"weir token create -user me -role operator -expires 168h -cli   # saved for weir alarms on this machine",
+				"weir token list",
+				"weir token revoke 3f9c2a71d04e8b56",
+			}, verbs: tokenVerbs(), complete: "dir"},
+		{name: "user", args: "hash-password", summary: "make the password hash of a local API user (auth.users)",
+			examples: []string{
+				"weir user hash-password                  # asks twice, prints $argon2id$v=19$…",
+				"printf '%s\\n' \"$PW\" | weir user hash-password",
+			}, verbs: userVerbs()},
 		{name: "buffer", args: "[list|export|purge|dead|replay] [flags] [DIR] [SINK]", summary: "inspect, export or purge the durable buffers of a stopped gateway, and its dead letters",
 			examples: []string{
 				"weir buffer                               # list the stores of /var/lib/weir",

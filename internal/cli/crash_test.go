@@ -91,6 +91,7 @@ func TestKill9LosesNothingAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	token := viewerToken(t, filepath.Join(dir, "data"))
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	for i := 0; i <= kills; i++ {
 		last := i == kills
@@ -99,6 +100,7 @@ func TestKill9LosesNothingAccepted(t *testing.T) {
 			path = offlinePath
 		}
 		child := startChild(t, "run", "-c", path, "--log-format", "json", "--http-listen", "127.0.0.1:0")
+		child.token = token
 		run := check.AddRun(soak.RunInfo{FirstSeq: child.firstSeq(t)})
 		if last {
 			// Let the final run deliver the backlog the killed runs left:
@@ -186,6 +188,7 @@ type child struct {
 	seq    chan uint64
 	done   chan error
 	http   string // status listener, from the log
+	token  string // sent with /status
 }
 
 // closedPort returns a loopback address where nothing listens.
@@ -211,7 +214,9 @@ func (c *child) buffer(t *testing.T) bufferStats {
 	c.mu.Lock()
 	addr := c.http
 	c.mu.Unlock()
-	resp, err := http.Get("http://" + addr + "/status")
+	req, _ := http.NewRequest("GET", "http://"+addr+"/status", nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}

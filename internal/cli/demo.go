@@ -9,8 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/weir-edge/weir/auth"
+	"github.com/weir-edge/weir/security"
 
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/config"
@@ -93,6 +97,11 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		httpLn.Close()
 		return fmt.Errorf("demo configuration: %w", err)
 	}
+	token, err := demoToken(dataDir)
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
 	host, port, _ := net.SplitHostPort(b.Addr())
 	api := httpLn.Addr().String()
 	fmt.Fprintf(stdout, `Weir demo: a simulated filling line → Weir → MQTT (unified namespace, JSON)
@@ -103,23 +112,51 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
   data dir (kept)             %s
 Watch the data:
   mosquitto_sub -h %s -p %s -t '%s/#' -v
-Current values:  curl -s http://%s/api/v1/values
+The API wants a token. This demo's admin token (shown once; weir alarms finds it in the data dir):
+  export WEIR_TOKEN=%s
+Current values:  curl -s -H "Authorization: Bearer $WEIR_TOKEN" http://%s/api/v1/values
 Write a setpoint through the write gate (policy: 60..600, 10/min; audited):
-  curl -s -H 'Content-Type: application/json' -d '{"path":"%s/speed_setpoint","value":300}' http://%s/api/v1/write
-Alarms:  weir alarms list --data-dir %s   (or: curl -s http://%s/api/v1/alarms)
+  curl -s -H "Authorization: Bearer $WEIR_TOKEN" -H 'Content-Type: application/json' -d '{"path":"%s/speed_setpoint","value":300}' http://%s/api/v1/write
+Alarms:  weir alarms list --data-dir %s   (or: curl -s -H "Authorization: Bearer $WEIR_TOKEN" http://%s/api/v1/alarms)
   a speed_setpoint of 600 makes the filler vibrate above 4.5 mm/s: the rule raises filler_high_vibration
 Check the write audit trail:     weir audit verify %s
 Inspect the buffer (after stop): weir buffer list %s
 The configuration used:          weir run --print-config
 Stop with Ctrl-C.
 
-`, s.Addr(), b.Addr(), api, api, dataDir, host, port, demoPrefix, api, demoNamespace, api, shellQuote(dataDir), api,
+`, s.Addr(), b.Addr(), api, api, dataDir, host, port, demoPrefix, token, api, demoNamespace, api, shellQuote(dataDir), api,
 		shellQuote(filepath.Join(dataDir, "audit", "writes.jsonl")), shellQuote(dataDir))
 	err = runGateway(ctx, cfg, httpLn, log)
 	if errors.Is(err, durable.ErrLocked) {
 		return fmt.Errorf("%w\n  another demo is using %s: stop it, or give this one its own --data-dir", err, dataDir)
 	}
 	return err
+}
+
+// demoUser owns the demo's token; each start revokes the previous one.
+const demoUser = "demo"
+
+// demoTokenLifetime bounds a demo token left behind.
+const demoTokenLifetime = 7 * 24 * time.Hour
+
+// demoToken makes a fresh admin token for this demo run, revoking the
+// previous run's, and saves it as the data dir's CLI token.
+func demoToken(dataDir string) (string, error) {
+	store, err := auth.OpenTokens(dataDir, nil)
+	if err != nil {
+		return "", fmt.Errorf("demo token: %w", err)
+	}
+	if err := store.RevokeUser(demoUser); err != nil {
+		return "", fmt.Errorf("demo token: %w", err)
+	}
+	tok, _, err := store.Create(demoUser, security.Admin, demoTokenLifetime, "weir run (the demo)")
+	if err != nil {
+		return "", fmt.Errorf("demo token: %w", err)
+	}
+	if err := writeCLIToken(dataDir, tok); err != nil {
+		return "", err
+	}
+	return tok, nil
 }
 
 // shellQuote quotes s for a shell when it needs it.
@@ -158,7 +195,7 @@ http:
 write_policies:
   - match: %s/speed_setpoint
     allow: true
-    callers: ["api:*"]
+    callers: ["api:*"]   # any authenticated API user; the role check is the API's
     type: int
     min: 60
     max: 600

@@ -61,14 +61,38 @@ func TestDemoDataDirTools(t *testing.T) {
 			t.Errorf("alarms %v = %v\n%s%s", args, err, o.String(), e.String())
 		}
 	}
-	// One write through the gate, so the trail has an entry.
-	base, _ := readAPIAddr(dir)
-	resp, err := http.Post(base+"/api/v1/write", "application/json",
-		strings.NewReader(`{"path":"`+demoNamespace+`/speed_setpoint","value":300}`))
+	// The demo prints its admin token once, and its curl lines send it.
+	tokBytes, err := os.ReadFile(cliTokenFile(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	tok := strings.TrimSpace(string(tokBytes))
+	if n := strings.Count(out.String(), tok); n != 1 || !strings.Contains(out.String(), `curl -s -H "Authorization: Bearer $WEIR_TOKEN"`) {
+		t.Errorf("the token is printed %d times, want once, and the curl lines must send it:\n%s", n, out.String())
+	}
+	if fi, err := os.Stat(cliTokenFile(dir)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("cli token file: %v, want mode 0600", err)
+	}
+	// One write through the gate, so the trail has an entry; without the
+	// token it is refused.
+	base, _ := readAPIAddr(dir)
+	for _, withToken := range []bool{false, true} {
+		req, _ := http.NewRequest("POST", base+"/api/v1/write", strings.NewReader(`{"path":"`+demoNamespace+`/speed_setpoint","value":300}`))
+		req.Header.Set("Content-Type", "application/json")
+		want := http.StatusUnauthorized
+		if withToken {
+			req.Header.Set("Authorization", "Bearer "+tok)
+			want = http.StatusOK
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("write, token %v: %s, want %d", withToken, resp.Status, want)
+		}
+	}
 	if code, o, e := run("audit", "verify", trail); code != 0 || !strings.Contains(o, "chain intact") || strings.Contains(o, "0 entries") {
 		t.Errorf("audit verify: exit %d\n%s%s", code, o, e)
 	}

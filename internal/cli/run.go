@@ -143,6 +143,9 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		return err
 	}
 	defer trail.Close()
+	// Every write attempt, whatever its channel, reaches the SOC stream
+	// from the one place it is decided (the trail has it already).
+	gate.SetEvents(secEvents)
 	// Security events of every component go to the audit trail (bounded,
 	// never blocking) and to the SOC stream.
 	auditEvents := audit.NewEventRecorder(trail, 0, secEvents, log.With("component", "audit"))
@@ -208,6 +211,10 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 			return err
 		}
 	}
+	authn, err := buildAuth(cfg, secEvents, log)
+	if err != nil {
+		return err
+	}
 
 	// TLS or plain HTTP, decided for the address actually bound (apiserve.go).
 	var served apiServing
@@ -249,11 +256,13 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 			defer remove()
 		}
 		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
-		alarmAPI := &api.Alarms{Store: mgr, Log: log.With("component", "api")}
+		alarmAPI := &api.Alarms{Store: mgr, Events: secEvents, Log: log.With("component", "api")}
+		tokens := &api.Tokens{Store: authn.Tokens(), MaxLifetime: authn.TokenMaxLifetime(), Events: secEvents, Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
-			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux) },
-			SecurityStats: secStream,
-			TLS:           served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})
+			Auth:          authn,
+			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux); tokens.Mount(mux) },
+			SecurityStats: secStream, AuditStats: trail,
+			TLS: served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
 	err = g.Wait()

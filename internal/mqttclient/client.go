@@ -78,6 +78,11 @@ type Message struct {
 	Payload []byte
 	QoS     byte
 	Retain  bool
+	// Oversize, on a received message, is the size of the PUBLISH the
+	// broker sent when it exceeded Options.MaxPacketSize: the payload was
+	// read away unseen (Payload is empty) and the message is acknowledged,
+	// so the broker does not send it again. 0 for every other message.
+	Oversize int64
 }
 
 // Subscription is one SUBSCRIBE entry.
@@ -114,6 +119,13 @@ type Options struct {
 	// runs on a goroutine of its own and the handler may publish.
 	OnMessage func(Message)
 	Ordered   bool
+	// MaxPacketSize is the largest packet accepted from the broker, whole
+	// packet in bytes (MaxPacketFor derives it from a payload limit); 0 is
+	// DefaultMaxPacketSize. MQTT 5 announces it on CONNECT; for both
+	// versions the client checks every packet's fixed header before the
+	// library reads it: an oversized PUBLISH is skipped (Message.Oversize),
+	// any other oversized packet ends the connection (PacketTooLargeError).
+	MaxPacketSize uint32
 }
 
 var (
@@ -133,10 +145,14 @@ func Dial(ctx context.Context, o Options) (Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Version == Version311 {
-		return dial311(ctx, nc, o)
+	if o.MaxPacketSize == 0 {
+		o.MaxPacketSize = DefaultMaxPacketSize
 	}
-	return dial5(ctx, nc, o)
+	lc := withLimit(nc, o.MaxPacketSize, o.Version != Version311)
+	if o.Version == Version311 {
+		return dial311(ctx, lc, o)
+	}
+	return dial5(ctx, lc, o)
 }
 
 // dialNet opens the TCP (and TLS) connection. Both libraries get an

@@ -12,6 +12,13 @@
 // engine, for sinks) dials again with backoff and jitter, and data stays
 // in the durable buffer rather than in a library's memory.
 //
+// Every connection bounds what the broker can send (Options.MaxPacketSize):
+// MQTT 5 announces the limit on CONNECT, and for both versions a reader
+// under the library checks each packet's fixed header before the library
+// reads the packet, skipping an oversized PUBLISH (acknowledged, delivered
+// as Message.Oversize) and closing on any other oversized packet; see
+// limit.go.
+//
 // Caveats: with MQTT 3.1.1 the library's CONNECT wait knows no context, so
 // Dial closes the socket when the context ends; a publish handed over while
 // the connection drops may block until the write timeout.

@@ -29,7 +29,7 @@ var (
 	_ AsyncPublisher = (*conn311)(nil)
 )
 
-func dial311(ctx context.Context, nc net.Conn, o Options) (Conn, error) {
+func dial311(ctx context.Context, nc *limitConn, o Options) (Conn, error) {
 	c := &conn311{causeBox: newCauseBox(), ackTimeout: o.AckTimeout, lost: make(chan struct{})}
 	var handed sync.Once
 	opts := mqtt3.NewClientOptions().
@@ -60,7 +60,8 @@ func dial311(ctx context.Context, nc net.Conn, o Options) (Conn, error) {
 		})
 	if o.OnMessage != nil {
 		opts.SetDefaultPublishHandler(func(_ mqtt3.Client, m mqtt3.Message) {
-			o.OnMessage(Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retain: m.Retained()})
+			o.OnMessage(Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retain: m.Retained(),
+				Oversize: nc.lr.oversize(m.Topic(), m.MessageID(), m.Payload())})
 		})
 	}
 	if w := o.Will; w != nil {

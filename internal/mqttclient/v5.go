@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"sync"
 	"time"
@@ -72,7 +71,7 @@ var (
 	_ PacketLimiter = (*conn5)(nil)
 )
 
-func dial5(ctx context.Context, nc net.Conn, o Options) (Conn, error) {
+func dial5(ctx context.Context, nc *limitConn, o Options) (Conn, error) {
 	c := &conn5{causeBox: newCauseBox(), done: make(chan struct{}), closing: make(chan struct{})}
 	cfg := paho.ClientConfig{
 		ClientID: o.ClientID,
@@ -92,7 +91,8 @@ func dial5(ctx context.Context, nc net.Conn, o Options) (Conn, error) {
 	if o.OnMessage != nil {
 		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			p := pr.Packet
-			o.OnMessage(Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain})
+			o.OnMessage(Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain,
+				Oversize: nc.lr.oversize(p.Topic, p.PacketID, p.Payload)})
 			return true, nil
 		}}
 	}
@@ -108,10 +108,14 @@ func dial5(ctx context.Context, nc net.Conn, o Options) (Conn, error) {
 		ClientID:   o.ClientID,
 		KeepAlive:  keepAliveSeconds(o.KeepAlive),
 		CleanStart: !o.KeepSession,
+		// Maximum Packet Size (3.1.2.11.4): a broker that honours it
+		// discards larger messages for this client instead of sending
+		// them; nc enforces it either way.
+		Properties: &paho.ConnectProperties{MaximumPacketSize: &o.MaxPacketSize},
 	}
 	if o.KeepSession {
 		exp := uint32(o.SessionExpiry / time.Second)
-		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &exp}
+		cp.Properties.SessionExpiryInterval = &exp
 	}
 	if w := o.Will; w != nil {
 		cp.WillMessage = &paho.WillMessage{Retain: w.Retain, QoS: w.QoS, Topic: w.Topic, Payload: w.Payload}

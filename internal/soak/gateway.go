@@ -24,6 +24,8 @@ type gateway struct {
 	seq  chan uint64
 	done chan struct{}
 	err  error // after done
+	// token is sent with /status (the API wants a viewer).
+	token string
 
 	mu   sync.Mutex
 	http string       // status listener, from the log
@@ -150,7 +152,12 @@ func (g *gateway) status() (status, error) {
 	if addr == "" {
 		return status{}, errors.New("status: no listener yet")
 	}
-	resp, err := statusClient.Get("http://" + addr + "/status")
+	req, err := http.NewRequest("GET", "http://"+addr+"/status", nil)
+	if err != nil {
+		return status{}, fmt.Errorf("status: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+g.token)
+	resp, err := statusClient.Do(req)
 	if err != nil {
 		return status{}, fmt.Errorf("status: %w", err)
 	}

@@ -92,6 +92,7 @@ type harness struct {
 	proxy   *Proxy
 	disk    *diskFull
 	cfgPath string
+	token   string // the viewer token /status is read with
 
 	mu     sync.Mutex // guards counts and run
 	counts Counts
@@ -158,6 +159,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	cfg := gatewayConfig(plant.Addr(), h.proxy.Addr(), h.broker.Addr(), prefix, dataDir, contains(o.Faults, FaultPoison))
 	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	if h.token, err = statusToken(dataDir); err != nil {
+		return nil, err
 	}
 
 	rep := &Report{Options: o}
@@ -308,6 +312,7 @@ func (h *harness) start(ctx context.Context) (*gateway, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
+		g.token = h.token
 		first, err := g.firstSeq(ctx, 30*time.Second)
 		if err == nil {
 			idx := h.check.AddRun(RunInfo{FirstSeq: first})

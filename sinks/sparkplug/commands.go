@@ -365,9 +365,7 @@ func (s *Sink) execute(ctx context.Context, c cmdMsg) {
 			s.cmd.allowed.Add(1)
 		case errors.Is(err, writegate.ErrDenied):
 			s.cmd.denied.Add(1)
-			log.Warn("write command denied", "path", t.path, "reason", res.Reason)
-			s.record(ctx, security.Event{Kind: security.WriteDenied, Severity: security.SeverityWarning, Actor: caller,
-				Object: path, Outcome: "denied", Detail: res.Reason})
+			log.Warn("write command denied", "path", t.path, "reason", res.Reason) // the gate reports write.denied
 		default:
 			s.cmd.failed.Add(1)
 			log.Warn("write command failed", "path", t.path, "error", err)

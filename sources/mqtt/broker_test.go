@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -376,5 +377,39 @@ func TestTLSAndAuth(t *testing.T) {
 				out.waitN(t, 1)
 			})
 		}
+	}
+}
+
+// TestOversizeMessageSkipped: a message far beyond max_payload never
+// reaches the source's memory. MQTT 5 announces the limit and the broker
+// drops the message; MQTT 3.1.1 has no way to say it, so the client skips
+// the PUBLISH unread, acknowledges it and counts it. Either way the
+// connection stays up (one connect) and the next message arrives.
+func TestOversizeMessageSkipped(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	for i, v := range []string{Version5, Version311} {
+		t.Run("v"+v, func(t *testing.T) {
+			out := newCollector()
+			tr := true
+			topic := "os/" + strings.ReplaceAll(v, ".", "")
+			s := runSource(t, Config{Broker: mqttclient.Broker{URL: b.URL("tcp"), ClientID: "os" + topic, ProtocolVersion: v},
+				MaxPayload: 1024, CleanStart: &tr,
+				Subscriptions: []SubscriptionConfig{{Topic: topic, Format: FormatRaw}}}, out)
+			b.WaitSubscribed(t, waitTimeout, i+1)
+			b.Publish(t, topic, bytes.Repeat([]byte("9"), 2<<20), 1, false)
+			b.Publish(t, topic, []byte("1"), 1, false)
+			got := out.waitN(t, 1)
+			st := s.Status().Counters
+			if len(got) != 1 || got[0].Value.AsInt() != 1 || st["connects"] != 1 {
+				t.Fatalf("got %s, status %+v", dumpSamples(got), st)
+			}
+			want := uint64(0) // the MQTT 5 broker drops it for us
+			if v == Version311 {
+				want = 1
+			}
+			if st["oversize"] != want || st["decode_errors"] != want {
+				t.Fatalf("oversize %d, decode errors %d, want %d", st["oversize"], st["decode_errors"], want)
+			}
+		})
 	}
 }

@@ -71,6 +71,9 @@ type Source struct {
 
 	messages, samples, decodeErrors, unmatched atomic.Uint64
 	connects, disconnects, outboxDropped       atomic.Uint64
+	// oversize counts messages beyond the packet limit, skipped unread
+	// (also counted in decodeErrors).
+	oversize atomic.Uint64
 }
 
 // New validates cfg, applies defaults and compiles the routes. It does no
@@ -198,6 +201,10 @@ func (s *Source) runConn(ctx context.Context, out pipeline.Emitter, sess *state.
 		return false, fmt.Errorf("mqtt %s: %w", s.addr, err)
 	}
 	o.WriteTimeout = s.cfg.KeepAlive
+	// The broker may not send more than max_payload plus the topic and
+	// header: MQTT 5 announces it, and either version skips a larger
+	// PUBLISH unread (it arrives as m.Oversize) instead of buffering it.
+	o.MaxPacketSize = mqttclient.MaxPacketFor(s.cfg.MaxPayload)
 	o.KeepSession, o.SessionExpiry, o.Session = !*s.cfg.CleanStart, s.cfg.SessionExpiry, sess
 	// Ordered: samples leave in arrival order, and a QoS 1 message is
 	// acknowledged only once its samples are emitted.
@@ -322,6 +329,11 @@ func (s *Source) onMessage(ctx context.Context, out pipeline.Emitter, m mqttclie
 	now := s.now()
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
+	if m.Oversize > 0 {
+		s.oversize.Add(1)
+		s.badMessage(m.Topic, fmt.Errorf("message of %d bytes exceeds max_payload %d: skipped unread", m.Oversize, s.cfg.MaxPayload))
+		return
+	}
 	if len(m.Payload) > s.cfg.MaxPayload {
 		s.badMessage(m.Topic, fmt.Errorf("payload of %d bytes exceeds max_payload %d", len(m.Payload), s.cfg.MaxPayload))
 		return
@@ -403,6 +415,7 @@ func (s *Source) Status() pipeline.Status {
 		"connects":       s.connects.Load(),
 		"disconnects":    s.disconnects.Load(),
 		"outbox_dropped": s.outboxDropped.Load(),
+		"oversize":       s.oversize.Load(),
 	}
 	s.tagsMu.Lock()
 	st.Gauges = map[string]float64{"known_tags": float64(len(s.tags))}

@@ -27,7 +27,14 @@ const (
 	DefaultRequestTimeout             = 10 * time.Second
 	DefaultWatchdogInterval           = 5 * time.Second
 	DefaultReconnectMax               = 30 * time.Second
-	DefaultApplicationURI             = "urn:weir:opcua-client"
+	// DefaultMaxMessageSize: see Config.MaxMessageSize.
+	DefaultMaxMessageSize = 4 << 20
+	// MinMaxMessageSize and MaxMaxMessageSize bound max_message_size: one
+	// 64 KiB chunk, and the most the patched gopcua accepts from any
+	// server (uacp.MaxACKMessageSize).
+	MinMaxMessageSize     = 64 << 10
+	MaxMaxMessageSize     = 64 << 20
+	DefaultApplicationURI = "urn:weir:opcua-client"
 )
 
 // Security policies by their short names, as written in security_policy.
@@ -87,6 +94,14 @@ type Config struct {
 	BatchSize      int           `yaml:"batch_size"`
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageSize is the largest response the session accepts, in bytes
+	// (default 4 MiB, the OPC Foundation .NET stack's default; 64 KiB to
+	// 64 MiB). It is announced in HEL with a chunk count to match, and
+	// bounds what one server can make the gateway buffer: a message whose
+	// chunks add up to more ends the session before it is decoded. What a
+	// message decodes to can be far larger than its bytes (up to ~35x
+	// retained for empty items; see README), so raise it with care.
+	MaxMessageSize int `yaml:"max_message_size"`
 	// WatchdogInterval: when nothing arrived from the server for this long
 	// the source reads the server's clock; if that fails the session is
 	// torn down and rebuilt. It catches half-open connections, which TCP
@@ -197,6 +212,9 @@ func (c *Config) setDefaults() {
 	if c.ReconnectMax == 0 {
 		c.ReconnectMax = DefaultReconnectMax
 	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
 	for i := range c.Subscriptions {
 		s := &c.Subscriptions[i]
 		if s.PublishingInterval == 0 {
@@ -304,6 +322,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchSize < 0 {
 		errs.Addf("batch_size", "must not be negative")
+	}
+	if c.MaxMessageSize != 0 && (c.MaxMessageSize < MinMaxMessageSize || c.MaxMessageSize > MaxMaxMessageSize) {
+		errs.Addf("max_message_size", "must be between %d (64 KiB) and %d (64 MiB) bytes", MinMaxMessageSize, MaxMaxMessageSize)
 	}
 	if len(c.Subscriptions) == 0 && len(c.Poll) == 0 {
 		errs.Addf("subscriptions", "at least one subscription or poll group is required")

@@ -116,6 +116,8 @@ func TestBadConfigs(t *testing.T) {
 			over := int64(math.MaxUint32) + 1
 			c.Subscriptions[0].MaxNotificationsPerPublish = int(over)
 		}, "subscriptions[0].max_notifications_per_publish", "no limit"},
+		{"max message size below one chunk", func(c *Config) { c.MaxMessageSize = 1000 }, "max_message_size", "64 KiB"},
+		{"max message size over 64 MiB", func(c *Config) { c.MaxMessageSize = 65<<20 + 1 }, "max_message_size", "64 MiB"},
 		{"negative interval", func(c *Config) { c.Poll = []PollConfig{{Interval: -1, Items: []PollItem{{Name: "p", NodeID: "i=2"}}}} }, "poll[0].interval", "negative"},
 		{"both secret sources", func(c *Config) {
 			c.Auth = Auth{Type: "username", Username: "u", Password: conf.Secret{Env: "A", File: "f"}}

@@ -21,7 +21,8 @@ func (s *Source) connect(ctx context.Context, stateCh chan opcua.ConnState) (*op
 	pol, mode := policies[cfg.SecurityPolicy].uri, modes[cfg.SecurityMode]
 	tokType := tokenType(cfg.Auth.Type)
 
-	eps, err := opcua.GetEndpoints(ctx, cfg.Endpoint, opcua.DialTimeout(cfg.RequestTimeout), opcua.RequestTimeout(cfg.RequestTimeout))
+	limits := sessionLimits(cfg.MaxMessageSize)
+	eps, err := opcua.GetEndpoints(ctx, cfg.Endpoint, append(limits, opcua.DialTimeout(cfg.RequestTimeout), opcua.RequestTimeout(cfg.RequestTimeout))...)
 	if err != nil {
 		return nil, fmt.Errorf("get endpoints from %s: %w", cfg.Endpoint, err)
 	}
@@ -44,6 +45,7 @@ func (s *Source) connect(ctx context.Context, stateCh chan opcua.ConnState) (*op
 		opcua.SessionName("weir"),
 		opcua.StateChangedCh(stateCh),
 	}
+	opts = append(opts, limits...)
 	p := pki{dir: cfg.PKIDir, log: s.log}
 	if pol != ua.SecurityPolicyURINone {
 		der, key, err := p.ownCert(cfg.ApplicationURI)
@@ -91,6 +93,32 @@ func (s *Source) connect(ctx context.Context, stateCh chan opcua.ConnState) (*op
 		return nil, fmt.Errorf("connect %s: %w", cfg.Endpoint, err)
 	}
 	return c, nil
+}
+
+// Chunk sizes of the UA-TCP connection: the receive and send buffers this
+// client offers in HEL (the server may not send larger chunks), and the
+// payload a chunk is assumed to carry at least when the chunk count is
+// derived from the message size (half a buffer; servers fill it).
+const (
+	chunkBuffer     = 0xffff
+	chunkPayloadMin = 32 << 10
+)
+
+// sessionLimits are the UA-TCP limits every connection of the source
+// announces in HEL and, with the weir patch in uacp (boundACK) and uasc,
+// enforces on what it receives: chunks of at most 64 KiB, messages of at
+// most maxMessage bytes in at most maxMessage/32 KiB chunks. What one
+// server can make the gateway buffer is then about twice maxMessage (the
+// chunks, then the merged message), whatever the server's ACK says; without
+// them a server's ACK set the limits (up to 1,024 chunks, 64 MiB).
+func sessionLimits(maxMessage int) []opcua.Option {
+	chunks := (maxMessage + chunkPayloadMin - 1) / chunkPayloadMin
+	return []opcua.Option{
+		opcua.ReceiveBufferSize(chunkBuffer),
+		opcua.SendBufferSize(chunkBuffer),
+		opcua.MaxMessageSize(uint32(maxMessage)),
+		opcua.MaxChunkCount(uint32(chunks)),
+	}
 }
 
 func tokenType(auth string) ua.UserTokenType {

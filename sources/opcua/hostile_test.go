@@ -31,6 +31,9 @@ func TestHostileServer(t *testing.T) {
 	}{
 		{"array dimensions 0x30303030", []byte("\xc6\x00\x00\x00\x000000")},
 		{"negative array length", []byte("\x91000\xdc0000")},
+		// A String and a ByteString claiming 2 GiB in a 9-byte Variant.
+		{"string length 2^31-1", []byte("\x0c\xff\xff\xff\x7f0000")},
+		{"bytestring length 2^31-1", []byte("\x0f\xff\xff\xff\x7f0000")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv := serveSim(t, simopcua.Options{Refresh: 20 * time.Millisecond})

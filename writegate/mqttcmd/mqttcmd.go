@@ -30,8 +30,10 @@ var (
 	_ pipeline.StatusReporter = (*Commands)(nil)
 )
 
-// queueSize bounds the commands waiting for the gate; beyond it a command
-// is refused at once (the sender gets a reply) instead of piling up.
+// queueSize bounds the commands waiting for the gate, in each of two lanes
+// (cmdproof.Lanes: signed commands first); beyond it a signed command is
+// refused at once (the sender gets a reply) and one without a valid proof
+// is dropped and counted, instead of piling up.
 const queueSize = 64
 
 // Commands subscribes to the write command topic, checks each command's
@@ -115,26 +117,31 @@ func (c *Commands) session(ctx context.Context, b *backoff.Backoff) error {
 	defer wg.Wait() // Serve has ended the worker's context
 	subs := []mqttclient.Subscription{{Topic: c.proof.Filter(c.cfg.Topic), QoS: 1}}
 	return mqttclient.Serve(ctx, &c.broker, subs, func(sctx context.Context, cli mqttclient.Conn) func(mqttclient.Message) {
-		queue := make(chan mqttclient.Message, queueSize)
+		queue := cmdproof.NewLanes[mqttclient.Message](queueSize)
 		wg.Go(func() {
 			for {
-				select {
-				case <-sctx.Done():
+				m, ok := queue.Next(sctx)
+				if !ok {
 					return
-				case m := <-queue:
-					c.handle(sctx, cli, m.Topic, m.Payload)
 				}
+				c.handle(sctx, cli, m.Topic, m.Payload)
 			}
 		})
 		return func(msg mqttclient.Message) {
 			c.received.Add(1)
-			select {
-			case queue <- msg:
-			default:
-				c.denied.Add(1)
-				id, path := peekIDs(msg.Payload)
-				c.reply(sctx, cli, Reply{ID: id, Path: path, Result: audit.Denied, Reason: "too many commands waiting; try again"})
+			_, _, err := c.proof.OpenMessage(c.cfg.Topic, msg.Topic, msg.Payload)
+			if queue.Offer(err == nil, msg) {
+				return
 			}
+			c.denied.Add(1)
+			if err != nil {
+				// A flood without proof: counted, not answered (a reply
+				// per forged message would amplify the flood).
+				c.refused.Add(1)
+				return
+			}
+			id, path := peekIDs(msg.Payload)
+			c.reply(sctx, cli, Reply{ID: id, Path: path, Result: audit.Denied, Reason: "too many commands waiting; try again"})
 		}
 	}, func() {
 		b.Reset()
@@ -199,12 +206,9 @@ func (c *Commands) handle(ctx context.Context, cli mqttclient.Conn, topic string
 		return
 	}
 	cmd.User, cmd.Role = who.Name, who.Role
-	r := c.Execute(ctx, cmd)
-	if r.Result == audit.Denied {
-		c.record(ctx, security.Event{Kind: security.WriteDenied, Severity: security.SeverityWarning, Actor: "mqtt:" + who.Name,
-			Object: cmd.Path, Outcome: "denied", Detail: r.Reason})
-	}
-	c.reply(ctx, cli, r)
+	// A refusal by the gate is the gate's to report (write.denied, once,
+	// for every channel); the command channel reports only its own.
+	c.reply(ctx, cli, c.Execute(ctx, cmd))
 }
 
 // refuse answers a command refused before the gate: "refused: <short

@@ -65,11 +65,17 @@ type Config struct {
 }
 
 func DefaultDialer() *uacp.Dialer {
+	ack := *uacp.DefaultClientACK
 	return &uacp.Dialer{
 		Dialer: &net.Dialer{
 			Timeout: DefaultDialTimeout,
 		},
-		ClientACK: uacp.DefaultClientACK,
+		// weir patch: a copy. Upstream shared the package variable, so
+		// the MaxMessageSize, MaxChunkCount, ReceiveBufferSize and
+		// SendBufferSize options of one client wrote into every other
+		// client's defaults (a data race, and limits leaking between
+		// sessions).
+		ClientACK: &ack,
 	}
 }
 

@@ -360,7 +360,8 @@ const hdrlen = 8
 func (c *Conn) Receive() ([]byte, error) {
 	// TODO(kung-foo): allow user-specified buffer
 	// TODO(kung-foo): sync.Pool
-	b := make([]byte, c.ack.ReceiveBufSize)
+	var hb [hdrlen]byte // weir patch: the header first, then a buffer of the chunk's size
+	b := hb[:]
 
 	if _, err := io.ReadFull(c, b[:hdrlen]); err != nil {
 		// todo(fs): do not wrap this error since it hides io.EOF
@@ -380,6 +381,11 @@ func (c *Conn) Receive() ([]byte, error) {
 		return nil, errors.Errorf("uacp: message too small: %d bytes. MsgType=%s, ChunkType=%c.", h.MessageSize, h.MessageType, h.ChunkType)
 	}
 
+	// weir patch: a buffer of the chunk's size, not of the negotiated
+	// receive buffer: the caller keeps each chunk until its message is
+	// complete, and a small chunk held 64 KiB.
+	b = make([]byte, h.MessageSize)
+	copy(b, hb[:])
 	if _, err := io.ReadFull(c, b[hdrlen:h.MessageSize]); err != nil {
 		// todo(fs): do not wrap this error since it hides io.EOF
 		// todo(fs): use golang.org/x/xerrors
@@ -465,4 +471,13 @@ func boundACK(ack *Acknowledge, hel *Hello) {
 	ack.SendBufSize = min(max(ack.SendBufSize, minChunkSize), send)
 	ack.MaxChunkCount = min(ack.MaxChunkCount, MaxACKChunkCount)
 	ack.MaxMessageSize = min(ack.MaxMessageSize, MaxACKMessageSize)
+	// weir patch: the limits this client announced in its HEL (its own
+	// MaxChunkCount and MaxMessageSize options) bound what it receives as
+	// well; upstream applies only the server's.
+	if hel.MaxChunkCount > 0 {
+		ack.MaxChunkCount = min(ack.MaxChunkCount, hel.MaxChunkCount)
+	}
+	if hel.MaxMessageSize > 0 {
+		ack.MaxMessageSize = min(ack.MaxMessageSize, hel.MaxMessageSize)
+	}
 }

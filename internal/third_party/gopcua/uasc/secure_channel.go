@@ -5,6 +5,7 @@
 package uasc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -12,7 +13,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -335,8 +335,9 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 			hdr := chunk.Header
 			reqID := chunk.SequenceHeader.RequestID
 
-			strdat := string(chunk.Data)
-			if strings.Contains(strdat, "CurrentTime") {
+			// weir patch: only with debug logging on; upstream copied every
+			// chunk (up to 64 KiB) into a string just to look for a word.
+			if debug.Enable && bytes.Contains(chunk.Data, []byte("CurrentTime")) {
 				debug.Printf("Requested CurrentTime.")
 			}
 
@@ -381,6 +382,21 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 					clear(s.chunks)
 					s.chunksMu.Unlock()
 					msg.Err = errors.Errorf("too many unfinished chunks: %d > %d", total, s.c.MaxChunkCount())
+					return msg
+				}
+				// weir patch: a message's chunks may not add up to more
+				// than MaxMessageSize; upstream checked only after the
+				// final chunk, so a server could fill MaxChunkCount
+				// receive buffers with one message that never ends.
+				size := 0
+				for _, c := range s.chunks[reqID] {
+					size += len(c.Data)
+				}
+				if uint32(size) > s.c.MaxMessageSize() {
+					n := len(s.chunks[reqID])
+					delete(s.chunks, reqID)
+					s.chunksMu.Unlock()
+					msg.Err = errors.Errorf("message too large: more than %d bytes in %d chunks", s.c.MaxMessageSize(), n)
 					return msg
 				}
 				s.chunksMu.Unlock()
@@ -462,6 +478,12 @@ func (s *SecureChannel) readChunk() (*MessageChunk, error) {
 	}
 
 	const hdrlen = 12 // TODO: move to pkg level const
+	// weir patch: uacp.Receive now returns a slice of the chunk's size
+	// (upstream's had the receive buffer's capacity, so b[:hdrlen] did not
+	// panic on a chunk of 8 to 11 bytes; it read stale zeros).
+	if len(b) < hdrlen {
+		return nil, errors.Errorf("sechan: chunk of %d bytes is shorter than its header", len(b))
+	}
 	h := new(Header)
 	if _, err := h.Decode(b[:hdrlen]); err != nil {
 		return nil, errors.Errorf("sechan: decode header failed: %s", err)

@@ -259,7 +259,17 @@ func (c *channelInstance) signAndEncrypt(m *Message, b []byte) ([]byte, error) {
 // policy, or any symmetric message regardless of policy. This carve-out is the
 // replacement for the readChunk SecurityMode override (added in #817); that
 // override is no longer present and this guard takes its place.
-func (c *channelInstance) verifyAndDecrypt(m *MessageChunk, r []byte) ([]byte, error) {
+func (c *channelInstance) verifyAndDecrypt(m *MessageChunk, r []byte) (out []byte, err error) {
+	// weir patch: the slicing below trusts the chunk's length: a chunk
+	// shorter than its headers plus the signature (which anyone on the path
+	// can send, before any signature is checked) panicked in the
+	// connection's goroutine and ended the process. A panic here fails
+	// the chunk instead.
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, ua.StatusBadSecurityChecksFailed
+		}
+	}()
 	isAsymmetric := m.AsymmetricSecurityHeader != nil
 
 	// Return raw only for a genuinely unsecured chunk; an asymmetric OPN under a

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/weir-edge/weir/auth"
+	"github.com/weir-edge/weir/security"
+)
+
+// Authenticator is what the API asks about every request but /healthz and
+// /readyz; *auth.Authenticator implements it.
+type Authenticator interface {
+	Check(r *http.Request, need security.Role) auth.Decision
+	MetricsPublic() bool
+}
+
+var _ Authenticator = (*auth.Authenticator)(nil)
+
+// routeRole is one row of the access table.
+type routeRole struct {
+	method string // "" any method
+	path   string // exact, or a prefix when it ends in "/"
+	role   security.Role
+	public bool
+}
+
+// routeRoles is the access table, first match wins. Reading is viewer,
+// commands to the plant and alarm actions operator, tokens admin; a route
+// not listed needs viewer for GET/HEAD and admin for anything else, so a
+// new endpoint is closed until it is given a row.
+var routeRoles = []routeRole{
+	{method: "GET", path: "/healthz", public: true},
+	{method: "GET", path: "/readyz", public: true},
+	{path: "/api/v1/tokens", role: security.Admin},
+	{path: "/api/v1/tokens/", role: security.Admin},
+	{method: "POST", path: "/api/v1/write", role: security.Operator},
+	{method: "POST", path: "/api/v1/alarms/", role: security.Operator},
+	{method: "GET", path: "/metrics", role: security.Viewer},
+	{method: "GET", path: "/status", role: security.Viewer},
+	{method: "GET", path: "/api/v1/", role: security.Viewer},
+}
+
+// RequiredRole says what a request needs: public (no credentials), or a
+// role. metricsPublic opens /metrics (auth.metrics: public).
+func RequiredRole(method, p string, metricsPublic bool) (role security.Role, public bool) {
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	if p == "" {
+		p = "/"
+	}
+	p = path.Clean(p)
+	if metricsPublic && method == http.MethodGet && p == "/metrics" {
+		return "", true
+	}
+	for _, rr := range routeRoles {
+		if rr.method != "" && rr.method != method {
+			continue
+		}
+		if p == rr.path || (rr.path[len(rr.path)-1] == '/' && len(p) > len(rr.path) && p[:len(rr.path)] == rr.path) {
+			return rr.role, rr.public
+		}
+	}
+	if method == http.MethodGet {
+		return security.Viewer, false
+	}
+	return security.Admin, false
+}
+
+// RequireAuth answers 401 (with WWW-Authenticate), 403 or 429 unless a
+// authenticates r with the role its route needs; the identity travels in
+// the request's context (UserFrom, RoleFrom). Messages are generic: they
+// never say whether a user or token exists.
+func RequireAuth(a Authenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		need, public := RequiredRole(r.Method, r.URL.Path, a.MetricsPublic())
+		if public {
+			next.ServeHTTP(w, r)
+			return
+		}
+		d := a.Check(r, need)
+		switch d.Outcome {
+		case auth.OK:
+			next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), d.Identity.User, d.Identity.Role)))
+		case auth.Forbidden:
+			writeError(w, http.StatusForbidden, "your role does not allow this", nil)
+		case auth.Throttled:
+			w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, d.RetryAfter.Round(time.Second))/time.Second)))
+			writeError(w, http.StatusTooManyRequests, "too many requests; try again later", nil)
+		default:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="weir", Basic realm="weir", charset="UTF-8"`)
+			writeError(w, http.StatusUnauthorized, "authentication required", nil)
+		}
+	})
+}
+
+// roleKey is the context key of the authenticated caller's role.
+type roleKey struct{}
+
+// WithIdentity returns ctx carrying the authenticated user and role.
+func WithIdentity(ctx context.Context, user string, role security.Role) context.Context {
+	return context.WithValue(WithUser(ctx, user), roleKey{}, role)
+}
+
+// RoleFrom returns the role WithIdentity stored, if any.
+func RoleFrom(ctx context.Context) (security.Role, bool) {
+	r, ok := ctx.Value(roleKey{}).(security.Role)
+	return r, ok && r.Valid()
+}

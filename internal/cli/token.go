@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/weir-edge/weir/auth"
+	"github.com/weir-edge/weir/config"
+	"github.com/weir-edge/weir/security"
+)
+
+// tokenVerbs manage the API tokens of a data dir (DATA_DIR/auth/tokens)
+// directly on the file: a running gateway re-reads it, so a token created
+// or revoked here takes effect at its next request, without a restart.
+func tokenVerbs() []verb {
+	return []verb{
+		{name: "create", args: "-user U -role R -expires DURATION [flags] [DIR]", summary: "create an API token and print it (the only time it is shown)", define: defineTokenCreate},
+		{name: "list", args: "[DIR]", summary: "list the tokens: id, user, role, created, expires, state (never the tokens)", define: defineTokenList},
+		{name: "revoke", args: "ID [DIR]", summary: "revoke a token by its id", define: defineTokenRevoke},
+	}
+}
+
+const tokenDirHelp = "the gateway's data dir is DIR (default " + config.DefaultDataDir + ", or the demo's when that does not exist)"
+
+// tokenDir is DIR, or the local data dir; extra positional arguments are a
+// usage error.
+func tokenDir(verb string, pos []string, want int, stderr io.Writer) (string, bool) {
+	if len(pos) > want+1 {
+		fmt.Fprintf(stderr, "weir token %s: too many arguments; %s\n", verb, tokenDirHelp)
+		return "", false
+	}
+	if len(pos) == want+1 {
+		return pos[want], true
+	}
+	return localDataDir(), true
+}
+
+func defineTokenCreate(fs *flag.FlagSet) body {
+	user := fs.String("user", "", "the user the token acts as (required; write policies name it as api:USER)")
+	role := fs.String("role", "", "viewer, operator, engineer or admin (required)")
+	expires := fs.Duration("expires", 0, fmt.Sprintf("lifetime, e.g. 720h (required; at most %s)", auth.MaxTokenLifetime))
+	note := fs.String("note", "", "what the token is for, shown by weir token list")
+	cli := fs.Bool("cli", false, "save the token as DIR/auth/cli-token (0600) for weir alarms on this machine instead of printing it")
+	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
+		dir, ok := tokenDir("create", pos, 0, stderr)
+		if !ok {
+			return errUsage
+		}
+		if *user == "" || *role == "" || *expires == 0 {
+			fmt.Fprintln(stderr, "weir token create: -user, -role and -expires are required")
+			return errUsage
+		}
+		r, err := security.ParseRole(*role)
+		if err != nil {
+			return err
+		}
+		store, err := auth.OpenTokens(dir, nil)
+		if err != nil {
+			return err
+		}
+		tok, info, err := store.Create(*user, r, *expires, *note)
+		if err != nil {
+			return err
+		}
+		if *cli {
+			if err := writeCLIToken(dir, tok); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "token %s for %s (%s), expires %s, saved as %s\n", info.ID, info.User, info.Role,
+				info.Expires.Local().Format(time.DateTime), cliTokenFile(dir))
+			return nil
+		}
+		fmt.Fprintln(stdout, tok)
+		fmt.Fprintf(stderr, "token %s for %s (%s), expires %s. It is shown only now: store it in a secret manager.\n",
+			info.ID, info.User, info.Role, info.Expires.Local().Format(time.DateTime))
+		return nil
+	}
+}
+
+func defineTokenList(fs *flag.FlagSet) body {
+	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
+		dir, ok := tokenDir("list", pos, 0, stderr)
+		if !ok {
+			return errUsage
+		}
+		store, err := auth.OpenTokens(dir, nil)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSER\tROLE\tCREATED\tEXPIRES\tSTATE\tNOTE")
+		for _, t := range store.List() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.User, t.Role, t.Created.Local().Format(time.DateTime),
+				t.Expires.Local().Format(time.DateTime), t.State(now), t.Note)
+		}
+		return tw.Flush()
+	}
+}
+
+func defineTokenRevoke(fs *flag.FlagSet) body {
+	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
+		if len(pos) == 0 {
+			fmt.Fprintln(stderr, "weir token revoke: want the token's ID (weir token list shows them)")
+			return errUsage
+		}
+		dir, ok := tokenDir("revoke", pos, 1, stderr)
+		if !ok {
+			return errUsage
+		}
+		if !auth.ValidTokenID(pos[0]) {
+			return fmt.Errorf("%q is not a token id (16 hex digits; weir token list shows them)", pos[0])
+		}
+		store, err := auth.OpenTokens(dir, nil)
+		if err != nil {
+			return err
+		}
+		t, err := store.Revoke(pos[0])
+		if errors.Is(err, auth.ErrNoToken) {
+			return fmt.Errorf("no token %s in %s", pos[0], store.Path())
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "token %s of %s revoked\n", t.ID, t.User)
+		return nil
+	}
+}

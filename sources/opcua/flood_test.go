@@ -1,0 +1,241 @@
+package opcua
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	simopcua "github.com/weir-edge/weir/sim/opcua"
+)
+
+// floodChunks is how many 64 KiB intermediate chunks the hostile server
+// sends: more than the 1,024 chunks (64 MiB) the patched gopcua allowed
+// any server before max_message_size.
+const floodChunks = 1100
+
+// floodProxy forwards OPC UA binary between a client and the simulator and
+// turns it hostile: its ACK announces ~4 GiB buffers, message size and
+// chunk count, and the first MSG response is replaced by floodChunks
+// intermediate chunks (MSGC) of that response, a message that never ends.
+// Every later connection passes unchanged, so the source can recover.
+type floodProxy struct {
+	ln       net.Listener
+	upstream string
+	flooded  atomic.Bool
+	sent     atomic.Int64
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func newFloodProxy(t *testing.T, endpoint string) *floodProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &floodProxy{ln: ln, upstream: endpoint[len("opc.tcp://"):]}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *floodProxy) endpoint() string { return "opc.tcp://" + p.ln.Addr().String() }
+
+func (p *floodProxy) accept() {
+	defer p.wg.Done()
+	for {
+		client, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		server, err := net.Dial("tcp", p.upstream)
+		if err != nil {
+			client.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, client, server)
+		p.mu.Unlock()
+		p.wg.Add(2)
+		from, to := lenPrefixed("opc.tcp://"+p.ln.Addr().String()), lenPrefixed("opc.tcp://"+p.upstream)
+		go func() {
+			defer p.wg.Done()
+			_ = copyChunks(server, client, func(c []byte) []byte { return bytes.ReplaceAll(c, from, to) })
+			server.Close()
+		}()
+		go func() {
+			defer p.wg.Done()
+			_ = p.serverToClient(client, server)
+			client.Close()
+		}()
+	}
+}
+
+func (p *floodProxy) serverToClient(client io.Writer, server io.Reader) error {
+	hdr := make([]byte, 8)
+	for {
+		if _, err := io.ReadFull(server, hdr); err != nil {
+			return err
+		}
+		size := binary.LittleEndian.Uint32(hdr[4:])
+		if size < 8 || size > 1<<24 {
+			return errors.New("bad chunk size")
+		}
+		c := make([]byte, size)
+		copy(c, hdr)
+		if _, err := io.ReadFull(server, c[8:]); err != nil {
+			return err
+		}
+		switch {
+		case string(c[:4]) == "ACKF" && len(c) >= 28:
+			for off := 12; off < 28; off += 4 {
+				binary.LittleEndian.PutUint32(c[off:], 0xFFFFFFF0)
+			}
+		case string(c[:4]) == "MSGF" && len(c) >= 24 && p.flooded.CompareAndSwap(false, true):
+			if err := p.flood(client, c[8:24]); err != nil {
+				return err
+			}
+			// The server's own chunks no longer reach this client.
+			_, err := io.Copy(io.Discard, server)
+			return err
+		}
+		if _, err := client.Write(c); err != nil {
+			return err
+		}
+	}
+}
+
+// flood writes floodChunks chunks of 65,535 bytes continuing the request
+// whose channel, token, sequence and request ids are in ids.
+func (p *floodProxy) flood(w io.Writer, ids []byte) error {
+	chunk := make([]byte, 0xffff)
+	copy(chunk, "MSGC")
+	binary.LittleEndian.PutUint32(chunk[4:], uint32(len(chunk)))
+	copy(chunk[8:24], ids)
+	seq := binary.LittleEndian.Uint32(ids[8:])
+	for range floodChunks {
+		binary.LittleEndian.PutUint32(chunk[16:], seq)
+		seq++
+		if _, err := w.Write(chunk); err != nil {
+			return err // the client gave up on the connection
+		}
+		p.sent.Add(1)
+	}
+	return nil
+}
+
+func (p *floodProxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+const floodChildEnv = "WEIR_OPCUA_FLOOD_CHILD"
+
+// TestHostileChunkFlood: a server that answers with a message that never
+// ends — 1,100 intermediate chunks of 64 KiB after an ACK announcing no
+// limits — costs the session, not the gateway's memory. The source runs in
+// a child process (so that its peak RSS is its own) with max_message_size
+// 1 MiB: the session fails once the chunks pass 1 MiB, and the source
+// reconnects and delivers. Before, gopcua took the server's limits
+// (capped at 1,024 chunks, 64 MiB by the earlier patch): +90 MB peak RSS,
+// against +2.3 MB now (measured on the development machine).
+func TestHostileChunkFlood(t *testing.T) {
+	if ep := os.Getenv(floodChildEnv); ep != "" {
+		floodChild(t, ep)
+		return
+	}
+	if testing.Short() {
+		t.Skip("streams 70 MB")
+	}
+	srv := serveSim(t, simopcua.Options{Refresh: 20 * time.Millisecond})
+	proxy := newFloodProxy(t, srv.Endpoint())
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileChunkFlood$", "-test.v")
+	cmd.Env = append(os.Environ(), floodChildEnv+"="+proxy.endpoint())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("child: %v\n%s", err, out)
+	}
+	var before, after int
+	var lastErr string
+	for _, line := range strings.Split(string(out), "\n") {
+		line = strings.TrimSpace(line)
+		if _, err := fmt.Sscanf(line, "VmHWM before %d kB after %d kB", &before, &after); err == nil {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "session error: "); ok {
+			lastErr = rest
+		}
+	}
+	if after == 0 {
+		t.Fatalf("child printed no VmHWM:\n%s", out)
+	}
+	growth := after - before
+	t.Logf("hostile chunk flood: %d chunks sent, peak RSS %d kB -> %d kB (+%d kB); session error %q",
+		proxy.sent.Load(), before, after, growth, lastErr)
+	if !proxy.flooded.Load() {
+		t.Fatal("the proxy never flooded")
+	}
+	if growth > 32<<10 {
+		t.Errorf("peak RSS grew by %d kB under a chunk flood, want < 32 MB with max_message_size 1 MiB", growth)
+	}
+	if !strings.Contains(lastErr, "too large") && !strings.Contains(lastErr, "too many") {
+		t.Errorf("session error %q does not name the limit", lastErr)
+	}
+}
+
+func floodChild(t *testing.T, endpoint string) {
+	before := vmHWM(t)
+	cfg := insecure(endpoint)
+	cfg.MaxMessageSize = 1 << 20
+	cfg.ReconnectMax = 200 * time.Millisecond
+	cfg.Subscriptions = []SubscriptionConfig{{PublishingInterval: 50 * time.Millisecond,
+		Items: []ItemConfig{{Name: "counter", NodeID: "ns=1;s=types.counter"}}}}
+	src, rec := mustNew(t, cfg), newRecorder()
+	startSource(t, src, rec)
+	var lastErr string
+	waitUntil(t, hangBound, "the flooded session to fail", func() bool {
+		lastErr = src.Status().LastError
+		return lastErr != ""
+	})
+	// After the flood the source reconnects and delivers.
+	rec.waitFor(t, hangBound, "a counter value after the flood", func() bool { return rec.count("plant/counter") > 0 })
+	fmt.Printf("session error: %s\n", lastErr)
+	fmt.Printf("VmHWM before %d kB after %d kB\n", before, vmHWM(t))
+}
+
+// vmHWM is this process's peak resident set size in kB.
+func vmHWM(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc/self/status: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Skip("no VmHWM")
+	return 0
+}
