@@ -15,7 +15,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/weir ./cmd/weir
 
 # Static binaries (no cgo), stamped with version, commit and date (weir
-# version prints them), into dist/weir-VERSION-OS-ARCH; e.g.
+# version prints them), into dist/weir-VERSION-OS-ARCH, each with its
+# CycloneDX SBOM beside it (.cdx.json, written by a host weir stamped
+# alike: -trimpath keeps -ldflags out of the build info); e.g.
 #   make release PLATFORMS="linux/amd64 linux/arm64 linux/arm"
 release:
 	@mkdir -p dist
@@ -23,6 +25,7 @@ release:
 		os=$${p%/*}; arch=$${p#*/}; out=dist/weir-$(VERSION)-$$os-$$arch; \
 		echo "build $$out"; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/weir; \
+		$(GO) run -trimpath -ldflags '$(LDFLAGS)' ./cmd/weir version -sbom $$out > $$out.cdx.json; \
 	done
 
 # Proves `go install github.com/weir-edge/weir/cmd/weir@VERSION` works:

@@ -57,7 +57,7 @@ func (m *Manager) Save() error {
 	if err != nil {
 		return fmt.Errorf("alarms: encode state: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(m.stateFile), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(m.stateFile), 0o700); err != nil {
 		return fmt.Errorf("alarms: save state: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(m.stateFile), ".alarms-*.tmp")

@@ -85,7 +85,7 @@ func EnsureSelfSigned(dir string, subject CertSubject, now time.Time) (SelfSigne
 	if err := writeAtomic(out.KeyFile, keyPEM, 0o600); err != nil {
 		return out, err
 	}
-	if err := writeAtomic(out.CertFile, certPEM, 0o644); err != nil {
+	if err := writeAtomic(out.CertFile, certPEM, 0o600); err != nil {
 		return out, err
 	}
 	out.Created, out.Why = true, why

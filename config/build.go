@@ -193,7 +193,7 @@ func (c *Config) openBuffer(s Sink, log *slog.Logger) (buffer.Buffer, error) {
 	if dc.Dir == "" {
 		dc.Dir = c.BufferDir(s.Name)
 	}
-	if err := os.MkdirAll(filepath.Dir(dc.Dir), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dc.Dir), 0o700); err != nil {
 		return nil, err
 	}
 	return durable.Open(dc, log.With("buffer", "disk"))

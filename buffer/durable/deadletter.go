@@ -131,7 +131,7 @@ func (d *DeadLetters) store(cause string) (*Buffer, error) {
 	if !validCause(cause) {
 		return nil, fmt.Errorf("dead letters %s: cause %q is not a plain name", d.dir, cause)
 	}
-	if err := os.MkdirAll(d.dir, 0o750); err != nil {
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("dead letters: %w", err)
 	}
 	b, err := Open(DeadLetterConfig(d.dir, cause, d.minFree), d.log.With("dead_letters", cause))

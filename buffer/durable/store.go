@@ -122,7 +122,7 @@ func (b *Buffer) pebbleOptions(fs vfs.FS) *pebble.Options {
 // Pebble locks too, but failing on Weir's lock first tells "in use" apart
 // from "corrupt", so a store in use is never quarantined.
 func lockDir(fs vfs.FS, dir string) (io.Closer, error) {
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
+	if err := fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
 	if err := syncParents(fs, dir); err != nil {

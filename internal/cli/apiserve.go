@@ -92,7 +92,7 @@ func prepareAPI(cfg *config.Config, addr net.Addr, rec security.Recorder, log *s
 	}
 	opts := api.TLSOptions{CertFile: h.TLS.CertFile, KeyFile: h.TLS.KeyFile, ClientCA: h.TLS.ClientCA,
 		OnLoad: func(chain []byte) {
-			if err := writeFileAtomic(filepath.Join(dir, apiCertFile), chain, 0o644); err != nil {
+			if err := writeFileAtomic(filepath.Join(dir, apiCertFile), chain, 0o600); err != nil {
 				log.Warn("http tls: certificate not published for local clients; weir alarms will not trust it", "err", err)
 			}
 		}}

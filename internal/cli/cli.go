@@ -138,8 +138,9 @@ func commands() []command {
 				"weir command sign -caller mes -key-env WEIR_CMD_KEY_MES setpoint.json   # {\"path\":\"acme/line1/speed_sp\",\"value\":120}",
 				"weir command sign -kind alarm -caller hmi -key-file /etc/weir/hmi.key ack.json | mosquitto_pub -t weir/_commands/alarms/ack -q 1 -s",
 			}, verbs: commandVerbs(), complete: "file"},
-		{name: "version", args: "", summary: "print the version, commit and build date",
-			examples: []string{"weir version", "weir --version"}, define: defineVersion},
+		{name: "version", args: "[-v|-sbom] [BINARY]", summary: "print the version, commit and build date",
+			examples: []string{"weir version", "weir --version", "weir version -v", "weir version -sbom > weir.cdx.json   # CycloneDX SBOM for a scanner",
+				"weir version -sbom dist/weir-v1.4.0-linux-arm > weir-linux-arm.cdx.json   # of another weir binary"}, define: defineVersion},
 		{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script",
 			examples: []string{
 				"weir completion bash > /etc/bash_completion.d/weir   # or: source <(weir completion bash)",
@@ -182,6 +183,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		commandHelp(stdout, c, args[1:])
 		return 0
 	}
+	// Whatever a command creates — a gateway's data dir, the store that
+	// buffer purge or replay rewrites (often as root), a profile — is
+	// private to the user who ran it.
+	defer privateUmask()()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := dispatch(ctx, c, args[1:], stdout, stderr)

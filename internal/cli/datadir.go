@@ -26,7 +26,7 @@ const apiAddrFile = "api.url"
 // that removes it at stop — unless another gateway has replaced it since.
 func writeAPIAddr(dir, url string) (remove func(), err error) {
 	path := filepath.Join(dir, apiAddrFile)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("api address file: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+apiAddrFile+"-*")
@@ -39,7 +39,7 @@ func writeAPIAddr(dir, url string) (remove func(), err error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
+		err = os.Chmod(tmp.Name(), 0o600)
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
@@ -126,7 +126,7 @@ func demoDataDir() (string, error) {
 // that a first run as a non-root user (the default /var/lib/weir belongs
 // to root) says what to do instead of failing deep inside a component.
 func ensureDataDir(dir, configPath string) error {
-	err := os.MkdirAll(dir, 0o750)
+	err := os.MkdirAll(dir, 0o700)
 	if err == nil {
 		var f *os.File
 		if f, err = os.CreateTemp(dir, ".weir-write-check-*"); err == nil {

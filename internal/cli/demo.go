@@ -57,9 +57,11 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "# weir run --print-config: the demo's configuration (ports taken at start fall back to free ones).\n%s", text)
 		return nil
 	}
+	defer privateUmask()() // data-dir files 0600, directories 0700
 	if err := ensureDataDir(dataDir, ""); err != nil {
 		return err
 	}
+	warnOpenDataDir(log, dataDir)
 	simAddr, pinned := firstNonEmpty(f.simListen, demoSimAddr), f.simListen != ""
 	if !pinned && !portFree(simAddr) {
 		simAddr = "127.0.0.1:0"

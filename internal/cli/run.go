@@ -93,9 +93,11 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer logcapture.Install(log)() // library and log-package output as slog records
+	defer privateUmask()()          // data-dir files 0600, directories 0700
 	if err := ensureDataDir(cfg.DataDirOrDefault(), f.configPath); err != nil {
 		return err
 	}
+	warnOpenDataDir(log, cfg.DataDirOrDefault())
 	var httpLn net.Listener
 	if addr := firstNonEmpty(f.httpListen, cfg.HTTP.Listen); addr != "" {
 		httpLn, err = net.Listen("tcp", addr)

@@ -38,7 +38,7 @@ func nextBdSeq(path string) (uint64, error) {
 
 func writeFileSync(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")

@@ -65,7 +65,7 @@ func (p pki) ownCert(appURI string) (der []byte, key *rsa.PrivateKey, err error)
 	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		return nil, nil, fmt.Errorf("pki: %w", err)
 	}
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		return nil, nil, fmt.Errorf("pki: %w", err)
 	}
 	p.log.Info("created application instance certificate", "cert", certPath, "application_uri", appURI)
@@ -152,14 +152,14 @@ func (p pki) checkServer(der []byte, autoTrustFirst bool) error {
 	name := certFileName(cert, der)
 	if autoTrustFirst && certs == 0 {
 		path := filepath.Join(p.trusted(), name)
-		if err := os.WriteFile(path, der, 0o644); err != nil {
+		if err := os.WriteFile(path, der, 0o600); err != nil {
 			return fmt.Errorf("pki: %w", err)
 		}
 		p.log.Warn("trusted the server certificate on first use (auto_trust_first)", "file", path, "subject", cert.Subject.CommonName)
 		return nil
 	}
 	path := filepath.Join(p.rejected(), name)
-	if err := os.WriteFile(path, der, 0o644); err != nil {
+	if err := os.WriteFile(path, der, 0o600); err != nil {
 		return fmt.Errorf("pki: %w", err)
 	}
 	p.log.Error("server certificate rejected: not in the trust list; to trust it, move the file to trusted/",
