@@ -35,6 +35,10 @@ const (
 	// expression is compiled once per use), so an alias may save typing
 	// but not multiply that cost past what a file could hold.
 	MaxValues = 100_000
+	// maxSeparators bounds, before parsing, the characters that can start
+	// a value (see checkDocument): 2× MaxValues, so parsing costs at most
+	// twice what a file within the limits costs.
+	maxSeparators = 2 * MaxValues
 	// maxPathBytes bounds the total length of the key paths the loader
 	// records ("sources[3].modbus.tags[7].name"): long keys nested deep,
 	// repeated by aliases, cost memory beyond their bytes in the file.
@@ -57,8 +61,12 @@ func checkDocument(file string, data []byte) (*yaml.Node, Problems) {
 			seps++
 		}
 	}
-	if seps > MaxValues {
-		return nil, Problems{{File: file, Msg: fmt.Sprintf("the configuration is too dense: more than %d line breaks, commas, colons and dashes, so it may hold more than %d keys, values and list items", MaxValues, MaxValues)}}
+	// Separators overcount values (a flow item "{name: r1, address: 1}"
+	// costs more of them than values), so this bound is looser than
+	// MaxValues — at 1× a 10,000-tag device list was refused before its
+	// values were counted — and the walk below applies MaxValues exactly.
+	if seps > maxSeparators {
+		return nil, Problems{{File: file, Msg: fmt.Sprintf("the configuration is too dense: more than %d line breaks, commas, colons and dashes (a file holds at most %d keys, values and list items)", maxSeparators, MaxValues)}}
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
