@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/weir-edge/weir/security"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,10 @@ type Options struct {
 	// fewer than a million samples per second and the clock does not
 	// step back further than the previous run's lead.
 	FirstSeq uint64
+	// Events receives a security.CertRejected event when a source's or
+	// sink's peer presents a certificate that fails verification (see
+	// certreject.go); nil: none.
+	Events security.Recorder
 }
 
 // Engine runs one pipeline graph. Create with New, then call Run once.

@@ -68,6 +68,7 @@ type sourceRunner struct {
 	engine   *Engine
 	log      *slog.Logger
 	restarts atomic.Uint64
+	cert     certNote
 }
 
 // run calls Source.Run until ctx is done, restarting it with backoff when it
@@ -78,6 +79,7 @@ func (r *sourceRunner) run(ctx context.Context) {
 		r.setState(pipeline.StateRunning, nil)
 		started := time.Now()
 		err := safeCall("source "+r.spec.Name, func() error { return r.spec.Source.Run(ctx, r.engine) })
+		r.engine.noteConnectError(ctx, r.spec.Name, &r.cert, err)
 		if errors.Is(err, pipeline.ErrPermanent) {
 			// Retrying cannot help until the configuration or the
 			// environment changes; say so once, loudly, and stay failed.
@@ -111,6 +113,7 @@ type sinkRunner struct {
 	spec   SinkSpec
 	engine *Engine
 	log    *slog.Logger
+	cert   certNote
 	// latency is sample taken → sink confirmed, for live samples only: a
 	// replayed sample's age is the outage's length, not a latency.
 	latency latency.Histogram
@@ -186,6 +189,7 @@ func (r *sinkRunner) run(ctx context.Context) {
 			r.setState(pipeline.StateConnecting, nil)
 			err := safeCall("sink "+r.spec.Name+" connect", func() error { return r.spec.Sink.Connect(ctx) })
 			if err != nil {
+				r.engine.noteConnectError(ctx, r.spec.Name, &r.cert, err)
 				if errors.Is(err, pipeline.ErrPermanent) {
 					// Retrying cannot help; the buffer keeps the samples
 					// until a restart or a new configuration.

@@ -189,6 +189,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	// of MB of garbage behind; hand it back to the OS before running for
 	// months.
 	debug.FreeOSMemory()
+	opts.Events = events // certificate rejections by sources' and sinks' peers
 	eng, err := engine.New(opts)
 	if err != nil {
 		return err
