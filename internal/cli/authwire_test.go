@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +111,31 @@ func TestGatewayAuthFromFile(t *testing.T) {
 	}
 	if code := do("GET", "/status", "", "", tok); code != http.StatusUnauthorized {
 		t.Errorf("revoked token: %d, want 401", code)
+	}
+	// Refused and accepted logins, the refused write and the token made
+	// on the command line are in the audit trail, with the remote address
+	// (the trail takes them through a queue: wait, bounded).
+	trail := dataDir + "/audit/writes.jsonl"
+	want := []string{`"kind":"auth.login_failed"`, `"kind":"auth.access_denied"`, `"kind":"auth.login_ok"`, `"kind":"auth.token_created"`, `"remote":"127.0.0.1:`}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(2 * time.Minute)
+	for {
+		data, _ := os.ReadFile(trail)
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(string(data), w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the audit trail has no %s:\n%s", missing, data)
+		case <-tick.C:
+		}
 	}
 }

@@ -214,7 +214,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 			return err
 		}
 	}
-	authn, err := buildAuth(cfg, secEvents, log)
+	authn, err := buildAuth(cfg, events, log)
 	if err != nil {
 		return err
 	}
@@ -259,8 +259,8 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 			defer remove()
 		}
 		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
-		alarmAPI := &api.Alarms{Store: mgr, Events: secEvents, Log: log.With("component", "api")}
-		tokens := &api.Tokens{Store: authn.Tokens(), MaxLifetime: authn.TokenMaxLifetime(), Events: secEvents, Log: log.With("component", "api")}
+		alarmAPI := &api.Alarms{Store: mgr, Events: events, Log: log.With("component", "api")}
+		tokens := &api.Tokens{Store: authn.Tokens(), MaxLifetime: authn.TokenMaxLifetime(), Events: events, Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
 			Auth:          authn,
 			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux); tokens.Mount(mux) },
