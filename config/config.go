@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/weir-edge/weir/alarms"
@@ -350,5 +351,9 @@ func checkName(errs *conf.Errors, at string, i int, name string, seen map[string
 
 // String describes the configuration in one line, for logs.
 func (c *Config) String() string {
-	return fmt.Sprintf("node=%q sources=%d sinks=%d", c.Node.ID, len(c.Sources), len(c.Sinks))
+	node := strconv.Quote(c.Node.ID)
+	if c.Node.ID == "" {
+		node = "(host name)" // node.id defaults to the host name where it runs
+	}
+	return fmt.Sprintf("node=%s sources=%d sinks=%d", node, len(c.Sources), len(c.Sinks))
 }

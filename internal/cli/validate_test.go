@@ -67,7 +67,7 @@ func TestValidateFiles(t *testing.T) {
 	t.Run("a warning exits 0 and is printed", func(t *testing.T) {
 		code, out, errOut := run("validate", warn)
 		wantWarn := warn + ":18: sinks[0].mqtt.password: warning: secret file " + open + " is accessible by other users (mode 0644)"
-		if code != 0 || !strings.Contains(errOut, wantWarn) || !strings.Contains(out, "ok (node=\"\" sources=1 sinks=1), 1 warning") {
+		if code != 0 || !strings.Contains(errOut, wantWarn) || !strings.Contains(out, "ok (node=(host name) sources=1 sinks=1), 1 warning") {
 			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 		}
 	})
