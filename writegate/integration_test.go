@@ -51,7 +51,7 @@ func TestGateOverModbusSimulator(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 	// The device state emits nothing: poll it.
-	tick, deadline := time.NewTicker(5*time.Millisecond), time.After(5*time.Second)
+	tick, deadline := time.NewTicker(5*time.Millisecond), time.After(2*time.Minute) // bounds a hang only
 	for src.Status().State != pipeline.StateRunning {
 		select {
 		case <-tick.C:
