@@ -22,8 +22,9 @@ import (
 
 // Defaults of the write_limits block.
 const (
-	// DefaultPerCaller is half the default per-tag max_rate, so that one
-	// caller alone cannot empty a tag's budget.
+	// DefaultPerCaller bounds one caller's attempts across all tags. It
+	// need not be below the policies' max_rate: one caller's part of a
+	// tag's budget is bounded by its share (share.go).
 	DefaultPerCaller = "30/min"
 	// DefaultMaxCallers bounds the per-caller state; callers beyond it
 	// share one bucket (see limiter.take).
@@ -40,11 +41,11 @@ var DefaultExempt = []string{"rule:*"}
 // Limits is the top-level `write_limits:` block.
 type Limits struct {
 	// PerCaller is a token bucket per caller ("N/unit", bursts of N),
-	// spent by every attempt. Default 30/min. Keep it below the policies'
-	// max_rate, so that one caller cannot use a tag's whole budget.
+	// spent by every attempt. Default 30/min. Within it, a caller gets at
+	// most half of each tag's max_rate (share.go), whatever PerCaller is.
 	PerCaller string `yaml:"per_caller"`
-	// Exempt are caller globs the per-caller limit does not apply to.
-	// Default ["rule:*"]; [] exempts nobody.
+	// Exempt are caller globs the per-caller limit and the per-tag
+	// shares do not apply to. Default ["rule:*"]; [] exempts nobody.
 	Exempt []string `yaml:"exempt"`
 	// MaxCallers bounds how many callers have their own bucket; new
 	// callers beyond it share one. Default 1000.
