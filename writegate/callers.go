@@ -22,8 +22,9 @@ import (
 
 // Defaults of the write_limits block.
 const (
-	// DefaultPerCaller is half the default per-tag max_rate, so that one
-	// caller alone cannot empty a tag's budget.
+	// DefaultPerCaller bounds one caller's attempts across all tags. It
+	// need not be below the policies' max_rate: one caller's part of a
+	// tag's budget is bounded by its share (share.go).
 	DefaultPerCaller = "30/min"
 	// DefaultMaxCallers bounds the per-caller state; callers beyond it
 	// share one bucket (see limiter.take).
@@ -40,11 +41,11 @@ var DefaultExempt = []string{"rule:*"}
 // Limits is the top-level `write_limits:` block.
 type Limits struct {
 	// PerCaller is a token bucket per caller ("N/unit", bursts of N),
-	// spent by every attempt. Default 30/min. Keep it below the policies'
-	// max_rate, so that one caller cannot use a tag's whole budget.
+	// spent by every attempt. Default 30/min. Within it, a caller gets at
+	// most half of each tag's max_rate (share.go), whatever PerCaller is.
 	PerCaller string `yaml:"per_caller"`
-	// Exempt are caller globs the per-caller limit does not apply to.
-	// Default ["rule:*"]; [] exempts nobody.
+	// Exempt are caller globs the per-caller limit and the per-tag
+	// shares do not apply to. Default ["rule:*"]; [] exempts nobody.
 	Exempt []string `yaml:"exempt"`
 	// MaxCallers bounds how many callers have their own bucket; new
 	// callers beyond it share one. Default 1000.
@@ -75,6 +76,9 @@ const overflowCaller = "\x00overflow"
 // callerState is one caller's bucket and its refusals being counted.
 type callerState struct {
 	bucket
+	r      rate   // refill rate and burst of this bucket
+	caller string // Request.Caller, or the overflow's name
+	limit  string // the limit, as summaries name it
 	// windowStart is when the audited refusal that opened the current
 	// window happened; zero when no window is open.
 	windowStart time.Time
@@ -84,11 +88,15 @@ type callerState struct {
 	role        string
 }
 
-// limiter holds the per-caller buckets.
+// limiter holds the per-caller buckets. Its windows (take, due, reopen,
+// prune) also serve the per-(caller, tag) shares (share.go), whose keys
+// are caller and path and whose rate comes from the tag's policy.
 type limiter struct {
 	rate   rate
 	exempt []string
 	max    int
+	// overflowName names the shared bucket in summaries.
+	overflowName string
 
 	mu sync.Mutex
 	m  map[string]*callerState
@@ -108,7 +116,8 @@ func newLimiter(l Limits) *limiter {
 	if mx == 0 {
 		mx = DefaultMaxCallers
 	}
-	return &limiter{rate: r, exempt: ex, max: mx, m: map[string]*callerState{}}
+	return &limiter{rate: r, exempt: ex, max: mx, overflowName: "(callers beyond write_limits.max_callers)",
+		m: map[string]*callerState{}}
 }
 
 // verdict of limiter.take.
@@ -126,25 +135,31 @@ func (lm *limiter) take(req *Request, now time.Time) verdict {
 	if callerAllowed(lm.exempt, req.Caller) {
 		return passed
 	}
+	return lm.spend(req.Caller, lm.rate, "per-caller rate limit "+lm.rate.src, req, now)
+}
+
+// spend takes one token of key's bucket (rate r, created full) at now;
+// limit names the limit in summaries. Keys beyond max share one bucket.
+func (lm *limiter) spend(key string, r rate, limit string, req *Request, now time.Time) verdict {
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
-	key := req.Caller
 	st, ok := lm.m[key]
 	if !ok {
 		if len(lm.m) >= lm.max {
 			lm.prune(now)
 		}
+		caller := req.Caller
 		if len(lm.m) >= lm.max {
-			key = overflowCaller
+			key, caller = overflowCaller, lm.overflowName
 			st = lm.m[key]
 		}
 		if st == nil {
-			st = &callerState{bucket: bucket{tokens: lm.rate.n, last: now}}
+			st = &callerState{bucket: bucket{tokens: r.n, last: now}, r: r, caller: caller, limit: limit}
 			lm.m[key] = st
 		}
 	}
 	if el := now.Sub(st.last); el > 0 {
-		st.tokens = min(lm.rate.n, st.tokens+lm.rate.n*float64(el)/float64(lm.rate.per))
+		st.tokens = min(st.r.n, st.tokens+st.r.n*float64(el)/float64(st.r.per))
 		st.last = now
 	}
 	if st.tokens >= 1 {
@@ -161,9 +176,24 @@ func (lm *limiter) take(req *Request, now time.Time) verdict {
 	return refused
 }
 
+// refund gives back the token spend took for key (a later check refused
+// the write, so nothing was written on it).
+func (lm *limiter) refund(key string) {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	st, ok := lm.m[key]
+	if !ok {
+		st = lm.m[overflowCaller]
+	}
+	if st != nil {
+		st.tokens = min(st.r.n, st.tokens+1)
+	}
+}
+
 // summary is the pending count of one caller's suppressed refusals.
 type summary struct {
 	caller, path, remote, role string
+	limit                      string
 	start                      time.Time
 	n                          int
 }
@@ -174,7 +204,7 @@ func (lm *limiter) due(now time.Time, all bool) []summary {
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
 	var out []summary
-	for c, st := range lm.m {
+	for _, st := range lm.m {
 		if st.windowStart.IsZero() {
 			continue
 		}
@@ -182,23 +212,20 @@ func (lm *limiter) due(now time.Time, all bool) []summary {
 			continue
 		}
 		if st.suppressed > 0 {
-			name := c
-			if c == overflowCaller {
-				name = "(callers beyond write_limits.max_callers)"
-			}
-			out = append(out, summary{caller: name, path: st.lastPath, remote: st.remote, role: st.role, start: st.windowStart, n: st.suppressed})
+			out = append(out, summary{caller: st.caller, path: st.lastPath, remote: st.remote, role: st.role,
+				limit: st.limit, start: st.windowStart, n: st.suppressed})
 		}
 		st.suppressed, st.windowStart = 0, time.Time{}
 	}
 	return out
 }
 
-// reopen starts a fresh window for caller at now, after its refusal was
-// audited.
-func (lm *limiter) reopen(caller string, now time.Time) {
+// reopen starts a fresh window for key (a caller, or a share's key) at
+// now, after its refusal was audited.
+func (lm *limiter) reopen(key string, now time.Time) {
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
-	st, ok := lm.m[caller]
+	st, ok := lm.m[key]
 	if !ok {
 		st = lm.m[overflowCaller]
 	}
@@ -212,7 +239,7 @@ func (lm *limiter) reopen(caller string, now time.Time) {
 func (lm *limiter) prune(now time.Time) {
 	for c, st := range lm.m {
 		if st.suppressed == 0 && c != overflowCaller &&
-			min(lm.rate.n, st.tokens+lm.rate.n*float64(now.Sub(st.last))/float64(lm.rate.per)) >= lm.rate.n {
+			min(st.r.n, st.tokens+st.r.n*float64(now.Sub(st.last))/float64(st.r.per)) >= st.r.n {
 			delete(lm.m, c)
 		}
 	}
@@ -223,7 +250,7 @@ func (lm *limiter) reason() string {
 	return "per-caller rate limit " + lm.rate.src + " exceeded (write_limits.per_caller)"
 }
 
-func (s summary) reason(src string) string {
-	return fmt.Sprintf("%d further attempts refused by the per-caller rate limit %s since %s (summarised)",
-		s.n, src, s.start.UTC().Format(time.RFC3339))
+func (s summary) reason() string {
+	return fmt.Sprintf("%d further attempts refused by the %s since %s (summarised)",
+		s.n, s.limit, s.start.UTC().Format(time.RFC3339))
 }

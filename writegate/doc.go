@@ -21,7 +21,12 @@
 //     older than max_age 5s"
 //  4. the value has the policy's type and lies in min..max — "value 700
 //     outside 60..600"
-//  5. the tag's token bucket has a token — "rate limit 10/min exceeded"
+//  5. the caller's share of the tag's budget (half of max_rate, per
+//     caller and tag) has a token, so one caller under its own limit
+//     still cannot spend a tag's whole budget — "per-caller share 5/min
+//     of the tag's max_rate 10/min (write_policies[0]) exceeded"; audited
+//     like the per-caller refusals
+//  6. the tag's token bucket has a token — "rate limit 10/min exceeded"
 //
 // and only then the source writes the device and reads the value back.
 // A refused write never reaches the source. Every attempt, allowed, denied
@@ -35,7 +40,7 @@
 //
 // Writes to one tag from several callers are serialised by the source per
 // device, not ordered by the gate. Rate buckets (per tag and per caller)
-// live in memory, so a
+// and per (caller, tag) live in memory, so a
 // restart refills them. A min/max of a policy applies in engineering units
 // (after the source's scale and offset).
 package writegate

@@ -92,6 +92,7 @@ type Gate struct {
 
 	rates   buckets
 	callers *limiter
+	shares  *limiter // per (caller, tag): share.go
 	events  security.Recorder
 }
 
@@ -100,6 +101,7 @@ type policy struct {
 	Policy
 	idx    int
 	rate   rate
+	share  rate // one caller's share of rate; zero: none (share.go)
 	maxAge time.Duration
 }
 
@@ -116,7 +118,7 @@ func New(cfg Config, trail Trail, log *slog.Logger) (*Gate, error) {
 		return nil, errors.New("writegate: an audit trail is required")
 	}
 	g := &Gate{trail: trail, log: log, now: time.Now, writers: map[string]Writer{}, rates: buckets{m: map[string]*bucket{}},
-		callers: newLimiter(cfg.Limits), events: security.Discard}
+		callers: newLimiter(cfg.Limits), shares: newShares(cfg.Limits), events: security.Discard}
 	for i, p := range cfg.Policies {
 		cp := policy{Policy: p, idx: i, maxAge: p.MaxAge}
 		if p.Allow {
@@ -124,6 +126,9 @@ func New(cfg Config, trail Trail, log *slog.Logger) (*Gate, error) {
 				cp.MaxRate = DefaultMaxRate
 			}
 			cp.rate, _ = parseRate(cp.MaxRate) // validated
+			if !singleCaller(p) {
+				cp.share = shareRate(cp.rate)
+			}
 			if cp.maxAge == 0 {
 				cp.maxAge = DefaultMaxAge
 			}
@@ -205,7 +210,9 @@ func (g *Gate) writer(path string) Writer {
 // the caller's own bucket has a token (write_limits, spent by every
 // attempt; see callers.go) → a policy allows the path → the caller and
 // its role are allowed → the command is not older than max_age → the
-// value fits the type and range → the tag's rate bucket has a token. A refusal returns a *DeniedError (errors.Is
+// value fits the type and range → the caller's share of the tag's budget
+// has a token (share.go) → the tag's rate bucket has a token. A refusal
+// returns a *DeniedError (errors.Is
 // ErrDenied) and nothing is sent to the device. Every attempt is appended
 // to the audit trail before Write returns; the Result is that entry.
 func (g *Gate) Write(ctx context.Context, req Request) (Result, error) {
@@ -223,8 +230,17 @@ func (g *Gate) Write(ctx context.Context, req Request) (Result, error) {
 		g.callers.reopen(req.Caller, now)
 		return rec, err
 	}
-	reason, w := g.check(req, now)
-	if reason != "" {
+	reason, share, w := g.check(req, now)
+	switch {
+	case share == suppressed:
+		res.Result, res.Reason = audit.Denied, reason
+		return res, &DeniedError{Reason: res.Reason}
+	case share == refused:
+		g.flushRefusals(now, false)
+		rec, err := g.deny(ctx, req, res, reason)
+		g.shares.reopen(shareKey(&req), now)
+		return rec, err
+	case reason != "":
 		return g.deny(ctx, req, res, reason)
 	}
 	// Nothing reaches the device unless the attempt can be recorded.
@@ -271,10 +287,10 @@ func (g *Gate) deny(ctx context.Context, req Request, res Result, reason string)
 func (g *Gate) FlushRefusals(all bool) { g.flushRefusals(g.now(), all) }
 
 func (g *Gate) flushRefusals(now time.Time, all bool) {
-	for _, s := range g.callers.due(now, all) {
-		e := Result{Time: now, Caller: s.caller, Path: s.path, Result: audit.Denied, Reason: s.reason(g.callers.rate.src),
+	for _, s := range append(g.callers.due(now, all), g.shares.due(now, all)...) {
+		e := Result{Time: now, Caller: s.caller, Path: s.path, Result: audit.Denied, Reason: s.reason(),
 			Role: s.role, Remote: s.remote}
-		g.log.Warn("writes refused by the per-caller limit", "caller", s.caller, "count", s.n, "since", s.start)
+		g.log.Warn("writes refused by a per-caller limit", "caller", s.caller, "limit", s.limit, "count", s.n, "since", s.start)
 		if _, err := g.trail.Append(e); err != nil {
 			g.log.Error("summary of refused writes not recorded in the audit trail", "caller", s.caller, "count", s.n, "err", err)
 		}
@@ -299,14 +315,16 @@ func (g *Gate) Run(ctx context.Context) error {
 }
 
 // check runs the policy checks and finds the writer; it returns the
-// refusal reason, or "" and the writer. A rate token is taken only when
-// everything before it passed.
-func (g *Gate) check(req Request, now time.Time) (string, Writer) {
+// refusal reason, or "" and the writer; share is the verdict of the
+// caller's share of the tag's budget (refused or suppressed: the reason
+// is the share's). Share and rate tokens are taken only when everything
+// before them passed.
+func (g *Gate) check(req Request, now time.Time) (reason string, share verdict, w Writer) {
 	if err := model.ValidatePath(req.Path); err != nil {
-		return "invalid path: " + err.Error(), nil
+		return "invalid path: " + err.Error(), passed, nil
 	}
 	if req.Caller == "" {
-		return "caller is required", nil
+		return "caller is required", passed, nil
 	}
 	var p *policy
 	for i := range g.policies {
@@ -317,40 +335,46 @@ func (g *Gate) check(req Request, now time.Time) (string, Writer) {
 	}
 	switch {
 	case p == nil:
-		return "no policy allows writes to " + req.Path, nil
+		return "no policy allows writes to " + req.Path, passed, nil
 	case !p.Allow:
-		return fmt.Sprintf("policy write_policies[%d] (%s) denies writes to %s", p.idx, p.Match, req.Path), nil
+		return fmt.Sprintf("policy write_policies[%d] (%s) denies writes to %s", p.idx, p.Match, req.Path), passed, nil
 	}
 	if len(p.Callers) > 0 && !callerAllowed(p.Callers, req.Caller) {
-		return "caller " + req.Caller + " not allowed", nil
+		return "caller " + req.Caller + " not allowed", passed, nil
 	}
 	if len(p.Roles) > 0 && !roleAllowed(p.Roles, req.Role) {
 		role := string(req.Role)
 		if role == "" {
 			role = "(none)"
 		}
-		return fmt.Sprintf("role %s of caller %s not allowed (policy write_policies[%d] needs %s)", role, req.Caller, p.idx, rolesText(p.Roles)), nil
+		return fmt.Sprintf("role %s of caller %s not allowed (policy write_policies[%d] needs %s)", role, req.Caller, p.idx, rolesText(p.Roles)), passed, nil
 	}
 	if req.IssuedAt.IsZero() {
-		return "command has no issue time", nil
+		return "command has no issue time", passed, nil
 	}
 	switch age := now.Sub(req.IssuedAt); {
 	case age > p.maxAge:
-		return fmt.Sprintf("command issued %s ago, older than max_age %s", age.Round(time.Millisecond), p.maxAge), nil
+		return fmt.Sprintf("command issued %s ago, older than max_age %s", age.Round(time.Millisecond), p.maxAge), passed, nil
 	case -age > p.maxAge:
-		return fmt.Sprintf("command issued %s in the future, more than max_age %s (clock skew?)", (-age).Round(time.Millisecond), p.maxAge), nil
+		return fmt.Sprintf("command issued %s in the future, more than max_age %s (clock skew?)", (-age).Round(time.Millisecond), p.maxAge), passed, nil
 	}
 	if reason := checkValue(&p.Policy, req.Value); reason != "" {
-		return reason, nil
+		return reason, passed, nil
 	}
-	w := g.writer(req.Path)
+	w = g.writer(req.Path)
 	if w == nil {
-		return "no source serves " + req.Path, nil
+		return "no source serves " + req.Path, passed, nil
+	}
+	if v := g.takeShare(p, &req, now); v != passed {
+		return shareLimit(p) + " exceeded", v, nil
 	}
 	if !g.rates.take(req.Path, p.rate, now) {
-		return "rate limit " + p.rate.src + " exceeded", nil
+		if p.share.n > 0 {
+			g.shares.refund(shareKey(&req)) // nothing written on it
+		}
+		return "rate limit " + p.rate.src + " exceeded", passed, nil
 	}
-	return "", w
+	return "", passed, w
 }
 
 func callerAllowed(patterns []string, caller string) bool {

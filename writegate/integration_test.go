@@ -93,7 +93,7 @@ func TestGateOverModbusSimulator(t *testing.T) {
 		{"stale", writegate.Request{Path: speed, Value: model.Int(300), Caller: "api:alice", IssuedAt: now.Add(-12 * time.Second)}, "command issued 12s ago, older than max_age 5s", 0},
 		{"allowed 1", writegate.Request{Path: speed, Value: model.Int(300), Caller: "api:alice"}, "", 300},
 		{"allowed 2", writegate.Request{Path: speed, Value: model.Int(420), Caller: "rule:overheat"}, "", 420},
-		{"rate exceeded", writegate.Request{Path: speed, Value: model.Int(500), Caller: "api:alice"}, "rate limit 2/min exceeded", 0},
+		{"rate exceeded", writegate.Request{Path: speed, Value: model.Int(500), Caller: "api:bob"}, "rate limit 2/min exceeded", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package writegate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -297,8 +298,9 @@ func TestAllowedAndRateLimit(t *testing.T) {
 
 func TestDefaultRate(t *testing.T) {
 	r := newRig(t, Config{Policies: []Policy{{Match: "#", Allow: true, Callers: []string{"*"}}}, Limits: Limits{PerCaller: "100/min"}})
+	// Three callers: one alone gets only its share, half the budget.
 	for i := range 61 {
-		_, err := r.gate.Write(context.Background(), r.req(speed, model.Int(1), "api:x"))
+		_, err := r.gate.Write(context.Background(), r.req(speed, model.Int(1), fmt.Sprintf("api:x%d", i%3)))
 		if i < 60 && err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
@@ -394,10 +396,10 @@ func TestConcurrentWrites(t *testing.T) {
 		Limits: Limits{PerCaller: "1000/min"}})
 	var wg sync.WaitGroup
 	var denied atomic.Int64
-	for range 8 {
+	for g := range 8 { // callers of their own: each within its share
 		wg.Go(func() {
 			for range 10 {
-				if _, err := r.gate.Write(context.Background(), r.req(speed, model.Int(1), "api:x")); errors.Is(err, ErrDenied) {
+				if _, err := r.gate.Write(context.Background(), r.req(speed, model.Int(1), fmt.Sprintf("api:x%d", g))); errors.Is(err, ErrDenied) {
 					denied.Add(1)
 				}
 			}
