@@ -262,14 +262,54 @@ func TestTokenEndpoints(t *testing.T) {
 	}
 }
 
+// TestRetryAfterOnBackoff, over a real connection from 127.0.0.1: five bad
+// tokens start the back-off; a password (even the right one) then gets 429
+// with Retry-After unchecked, while a valid token still gets in.
 func TestRetryAfterOnBackoff(t *testing.T) {
-	r := newAuthRig(t, auth.Config{})
-	r.tokens["bad"] = "weir_0123456789abcdef_" + strings.Repeat("c", 64)
-	for range 5 {
-		r.do("GET", "/status", "", "bad")
+	hash, err := auth.HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
 	}
-	rec := r.do("GET", "/status", "", security.Admin)
-	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
-		t.Fatalf("after 5 failures: %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	r := newAuthRig(t, auth.Config{Users: []auth.User{{Name: "alice", Role: security.Admin, PasswordHash: hash}}})
+	srv := httptest.NewServer(r.h)
+	defer srv.Close()
+	get := func(set func(*http.Request)) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest("GET", srv.URL+"/status", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set(req)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	bearer := func(tok string) func(*http.Request) {
+		return func(req *http.Request) { req.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	bad := "weir_0123456789abcdef_" + strings.Repeat("c", 64)
+	for range 5 {
+		if resp := get(bearer(bad)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("bad token: %d", resp.StatusCode)
+		}
+	}
+	for name, c := range map[string]struct {
+		set  func(*http.Request)
+		want int
+	}{
+		"right password": {func(req *http.Request) { req.SetBasicAuth("alice", "correct horse") }, http.StatusTooManyRequests},
+		"bad token":      {bearer(bad), http.StatusTooManyRequests},
+		"valid token":    {bearer(r.tokens[security.Admin]), http.StatusOK},
+	} {
+		resp := get(c.set)
+		if resp.StatusCode != c.want {
+			t.Errorf("%s after 5 failures: %d, want %d", name, resp.StatusCode, c.want)
+		}
+		if c.want == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: 429 without Retry-After", name)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +90,37 @@ type guardState struct {
 	certRej  atomic.Uint64
 	tls      *TLS // nil: plain HTTP
 	limiters map[security.Kind]*eventLimiter
+
+	// fresh holds the connections that have not yet sent a request
+	// (bounded by the connection limit); silent counts those closed so.
+	freshMu sync.Mutex
+	fresh   map[net.Conn]struct{}
+	silent  atomic.Uint64
+}
+
+// connState is the http.Server's ConnState hook. It counts connections
+// closed before they sent a complete request header: the 5 s header
+// timeout (a client that connects and says nothing — idle-from-the-start
+// connections, slowloris), a failed TLS handshake, or the client hanging
+// up. They are ordinary, so they are a metric, not an event each; without
+// it they simply vanished from view.
+func (g *guardState) connState(c net.Conn, s http.ConnState) {
+	g.freshMu.Lock()
+	defer g.freshMu.Unlock()
+	switch s {
+	case http.StateNew:
+		if g.fresh == nil {
+			g.fresh = map[net.Conn]struct{}{}
+		}
+		g.fresh[c] = struct{}{}
+	case http.StateActive:
+		delete(g.fresh, c)
+	case http.StateClosed, http.StateHijacked:
+		if _, ok := g.fresh[c]; ok {
+			delete(g.fresh, c)
+			g.silent.Add(1)
+		}
+	}
 }
 
 func newGuardState(log *slog.Logger, rec security.Recorder, t *TLS) *guardState {
@@ -168,6 +200,7 @@ func (g *guardState) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(ch, "weir_api_connections_open", nil, float64(g.open.Load()))
 	counter(ch, "weir_api_new_peers_total", nil, float64(g.peersNew.Load()))
+	counter(ch, "weir_api_connections_closed_before_request_total", nil, float64(g.silent.Load()))
 	counter(ch, "weir_api_tls_certificates_rejected_total", nil, float64(g.certRej.Load()))
 	if g.tls != nil {
 		counter(ch, "weir_api_tls_reload_failures_total", nil, float64(g.tls.ReloadFailures()))

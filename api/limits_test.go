@@ -154,3 +154,68 @@ func TestEventRateLimit(t *testing.T) {
 		t.Fatalf("next event = %q, want the suppressed count", last.Detail)
 	}
 }
+
+// With the default limit, one client's DefaultMaxConnsPerClient idle
+// connections all stay open and usable — opened first and left idle, then
+// used for keep-alive requests; the next one is refused and reported once.
+// (A review saw only 22 of 32 stay open: its connections sent nothing for
+// more than the 5 s header timeout, which closed them; that close is now
+// counted, below.)
+func TestPerClientConnectionLimitDefault(t *testing.T) {
+	ev := newEvents()
+	base, _ := serve(t, Options{Status: &fakeStatus{}, Events: ev})
+	addr := strings.TrimPrefix(base, "http://")
+	// A connection that closes before sending a request is counted (and
+	// its slot given back before the count moves).
+	first := dial(t, addr)
+	silent := dial(t, addr)
+	silent.Close()
+	want := "weir_api_connections_closed_before_request_total 1"
+	for deadline := time.Now().Add(2 * time.Minute); ; { // bounds a hang only
+		if body := metricsOn(t, first); strings.Contains(body, want) {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %q:\n%s", want, grepLines(body, "weir_api_"))
+		}
+	}
+	open := []net.Conn{first}
+	for len(open) < DefaultMaxConnsPerClient {
+		open = append(open, dial(t, addr))
+	}
+	extra := dial(t, addr)
+	if code, err := rawGet(extra, "/healthz"); err == nil {
+		t.Fatalf("connection %d answered %d, want it closed", DefaultMaxConnsPerClient+1, code)
+	}
+	ev.waitFor(t, security.RequestRefused)
+	for round := range 2 {
+		for i, c := range open {
+			if code, err := rawGet(c, "/healthz"); err != nil || code != 200 {
+				t.Fatalf("round %d, connection %d: %d %v", round, i, code, err)
+			}
+		}
+	}
+	if n := ev.kinds()[security.RequestRefused]; n != 1 {
+		t.Errorf("%d RequestRefused events, want 1", n)
+	}
+}
+
+// metricsOn reads /metrics over the keep-alive connection c.
+func metricsOn(t *testing.T, c net.Conn) string {
+	t.Helper()
+	if err := c.SetDeadline(time.Now().Add(2 * time.Minute)); err != nil { // bounds a hang only
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(c, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}

@@ -234,13 +234,15 @@ func TestBackoff(t *testing.T) {
 			t.Fatalf("attempt %d: %v", i, got)
 		}
 	}
-	// Backing off: even the right token is refused from this address, and
-	// nothing more is recorded.
+	// Backing off: guesses of any kind — wrong tokens, passwords (even the
+	// right one: a password is guessable, so its check waits), nothing at
+	// all — are refused unchecked and nothing more is recorded.
 	n := len(r.events.all())
-	for range 100 {
-		d := r.a.Check(request("10.2.2.2:2", "Bearer "+tok), security.Viewer)
+	refused := []string{bad, basic("alice", "correct horse"), basic("alice", "wrong"), "", "Bearer " + tok + "x", "Bearer a.b.c"}
+	for i := range 100 {
+		d := r.a.Check(request("10.2.2.2:2", refused[i%len(refused)]), security.Viewer)
 		if d.Outcome != Throttled || d.RetryAfter <= 0 {
-			t.Fatalf("during back-off: %+v", d)
+			t.Fatalf("during back-off, %d: %+v", i%len(refused), d)
 		}
 	}
 	if got := len(r.events.all()); got != n {
@@ -265,6 +267,41 @@ func TestBackoff(t *testing.T) {
 	}
 	if got := r.events.count(security.LoginFailed); got != failLimit+1 {
 		t.Errorf("%d LoginFailed events, want %d", got, failLimit+1)
+	}
+}
+
+// TestBackoffSparesValidToken: five bad tokens from an address must not
+// lock out the holder of a valid one there (a local process, a NAT or a
+// proxy shares the address); the back-off itself goes on.
+func TestBackoffSparesValidToken(t *testing.T) {
+	r := newRig(t, Config{Users: []User{{Name: "alice", Role: security.Admin, PasswordHash: testHash()}}})
+	tok, _, _ := r.tokens.Create("alice", security.Admin, time.Hour, "")
+	viewer, _, _ := r.tokens.Create("vic", security.Viewer, time.Hour, "")
+	bad := "Bearer weir_0123456789abcdef_" + strings.Repeat("b", 64)
+	for range failLimit {
+		r.a.Check(request("127.0.0.1:1", bad), security.Viewer)
+	}
+	for i, c := range []struct {
+		authz string
+		need  security.Role
+		want  Outcome
+	}{
+		{"Bearer " + tok, security.Admin, OK},
+		{basic("alice", "correct horse"), security.Viewer, Throttled},
+		{bad, security.Viewer, Throttled},
+		{"Bearer " + viewer, security.Operator, Forbidden}, // authenticated, so roles still apply
+		{"Bearer " + tok, security.Viewer, OK},
+	} {
+		if got := r.a.Check(request("127.0.0.1:2", c.authz), c.need).Outcome; got != c.want {
+			t.Errorf("case %d during back-off: %v, want %v", i, got, c.want)
+		}
+	}
+	// The valid token neither ended the back-off nor took its count.
+	if _, blocked := r.a.failures.blocked("127.0.0.1", r.clock.Now()); !blocked {
+		t.Fatal("a valid token ended the back-off")
+	}
+	if got := r.a.failures.takeSuppressed("127.0.0.1"); got != 2 {
+		t.Errorf("%d attempts counted as suppressed, want 2", got)
 	}
 }
 

@@ -169,7 +169,18 @@ func (a *Authenticator) Check(r *http.Request, need security.Role) Decision {
 		object = strings.ToValidUTF8(object[:maxObject], "") + "…"
 	}
 	if wait, blocked := a.failures.blocked(host, now); blocked {
-		return Decision{Outcome: Throttled, RetryAfter: wait}
+		// Backing off is against guessing. A verified certificate, a valid
+		// API token or a valid JWT cannot be guessed (a token is 256 random
+		// bits), so refusing it would only let anybody sharing the address
+		// (a local process, a NAT, a proxy) lock the operator out. Those
+		// are checked and let through; everything else, passwords above
+		// all, is refused unchecked and counted, not recorded one by one.
+		id, ok := a.unguessable(r)
+		if !ok {
+			a.failures.suppress(host)
+			return Decision{Outcome: Throttled, RetryAfter: wait}
+		}
+		return a.authorize(r, id, object, need, now)
 	}
 	id, claimed, err := a.authenticate(r, host)
 	if err != nil {
@@ -199,6 +210,12 @@ func (a *Authenticator) Check(r *http.Request, need security.Role) Decision {
 		a.record(r, security.Event{Kind: security.LoginFailed, Severity: security.SeverityWarning, Object: object,
 			Outcome: "refused", Detail: withSuppressed("back-off ended", sup)})
 	}
+	return a.authorize(r, id, object, need, now)
+}
+
+// authorize is what follows a successful authentication: the LoginOK
+// event, the per-caller rate limit and the role check.
+func (a *Authenticator) authorize(r *http.Request, id Identity, object string, need security.Role, now time.Time) Decision {
 	if a.seen.first(id.Method+"|"+id.credential, now, LoginOKEvery) {
 		a.record(r, security.Event{Kind: security.LoginOK, Severity: security.SeverityInfo, Actor: "api:" + id.User,
 			Object: object, Outcome: "ok", Detail: "by " + id.Method + ", role " + string(id.Role)})
@@ -266,25 +283,7 @@ func (a *Authenticator) authenticate(r *http.Request, host string) (Identity, st
 	}
 	switch cred.Scheme {
 	case SchemeBearer:
-		if strings.HasPrefix(cred.Token, TokenPrefix) {
-			t, err := a.tokens.Lookup(cred.Token)
-			if err != nil {
-				if id, perr := ParseToken(cred.Token); perr == nil {
-					return Identity{}, "token " + id, err
-				}
-				return Identity{}, "", err
-			}
-			return Identity{User: t.User, Role: t.Role, Method: "token", credential: t.ID}, "", nil
-		}
-		if a.jwt == nil || strings.Count(cred.Token, ".") != 2 {
-			return Identity{}, "", errors.New("bearer credential is neither a Weir token nor an accepted JWT")
-		}
-		user, role, err := a.jwt.verify(r.Context(), cred.Token)
-		if err != nil {
-			return Identity{}, "", fmt.Errorf("jwt: %w", err)
-		}
-		sum := sha256.Sum256([]byte(cred.Token))
-		return Identity{User: user, Role: role, Method: "jwt", credential: fmt.Sprintf("%x", sum[:8])}, "", nil
+		return a.bearer(r.Context(), cred.Token)
 	case SchemeBasic:
 		if r.TLS == nil && !isLoopback(host) {
 			return Identity{}, "user " + cred.User + ", Basic without TLS", errors.New("HTTP Basic refused without TLS from a non-loopback address")
@@ -296,6 +295,48 @@ func (a *Authenticator) authenticate(r *http.Request, host string) (Identity, st
 		return Identity{User: u.Name, Role: u.Role, Method: "basic", credential: u.Name}, "", nil
 	}
 	return Identity{}, "", errors.New("unsupported authorization scheme")
+}
+
+// bearer checks an API token or a JWT.
+func (a *Authenticator) bearer(ctx context.Context, token string) (Identity, string, error) {
+	if strings.HasPrefix(token, TokenPrefix) {
+		t, err := a.tokens.Lookup(token)
+		if err != nil {
+			if id, perr := ParseToken(token); perr == nil {
+				return Identity{}, "token " + id, err
+			}
+			return Identity{}, "", err
+		}
+		return Identity{User: t.User, Role: t.Role, Method: "token", credential: t.ID}, "", nil
+	}
+	if a.jwt == nil || strings.Count(token, ".") != 2 {
+		return Identity{}, "", errors.New("bearer credential is neither a Weir token nor an accepted JWT")
+	}
+	user, role, err := a.jwt.verify(ctx, token)
+	if err != nil {
+		return Identity{}, "", fmt.Errorf("jwt: %w", err)
+	}
+	sum := sha256.Sum256([]byte(token))
+	return Identity{User: user, Role: role, Method: "jwt", credential: fmt.Sprintf("%x", sum[:8])}, "", nil
+}
+
+// unguessable authenticates r only by a credential that back-off cannot
+// protect any better: a verified, mapped client certificate, a valid API
+// token or a valid JWT. HTTP Basic is never looked at (no argon2 spent).
+func (a *Authenticator) unguessable(r *http.Request) (Identity, bool) {
+	if id, ok := a.fromCert(r); ok {
+		return id, true
+	}
+	h := r.Header.Values("Authorization")
+	if len(h) != 1 {
+		return Identity{}, false
+	}
+	cred, err := ParseAuthorization(h[0])
+	if err != nil || cred.Scheme != SchemeBearer {
+		return Identity{}, false
+	}
+	id, _, err := a.bearer(r.Context(), cred.Token)
+	return id, err == nil
 }
 
 // checkBasic verifies a local user's password, at most two at a time,

@@ -25,6 +25,9 @@
 //   - Failed logins back off per remote host (5 in a minute, then 429 for a
 //     minute), so a brute force neither works nor floods the audit trail;
 //     what the back-off suppressed is reported in one event when it ends.
+//     Passwords are not even checked then; a verified certificate, a valid
+//     token or a valid JWT still gets in (they cannot be guessed, and a
+//     neighbour on the address must not lock their holder out).
 //   - Successful logins are reported once per credential per LoginOKEvery,
 //     not on every request.
 //   - Nothing here logs, returns or records a password, token, or either's

@@ -69,8 +69,7 @@ func (w *window) prune(now time.Time, span time.Duration) {
 	}
 }
 
-// blocked reports whether key is backing off at now, counting the attempt
-// as suppressed when it is.
+// blocked reports whether key is backing off at now.
 func (w *window) blocked(key string, now time.Time) (time.Duration, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -78,8 +77,17 @@ func (w *window) blocked(key string, now time.Time) (time.Duration, bool) {
 	if !ok || !now.Before(e.blockedUntil) {
 		return 0, false
 	}
-	e.suppressed++
 	return e.blockedUntil.Sub(now), true
+}
+
+// suppress counts an attempt refused unchecked while key backs off; the
+// count rides on the next event from key.
+func (w *window) suppress(key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e, ok := w.m[key]; ok {
+		e.suppressed++
+	}
 }
 
 // fail counts a failure of key; it reports how many attempts were

@@ -100,6 +100,17 @@ func TestJWT(t *testing.T) {
 			}
 		})
 	}
+	// During a back-off a valid JWT still gets in; a forged one is 429.
+	forged := signJWT(t, other, "k1", claims(nil))
+	for range failLimit {
+		r.a.Check(request("10.9.1.1:1", "Bearer "+forged), security.Viewer)
+	}
+	if got := r.a.Check(request("10.9.1.1:2", "Bearer "+forged), security.Viewer).Outcome; got != Throttled {
+		t.Errorf("forged JWT during back-off: %v, want Throttled", got)
+	}
+	if got := r.a.Check(request("10.9.1.1:3", "Bearer "+valid), security.Operator).Outcome; got != OK {
+		t.Errorf("valid JWT during back-off: %v, want OK", got)
+	}
 	if strings.Contains(r.logs.String(), valid) {
 		t.Error("a JWT is in the log")
 	}

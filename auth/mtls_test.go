@@ -128,4 +128,23 @@ func TestClientCertMapping(t *testing.T) {
 			}
 		})
 	}
+	// Unmapped certificates are failed logins: after enough of them
+	// 127.0.0.1 backs off, but a verified, mapped certificate still gets in.
+	get := func(c *tls.Certificate) int {
+		resp, err := client(c).Get(srv.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for range failLimit {
+		get(cert("laptop", nil, nil))
+	}
+	if got := get(cert("laptop", nil, nil)); got != 429 {
+		t.Fatalf("unmapped certificate during back-off: %d, want 429", got)
+	}
+	if got := get(cert("scada-01", nil, nil)); got != 200 {
+		t.Fatalf("mapped certificate during back-off: %d, want 200", got)
+	}
 }

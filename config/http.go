@@ -15,8 +15,10 @@ import (
 // verifies client certificates.
 type HTTPTLS struct {
 	// Enabled turns HTTPS on or off. Absent: on when the listen address is
-	// reachable from other machines or a cert_file is given, off on a
-	// loopback address (the demo's http://127.0.0.1:8080).
+	// reachable from other machines or a cert_file or client_ca is given,
+	// off on a loopback address (the demo's http://127.0.0.1:8080). A
+	// client_ca alone turns it on because client certificates exist only
+	// in TLS: on plain HTTP the configured mTLS would silently do nothing.
 	Enabled *bool `yaml:"enabled"`
 	// CertFile and KeyFile are the certificate (PEM, chain after the leaf)
 	// and its key, re-read when they change. Absent with TLS on: a
@@ -97,7 +99,7 @@ func (h *HTTP) TLSOn(loopback bool) bool {
 	if h.TLS.Enabled != nil {
 		return *h.TLS.Enabled
 	}
-	return !loopback || h.TLS.CertFile != ""
+	return !loopback || h.TLS.CertFile != "" || h.TLS.ClientCA != ""
 }
 
 // ListenIsLoopback reports whether a listen address is reachable from this

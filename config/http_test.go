@@ -67,6 +67,10 @@ func TestHTTPTLSOn(t *testing.T) {
 		{HTTPTLS{}, true, false},
 		{HTTPTLS{}, false, true},
 		{HTTPTLS{CertFile: "/c"}, true, true},
+		// client_ca on a loopback listen: mTLS needs TLS, so it is on
+		// (before, plain HTTP served and the CA did nothing).
+		{HTTPTLS{ClientCA: "/ca"}, true, true},
+		{HTTPTLS{ClientCA: "/ca"}, false, true},
 		{HTTPTLS{Enabled: &on}, true, true},
 		{HTTPTLS{Enabled: &off}, false, false},
 	}

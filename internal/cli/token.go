@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -38,6 +41,24 @@ func tokenDir(verb string, pos []string, want int, stderr io.Writer) (string, bo
 		return pos[want], true
 	}
 	return localDataDir(), true
+}
+
+// existingTokens opens the token file of a data dir that list and revoke
+// read: a mistyped DIR (or one that never had a token) is said so, rather
+// than shown as an empty table.
+func existingTokens(dir string) (*auth.TokenStore, error) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no data dir %s (give the gateway's data dir: weir token list DIR)", dir)
+	} else if err != nil {
+		return nil, err
+	}
+	authDir := filepath.Dir(auth.TokensPath(dir))
+	if _, err := os.Stat(authDir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no %s: no token was ever created there (is it the gateway's data dir?)", dir, filepath.Base(authDir)+"/")
+	} else if err != nil {
+		return nil, err
+	}
+	return auth.OpenTokens(dir, nil)
 }
 
 func defineTokenCreate(fs *flag.FlagSet) body {
@@ -88,7 +109,7 @@ func defineTokenList(fs *flag.FlagSet) body {
 		if !ok {
 			return errUsage
 		}
-		store, err := auth.OpenTokens(dir, nil)
+		store, err := existingTokens(dir)
 		if err != nil {
 			return err
 		}
@@ -116,9 +137,17 @@ func defineTokenRevoke(fs *flag.FlagSet) body {
 		if !auth.ValidTokenID(pos[0]) {
 			return fmt.Errorf("%q is not a token id (16 hex digits; weir token list shows them)", pos[0])
 		}
-		store, err := auth.OpenTokens(dir, nil)
+		store, err := existingTokens(dir)
 		if err != nil {
 			return err
+		}
+		// Revoking twice is harmless (exit 0), but says so: the first
+		// revocation's time is the one that counts.
+		for _, t := range store.List() {
+			if t.ID == pos[0] && t.Revoked != nil {
+				fmt.Fprintf(stdout, "token %s of %s already revoked (%s)\n", t.ID, t.User, t.Revoked.Local().Format(time.DateTime))
+				return nil
+			}
 		}
 		t, err := store.Revoke(pos[0])
 		if errors.Is(err, auth.ErrNoToken) {

@@ -67,6 +67,46 @@ func TestTokenCmd(t *testing.T) {
 	}
 }
 
+// list and revoke on a DIR that is not a data dir with tokens say so and
+// exit 1 (not an empty table); revoking twice says "already revoked".
+func TestTokenCmdMissingDir(t *testing.T) {
+	empty := t.TempDir()
+	missing := filepath.Join(empty, "nonexistent")
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"list, no dir":     {[]string{"list", missing}, "no data dir " + missing},
+		"revoke, no dir":   {[]string{"revoke", "0123456789abcdef", missing}, "no data dir " + missing},
+		"list, no auth/":   {[]string{"list", empty}, "has no auth/"},
+		"revoke, no auth/": {[]string{"revoke", "0123456789abcdef", empty}, "has no auth/"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, out, errOut := run(append([]string{"token"}, tc.args...)...)
+			if code != 1 || !strings.Contains(errOut, tc.want) || strings.Contains(out, "ID") {
+				t.Fatalf("exit %d, want 1 and %q\n%s%s", code, tc.want, out, errOut)
+			}
+		})
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatal("list created the missing dir")
+	}
+	dir := t.TempDir()
+	if code, _, errOut := run("token", "create", "-user", "u", "-role", "viewer", "-expires", "1h", dir); code != 0 {
+		t.Fatalf("create: %s", errOut)
+	}
+	store, err := auth.OpenTokens(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.List()[0].ID
+	for i, want := range []string{"token " + id + " of u revoked", "token " + id + " of u already revoked"} {
+		if code, out, errOut := run("token", "revoke", id, dir); code != 0 || !strings.HasPrefix(out, want) {
+			t.Fatalf("revoke %d: exit %d, want %q\n%s%s", i+1, code, want, out, errOut)
+		}
+	}
+}
+
 func TestHashPassword(t *testing.T) {
 	for name, tc := range map[string]struct {
 		input string
