@@ -344,7 +344,7 @@ func (h hasher) check(line []byte) (Entry, error) {
 		return Entry{}, err
 	}
 	if h.sum(canon) != e.Hash {
-		return Entry{}, errors.New("hash mismatch (entry changed, or a different key)")
+		return Entry{}, ErrHashMismatch
 	}
 	return e, nil
 }

@@ -108,7 +108,11 @@ func verifyTrail(stdout io.Writer, a verifyArgs) error {
 	}
 	if err != nil {
 		var ve *audit.VerifyError
-		if errors.As(err, &ve) {
+		switch {
+		case key == nil && res.Entries == 0 && errors.Is(err, audit.ErrHashMismatch):
+			// The very first entry fails: most likely a keyed trail.
+			return fmt.Errorf("%w; if the trail is keyed (audit.key), pass the key: -key-env NAME or -key-file PATH", err)
+		case errors.As(err, &ve):
 			return fmt.Errorf("%w (%d entries before it are intact)", err, res.Entries)
 		}
 		return err
