@@ -93,20 +93,31 @@ func TestGatewayDegradesWritesOnTruncatedTrail(t *testing.T) {
 	var logs syncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runGateway(ctx, cfg, ln, log) }()
+	// The result goes to both: waitFile takes one when the gateway ends
+	// early, and stop must not wait for it then.
+	done, watch := make(chan error, 1), make(chan error, 1)
+	go func() {
+		err := runGateway(ctx, cfg, ln, log)
+		done <- err
+		watch <- err
+	}()
 	stopped := false
 	stop := func() {
 		if !stopped {
 			stopped = true
 			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("gateway: %v", err)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("gateway: %v", err)
+				}
+			case <-time.After(secEventsHang):
+				t.Error("the gateway did not stop")
 			}
 		}
 	}
 	defer stop()
-	waitFile(t, filepath.Join(dir, apiAddrFile), done)
+	waitFile(t, filepath.Join(dir, apiAddrFile), watch)
 
 	code, tokOut, errOut := run("token", "create", "-user", "op", "-role", "operator", "-expires", "1h", dir)
 	if code != 0 {
