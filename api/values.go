@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/weir-edge/weir/audit"
@@ -178,7 +179,13 @@ func (v *Values) write(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, res)
 	case errors.Is(err, writegate.ErrAudit):
 		v.Log.Error("write endpoint: audit trail unavailable", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "audit trail unavailable; writes are disabled", nil)
+		// The caller learns why (a truncated trail, a full disk…): the
+		// trail's own words, never a secret.
+		msg := err.Error()
+		if i := strings.Index(msg, writegate.ErrAudit.Error()); i >= 0 {
+			msg = msg[i:]
+		}
+		writeError(w, http.StatusServiceUnavailable, strings.ReplaceAll(msg, "\n", "; ")+"; writes are disabled", nil)
 	case errors.Is(err, writegate.ErrDenied):
 		writeError(w, http.StatusForbidden, err.Error(), &res)
 	default:

@@ -344,7 +344,7 @@ func (h hasher) check(line []byte) (Entry, error) {
 		return Entry{}, err
 	}
 	if h.sum(canon) != e.Hash {
-		return Entry{}, errors.New("hash mismatch (entry changed, or a different key)")
+		return Entry{}, ErrHashMismatch
 	}
 	return e, nil
 }
@@ -427,7 +427,7 @@ func (l *Log) Append(e Entry) (Entry, error) {
 		l.firstSeq = e.Seq
 	}
 	l.remember(bytes.Clone(l.buf[:len(l.buf)-1]))
-	if l.cp.on && l.seq-l.cp.seq >= l.cp.every {
+	if l.cp.on && l.seq-l.cp.taken >= l.cp.every {
 		l.checkpointLocked()
 	}
 	return e, nil
@@ -470,7 +470,7 @@ func (l *Log) Close() error {
 	if l.f == nil {
 		return nil
 	}
-	if l.cp.on && l.seq != l.cp.seq && l.err == nil {
+	if l.cp.on && l.seq != l.cp.taken && l.err == nil {
 		l.checkpointLocked()
 	}
 	err := l.f.Close()

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -11,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -105,73 +103,6 @@ func ParseCheckpoint(data []byte) (Checkpoint, error) {
 	}
 	c.Time = c.Time.UTC()
 	return c, nil
-}
-
-// ReadCheckpoints reads the newest checkpoint (highest seq, then latest
-// time) from r: a checkpoint file, one checkpoint JSON, or lines of them
-// as IT keeps them — each line either a checkpoint or a JSON object whose
-// "detail" (or "Detail") member holds one, as the security event stream
-// carries it, possibly after a syslog header. Lines that are neither are skipped; none at all is an error.
-func ReadCheckpoints(r io.Reader) (Checkpoint, error) {
-	sc := bufio.NewScanner(io.LimitReader(r, maxCheckpointFile))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var best Checkpoint
-	found := false
-	var firstErr error
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		c, err := checkpointIn(line)
-		if err != nil {
-			// A syslog line: a header, then the event's JSON.
-			if i := bytes.IndexByte(line, '{'); i > 0 {
-				if c2, err2 := checkpointIn(line[i:]); err2 == nil {
-					c, err = c2, nil
-				}
-			}
-		}
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if !found || c.Seq > best.Seq || (c.Seq == best.Seq && c.Time.After(best.Time)) {
-			best, found = c, true
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return Checkpoint{}, err
-	}
-	if !found {
-		if firstErr != nil {
-			return Checkpoint{}, firstErr
-		}
-		return Checkpoint{}, errors.New("no checkpoint found")
-	}
-	return best, nil
-}
-
-// checkpointIn finds the checkpoint in one line: the line itself, or the
-// "detail" (or "Detail") string of the event JSON object it holds.
-func checkpointIn(line []byte) (Checkpoint, error) {
-	c, err := ParseCheckpoint(line)
-	if err == nil {
-		return c, nil
-	}
-	var ev map[string]any
-	if json.Unmarshal(line, &ev) == nil {
-		for _, k := range []string{"detail", "Detail"} {
-			if d, ok := ev[k].(string); ok {
-				if c2, err2 := ParseCheckpoint([]byte(d)); err2 == nil {
-					return c2, nil
-				}
-			}
-		}
-	}
-	return Checkpoint{}, err
 }
 
 // ReadCheckpointFile reads a checkpoint file (ReadCheckpoints).

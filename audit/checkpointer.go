@@ -40,9 +40,13 @@ type cpState struct {
 	interval time.Duration
 	events   security.Recorder
 
-	seq     uint64      // head covered by the last published checkpoint
-	prev    *Checkpoint // the checkpoint file's content at Open
-	missing bool        // no checkpoint file at Open
+	seq   uint64 // head covered by the last published checkpoint
+	taken uint64 // head of the last checkpoint taken (published or not): schedules the next
+	// unpublished is set while checkpoints are not published, so the
+	// problem is raised once per streak, not at every checkpoint.
+	unpublished bool
+	prev        *Checkpoint // the checkpoint file's content at Open
+	missing     bool        // no checkpoint file at Open
 
 	stats Stats
 	// heldReported is the count of held files last reported, so a
@@ -52,7 +56,9 @@ type cpState struct {
 
 // Stats counts what checkpointing and rotation did, for metrics.
 type Stats struct {
-	Checkpoints      uint64 // taken and published
+	Checkpoints uint64 // taken (signed, written, offered to the event stream)
+	// Unpublished counts checkpoints the event stream did not take.
+	Unpublished      uint64
 	CheckpointErrors uint64 // the checkpoint file could not be written
 	// HeldFiles is how many rotated files are kept beyond max_files
 	// because the last published checkpoint does not cover them.
@@ -101,7 +107,7 @@ func (c *cpState) configure(cfg Config, o Options, log *slog.Logger) error {
 	if err := prev.Verify(key.Public().(ed25519.PublicKey)); err != nil {
 		return fmt.Errorf("checkpoint file %s: %w (replaced, or the signing key changed: move it aside to start a new series)", c.file, err)
 	}
-	c.prev, c.seq = &prev, prev.Seq
+	c.prev, c.seq, c.taken = &prev, prev.Seq, prev.Seq
 	return nil
 }
 
@@ -137,10 +143,23 @@ func (l *Log) checkHead() error {
 	return nil
 }
 
+// Offerer is a security.Recorder that tells whether it took an event for
+// a way out of the box; secevents.Stream implements it. With one, a
+// checkpoint counts as published only when it took the event.
+type Offerer interface {
+	Offer(ctx context.Context, ev security.Event) bool
+}
+
 // checkpointLocked takes a checkpoint of the head, writes it to the
 // checkpoint file and publishes it. Called with l.mu held (or before the
 // Log is shared). A file that cannot be written is a problem, reported,
 // but does not stop the trail: the checkpoint is still published.
+//
+// The checkpoint counts as published (cp.seq, which lets rotation delete
+// the files it covers) only when it was written to the checkpoint file
+// AND the event stream took it (Offerer; a plain Recorder is trusted).
+// Otherwise rotated files it covers are held beyond max_files, with one
+// problem per streak.
 func (l *Log) checkpointLocked() {
 	c := &l.cp
 	if !c.on {
@@ -149,14 +168,32 @@ func (l *Log) checkpointLocked() {
 	cp := Checkpoint{Node: c.node, Seq: l.seq, Hash: l.last, Time: l.now()}
 	cp.Sign(c.key)
 	js := cp.JSON()
+	written := true
 	if err := writeFileAtomic(c.file, append(js, '\n')); err != nil {
+		written = false
 		c.stats.CheckpointErrors++
 		l.problem("checkpoint file not written: " + err.Error())
 	}
-	c.events.Record(context.Background(), security.Event{Time: cp.Time, Kind: security.AuditCheckpoint,
-		Severity: security.SeverityInfo, Component: "audit", Object: l.path, Outcome: "ok", Detail: string(js)})
-	c.seq = l.seq
+	ev := security.Event{Time: cp.Time, Kind: security.AuditCheckpoint,
+		Severity: security.SeverityInfo, Component: "audit", Object: l.path, Outcome: "ok", Detail: string(js)}
+	taken := true
+	if o, ok := c.events.(Offerer); ok {
+		taken = o.Offer(context.Background(), ev)
+	} else {
+		c.events.Record(context.Background(), ev)
+	}
+	c.taken = l.seq
 	c.stats.Checkpoints++
+	switch {
+	case written && taken:
+		c.seq, c.unpublished = l.seq, false
+	case !taken:
+		c.stats.Unpublished++
+		if !c.unpublished {
+			c.unpublished = true
+			l.problem(fmt.Sprintf("checkpoint of seq %d not published: the security event stream did not take it (queue full, security_events.min_severity above info, or no sink and no syslog); rotated files after seq %d are kept beyond max_files until a checkpoint is", l.seq, c.seq))
+		}
+	}
 }
 
 // problem logs and publishes an AuditProblem.
@@ -210,7 +247,7 @@ func (l *Log) runTicks(ctx context.Context, ticks <-chan time.Time) error {
 			return nil
 		case <-ticks:
 			l.mu.Lock()
-			if l.f != nil && l.err == nil && l.seq != l.cp.seq {
+			if l.f != nil && l.err == nil && l.seq != l.cp.taken {
 				l.checkpointLocked()
 			}
 			l.mu.Unlock()

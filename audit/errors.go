@@ -14,6 +14,9 @@ var (
 	// ErrRewritten: the entry at the checkpoint's seq has another hash —
 	// the trail was rewritten (or is checked with another key).
 	ErrRewritten = errors.New("audit trail rewritten")
+	// ErrHashMismatch: an entry's hash is not the hash of its bytes —
+	// changed, or checked with another key (or none, for a keyed trail).
+	ErrHashMismatch = errors.New("hash mismatch (entry changed, or a different key)")
 	// ErrBadSignature: a checkpoint's signature does not verify.
 	ErrBadSignature = errors.New("bad checkpoint signature")
 )

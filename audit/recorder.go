@@ -40,7 +40,11 @@ type EventRecorder struct {
 
 	dropped  atomic.Uint64
 	reported uint64 // drops already reported; Run's goroutine only
-	limit    eventLimiter
+	// failing is the last append error reported; the same error again
+	// (a trail that stays unavailable) is counted, not reported per event.
+	failing    string
+	unrecorded atomic.Uint64
+	limit      eventLimiter
 }
 
 // Appender is what EventRecorder appends to; *Log implements it.
@@ -155,12 +159,22 @@ func (r *EventRecorder) append(ev security.Event) {
 	e := Entry{Time: ev.Time, Kind: string(ev.Kind), Caller: ev.Actor, Path: ev.Object, Remote: ev.Remote,
 		Component: ev.Component, Outcome: ev.Outcome, Detail: ev.Detail}
 	if _, err := r.trail.Append(e); err != nil {
+		r.unrecorded.Add(1)
+		if err.Error() == r.failing {
+			return // reported already: the trail stays unavailable
+		}
+		r.failing = err.Error()
 		r.log.Error("security event not recorded in the audit trail", "kind", ev.Kind, "actor", ev.Actor, "err", err)
 		r.problems.Record(context.Background(), security.Event{Time: time.Now(), Kind: security.AuditProblem,
 			Severity: security.SeverityError, Component: "audit", Outcome: "failed",
-			Detail: fmt.Sprintf("a %s event could not be recorded: %v", ev.Kind, err)})
+			Detail: fmt.Sprintf("a %s event could not be recorded (further ones failing alike are counted, not reported): %v", ev.Kind, err)})
+		return
 	}
+	r.failing = ""
 }
+
+// Unrecorded counts the events the trail refused (Append failed).
+func (r *EventRecorder) Unrecorded() uint64 { return r.unrecorded.Load() }
 
 // reportDrops raises one AuditProblem for the drops since the last one.
 func (r *EventRecorder) reportDrops() {

@@ -124,7 +124,16 @@ func (s *Stream) Path(k security.Kind) string { return s.prefix + cleanKind(stri
 // Record takes one event: it caps and cleans the fields, counts it, and
 // queues it for the sinks and for syslog. It never blocks and never
 // fails; an event that finds a queue full is dropped and counted.
-func (s *Stream) Record(_ context.Context, ev security.Event) {
+func (s *Stream) Record(ctx context.Context, ev security.Event) { s.Offer(ctx, ev) }
+
+// Offer is Record that tells whether the event was queued for at least
+// one way out of the box (the sinks' samples or syslog): false when it is
+// below min_severity, when every queue it was meant for is full, or when
+// neither way is configured. The audit trail counts a checkpoint as
+// published only when this is true. Queued is not delivered: a sample
+// still has to reach a sink's buffer at the next engine tick, a syslog
+// message the collector.
+func (s *Stream) Offer(_ context.Context, ev security.Event) bool {
 	ev = s.clean(ev)
 	s.mu.Lock()
 	k := ev.Kind
@@ -135,14 +144,16 @@ func (s *Stream) Record(_ context.Context, ev security.Event) {
 	s.mu.Unlock()
 	if ev.Severity > s.minSev {
 		s.filtered.Add(1)
-		return
+		return false
 	}
-	if s.cfg.sinksOn() {
-		s.queueSample(ev)
+	queued := false
+	if s.cfg.sinksOn() && s.queueSample(ev) {
+		queued = true
 	}
-	if s.syslog != nil {
-		s.syslog.enqueue(ev)
+	if s.syslog != nil && s.syslog.enqueue(ev) {
+		queued = true
 	}
+	return queued
 }
 
 // Event is the JSON form of an event in a sample's value (documented in
@@ -160,13 +171,13 @@ type Event struct {
 	Node      string    `json:"node,omitempty"`
 }
 
-func (s *Stream) queueSample(ev security.Event) {
+func (s *Stream) queueSample(ev security.Event) bool {
 	b, err := json.Marshal(Event{Time: ev.Time, Kind: string(ev.Kind), Severity: SeverityName(ev.Severity),
 		Actor: ev.Actor, Remote: ev.Remote, Component: ev.Component, Object: ev.Object, Outcome: ev.Outcome,
 		Detail: ev.Detail, Node: s.node})
 	if err != nil { // cannot happen: plain fields
 		s.droppedSinks.Add(1)
-		return
+		return false
 	}
 	smp := model.Sample{Path: s.prefix + string(ev.Kind), Value: model.String(string(b)),
 		SourceTime: ev.Time.UnixNano(), EdgeTime: s.now().UnixNano()}
@@ -174,9 +185,10 @@ func (s *Stream) queueSample(ev security.Event) {
 	defer s.mu.Unlock()
 	if len(s.pending) >= s.cfg.MaxPending {
 		s.droppedSinks.Add(1)
-		return
+		return false
 	}
 	s.pending = append(s.pending, smp)
+	return true
 }
 
 // Process passes batch on unchanged: events enter the pipeline on the

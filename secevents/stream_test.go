@@ -88,15 +88,16 @@ func TestFiltersAndBounds(t *testing.T) {
 		wantFiltered  uint64
 		wantDropped   uint64
 		wantKindCount map[string]uint64
+		wantOffered   int // Offer said true: queued for a way out
 	}{
 		{"min_severity warning keeps warning and worse", Config{MinSeverity: "warning"},
 			[]security.Event{{Kind: "a", Severity: security.SeverityInfo}, {Kind: "a", Severity: security.SeverityNotice},
 				{Kind: "b", Severity: security.SeverityWarning}, {Kind: "c", Severity: security.SeverityCritical}},
-			2, 2, 0, map[string]uint64{"a": 2, "b": 1, "c": 1}},
+			2, 2, 0, map[string]uint64{"a": 2, "b": 1, "c": 1}, 2},
 		{"to_sinks false", Config{ToSinks: boolp(false)},
-			[]security.Event{{Kind: "a", Severity: security.SeverityError}}, 0, 0, 0, map[string]uint64{"a": 1}},
+			[]security.Event{{Kind: "a", Severity: security.SeverityError}}, 0, 0, 0, map[string]uint64{"a": 1}, 0},
 		{"max_pending", Config{MaxPending: 3},
-			[]security.Event{{Kind: "a"}, {Kind: "a"}, {Kind: "a"}, {Kind: "a"}, {Kind: "a"}}, 3, 0, 2, map[string]uint64{"a": 5}},
+			[]security.Event{{Kind: "a"}, {Kind: "a"}, {Kind: "a"}, {Kind: "a"}, {Kind: "a"}}, 3, 0, 2, map[string]uint64{"a": 5}, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,8 +105,14 @@ func TestFiltersAndBounds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, ev := range tt.record {
-				s.Record(context.Background(), ev)
+			offered := 0
+			for _, ev := range tt.record { // Record is Offer without the answer
+				if s.Offer(context.Background(), ev) {
+					offered++
+				}
+			}
+			if offered != tt.wantOffered {
+				t.Errorf("offered %d, want %d", offered, tt.wantOffered)
 			}
 			if got := len(s.Flush(time.Now(), nil)); got != tt.wantSamples {
 				t.Errorf("%d samples, want %d", got, tt.wantSamples)

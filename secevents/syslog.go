@@ -50,11 +50,13 @@ func newSender(cfg SyslogConfig, f Formatter, log *slog.Logger, rec security.Rec
 	return s
 }
 
-func (s *sender) enqueue(ev security.Event) {
+func (s *sender) enqueue(ev security.Event) bool {
 	select {
 	case s.q <- ev:
+		return true
 	default:
 		s.dropped.Add(1)
+		return false
 	}
 }
 

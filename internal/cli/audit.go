@@ -44,7 +44,7 @@ func defineAuditVerify(fs *flag.FlagSet) body {
 	dataDir := fs.String("data-dir", "", "without FILE: check DATA_DIR/audit/writes.jsonl (default "+config.DefaultDataDir+", or the demo's when that does not exist)")
 	keyEnv := fs.String("key-env", "", "environment variable holding the HMAC key, when the trail is keyed (audit.key)")
 	keyFile := fs.String("key-file", "", "file holding the HMAC key, when the trail is keyed (audit.key)")
-	checkpoint := fs.String("checkpoint", "", "signed checkpoint to check the trail against: a file (one checkpoint, or lines of published audit.checkpoint events; the newest is used) or - for stdin (default DATA_DIR/audit-checkpoint/checkpoint.json, DATA_DIR being the directory above FILE's when FILE is given)")
+	checkpoint := fs.String("checkpoint", "", "signed checkpoint to check the trail against: a file (one checkpoint, or lines as IT received them: audit.checkpoint events, MQTT/NATS/Kafka/HTTP sink payloads of them, syslog lines; the newest one the key signed is used) or - for stdin (default DATA_DIR/audit-checkpoint/checkpoint.json, DATA_DIR being the directory above FILE's when FILE is given)")
 	pubkey := fs.String("pubkey", "", "the public key checkpoints must be signed with (ed25519:BASE64 as `weir audit pubkey` prints it, or a file holding it); default the node's generated key in DATA_DIR")
 	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
 		file := *fileFlag
@@ -108,7 +108,11 @@ func verifyTrail(stdout io.Writer, a verifyArgs) error {
 	}
 	if err != nil {
 		var ve *audit.VerifyError
-		if errors.As(err, &ve) {
+		switch {
+		case key == nil && res.Entries == 0 && errors.Is(err, audit.ErrHashMismatch):
+			// The very first entry fails: most likely a keyed trail.
+			return fmt.Errorf("%w; if the trail is keyed (audit.key), pass the key: -key-env NAME or -key-file PATH", err)
+		case errors.As(err, &ve):
 			return fmt.Errorf("%w (%d entries before it are intact)", err, res.Entries)
 		}
 		return err
@@ -153,15 +157,22 @@ func loadCheckpoint(a verifyArgs) (*audit.Checkpoint, []string, error) {
 	if !explicit {
 		path = audit.CheckpointPath(a.dataDir)
 	}
-	var cp audit.Checkpoint
+	var list []audit.Checkpoint
 	var err error
 	if path == "-" {
-		cp, err = audit.ReadCheckpoints(os.Stdin)
+		list, err = audit.ReadCheckpointList(os.Stdin)
 		if err != nil {
 			err = fmt.Errorf("checkpoint (stdin): %w", err)
 		}
 	} else {
-		cp, err = audit.ReadCheckpointFile(path)
+		var f *os.File
+		if f, err = os.Open(path); err == nil {
+			list, err = audit.ReadCheckpointList(f)
+			f.Close()
+			if err != nil {
+				err = fmt.Errorf("%s: %w", path, err)
+			}
+		}
 	}
 	switch {
 	case !explicit && errors.Is(err, fs.ErrNotExist):
@@ -191,14 +202,21 @@ func loadCheckpoint(a verifyArgs) (*audit.Checkpoint, []string, error) {
 			pub = k.Public().(ed25519.PublicKey)
 			notes = append(notes, "signature checked against the node's own key ("+local+"); someone with file access may have replaced both: pass -pubkey with the key IT holds")
 		} else {
-			if pub, err = audit.ParsePublicKey(cp.PubKey); err != nil {
+			// The newest checkpoint names the key: the weakest check.
+			if pub, err = audit.ParsePublicKey(list[0].PubKey); err != nil {
 				return nil, nil, fmt.Errorf("checkpoint: %w", err)
 			}
-			notes = append(notes, "the signature was checked only against the key the checkpoint names ("+cp.PubKey+"); pass -pubkey with the key IT holds")
+			notes = append(notes, "the signature was checked only against the key the newest checkpoint names ("+list[0].PubKey+"); pass -pubkey with the key IT holds")
 		}
 	}
-	if err := cp.Verify(pub); err != nil {
+	// Lines of other nodes, or forged ones, do not stand in the way of
+	// the newest checkpoint this key signed.
+	cp, skipped, err := audit.NewestVerified(list, pub)
+	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %w", firstNonEmpty(strings.TrimPrefix(path, "-"), "(stdin)"), err)
+	}
+	if skipped > 0 {
+		notes = append(notes, fmt.Sprintf("%d newer checkpoint(s) skipped: not signed by %s (another node's, or forged)", skipped, audit.PublicKeyText(pub)))
 	}
 	return &cp, notes, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"path/filepath"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -20,6 +21,10 @@ type configSourceKey struct{}
 type configSource struct{ path, sha256 string }
 
 func withConfigSource(ctx context.Context, path string, data []byte) context.Context {
+	// The record names the file wherever weir was started from.
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	sum := sha256.Sum256(data)
 	return context.WithValue(ctx, configSourceKey{}, configSource{path: path, sha256: hex.EncodeToString(sum[:])})
 }

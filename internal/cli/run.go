@@ -261,7 +261,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
 		alarmAPI := &api.Alarms{Store: mgr, Events: events, Log: log.With("component", "api")}
 		tokens := &api.Tokens{Store: authn.Tokens(), MaxLifetime: authn.TokenMaxLifetime(), Events: events, Log: log.With("component", "api")}
-		srv := api.New(api.Options{Status: eng, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
+		srv := api.New(api.Options{Status: withAuditStatus{eng, trail}, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
 			Auth:          authn,
 			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux); tokens.Mount(mux) },
 			SecurityStats: secStream, AuditStats: trail,
@@ -304,10 +304,14 @@ func buildWriteGate(cfg *config.Config, opts engine.Options, log *slog.Logger, e
 	ac := cfg.Audit
 	ac.File = cfg.AuditFile()
 	ac.CheckpointFile = cfg.AuditCheckpointFile()
-	trail, err := audit.OpenWith(ac, audit.Options{Log: log.With("component", "audit"), Events: events,
-		Node: cfg.NodeID(), DataDir: cfg.DataDirOrDefault()})
+	ao := audit.Options{Log: log.With("component", "audit"), Events: events, Node: cfg.NodeID(), DataDir: cfg.DataDirOrDefault()}
+	trail, err := audit.OpenWith(ac, ao)
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit trail: %w", err)
+		// A truncated, rewritten or unreadable trail stops writes to
+		// devices (the gate refuses them while trail.Err() is set), not
+		// the collection of data; it is logged, raised as an audit.problem
+		// and shown failed in /status.
+		trail = audit.Unavailable(ac.File, err, ao)
 	}
 	gate, err := writegate.New(cfg.WriteGate, trail, log.With("component", "writegate"))
 	if err != nil {
