@@ -11,13 +11,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/internal/rsstest"
 )
 
 // fakeBroker is a raw MQTT broker on 127.0.0.1:0 that speaks just enough
@@ -352,13 +352,8 @@ func TestOversizeBoundedRSS(t *testing.T) {
 			if err != nil {
 				t.Errorf("child: %v\n%s", err, out)
 			}
-			var before, after int
-			for _, line := range strings.Split(string(out), "\n") {
-				if _, err := fmt.Sscanf(strings.TrimSpace(line), "VmHWM before %d kB after %d kB", &before, &after); err == nil {
-					break
-				}
-			}
-			if after == 0 {
+			before, after, ok := rsstest.Parse(string(out))
+			if !ok {
 				t.Fatalf("child printed no VmHWM:\n%s", out)
 			}
 			growth := after - before
@@ -371,7 +366,7 @@ func TestOversizeBoundedRSS(t *testing.T) {
 }
 
 func rssChild(t *testing.T, addr string) {
-	before := vmHWM(t)
+	before := rsstest.PeakKB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	big, small, c, err := oversizeClient(ctx, addr, os.Getenv("WEIR_MQTT_RSS_VERSION"))
@@ -381,27 +376,8 @@ func rssChild(t *testing.T, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("VmHWM before %d kB after %d kB\n", before, vmHWM(t))
+	rsstest.Report(t, before)
 	if big.Oversize == 0 || small.Topic != "small" {
 		t.Fatalf("big %q oversize %d, small %q", big.Topic, big.Oversize, small.Topic)
 	}
-}
-
-// vmHWM is this process's peak resident set size in kB.
-func vmHWM(t *testing.T) int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skipf("no /proc/self/status: %v", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Skip("no VmHWM")
-	return 0
 }

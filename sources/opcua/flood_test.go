@@ -9,13 +9,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/weir-edge/weir/internal/rsstest"
 	simopcua "github.com/weir-edge/weir/sim/opcua"
 )
 
@@ -173,18 +173,14 @@ func TestHostileChunkFlood(t *testing.T) {
 	if err != nil {
 		t.Errorf("child: %v\n%s", err, out)
 	}
-	var before, after int
 	var lastErr string
 	for _, line := range strings.Split(string(out), "\n") {
-		line = strings.TrimSpace(line)
-		if _, err := fmt.Sscanf(line, "VmHWM before %d kB after %d kB", &before, &after); err == nil {
-			continue
-		}
-		if rest, ok := strings.CutPrefix(line, "session error: "); ok {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "session error: "); ok {
 			lastErr = rest
 		}
 	}
-	if after == 0 {
+	before, after, ok := rsstest.Parse(string(out))
+	if !ok {
 		t.Fatalf("child printed no VmHWM:\n%s", out)
 	}
 	growth := after - before
@@ -202,7 +198,7 @@ func TestHostileChunkFlood(t *testing.T) {
 }
 
 func floodChild(t *testing.T, endpoint string) {
-	before := vmHWM(t)
+	before := rsstest.PeakKB(t)
 	cfg := insecure(endpoint)
 	cfg.MaxMessageSize = 1 << 20
 	cfg.ReconnectMax = 200 * time.Millisecond
@@ -218,24 +214,5 @@ func floodChild(t *testing.T, endpoint string) {
 	// After the flood the source reconnects and delivers.
 	rec.waitFor(t, hangBound, "a counter value after the flood", func() bool { return rec.count("plant/counter") > 0 })
 	fmt.Printf("session error: %s\n", lastErr)
-	fmt.Printf("VmHWM before %d kB after %d kB\n", before, vmHWM(t))
-}
-
-// vmHWM is this process's peak resident set size in kB.
-func vmHWM(t *testing.T) int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skipf("no /proc/self/status: %v", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Skip("no VmHWM")
-	return 0
+	rsstest.Report(t, before)
 }
