@@ -211,15 +211,7 @@ func (c *Commands) session(ctx context.Context, b *backoff.Backoff) error {
 	subs := []mqttclient.Subscription{{Topic: c.proof.Filter(c.topic), QoS: 1}}
 	return mqttclient.Serve(ctx, &c.broker, subs, func(sctx context.Context, cli mqttclient.Conn) func(mqttclient.Message) {
 		queue := cmdproof.NewLanes[mqttclient.Message](cmdQueueSize)
-		wg.Go(func() {
-			for {
-				m, ok := queue.Next(sctx)
-				if !ok {
-					return
-				}
-				c.handle(sctx, cli, m.Topic, m.Payload)
-			}
-		})
+		wg.Go(func() { queue.Work(sctx, func(m mqttclient.Message) { c.handle(sctx, cli, m.Topic, m.Payload) }) })
 		return func(m mqttclient.Message) {
 			c.received.Add(1)
 			// Signed commands have their own lane, so a flood of forged

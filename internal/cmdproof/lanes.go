@@ -50,3 +50,15 @@ func (l *Lanes[T]) Next(ctx context.Context) (T, bool) {
 		return m, true
 	}
 }
+
+// Work hands every message to handle, proven ones first, one at a time,
+// until ctx ends: the body of a command channel's worker goroutine.
+func (l *Lanes[T]) Work(ctx context.Context, handle func(T)) {
+	for {
+		m, ok := l.Next(ctx)
+		if !ok {
+			return
+		}
+		handle(m)
+	}
+}
