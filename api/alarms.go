@@ -1,12 +1,8 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"time"
 
@@ -115,25 +111,7 @@ type alarmBody struct {
 
 // decode reads an optional JSON body; false when it answered an error.
 func decodeAlarmBody(w http.ResponseWriter, r *http.Request, into *alarmBody) bool {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", nil)
-		return false
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAlarmBody))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "request body too large", nil)
-		return false
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return true
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(into); err != nil || dec.More() {
-		writeError(w, http.StatusBadRequest, "body must be one JSON object {comment, reason, duration, until}", nil)
-		return false
-	}
-	return true
+	return decodeJSONBody(w, r, maxAlarmBody, true, "{comment, reason, duration, until}", into)
 }
 
 func alarmCaller(r *http.Request) string { return caller(r) }

@@ -1,12 +1,8 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"time"
 
@@ -60,20 +56,8 @@ type tokenRequest struct {
 }
 
 func (t *Tokens) create(w http.ResponseWriter, r *http.Request) {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", nil)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "request body too large", nil)
-		return
-	}
 	var req tokenRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || dec.More() {
-		writeError(w, http.StatusBadRequest, "body must be one JSON object {user, role, expires, note}", nil)
+	if !decodeJSONBody(w, r, 4<<10, false, "{user, role, expires, note}", &req) {
 		return
 	}
 	role, err := security.ParseRole(req.Role)

@@ -1,13 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -145,20 +142,8 @@ type writeBody struct {
 // a JSON content type, which a cross-site form cannot send without a CORS
 // preflight.
 func (v *Values) write(w http.ResponseWriter, r *http.Request) {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", nil)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWriteBody))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "request body too large", nil)
-		return
-	}
 	var req writeBody
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || dec.More() {
-		writeError(w, http.StatusBadRequest, "body must be one JSON object {path, value, reason}", nil)
+	if !decodeJSONBody(w, r, maxWriteBody, false, "{path, value, reason}", &req) {
 		return
 	}
 	if req.Path == "" || len(req.Value) == 0 {
