@@ -135,6 +135,11 @@ func findCheckpoints(b []byte, depth int, add func(Checkpoint)) {
 	}
 	if msg, ok := syslogMsg(b); ok {
 		findCheckpoints(msg, depth-1, add)
+		return
+	}
+	// "TOPIC {json}", as mosquitto_sub -v (and kcat -K' ') print a message.
+	if i := bytes.Index(b, []byte(" {")); i > 0 {
+		findCheckpoints(b[i+1:], depth-1, add)
 	}
 }
 

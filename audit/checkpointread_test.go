@@ -28,6 +28,7 @@ func TestReadCheckpointListForms(t *testing.T) {
 		{"http body", `{"node":"n","samples":[{"path":"weir/_security/audit.checkpoint",` + sample[1:] + `]}`},
 		{"syslog", `<110>1 2026-12-07T10:00:00.000000Z gw weir 1 audit.checkpoint [weir@32473 kind="audit.checkpoint" node="n\]\"x"] ` + bom + js},
 		{"syslog, no SD", `<110>1 - gw weir 1 audit.checkpoint - ` + js},
+		{"mosquitto_sub -v (topic, space, payload)", "weir/v1/gw/_security/audit.checkpoint " + sample},
 		{"pretty-printed", "{\n  \"detail\": " + string(mustJSON(js)) + "\n}"},
 	}
 	for _, tt := range tests {
@@ -67,6 +68,7 @@ func FuzzReadCheckpoints(f *testing.F) {
 	f.Add([]byte(`{"node":"n","samples":[{"path":"p","value":` + string(mustJSON(ev)) + `}]}`))
 	f.Add([]byte(`<110>1 - gw weir 1 k [weir@32473 a="\]"] ` + js))
 	f.Add([]byte("12 <1>1 a b c d e [x\n[[[\"\"\"]]]"))
+	f.Add([]byte("weir/v1/n/_security/audit.checkpoint " + js))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		list, err := ReadCheckpointList(bytes.NewReader(data))
 		if err != nil {

@@ -109,25 +109,24 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, `Weir demo: a simulated filling line → Weir → MQTT (unified namespace, JSON)
   simulated PLC (Modbus TCP)  %s
   MQTT broker (embedded)      %s
-  status                      http://%s/status
-  metrics                     http://%s/metrics
+  status, metrics (token)     http://%s/status  http://%s/metrics
   data dir (kept)             %s
 Watch the data:
   mosquitto_sub -h %s -p %s -t '%s/#' -v
 The API wants a token. This demo's admin token (shown once; weir alarms finds it in the data dir):
   export WEIR_TOKEN=%s
 Current values:  curl -s -H "Authorization: Bearer $WEIR_TOKEN" http://%s/api/v1/values
-Write a setpoint through the write gate (policy: 60..600, 10/min; audited):
+Write a setpoint through the write gate (policy: 60..600, 10/min, at most 5/min per caller; audited):
   curl -s -H "Authorization: Bearer $WEIR_TOKEN" -H 'Content-Type: application/json' -d '{"path":"%s/speed_setpoint","value":300}' http://%s/api/v1/write
 Alarms:  weir alarms list --data-dir %s   (or: curl -s -H "Authorization: Bearer $WEIR_TOKEN" http://%s/api/v1/alarms)
   a speed_setpoint of 600 makes the filler vibrate above 4.5 mm/s: the rule raises filler_high_vibration
 Check the write audit trail:     weir audit verify %s
 Inspect the buffer (after stop): weir buffer list %s
-The configuration used:          weir run --print-config
+The configuration used:          weir run --print-config --data-dir %s
 Stop with Ctrl-C.
 
 `, s.Addr(), b.Addr(), api, api, dataDir, host, port, demoPrefix, token, api, demoNamespace, api, shellQuote(dataDir), api,
-		shellQuote(filepath.Join(dataDir, "audit", "writes.jsonl")), shellQuote(dataDir))
+		shellQuote(filepath.Join(dataDir, "audit", "writes.jsonl")), shellQuote(dataDir), shellQuote(dataDir))
 	err = runGateway(ctx, cfg, httpLn, log)
 	if errors.Is(err, durable.ErrLocked) {
 		return fmt.Errorf("%w\n  another demo is using %s: stop it, or give this one its own --data-dir", err, dataDir)
