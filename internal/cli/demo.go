@@ -99,7 +99,7 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		httpLn.Close()
 		return fmt.Errorf("demo configuration: %w", err)
 	}
-	token, err := demoToken(dataDir)
+	token, tokenEvents, err := demoToken(dataDir)
 	if err != nil {
 		httpLn.Close()
 		return err
@@ -127,7 +127,7 @@ Stop with Ctrl-C.
 
 `, s.Addr(), b.Addr(), api, api, dataDir, host, port, demoPrefix, token, api, demoNamespace, api, shellQuote(dataDir), api,
 		shellQuote(filepath.Join(dataDir, "audit", "writes.jsonl")), shellQuote(dataDir), shellQuote(dataDir))
-	err = runGateway(ctx, cfg, httpLn, log)
+	err = runGateway(ctx, cfg, httpLn, log, tokenEvents...)
 	if errors.Is(err, durable.ErrLocked) {
 		return fmt.Errorf("%w\n  another demo is using %s: stop it, or give this one its own --data-dir", err, dataDir)
 	}
@@ -141,23 +141,36 @@ const demoUser = "demo"
 const demoTokenLifetime = 7 * 24 * time.Hour
 
 // demoToken makes a fresh admin token for this demo run, revoking the
-// previous run's, and saves it as the data dir's CLI token.
-func demoToken(dataDir string) (string, error) {
+// previous run's, and saves it as the data dir's CLI token. The events say
+// so, for the gateway to record once its audit trail is open.
+func demoToken(dataDir string) (string, []security.Event, error) {
 	store, err := auth.OpenTokens(dataDir, nil)
 	if err != nil {
-		return "", fmt.Errorf("demo token: %w", err)
+		return "", nil, fmt.Errorf("demo token: %w", err)
+	}
+	now := time.Now()
+	var evs []security.Event
+	for _, t := range store.List() {
+		if t.User == demoUser && t.State(now) == "active" {
+			evs = append(evs, security.Event{Time: now, Kind: security.TokenRevoked, Severity: security.SeverityNotice,
+				Actor: "demo", Component: "auth", Object: "token " + t.ID, Outcome: "ok",
+				Detail: "the previous demo run's admin token, revoked at start"})
+		}
 	}
 	if err := store.RevokeUser(demoUser); err != nil {
-		return "", fmt.Errorf("demo token: %w", err)
+		return "", nil, fmt.Errorf("demo token: %w", err)
 	}
-	tok, _, err := store.Create(demoUser, security.Admin, demoTokenLifetime, "weir run (the demo)")
+	tok, info, err := store.Create(demoUser, security.Admin, demoTokenLifetime, "weir run (the demo)")
 	if err != nil {
-		return "", fmt.Errorf("demo token: %w", err)
+		return "", nil, fmt.Errorf("demo token: %w", err)
 	}
+	evs = append(evs, security.Event{Time: now, Kind: security.TokenCreated, Severity: security.SeverityNotice,
+		Actor: "demo", Component: "auth", Object: "token " + info.ID, Outcome: "ok",
+		Detail: "admin token for this demo run (" + demoTokenLifetime.String() + ")"})
 	if err := writeCLIToken(dataDir, tok); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return tok, nil
+	return tok, evs, nil
 }
 
 // shellQuote quotes s for a shell when it needs it.

@@ -104,6 +104,12 @@ func TestDemoDataDirTools(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("demo: %v\n%s", err, errOut.String())
 	}
+	// The token it made at start is in the audit trail (the gateway drains
+	// the trail's event queue before it stops).
+	if data, err := os.ReadFile(trail); err != nil || !strings.Contains(string(data), `"kind":"auth.token_created"`) ||
+		!strings.Contains(string(data), `"caller":"demo"`) {
+		t.Errorf("the demo's token is not in the audit trail (%v):\n%s", err, data)
+	}
 	if _, err := os.Stat(filepath.Join(dir, apiAddrFile)); !os.IsNotExist(err) {
 		t.Errorf("api address file left after stop: %v", err)
 	}

@@ -113,8 +113,10 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 }
 
 // runGateway builds the engine from cfg and runs it, with the HTTP API on
-// httpLn when it is not nil, until ctx is done.
-func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, log *slog.Logger) error {
+// httpLn when it is not nil, until ctx is done. startup are security
+// events of what the caller did before (the demo's token), recorded once
+// the audit trail and the event stream are open.
+func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, log *slog.Logger, startup ...security.Event) error {
 	node := cfg.NodeID()
 	log = log.With("node", node)
 	opts, err := cfg.Build(log)
@@ -235,6 +237,9 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	defer runner.Close()
 	started = true
 	events.Record(ctx, configAppliedEvent(ctx, cfg, node))
+	for _, ev := range startup {
+		events.Record(ctx, ev)
+	}
 	g.Go(func() error { return eng.Run(gctx) })
 	g.Go(func() error { return auditEvents.Run(gctx) })
 	g.Go(func() error { return trail.Run(gctx) })
