@@ -64,6 +64,7 @@ type Options struct {
 type Server struct {
 	opts    Options
 	handler http.Handler
+	mux     *http.ServeMux // the routes, for TestOpenAPIMatchesRoutes
 	log     *slog.Logger
 	guard   *guard
 }
@@ -121,6 +122,7 @@ func New(opts Options) *Server {
 			engine.Status
 		}{opts.NodeID, opts.Version, opts.Status.Status()})
 	})
+	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI) // OpenAPIPath; a literal so TestOpenAPIMatchesRoutes sees it
 	if opts.Extra != nil {
 		opts.Extra(mux)
 	}
@@ -137,7 +139,7 @@ func New(opts Options) *Server {
 	if opts.AllowedHosts != nil {
 		gd.hosts.Store(newHostSet(opts.AllowedHosts))
 	}
-	return &Server{opts: opts, handler: gd, log: opts.Logger, guard: gd}
+	return &Server{opts: opts, handler: gd, mux: mux, log: opts.Logger, guard: gd}
 }
 
 // Handler returns the handler tree, for tests and embedding.

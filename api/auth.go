@@ -41,6 +41,7 @@ var routeRoles = []routeRole{
 	{method: "POST", path: "/api/v1/alarms/", role: security.Operator},
 	{method: "GET", path: "/metrics", role: security.Viewer},
 	{method: "GET", path: "/status", role: security.Viewer},
+	{method: "GET", path: OpenAPIPath, role: security.Viewer},
 	{method: "GET", path: "/api/v1/", role: security.Viewer},
 }
 

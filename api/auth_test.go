@@ -120,6 +120,7 @@ func TestRouteRoles(t *testing.T) {
 		{"GET", "/readyz", "", ""},
 		{"GET", "/metrics", "", security.Viewer},
 		{"GET", "/status", "", security.Viewer},
+		{"GET", "/api/v1/openapi.json", "", security.Viewer},
 		{"GET", "/api/v1/alarms", "", security.Viewer},
 		{"GET", "/api/v1/alarms/hot", "", security.Viewer},
 		{"POST", "/api/v1/write", `{"path":"plant/speed","value":300}`, security.Operator},
