@@ -202,10 +202,10 @@ func (c *Config) openBuffer(s Sink, log *slog.Logger) (buffer.Buffer, error) {
 // releaseAll frees the buffers opened so far when building fails half way.
 func releaseAll(sinks []engine.SinkSpec) {
 	for _, s := range sinks {
-		if r, ok := s.Buffer.(interface{ Release() error }); ok {
+		if r, ok := s.Buffer.(pipeline.Releaser); ok {
 			_ = r.Release()
 		}
-		if r, ok := s.DeadLetters.(interface{ Release() error }); ok {
+		if r, ok := s.DeadLetters.(pipeline.Releaser); ok {
 			_ = r.Release()
 		}
 	}

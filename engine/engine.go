@@ -402,12 +402,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		s.stop()
 		// A durable buffer keeps its store open after Close so the drain
 		// can read it; release it now that nothing reads any more.
-		if r, ok := s.spec.Buffer.(interface{ Release() error }); ok {
+		if r, ok := s.spec.Buffer.(pipeline.Releaser); ok {
 			if err := r.Release(); err != nil {
 				errs = append(errs, fmt.Errorf("release buffer of sink %s: %w", s.spec.Name, err))
 			}
 		}
-		if r, ok := s.spec.DeadLetters.(interface{ Release() error }); ok {
+		if r, ok := s.spec.DeadLetters.(pipeline.Releaser); ok {
 			if err := r.Release(); err != nil {
 				errs = append(errs, fmt.Errorf("release dead letters of sink %s: %w", s.spec.Name, err))
 			}

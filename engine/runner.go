@@ -256,7 +256,7 @@ func (r *sinkRunner) run(ctx context.Context) {
 			return
 		}
 		d := b.Next()
-		var ra interface{ RetryAfter() time.Duration }
+		var ra pipeline.RetryHinter
 		if errors.As(err, &ra) && ra.RetryAfter() > d {
 			d = min(ra.RetryAfter(), maxRetryAfter)
 		}

@@ -29,10 +29,7 @@ var (
 )
 
 // A Write error may also carry a delay the destination asked for (HTTP 429
-// or 503 with Retry-After) by implementing
-//
-//	RetryAfter() time.Duration
-//
+// or 503 with Retry-After) by implementing RetryHinter (capabilities.go).
 // The engine then waits at least that long (capped at 5 minutes) before
 // offering the batch again.
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weir-edge/weir/buffer"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/pipeline"
 )
 
 // Buffer is a durable buffer.Buffer: one Pebble store per sink.
@@ -83,7 +84,11 @@ type Buffer struct {
 	marks uint64
 }
 
-var _ buffer.Buffer = (*Buffer)(nil)
+var (
+	_ buffer.Buffer     = (*Buffer)(nil)
+	_ pipeline.Releaser = (*Buffer)(nil)
+	_ pipeline.Releaser = (*DeadLetters)(nil)
+)
 
 // region is a run of positions. held counts the samples in it; it can be
 // less than end-head only in a backlog with samples deleted as corrupt.

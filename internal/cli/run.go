@@ -20,7 +20,7 @@ import (
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/internal/logcapture"
-	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/pipeline"
 	"github.com/weir-edge/weir/rules"
 	"github.com/weir-edge/weir/secevents"
 	"github.com/weir-edge/weir/security"
@@ -290,10 +290,10 @@ func closeListener(ln net.Listener) {
 // fails before its engine took them over.
 func releaseBuffers(opts engine.Options) {
 	for _, s := range opts.Sinks {
-		if r, ok := s.Buffer.(interface{ Release() error }); ok {
+		if r, ok := s.Buffer.(pipeline.Releaser); ok {
 			_ = r.Release()
 		}
-		if r, ok := s.DeadLetters.(interface{ Release() error }); ok {
+		if r, ok := s.DeadLetters.(pipeline.Releaser); ok {
 			_ = r.Release()
 		}
 	}
@@ -328,7 +328,7 @@ func buildWriteGate(cfg *config.Config, opts engine.Options, log *slog.Logger, e
 		if !ok {
 			continue
 		}
-		lister, ok := s.Source.(interface{ Tags() []model.Tag })
+		lister, ok := s.Source.(pipeline.TagLister)
 		if !ok {
 			continue
 		}

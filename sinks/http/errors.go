@@ -31,6 +31,8 @@ type RetryAfterError struct {
 	Err   error
 }
 
+var _ pipeline.RetryHinter = (*RetryAfterError)(nil)
+
 func (e *RetryAfterError) Error() string {
 	return fmt.Sprintf("retry after %s: %v", e.After, e.Err)
 }
@@ -38,7 +40,7 @@ func (e *RetryAfterError) Error() string {
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // RetryAfter is the delay the engine honours before offering the batch
-// again (see pipeline's note on RetryAfter).
+// again (see pipeline.RetryHinter).
 func (e *RetryAfterError) RetryAfter() time.Duration { return e.After }
 
 // StatusError is a non-2xx response. Retryable statuses are returned as is

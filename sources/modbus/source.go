@@ -19,6 +19,7 @@ import (
 var (
 	_ pipeline.Source         = (*Source)(nil)
 	_ pipeline.StatusReporter = (*Source)(nil)
+	_ pipeline.TagLister      = (*Source)(nil)
 )
 
 // errAlreadyRunning is returned by a second, concurrent Run: each device

@@ -24,6 +24,7 @@ import (
 var (
 	_ pipeline.Source         = (*Source)(nil)
 	_ pipeline.StatusReporter = (*Source)(nil)
+	_ pipeline.TagLister      = (*Source)(nil)
 )
 
 // maxKnownTags bounds what Tags reports: wildcard subscriptions let
