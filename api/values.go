@@ -12,6 +12,7 @@ import (
 
 	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/processors/latest"
 	"github.com/weir-edge/weir/writegate"
 )
 
@@ -42,7 +43,7 @@ type WriteGate interface {
 	Write(ctx context.Context, req writegate.Request) (writegate.Result, error)
 }
 
-// ValueStore is what GET /api/v1/values reads; *writegate.Latest
+// ValueStore is what GET /api/v1/values reads; *latest.Store
 // implements it.
 type ValueStore interface {
 	Snapshot(prefix string) []model.Sample
@@ -55,7 +56,7 @@ type AuditTail interface {
 
 var (
 	_ WriteGate  = (*writegate.Gate)(nil)
-	_ ValueStore = (*writegate.Latest)(nil)
+	_ ValueStore = (*latest.Store)(nil)
 	_ AuditTail  = (*audit.Log)(nil)
 )
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/processors/latest"
 	"github.com/weir-edge/weir/writegate"
 )
 
@@ -54,8 +55,8 @@ func newValuesRig(t testing.TB) *valuesRig {
 	}
 	w := &stubWriter{}
 	gate.Register("plant", w)
-	latest := writegate.NewLatest(0)
-	latest.Process([]model.Sample{
+	store := latest.New(0)
+	store.Process([]model.Sample{
 		{Path: "plant/l1/speed", Value: model.Int(300), SourceTime: time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC).UnixNano()},
 		{Path: "plant/l1/temp", Value: model.Float(21.5), Quality: model.Quality{Code: model.Uncertain, Reason: "stale"}},
 		{Path: "plant/l2/speed", Value: model.Int(400)},
@@ -68,7 +69,7 @@ func newValuesRig(t testing.TB) *valuesRig {
 			next.ServeHTTP(w, r)
 		})
 	}
-	v := &Values{Gate: gate, Store: latest, Audit: trail}
+	v := &Values{Gate: gate, Store: store, Audit: trail}
 	srv := New(Options{Status: &fakeStatus{}, Middleware: auth, Extra: v.Mount})
 	return &valuesRig{h: srv.Handler(), writer: w, trail: trail}
 }

@@ -33,9 +33,6 @@
 // or failed, is appended to the audit trail (package audit) before Write
 // returns; while the trail cannot record, nothing is written.
 //
-// Latest is a pipeline processor that keeps the newest sample per tag for
-// the HTTP API's value view.
-//
 // # Caveats
 //
 // Writes to one tag from several callers are serialised by the source per

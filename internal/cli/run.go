@@ -21,6 +21,7 @@ import (
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/internal/logcapture"
 	"github.com/weir-edge/weir/pipeline"
+	"github.com/weir-edge/weir/processors/latest"
 	"github.com/weir-edge/weir/rules"
 	"github.com/weir-edge/weir/secevents"
 	"github.com/weir-edge/weir/security"
@@ -182,10 +183,10 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	}
 	// The latest value of every tag, after processing, for the API; last,
 	// so it sees derived tags and alarm events too.
-	latest := writegate.NewLatest(maxLatestTags)
+	lastValues := latest.New(maxLatestTags)
 	// Security events enter before the rules, so a rule can raise an
 	// alarm on them (weir/_security/auth.login_failed).
-	opts.Processors = append(opts.Processors, secStream, ruleProc, latest)
+	opts.Processors = append(opts.Processors, secStream, ruleProc, lastValues)
 	opts.ProcessorNames = append(opts.ProcessorNames, "security-events", "rules", "latest-values")
 	// Parsing and building a large configuration (10,000 tags) leaves tens
 	// of MB of garbage behind; hand it back to the OS before running for
@@ -263,7 +264,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		} else {
 			defer remove()
 		}
-		values := &api.Values{Gate: gate, Store: latest, Audit: trail, Log: log.With("component", "api")}
+		values := &api.Values{Gate: gate, Store: lastValues, Audit: trail, Log: log.With("component", "api")}
 		alarmAPI := &api.Alarms{Store: mgr, Events: events, Log: log.With("component", "api")}
 		tokens := &api.Tokens{Store: authn.Tokens(), MaxLifetime: authn.TokenMaxLifetime(), Events: events, Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: withAuditStatus{eng, trail}, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),

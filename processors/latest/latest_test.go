@@ -1,4 +1,4 @@
-package writegate
+package latest
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 )
 
 func TestLatest(t *testing.T) {
-	l := NewLatest(3)
+	l := New(3)
 	batch := []model.Sample{
 		{Path: "a/b", Value: model.Int(1), SourceTime: 10},
 		{Path: "a/b/c", Value: model.Int(2), SourceTime: 10},
@@ -55,7 +55,7 @@ func TestLatest(t *testing.T) {
 }
 
 func TestLatestCopiesArrays(t *testing.T) {
-	l := NewLatest(0)
+	l := New(0)
 	elems := []model.Value{model.Int(1), model.Int(2)}
 	l.Process([]model.Sample{{Path: "a", Value: model.Array(elems)}})
 	elems[0] = model.Int(9)
@@ -65,7 +65,7 @@ func TestLatestCopiesArrays(t *testing.T) {
 }
 
 func BenchmarkLatestProcess(b *testing.B) {
-	l := NewLatest(0)
+	l := New(0)
 	batch := make([]model.Sample, 100)
 	for i := range batch {
 		batch[i] = model.Sample{Path: fmt.Sprintf("acme/plant1/line1/tag%03d", i), Value: model.Float(float64(i))}

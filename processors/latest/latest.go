@@ -1,4 +1,4 @@
-package writegate
+package latest
 
 import (
 	"slices"
@@ -10,17 +10,17 @@ import (
 	"github.com/weir-edge/weir/pipeline"
 )
 
-// DefaultLatestTags bounds a Latest store unless told otherwise.
-const DefaultLatestTags = 100_000
+// DefaultMaxTags bounds a Store unless told otherwise.
+const DefaultMaxTags = 100_000
 
-// Latest is a pipeline processor that remembers the newest sample of every
+// Store is a pipeline processor that remembers the newest sample of every
 // tag and passes every batch on unchanged; the HTTP API reads it for
 // GET /api/v1/values. Put it last in a chain to show what the sinks get,
 // or first to show what the sources produce.
 //
 // It holds at most max tags; samples of further new tags are passed on but
 // not remembered, and counted (Status counter "untracked_samples").
-type Latest struct {
+type Store struct {
 	max       int
 	mu        sync.RWMutex
 	m         map[string]model.Sample
@@ -28,22 +28,22 @@ type Latest struct {
 }
 
 var (
-	_ pipeline.Processor      = (*Latest)(nil)
-	_ pipeline.StatusReporter = (*Latest)(nil)
+	_ pipeline.Processor      = (*Store)(nil)
+	_ pipeline.StatusReporter = (*Store)(nil)
 )
 
-// NewLatest builds a store for up to maxTags tags (0: DefaultLatestTags).
-func NewLatest(maxTags int) *Latest {
+// New builds a store for up to maxTags tags (0: DefaultMaxTags).
+func New(maxTags int) *Store {
 	if maxTags <= 0 {
-		maxTags = DefaultLatestTags
+		maxTags = DefaultMaxTags
 	}
-	return &Latest{max: maxTags, m: map[string]model.Sample{}}
+	return &Store{max: maxTags, m: map[string]model.Sample{}}
 }
 
 // Process records each sample unless the store already holds a newer one
 // of its tag (a replayed, historical sample does not hide the live value),
 // and returns batch as is.
-func (l *Latest) Process(batch []model.Sample) []model.Sample {
+func (l *Store) Process(batch []model.Sample) []model.Sample {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range batch {
@@ -66,7 +66,7 @@ func (l *Latest) Process(batch []model.Sample) []model.Sample {
 }
 
 // Get returns the newest sample of path.
-func (l *Latest) Get(path string) (model.Sample, bool) {
+func (l *Store) Get(path string) (model.Sample, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	s, ok := l.m[path]
@@ -75,7 +75,7 @@ func (l *Latest) Get(path string) (model.Sample, bool) {
 
 // Snapshot returns the newest sample of every tag at or below prefix (at
 // a level boundary; "" for all), sorted by path.
-func (l *Latest) Snapshot(prefix string) []model.Sample {
+func (l *Store) Snapshot(prefix string) []model.Sample {
 	prefix = strings.TrimSuffix(prefix, "/")
 	l.mu.RLock()
 	out := make([]model.Sample, 0, len(l.m))
@@ -90,7 +90,7 @@ func (l *Latest) Snapshot(prefix string) []model.Sample {
 }
 
 // Status reports how many tags are held and how many samples were not.
-func (l *Latest) Status() pipeline.Status {
+func (l *Store) Status() pipeline.Status {
 	l.mu.RLock()
 	n := len(l.m)
 	l.mu.RUnlock()
