@@ -209,3 +209,34 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "samples/s")
 }
+
+// BenchmarkAggregateDay: one tag, one day at 1 s (86,400 points),
+// downsampled to 1,000 buckets, as a chart asks for it.
+func BenchmarkAggregateDay(b *testing.B) {
+	ctx := context.Background()
+	s, err := New(Config{Dir: b.TempDir()}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Connect(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close(ctx)
+	batch := make([]model.Sample, 0, 1000)
+	for i := 0; i < 86400; i++ {
+		batch = append(batch, model.Sample{Path: "plant/temp", Value: model.Float(float64(i % 977)), SourceTime: day0 + int64(i)*int64(time.Second), Seq: uint64(i)})
+		if len(batch) == cap(batch) || i == 86399 {
+			if err := s.Write(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		got, err := s.Store().Aggregate(ctx, "plant/temp", day0, day0+dayNs, dayNs/1000)
+		if err != nil || len(got) != 1000 {
+			b.Fatalf("%d buckets, %v", len(got), err)
+		}
+	}
+}
