@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/weir-edge/weir/model"
@@ -188,16 +187,6 @@ func (s *Store) scanNumeric(ctx context.Context, day int64, path string, from, t
 	return rows.Err()
 }
 
-// numeric is the value of r as a number, if it counts in aggregates.
-func numeric(r row) (float64, bool) {
-	v := decodeValue(r.kind, r.v)
-	f, ok := v.Float64()
-	if !ok || math.IsNaN(f) {
-		return 0, false
-	}
-	return f, true
-}
-
 // lastBefore finds the last numeric sample of path before t, looking back
 // through the day files.
 func (s *Store) lastBefore(ctx context.Context, path string, t int64) (int64, float64, bool, error) {
@@ -210,25 +199,24 @@ func (s *Store) lastBefore(ctx context.Context, path string, t int64) (int64, fl
 		if d > dayOf(t) {
 			continue
 		}
-		var found bool
-		var ft int64
-		var fv float64
-		// Non-numeric samples are skipped, so scan in descending order
-		// until a numeric one turns up.
-		_, err := s.scanDay(ctx, d, path, math.MinInt64, t, 0, true, func(r row) {
-			if found {
-				return
-			}
-			if f, ok := numeric(r); ok {
-				found, ft, fv = true, r.t, f
-			}
-		})
+		h, err := s.open(ctx, d, false)
 		if err != nil {
 			return 0, 0, false, err
 		}
-		if found {
-			return ft, fv, true, nil
+		if h == nil {
+			continue
 		}
+		var ft int64
+		var fv float64
+		err = h.db.QueryRowContext(ctx, `SELECT t, v FROM samples WHERE tag = (SELECT id FROM tags WHERE path = ?)
+			AND t < ? AND kind IN `+numericKinds+` AND v IS NOT NULL ORDER BY t DESC LIMIT 1`, path, t).Scan(&ft, &fv)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("historian: last before: %w", err)
+		}
+		return ft, fv, true, nil
 	}
 	return 0, 0, false, nil
 }
