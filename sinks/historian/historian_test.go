@@ -8,9 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newSink(t *testing.T, cfg Config, now time.Time) *Sink {
 	t.Helper()
@@ -153,6 +157,48 @@ func TestReopenKeepsData(t *testing.T) {
 		if !g.Value.Equal(w.Value) || g.Quality != w.Quality || g.SourceTime != ts || g.Seq != w.Seq {
 			t.Errorf("%s = %#v %v @%d, want %#v %v", w.Path, g.Value, g.Quality, g.SourceTime, w.Value, w.Quality)
 		}
+	}
+}
+
+// Queries run beside the writer (WAL): under -race, readers and the
+// writer share no unguarded state, and every committed batch is visible.
+func TestQueriesBesideWrites(t *testing.T) {
+	ctx := context.Background()
+	s := newSink(t, Config{Dir: t.TempDir()}, time.Unix(0, day0))
+	st := s.Store()
+	done := make(chan error, 1)
+	const batches = 30
+	go func() {
+		for d := 0; d < batches; d++ {
+			if err := s.Write(ctx, daySamples(d%3, 200)[d*5:d*5+5]); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for writing := true; writing; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			writing = false
+		default:
+		}
+		if _, err := st.Latest(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Aggregate(ctx, "a/tag0", day0, day0+3*dayNs, int64(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.Raw(ctx, "a/tag1", day0, day0+3*dayNs, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != batches*5/2 {
+		t.Fatalf("%d samples of a/tag1 after the writes, want %d", len(got), batches*5/2)
 	}
 }
 
