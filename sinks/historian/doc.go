@@ -35,6 +35,9 @@
 // exceed max_bytes, the oldest day is deleted, never the newest one. Each
 // deletion is logged at warn level with its reason. Samples older than the
 // retention are dropped (logged) rather than recreating a deleted day.
+// Samples more than a day ahead of the clock are refused (refused): the
+// newest day is never deleted for max_bytes, so a source with a wrong clock
+// must not make one.
 // Samples with an empty or non-UTF-8 path are refused (invalid_name) and
 // set aside by the engine as dead letters; the rest of the batch is kept.
 //

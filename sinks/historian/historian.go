@@ -12,6 +12,11 @@ import (
 	"github.com/weir-edge/weir/pipeline"
 )
 
+// maxAhead is how far ahead of the clock a sample may be. A later one
+// (a source with a wrong clock) is refused: its day would be the newest,
+// which max_bytes never deletes, so it would push real history out.
+const maxAhead = 24 * time.Hour
+
 // Sink writes every sample into the local historian. See the package
 // documentation for the layout and the disk policy.
 type Sink struct {
@@ -79,7 +84,8 @@ func (s *Sink) Store() *Store {
 // unless the batch spans midnight UTC). Samples with an empty or non-UTF-8
 // path are refused in a *pipeline.RejectedError after the rest is stored.
 // Samples older than the retention are dropped (logged): storing them
-// would recreate a deleted day.
+// would recreate a deleted day. Samples more than a day ahead of the clock
+// are refused (CauseRefused).
 func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	s.mu.Lock()
 	st, closed := s.store, s.closed
@@ -95,12 +101,17 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	if s.retention > 0 {
 		oldest = dayOf(s.now().Add(-s.retention).UnixNano())
 	}
+	horizon := s.now().Add(maxAhead).UnixNano()
 	byDay := map[int64][]model.Sample{}
 	var order []int64
 	stale := 0
 	for i, sm := range batch {
 		if !validPath(sm.Path) {
 			rejected = append(rejected, pipeline.Rejection{Index: i, Cause: pipeline.CauseInvalidName, Err: errors.New("tag path is empty or not UTF-8")})
+			continue
+		}
+		if sampleTime(sm) > horizon {
+			rejected = append(rejected, pipeline.Rejection{Index: i, Cause: pipeline.CauseRefused, Err: fmt.Errorf("time %s is more than %s ahead of the clock", model.Time(sampleTime(sm)).Format(time.RFC3339), maxAhead)})
 			continue
 		}
 		d := dayOf(sampleTime(sm))

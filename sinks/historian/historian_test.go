@@ -55,7 +55,8 @@ func days(t *testing.T, s *Sink) []int64 {
 func TestRetentionDropsWholeDays(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(0, day0+5*dayNs+12*int64(time.Hour)) // midday of day 5
-	s := newSink(t, Config{Dir: t.TempDir(), Retention: "2d"}, time.Unix(0, day0))
+	s := newSink(t, Config{Dir: t.TempDir(), Retention: "2d"}, now)
+	s.retention = 0 // six days first, then the policy
 	for d := 0; d <= 5; d++ {
 		if err := s.Write(ctx, daySamples(d, 100)); err != nil {
 			t.Fatal(err)
@@ -64,7 +65,7 @@ func TestRetentionDropsWholeDays(t *testing.T) {
 	if got := days(t, s); len(got) != 6 {
 		t.Fatalf("days %v before the clock moved", got)
 	}
-	s.now = func() time.Time { return now }
+	s.retention = 48 * time.Hour
 	if err := s.Write(ctx, daySamples(5, 10)); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestRetentionDropsWholeDays(t *testing.T) {
 
 func TestMaxBytesDropsOldestDays(t *testing.T) {
 	ctx := context.Background()
-	s := newSink(t, Config{Dir: t.TempDir()}, time.Unix(0, day0))
+	s := newSink(t, Config{Dir: t.TempDir()}, time.Unix(0, day0+4*dayNs))
 	for d := 0; d < 5; d++ {
 		if err := s.Write(ctx, daySamples(d, 2000)); err != nil {
 			t.Fatal(err)
@@ -164,7 +165,7 @@ func TestReopenKeepsData(t *testing.T) {
 // writer share no unguarded state, and every committed batch is visible.
 func TestQueriesBesideWrites(t *testing.T) {
 	ctx := context.Background()
-	s := newSink(t, Config{Dir: t.TempDir()}, time.Unix(0, day0))
+	s := newSink(t, Config{Dir: t.TempDir()}, time.Unix(0, day0+2*dayNs))
 	st := s.Store()
 	done := make(chan error, 1)
 	const batches = 30
@@ -199,6 +200,25 @@ func TestQueriesBesideWrites(t *testing.T) {
 	}
 	if len(got) != batches*5/2 {
 		t.Fatalf("%d samples of a/tag1 after the writes, want %d", len(got), batches*5/2)
+	}
+}
+
+// A sample from a clock far ahead is refused, not filed in a day that
+// max_bytes would never delete; the rest of its batch is stored.
+func TestFutureSampleRefused(t *testing.T) {
+	ctx := context.Background()
+	s := newSink(t, Config{Dir: t.TempDir()}, time.Unix(0, day0))
+	batch := daySamples(0, 3)
+	batch[1].SourceTime = day0 + 3*dayNs
+	var rej *pipeline.RejectedError
+	if err := s.Write(ctx, batch); !errors.As(err, &rej) || len(rej.Rejected) != 1 || rej.Rejected[0].Index != 1 || rej.Rejected[0].Cause != pipeline.CauseRefused {
+		t.Fatalf("Write = %v, want index 1 refused", err)
+	}
+	if got := days(t, s); !slices.Equal(got, []int64{0}) {
+		t.Fatalf("days %v, want [0]", got)
+	}
+	if got, _ := s.Store().Raw(ctx, "a/tag0", day0, day0+dayNs, 10); len(got) != 2 {
+		t.Fatalf("the rest of the batch: %d samples, want 2", len(got))
 	}
 }
 
