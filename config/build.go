@@ -16,6 +16,7 @@ import (
 	"github.com/weir-edge/weir/processors/rate"
 	"github.com/weir-edge/weir/processors/scale"
 	"github.com/weir-edge/weir/processors/window"
+	"github.com/weir-edge/weir/sinks/historian"
 	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/kafka"
 	"github.com/weir-edge/weir/sinks/mqtt"
@@ -134,6 +135,12 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 				sc.DataDir = c.dataDir()
 			}
 			spec.Sink, err = sparkplug.New(sc, l)
+		case s.Historian != nil:
+			sc := *s.Historian
+			if sc.DataDir == "" {
+				sc.DataDir = c.dataDir()
+			}
+			spec.Sink, err = historian.New(sc, l)
 		default:
 			return engine.Options{}, fmt.Errorf("sink %s: no protocol block", s.Name)
 		}

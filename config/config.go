@@ -18,6 +18,7 @@ import (
 	"github.com/weir-edge/weir/processors/window"
 	"github.com/weir-edge/weir/rules"
 	"github.com/weir-edge/weir/secevents"
+	"github.com/weir-edge/weir/sinks/historian"
 	httpsink "github.com/weir-edge/weir/sinks/http"
 	"github.com/weir-edge/weir/sinks/kafka"
 	"github.com/weir-edge/weir/sinks/mqtt"
@@ -144,6 +145,7 @@ type Sink struct {
 	NATS      *natssink.Config  `yaml:"nats"`
 	Kafka     *kafka.Config     `yaml:"kafka"`
 	Sparkplug *sparkplug.Config `yaml:"sparkplug"`
+	Historian *historian.Config `yaml:"historian"`
 }
 
 // BufferConfig configures the buffer between the pipeline and one sink:
@@ -206,7 +208,7 @@ const (
 const sourceKinds = "modbus, opcua or mqtt"
 
 // sinkKinds lists the protocol blocks a sink may have, for messages.
-const sinkKinds = "mqtt, sparkplug, nats, kafka, http or postgres"
+const sinkKinds = "mqtt, sparkplug, nats, kafka, http, postgres or historian"
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
@@ -327,6 +329,10 @@ func (c *Config) Validate() error {
 		if s.Sparkplug != nil {
 			n++
 			errs.AddPrefixed(at+".sparkplug", s.Sparkplug.Validate())
+		}
+		if s.Historian != nil {
+			n++
+			errs.AddPrefixed(at+".historian", s.Historian.Validate())
 		}
 		if n != 1 {
 			errs.Addf(at, "exactly one protocol block is required (%s), found %d", sinkKinds, n)

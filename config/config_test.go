@@ -245,3 +245,29 @@ func replaceScalars(n *yaml.Node, bad yaml.Node) int {
 	}
 	return count
 }
+
+// A historian block is a sink kind: checked by its Validate, under its key.
+func TestHistorianSinkBlock(t *testing.T) {
+	for _, tc := range []struct {
+		block, want string
+	}{
+		{"historian: {retention: 30d, max_bytes: 1073741824}", ""},
+		{"historian: {}", ""},
+		{"historian: {retention: 2h}", "sinks[0].historian.retention"},
+		{"historian: {retention: soon}", "sinks[0].historian.retention"},
+		{"historian: {max_bytes: 10}", "sinks[0].historian.max_bytes"},
+		{"historian: {dir: relative/path}", "sinks[0].historian.dir"},
+	} {
+		t.Run(tc.block, func(t *testing.T) {
+			yml := "sources:\n  - name: s\n    modbus:\n      devices:\n        - name: d\n          address: 127.0.0.1:5020\n          namespace: a/b\n          groups:\n            - interval: 1s\n              tags:\n                - {name: t, table: input, address: 0, type: uint16}\nsinks:\n  - name: h\n    " + tc.block + "\n"
+			_, ps := Inspect("h.yaml", []byte(yml), Options{Offline: true})
+			got := ps.Error()
+			if tc.want == "" && len(ps) > 0 {
+				t.Fatalf("unexpected problems: %v", got)
+			}
+			if tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Fatalf("problems %v, want one at %s", got, tc.want)
+			}
+		})
+	}
+}

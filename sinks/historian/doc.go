@@ -1,0 +1,48 @@
+// Package historian is the local historian: a sink kind (`historian:`)
+// that keeps every sample on the box in SQLite (modernc.org/sqlite, pure
+// Go, no cgo), and a query API over it (Store: Raw, Aggregate, Latest,
+// Tags) for charts, the UI and exports.
+//
+// Why a sink: it rides the same durable buffer and acknowledgement as any
+// other destination, so an outage of the disk or a restart loses nothing
+// the buffer held, and a replay after a crash is harmless (below).
+//
+// Layout, and why:
+//
+//   - One database file per UTC day under dir (2026-03-01.db). Retention
+//     and the disk bound then delete whole files: no DELETE over millions
+//     of rows, no VACUUM, no fragmentation, and the space is back at once.
+//     A query over a range opens only the days it overlaps. At most
+//     maxOpenDays files stay open (least recently used closed first).
+//   - WAL journal: queries read beside the writer without blocking it.
+//     synchronous=FULL: a Write acknowledged to the buffer survives a power
+//     cut, since the buffer then forgets the batch.
+//   - tags (id, path) and samples (tag, t ns, kind, v, q, reason, seq),
+//     primary key (tag, t) in a WITHOUT ROWID table: the index a range
+//     query for one tag needs is the table itself, in time order. v is
+//     INTEGER or REAL for numbers (so SQL and aggregates see numbers),
+//     TEXT for strings and arrays (their JSON), NULL for NaN; kind
+//     restores the exact model.Value (bool, int, uint, float, string).
+//     Quality keeps its code and reason.
+//   - One value per tag per nanosecond: a sample with the same tag and time
+//     replaces the stored one (INSERT OR REPLACE), so a batch the buffer
+//     replays is stored once.
+//   - Each Write is one transaction per day file it touches (one, unless
+//     the batch spans midnight UTC).
+//
+// Disk policy, applied at Connect and after each Write: days wholly older
+// than now - retention are deleted; then, while the files (with their WAL)
+// exceed max_bytes, the oldest day is deleted, never the newest one. Each
+// deletion is logged at warn level with its reason. Samples older than the
+// retention are dropped (logged) rather than recreating a deleted day.
+// Samples more than a day ahead of the clock are refused (refused): the
+// newest day is never deleted for max_bytes, so a source with a wrong clock
+// must not make one.
+// Samples with an empty or non-UTF-8 path are refused (invalid_name) and
+// set aside by the engine as dead letters; the rest of the batch is kept.
+//
+// Time is SourceTime, or EdgeTime when the source gave none.
+//
+// Not yet: deadband / swinging-door compression at ingest, the `weir
+// history` CLI and the HTTP query API (issue 13, item 2).
+package historian

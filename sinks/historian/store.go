@@ -1,0 +1,310 @@
+package historian
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/weir-edge/weir/model"
+)
+
+const (
+	dayNs = int64(24 * time.Hour)
+	// maxOpenDays bounds the open day files; the least recently used one
+	// is closed past it (queries over long ranges reopen them).
+	maxOpenDays = 8
+	fileSuffix  = ".db"
+	dayLayout   = "2006-01-02"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS tags (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS samples (
+	tag    INTEGER NOT NULL,
+	t      INTEGER NOT NULL,
+	kind   INTEGER NOT NULL,
+	v      ANY,
+	q      INTEGER NOT NULL,
+	reason TEXT,
+	seq    INTEGER NOT NULL,
+	PRIMARY KEY (tag, t)
+) WITHOUT ROWID;`
+
+// Store is the historian's files: one SQLite database per UTC day under
+// dir. It is safe for concurrent use: one writer (the sink) and any number
+// of readers (queries); SQLite's WAL lets readers run beside the writer.
+type Store struct {
+	dir string
+	log *slog.Logger
+
+	mu     sync.Mutex
+	days   map[int64]*dayDB // open day files by day number
+	closed bool
+	tick   uint64 // use counter for the LRU
+}
+
+type dayDB struct {
+	day  int64
+	db   *sql.DB
+	tags map[string]int64 // path → id, filled as used
+	used uint64
+}
+
+// OpenStore opens (creating) the directory. Day files open on demand.
+func OpenStore(dir string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("historian: %w", err)
+	}
+	return &Store{dir: dir, log: log, days: map[int64]*dayDB{}}, nil
+}
+
+// Dir is the directory of the day files.
+func (s *Store) Dir() string { return s.dir }
+
+// Close closes every open day file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	var errs []error
+	for d, h := range s.days {
+		errs = append(errs, h.db.Close())
+		delete(s.days, d)
+	}
+	return errors.Join(errs...)
+}
+
+// dayOf is the UTC day number of a time in ns since the epoch.
+func dayOf(ns int64) int64 {
+	d := ns / dayNs
+	if ns < 0 && ns%dayNs != 0 {
+		d--
+	}
+	return d
+}
+
+func (s *Store) path(day int64) string {
+	return filepath.Join(s.dir, time.Unix(day*86400, 0).UTC().Format(dayLayout)+fileSuffix)
+}
+
+// Days lists the day numbers with a file, oldest first.
+func (s *Store) Days() ([]int64, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("historian: %w", err)
+	}
+	var out []int64
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), fileSuffix)
+		if !ok || e.IsDir() {
+			continue
+		}
+		t, err := time.Parse(dayLayout, name)
+		if err != nil {
+			continue
+		}
+		out = append(out, t.Unix()/86400)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// open returns the day's handle; create says whether a missing file may
+// be created (writes) or is reported as (nil, nil) (queries).
+func (s *Store) open(ctx context.Context, day int64, create bool) (*dayDB, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	s.tick++
+	if h, ok := s.days[day]; ok {
+		h.used = s.tick
+		return h, nil
+	}
+	p := s.path(day)
+	if !create {
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	// synchronous(FULL): a Write acknowledged to the buffer must survive a
+	// power cut, since the buffer then forgets the batch.
+	dsn := "file:" + p + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("historian: open %s: %w", p, err)
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("historian: schema of %s: %w", p, err)
+	}
+	if len(s.days) >= maxOpenDays {
+		var lru *dayDB
+		for _, h := range s.days {
+			if lru == nil || h.used < lru.used {
+				lru = h
+			}
+		}
+		lru.db.Close()
+		delete(s.days, lru.day)
+	}
+	h := &dayDB{day: day, db: db, tags: map[string]int64{}, used: s.tick}
+	s.days[day] = h
+	return h, nil
+}
+
+var errClosed = errors.New("historian store closed")
+
+// write stores samples (already valid) of one day in one transaction. A
+// replayed sample (same tag and time) replaces the stored one, so a batch
+// the buffer sends twice after a crash is stored once.
+func (s *Store) write(ctx context.Context, day int64, batch []model.Sample) error {
+	h, err := s.open(ctx, day, true)
+	if err != nil {
+		return err
+	}
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("historian: begin: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO samples (tag, t, kind, v, q, reason, seq) VALUES (?,?,?,?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("historian: prepare: %w", err)
+	}
+	defer ins.Close()
+	newTags := map[string]int64{}
+	for _, sm := range batch {
+		id, ok := h.tags[sm.Path]
+		if !ok {
+			if id, ok = newTags[sm.Path]; !ok {
+				if err := tx.QueryRowContext(ctx, `INSERT INTO tags (path) VALUES (?) ON CONFLICT (path) DO UPDATE SET path = excluded.path RETURNING id`, sm.Path).Scan(&id); err != nil {
+					return fmt.Errorf("historian: tag %q: %w", sm.Path, err)
+				}
+				newTags[sm.Path] = id
+			}
+		}
+		var reason any
+		if sm.Quality.Reason != "" {
+			reason = sm.Quality.Reason
+		}
+		if _, err := ins.ExecContext(ctx, id, sampleTime(sm), int(sm.Value.Kind()), encodeValue(sm.Value), int(sm.Quality.Code), reason, int64(sm.Seq)); err != nil {
+			return fmt.Errorf("historian: insert: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("historian: commit: %w", err)
+	}
+	s.mu.Lock()
+	for p, id := range newTags {
+		h.tags[p] = id
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// sampleTime is the time a sample is filed under: when the source took
+// it, or when the edge saw it if the source gave none.
+func sampleTime(sm model.Sample) int64 {
+	if sm.SourceTime != 0 {
+		return sm.SourceTime
+	}
+	return sm.EdgeTime
+}
+
+// Size is the bytes of every day file (with its WAL and shared memory).
+func (s *Store) Size() (int64, error) {
+	days, err := s.Days()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, d := range days {
+		n += s.daySize(d)
+	}
+	return n, nil
+}
+
+func (s *Store) daySize(day int64) int64 {
+	var n int64
+	p := s.path(day)
+	for _, f := range []string{p, p + "-wal", p + "-shm"} {
+		if fi, err := os.Stat(f); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// DropDay closes and deletes one day file.
+func (s *Store) DropDay(day int64) error {
+	s.mu.Lock()
+	if h, ok := s.days[day]; ok {
+		h.db.Close()
+		delete(s.days, day)
+	}
+	s.mu.Unlock()
+	p := s.path(day)
+	var errs []error
+	for _, f := range []string{p + "-wal", p + "-shm", p} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Enforce applies the disk policy: days wholly older than now-retention
+// go (retention 0 keeps them); then, while the files exceed maxBytes
+// (0 = no bound), the oldest day goes, but never the newest one. Every
+// deletion is logged at warn level with its reason.
+func (s *Store) Enforce(now time.Time, retention time.Duration, maxBytes int64) error {
+	days, err := s.Days()
+	if err != nil {
+		return err
+	}
+	if retention > 0 {
+		cutoff := dayOf(now.Add(-retention).UnixNano()) // days before this one are wholly older
+		for len(days) > 0 && days[0] < cutoff {
+			s.log.Warn("historian: day deleted", "day", s.dayName(days[0]), "reason", "retention", "retention", retention)
+			if err := s.DropDay(days[0]); err != nil {
+				return fmt.Errorf("historian: retention: %w", err)
+			}
+			days = days[1:]
+		}
+	}
+	if maxBytes > 0 && len(days) > 1 {
+		sizes := make([]int64, len(days))
+		var total int64
+		for i, d := range days {
+			sizes[i] = s.daySize(d)
+			total += sizes[i]
+		}
+		for i := 0; total > maxBytes && i < len(days)-1; i++ {
+			s.log.Warn("historian: day deleted", "day", s.dayName(days[i]), "reason", "max_bytes", "bytes", total, "max_bytes", maxBytes)
+			if err := s.DropDay(days[i]); err != nil {
+				return fmt.Errorf("historian: max_bytes: %w", err)
+			}
+			total -= sizes[i]
+		}
+	}
+	return nil
+}
+
+func (s *Store) dayName(day int64) string {
+	return time.Unix(day*86400, 0).UTC().Format(dayLayout)
+}
