@@ -141,6 +141,13 @@ func startFCServer(t *testing.T) *fcServer {
 	return s
 }
 
+// seenFCs is how many requests arrived since the last takeFCs.
+func (s *fcServer) seenFCs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.fcs)
+}
+
 func (s *fcServer) takeFCs() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -264,7 +271,10 @@ func TestWriteFunctionCodes(t *testing.T) {
 				d.WriteMultiple = tt.multiple
 			}))
 			runUntilUp(t, src)
-			srv.takeFCs() // the first poll
+			// The device is up once connected; its first poll may still be
+			// on the way: wait until the server saw it, then forget it.
+			eventually(t, hangBound, "the first poll", func() bool { return srv.seenFCs() > 0 })
+			srv.takeFCs()
 			old, err := src.WriteTag(context.Background(), "test/d/t", tt.value)
 			if err != nil {
 				t.Fatal(err)
