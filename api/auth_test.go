@@ -81,7 +81,8 @@ func newAuthRig(t testing.TB, cfg auth.Config) *authRig {
 	v := &Values{Gate: gate}
 	al := &Alarms{Store: m, Events: ev}
 	tk := &Tokens{Store: a.Tokens(), Events: ev}
-	h := New(Options{Status: &fakeStatus{}, Auth: a, Extra: func(mux *http.ServeMux) { v.Mount(mux); al.Mount(mux); tk.Mount(mux) }}).Handler()
+	hi := &History{Store: newHistoryStore(t)}
+	h := New(Options{Status: &fakeStatus{}, Auth: a, Extra: func(mux *http.ServeMux) { v.Mount(mux); al.Mount(mux); tk.Mount(mux); hi.Mount(mux) }}).Handler()
 	r := &authRig{h: h, a: a, events: ev, gate: gate, tokens: map[security.Role]string{}}
 	for _, role := range security.Roles {
 		tok, _, err := a.Tokens().Create(string(role)+"-user", role, time.Hour, "")
@@ -123,6 +124,7 @@ func TestRouteRoles(t *testing.T) {
 		{"GET", "/api/v1/openapi.json", "", security.Viewer},
 		{"GET", "/api/v1/alarms", "", security.Viewer},
 		{"GET", "/api/v1/alarms/hot", "", security.Viewer},
+		{"GET", "/api/v1/history?tag=plant/speed", "", security.Viewer},
 		{"POST", "/api/v1/write", `{"path":"plant/speed","value":300}`, security.Operator},
 		{"POST", "/api/v1/alarms/hot/ack", `{"comment":"seen"}`, security.Operator},
 		{"POST", "/api/v1/alarms/hot/shelve", `{"duration":"1h"}`, security.Operator},

@@ -26,6 +26,7 @@ type stubDeps struct {
 	ValueStore
 	AuditTail
 	AlarmStore
+	HistoryStore
 }
 
 // fullServer mounts every endpoint of the package, as weir run does.
@@ -36,6 +37,7 @@ func fullServer(t *testing.T) *Server {
 		(&Values{Gate: d, Store: d, Audit: d}).Mount(mux)
 		(&Alarms{Store: d}).Mount(mux)
 		(&Tokens{Store: &auth.TokenStore{}}).Mount(mux)
+		(&History{Store: d}).Mount(mux)
 	}})
 }
 
