@@ -24,6 +24,10 @@ type HistoryStore interface {
 
 var _ HistoryStore = (*historian.Store)(nil)
 
+// ErrHistoryUnavailable, wrapped by a HistoryStore, answers 503: the
+// historian is not open (yet), which a client may retry.
+var ErrHistoryUnavailable = errors.New("historian unavailable")
+
 // Bounds of one history request, so that one chart cannot hold the
 // process: raw samples per answer, and intervals per aggregate.
 const (
@@ -172,6 +176,10 @@ func (h *History) raw(w http.ResponseWriter, r *http.Request, tag string, from, 
 func (h *History) fail(w http.ResponseWriter, err error) {
 	if errors.Is(err, historian.ErrBadQuery) {
 		writeError(w, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	if errors.Is(err, ErrHistoryUnavailable) {
+		writeError(w, http.StatusServiceUnavailable, "the historian is not open yet; try again", nil)
 		return
 	}
 	h.Log.Warn("history query", "err", err)

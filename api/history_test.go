@@ -134,3 +134,18 @@ func TestHistory(t *testing.T) {
 		})
 	}
 }
+
+// closedHistory is a historian that is not open yet.
+type closedHistory struct{ HistoryStore }
+
+func (closedHistory) Raw(context.Context, string, int64, int64, int) ([]model.Sample, error) {
+	return nil, ErrHistoryUnavailable
+}
+
+func TestHistoryUnavailable(t *testing.T) {
+	mux := http.NewServeMux()
+	(&History{Store: closedHistory{}}).Mount(mux)
+	if code, b := historyGet(t, mux, "tag=a"); code != http.StatusServiceUnavailable {
+		t.Fatalf("%d %v, want 503", code, b)
+	}
+}

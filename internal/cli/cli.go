@@ -119,6 +119,12 @@ func commands() []command {
 				"weir token list",
 				"weir token revoke 3f9c2a71d04e8b56",
 			}, verbs: tokenVerbs(), complete: "dir"},
+		{name: "history", args: "export [flags] [DIR]", summary: "export the local historian's samples as CSV or JSON lines (read-only; the gateway may be running)",
+			about: "DIR is the gateway's data dir (its historian/ is read) or a historian directory itself.\n-tag is a glob per path segment (plant/line1/*).",
+			examples: []string{
+				"weir history export /var/lib/weir > history.csv",
+				"weir history export -format jsonl -tag 'plant/line1/*' -from 2026-01-02T00:00:00Z -to 2026-01-03T00:00:00Z",
+			}, verbs: historyVerbs(), complete: "dir"},
 		{name: "user", args: "hash-password", summary: "make the password hash of a local API user (auth.users)",
 			examples: []string{
 				"weir user hash-password                  # asks twice, prints $argon2id$v=19$…",

@@ -267,9 +267,15 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		values := &api.Values{Gate: gate, Store: lastValues, Audit: trail, Log: log.With("component", "api")}
 		alarmAPI := &api.Alarms{Store: mgr, Events: events, Log: log.With("component", "api")}
 		tokens := &api.Tokens{Store: authn.Tokens(), MaxLifetime: authn.TokenMaxLifetime(), Events: events, Log: log.With("component", "api")}
+		history := &api.History{Store: historyStore(opts.Sinks), Log: log.With("component", "api")}
 		srv := api.New(api.Options{Status: withAuditStatus{eng, trail}, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
-			Auth:          authn,
-			Extra:         func(mux *http.ServeMux) { values.Mount(mux); alarmAPI.Mount(mux); tokens.Mount(mux) },
+			Auth: authn,
+			Extra: func(mux *http.ServeMux) {
+				values.Mount(mux)
+				alarmAPI.Mount(mux)
+				tokens.Mount(mux)
+				history.Mount(mux)
+			},
 			SecurityStats: secStream, AuditStats: trail,
 			TLS: served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
