@@ -1,16 +1,13 @@
 package opcua
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,58 +27,16 @@ const floodChunks = 1100
 // intermediate chunks (MSGC) of that response, a message that never ends.
 // Every later connection passes unchanged, so the source can recover.
 type floodProxy struct {
-	ln       net.Listener
-	upstream string
-	flooded  atomic.Bool
-	sent     atomic.Int64
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    []net.Conn
+	*chunkProxy
+	flooded atomic.Bool
+	sent    atomic.Int64
 }
 
 func newFloodProxy(t *testing.T, endpoint string) *floodProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &floodProxy{ln: ln, upstream: endpoint[len("opc.tcp://"):]}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
+	p := &floodProxy{}
+	p.chunkProxy = newChunkProxy(t, endpoint, p.serverToClient)
 	return p
-}
-
-func (p *floodProxy) endpoint() string { return "opc.tcp://" + p.ln.Addr().String() }
-
-func (p *floodProxy) accept() {
-	defer p.wg.Done()
-	for {
-		client, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		server, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			client.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, client, server)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		from, to := lenPrefixed("opc.tcp://"+p.ln.Addr().String()), lenPrefixed("opc.tcp://"+p.upstream)
-		go func() {
-			defer p.wg.Done()
-			_ = copyChunks(server, client, func(c []byte) []byte { return bytes.ReplaceAll(c, from, to) })
-			server.Close()
-		}()
-		go func() {
-			defer p.wg.Done()
-			_ = p.serverToClient(client, server)
-			client.Close()
-		}()
-	}
 }
 
 func (p *floodProxy) serverToClient(client io.Writer, server io.Reader) error {
@@ -135,16 +90,6 @@ func (p *floodProxy) flood(w io.Writer, ids []byte) error {
 		p.sent.Add(1)
 	}
 	return nil
-}
-
-func (p *floodProxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 const floodChildEnv = "WEIR_OPCUA_FLOOD_CHILD"

@@ -110,14 +110,10 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 // kind, little-endian size) and replacing, in MSG chunks, the encoding of
 // the Double 2.25 with a hostile Variant of the same length.
 type variantProxy struct {
-	ln       net.Listener
-	upstream string
-	hostile  []byte
-	swapped  chan struct{}
-	once     sync.Once
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    []net.Conn
+	*chunkProxy
+	hostile []byte
+	swapped chan struct{}
+	once    sync.Once
 }
 
 // double225 is the binary Variant of the Double 2.25: encoding byte 11,
@@ -129,21 +125,43 @@ func newVariantProxy(t *testing.T, endpoint string, hostile []byte) *variantProx
 	if len(hostile) != len(double225) {
 		t.Fatalf("hostile variant of %d bytes, want %d", len(hostile), len(double225))
 	}
+	p := &variantProxy{hostile: hostile, swapped: make(chan struct{})}
+	p.chunkProxy = newChunkProxy(t, endpoint, func(client io.Writer, server io.Reader) error {
+		return copyChunks(client, server, p.swap)
+	})
+	return p
+}
+
+// chunkProxy forwards OPC UA binary between clients and upstream: client
+// to server unchanged but for the endpoint URL (the simulator answers
+// GetEndpoints only for its own URL, so the URL the client names is
+// rewritten on the way in), server to client through toClient — where a
+// test turns the server hostile.
+type chunkProxy struct {
+	ln       net.Listener
+	upstream string
+	toClient func(client io.Writer, server io.Reader) error
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func newChunkProxy(t *testing.T, endpoint string, toClient func(client io.Writer, server io.Reader) error) *chunkProxy {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	upstream := endpoint[len("opc.tcp://"):]
-	p := &variantProxy{ln: ln, upstream: upstream, hostile: hostile, swapped: make(chan struct{})}
+	p := &chunkProxy{ln: ln, upstream: endpoint[len("opc.tcp://"):], toClient: toClient}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
 	return p
 }
 
-func (p *variantProxy) endpoint() string { return "opc.tcp://" + p.ln.Addr().String() }
+func (p *chunkProxy) endpoint() string { return "opc.tcp://" + p.ln.Addr().String() }
 
-func (p *variantProxy) accept() {
+func (p *chunkProxy) accept() {
 	defer p.wg.Done()
 	for {
 		client, err := p.ln.Accept()
@@ -159,8 +177,6 @@ func (p *variantProxy) accept() {
 		p.conns = append(p.conns, client, server)
 		p.mu.Unlock()
 		p.wg.Add(2)
-		// The simulator answers GetEndpoints only for its own URL, so the
-		// URL the client names is rewritten on the way in.
 		from, to := lenPrefixed("opc.tcp://"+p.ln.Addr().String()), lenPrefixed("opc.tcp://"+p.upstream)
 		go func() {
 			defer p.wg.Done()
@@ -169,10 +185,20 @@ func (p *variantProxy) accept() {
 		}()
 		go func() {
 			defer p.wg.Done()
-			_ = copyChunks(client, server, p.swap)
+			_ = p.toClient(client, server)
 			client.Close()
 		}()
 	}
+}
+
+func (p *chunkProxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
 }
 
 // swap replaces the Double in a MSG chunk by the hostile Variant.
@@ -214,14 +240,4 @@ func copyChunks(dst io.Writer, src io.Reader, edit func([]byte) []byte) error {
 			return err
 		}
 	}
-}
-
-func (p *variantProxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }
