@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weir-edge/weir/internal/cli"
+	"github.com/weir-edge/weir/cmd/weir/cli"
 )
 
 // The test binary doubles as weir for TestRunsSandboxed: with sandboxEnv

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weir-edge/weir/internal/cli"
+	"github.com/weir-edge/weir/cmd/weir/cli"
 )
 
 // maxExposure is the highest `systemd-analyze security` exposure score the

@@ -5,7 +5,7 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/weir-edge/weir/internal/cli"
+	"github.com/weir-edge/weir/cmd/weir/cli"
 )
 
 func main() {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/weir-edge/weir/internal/cli"
+	"github.com/weir-edge/weir/cmd/weir/cli"
 )
 
 // go install github.com/weir-edge/weir/cmd/weir@version refuses a main
@@ -39,7 +39,7 @@ func TestMakefileStampsExistingVariables(t *testing.T) {
 		}
 		found[m[1]] = true
 	}
-	if !strings.Contains(string(data), "CLI     := github.com/weir-edge/weir/internal/cli") {
+	if !strings.Contains(string(data), "CLI     := github.com/weir-edge/weir/cmd/weir/cli") {
 		t.Error("Makefile: CLI is not the cli package path")
 	}
 	for name := range stamped {

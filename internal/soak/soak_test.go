@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/weir-edge/weir/internal/cli"
+	"github.com/weir-edge/weir/cmd/weir/cli"
 	"github.com/weir-edge/weir/internal/soak"
 )
 

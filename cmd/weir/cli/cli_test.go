@@ -39,7 +39,7 @@ func run(args ...string) (code int, stdout, stderr string) {
 }
 
 func TestValidateCommand(t *testing.T) {
-	examples, _ := filepath.Glob("../../examples/*.yaml")
+	examples, _ := filepath.Glob("../../../examples/*.yaml")
 	if len(examples) == 0 {
 		t.Fatal("no examples found")
 	}
@@ -51,7 +51,7 @@ func TestValidateCommand(t *testing.T) {
 		})
 	}
 	t.Run("bad file exits 1 with file:line", func(t *testing.T) {
-		code, _, errOut := run("validate", "-c", "../../config/testdata/unknown-key.bad.yaml")
+		code, _, errOut := run("validate", "-c", "../../../config/testdata/unknown-key.bad.yaml")
 		if code != 1 || !strings.Contains(errOut, "unknown-key.bad.yaml:13: sources[0].modbus.devices[0].groups[0].tags[0].colour: unknown key \"colour\"") {
 			t.Fatalf("exit %d, stderr: %s", code, errOut)
 		}
@@ -91,7 +91,7 @@ func TestDemoConfigValidates(t *testing.T) {
 }
 
 func TestSimExampleDecodesStrictly(t *testing.T) {
-	data, err := os.ReadFile("../../examples/sim/plant.yaml")
+	data, err := os.ReadFile("../../../examples/sim/plant.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

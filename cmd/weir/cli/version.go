@@ -16,7 +16,7 @@ import (
 )
 
 // Version, Commit and Date are stamped by `make release` (and `make
-// build`) with -ldflags "-X github.com/weir-edge/weir/internal/cli.Version=…".
+// build`) with -ldflags "-X github.com/weir-edge/weir/cmd/weir/cli.Version=…".
 // Unstamped (go install, go build), versionInfo falls back to what the Go
 // toolchain recorded in the binary.
 var (
@@ -145,11 +145,11 @@ func stampOf(bi *debug.BuildInfo, own buildInfo) buildInfo {
 }
 
 // cliPackage is this package's import path, as -ldflags -X names it.
-const cliPackage = "github.com/weir-edge/weir/internal/cli"
+const cliPackage = "github.com/weir-edge/weir/cmd/weir/cli"
 
 // stampedIn reads the version, commit and date another binary was stamped
 // with from the -ldflags its build info records (make release:
-// -X github.com/weir-edge/weir/internal/cli.Version=v1.4.0 …). Values are
+// -X github.com/weir-edge/weir/cmd/weir/cli.Version=v1.4.0 …). Values are
 // taken up to the next space: the Makefile's have none.
 func stampedIn(bi *debug.BuildInfo) buildInfo {
 	var v buildInfo

@@ -224,7 +224,7 @@ func buildWeir(t *testing.T) (string, *debug.BuildInfo) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ldflags := "-X " + cliPackage + ".Version=v9.8.7 -X " + cliPackage + ".Commit=0123456789ab"
-	args := append(append([]string{"build"}, raceFlags...), "-ldflags", ldflags, "-o", bin, "../../cmd/weir")
+	args := append(append([]string{"build"}, raceFlags...), "-ldflags", ldflags, "-o", bin, "..")
 	if out, err := exec.CommandContext(ctx, goTool, args...).CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
