@@ -217,3 +217,26 @@ func releaseAll(sinks []engine.SinkSpec) {
 		}
 	}
 }
+
+// BuildSource builds the source named name (no I/O), for hot reload.
+//
+// TODO(reload): implemented by the reload work (one row per kind).
+func (c *Config) BuildSource(name string, log *slog.Logger) (engine.SourceSpec, error) {
+	return engine.SourceSpec{}, fmt.Errorf("source %s: build by name: not implemented", name)
+}
+
+// BuildSink builds the sink named name and opens its buffer, for hot
+// reload.
+//
+// TODO(reload): implemented by the reload work (one row per kind).
+func (c *Config) BuildSink(name string, log *slog.Logger) (engine.SinkSpec, error) {
+	return engine.SinkSpec{}, fmt.Errorf("sink %s: build by name: not implemented", name)
+}
+
+// BuildProcessors builds the configured processors chain (no I/O), for
+// hot reload.
+//
+// TODO(reload): implemented by the reload work (one row per kind).
+func (c *Config) BuildProcessors(log *slog.Logger) ([]pipeline.Processor, []string, error) {
+	return nil, nil, fmt.Errorf("processors: build: not implemented")
+}
