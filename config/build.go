@@ -226,4 +226,3 @@ func releaseAll(sinks []engine.SinkSpec) {
 		}
 	}
 }
-
