@@ -38,6 +38,7 @@ func fullServer(t *testing.T) *Server {
 		(&Alarms{Store: d}).Mount(mux)
 		(&Tokens{Store: &auth.TokenStore{}}).Mount(mux)
 		(&History{Store: d}).Mount(mux)
+		(&Config{Manager: &fakeConfig{}}).Mount(mux)
 	}})
 }
 
