@@ -277,6 +277,8 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 		{"config apply json", "POST", "/api/v1/config/apply", "{}", "application/json", 415},
 		{"config reload", "POST", "/api/v1/config/reload", "", "", 200},
 	} {
-		t.Run(c.name, func(t *testing.T) { check(t, ar.h, c.method, c.path, c.body, c.ctype, bearer(security.Engineer), c.code) })
+		t.Run(c.name, func(t *testing.T) {
+			check(t, ar.h, c.method, c.path, c.body, c.ctype, bearer(security.Engineer), c.code)
+		})
 	}
 }
