@@ -120,6 +120,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	g := &Gateway{opts: opts, node: cfg.NodeID(), ln: opts.Listener, writers: map[string][]string{}, sources: map[string]pipeline.Source{}}
 	g.log = opts.Logger.With("node", g.node)
 	log := g.log
+	pristine := cloneConfig(cfg) // what reloads compare with (clone.go)
 	eopts, err := cfg.Build(log)
 	if err != nil {
 		closeListener(opts.Listener)
@@ -210,7 +211,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 			return nil, err
 		}
 	}
-	g.run = newRunningConfig(cfg, opts.ConfigPath, opts.ConfigData, time.Now())
+	g.run = newRunningConfig(pristine, opts.ConfigPath, opts.ConfigData, time.Now())
 	return g, nil
 }
 
