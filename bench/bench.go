@@ -225,7 +225,7 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	cfg.Engine.DrainTimeout = 30 * time.Second
 	// The gateway as weir run composes it (no HTTP API): what is measured
 	// is what runs.
-	gopts := gateway.Options{Logger: o.Logger}
+	gopts := gateway.Options{Logger: o.Logger, ConfigData: []byte(text)}
 	var rx *latency.Histogram
 	if opcua {
 		rx = new(latency.Histogram)
