@@ -478,3 +478,43 @@ func TestApplyConcurrent(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 }
+
+// A sink that is down with a full buffer (policy block) holds its sources
+// back; removing it, or replacing it while keeping its buffer, must not
+// wait for room that never comes, and frees the sources.
+func TestApplyUnblocksFullBuffer(t *testing.T) {
+	for _, keepBuffer := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep=%v", keepBuffer), func(t *testing.T) {
+			down := newSink("down")
+			down.connect = func(context.Context, int) error { return errors.New("unreachable") }
+			up := newSink("up")
+			src := newSource("s", batches("s", 20, 1)...)
+			downBuf := buffer.NewMemory(5, buffer.Block)
+			r := start(t, Options{Sources: []SourceSpec{{Name: "s", Source: src}},
+				Sinks: []SinkSpec{{Name: "down", Sink: down, Buffer: downBuf}, memSink("up", up, 100, buffer.Block)}})
+			up.waitCount(t, 5)
+			eventually(t, "the full buffer to hold the source back", func() bool { return downBuf.Stats().Depth == 5 })
+
+			change := Change{RemoveSinks: []string{"down"}}
+			repl := newSink("down")
+			if keepBuffer {
+				change.KeepBuffers = []string{"down"}
+				change.AddSinks = []SinkSpec{{Name: "down", Sink: repl}}
+			}
+			if err := r.Apply(context.Background(), change); err != nil {
+				t.Fatalf("Apply = %v", err)
+			}
+			waitDone(t, "the source to emit everything", src.emitted)
+			up.waitCount(t, 20)
+			if keepBuffer {
+				repl.waitCount(t, 20)
+				if got := values(repl.received()); !slices.Equal(got, upTo(20)) {
+					t.Errorf("new sink got %v, want 1..20", got)
+				}
+			}
+			if errs := src.errs(); len(errs) > 0 {
+				t.Errorf("Emit failed: %v", errs)
+			}
+		})
+	}
+}

@@ -81,12 +81,16 @@ type Engine struct {
 
 	// graphMu guards the graph, which Apply changes while Run runs:
 	// sources, sinks, procs and procNames are replaced (copy on write,
-	// never modified in place) under it. push reads sinks without it, in
-	// its turn: Apply changes sinks only while holding a push turn (see
-	// apply.go). procs are also replaced under mu, which process holds.
-	graphMu   sync.RWMutex
-	sources   []*sourceRunner
-	sinks     []*sinkRunner
+	// never modified in place) under it. procs are also replaced under
+	// mu, which process holds.
+	graphMu sync.RWMutex
+	sources []*sourceRunner
+	sinks   []*sinkRunner
+	// targets are the sinks push feeds. push reads them without a lock,
+	// in its turn: Apply replaces them only while it holds a push turn
+	// (see apply.go). Usually the same runners as sinks; during an Apply
+	// a kept buffer's old runner may stand in for its successor.
+	targets   []*sinkRunner
 	procs     []pipeline.Processor
 	procNames []string
 	run       *runState // nil until Run starts
@@ -147,6 +151,7 @@ func New(opts Options) (*Engine, error) {
 		names["sink/"+s.Name] = true
 		e.sinks = append(e.sinks, e.newSinkRunner(s))
 	}
+	e.targets = e.sinks
 	return e, nil
 }
 
@@ -307,7 +312,10 @@ func (e *Engine) push(ctx context.Context, work []model.Sample) ([]func() error,
 	}
 	var waits []func() error
 	var errs []error
-	for _, s := range e.sinks {
+	for _, s := range e.targets {
+		if s.removing.Load() {
+			continue // its buffer is closed: the sink is being removed
+		}
 		var err error
 		if ap, ok := s.spec.Buffer.(asyncPusher); ok {
 			var wait func() error
@@ -323,7 +331,7 @@ func (e *Engine) push(ctx context.Context, work []model.Sample) ([]func() error,
 		} else {
 			err = s.spec.Buffer.Push(ctx, work)
 		}
-		if err != nil {
+		if err != nil && !(s.removing.Load() && errors.Is(err, buffer.ErrClosed)) {
 			errs = append(errs, fmt.Errorf("sink %s: %w", s.spec.Name, err))
 		}
 	}

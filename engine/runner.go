@@ -146,6 +146,10 @@ type sinkRunner struct {
 	// pending counts durability waits on this sink's buffer not yet
 	// awaited (see push): Apply releases a removed buffer only after.
 	pending sync.WaitGroup
+	// removing is set when Apply removes the sink and closes its buffer,
+	// so that a push blocked on it (policy block, full) returns and the
+	// pushes after it skip it.
+	removing atomic.Bool
 }
 
 // isConnected reports whether the last Connect succeeded and no Write has
