@@ -51,7 +51,17 @@ func (c Change) Empty() bool {
 // ErrNotRunning is returned by Apply outside Run.
 var ErrNotRunning = errors.New("engine: not running")
 
-// Apply changes the running graph. Contract (hot reload):
+// Running reports whether Run has started and not begun its shutdown:
+// whether Apply may be called.
+func (e *Engine) Running() bool {
+	e.graphMu.RLock()
+	defer e.graphMu.RUnlock()
+	return e.run != nil && !e.run.stopping && e.run.ctx.Err() == nil
+}
+
+// Apply changes the running graph. ctx is checked on entry only: every
+// wait after that is bounded (the drain timeout, as at shutdown), and a
+// change half done is not left half done. Contract (hot reload):
 //   - it may be called only while Run runs (else ErrNotRunning); calls are
 //     serialised; it blocks until removed components have stopped and
 //     added ones have been started (a sink's worker connects in the

@@ -10,7 +10,8 @@ import (
 
 // runState is what Run shares with Apply: the contexts and wait groups
 // of the running components, so that components Apply adds are run, and
-// shut down, exactly like those Run started.
+// shut down, exactly like those Run started. It keeps Run's context, the
+// one context the engine stores: components Apply adds must end with Run.
 type runState struct {
 	ctx     context.Context // Run's: ends at shutdown; sources run under it
 	sinkCtx context.Context // sinks run under it; cancelled at the drain deadline
