@@ -182,8 +182,20 @@ func TestCompareSameExamples(t *testing.T) {
 		if d := Compare(a, b); !d.Empty() {
 			t.Errorf("%s: the same file differs from itself: %s", f, d)
 		}
+		// And building one leaves it as loaded.
+		a.DataDir, b.DataDir = t.TempDir(), ""
+		opts, err := a.Build(slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatalf("%s: Build: %v", f, err)
+		}
+		releaseAll(opts.Sinks)
+		b.DataDir = a.DataDir
+		if d := Compare(b, a); !d.Empty() {
+			t.Errorf("%s: Build changed the configuration: %s", f, d)
+		}
 		compared++
 	}
+	t.Logf("compared %d configurations", compared)
 	if compared < 2 {
 		t.Fatalf("compared only %d configurations", compared)
 	}
