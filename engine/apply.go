@@ -278,6 +278,7 @@ func (e *Engine) swap(c Change, adds []SinkSpec, removedSink, keep map[string]bo
 			e.stopSink(closeCtx, prev, false)
 			a.Buffer, a.DeadLetters = prev.spec.Buffer, prev.spec.DeadLetters
 			r := e.newSinkRunner(a)
+			r.pending = prev.pending // the same buffer's syncs
 			successor[prev] = r
 			e.graphMu.Lock()
 			e.sinks = replaceRunner(e.sinks, prev, r)

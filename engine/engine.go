@@ -166,7 +166,7 @@ func (e *Engine) newSinkRunner(s SinkSpec) *sinkRunner {
 	if s.BatchSize <= 0 {
 		s.BatchSize = 1000
 	}
-	r := &sinkRunner{spec: s, engine: e, done: make(chan struct{}),
+	r := &sinkRunner{spec: s, engine: e, done: make(chan struct{}), pending: &sync.WaitGroup{},
 		log: e.opts.Logger.With("component", "sink", "name", s.Name)}
 	r.state = pipeline.StateStarting
 	return r
@@ -324,7 +324,8 @@ func (e *Engine) push(ctx context.Context, work []model.Sample) ([]func() error,
 			s.pending.Add(1)
 			wait, err = ap.PushAsync(ctx, work)
 			if wait != nil {
-				waits = append(waits, func() error { defer s.pending.Done(); return wait() })
+				pending := s.pending
+				waits = append(waits, func() error { defer pending.Done(); return wait() })
 			} else {
 				s.pending.Done()
 			}
