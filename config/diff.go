@@ -14,28 +14,30 @@ import (
 // (processors, rules, alarms, write policies …) changed, and which
 // top-level keys changed that only take effect at a restart.
 type Diff struct {
-	Sources ComponentDiff
-	Sinks   ComponentDiff
+	Sources ComponentDiff `json:"sources"`
+	Sinks   ComponentDiff `json:"sinks"`
 	// KeepBuffers lists the changed sinks whose buffer block is the same:
 	// hot reload hands the running buffer, with what it holds, to the new
 	// sink (engine.Change.KeepBuffers) instead of reopening it.
-	KeepBuffers []string
+	KeepBuffers []string `json:"keep_buffers,omitempty"`
 	// Processors is whether the processing chain must be rebuilt: the
 	// processors list (any name, order or key), or the rules, rule
 	// actions or alarms, which run in the chain.
-	Processors bool
+	Processors bool `json:"processors"`
 	// Live lists other top-level keys that changed and are applied live
 	// (e.g. "rules", "alarms", "write_policies").
-	Live []string
+	Live []string `json:"live,omitempty"`
 	// Restart lists top-level keys that changed and need a restart to
 	// take effect (e.g. "http", "data_dir", "node", "auth", "audit").
-	Restart []string
+	Restart []string `json:"restart,omitempty"`
 }
 
 // ComponentDiff lists component names by what happened to them, each in
 // name order.
 type ComponentDiff struct {
-	Added, Removed, Changed []string
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+	Changed []string `json:"changed,omitempty"`
 }
 
 // liveKeys are the top-level keys a running gateway applies without a

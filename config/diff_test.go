@@ -182,8 +182,20 @@ func TestCompareSameExamples(t *testing.T) {
 		if d := Compare(a, b); !d.Empty() {
 			t.Errorf("%s: the same file differs from itself: %s", f, d)
 		}
+		// And building one leaves it as loaded.
+		a.DataDir, b.DataDir = t.TempDir(), ""
+		opts, err := a.Build(slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatalf("%s: Build: %v", f, err)
+		}
+		releaseAll(opts.Sinks)
+		b.DataDir = a.DataDir
+		if d := Compare(b, a); !d.Empty() {
+			t.Errorf("%s: Build changed the configuration: %s", f, d)
+		}
 		compared++
 	}
+	t.Logf("compared %d configurations", compared)
 	if compared < 2 {
 		t.Fatalf("compared only %d configurations", compared)
 	}
@@ -235,4 +247,36 @@ func TestBuildByName(t *testing.T) {
 		t.Fatalf("OpenBuffer after release = %v, %v, %v", buf, dl, err)
 	}
 	releaseAll([]engine.SinkSpec{{Buffer: buf, DeadLetters: dl}})
+}
+
+// Building leaves the Config as loaded: constructors that fill in
+// defaults in place work on a deep copy, so a rebuilt configuration
+// compares equal to the running one.
+func TestBuildLeavesConfigAsLoaded(t *testing.T) {
+	text := strings.Replace(diffBase, "DATADIR", t.TempDir(), 1)
+	built, fresh := parseDiff(t, text), parseDiff(t, text)
+	opts, err := built.Build(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	releaseAll(opts.Sinks)
+	if d := Compare(fresh, built); !d.Empty() {
+		t.Errorf("Build changed the configuration: %s", d)
+	}
+}
+
+func TestDeepCopy(t *testing.T) {
+	type inner struct{ N []int }
+	type outer struct {
+		P *inner
+		S []inner
+		M map[string]*inner
+		A any
+	}
+	src := outer{P: &inner{N: []int{1}}, S: []inner{{N: []int{2}}}, M: map[string]*inner{"k": {N: []int{3}}}, A: &inner{N: []int{4}}}
+	cp := deepCopy(src)
+	cp.P.N[0], cp.S[0].N[0], cp.M["k"].N[0], cp.A.(*inner).N[0] = 10, 20, 30, 40
+	if src.P.N[0] != 1 || src.S[0].N[0] != 2 || src.M["k"].N[0] != 3 || src.A.(*inner).N[0] != 4 {
+		t.Errorf("copy shares memory with the original: %+v", src)
+	}
 }
