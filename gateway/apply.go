@@ -206,13 +206,12 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 			}
 		}()
 	}
-	pristine := cloneConfig(cfg) // building may fill in defaults (clone.go)
 	changeErr := g.change(ctx, cfg, res.Diff)
 	if changeErr != nil && !errors.Is(changeErr, errPartial) {
 		return refuse(changeErr)
 	}
 	res.Applied = true
-	next := newRunningConfig(pristine, running.path, data, time.Now())
+	next := newRunningConfig(cfg, running.path, data, time.Now())
 	next.restart = running.restart
 	for _, k := range res.Restart {
 		if !slices.Contains(next.restart, k) {
@@ -233,60 +232,20 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 	return res, changeErr
 }
 
-// change builds what d adds or changes and hands it to the engine in one
-// engine.Change. A changed sink whose buffer block did not change takes
-// over the running sink's buffer with what it holds (KeepBuffers); one
-// whose buffer changed opens it once the old sink has released the
-// directory (BuildSinkDeferred).
+// change builds what d adds or changes (config.BuildChange: no buffer is
+// opened before the engine's cut; a changed sink with the same buffer
+// block hands its buffer on), puts the gateway's own stages around a
+// rebuilt chain and hands it to the engine.
 func (g *Gateway) change(ctx context.Context, cfg *config.Config, d config.Diff) error {
-	var ch engine.Change
-	log := g.log
-	ch.RemoveSources = append(slices.Clone(d.Sources.Removed), d.Sources.Changed...)
-	for _, name := range append(slices.Clone(d.Sources.Added), d.Sources.Changed...) {
-		spec, err := cfg.BuildSource(name, log)
-		if err != nil {
+	ch, err := cfg.BuildChange(d, g.log)
+	if err != nil {
+		return err
+	}
+	g.wrapSources(ch.AddSources)
+	if ch.ReplaceProcessors {
+		if ch.Processors, ch.ProcessorNames, err = g.chain(cfg, ch.Processors, ch.ProcessorNames); err != nil {
 			return err
 		}
-		if g.opts.WrapSource != nil {
-			spec.Source = g.opts.WrapSource(spec.Source)
-		}
-		ch.AddSources = append(ch.AddSources, spec)
-	}
-	ch.RemoveSinks = append(slices.Clone(d.Sinks.Removed), d.Sinks.Changed...)
-	for _, name := range d.Sinks.Added {
-		spec, err := cfg.BuildSink(name, log)
-		if err != nil {
-			releaseBuffers(ch.AddSinks)
-			return err
-		}
-		ch.AddSinks = append(ch.AddSinks, spec)
-	}
-	for _, name := range d.Sinks.Changed {
-		spec, err := cfg.BuildSinkDeferred(name, log)
-		if err != nil {
-			releaseBuffers(ch.AddSinks)
-			return err
-		}
-		if slices.Contains(d.KeepBuffers, name) {
-			spec.OpenBuffer = nil
-			ch.KeepBuffers = append(ch.KeepBuffers, name)
-		}
-		ch.AddSinks = append(ch.AddSinks, spec)
-	}
-	rebuild := d.Processors
-	for _, k := range d.Live {
-		rebuild = rebuild || liveKeys[k]
-	}
-	if rebuild {
-		procs, names, err := cfg.BuildProcessors(log)
-		if err == nil {
-			procs, names, err = g.chain(cfg, procs, names)
-		}
-		if err != nil {
-			releaseBuffers(ch.AddSinks)
-			return err
-		}
-		ch.ReplaceProcessors, ch.Processors, ch.ProcessorNames = true, procs, names
 	}
 	g.wireSinks(cfg, ch.AddSinks)
 	return g.applyChange(ctx, ch)

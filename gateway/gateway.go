@@ -120,7 +120,6 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	g := &Gateway{opts: opts, node: cfg.NodeID(), ln: opts.Listener, writers: map[string][]string{}, sources: map[string]pipeline.Source{}}
 	g.log = opts.Logger.With("node", g.node)
 	log := g.log
-	pristine := cloneConfig(cfg) // what reloads compare with (clone.go)
 	eopts, err := cfg.Build(log)
 	if err != nil {
 		closeListener(opts.Listener)
@@ -207,7 +206,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 			return nil, err
 		}
 	}
-	g.run = newRunningConfig(pristine, opts.ConfigPath, opts.ConfigData, time.Now())
+	g.run = newRunningConfig(cfg, opts.ConfigPath, opts.ConfigData, time.Now())
 	// Parsing and building a large configuration (10,000 tags) leaves tens
 	// of MB of garbage behind; hand it back to the OS before running for
 	// months.
