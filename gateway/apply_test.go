@@ -161,3 +161,65 @@ func TestCheckListsRestartKeys(t *testing.T) {
 		t.Fatal("check changed the running configuration")
 	}
 }
+
+// A gateway from no file (the demo) applies through the API in memory
+// only, and has no file to reload; applies are serialised and each is
+// audited once.
+func TestApplyWithoutFile(t *testing.T) {
+	dir := t.TempDir()
+	plc := startPlant(t, 7)
+	text := offlineConfig(t, dir, plc, "out")
+	cfg, err := config.Parse("demo.yaml", []byte(text), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, Options{Logger: testLogger(t), Actor: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := &eventList{}
+	g.events = security.Fanout{g.events, events}
+	runGateway(t, g)
+	if rc := (configManager{g}).Running(); rc.Path != "" || !strings.Contains(rc.YAML, "plc1") {
+		t.Fatalf("running: %+v", rc)
+	}
+	if _, err := (configManager{g}).Reload(context.Background(), "cli"); !errors.Is(err, ErrNoFile) {
+		t.Fatalf("reload: %v, want ErrNoFile", err)
+	}
+	texts := []string{offlineConfig(t, dir, plc, "out", "a"), offlineConfig(t, dir, plc, "out", "b")}
+	errs := make(chan error, len(texts))
+	for _, txt := range texts {
+		go func() {
+			_, err := (configManager{g}).Apply(context.Background(), []byte(txt), "api:eve")
+			errs <- err
+		}()
+	}
+	for range texts {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	final := (configManager{g}).Running().YAML
+	if final != texts[0] && final != texts[1] {
+		t.Fatal("the running text is neither applied text")
+	}
+	sinks := map[string]bool{}
+	for _, c := range g.Engine().Status().Components {
+		if c.Kind == "sink" {
+			sinks[c.Name] = true
+		}
+	}
+	want := "a"
+	if final == texts[1] {
+		want = "b"
+	}
+	if len(sinks) != 2 || !sinks["out"] || !sinks[want] {
+		t.Fatalf("sinks %v, want out and %s", sinks, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "weir.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a file was written: %v", err)
+	}
+	if n := events.count(security.ConfigApplied); n != 3 {
+		t.Fatalf("config.applied events = %d, want the start and 2 applies", n)
+	}
+}
