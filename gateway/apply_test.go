@@ -8,10 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/config"
+	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/security"
+	"github.com/weir-edge/weir/writegate"
 )
 
 // offlineConfig is a gateway whose PLC answers (a simulated one) and
@@ -149,9 +152,9 @@ func TestCheckListsRestartKeys(t *testing.T) {
 	dir := t.TempDir()
 	text := offlineConfig(t, dir, startPlant(t, 7), "out")
 	g, _, _ := startFromFile(t, dir, text)
-	changed := strings.Replace(text, "node: {id: apply-test}", "node: {id: apply-test-2}", 1) + "write_policies:\n  - {match: plant/plc1/run_cmd, allow: false}\n"
+	changed := strings.Replace(text, "node: {id: apply-test}", "node: {id: apply-test-2}", 1) + "write_limits: {per_caller: 5/min}\n"
 	res := (configManager{g}).Check(context.Background(), []byte(changed))
-	if !res.Valid || res.Applied || strings.Join(res.RestartNeeded, ",") != "node,write_policies" {
+	if !res.Valid || res.Applied || strings.Join(res.RestartNeeded, ",") != "node,write_limits" {
 		t.Fatalf("check = %+v", res)
 	}
 	if !strings.Contains(res.Diff, "-node: {id: apply-test}\n+node: {id: apply-test-2}\n") {
@@ -222,4 +225,27 @@ func TestApplyWithoutFile(t *testing.T) {
 	if n := events.count(security.ConfigApplied); n != 3 {
 		t.Fatalf("config.applied events = %d, want the start and 2 applies", n)
 	}
+}
+
+// Write policies apply live: a write the running policies deny is allowed
+// (and reaches the device) once an apply adds a policy for it.
+func TestApplyWritePoliciesLive(t *testing.T) {
+	dir := t.TempDir()
+	plc := startPlant(t, 7)
+	text := offlineConfig(t, dir, plc, "out")
+	g, _, _ := startFromFile(t, dir, text)
+	write := func() error {
+		_, err := g.gate.Write(context.Background(), writegate.Request{Path: "plant/plc1/heater_enable", Value: model.Bool(true),
+			Caller: "api:eve", IssuedAt: time.Now(), Reason: "test"})
+		return err
+	}
+	if err := write(); !errors.Is(err, writegate.ErrDenied) {
+		t.Fatalf("before: %v, want denied", err)
+	}
+	allowed := text + "write_policies:\n  - {match: plant/plc1/heater_enable, allow: true, callers: [\"api:*\"], type: bool}\n"
+	res, err := g.ApplyYAML(context.Background(), []byte(allowed), ApplyInfo{Actor: "api:eve"})
+	if err != nil || len(res.Restart) != 0 || strings.Join(res.Diff.Live, ",") != "write_policies" {
+		t.Fatalf("apply = %+v, %v", res, err)
+	}
+	waitFor(t, "plc1 to take the write", func() bool { return write() == nil })
 }
