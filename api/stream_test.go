@@ -281,3 +281,12 @@ func TestStreamRefusals(t *testing.T) {
 		t.Fatalf("too many streams: %d %s", rec.Code, rec.Body)
 	}
 }
+
+func mustMatcher(t testing.TB, filters ...string) *match.Matcher {
+	t.Helper()
+	m, err := match.Compile(filters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
