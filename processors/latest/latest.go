@@ -31,6 +31,8 @@ type Store struct {
 	subs    []*Subscription
 	maxSubs int
 	stored  []model.Sample
+	routes  map[string][]*Subscription // path -> matching subs (fanOut)
+	touched []*Subscription            // fanOut scratch
 }
 
 var (

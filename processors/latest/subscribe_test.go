@@ -54,6 +54,25 @@ func TestSubscribeSnapshotThenUpdates(t *testing.T) {
 	if got, _ := sub.Take(); len(got) != 0 {
 		t.Fatalf("second take %v", pathsVals(got))
 	}
+	// A later subscriber gets changes of tags already routed to others,
+	// and a leaving one stops nobody else's.
+	sub2, _, err := l.Subscribe(match.MustCompile("+/y"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Process([]model.Sample{smp("a/y", 8, 4)})
+	if got, _ := sub2.Take(); !slices.Equal(pathsVals(got), []string{"a/y=8"}) {
+		t.Fatalf("new subscriber took %v", pathsVals(got))
+	}
+	sub.Close()
+	l.Process([]model.Sample{smp("a/y", 9, 5)})
+	if got, _ := sub2.Take(); !slices.Equal(pathsVals(got), []string{"a/y=9"}) {
+		t.Fatalf("after the other left %v", pathsVals(got))
+	}
+	sub2.Close()
+	if l.routes != nil {
+		t.Fatal("routes kept with no subscriber")
+	}
 }
 
 func TestSubscribeOverflowAsksForResync(t *testing.T) {
