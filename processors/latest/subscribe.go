@@ -185,13 +185,13 @@ func (s *Subscription) offer(smp *model.Sample) bool {
 	}
 	if j, ok := s.index[smp.Path]; ok {
 		s.pending[j] = *smp
-		s.skipped.Add(1)
+		s.skip(1)
 		return false // already signalled when the tag became pending
 	}
 	if len(s.pending) >= s.maxPending {
 		// One tag too many: drop what is held (it is all in the store)
 		// and let the consumer read a fresh snapshot.
-		s.skipped.Add(uint64(len(s.pending)))
+		s.skip(uint64(len(s.pending)))
 		clear(s.pending)
 		s.pending = s.pending[:0]
 		clear(s.index)
@@ -252,6 +252,11 @@ func (s *Subscription) Resync() ([]model.Sample, error) {
 	}
 	sortByPath(snap)
 	return snap, nil
+}
+
+func (s *Subscription) skip(n uint64) {
+	s.skipped.Add(n)
+	s.store.skipped.Add(n)
 }
 
 // Skipped counts the samples not delivered: intermediate values

@@ -51,6 +51,9 @@ func TestSubscribeSnapshotThenUpdates(t *testing.T) {
 	if sub.Skipped() != 1 {
 		t.Fatalf("skipped %d, want 1", sub.Skipped())
 	}
+	if st := l.Status(); st.Counters["subscriber_skipped_samples"] != 1 || st.Gauges["subscribers"] != 1 {
+		t.Fatalf("status %+v", st)
+	}
 	if got, _ := sub.Take(); len(got) != 0 {
 		t.Fatalf("second take %v", pathsVals(got))
 	}
