@@ -290,3 +290,27 @@ func mustMatcher(t testing.TB, filters ...string) *match.Matcher {
 	}
 	return m
 }
+
+// TestStreamMaxAge: a stream ends after its age and asks for a prompt
+// reconnect, so credentials are checked again.
+func TestStreamMaxAge(t *testing.T) {
+	store := latest.New(0)
+	store.Process([]model.Sample{{Path: "a", Value: model.Int(1)}})
+	base, _ := serve(t, Options{Status: &fakeStatus{}, Extra: (&Values{Store: store, StreamMaxAge: 50 * time.Millisecond}).Mount})
+	s, _ := openStream(t, context.Background(), base+"/api/v1/stream")
+	s.nextSample(t)
+	var last sseEvent
+	for {
+		ev, err := s.next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("ended with %v", err)
+			}
+			break
+		}
+		last = ev
+	}
+	if last.retry != "500" || last.comment != "reconnect" {
+		t.Fatalf("last event %+v, want retry 500 and a reconnect comment", last)
+	}
+}

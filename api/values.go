@@ -86,7 +86,10 @@ type Values struct {
 	// StreamHeartbeat is the comment interval of GET /api/v1/stream;
 	// default DefaultStreamHeartbeat.
 	StreamHeartbeat time.Duration
-	Log             *slog.Logger
+	// StreamMaxAge ends a stream after this long (the client reconnects
+	// and is authenticated again); default DefaultStreamMaxAge.
+	StreamMaxAge time.Duration
+	Log          *slog.Logger
 }
 
 // Mount registers the endpoints on mux.
