@@ -220,7 +220,7 @@ func TestStreamOutlivesServerTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h, ReadTimeout: 150 * time.Millisecond, WriteTimeout: 150 * time.Millisecond}
+	srv := &http.Server{Handler: h, ReadTimeout: 250 * time.Millisecond, WriteTimeout: 250 * time.Millisecond}
 	go srv.Serve(ln)
 	defer func() {
 		srv.Close()

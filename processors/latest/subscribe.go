@@ -14,8 +14,10 @@ import (
 // Bounds of subscriptions unless told otherwise (SetSubscriberLimit).
 const (
 	// DefaultMaxSubscribers bounds the subscriptions of a Store: each one
-	// costs Process a match per stored sample.
-	DefaultMaxSubscribers = 256
+	// may hold up to its maxTags pending samples (about 150 bytes each
+	// with the index), so 64 streams of 10,000 tags, all behind, hold
+	// about 100 MB at worst.
+	DefaultMaxSubscribers = 64
 	// DefaultMaxPending bounds the distinct tags a subscription holds
 	// between two Takes.
 	DefaultMaxPending = 10_000
