@@ -314,3 +314,49 @@ func TestStreamMaxAge(t *testing.T) {
 		t.Fatalf("last event %+v, want retry 500 and a reconnect comment", last)
 	}
 }
+
+// TestStreamSlowClient: a client that does not read never holds Process
+// back; when it reads again it gets the newest value of every tag (the
+// values in between are skipped and counted).
+func TestStreamSlowClient(t *testing.T) {
+	store := latest.New(0)
+	const tags, rounds = 200, 2000
+	path := func(i int) string { return fmt.Sprintf("plant/t%03d", i) }
+	batch := make([]model.Sample, tags)
+	for i := range batch {
+		batch[i] = model.Sample{Path: path(i), Value: model.Int(0), SourceTime: 1}
+	}
+	store.Process(batch)
+	base, _ := serve(t, Options{Status: &fakeStatus{}, Extra: (&Values{Store: store}).Mount})
+	s, _ := openStream(t, context.Background(), base+"/api/v1/stream?tags=plant/%23")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for r := 1; r <= rounds; r++ { // ~400,000 events (28 MB), far beyond the socket buffers
+			for i := range batch {
+				batch[i].Value, batch[i].SourceTime = model.Int(int64(r)), int64(r+1)
+			}
+			store.Process(batch)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(streamHangBound):
+		t.Fatal("Process is held back by a client that does not read")
+	}
+	last := map[string]string{}
+	for len(last) < tags || func() bool {
+		for _, v := range last {
+			if v != strconv.Itoa(rounds) {
+				return true
+			}
+		}
+		return false
+	}() {
+		v, _ := s.nextSample(t)
+		last[v.Path] = string(v.Value)
+	}
+	if st := store.Status(); st.Counters["subscriber_skipped_samples"] == 0 {
+		t.Fatalf("nothing skipped: %+v", st)
+	}
+}
