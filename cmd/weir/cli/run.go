@@ -186,8 +186,8 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	lastValues := latest.New(maxLatestTags)
 	// Security events enter before the rules, so a rule can raise an
 	// alarm on them (weir/_security/auth.login_failed).
-	opts.Processors = append(opts.Processors, secStream, ruleProc, lastValues)
-	opts.ProcessorNames = append(opts.ProcessorNames, "security-events", "rules", "latest-values")
+	opts.Processors = append(opts.Processors, secStream, ruleProc, alarms.NewStage(mgr), lastValues)
+	opts.ProcessorNames = append(opts.ProcessorNames, "security-events", "rules", "alarms", "latest-values")
 	// Parsing and building a large configuration (10,000 tags) leaves tens
 	// of MB of garbage behind; hand it back to the OS before running for
 	// months.
