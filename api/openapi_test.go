@@ -24,6 +24,8 @@ import (
 type stubDeps struct {
 	WriteGate
 	ValueStore
+	StreamSource
+	TagBrowser
 	AuditTail
 	AlarmStore
 	HistoryStore
