@@ -249,3 +249,38 @@ func TestApplyWritePoliciesLive(t *testing.T) {
 	}
 	waitFor(t, "plc1 to take the write", func() bool { return write() == nil })
 }
+
+// WEIR_MEASURE=1: how long validating, diffing and applying a 10,000-tag
+// configuration takes when one device is added (the devices do not
+// answer; nothing here waits on them).
+func TestMeasureApplyLargeConfig(t *testing.T) {
+	if os.Getenv("WEIR_MEASURE") != "1" {
+		t.Skip("a figure, not a check: WEIR_MEASURE=1")
+	}
+	dir := t.TempDir()
+	gen := func(devices int) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "node: {id: measure}\ndata_dir: %q\nsources:\n  - name: plcs\n    modbus:\n      devices:\n", dir)
+		for d := range devices {
+			fmt.Fprintf(&b, "        - name: dev%03d\n          address: \"127.0.0.1:1\"\n          namespace: plant/dev%03d\n          groups:\n            - interval: 1s\n              tags:\n", d, d)
+			for i := range 200 {
+				fmt.Fprintf(&b, "                - {name: r%03d, table: holding, address: %d, type: uint16}\n", i, i)
+			}
+		}
+		b.WriteString("sinks:\n  - name: out\n    buffer: {type: memory}\n    mqtt: {url: \"tcp://127.0.0.1:1\", client_id: m}\n")
+		return b.String()
+	}
+	text := gen(50)
+	bigger := strings.Replace(text, "sinks:\n", "  - name: added\n    modbus:\n      devices:\n"+
+		"        - {name: new, address: \"127.0.0.1:1\", namespace: plant/new, groups: [{interval: 1s, tags: [{name: r, table: holding, address: 0, type: uint16}]}]}\nsinks:\n", 1)
+	g, _, _ := startFromFile(t, dir, text)
+	t0 := time.Now()
+	res, _ := g.Check([]byte(bigger))
+	check := time.Since(t0)
+	t0 = time.Now()
+	res2, err := g.ApplyYAML(context.Background(), []byte(bigger), ApplyInfo{Actor: "measure"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d bytes, 10,000+ tags: check %s (%s), apply %s (%s); diff text %d bytes", len(bigger), check, res.Summary, time.Since(t0), res2.Summary, len(res2.Text))
+}
