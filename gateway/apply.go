@@ -188,7 +188,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 		g.log.Error("configuration not applied", "actor", info.Actor, "err", err)
 		return res, err
 	}
-	if !isRunning {
+	if !isRunning || !g.waitEngine(ctx) {
 		return refuse(ErrNotRunning)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -341,6 +341,28 @@ func (g *Gateway) afterChange(ch engine.Change) {
 	if err := g.loss.define(sinkNames(ch.AddSinks)); err != nil {
 		g.log.Error("data-loss alarm not defined", "err", err)
 	}
+}
+
+// waitEngine waits, while Run runs and ctx lasts, for the engine to have
+// started (Run starts it in a goroutine: an apply right after Run would
+// otherwise find it not running yet). False when it will not run.
+func (g *Gateway) waitEngine(ctx context.Context) bool {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !g.eng.Running() {
+		g.mu.Lock()
+		running := g.running
+		g.mu.Unlock()
+		if !running {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 // replaceFile writes data to path atomically, keeping the old content as
