@@ -172,7 +172,11 @@ var errClosed = errors.New("historian store closed")
 // write stores samples (already valid) of one day in one transaction. A
 // replayed sample (same tag and time) replaces the stored one, so a batch
 // the buffer sends twice after a crash is stored once.
-func (s *Store) write(ctx context.Context, day int64, batch []model.Sample) error {
+//
+// remove are rows to delete in the same transaction, after the inserts:
+// provisional held points of the compression (compress.go) that a newer
+// sample replaced.
+func (s *Store) write(ctx context.Context, day int64, batch, remove []model.Sample) error {
 	h, err := s.open(ctx, day, true)
 	if err != nil {
 		return err
@@ -204,6 +208,18 @@ func (s *Store) write(ctx context.Context, day int64, batch []model.Sample) erro
 		}
 		if _, err := ins.ExecContext(ctx, id, sampleTime(sm), int(sm.Value.Kind()), encodeValue(sm.Value), int(sm.Quality.Code), reason, int64(sm.Seq)); err != nil {
 			return fmt.Errorf("historian: insert: %w", err)
+		}
+	}
+	if len(remove) > 0 {
+		del, err := tx.PrepareContext(ctx, `DELETE FROM samples WHERE tag = (SELECT id FROM tags WHERE path = ?) AND t = ?`)
+		if err != nil {
+			return fmt.Errorf("historian: prepare: %w", err)
+		}
+		defer del.Close()
+		for _, sm := range remove {
+			if _, err := del.ExecContext(ctx, sm.Path, sampleTime(sm)); err != nil {
+				return fmt.Errorf("historian: delete held point: %w", err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -271,38 +287,37 @@ func (s *Store) DropDay(day int64) error {
 // Enforce applies the disk policy: days wholly older than now-retention
 // go (retention 0 keeps them); then, while the files exceed maxBytes
 // (0 = no bound), the oldest day goes, but never the newest one. Every
-// deletion is logged at warn level with its reason.
-func (s *Store) Enforce(now time.Time, retention time.Duration, maxBytes int64) error {
+// deletion is logged at warn level with its reason. It returns the bytes
+// left, which exceed maxBytes when the newest day alone does.
+func (s *Store) Enforce(now time.Time, retention time.Duration, maxBytes int64) (int64, error) {
 	days, err := s.Days()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if retention > 0 {
 		cutoff := dayOf(now.Add(-retention).UnixNano()) // days before this one are wholly older
 		for len(days) > 0 && days[0] < cutoff {
 			s.log.Warn("historian: day deleted", "day", s.dayName(days[0]), "reason", "retention", "retention", retention)
 			if err := s.DropDay(days[0]); err != nil {
-				return fmt.Errorf("historian: retention: %w", err)
+				return 0, fmt.Errorf("historian: retention: %w", err)
 			}
 			days = days[1:]
 		}
 	}
-	if maxBytes > 0 && len(days) > 1 {
-		sizes := make([]int64, len(days))
-		var total int64
-		for i, d := range days {
-			sizes[i] = s.daySize(d)
-			total += sizes[i]
-		}
-		for i := 0; total > maxBytes && i < len(days)-1; i++ {
-			s.log.Warn("historian: day deleted", "day", s.dayName(days[i]), "reason", "max_bytes", "bytes", total, "max_bytes", maxBytes)
-			if err := s.DropDay(days[i]); err != nil {
-				return fmt.Errorf("historian: max_bytes: %w", err)
-			}
-			total -= sizes[i]
-		}
+	sizes := make([]int64, len(days))
+	var total int64
+	for i, d := range days {
+		sizes[i] = s.daySize(d)
+		total += sizes[i]
 	}
-	return nil
+	for i := 0; maxBytes > 0 && total > maxBytes && i < len(days)-1; i++ {
+		s.log.Warn("historian: day deleted", "day", s.dayName(days[i]), "reason", "max_bytes", "bytes", total, "max_bytes", maxBytes)
+		if err := s.DropDay(days[i]); err != nil {
+			return total, fmt.Errorf("historian: max_bytes: %w", err)
+		}
+		total -= sizes[i]
+	}
+	return total, nil
 }
 
 func (s *Store) dayName(day int64) string {
