@@ -33,7 +33,8 @@ import (
 // (code or reason) or value kind differs from the stored one, every
 // change of a non-numeric value (string, array, bool; NaN counts as a
 // value), and a heartbeat: a sample at least max_interval after the last
-// stored one is stored (swinging door archives its held point first).
+// stored one is stored (swinging door first drops or archives its held
+// point, as the line through it decides).
 // A sample not newer than the newest seen for its tag (a replay) is stored
 // as it comes and the tag starts again from the next sample.
 //
@@ -215,31 +216,27 @@ func (c *compressor) sample(st *tagState, sm model.Sample, out *compOut) {
 		return
 	}
 	// Swinging door.
-	if st.hasH && t-sampleTime(st.a) > set.maxInterval {
-		c.archiveHeld(st, out)
-	}
-	ta := sampleTime(st.a)
-	if t-ta >= set.maxInterval {
-		c.restart(st, sm, out)
-		return
-	}
-	dt := float64(t - ta)
 	if st.hasH {
-		if s := (v - st.av) / dt; s >= st.lo && s <= st.hi {
+		if s := (v - st.av) / float64(t-sampleTime(st.a)); s >= st.lo && s <= st.hi {
 			// The line A→P covers every sample since A: P replaces H.
 			out.dropped++
 			if st.hOnDisk {
 				out.remove = append(out.remove, st.h)
 			}
+			st.hasH = false
 		} else {
 			c.archiveHeld(st, out)
-			ta = sampleTime(st.a)
-			dt = float64(t - ta)
-			st.lo, st.hi = inf(-1), inf(1)
+			st.lo, st.hi = math.Inf(-1), math.Inf(1)
 		}
 	} else {
-		st.lo, st.hi = inf(-1), inf(1)
+		st.lo, st.hi = math.Inf(-1), math.Inf(1)
 	}
+	ta := sampleTime(st.a)
+	if t-ta >= set.maxInterval { // the heartbeat
+		c.restart(st, sm, out)
+		return
+	}
+	dt := float64(t - ta)
 	st.h, st.hasH, st.hOnDisk = sm, true, false
 	st.lo = max(st.lo, (v-set.band-st.av)/dt)
 	st.hi = min(st.hi, (v+set.band-st.av)/dt)
@@ -281,5 +278,3 @@ func numericValue(v model.Value) (float64, bool) {
 	}
 	return 0, false
 }
-
-func inf(sign int) float64 { return math.Inf(sign) }
