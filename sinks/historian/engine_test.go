@@ -1,0 +1,159 @@
+package historian
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/weir-edge/weir/buffer/durable"
+	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/pipeline"
+)
+
+// genSource emits total samples round-robin over tags in batches of
+// batch, one second apart per tag from base, then waits for the end.
+type genSource struct {
+	tags, batch, total int
+	base               int64
+}
+
+func (g *genSource) Run(ctx context.Context, out pipeline.Emitter) error {
+	paths := make([]string, g.tags)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("plant/area%d/tag%d", i%10, i)
+	}
+	buf := make([]model.Sample, 0, g.batch)
+	for n := 0; n < g.total; {
+		buf = buf[:0]
+		for ; len(buf) < g.batch && n < g.total; n++ {
+			tag := n % g.tags
+			ts := g.base + int64(n/g.tags)*int64(time.Second)
+			buf = append(buf, model.Sample{Path: paths[tag], Value: model.Float(float64(n%977) / 7), SourceTime: ts, EdgeTime: ts})
+		}
+		if err := out.Emit(ctx, buf); err != nil {
+			return nil
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// ingest runs the engine with a durable buffer (group commit) in front of
+// the sink until the sink stored every sample; it returns the time from
+// start until then.
+func ingest(t *testing.T, s *Sink, src *genSource, batchSize int) time.Duration {
+	t.Helper()
+	buf, err := durable.Open(durable.Config{Dir: t.TempDir(), Fsync: durable.FsyncGroup, MaxBytes: 2 << 30, Policy: "block"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Options{
+		Sources: []engine.SourceSpec{{Name: "gen", Source: src}},
+		Sinks:   []engine.SinkSpec{{Name: "history", Sink: s, Buffer: buf, BatchSize: batchSize}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() { done <- eng.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			t.Error("engine did not stop in 2 minutes")
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Minute) // bounds a hang, far beyond the expected seconds
+	for s.stored.Load() < uint64(src.total) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d of %d samples in 5 minutes", s.stored.Load(), src.total)
+		}
+		time.Sleep(2 * time.Millisecond) // polling an outside observation
+	}
+	return time.Since(began)
+}
+
+// TestIngestThroughEngine: samples from a source through the engine and
+// the durable buffer are all in the historian, each tag complete.
+func TestIngestThroughEngine(t *testing.T) {
+	const tags, perTag = 50, 200
+	s := newSink(t, Config{Dir: t.TempDir()}, time.Unix(0, day0+dayNs/2))
+	ingest(t, s, &genSource{tags: tags, batch: 500, total: tags * perTag, base: day0}, 1000)
+	st, err := OpenStore(s.cfg.Dir, nil) // the engine closed the sink
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	all, err := st.Tags(context.Background())
+	if err != nil || len(all) != tags {
+		t.Fatalf("%d tags, %v", len(all), err)
+	}
+	for _, p := range all {
+		got, err := st.Raw(context.Background(), p, day0, day0+dayNs, MaxRawLimit)
+		if err != nil || len(got) != perTag {
+			t.Fatalf("%s: %d samples, %v", p, len(got), err)
+		}
+	}
+}
+
+// TestMeasureIngest (WEIR_MEASURE=1) is the figures, side by
+// side in one run: sustained ingest through engine + durable buffer +
+// historian, 1,000,000 samples over 1,000 tags; and one tag's day at 1 s
+// (86,400 points) downsampled to 1,000 buckets.
+func TestMeasureIngest(t *testing.T) {
+	if os.Getenv("WEIR_MEASURE") != "1" {
+		t.Skip("set WEIR_MEASURE=1 to measure")
+	}
+	ctx := context.Background()
+	const total, tags = 1_000_000, 1000
+	s, err := New(Config{Dir: t.TempDir(), MaxBytes: 8 << 30}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return time.Unix(0, day0+dayNs/2) }
+	if err := s.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	el := ingest(t, s, &genSource{tags: tags, batch: 1000, total: total, base: day0}, 5000)
+	rate := float64(total) / el.Seconds()
+	t.Logf("ingest: %d samples over %d tags through engine + durable buffer (fsync group) + historian in %v: %.0f samples/s", total, tags, el.Round(time.Millisecond), rate)
+
+	// One tag, one day at 1 s, in a sink of its own (the engine closed
+	// the first).
+	s = newSink(t, Config{Dir: t.TempDir()}, time.Unix(0, day0+dayNs))
+	day := make([]model.Sample, 0, 86400)
+	for i := range 86400 {
+		day = append(day, model.Sample{Path: "plant/temp", Value: model.Float(float64(i % 977)), SourceTime: day0 + dayNs + int64(i)*int64(time.Second)})
+	}
+	for i := 0; i < len(day); i += 5000 {
+		if err := s.Write(ctx, day[i:min(i+5000, len(day))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var best, worst time.Duration
+	for i := range 10 {
+		began := time.Now()
+		got, err := s.Store().Aggregate(ctx, "plant/temp", day0+dayNs, day0+2*dayNs, dayNs/1000)
+		d := time.Since(began)
+		if err != nil || len(got) != 1000 {
+			t.Fatalf("%d buckets, %v", len(got), err)
+		}
+		if i == 0 || d < best {
+			best = d
+		}
+		worst = max(worst, d)
+	}
+	t.Logf("day → 1,000 points: best %v, worst %v of 10", best.Round(100*time.Microsecond), worst.Round(100*time.Microsecond))
+	if rate < 100_000 {
+		t.Errorf("ingest %.0f samples/s, target ≥ 100,000", rate)
+	}
+	if best > 50*time.Millisecond {
+		t.Errorf("day → 1,000 points %v, target ≤ 50 ms", best)
+	}
+}
