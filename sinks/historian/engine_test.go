@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -111,7 +112,10 @@ func TestMeasureIngest(t *testing.T) {
 		t.Skip("set WEIR_MEASURE=1 to measure")
 	}
 	ctx := context.Background()
-	const total, tags = 1_000_000, 1000
+	total, tags := 1_000_000, 1000
+	if n, err := strconv.Atoi(os.Getenv("WEIR_MEASURE_SAMPLES")); err == nil && n > 0 {
+		total = n
+	}
 	s, err := New(Config{Dir: t.TempDir(), MaxBytes: 8 << 30}, nil)
 	if err != nil {
 		t.Fatal(err)

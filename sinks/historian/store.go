@@ -1,6 +1,7 @@
 package historian
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -58,6 +59,7 @@ type dayDB struct {
 	db   *sql.DB
 	tags map[string]int64 // path → id, filled as used
 	used uint64
+	ins  [2]*sql.Stmt // prepared INSERTs of 1 and insertChunk rows (the writer only)
 }
 
 // OpenStore opens (creating) the directory. Day files open on demand.
@@ -81,7 +83,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	var errs []error
 	for d, h := range s.days {
-		errs = append(errs, h.db.Close())
+		errs = append(errs, h.close())
 		delete(s.days, d)
 	}
 	return errors.Join(errs...)
@@ -143,7 +145,7 @@ func (s *Store) open(ctx context.Context, day int64, create bool) (*dayDB, error
 	}
 	// synchronous(FULL): a Write acknowledged to the buffer must survive a
 	// power cut, since the buffer then forgets the batch.
-	dsn := "file:" + p + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)"
+	dsn := "file:" + p + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-16384)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("historian: open %s: %w", p, err)
@@ -159,7 +161,7 @@ func (s *Store) open(ctx context.Context, day int64, create bool) (*dayDB, error
 				lru = h
 			}
 		}
-		lru.db.Close()
+		lru.close()
 		delete(s.days, lru.day)
 	}
 	h := &dayDB{day: day, db: db, tags: map[string]int64{}, used: s.tick}
@@ -186,13 +188,9 @@ func (s *Store) write(ctx context.Context, day int64, batch, remove []model.Samp
 		return fmt.Errorf("historian: begin: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO samples (tag, t, kind, v, q, reason, seq) VALUES (?,?,?,?,?,?,?)`)
-	if err != nil {
-		return fmt.Errorf("historian: prepare: %w", err)
-	}
-	defer ins.Close()
 	newTags := map[string]int64{}
-	for _, sm := range batch {
+	rows := make([]insRow, 0, len(batch))
+	for i, sm := range batch {
 		id, ok := h.tags[sm.Path]
 		if !ok {
 			if id, ok = newTags[sm.Path]; !ok {
@@ -202,13 +200,48 @@ func (s *Store) write(ctx context.Context, day int64, batch, remove []model.Samp
 				newTags[sm.Path] = id
 			}
 		}
-		var reason any
-		if sm.Quality.Reason != "" {
-			reason = sm.Quality.Reason
+		rows = append(rows, insRow{id: id, t: sampleTime(sm), i: i})
+	}
+	// In key order, each leaf page of the table is visited once per batch
+	// instead of once per sample (with many tags the difference is most of
+	// the cost); stable, so a later duplicate (tag, t) still wins.
+	slices.SortStableFunc(rows, func(a, b insRow) int {
+		if a.id != b.id {
+			return cmp.Compare(a.id, b.id)
 		}
-		if _, err := ins.ExecContext(ctx, id, sampleTime(sm), int(sm.Value.Kind()), encodeValue(sm.Value), int(sm.Quality.Code), reason, int64(sm.Seq)); err != nil {
+		return cmp.Compare(a.t, b.t)
+	})
+	// Rows go insertChunk at a time in one statement: the per-statement
+	// cost of database/sql and the VDBE is then paid once per chunk.
+	args := make([]any, 0, 7*insertChunk)
+	var stmts [2]*sql.Stmt // bound to tx, closed with it
+	for len(rows) > 0 {
+		n := insertChunk
+		if len(rows) < n {
+			n = 1
+		}
+		k := min(n-1, 1)
+		if stmts[k] == nil {
+			st, err := h.insertStmt(ctx, n)
+			if err != nil {
+				return err
+			}
+			stmts[k] = tx.StmtContext(ctx, st)
+		}
+		stmt := stmts[k]
+		args = args[:0]
+		for _, r := range rows[:n] {
+			sm := &batch[r.i]
+			var reason any
+			if sm.Quality.Reason != "" {
+				reason = sm.Quality.Reason
+			}
+			args = append(args, r.id, r.t, int(sm.Value.Kind()), encodeValue(sm.Value), int(sm.Quality.Code), reason, int64(sm.Seq))
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("historian: insert: %w", err)
 		}
+		rows = rows[n:]
 	}
 	if len(remove) > 0 {
 		del, err := tx.PrepareContext(ctx, `DELETE FROM samples WHERE tag = (SELECT id FROM tags WHERE path = ?) AND t = ?`)
@@ -231,6 +264,40 @@ func (s *Store) write(ctx context.Context, day int64, batch, remove []model.Samp
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// insertChunk is the rows of one multi-row INSERT (7 parameters each,
+// far below SQLite's limit of 32766).
+const insertChunk = 64
+
+// insRow is one row to insert: its tag id, time and index in the batch.
+type insRow struct {
+	id, t int64
+	i     int
+}
+
+// insertStmt is the prepared INSERT of n rows (1 or insertChunk).
+func (h *dayDB) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	k := min(n-1, 1)
+	if h.ins[k] == nil {
+		q := "INSERT OR REPLACE INTO samples (tag, t, kind, v, q, reason, seq) VALUES (?,?,?,?,?,?,?)" + strings.Repeat(",(?,?,?,?,?,?,?)", n-1)
+		st, err := h.db.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("historian: prepare: %w", err)
+		}
+		h.ins[k] = st
+	}
+	return h.ins[k], nil
+}
+
+// close closes the day's statements and database.
+func (h *dayDB) close() error {
+	for _, st := range h.ins {
+		if st != nil {
+			st.Close()
+		}
+	}
+	return h.db.Close()
 }
 
 // sampleTime is the time a sample is filed under: when the source took
@@ -270,7 +337,7 @@ func (s *Store) daySize(day int64) int64 {
 func (s *Store) DropDay(day int64) error {
 	s.mu.Lock()
 	if h, ok := s.days[day]; ok {
-		h.db.Close()
+		h.close()
 		delete(s.days, day)
 	}
 	s.mu.Unlock()
