@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 type genSource struct {
 	tags, batch, total int
 	base               int64
+	emitted            atomic.Int64 // ns since the epoch when the last batch was emitted
 }
 
 func (g *genSource) Run(ctx context.Context, out pipeline.Emitter) error {
@@ -38,6 +40,7 @@ func (g *genSource) Run(ctx context.Context, out pipeline.Emitter) error {
 			return nil
 		}
 	}
+	g.emitted.Store(time.Now().UnixNano())
 	<-ctx.Done()
 	return nil
 }
@@ -124,8 +127,11 @@ func TestMeasureIngest(t *testing.T) {
 	if err := s.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	el := ingest(t, s, &genSource{tags: tags, batch: 1000, total: total, base: day0}, 5000)
+	began := time.Now()
+	src := &genSource{tags: tags, batch: 1000, total: total, base: day0}
+	el := ingest(t, s, src, measureBatch())
 	rate := float64(total) / el.Seconds()
+	t.Logf("the source had emitted everything %v after the start", time.Unix(0, src.emitted.Load()).Sub(began).Round(time.Millisecond))
 	t.Logf("ingest: %d samples over %d tags through engine + durable buffer (fsync group) + historian in %v: %.0f samples/s", total, tags, el.Round(time.Millisecond), rate)
 
 	// One tag, one day at 1 s, in a sink of its own (the engine closed
@@ -160,4 +166,13 @@ func TestMeasureIngest(t *testing.T) {
 	if best > 50*time.Millisecond {
 		t.Errorf("day → 1,000 points %v, target ≤ 50 ms", best)
 	}
+}
+
+// measureBatch is the sink's batch size for TestMeasureIngest:
+// WEIR_MEASURE_BATCH, default 10,000.
+func measureBatch() int {
+	if n, err := strconv.Atoi(os.Getenv("WEIR_MEASURE_BATCH")); err == nil && n > 0 {
+		return n
+	}
+	return 10_000
 }
