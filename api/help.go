@@ -41,7 +41,7 @@ var help = map[string]string{
 	"weir_sink_historian_samples_compressed_total":     "Samples the historian's compression (deadband, swinging_door) did not store: acknowledged all the same, the stored points stand for them within the deviation.",
 	"weir_sink_historian_writes_refused_total":         "Write calls the historian refused for lack of room (the newest day alone over max_bytes, or less than min_free_bytes free); the buffer keeps the batch and offers it again.",
 	"weir_sink_historian_disk_bytes":                   "Bytes of the historian's day files (with their WAL) after the disk policy last ran.",
-	"weir_sink_historian_days":                         "Day files the historian holds (one per UTC day with data).",
+	"weir_sink_historian_day_files":                    "Day files the historian holds (one per UTC day with data).",
 	"weir_sink_historian_full":                         "1 while the historian refuses writes for lack of room (reason in last_error of /status and in the log), else 0.",
 	"weir_history_query_duration_seconds":              "Time the historian took to answer GET /api/v1/history, by kind: raw (samples) or aggregate (buckets per interval).",
 	"weir_sink_samples_replayed_total":                 "Samples delivered from a backlog (held across a restart or an outage, sent as historical); not observed in the latency histograms.",

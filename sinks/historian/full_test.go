@@ -99,7 +99,7 @@ func TestStatusFigures(t *testing.T) {
 	}
 	st := s.Status()
 	size, _ := s.Store().Size()
-	if st.Gauges["historian_days"] != 3 || st.Gauges["historian_disk_bytes"] != float64(size) || st.Counters["historian_samples_stored"] != 300 {
+	if st.Gauges["historian_day_files"] != 3 || st.Gauges["historian_disk_bytes"] != float64(size) || st.Counters["historian_samples_stored"] != 300 {
 		t.Fatalf("status %+v, want 3 days, %d bytes, 300 stored", st, size)
 	}
 }
