@@ -298,7 +298,7 @@ func (s *Sink) Status() pipeline.Status {
 		},
 		Gauges: map[string]float64{
 			"historian_disk_bytes": float64(s.bytes.Load()),
-			"historian_day_files":       float64(s.days.Load()),
+			"historian_day_files":  float64(s.days.Load()),
 			"historian_full":       0,
 		},
 	}
