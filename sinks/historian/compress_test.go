@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/weir-edge/weir/model"
 )
 
@@ -360,5 +362,28 @@ func TestCompressionConfig(t *testing.T) {
 		case tc.key != "" && (err == nil || !strings.Contains(err.Error(), tc.key+":")):
 			t.Errorf("%+v: error %v, want one at %s", tc.c, err, tc.key)
 		}
+	}
+}
+
+// The sample decodes strictly (as the configuration loader does) and is
+// valid, compression block included.
+func TestSampleConfig(t *testing.T) {
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader(SampleConfig))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Compression.Method != MethodSwingingDoor || c.Compression.Deviation != 0.05 || len(c.Compression.Tags) != 2 || c.Compression.Tags[1].Deviation != 0.2 {
+		t.Fatalf("decoded %+v", c.Compression)
+	}
+	var bad Config
+	dec = yaml.NewDecoder(strings.NewReader("compression: {method: deadband, devation: 1}"))
+	dec.KnownFields(true)
+	if err := dec.Decode(&bad); err == nil {
+		t.Fatal("a misspelt key decoded")
 	}
 }
