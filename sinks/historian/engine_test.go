@@ -109,7 +109,9 @@ func TestIngestThroughEngine(t *testing.T) {
 // TestMeasureIngest (WEIR_MEASURE=1) is the figures, side by
 // side in one run: sustained ingest through engine + durable buffer +
 // historian, 1,000,000 samples over 1,000 tags; and one tag's day at 1 s
-// (86,400 points) downsampled to 1,000 buckets.
+// (86,400 points) downsampled to 1,000 buckets. WEIR_MEASURE_SAMPLES,
+// WEIR_MEASURE_TAGS and WEIR_MEASURE_BATCH (the sink's batch size,
+// default 10,000) change the run.
 func TestMeasureIngest(t *testing.T) {
 	if os.Getenv("WEIR_MEASURE") != "1" {
 		t.Skip("set WEIR_MEASURE=1 to measure")
@@ -118,6 +120,9 @@ func TestMeasureIngest(t *testing.T) {
 	total, tags := 1_000_000, 1000
 	if n, err := strconv.Atoi(os.Getenv("WEIR_MEASURE_SAMPLES")); err == nil && n > 0 {
 		total = n
+	}
+	if n, err := strconv.Atoi(os.Getenv("WEIR_MEASURE_TAGS")); err == nil && n > 0 {
+		tags = n
 	}
 	s, err := New(Config{Dir: t.TempDir(), MaxBytes: 8 << 30}, nil)
 	if err != nil {

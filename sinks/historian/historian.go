@@ -104,6 +104,7 @@ func (s *Sink) Connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	st.walPages = walPagesFor(s.cfg.MaxBytes)
 	if err := s.enforce(st); err != nil {
 		st.Close()
 		return err

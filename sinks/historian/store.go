@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +21,12 @@ import (
 )
 
 const (
-	dayNs = int64(24 * time.Hour)
+	// defaultWALPages is SQLite's default wal_autocheckpoint.
+	defaultWALPages = 1000
+	// maxWALPages (32 MiB) is the checkpoint interval when max_bytes
+	// allows it (walPagesFor).
+	maxWALPages = 8192
+	dayNs       = int64(24 * time.Hour)
 	// maxOpenDays bounds the open day files; the least recently used one
 	// is closed past it (queries over long ranges reopen them).
 	maxOpenDays = 8
@@ -48,6 +54,13 @@ type Store struct {
 	dir string
 	log *slog.Logger
 
+	// walPages is the WAL size (pages of 4 KiB) at which SQLite copies it
+	// back into the day file (wal_autocheckpoint); set before the first
+	// day opens. Rarer checkpoints mean fewer writes of the same pages (a
+	// batch over many tags dirties a leaf page per tag), at the price of
+	// a WAL that large on disk, within max_bytes.
+	walPages int
+
 	mu     sync.Mutex
 	days   map[int64]*dayDB // open day files by day number
 	closed bool
@@ -70,7 +83,13 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("historian: %w", err)
 	}
-	return &Store{dir: dir, log: log, days: map[int64]*dayDB{}}, nil
+	return &Store{dir: dir, log: log, days: map[int64]*dayDB{}, walPages: defaultWALPages}, nil
+}
+
+// walPagesFor is the checkpoint interval for a bound: a sixteenth of it,
+// from SQLite's default up to maxWALPages.
+func walPagesFor(maxBytes int64) int {
+	return int(min(max(maxBytes/16/4096, defaultWALPages), maxWALPages))
 }
 
 // Dir is the directory of the day files.
@@ -145,7 +164,7 @@ func (s *Store) open(ctx context.Context, day int64, create bool) (*dayDB, error
 	}
 	// synchronous(FULL): a Write acknowledged to the buffer must survive a
 	// power cut, since the buffer then forgets the batch.
-	dsn := "file:" + p + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-16384)"
+	dsn := "file:" + p + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(" + strconv.Itoa(s.walPages) + ")"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("historian: open %s: %w", p, err)
