@@ -249,7 +249,16 @@ func TestHistoryEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(ctx, ln)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-served:
+		case <-time.After(2 * time.Minute):
+			t.Error("server did not stop")
+		}
+	})
 	get := func(path, tok string) (int, []byte) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+path, nil)

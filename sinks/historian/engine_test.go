@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/internal/backoff"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 )
@@ -180,4 +182,67 @@ func measureBatch() int {
 		return n
 	}
 	return 10_000
+}
+
+// TestFullKeepsSamplesInBuffer: while the historian refuses for lack of
+// room, the engine retries and the durable buffer in front holds every
+// sample; once there is room they all arrive.
+func TestFullKeepsSamplesInBuffer(t *testing.T) {
+	const total = 5000
+	var free atomic.Int64 // the file system's free bytes, as the sink sees them
+	free.Store(1 << 20)   // under min_free_bytes
+	s := newSink(t, Config{Dir: t.TempDir()}, time.Unix(0, day0+dayNs/2))
+	s.free = func(string) (int64, error) { return free.Load(), nil }
+	buf, err := durable.Open(durable.Config{Dir: t.TempDir(), Fsync: durable.FsyncGroup}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Options{
+		Sources: []engine.SourceSpec{{Name: "gen", Source: &genSource{tags: 10, batch: 500, total: total, base: day0}}},
+		Sinks:   []engine.SinkSpec{{Name: "history", Sink: s, Buffer: buf}},
+		Backoff: backoff.Policy{Initial: time.Millisecond, Max: 20 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(2 * time.Minute):
+				t.Error("engine did not stop in 2 minutes")
+			}
+		})
+	}
+	defer stop()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute) // bounds a hang
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(2 * time.Millisecond) // polling an outside observation
+		}
+	}
+	waitFor("every sample held by the buffer while the historian refuses", func() bool {
+		return buf.Stats().Depth == total && s.Status().Counters["historian_writes_refused"] >= 2
+	})
+	if st := s.Status(); st.Counters["historian_samples_stored"] != 0 || st.Gauges["historian_full"] != 1 {
+		t.Fatalf("status while full %+v", st)
+	}
+	free.Store(1 << 40) // space freed
+	waitFor("every sample stored once there is room", func() bool { return s.stored.Load() == total })
+	stop()
+	if got := len(readAll(t, s.cfg.Dir)); got != total {
+		t.Fatalf("%d samples on disk, want %d", got, total)
+	}
+	if bs := buf.Stats(); bs.DroppedFull+bs.DroppedDiskFull+bs.DroppedAge != 0 {
+		t.Fatalf("the buffer dropped samples: %+v", bs)
+	}
 }
