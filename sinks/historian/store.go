@@ -164,7 +164,13 @@ func (s *Store) open(ctx context.Context, day int64, create bool) (*dayDB, error
 	}
 	// synchronous(FULL): a Write acknowledged to the buffer must survive a
 	// power cut, since the buffer then forgets the batch.
-	dsn := "file:" + p + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(" + strconv.Itoa(s.walPages) + ")"
+	dsn := "file:" + p + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=wal_autocheckpoint(" + strconv.Itoa(s.walPages) + ")"
+	if create {
+		// The day being written: its working set is a leaf page per tag
+		// (1,000 tags: 4 MiB) plus the inner pages. Days opened for
+		// queries keep SQLite's 2 MiB, so eight open days stay small.
+		dsn += "&_pragma=cache_size(-16384)"
+	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("historian: open %s: %w", p, err)
