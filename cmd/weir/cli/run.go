@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/weir-edge/weir/alarms"
 	"github.com/weir-edge/weir/api"
 	"github.com/weir-edge/weir/audit"
@@ -276,7 +278,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 				tokens.Mount(mux)
 				history.Mount(mux)
 			},
-			SecurityStats: secStream, AuditStats: trail,
+			SecurityStats: secStream, AuditStats: trail, Collectors: []prometheus.Collector{history},
 			TLS: served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
