@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weir-edge/weir/alarms"
@@ -359,7 +360,7 @@ func (g *Gateway) serveAPI(ctx context.Context, eg *errgroup.Group) (remove func
 			history.Mount(mux)
 			configAPI.Mount(mux)
 		},
-		SecurityStats: g.secStream, AuditStats: g.trail,
+		SecurityStats: g.secStream, AuditStats: g.trail, Collectors: []prometheus.Collector{history},
 		TLS: g.served.tls, AllowedHosts: g.served.hosts, Limits: g.served.limits, Events: g.events})
 	eg.Go(func() error { return srv.Serve(ctx, g.ln) })
 	return remove
