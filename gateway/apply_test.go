@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-edge/weir/alarms"
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/model"
@@ -283,4 +284,27 @@ func TestMeasureApplyLargeConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d bytes, 10,000+ tags: check %s (%s), apply %s (%s); diff text %d bytes", len(bigger), check, res.Summary, time.Since(t0), res2.Summary, len(res2.Text))
+}
+
+// A rule changed live rebuilds the chain; its alarm keeps its state.
+func TestApplyRulesKeepsAlarmState(t *testing.T) {
+	dir := t.TempDir()
+	plc := startPlant(t, 7)
+	rule := func(limit string) string {
+		return "rules:\n  - name: hot\n    when: \"x > " + limit + "\"\n    vars: {x: plant/plc1/run_cmd}\n    var_types: {x: bool}\n" +
+			"    actions:\n      - alarm: {name: hot_alarm, priority: high, message: m}\n"
+	}
+	text := offlineConfig(t, dir, plc, "out") + strings.ReplaceAll(rule("1"), "x > 1", "x")
+	g, _, _ := startFromFile(t, dir, text)
+	if _, err := g.mgr.Raise("hot_alarm", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	changed := offlineConfig(t, dir, plc, "out") + strings.ReplaceAll(rule("1"), "x > 1", "!x")
+	res, err := g.ApplyYAML(context.Background(), []byte(changed), ApplyInfo{Actor: "test"})
+	if err != nil || !res.Diff.Processors || len(res.Restart) != 0 {
+		t.Fatalf("apply = %+v, %v", res, err)
+	}
+	if a, ok := g.mgr.Get("hot_alarm"); !ok || a.State != alarms.Unack {
+		t.Fatalf("alarm after the reload: %+v %v, want its raised state kept", a, ok)
+	}
 }
