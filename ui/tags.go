@@ -17,8 +17,10 @@ import (
 // values live over GET /api/v1/stream (server-sent events), or by polling
 // /ui/tags/values when the stream is not there.
 
-// tagsPageSize is the rows (folders and tags) of one page.
-const tagsPageSize = 100
+// tagsPageSize is the rows (folders and tags) of one page: more than a
+// panel PC shows at once, and few enough to subscribe to one by one
+// (GET /api/v1/stream takes at most 64 patterns).
+const tagsPageSize = 50
 
 func (u *UI) tagsPage() Page {
 	return Page{Name: "tags", Title: "Tags", Path: "/ui/tags", Nav: true, Scripts: []string{"js/tags.js"},

@@ -176,8 +176,8 @@ func TestTagsPaginate(t *testing.T) {
 	if n := strings.Count(body, "data-tag="); n != tagsPageSize {
 		t.Fatalf("%d rows, want %d", n, tagsPageSize)
 	}
-	if !strings.Contains(body, `data-tag="big/t00300"`) || !strings.Contains(body, "page 4 of 100") {
-		t.Error("page 3 is not rows 300..399")
+	if !strings.Contains(body, `data-tag="big/t00150"`) || !strings.Contains(body, "page 4 of 200") {
+		t.Error("page 3 is not rows 150..199")
 	}
 	if strings.Contains(body, "Write…") {
 		t.Error("a viewer is offered a write")

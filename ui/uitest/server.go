@@ -105,7 +105,12 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 		}
 	}}).Handler()
 	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		// Live streams (an EventSource of a page still open) would hold
+		// Close forever: cut them first.
+		srv.CloseClientConnections()
+		srv.Close()
+	})
 	s.URL = srv.URL
 	return s
 }
