@@ -253,6 +253,17 @@ func (b *Browser) Logout() {
 	b.WaitFor(`location.pathname === '/ui/login' && document.querySelector('#login') !== null`)
 }
 
+// Viewport sets the size of the page; mobile emulates a phone (touch,
+// device scale 2).
+func (b *Browser) Viewport(width, height int64, mobile bool) {
+	b.t.Helper()
+	if mobile {
+		b.Run(chromedp.EmulateViewport(width, height, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+		return
+	}
+	b.Run(chromedp.EmulateViewport(width, height))
+}
+
 // CSPViolations returns what the page's Content-Security-Policy blocked
 // since it loaded.
 func (b *Browser) CSPViolations() []string {
@@ -260,10 +271,11 @@ func (b *Browser) CSPViolations() []string {
 	return Eval[[]string](b, `window.__weirCSP || []`)
 }
 
-// Screenshot saves the whole page as a PNG.
+// Screenshot saves what the viewport shows (Width×Height unless Viewport
+// changed it) as a PNG.
 func (b *Browser) Screenshot(path string) {
 	b.t.Helper()
-	png := Get(b, chromedp.FullScreenshot(100))
+	png := Get(b, chromedp.CaptureScreenshot())
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		b.t.Fatal(err)
 	}

@@ -45,9 +45,12 @@ type ServerOptions struct {
 // Server is the API with authentication, the latest-value store and the
 // web UI, listening on 127.0.0.1:0 until the test ends.
 type Server struct {
-	URL    string
-	Auth   *auth.Authenticator
-	Values *latest.Store
+	URL string
+	// Handler is the whole handler tree (guard, authentication, API, UI),
+	// for calling it without the network.
+	Handler http.Handler
+	Auth    *auth.Authenticator
+	Values  *latest.Store
 	// Tokens holds an API token per role, of user "<role>-token".
 	Tokens map[security.Role]string
 	gate   *acceptGate
@@ -112,6 +115,7 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 		srv.Close()
 	})
 	s.URL = srv.URL
+	s.Handler = h
 	return s
 }
 
