@@ -171,10 +171,15 @@ func (gd *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	if r.URL.Path == "/" || r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/") {
 		h.Set("Content-Security-Policy", UICSP)
+		// A page with "no-referrer" makes Chromium send "Origin: null" on
+		// its own form posts and fetches, which the Origin check below
+		// must refuse; "same-origin" sends the page's origin to itself
+		// and nothing to anybody else.
+		h.Set("Referrer-Policy", "same-origin")
 	} else {
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
 	}
-	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	if r.TLS != nil {
 		h.Set("Strict-Transport-Security", "max-age=31536000")

@@ -8,9 +8,11 @@ import (
 	"github.com/weir-edge/weir/ui/uitest"
 )
 
-// TestScreenshots writes docs/screenshots/{overview,tags,tags-phone}.png
-// (1280×800, and a phone) from a server with 10,000 tags. Behind
-// WEIR_SCREENSHOTS=1: the pictures are committed, not made by every run.
+// TestScreenshots writes docs/screenshots/overview-faults.png (a sink
+// retrying with a backlog) and tags-10k.png (a machine of a 10,000-tag
+// store) at 1280×800. Behind WEIR_SCREENSHOTS=1: the pictures are
+// committed, not made by every run. The demo's own screenshots come from
+// cmd/weir/cli's TestDemoWebUI.
 func TestScreenshots(t *testing.T) {
 	if os.Getenv("WEIR_SCREENSHOTS") != "1" {
 		t.Skip("writes docs/screenshots: WEIR_SCREENSHOTS=1")
@@ -25,16 +27,8 @@ func TestScreenshots(t *testing.T) {
 	}
 	b.Open(s.URL + "/ui/")
 	b.WaitFor(`document.querySelector('#sinks') !== null`)
-	b.Screenshot(filepath.Join(dir, "overview.png"))
-	b.Open(s.URL + "/ui/tags?path=plant/line1")
-	b.Screenshot(filepath.Join(dir, "tags.png"))
+	b.Screenshot(filepath.Join(dir, "overview-faults.png"))
 	b.Open(s.URL + "/ui/tags?path=plant/area03/machine07")
-	b.Screenshot(filepath.Join(dir, "tags-machine.png"))
-	b.Viewport(390, 844, true)
-	b.Open(s.URL + "/ui/tags?path=plant/line1")
-	b.Screenshot(filepath.Join(dir, "tags-phone.png"))
-	b.Open(s.URL + "/ui/")
-	b.WaitFor(`document.querySelector('#sinks') !== null`)
-	b.Screenshot(filepath.Join(dir, "overview-phone.png"))
+	b.Screenshot(filepath.Join(dir, "tags-10k.png"))
 	noCSPViolations(t, b)
 }

@@ -190,7 +190,8 @@ func (b *Browser) WaitFor(expr string) {
 			return
 		}
 		if !navigated(err) || left <= 0 {
-			b.t.Fatalf("browser: waiting for %s: %v", expr, err)
+			where, _ := Try(b, chromedp.Evaluate[string](`location.href + ' shows: ' + (document.body ? document.body.innerText.slice(0, 400) : '')`))
+			b.t.Fatalf("browser: waiting for %s: %v\n(the page: %s)", expr, err, where)
 		}
 		// Let the new page's execution context appear; bounded by deadline.
 		time.Sleep(20 * time.Millisecond)

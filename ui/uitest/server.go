@@ -100,7 +100,9 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 		t.Fatal(err)
 	}
 	values := &api.Values{Store: s.Values, Gate: gate, Audit: opts.Audit}
-	h := api.New(api.Options{Status: opts.Status, Auth: a, NodeID: "test-gw", Extra: func(mux *http.ServeMux) {
+	// AllowedHosts non-nil: the guard checks Host and Origin as a served
+	// gateway does (loopback names and addresses).
+	h := api.New(api.Options{Status: opts.Status, Auth: a, NodeID: "test-gw", AllowedHosts: []string{}, Extra: func(mux *http.ServeMux) {
 		values.Mount(mux)
 		u.Mount(mux)
 		if opts.Extra != nil {
