@@ -195,8 +195,13 @@ func TestUIPagesRedirectToLogin(t *testing.T) {
 	if role, public := RequiredRole("GET", "/status2", false); public || role != security.Viewer {
 		t.Errorf("the row for / is exact: /status2 = %q public %v", role, public)
 	}
-	if rec := r.do("GET", "/ui/", "", ""); !strings.Contains(rec.Header().Get("Content-Security-Policy"), "script-src 'self'") {
-		t.Errorf("UI CSP missing: %q", rec.Header().Get("Content-Security-Policy"))
+	if rec := r.do("GET", "/ui/", "", ""); !strings.Contains(rec.Header().Get("Content-Security-Policy"), "script-src 'self'") ||
+		rec.Header().Get("Referrer-Policy") != "same-origin" {
+		t.Errorf("UI CSP %q, Referrer-Policy %q", rec.Header().Get("Content-Security-Policy"), rec.Header().Get("Referrer-Policy"))
+	}
+	if rec := r.do("GET", "/status", "", ""); rec.Header().Get("Referrer-Policy") != "no-referrer" ||
+		strings.Contains(rec.Header().Get("Content-Security-Policy"), "script-src") {
+		t.Errorf("API answers: CSP %q, Referrer-Policy %q", rec.Header().Get("Content-Security-Policy"), rec.Header().Get("Referrer-Policy"))
 	}
 }
 
