@@ -171,10 +171,9 @@ func (gd *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	if r.URL.Path == "/" || r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/") {
 		h.Set("Content-Security-Policy", UICSP)
-		// A page with "no-referrer" makes Chromium send "Origin: null" on
-		// its own form posts and fetches, which the Origin check below
-		// must refuse; "same-origin" sends the page's origin to itself
-		// and nothing to anybody else.
+		// same-origin, not no-referrer: under no-referrer a browser sends
+		// "Origin: null" with a form post (the login form), which the
+		// Origin check below must refuse. Other sites still get nothing.
 		h.Set("Referrer-Policy", "same-origin")
 	} else {
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
