@@ -58,6 +58,8 @@ type Options struct {
 	SecurityStats SecurityEventSource
 	// AuditStats, when set, adds the weir_audit_* metrics of the trail.
 	AuditStats AuditSource
+	// Collectors are further metrics, such as History's query durations.
+	Collectors []prometheus.Collector
 }
 
 // Server is the HTTP listener. Construct with New, then Serve.
@@ -88,6 +90,7 @@ func New(opts Options) *Server {
 	if opts.AuditStats != nil {
 		reg.MustRegister(auditCollector{opts.AuditStats})
 	}
+	reg.MustRegister(opts.Collectors...)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogAdapter{opts.Logger}}))
 	// Liveness: the process answers. It says nothing about the plant or

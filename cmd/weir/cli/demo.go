@@ -223,7 +223,7 @@ func portFree(addr string) bool {
 }
 
 // demoConfig renders the demo's configuration from the plant's register
-// map: one device, one poll group at 1 s, one MQTT sink.
+// map: one device, one poll group at 1 s, an MQTT sink and the local historian.
 func demoConfig(simAddr, brokerAddr, httpAddr, topicPrefix, dataDir string) (string, error) {
 	tags, err := yaml.Marshal(sim.PlantTags())
 	if err != nil {
@@ -286,6 +286,13 @@ sources:
       topic_prefix: %s
       qos: 1
       retain: true
+  - name: history
+    # The local historian on this box: the web UI's trends, GET
+    # /api/v1/history and weir history export read it.
+    buffer: {type: disk, max_bytes: 67108864, max_age: 24h, policy: drop_oldest}
+    historian:
+      retention: 7d
+      max_bytes: 268435456
 `, brokerAddr, os.Getpid(), topicPrefix)
 	return b.String(), nil
 }

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/weir-edge/weir/alarms"
 	"github.com/weir-edge/weir/api"
 	"github.com/weir-edge/weir/audit"
@@ -187,8 +189,8 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	lastValues := latest.New(maxLatestTags)
 	// Security events enter before the rules, so a rule can raise an
 	// alarm on them (weir/_security/auth.login_failed).
-	opts.Processors = append(opts.Processors, secStream, ruleProc, lastValues)
-	opts.ProcessorNames = append(opts.ProcessorNames, "security-events", "rules", "latest-values")
+	opts.Processors = append(opts.Processors, secStream, ruleProc, alarms.NewStage(mgr), lastValues)
+	opts.ProcessorNames = append(opts.ProcessorNames, "security-events", "rules", "alarms", "latest-values")
 	// Parsing and building a large configuration (10,000 tags) leaves tens
 	// of MB of garbage behind; hand it back to the OS before running for
 	// months.
@@ -283,7 +285,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 				history.Mount(mux)
 				webUI.Mount(mux)
 			},
-			SecurityStats: secStream, AuditStats: trail,
+			SecurityStats: secStream, AuditStats: trail, Collectors: []prometheus.Collector{history},
 			TLS: served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})
 		g.Go(func() error { return srv.Serve(gctx, httpLn) })
 	}
