@@ -140,6 +140,12 @@ func TestRouteRoles(t *testing.T) {
 		{"GET", "/no/such/route", "", security.Viewer},
 		{"PUT", "/api/v1/settings", "{}", security.Admin},
 		{"GET", "/healthz/../api/v1/tokens", "", security.Admin},
+		{"GET", "/", "", ""},
+		{"GET", "/ui/login", "", ""},
+		{"POST", "/ui/login", "user=a&password=b", ""},
+		{"GET", "/ui/static/v1/css/weir.css", "", ""},
+		{"POST", "/ui/logout", "", security.Viewer},
+		{"POST", "/ui/static/x", "", security.Viewer},
 	}
 	checkRouteRoles(t, r, routes)
 	// A rig of its own: access-denied events are rate-limited per user.
@@ -192,6 +198,36 @@ func checkRouteRoles(t *testing.T, r *authRig, routes []routeCase) {
 				}
 			}
 		})
+	}
+}
+
+// A browser opening a UI page without a session goes to the login form
+// (htmx: HX-Redirect), not to a JSON 401; "/" is only a redirect, not a
+// public prefix.
+func TestUIPagesRedirectToLogin(t *testing.T) {
+	r := newAuthRig(t, auth.Config{})
+	for _, p := range []string{"/ui/", "/ui", "/ui/tags"} {
+		if rec := r.do("GET", p, "", ""); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/ui/login" {
+			t.Errorf("GET %s: %d %q, want 303 to /ui/login", p, rec.Code, rec.Header().Get("Location"))
+		}
+	}
+	req := httptest.NewRequest("GET", "/ui/overview/fragment", nil)
+	req.Header.Set("HX-Request", "true")
+	rec := httptest.NewRecorder()
+	r.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized || rec.Header().Get("HX-Redirect") != "/ui/login" {
+		t.Errorf("htmx request: %d %q, want 401 with HX-Redirect", rec.Code, rec.Header().Get("HX-Redirect"))
+	}
+	if role, public := RequiredRole("GET", "/status2", false); public || role != security.Viewer {
+		t.Errorf("the row for / is exact: /status2 = %q public %v", role, public)
+	}
+	if rec := r.do("GET", "/ui/", "", ""); !strings.Contains(rec.Header().Get("Content-Security-Policy"), "script-src 'self'") ||
+		rec.Header().Get("Referrer-Policy") != "same-origin" {
+		t.Errorf("UI CSP %q, Referrer-Policy %q", rec.Header().Get("Content-Security-Policy"), rec.Header().Get("Referrer-Policy"))
+	}
+	if rec := r.do("GET", "/status", "", ""); rec.Header().Get("Referrer-Policy") != "no-referrer" ||
+		strings.Contains(rec.Header().Get("Content-Security-Policy"), "script-src") {
+		t.Errorf("API answers: CSP %q, Referrer-Policy %q", rec.Header().Get("Content-Security-Policy"), rec.Header().Get("Referrer-Policy"))
 	}
 }
 

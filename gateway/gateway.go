@@ -28,6 +28,7 @@ import (
 	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/historian"
 	"github.com/weir-edge/weir/sinks/sparkplug"
+	"github.com/weir-edge/weir/ui"
 	"github.com/weir-edge/weir/writegate"
 	"github.com/weir-edge/weir/writegate/mqttcmd"
 )
@@ -351,6 +352,11 @@ func (g *Gateway) serveAPI(ctx context.Context, eg *errgroup.Group) (remove func
 		history.Store = sinkHistory{g.historian}
 	}
 	configAPI := &api.Config{Manager: configManager{g}, Log: log}
+	webUI, err := ui.New(ui.Options{Sessions: g.authn, Status: g.eng, Values: g.lastValues, NodeID: g.node,
+		Version: g.opts.Version, Log: g.log.With("component", "ui")})
+	if err != nil { // templates that do not parse: a programming error the ui tests catch
+		g.log.Error("web UI not served", "err", err)
+	}
 	srv := api.New(api.Options{Status: withAuditStatus{g.eng, g.trail}, NodeID: g.node, Version: g.opts.Version, Logger: log,
 		Auth: g.authn,
 		Extra: func(mux *http.ServeMux) {
@@ -359,6 +365,9 @@ func (g *Gateway) serveAPI(ctx context.Context, eg *errgroup.Group) (remove func
 			tokens.Mount(mux)
 			history.Mount(mux)
 			configAPI.Mount(mux)
+			if webUI != nil {
+				webUI.Mount(mux)
+			}
 		},
 		SecurityStats: g.secStream, AuditStats: g.trail, Collectors: []prometheus.Collector{history},
 		TLS: g.served.tls, AllowedHosts: g.served.hosts, Limits: g.served.limits, Events: g.events})
