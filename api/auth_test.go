@@ -126,6 +126,8 @@ func TestRouteRoles(t *testing.T) {
 		{"GET", "/api/v1/alarms/hot", "", security.Viewer},
 		{"GET", "/api/v1/history?tag=plant/speed", "", security.Viewer},
 		{"POST", "/api/v1/write", `{"path":"plant/speed","value":300}`, security.Operator},
+		{"GET", "/api/v1/write/policy", "", security.Operator},
+		{"GET", "/api/v1/audit/verify", "", security.Viewer},
 		{"POST", "/api/v1/alarms/hot/ack", `{"comment":"seen"}`, security.Operator},
 		{"POST", "/api/v1/alarms/hot/shelve", `{"duration":"1h"}`, security.Operator},
 		{"GET", "/api/v1/tokens", "", security.Admin},

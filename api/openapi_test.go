@@ -27,6 +27,8 @@ type stubDeps struct {
 	AuditTail
 	AlarmStore
 	HistoryStore
+	WritePolicies
+	AuditVerifier
 }
 
 // fullServer mounts every endpoint of the package, as weir run does.
@@ -38,6 +40,8 @@ func fullServer(t *testing.T) *Server {
 		(&Alarms{Store: d}).Mount(mux)
 		(&Tokens{Store: &auth.TokenStore{}}).Mount(mux)
 		(&History{Store: d}).Mount(mux)
+		(&WritePolicy{Gate: d}).Mount(mux)
+		(&AuditVerify{Trail: d}).Mount(mux)
 	}})
 }
 

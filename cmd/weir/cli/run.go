@@ -275,6 +275,8 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 				alarmAPI.Mount(mux)
 				tokens.Mount(mux)
 				history.Mount(mux)
+				(&api.WritePolicy{Gate: gate}).Mount(mux)
+				(&api.AuditVerify{Trail: trail, Log: log.With("component", "api")}).Mount(mux)
 			},
 			SecurityStats: secStream, AuditStats: trail,
 			TLS: served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})
