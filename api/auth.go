@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/weir-edge/weir/auth"
@@ -26,6 +27,7 @@ type routeRole struct {
 	path   string // exact, or a prefix when it ends in "/"
 	role   security.Role
 	public bool
+	exact  bool // path "/" only, not a prefix
 }
 
 // routeRoles is the access table, first match wins. Reading is viewer,
@@ -35,6 +37,16 @@ type routeRole struct {
 var routeRoles = []routeRole{
 	{method: "GET", path: "/healthz", public: true},
 	{method: "GET", path: "/readyz", public: true},
+	// The web UI (package ui): the login form, its assets and the
+	// redirect of / are public; every other page needs a session (or any
+	// credential) of a viewer, and what it shows or offers follows the
+	// role. Unsafe requests by cookie also need the CSRF token (auth).
+	{method: "GET", path: "/", public: true, exact: true},
+	{method: "GET", path: "/ui/login", public: true},
+	{method: "POST", path: "/ui/login", public: true},
+	{method: "GET", path: "/ui/static/", public: true},
+	{path: "/ui/", role: security.Viewer},
+	{path: "/ui", role: security.Viewer},
 	{path: "/api/v1/tokens", role: security.Admin},
 	{path: "/api/v1/tokens/", role: security.Admin},
 	{method: "POST", path: "/api/v1/write", role: security.Operator},
@@ -63,7 +75,7 @@ func RequiredRole(method, p string, metricsPublic bool) (role security.Role, pub
 		if rr.method != "" && rr.method != method {
 			continue
 		}
-		if p == rr.path || (rr.path[len(rr.path)-1] == '/' && len(p) > len(rr.path) && p[:len(rr.path)] == rr.path) {
+		if p == rr.path || (!rr.exact && rr.path[len(rr.path)-1] == '/' && len(p) > len(rr.path) && p[:len(rr.path)] == rr.path) {
 			return rr.role, rr.public
 		}
 	}
@@ -94,11 +106,25 @@ func RequireAuth(a Authenticator, next http.Handler) http.Handler {
 			w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, d.RetryAfter.Round(time.Second))/time.Second)))
 			writeError(w, http.StatusTooManyRequests, "too many requests; try again later", nil)
 		default:
+			// A browser on a UI page goes to the login form, not to a
+			// JSON 401; htmx follows HX-Redirect.
+			if uiPath(r.URL.Path) && r.Header.Get("HX-Request") != "" {
+				w.Header().Set("HX-Redirect", "/ui/login")
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			if uiPath(r.URL.Path) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+				http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+				return
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="weir", Basic realm="weir", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, "authentication required", nil)
 		}
 	})
 }
+
+// uiPath reports a path of the web UI (package ui).
+func uiPath(p string) bool { return p == "/ui" || strings.HasPrefix(p, "/ui/") }
 
 // roleKey is the context key of the authenticated caller's role.
 type roleKey struct{}

@@ -136,6 +136,12 @@ func TestRouteRoles(t *testing.T) {
 		{"GET", "/no/such/route", "", security.Viewer},
 		{"PUT", "/api/v1/config", "{}", security.Admin},
 		{"GET", "/healthz/../api/v1/tokens", "", security.Admin},
+		{"GET", "/", "", ""},
+		{"GET", "/ui/login", "", ""},
+		{"POST", "/ui/login", "user=a&password=b", ""},
+		{"GET", "/ui/static/v1/css/weir.css", "", ""},
+		{"POST", "/ui/logout", "", security.Viewer},
+		{"POST", "/ui/static/x", "", security.Viewer},
 	}
 	for _, rt := range routes {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
@@ -167,6 +173,31 @@ func TestRouteRoles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A browser opening a UI page without a session goes to the login form
+// (htmx: HX-Redirect), not to a JSON 401; "/" is only a redirect, not a
+// public prefix.
+func TestUIPagesRedirectToLogin(t *testing.T) {
+	r := newAuthRig(t, auth.Config{})
+	for _, p := range []string{"/ui/", "/ui", "/ui/tags"} {
+		if rec := r.do("GET", p, "", ""); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/ui/login" {
+			t.Errorf("GET %s: %d %q, want 303 to /ui/login", p, rec.Code, rec.Header().Get("Location"))
+		}
+	}
+	req := httptest.NewRequest("GET", "/ui/overview/fragment", nil)
+	req.Header.Set("HX-Request", "true")
+	rec := httptest.NewRecorder()
+	r.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized || rec.Header().Get("HX-Redirect") != "/ui/login" {
+		t.Errorf("htmx request: %d %q, want 401 with HX-Redirect", rec.Code, rec.Header().Get("HX-Redirect"))
+	}
+	if role, public := RequiredRole("GET", "/status2", false); public || role != security.Viewer {
+		t.Errorf("the row for / is exact: /status2 = %q public %v", role, public)
+	}
+	if rec := r.do("GET", "/ui/", "", ""); !strings.Contains(rec.Header().Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Errorf("UI CSP missing: %q", rec.Header().Get("Content-Security-Policy"))
 	}
 }
 

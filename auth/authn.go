@@ -84,6 +84,8 @@ type Authenticator struct {
 	// memory.
 	basicMu sync.Mutex
 	basicOK map[[32]byte]time.Time
+	// sessions are the web UI's logins (session.go).
+	sessions sessions
 }
 
 // maxObject caps the request named in an event.
@@ -168,6 +170,14 @@ func (a *Authenticator) Check(r *http.Request, need security.Role) Decision {
 	if len(object) > maxObject { // the path is the caller's text
 		object = strings.ToValidUTF8(object[:maxObject], "") + "…"
 	}
+	// A browser session (session.go) is a credential like a token: 256
+	// random bits, accepted during a back-off. It is looked at only when
+	// the request carries nothing else.
+	if len(r.Header.Values("Authorization")) == 0 && !hasVerifiedCert(r) {
+		if id, has, err := a.fromSession(r, now); has {
+			return a.checkSession(r, id, err, object, need, now)
+		}
+	}
 	if wait, blocked := a.failures.blocked(host, now); blocked {
 		// Backing off is against guessing. A verified certificate, a valid
 		// API token or a valid JWT cannot be guessed (a token is 256 random
@@ -216,7 +226,8 @@ func (a *Authenticator) Check(r *http.Request, need security.Role) Decision {
 // authorize is what follows a successful authentication: the LoginOK
 // event, the per-caller rate limit and the role check.
 func (a *Authenticator) authorize(r *http.Request, id Identity, object string, need security.Role, now time.Time) Decision {
-	if a.seen.first(id.Method+"|"+id.credential, now, LoginOKEvery) {
+	// A session's login was recorded when it was opened (Login).
+	if id.Method != "session" && a.seen.first(id.Method+"|"+id.credential, now, LoginOKEvery) {
 		a.record(r, security.Event{Kind: security.LoginOK, Severity: security.SeverityInfo, Actor: "api:" + id.User,
 			Object: object, Outcome: "ok", Detail: "by " + id.Method + ", role " + string(id.Role)})
 	}
@@ -416,6 +427,33 @@ func certMatches(c *x509.Certificate, m ClientCert) bool {
 		}
 	}
 	return false
+}
+
+func hasVerifiedCert(r *http.Request) bool {
+	return r.TLS != nil && len(r.TLS.VerifiedChains) > 0
+}
+
+// checkSession finishes Check for a request carrying a session cookie: a
+// live session is authorized like any identity; a wrong CSRF token is
+// refused (403) and an unknown or expired session is unauthenticated
+// (401), each with a bounded event. Neither counts toward the back-off:
+// a stale cookie is not a guess.
+func (a *Authenticator) checkSession(r *http.Request, id Identity, err error, object string, need security.Role, now time.Time) Decision {
+	switch {
+	case err == nil:
+		return a.authorize(r, id, object, need, now)
+	case errors.Is(err, errCSRF):
+		if ok, sup := a.eventsBy.allowEvent("csrf|"+id.User, now); ok {
+			a.record(r, security.Event{Kind: security.AccessDenied, Severity: security.SeverityWarning,
+				Actor: "api:" + id.User, Object: object, Outcome: "denied", Detail: withSuppressed("web session: "+err.Error(), sup)})
+		}
+		return Decision{Outcome: Forbidden, Identity: id}
+	}
+	if ok, sup := a.eventsBy.allowEvent("anon|"+remoteHost(r.RemoteAddr), now); ok && !errors.Is(err, errSessionExpired) {
+		a.record(r, security.Event{Kind: security.LoginFailed, Severity: security.SeverityNotice,
+			Object: object, Outcome: "failed", Detail: withSuppressed("web session: "+err.Error(), sup)})
+	}
+	return Decision{Outcome: Unauthenticated}
 }
 
 func remoteHost(addr string) string {

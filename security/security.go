@@ -74,6 +74,7 @@ const (
 	LoginFailed       Kind = "auth.login_failed"    // wrong, unknown, expired or revoked credentials
 	AccessDenied      Kind = "auth.access_denied"   // authenticated, but the role does not allow it
 	RequestRefused    Kind = "auth.request_refused" // refused before authentication: Host/Origin, size, rate or connection limit, missing MQTT proof
+	Logout            Kind = "auth.logout"          // a web session ended: closed by its user, or expired
 	TokenCreated      Kind = "auth.token_created"
 	TokenRevoked      Kind = "auth.token_revoked"
 	WriteAllowed      Kind = "write.allowed"

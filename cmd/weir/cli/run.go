@@ -26,6 +26,7 @@ import (
 	"github.com/weir-edge/weir/secevents"
 	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/sparkplug"
+	"github.com/weir-edge/weir/ui"
 	"github.com/weir-edge/weir/writegate"
 	"github.com/weir-edge/weir/writegate/mqttcmd"
 )
@@ -268,6 +269,11 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 		alarmAPI := &api.Alarms{Store: mgr, Events: events, Log: log.With("component", "api")}
 		tokens := &api.Tokens{Store: authn.Tokens(), MaxLifetime: authn.TokenMaxLifetime(), Events: events, Log: log.With("component", "api")}
 		history := &api.History{Store: historyStore(opts.Sinks), Log: log.With("component", "api")}
+		webUI, err := ui.New(ui.Options{Sessions: authn, Status: eng, Values: lastValues, NodeID: node,
+			Version: currentVersion().version, Log: log.With("component", "ui")})
+		if err != nil {
+			return err
+		}
 		srv := api.New(api.Options{Status: withAuditStatus{eng, trail}, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
 			Auth: authn,
 			Extra: func(mux *http.ServeMux) {
@@ -277,6 +283,7 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 				history.Mount(mux)
 				(&api.WritePolicy{Gate: gate}).Mount(mux)
 				(&api.AuditVerify{Trail: trail, Log: log.With("component", "api")}).Mount(mux)
+				webUI.Mount(mux)
 			},
 			SecurityStats: secStream, AuditStats: trail,
 			TLS: served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})

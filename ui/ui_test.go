@@ -1,0 +1,191 @@
+package ui
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weir-edge/weir/api"
+	"github.com/weir-edge/weir/auth"
+	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/pipeline"
+	"github.com/weir-edge/weir/processors/latest"
+	"github.com/weir-edge/weir/security"
+)
+
+// rig is an API server with the UI mounted, a token per role and a
+// cookie-keeping client.
+type rig struct {
+	srv    *httptest.Server
+	authn  *auth.Authenticator
+	store  *latest.Store
+	tokens map[security.Role]string
+}
+
+type fixedStatus struct{ st engine.Status }
+
+func (f fixedStatus) Status() engine.Status { return f.st }
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	hash, err := auth.HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(auth.Config{Users: []auth.User{{Name: "alice", Role: security.Operator, PasswordHash: hash}}},
+		auth.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := latest.New(0)
+	store.Process([]model.Sample{
+		{Path: "plant/line1/speed", Value: model.Float(21.5), SourceTime: time.Now().UnixNano()},
+		{Path: "plant/line1/temp", Value: model.Int(70), SourceTime: time.Now().UnixNano()},
+		{Path: "plant/line2/speed", Value: model.Float(3), SourceTime: time.Now().UnixNano()},
+	})
+	st := engine.Status{Ready: true, Components: []engine.ComponentStatus{
+		{Kind: "source", Status: pipeline.Status{Name: "plc1", State: "running", Counters: map[string]uint64{"samples": 10}}, Up: true},
+		{Kind: "sink", Status: pipeline.Status{Name: "mqtt", State: "retrying", LastError: "connection refused",
+			Counters: map[string]uint64{"samples_written": 3}}},
+	}}
+	u, err := New(Options{Sessions: a, Status: fixedStatus{st}, Values: store, NodeID: "gw1", Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Options{Status: fixedStatus{st}, Auth: a, Extra: u.Mount}).Handler())
+	t.Cleanup(srv.Close)
+	r := &rig{srv: srv, authn: a, store: store, tokens: map[security.Role]string{}}
+	for _, role := range security.Roles {
+		tok, _, err := a.Tokens().Create(string(role)+"-user", role, time.Hour, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.tokens[role] = tok
+	}
+	return r
+}
+
+func (r *rig) client(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 2 * time.Minute}
+}
+
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
+
+func (r *rig) login(t *testing.T, c *http.Client, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.PostForm(r.srv.URL+"/ui/login", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestLoginPagesLogout(t *testing.T) {
+	r := newRig(t)
+	c := r.client(t)
+	resp, body := get(t, c, r.srv.URL+"/")
+	if resp.Request.URL.Path != "/ui/login" || !strings.Contains(body, `name="password"`) {
+		t.Fatalf("/ without a session ended at %s", resp.Request.URL)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("CSP %q", csp)
+	}
+	if resp, body := r.login(t, c, url.Values{"user": {"alice"}, "password": {"wrong"}}); resp.StatusCode != http.StatusUnauthorized ||
+		!strings.Contains(body, "Wrong user") {
+		t.Fatalf("bad password: %d", resp.StatusCode)
+	}
+	resp, body = r.login(t, c, url.Values{"user": {"alice"}, "password": {"correct horse"}})
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/ui/" {
+		t.Fatalf("good password: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	for _, want := range []string{`id="user">alice<`, "operator", "plc1", "connection refused", `hx-get="/ui/overview/status"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("overview lacks %q", want)
+		}
+	}
+	m := csrfMeta.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no csrf-token meta")
+	}
+	_, body = get(t, c, r.srv.URL+"/ui/tags?path=plant/line1")
+	for _, want := range []string{`data-tag="plant/line1/speed"`, ">21.5<", `data-stream="plant/line1/&#43;"`, "Write…"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("tags page lacks %q", want)
+		}
+	}
+	// Static files: versioned URL, cached for a year.
+	js := regexp.MustCompile(`src="(/ui/static/[0-9a-f]+/js/weir.js)"`).FindStringSubmatch(body)
+	if js == nil {
+		t.Fatal("no weir.js")
+	}
+	resp, _ = get(t, c, r.srv.URL+js[1])
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
+		t.Errorf("static: %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	// Logout needs the CSRF token.
+	req, _ := http.NewRequest("POST", r.srv.URL+"/ui/logout", nil)
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("logout without CSRF: %v %v", resp.StatusCode, err)
+	}
+	req, _ = http.NewRequest("POST", r.srv.URL+"/ui/logout", nil)
+	req.Header.Set("X-CSRF-Token", m[1])
+	req.Header.Set("HX-Request", "true")
+	resp, err := c.Do(req)
+	if err != nil || resp.Header.Get("HX-Redirect") != "/ui/login" {
+		t.Fatalf("logout: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	if resp, _ := get(t, c, r.srv.URL+"/ui/tags"); resp.Request.URL.Path != "/ui/login" {
+		t.Fatalf("after logout /ui/tags ended at %s", resp.Request.URL)
+	}
+}
+
+// A level with more tags than a page shows one page of rows and a pager.
+func TestTagsPaginate(t *testing.T) {
+	r := newRig(t)
+	var batch []model.Sample
+	for i := range 10_000 {
+		batch = append(batch, model.Sample{Path: fmt.Sprintf("big/t%05d", i), Value: model.Int(int64(i))})
+	}
+	r.store.Process(batch)
+	c := r.client(t)
+	r.login(t, c, url.Values{"token": {r.tokens[security.Viewer]}})
+	_, body := get(t, c, r.srv.URL+"/ui/tags?path=big&page=3")
+	if n := strings.Count(body, "data-tag="); n != tagsPageSize {
+		t.Fatalf("%d rows, want %d", n, tagsPageSize)
+	}
+	if !strings.Contains(body, `data-tag="big/t00300"`) || !strings.Contains(body, "page 4 of 100") {
+		t.Error("page 3 is not rows 300..399")
+	}
+	if strings.Contains(body, "Write…") {
+		t.Error("a viewer is offered a write")
+	}
+	_, body = get(t, c, r.srv.URL+"/ui/tags")
+	for _, want := range []string{`href="/ui/tags?path=big">big/</a>`, "10000 tags", `href="/ui/tags?path=plant">plant/</a>`, "3 tags"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("root lacks %q", want)
+		}
+	}
+}
