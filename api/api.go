@@ -164,6 +164,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    s.opts.Limits.MaxHeaderBytes,
 		ErrorLog:          log.New(handshakeLog{g: gs, log: s.log}, "", 0),
 	}
+	// Streams (GET /api/v1/stream) never go idle: tell them to end when
+	// the shutdown starts, through every request's context.
+	closing := make(chan struct{})
+	srv.BaseContext = func(net.Listener) context.Context { return withShutdownSignal(context.Background(), closing) }
+	srv.RegisterOnShutdown(func() { close(closing) })
 	if s.opts.TLS != nil {
 		srv.TLSConfig = s.opts.TLS.Config()
 		ln = tls.NewListener(ln, srv.TLSConfig)

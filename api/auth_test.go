@@ -125,6 +125,7 @@ func TestRouteRoles(t *testing.T) {
 		{"GET", "/api/v1/alarms", "", security.Viewer},
 		{"GET", "/api/v1/alarms/hot", "", security.Viewer},
 		{"GET", "/api/v1/history?tag=plant/speed", "", security.Viewer},
+		{"GET", "/api/v1/stream?tags=plant/%23", "", security.Viewer},
 		{"POST", "/api/v1/write", `{"path":"plant/speed","value":300}`, security.Operator},
 		{"GET", "/api/v1/write/policy", "", security.Operator},
 		{"GET", "/api/v1/audit/verify", "", security.Viewer},

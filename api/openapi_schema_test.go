@@ -196,6 +196,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 		code                            int
 	}{
 		{"values", "GET", "/api/v1/values", "", "", nil, 200},
+		{"stream bad filter", "GET", "/api/v1/stream?tags=a/%23/b", "", "", nil, 400},
 		{"write ok", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":300,"reason":"test"}`, "application/json", alice, 200},
 		{"write denied", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":300}`, "application/json", map[string]string{"X-Test-User": "bob"}, 403},
 		{"write out of range", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":9000}`, "application/json", alice, 403},

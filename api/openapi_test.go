@@ -24,6 +24,7 @@ import (
 type stubDeps struct {
 	WriteGate
 	ValueStore
+	StreamSource
 	AuditTail
 	AlarmStore
 	HistoryStore

@@ -71,6 +71,7 @@ const (
 //	api.New(api.Options{…, Extra: (&api.Values{Gate: g, Store: latest, Audit: trail}).Mount})
 //
 //	GET  /api/v1/values[?prefix=P]  newest sample of every tag (at or below P)
+//	GET  /api/v1/stream[?tags=F,…]  server-sent events of those values (stream.go; when Store is a StreamSource)
 //	POST /api/v1/write              {"path":…, "value":…, "reason":…} through the write gate
 //	GET  /api/v1/audit[?limit=N]    the newest N audit entries (default 100), oldest first
 //
@@ -81,7 +82,10 @@ type Values struct {
 	Audit AuditTail
 	// Now stamps write commands (IssuedAt); default time.Now.
 	Now func() time.Time
-	Log *slog.Logger
+	// StreamHeartbeat is the comment interval of GET /api/v1/stream;
+	// default DefaultStreamHeartbeat.
+	StreamHeartbeat time.Duration
+	Log             *slog.Logger
 }
 
 // Mount registers the endpoints on mux.
@@ -94,6 +98,10 @@ func (v *Values) Mount(mux *http.ServeMux) {
 	}
 	if v.Store != nil {
 		mux.HandleFunc("GET /api/v1/values", v.values)
+		// Optional capabilities of the store (*latest.Store has both).
+		if _, ok := v.Store.(StreamSource); ok {
+			mux.HandleFunc("GET /api/v1/stream", v.stream) // stream.go
+		}
 	}
 	if v.Gate != nil {
 		mux.HandleFunc("POST /api/v1/write", v.write)

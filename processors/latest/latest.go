@@ -25,6 +25,12 @@ type Store struct {
 	mu        sync.RWMutex
 	m         map[string]model.Sample
 	untracked atomic.Uint64
+
+	// Subscriptions (subscribe.go), under mu; stored is Process's scratch
+	// list of the samples it kept, for the fan-out.
+	subs    []*Subscription
+	maxSubs int
+	stored  []model.Sample
 }
 
 var (
@@ -46,6 +52,8 @@ func New(maxTags int) *Store {
 func (l *Store) Process(batch []model.Sample) []model.Sample {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	fan := len(l.subs) > 0
+	l.stored = l.stored[:0]
 	for i := range batch {
 		s := batch[i]
 		old, ok := l.m[s.Path]
@@ -61,6 +69,13 @@ func (l *Store) Process(batch []model.Sample) []model.Sample {
 			s.Value = model.Array(slices.Clone(s.Value.Elems()))
 		}
 		l.m[s.Path] = s
+		if fan {
+			l.stored = append(l.stored, s) // the stored copy: arrays cloned
+		}
+	}
+	if fan && len(l.stored) > 0 {
+		l.fanOut(l.stored)
+		clear(l.stored) // let go of the values
 	}
 	return batch
 }
