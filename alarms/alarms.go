@@ -212,7 +212,13 @@ func (m *Manager) Define(d Def) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, dup := m.alarms[d.Name]; dup {
+	if cur, dup := m.alarms[d.Name]; dup {
+		// A hot reload rebuilds the rules: the same rule defining its
+		// alarm again keeps the alarm's state and takes the new text.
+		if d.Rule != "" && cur.Rule == d.Rule {
+			cur.Priority, cur.Message = d.Priority, d.Message
+			return nil
+		}
 		return fmt.Errorf("alarms: %s: %w", d.Name, ErrDuplicate)
 	}
 	a := &Alarm{Name: d.Name, State: Normal, Priority: d.Priority, Message: d.Message, Rule: d.Rule}

@@ -317,3 +317,27 @@ func TestLoadsVersion1StateFile(t *testing.T) {
 	}
 	_ = m
 }
+
+// A hot reload rebuilds the rules: the same rule defining its alarm again
+// keeps its state and takes the new text; another rule may not take it.
+func TestRedefineBySameRuleKeepsState(t *testing.T) {
+	m, err := New(Config{}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Define(Def{Name: "hot", Priority: Low, Rule: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Raise("hot", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Define(Def{Name: "hot", Priority: High, Message: "new", Rule: "r1"}); err != nil {
+		t.Fatalf("redefine by the same rule: %v", err)
+	}
+	if a, _ := m.Get("hot"); a.State != Unack || a.Priority != High || a.Message != "new" {
+		t.Fatalf("after redefine: %+v", a)
+	}
+	if err := m.Define(Def{Name: "hot", Priority: Low, Rule: "r2"}); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("another rule: %v, want ErrDuplicate", err)
+	}
+}

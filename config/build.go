@@ -11,26 +11,11 @@ import (
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/pipeline"
-	"github.com/weir-edge/weir/processors/deadband"
-	"github.com/weir-edge/weir/processors/derive"
-	"github.com/weir-edge/weir/processors/rate"
-	"github.com/weir-edge/weir/processors/scale"
-	"github.com/weir-edge/weir/processors/window"
-	"github.com/weir-edge/weir/sinks/historian"
-	httpsink "github.com/weir-edge/weir/sinks/http"
-	"github.com/weir-edge/weir/sinks/kafka"
-	"github.com/weir-edge/weir/sinks/mqtt"
-	natssink "github.com/weir-edge/weir/sinks/nats"
-	"github.com/weir-edge/weir/sinks/postgres"
-	"github.com/weir-edge/weir/sinks/sparkplug"
-	"github.com/weir-edge/weir/sources/modbus"
-	mqttsource "github.com/weir-edge/weir/sources/mqtt"
-	"github.com/weir-edge/weir/sources/opcua"
 )
 
 // Build turns a validated Config into engine options: every component is
-// constructed (no network I/O happens here) and pre-scoped loggers are
-// handed out.
+// constructed (no network I/O happens here; sinks' buffers are opened) and
+// pre-scoped loggers are handed out.
 func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 	opts := engine.Options{
 		DrainTimeout: c.Engine.DrainTimeout,
@@ -39,118 +24,142 @@ func (c *Config) Build(log *slog.Logger) (engine.Options, error) {
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
 	}
-	for _, s := range c.Sources {
-		l := log.With("component", "source", "name", s.Name)
-		var src pipeline.Source
-		var err error
-		switch {
-		case s.Modbus != nil:
-			src, err = modbus.New(*s.Modbus, l)
-		case s.OPCUA != nil:
-			src, err = opcua.New(*s.OPCUA, l)
-		case s.MQTT != nil:
-			src, err = mqttsource.New(*s.MQTT, l)
-		default:
-			err = fmt.Errorf("no protocol block")
-		}
+	for i := range c.Sources {
+		spec, err := c.buildSource(&c.Sources[i], log)
 		if err != nil {
-			return engine.Options{}, fmt.Errorf("source %s: %w", s.Name, err)
+			return engine.Options{}, err
 		}
-		opts.Sources = append(opts.Sources, engine.SourceSpec{Name: s.Name, Source: src})
+		opts.Sources = append(opts.Sources, spec)
 	}
-	for _, p := range c.Processors {
-		l := log.With("component", "processor", "name", p.Name)
-		var proc pipeline.Processor
-		var err error
-		switch {
-		case p.Scale != nil:
-			proc, err = scale.New(*p.Scale, l)
-		case p.Deadband != nil:
-			proc, err = deadband.New(*p.Deadband, l)
-		case p.Rate != nil:
-			proc, err = rate.New(*p.Rate, l)
-		case p.Window != nil:
-			proc, err = window.New(*p.Window, l)
-		case p.Derive != nil:
-			proc, err = derive.New(*p.Derive, l)
-		default:
-			err = fmt.Errorf("no type block")
-		}
-		if err != nil {
-			return engine.Options{}, fmt.Errorf("processor %s: %w", p.Name, err)
-		}
-		opts.Processors = append(opts.Processors, proc)
-		opts.ProcessorNames = append(opts.ProcessorNames, p.Name)
+	procs, names, err := c.BuildProcessors(log)
+	if err != nil {
+		return engine.Options{}, err
 	}
-	node := c.NodeID()
-	for _, s := range c.Sinks {
-		l := log.With("component", "sink", "name", s.Name)
-		batch := s.BatchSize
-		if batch == 0 {
-			batch = DefaultBatchSize
-		}
-		buf, err := c.openBuffer(s, l)
+	opts.Processors, opts.ProcessorNames = procs, names
+	for i := range c.Sinks {
+		spec, err := c.buildSink(&c.Sinks[i], log, true)
 		if err != nil {
 			releaseAll(opts.Sinks)
-			return engine.Options{}, fmt.Errorf("sink %s: buffer: %w", s.Name, err)
-		}
-		spec := engine.SinkSpec{Name: s.Name, Buffer: buf, BatchSize: batch}
-		if d, ok := buf.(*durable.Buffer); ok {
-			// Beside a durable buffer, a durable dead-letter store;
-			// a memory buffer's sink drops refused samples, counted.
-			dl, err := durable.OpenDeadLetters(durable.DeadLetterDir(d.Dir()), s.Buffer.MinFreeBytes, l.With("buffer", "dead_letters"))
-			if err != nil {
-				releaseAll(append(opts.Sinks, spec))
-				return engine.Options{}, fmt.Errorf("sink %s: dead letters: %w", s.Name, err)
-			}
-			spec.DeadLetters = dl
-		}
-		switch {
-		// Every sink names the node the same way unless its block says
-		// otherwise: node.id, default the host name (NodeID).
-		case s.MQTT != nil:
-			sc := *s.MQTT
-			sc.SetNode(node)
-			spec.Sink, err = mqtt.New(sc, l)
-		case s.HTTP != nil:
-			sc := *s.HTTP
-			sc.SetNode(node)
-			spec.Sink, err = httpsink.New(sc, l)
-		case s.Postgres != nil:
-			sc := *s.Postgres
-			sc.SetNode(node)
-			spec.Sink, err = postgres.New(sc, l)
-		case s.NATS != nil:
-			sc := *s.NATS
-			sc.SetNode(node)
-			spec.Sink, err = natssink.New(sc, l)
-		case s.Kafka != nil:
-			sc := *s.Kafka
-			sc.SetNode(node)
-			spec.Sink, err = kafka.New(sc, l)
-		case s.Sparkplug != nil:
-			sc := *s.Sparkplug
-			sc.SetNode(node)
-			if sc.DataDir == "" {
-				sc.DataDir = c.dataDir()
-			}
-			spec.Sink, err = sparkplug.New(sc, l)
-		case s.Historian != nil:
-			sc := *s.Historian
-			if sc.DataDir == "" {
-				sc.DataDir = c.dataDir()
-			}
-			spec.Sink, err = historian.New(sc, l)
-		default:
-			return engine.Options{}, fmt.Errorf("sink %s: no protocol block", s.Name)
-		}
-		if err != nil {
-			releaseAll(append(opts.Sinks, spec))
-			return engine.Options{}, fmt.Errorf("sink %s: %w", s.Name, err)
+			return engine.Options{}, err
 		}
 		opts.Sinks = append(opts.Sinks, spec)
 	}
 	return opts, nil
+}
+
+// BuildSource builds the source named name (no I/O), for hot reload.
+func (c *Config) BuildSource(name string, log *slog.Logger) (engine.SourceSpec, error) {
+	for i := range c.Sources {
+		if c.Sources[i].Name == name {
+			return c.buildSource(&c.Sources[i], log)
+		}
+	}
+	return engine.SourceSpec{}, fmt.Errorf("source %s: not in the configuration", name)
+}
+
+// BuildSink builds the sink named name and opens its buffer and
+// dead-letter store exactly as Build does, for hot reload of a sink that
+// is new. A changed sink's durable buffer is still held by the running
+// sink: build it with BuildSinkDeferred.
+func (c *Config) BuildSink(name string, log *slog.Logger) (engine.SinkSpec, error) {
+	s, err := c.sink(name)
+	if err != nil {
+		return engine.SinkSpec{}, err
+	}
+	return c.buildSink(s, log, true)
+}
+
+// BuildSinkDeferred builds the sink named name like BuildSink but leaves
+// its buffer closed: the spec's OpenBuffer opens it (as Build would) when
+// engine.Apply adds the sink, after the sink it replaces released the
+// same directory.
+func (c *Config) BuildSinkDeferred(name string, log *slog.Logger) (engine.SinkSpec, error) {
+	s, err := c.sink(name)
+	if err != nil {
+		return engine.SinkSpec{}, err
+	}
+	return c.buildSink(s, log, false)
+}
+
+func (c *Config) sink(name string) (*Sink, error) {
+	for i := range c.Sinks {
+		if c.Sinks[i].Name == name {
+			return &c.Sinks[i], nil
+		}
+	}
+	return nil, fmt.Errorf("sink %s: not in the configuration", name)
+}
+
+// BuildProcessors builds the configured processors chain (no I/O) and
+// their names, for Build and hot reload.
+func (c *Config) BuildProcessors(log *slog.Logger) ([]pipeline.Processor, []string, error) {
+	var procs []pipeline.Processor
+	var names []string
+	for i := range c.Processors {
+		p := &c.Processors[i]
+		env := buildEnv{log: log.With("component", "processor", "name", p.Name)}
+		proc, err := buildKind(processorRows, p, env, "type")
+		if err != nil {
+			return nil, nil, fmt.Errorf("processor %s: %w", p.Name, err)
+		}
+		procs = append(procs, proc)
+		names = append(names, p.Name)
+	}
+	return procs, names, nil
+}
+
+func (c *Config) buildSource(s *Source, log *slog.Logger) (engine.SourceSpec, error) {
+	env := buildEnv{log: log.With("component", "source", "name", s.Name)}
+	src, err := buildKind(sourceRows, s, env, "protocol")
+	if err != nil {
+		return engine.SourceSpec{}, fmt.Errorf("source %s: %w", s.Name, err)
+	}
+	return engine.SourceSpec{Name: s.Name, Source: src}, nil
+}
+
+// buildSink builds s; open says whether to open its buffer now or leave
+// that to the spec's OpenBuffer.
+func (c *Config) buildSink(s *Sink, log *slog.Logger, open bool) (engine.SinkSpec, error) {
+	l := log.With("component", "sink", "name", s.Name)
+	batch := s.BatchSize
+	if batch == 0 {
+		batch = DefaultBatchSize
+	}
+	spec := engine.SinkSpec{Name: s.Name, BatchSize: batch}
+	var err error
+	spec.Sink, err = buildKind(sinkRows, s, buildEnv{log: l, node: c.NodeID(), dataDir: c.dataDir()}, "protocol")
+	if err != nil {
+		return engine.SinkSpec{}, fmt.Errorf("sink %s: %w", s.Name, err)
+	}
+	blk := *s // OpenBuffer may run later: it must not see later edits
+	spec.OpenBuffer = func() (buffer.Buffer, engine.DeadLetters, error) { return c.openBuffers(&blk, l) }
+	if open {
+		if spec.Buffer, spec.DeadLetters, err = spec.OpenBuffer(); err != nil {
+			return engine.SinkSpec{}, err
+		}
+		spec.OpenBuffer = nil
+	}
+	return spec, nil
+}
+
+// openBuffers opens the sink's buffer and, beside a durable buffer, a
+// durable dead-letter store; a memory buffer's sink drops refused samples,
+// counted.
+func (c *Config) openBuffers(s *Sink, l *slog.Logger) (buffer.Buffer, engine.DeadLetters, error) {
+	buf, err := c.openBuffer(*s, l)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sink %s: buffer: %w", s.Name, err)
+	}
+	d, ok := buf.(*durable.Buffer)
+	if !ok {
+		return buf, nil, nil
+	}
+	dl, err := durable.OpenDeadLetters(durable.DeadLetterDir(d.Dir()), s.Buffer.MinFreeBytes, l.With("buffer", "dead_letters"))
+	if err != nil {
+		_ = d.Release()
+		return nil, nil, fmt.Errorf("sink %s: dead letters: %w", s.Name, err)
+	}
+	return buf, dl, nil
 }
 
 // DataDirOrDefault is the node's state directory.
@@ -216,27 +225,4 @@ func releaseAll(sinks []engine.SinkSpec) {
 			_ = r.Release()
 		}
 	}
-}
-
-// BuildSource builds the source named name (no I/O), for hot reload.
-//
-// TODO(reload): implemented by the reload work (one row per kind).
-func (c *Config) BuildSource(name string, log *slog.Logger) (engine.SourceSpec, error) {
-	return engine.SourceSpec{}, fmt.Errorf("source %s: build by name: not implemented", name)
-}
-
-// BuildSink builds the sink named name and opens its buffer, for hot
-// reload.
-//
-// TODO(reload): implemented by the reload work (one row per kind).
-func (c *Config) BuildSink(name string, log *slog.Logger) (engine.SinkSpec, error) {
-	return engine.SinkSpec{}, fmt.Errorf("sink %s: build by name: not implemented", name)
-}
-
-// BuildProcessors builds the configured processors chain (no I/O), for
-// hot reload.
-//
-// TODO(reload): implemented by the reload work (one row per kind).
-func (c *Config) BuildProcessors(log *slog.Logger) ([]pipeline.Processor, []string, error) {
-	return nil, nil, fmt.Errorf("processors: build: not implemented")
 }

@@ -83,9 +83,6 @@ type Processor struct {
 	Derive   *derive.Config   `yaml:"derive"`
 }
 
-// processorKinds lists the type blocks a processor may have, for messages.
-const processorKinds = "scale, deadband, rate, window or derive"
-
 // Node identifies this gateway.
 type Node struct {
 	// ID names the node in logs, status and (later) the fleet; default the
@@ -204,12 +201,6 @@ const (
 	MaxBufferCapacity     = 50_000_000
 )
 
-// sourceKinds lists the protocol blocks a source may have, for messages.
-const sourceKinds = "modbus, opcua or mqtt"
-
-// sinkKinds lists the protocol blocks a sink may have, for messages.
-const sinkKinds = "mqtt, sparkplug, nats, kafka, http, postgres or historian"
-
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // Validate checks the whole configuration and returns every problem, each a
@@ -240,22 +231,7 @@ func (c *Config) Validate() error {
 	for i, s := range c.Sources {
 		at := conf.Index("sources", i)
 		checkName(&errs, at, i, s.Name, seen)
-		n := 0
-		if s.Modbus != nil {
-			n++
-			errs.AddPrefixed(at+".modbus", s.Modbus.Validate())
-		}
-		if s.OPCUA != nil {
-			n++
-			errs.AddPrefixed(at+".opcua", s.OPCUA.Validate())
-		}
-		if s.MQTT != nil {
-			n++
-			errs.AddPrefixed(at+".mqtt", s.MQTT.Validate())
-		}
-		if n != 1 {
-			errs.Addf(at, "exactly one protocol block is required (%s), found %d", sourceKinds, n)
-		}
+		validateKind(&errs, sourceRows, &s, at, "protocol")
 	}
 	errs.Add(c.WriteGate.Validate())
 	if c.Auth != nil {
@@ -279,23 +255,7 @@ func (c *Config) Validate() error {
 	for i, p := range c.Processors {
 		at := conf.Index("processors", i)
 		checkName(&errs, at, i, p.Name, seen)
-		n := 0
-		for _, blk := range []struct {
-			key string
-			set bool
-			v   conf.Validator
-		}{
-			{"scale", p.Scale != nil, p.Scale}, {"deadband", p.Deadband != nil, p.Deadband},
-			{"rate", p.Rate != nil, p.Rate}, {"window", p.Window != nil, p.Window}, {"derive", p.Derive != nil, p.Derive},
-		} {
-			if blk.set {
-				n++
-				errs.AddPrefixed(at+"."+blk.key, blk.v.Validate())
-			}
-		}
-		if n != 1 {
-			errs.Addf(at, "exactly one type block is required (%s), found %d", processorKinds, n)
-		}
+		validateKind(&errs, processorRows, &p, at, "type")
 	}
 	seen = map[string]int{}
 	for i, s := range c.Sinks {
@@ -305,38 +265,7 @@ func (c *Config) Validate() error {
 			errs.Addf(at+".batch_size", "must not be negative")
 		}
 		errs.AddPrefixed(at+".buffer", s.Buffer.validate())
-		n := 0
-		if s.MQTT != nil {
-			n++
-			errs.AddPrefixed(at+".mqtt", s.MQTT.Validate())
-		}
-		if s.HTTP != nil {
-			n++
-			errs.AddPrefixed(at+".http", s.HTTP.Validate())
-		}
-		if s.Postgres != nil {
-			n++
-			errs.AddPrefixed(at+".postgres", s.Postgres.Validate())
-		}
-		if s.NATS != nil {
-			n++
-			errs.AddPrefixed(at+".nats", s.NATS.Validate())
-		}
-		if s.Kafka != nil {
-			n++
-			errs.AddPrefixed(at+".kafka", s.Kafka.Validate())
-		}
-		if s.Sparkplug != nil {
-			n++
-			errs.AddPrefixed(at+".sparkplug", s.Sparkplug.Validate())
-		}
-		if s.Historian != nil {
-			n++
-			errs.AddPrefixed(at+".historian", s.Historian.Validate())
-		}
-		if n != 1 {
-			errs.Addf(at, "exactly one protocol block is required (%s), found %d", sinkKinds, n)
-		}
+		validateKind(&errs, sinkRows, &s, at, "protocol")
 	}
 	return errs.Err()
 }

@@ -25,6 +25,17 @@
 //     for: it could not deliver before the deadline, and its samples stay
 //     in its buffer (a durable buffer keeps them for the next run).
 //
+// Hot reload (Apply, apply.go): while Run runs, a Change removes and adds
+// named sources and sinks and replaces the processor chain. What it does
+// not name keeps running untouched (connection, session, buffer). The
+// processors and the set of sinks change at one cut in the push order, so
+// every batch went through exactly one chain into one set of sinks; a
+// removed sink is stopped, closed and its buffer released (a durable one
+// keeps its samples on disk); a changed sink may take over its
+// predecessor's buffer (Change.KeepBuffers) or reopen the same directory
+// (SinkSpec.OpenBuffer). A malformed Change is refused before anything
+// stops. Shutdown stops what Apply added like the rest.
+//
 // Readiness (Status.Ready, /readyz): the engine is ready while Run runs and
 // data can flow end to end, that is at least one source is up and at least
 // one sink is up; a kind with no components configured does not count.

@@ -32,6 +32,12 @@ type SinkSpec struct {
 	// DeadLetters keeps the samples the destination refuses for good
 	// (pipeline.ErrRejected); nil drops them, counted and logged.
 	DeadLetters DeadLetters
+	// OpenBuffer, for a sink that Apply adds while Buffer is nil, opens
+	// its buffer and dead-letter store when it is added: after the sinks
+	// the same Change removes were released, so that a changed sink can
+	// reopen the durable buffer directory its predecessor held (a store
+	// is locked by whoever holds it open). Unused by New.
+	OpenBuffer func() (buffer.Buffer, DeadLetters, error)
 }
 
 // Options configure an Engine.
@@ -70,10 +76,22 @@ type Options struct {
 
 // Engine runs one pipeline graph. Create with New, then call Run once.
 type Engine struct {
-	opts    Options
-	log     *slog.Logger
-	sources []*sourceRunner
-	sinks   []*sinkRunner
+	opts Options
+	log  *slog.Logger
+
+	// graphMu guards the graph, which Apply changes while Run runs:
+	// sources, sinks, procs and procNames are replaced (copy on write,
+	// never modified in place) under it. push reads sinks without it, in
+	// its turn: Apply changes sinks only while holding a push turn (see
+	// apply.go). procs are also replaced under mu, which process holds.
+	graphMu   sync.RWMutex
+	sources   []*sourceRunner
+	sinks     []*sinkRunner
+	procs     []pipeline.Processor
+	procNames []string
+	run       *runState // nil until Run starts
+	// applyMu serialises Apply calls, and Apply with Run's shutdown.
+	applyMu sync.Mutex
 	// started is when Run began, on opts.Now; atomic because Status may be
 	// polled while Run starts.
 	started atomic.Pointer[time.Time]
@@ -106,7 +124,7 @@ func New(opts Options) (*Engine, error) {
 	if opts.FirstSeq == 0 {
 		opts.FirstSeq = uint64(opts.Now().UnixMicro())
 	}
-	e := &Engine{opts: opts, log: opts.Logger}
+	e := &Engine{opts: opts, log: opts.Logger, procs: opts.Processors, procNames: opts.ProcessorNames}
 	e.seq = opts.FirstSeq - 1
 	names := map[string]bool{}
 	for _, s := range opts.Sources {
@@ -117,10 +135,7 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("engine: duplicate source name %q", s.Name)
 		}
 		names["source/"+s.Name] = true
-		r := &sourceRunner{spec: s, engine: e,
-			log: opts.Logger.With("component", "source", "name", s.Name)}
-		r.state = pipeline.StateStarting // until its goroutine runs
-		e.sources = append(e.sources, r)
+		e.sources = append(e.sources, e.newSourceRunner(s))
 	}
 	for _, s := range opts.Sinks {
 		if s.Name == "" || s.Sink == nil || s.Buffer == nil {
@@ -130,15 +145,26 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("engine: duplicate sink name %q", s.Name)
 		}
 		names["sink/"+s.Name] = true
-		if s.BatchSize <= 0 {
-			s.BatchSize = 1000
-		}
-		r := &sinkRunner{spec: s, engine: e,
-			log: opts.Logger.With("component", "sink", "name", s.Name)}
-		r.state = pipeline.StateStarting
-		e.sinks = append(e.sinks, r)
+		e.sinks = append(e.sinks, e.newSinkRunner(s))
 	}
 	return e, nil
+}
+
+func (e *Engine) newSourceRunner(s SourceSpec) *sourceRunner {
+	r := &sourceRunner{spec: s, engine: e, done: make(chan struct{}),
+		log: e.opts.Logger.With("component", "source", "name", s.Name)}
+	r.state = pipeline.StateStarting // until its goroutine runs
+	return r
+}
+
+func (e *Engine) newSinkRunner(s SinkSpec) *sinkRunner {
+	if s.BatchSize <= 0 {
+		s.BatchSize = 1000
+	}
+	r := &sinkRunner{spec: s, engine: e, done: make(chan struct{}),
+		log: e.opts.Logger.With("component", "sink", "name", s.Name)}
+	r.state = pipeline.StateStarting
+	return r
 }
 
 // Emit implements pipeline.Emitter: it stamps sequence ids, runs the
@@ -216,7 +242,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 	var errs []error
 	var out *pushTurn
 	e.mu.Lock()
-	for i, p := range e.opts.Processors {
+	for i, p := range e.procs {
 		f, ok := p.(pipeline.Flusher)
 		if !ok {
 			continue
@@ -285,9 +311,14 @@ func (e *Engine) push(ctx context.Context, work []model.Sample) ([]func() error,
 		var err error
 		if ap, ok := s.spec.Buffer.(asyncPusher); ok {
 			var wait func() error
+			// pending lets Apply release a removed sink's buffer only
+			// once no sync on it is awaited any more.
+			s.pending.Add(1)
 			wait, err = ap.PushAsync(ctx, work)
 			if wait != nil {
-				waits = append(waits, wait)
+				waits = append(waits, func() error { defer s.pending.Done(); return wait() })
+			} else {
+				s.pending.Done()
 			}
 		} else {
 			err = s.spec.Buffer.Push(ctx, work)
@@ -310,8 +341,8 @@ func (e *Engine) process(start int, work []model.Sample) (out []model.Sample, er
 			out, err = nil, fmt.Errorf("engine: processor %d: panic: %v", i, r)
 		}
 	}()
-	for ; i < len(e.opts.Processors); i++ {
-		work = e.opts.Processors[i].Process(work)
+	for ; i < len(e.procs); i++ {
+		work = e.procs[i].Process(work)
 		if len(work) == 0 {
 			break
 		}
@@ -319,53 +350,65 @@ func (e *Engine) process(start int, work []model.Sample) (out []model.Sample, er
 	return work, nil
 }
 
+// runState is what Run shares with Apply: the contexts and wait groups
+// of the running components, so that components Apply adds are run, and
+// shut down, exactly like those Run started.
+type runState struct {
+	ctx     context.Context // Run's: ends at shutdown; sources run under it
+	sinkCtx context.Context // sinks run under it; cancelled at the drain deadline
+	srcWG   sync.WaitGroup
+	sinkWG  sync.WaitGroup
+	tickWG  sync.WaitGroup
+	ticking bool
+	// stopping is set (under graphMu, with applyMu held) when shutdown
+	// begins: Apply refuses from then on.
+	stopping bool
+}
+
 // Run starts every component and blocks until ctx is done, then shuts down
 // in order (sources first, then a bounded drain of the sinks). It returns
-// nil after a clean shutdown.
+// nil after a clean shutdown. Components added by Apply meanwhile are shut
+// down the same way.
 func (e *Engine) Run(ctx context.Context) error {
 	started := e.opts.Now()
 	e.started.Store(&started)
+	sinkCtx, cancelSinks := context.WithCancel(context.Background())
+	defer cancelSinks()
+	rs := &runState{ctx: ctx, sinkCtx: sinkCtx}
+	e.graphMu.Lock()
+	if e.run != nil {
+		e.graphMu.Unlock()
+		return errors.New("engine: Run called twice")
+	}
+	e.run = rs
+	for _, s := range e.sinks {
+		e.startSink(s)
+	}
+	for _, s := range e.sources {
+		e.startSource(s)
+	}
+	e.startTickerLocked()
+	nSources, nSinks := len(e.sources), len(e.sinks)
+	e.graphMu.Unlock()
 	// Running from here on; whether data can flow is up to the components
 	// (see readiness).
 	e.ready.Store(true)
-	sinkCtx, cancelSinks := context.WithCancel(context.Background())
-	defer cancelSinks()
-	var sinkWG sync.WaitGroup
-	for _, s := range e.sinks {
-		ctx, abort := context.WithCancel(sinkCtx)
-		s.connMu.Lock()
-		s.abort = abort
-		s.connMu.Unlock()
-		sinkWG.Add(1)
-		go func() {
-			defer sinkWG.Done()
-			defer abort()
-			s.run(ctx)
-		}()
-	}
-	var srcWG sync.WaitGroup
-	for _, s := range e.sources {
-		srcWG.Add(1)
-		go func() {
-			defer srcWG.Done()
-			s.run(ctx)
-		}()
-	}
-	var tickWG sync.WaitGroup
-	if e.opts.TickInterval >= 0 && e.hasFlushers() {
-		tickWG.Add(1)
-		go func() {
-			defer tickWG.Done()
-			e.runTicker(ctx)
-		}()
-	}
-	e.log.Info("engine started", "sources", len(e.sources), "sinks", len(e.sinks), "first_seq", e.opts.FirstSeq)
+	e.log.Info("engine started", "sources", nSources, "sinks", nSinks, "first_seq", e.opts.FirstSeq)
 	<-ctx.Done()
 	e.ready.Store(false)
 
-	tickWG.Wait()
+	// An Apply under way finishes first (its waits are bounded); none
+	// starts after this.
+	e.applyMu.Lock()
+	e.graphMu.Lock()
+	rs.stopping = true
+	sinks := e.sinks
+	e.graphMu.Unlock()
+	e.applyMu.Unlock()
+
+	rs.tickWG.Wait()
 	e.log.Info("stopping sources")
-	if !waitTimeout(&srcWG, e.opts.DrainTimeout) {
+	if !waitTimeout(&rs.srcWG, e.opts.DrainTimeout) {
 		// A source ignoring ctx must not hold the process hostage; its
 		// goroutine is abandoned (and reported) rather than waited for.
 		e.log.Error("sources did not stop within the drain timeout; continuing shutdown", "timeout", e.opts.DrainTimeout)
@@ -373,7 +416,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	e.log.Info("draining sinks", "timeout", e.opts.DrainTimeout)
 	e.draining.Store(true)
-	for _, s := range e.sinks {
+	for _, s := range sinks {
 		_ = s.spec.Buffer.Close() // Next still hands out what is left
 		// Only a connected sink can drain; the others would hold
 		// shutdown for the whole timeout and deliver nothing.
@@ -382,43 +425,102 @@ func (e *Engine) Run(ctx context.Context) error {
 				"samples_kept", s.spec.Buffer.Stats().Depth)
 		}
 	}
-	if !waitTimeout(&sinkWG, e.opts.DrainTimeout) {
+	if !waitTimeout(&rs.sinkWG, e.opts.DrainTimeout) {
 		e.log.Warn("drain deadline reached; undelivered samples remain in buffers")
 		cancelSinks()
-		if !waitTimeout(&sinkWG, abandonAfter) {
+		if !waitTimeout(&rs.sinkWG, abandonAfter) {
 			e.log.Error("a sink ignored cancellation; abandoning it", "waited", abandonAfter)
 		}
 	}
 	var errs []error
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelClose()
-	for _, s := range e.sinks {
+	for _, s := range sinks {
 		if st := s.spec.Buffer.Stats(); st.Depth > 0 {
 			e.log.Warn("sink stopped with undelivered samples", "sink", s.spec.Name, "samples", st.Depth)
 		}
-		if err := s.spec.Sink.Close(closeCtx); err != nil {
-			errs = append(errs, fmt.Errorf("close sink %s: %w", s.spec.Name, err))
-		}
-		s.stop()
-		// A durable buffer keeps its store open after Close so the drain
-		// can read it; release it now that nothing reads any more.
-		if r, ok := s.spec.Buffer.(pipeline.Releaser); ok {
-			if err := r.Release(); err != nil {
-				errs = append(errs, fmt.Errorf("release buffer of sink %s: %w", s.spec.Name, err))
-			}
-		}
-		if r, ok := s.spec.DeadLetters.(pipeline.Releaser); ok {
-			if err := r.Release(); err != nil {
-				errs = append(errs, fmt.Errorf("release dead letters of sink %s: %w", s.spec.Name, err))
-			}
-		}
+		errs = append(errs, s.closeAndRelease(closeCtx, true)...)
 	}
 	e.log.Info("engine stopped")
 	return errors.Join(errs...)
 }
 
-func (e *Engine) hasFlushers() bool {
-	for _, p := range e.opts.Processors {
+// startSink runs s's worker under the run's sink context. Called with
+// graphMu held, before Run's shutdown began.
+func (e *Engine) startSink(s *sinkRunner) {
+	rs := e.run
+	ctx, abort := context.WithCancel(rs.sinkCtx)
+	s.connMu.Lock()
+	s.abort = abort
+	s.connMu.Unlock()
+	rs.sinkWG.Add(1)
+	go func() {
+		defer rs.sinkWG.Done()
+		defer close(s.done)
+		defer abort()
+		s.run(ctx)
+	}()
+}
+
+// startSource runs s under a context of its own, derived from Run's, so
+// that Apply can stop it alone. Called with graphMu held.
+func (e *Engine) startSource(s *sourceRunner) {
+	rs := e.run
+	ctx, cancel := context.WithCancel(rs.ctx)
+	s.cancel = cancel
+	rs.srcWG.Add(1)
+	go func() {
+		defer rs.srcWG.Done()
+		defer close(s.done)
+		defer cancel()
+		s.run(ctx)
+	}()
+}
+
+// startTickerLocked starts the flush ticker if the chain has a Flusher and
+// it does not run yet. Called with graphMu held.
+func (e *Engine) startTickerLocked() {
+	rs := e.run
+	if rs.ticking || e.opts.TickInterval < 0 || !hasFlushers(e.procs) {
+		return
+	}
+	rs.ticking = true
+	rs.tickWG.Add(1)
+	go func() {
+		defer rs.tickWG.Done()
+		e.runTicker(rs.ctx)
+	}()
+}
+
+// closeAndRelease closes the sink, records it stopped and releases its
+// buffer and dead-letter store (unless release is false: their new owner
+// keeps them). Called once its worker stopped.
+func (s *sinkRunner) closeAndRelease(ctx context.Context, release bool) []error {
+	var errs []error
+	if err := s.spec.Sink.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close sink %s: %w", s.spec.Name, err))
+	}
+	s.stop()
+	if !release {
+		return errs
+	}
+	// A durable buffer keeps its store open after Close so the drain can
+	// read it; release it now that nothing reads any more.
+	if r, ok := s.spec.Buffer.(pipeline.Releaser); ok {
+		if err := r.Release(); err != nil {
+			errs = append(errs, fmt.Errorf("release buffer of sink %s: %w", s.spec.Name, err))
+		}
+	}
+	if r, ok := s.spec.DeadLetters.(pipeline.Releaser); ok {
+		if err := r.Release(); err != nil {
+			errs = append(errs, fmt.Errorf("release dead letters of sink %s: %w", s.spec.Name, err))
+		}
+	}
+	return errs
+}
+
+func hasFlushers(procs []pipeline.Processor) bool {
+	for _, p := range procs {
 		if _, ok := p.(pipeline.Flusher); ok {
 			return true
 		}

@@ -69,6 +69,10 @@ type sourceRunner struct {
 	log      *slog.Logger
 	restarts atomic.Uint64
 	cert     certNote
+	// cancel stops this source alone (Apply); done is closed when its
+	// goroutine returned.
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // run calls Source.Run until ctx is done, restarting it with backoff when it
@@ -137,6 +141,11 @@ type sinkRunner struct {
 	connMu    sync.Mutex
 	connected bool
 	abort     context.CancelFunc // cancels the context run was given
+
+	done chan struct{} // closed when the worker goroutine returned
+	// pending counts durability waits on this sink's buffer not yet
+	// awaited (see push): Apply releases a removed buffer only after.
+	pending sync.WaitGroup
 }
 
 // isConnected reports whether the last Connect succeeded and no Write has

@@ -62,19 +62,22 @@ func (e *Engine) Status() Status {
 		// On the same clock as started, so an injected clock works.
 		st.Uptime = e.opts.Now().Sub(*started).Seconds()
 	}
-	for _, s := range e.sources {
+	e.graphMu.RLock()
+	sources, sinks, procs, procNames := e.sources, e.sinks, e.procs, e.procNames
+	e.graphMu.RUnlock()
+	for _, s := range sources {
 		cs := componentStatus("source", s.spec.Name, s.spec.Source, &s.health)
 		cs.Counters["restarts"] = s.restarts.Load()
 		st.Components = append(st.Components, cs)
 	}
-	for i, p := range e.opts.Processors {
+	for i, p := range procs {
 		r, ok := p.(pipeline.StatusReporter)
 		if !ok {
 			continue
 		}
 		ps := r.Status()
-		if i < len(e.opts.ProcessorNames) {
-			ps.Name = e.opts.ProcessorNames[i]
+		if i < len(procNames) {
+			ps.Name = procNames[i]
 		}
 		if ps.Name == "" {
 			ps.Name = fmt.Sprintf("processor-%d", i)
@@ -84,7 +87,7 @@ func (e *Engine) Status() Status {
 		}
 		st.Components = append(st.Components, ComponentStatus{Kind: "processor", Status: ps, Up: !pipeline.IsDown(ps.State)})
 	}
-	for _, s := range e.sinks {
+	for _, s := range sinks {
 		cs := componentStatus("sink", s.spec.Name, s.spec.Sink, &s.health)
 		cs.Counters["samples_written"] = s.written.Load()
 		cs.Counters["batches_written"] = s.batches.Load()
@@ -120,7 +123,7 @@ func latencyStats(h *latency.Histogram) *LatencyStats {
 // SinkLatency exposes a sink's latency histogram quantile, for the load
 // harness. ok is false for an unknown sink.
 func (e *Engine) SinkLatency(name string, q float64) (d time.Duration, count uint64, ok bool) {
-	for _, s := range e.sinks {
+	for _, s := range e.sinkList() {
 		if s.spec.Name == name {
 			if q >= 1 {
 				return s.latency.Max(), s.latency.Count(), true
@@ -134,7 +137,7 @@ func (e *Engine) SinkLatency(name string, q float64) (d time.Duration, count uin
 // SinkGatewayLatency is SinkLatency measured from each sample's arrival at
 // the gateway (EdgeTime) instead of its source time.
 func (e *Engine) SinkGatewayLatency(name string, q float64) (d time.Duration, ok bool) {
-	for _, s := range e.sinks {
+	for _, s := range e.sinkList() {
 		if s.spec.Name == name {
 			if q >= 1 {
 				return s.gatewayLatency.Max(), true
@@ -228,8 +231,15 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // ResetLatency clears every sink's latency histogram, so a measurement can
 // leave out the warm-up.
 func (e *Engine) ResetLatency() {
-	for _, s := range e.sinks {
+	for _, s := range e.sinkList() {
 		s.latency.Reset()
 		s.gatewayLatency.Reset()
 	}
+}
+
+// sinkList is the current sinks, for readers outside the push path.
+func (e *Engine) sinkList() []*sinkRunner {
+	e.graphMu.RLock()
+	defer e.graphMu.RUnlock()
+	return e.sinks
 }

@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/weir-edge/weir/audit"
-	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/model"
 )
@@ -58,16 +56,5 @@ func TestAuditVerifyKeyedTrailHint(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
 			}
 		})
-	}
-}
-
-// config.applied names the file by its absolute path, wherever weir was
-// started from.
-func TestConfigAppliedAbsolutePath(t *testing.T) {
-	dir := t.TempDir()
-	t.Chdir(dir)
-	ev := configAppliedEvent(withConfigSource(context.Background(), "gw.yaml", []byte("x")), &config.Config{}, "n")
-	if want := filepath.Join(dir, "gw.yaml"); ev.Object != want {
-		t.Fatalf("object %q, want %q", ev.Object, want)
 	}
 }

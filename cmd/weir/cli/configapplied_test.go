@@ -9,6 +9,7 @@ import (
 
 	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/config"
+	"github.com/weir-edge/weir/gateway"
 )
 
 // TestGatewayRecordsConfigApplied: a gateway start appends config.applied
@@ -30,9 +31,13 @@ func TestGatewayRecordsConfigApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(withConfigSource(context.Background(), file, []byte(text)))
+	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // runs up to the start, then stops at once: what was recorded is drained
-	if err := runGateway(ctx, cfg, nil, testLogger(t)); err != nil {
+	g, err := gateway.New(cfg, gateway.Options{Logger: testLogger(t), ConfigPath: file, ConfigData: []byte(text)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
 	trail := filepath.Join(dir, "audit", "writes.jsonl")

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,47 +12,15 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/config"
+	"github.com/weir-edge/weir/gateway"
 )
 
 // apiAddrFile, in the data dir, holds the base URL of the running
-// gateway's HTTP API, so that clients on the same machine (weir alarms)
-// need no -api: the port may be anything, and the demo falls back to a
-// free one when 8080 is taken.
-const apiAddrFile = "api.url"
+// gateway's HTTP API (gateway.APIAddrFile).
+const apiAddrFile = gateway.APIAddrFile
 
-// writeAPIAddr writes url to dir/api.url atomically (a reader sees the
-// old file or the new one, never half of one) and returns the function
-// that removes it at stop — unless another gateway has replaced it since.
-func writeAPIAddr(dir, url string) (remove func(), err error) {
-	path := filepath.Join(dir, apiAddrFile)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("api address file: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+apiAddrFile+"-*")
-	if err != nil {
-		return nil, fmt.Errorf("api address file: %w", err)
-	}
-	content := []byte(url + "\n")
-	_, err = tmp.Write(content)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o600)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return nil, fmt.Errorf("api address file: %w", err)
-	}
-	return func() {
-		if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, content) {
-			os.Remove(path)
-		}
-	}, nil
-}
+// writeAPIAddr publishes url as a running gateway's API address.
+var writeAPIAddr = gateway.WriteAPIAddr
 
 // errNoGateway says no running gateway left its address in a data dir.
 var errNoGateway = errors.New("no running gateway found")

@@ -2,33 +2,17 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"runtime/debug"
 
-	"golang.org/x/sync/errgroup"
-
-	"github.com/weir-edge/weir/alarms"
-	"github.com/weir-edge/weir/api"
-	"github.com/weir-edge/weir/audit"
 	"github.com/weir-edge/weir/config"
-	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/gateway"
 	"github.com/weir-edge/weir/internal/logcapture"
-	"github.com/weir-edge/weir/pipeline"
-	"github.com/weir-edge/weir/processors/latest"
-	"github.com/weir-edge/weir/rules"
-	"github.com/weir-edge/weir/secevents"
 	"github.com/weir-edge/weir/security"
-	"github.com/weir-edge/weir/sinks/sparkplug"
-	"github.com/weir-edge/weir/ui"
-	"github.com/weir-edge/weir/writegate"
-	"github.com/weir-edge/weir/writegate/mqttcmd"
 )
 
 type runFlags struct {
@@ -78,15 +62,24 @@ func defineRun(fs *flag.FlagSet) body {
 	}
 }
 
-// runFile runs the gateway from a configuration file.
+// runFile runs the gateway from a configuration file; SIGHUP re-reads the
+// file and applies it live (see gateway.Reload).
 func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(f.configPath)
+	data, err := os.ReadFile(f.configPath)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	cfg, err := config.Parse(f.configPath, data, os.LookupEnv)
 	if err != nil {
 		return err
 	}
-	if f.dataDir != "" {
-		cfg.DataDir = f.dataDir
+	// The command line wins over the file, at start and at every reload.
+	adjust := func(c *config.Config) {
+		if f.dataDir != "" {
+			c.DataDir = f.dataDir
+		}
 	}
+	adjust(cfg)
 	if f.printConfig {
 		return printConfig(stdout, f, cfg.DataDirOrDefault())
 	}
@@ -108,254 +101,53 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		}
 		log.Info("http listening", "addr", httpLn.Addr().String())
 	}
-	if data, err := os.ReadFile(f.configPath); err == nil {
-		ctx = withConfigSource(ctx, f.configPath, data) // for the config.applied record
+	g, err := gateway.New(cfg, gatewayOptions(log, httpLn, stderr, gateway.Options{ConfigPath: f.configPath, ConfigData: data, Adjust: adjust}))
+	if err != nil {
+		return err
 	}
-	return runGateway(ctx, cfg, httpLn, log)
+	stopHUP := reloadOnHangup(ctx, g, log)
+	defer stopHUP()
+	return g.Run(ctx)
 }
 
-// runGateway builds the engine from cfg and runs it, with the HTTP API on
-// httpLn when it is not nil, until ctx is done. startup are security
-// events of what the caller did before (the demo's token), recorded once
-// the audit trail and the event stream are open.
+// gatewayOptions completes o with what every CLI start passes.
+func gatewayOptions(log *slog.Logger, ln net.Listener, stderr io.Writer, o gateway.Options) gateway.Options {
+	o.Logger, o.Listener, o.Stderr, o.Version = log, ln, stderr, currentVersion().version
+	return o
+}
+
+// runGateway builds the gateway from cfg and runs it, with the HTTP API
+// on httpLn when it is not nil, until ctx is done (the demo, tests).
+// startup are security events of what the caller did before.
 func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, log *slog.Logger, startup ...security.Event) error {
-	node := cfg.NodeID()
-	log = log.With("node", node)
-	opts, err := cfg.Build(log)
-	if err != nil {
-		closeListener(httpLn)
-		return err
-	}
-	// Until the engine runs, a failure must release what Build opened
-	// (durable buffers hold file locks) and the listener.
-	started := false
-	defer func() {
-		if !started {
-			releaseBuffers(opts)
-			closeListener(httpLn)
-		}
-	}()
-	// Security events from every component (auth, API, MQTT commands, the
-	// write gate, the audit trail) leave the box through one stream: as
-	// samples to every sink and, when configured, to syslog. Components
-	// take it as secEvents; Record never blocks them.
-	secStream, err := secevents.New(cfg.SecurityEvents, node, log.With("component", "security_events"))
+	g, err := gateway.New(cfg, gatewayOptions(log, httpLn, os.Stderr, gateway.Options{Startup: startup}))
 	if err != nil {
 		return err
 	}
-	var secEvents security.Recorder = secStream
-	gate, trail, err := buildWriteGate(cfg, opts, log, secEvents)
-	if err != nil {
-		return err
-	}
-	defer trail.Close()
-	// Every write attempt, whatever its channel, reaches the SOC stream
-	// from the one place it is decided (the trail has it already).
-	gate.SetEvents(secEvents)
-	// Security events of every component go to the audit trail (bounded,
-	// never blocking) and to the SOC stream.
-	auditEvents := audit.NewEventRecorder(trail, 0, secEvents, log.With("component", "audit"))
-	events := security.Fanout{auditEvents, secEvents}
-	warnInsecure(ctx, cfg, log, events)
-	// Sparkplug sinks take DCMD/NCMD writes through the gate — only once a
-	// policy could allow one, so a node stays read-only by default (and
-	// only with the sink's commands.trust; untrusted ones are reported).
-	if len(cfg.WriteGate.Policies) > 0 {
-		for _, s := range opts.Sinks {
-			if sp, ok := s.Sink.(*sparkplug.Sink); ok {
-				sp.SetWriteGate(gate)
-				sp.SetRecorder(events)
+	return g.Run(ctx)
+}
+
+// reloader is what a SIGHUP drives (gateway.Gateway).
+type reloader interface {
+	Reload(ctx context.Context, actor string) (gateway.Applied, error)
+}
+
+// reloadOn applies the configuration file again at every value of sig
+// until ctx is done, and logs the outcome.
+func reloadOn(ctx context.Context, r reloader, sig <-chan os.Signal, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+			res, err := r.Reload(ctx, "sighup")
+			if err != nil {
+				log.Error("reload on SIGHUP failed; the running configuration stays", "err", err, "problems", res.Problems.Error())
+				continue
 			}
+			log.Info("reload on SIGHUP applied", "sha256", res.SHA256, "changes", res.Summary, "restart_needed", res.Restart)
 		}
 	}
-	// Rules decide in the processor chain (never waiting on a buffer or a
-	// connection); their writes and HTTP calls go to a bounded action queue.
-	mgr, err := alarms.New(cfg.Alarms, cfg.Alarms.StateFilePath(cfg.DataDirOrDefault()), log.With("component", "alarms"))
-	if err != nil {
-		return err
-	}
-	runner, err := rules.NewRunner(cfg.Rules.Actions, gate, log.With("component", "rule_actions"))
-	if err != nil {
-		return err
-	}
-	ruleProc, err := rules.New(cfg.Rules, rules.Deps{Alarms: mgr, Actions: runner}, log.With("component", "rules"))
-	if err != nil {
-		return err
-	}
-	// The latest value of every tag, after processing, for the API; last,
-	// so it sees derived tags and alarm events too.
-	lastValues := latest.New(maxLatestTags)
-	// Security events enter before the rules, so a rule can raise an
-	// alarm on them (weir/_security/auth.login_failed).
-	opts.Processors = append(opts.Processors, secStream, ruleProc, lastValues)
-	opts.ProcessorNames = append(opts.ProcessorNames, "security-events", "rules", "latest-values")
-	// Parsing and building a large configuration (10,000 tags) leaves tens
-	// of MB of garbage behind; hand it back to the OS before running for
-	// months.
-	debug.FreeOSMemory()
-	opts.Events = events // certificate rejections by sources' and sinks' peers
-	eng, err := engine.New(opts)
-	if err != nil {
-		return err
-	}
-	loss := newLossWatch(eng, mgr, log.With("component", "loss_watch"))
-	var sinkNames []string
-	for _, s := range opts.Sinks {
-		sinkNames = append(sinkNames, s.Name)
-	}
-	if err := loss.define(sinkNames); err != nil {
-		return err
-	}
-	var writeCmds *mqttcmd.Commands
-	if c := cfg.WriteCommands; c != nil {
-		if writeCmds, err = mqttcmd.New(*c, gate, events, log.With("component", "write_commands")); err != nil {
-			return err
-		}
-	}
-	var alarmCmds *alarms.Commands
-	if c := cfg.Alarms.Commands; c != nil {
-		if alarmCmds, err = alarms.NewCommands(*c, mgr, events, log.With("component", "alarm_commands")); err != nil {
-			return err
-		}
-	}
-	authn, err := buildAuth(cfg, events, log)
-	if err != nil {
-		return err
-	}
-
-	// TLS or plain HTTP, decided for the address actually bound (apiserve.go).
-	var served apiServing
-	if httpLn != nil {
-		if served, err = prepareAPI(cfg, httpLn.Addr(), events, log, os.Stderr); err != nil {
-			return err
-		}
-	}
-
-	// Everything is built: start. The engine owns the buffers from here.
-	g, gctx := errgroup.WithContext(ctx)
-	if err := runner.Start(gctx); err != nil {
-		return err
-	}
-	defer runner.Close()
-	started = true
-	events.Record(ctx, configAppliedEvent(ctx, cfg, node))
-	for _, ev := range startup {
-		events.Record(ctx, ev)
-	}
-	g.Go(func() error { return eng.Run(gctx) })
-	g.Go(func() error { return auditEvents.Run(gctx) })
-	g.Go(func() error { return trail.Run(gctx) })
-	g.Go(func() error { return gate.Run(gctx) })
-	g.Go(func() error { return loss.run(gctx) })
-	g.Go(func() error { return mgr.Run(gctx) })
-	// Stops with the gateway; sends what is queued for syslog within its
-	// drain_timeout first.
-	g.Go(func() error { return secStream.Run(gctx) })
-	if writeCmds != nil {
-		g.Go(func() error { return writeCmds.Run(gctx) })
-	}
-	if alarmCmds != nil {
-		g.Go(func() error { return alarmCmds.Run(gctx) })
-	}
-	if httpLn != nil {
-		// Clients on this machine (weir alarms) find the API here.
-		remove, err := writeAPIAddr(cfg.DataDirOrDefault(), served.url)
-		if err != nil {
-			log.Warn("api address file not written; weir alarms will need -api", "err", err)
-		} else {
-			defer remove()
-		}
-		values := &api.Values{Gate: gate, Store: lastValues, Audit: trail, Log: log.With("component", "api")}
-		alarmAPI := &api.Alarms{Store: mgr, Events: events, Log: log.With("component", "api")}
-		tokens := &api.Tokens{Store: authn.Tokens(), MaxLifetime: authn.TokenMaxLifetime(), Events: events, Log: log.With("component", "api")}
-		history := &api.History{Store: historyStore(opts.Sinks), Log: log.With("component", "api")}
-		webUI, err := ui.New(ui.Options{Sessions: authn, Status: eng, Values: lastValues, NodeID: node,
-			Version: currentVersion().version, Log: log.With("component", "ui")})
-		if err != nil {
-			return err
-		}
-		srv := api.New(api.Options{Status: withAuditStatus{eng, trail}, NodeID: node, Version: currentVersion().version, Logger: log.With("component", "api"),
-			Auth: authn,
-			Extra: func(mux *http.ServeMux) {
-				values.Mount(mux)
-				alarmAPI.Mount(mux)
-				tokens.Mount(mux)
-				history.Mount(mux)
-				(&api.WritePolicy{Gate: gate}).Mount(mux)
-				(&api.AuditVerify{Trail: trail, Log: log.With("component", "api")}).Mount(mux)
-				webUI.Mount(mux)
-			},
-			SecurityStats: secStream, AuditStats: trail,
-			TLS: served.tls, AllowedHosts: served.hosts, Limits: served.limits, Events: events})
-		g.Go(func() error { return srv.Serve(gctx, httpLn) })
-	}
-	err = g.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
-
-func closeListener(ln net.Listener) {
-	if ln != nil {
-		ln.Close()
-	}
-}
-
-// releaseBuffers frees durable buffers opened by Build when the gateway
-// fails before its engine took them over.
-func releaseBuffers(opts engine.Options) {
-	for _, s := range opts.Sinks {
-		if r, ok := s.Buffer.(pipeline.Releaser); ok {
-			_ = r.Release()
-		}
-		if r, ok := s.DeadLetters.(pipeline.Releaser); ok {
-			_ = r.Release()
-		}
-	}
-}
-
-// maxLatestTags bounds the latest-value table behind /api/v1/values.
-const maxLatestTags = 100_000
-
-// buildWriteGate opens the audit trail and the one gate every write to a
-// device goes through, and registers every source that can write, tag by
-// tag. With no write_policies the gate denies (and audits) every attempt.
-func buildWriteGate(cfg *config.Config, opts engine.Options, log *slog.Logger, events security.Recorder) (*writegate.Gate, *audit.Log, error) {
-	ac := cfg.Audit
-	ac.File = cfg.AuditFile()
-	ac.CheckpointFile = cfg.AuditCheckpointFile()
-	ao := audit.Options{Log: log.With("component", "audit"), Events: events, Node: cfg.NodeID(), DataDir: cfg.DataDirOrDefault()}
-	trail, err := audit.OpenWith(ac, ao)
-	if err != nil {
-		// A truncated, rewritten or unreadable trail stops writes to
-		// devices (the gate refuses them while trail.Err() is set), not
-		// the collection of data; it is logged, raised as an audit.problem
-		// and shown failed in /status.
-		trail = audit.Unavailable(ac.File, err, ao)
-	}
-	gate, err := writegate.New(cfg.WriteGate, trail, log.With("component", "writegate"))
-	if err != nil {
-		trail.Close()
-		return nil, nil, err
-	}
-	for _, s := range opts.Sources {
-		w, ok := s.Source.(writegate.Writer)
-		if !ok {
-			continue
-		}
-		lister, ok := s.Source.(pipeline.TagLister)
-		if !ok {
-			continue
-		}
-		for _, t := range lister.Tags() {
-			if err := gate.Register(t.Path, w); err != nil {
-				trail.Close()
-				return nil, nil, fmt.Errorf("write gate: source %s: %w", s.Name, err)
-			}
-		}
-	}
-	return gate, trail, nil
 }
 
 func firstNonEmpty(vals ...string) string {

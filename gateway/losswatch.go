@@ -1,9 +1,11 @@
-package cli
+package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/weir-edge/weir/alarms"
@@ -23,6 +25,7 @@ type lossWatch struct {
 	every    time.Duration
 	quietFor time.Duration
 
+	mu       sync.Mutex           // define (a reload) runs beside run
 	last     map[string]uint64    // dropped count per sink at the last look
 	lastLoss map[string]time.Time // when each sink last dropped
 }
@@ -34,11 +37,16 @@ func newLossWatch(eng *engine.Engine, mgr *alarms.Manager, log *slog.Logger) *lo
 
 func lossAlarm(sink string) string { return "sink_" + sink + "_data_loss" }
 
-// define declares one alarm per sink; call before the engine runs.
+// define declares one alarm per sink: before the engine runs, and for
+// the sinks a reload adds or rebuilds (an alarm already defined keeps its
+// state; its new buffer counts from zero).
 func (w *lossWatch) define(sinks []string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for _, s := range sinks {
-		if err := w.mgr.Define(alarms.Def{Name: lossAlarm(s), Priority: alarms.High,
-			Message: fmt.Sprintf("sink %s is losing buffered samples (see weir_sink_buffer_dropped_samples_total)", s)}); err != nil {
+		err := w.mgr.Define(alarms.Def{Name: lossAlarm(s), Priority: alarms.High,
+			Message: fmt.Sprintf("sink %s is losing buffered samples (see weir_sink_buffer_dropped_samples_total)", s)})
+		if err != nil && !errors.Is(err, alarms.ErrDuplicate) {
 			return err
 		}
 		w.last[s] = 0 // drops from before the first look count too (a corrupt store at open)
@@ -61,6 +69,8 @@ func (w *lossWatch) run(ctx context.Context) error {
 }
 
 func (w *lossWatch) check(now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for _, cs := range w.eng.Status().Components {
 		if cs.Kind != "sink" || cs.Buffer == nil {
 			continue

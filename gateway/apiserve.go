@@ -1,14 +1,11 @@
-package cli
+package gateway
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,15 +17,15 @@ import (
 	"github.com/weir-edge/weir/security"
 )
 
-// apiTLSDir, in the data dir, holds the self-signed certificate (when the
-// configuration names none) and apiCertFile, the certificate the API
+// APITLSDir, in the data dir, holds the self-signed certificate (when the
+// configuration names none) and APICertFile, the certificate the API
 // serves, published for clients on this machine (weir alarms) to trust.
 const (
-	apiTLSDir   = "tls"
-	apiCertFile = "api.crt"
+	APITLSDir   = "tls"
+	APICertFile = "api.crt"
 )
 
-// apiServing is how runGateway serves the API on its listener.
+// apiServing is how the gateway serves the API on its listener.
 type apiServing struct {
 	tls    *api.TLS // nil: plain HTTP (loopback, or insecure)
 	url    string   // what DATA_DIR/api.url says
@@ -86,13 +83,13 @@ func prepareAPI(cfg *config.Config, addr net.Addr, rec security.Recorder, log *s
 		return out, nil
 	}
 
-	dir := filepath.Join(cfg.DataDirOrDefault(), apiTLSDir)
+	dir := filepath.Join(cfg.DataDirOrDefault(), APITLSDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return apiServing{}, fmt.Errorf("http tls: %w", err)
 	}
 	opts := api.TLSOptions{CertFile: h.TLS.CertFile, KeyFile: h.TLS.KeyFile, ClientCA: h.TLS.ClientCA,
 		OnLoad: func(chain []byte) {
-			if err := writeFileAtomic(filepath.Join(dir, apiCertFile), chain, 0o600); err != nil {
+			if err := WriteFileAtomic(filepath.Join(dir, APICertFile), chain, 0o600); err != nil {
 				log.Warn("http tls: certificate not published for local clients; weir alarms will not trust it", "err", err)
 			}
 		}}
@@ -165,42 +162,9 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// apiClient is the HTTP client the CLI talks to a running gateway with.
-// Besides the system roots it trusts the certificate a gateway published
-// in its data dir (DATA_DIR/tls/api.crt: the self-signed one, or the
-// configured chain), so https:// in api.url works without switching
-// verification off. dataDir "" looks where apiURL looks.
-func apiClient(dataDir string, timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, Transport: apiTransport(dataDir)}
-}
-
-// apiTransport is apiClient's transport, for callers that wrap it (to add
-// a token).
-func apiTransport(dataDir string) *http.Transport {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	dirs := []string{dataDir}
-	if dataDir == "" {
-		dirs = []string{config.DefaultDataDir}
-		if demo, err := demoDataDir(); err == nil {
-			dirs = append(dirs, demo)
-		}
-	}
-	for _, d := range dirs {
-		if b, err := os.ReadFile(filepath.Join(d, apiTLSDir, apiCertFile)); err == nil {
-			pool.AppendCertsFromPEM(b)
-		}
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return tr
-}
-
-// writeFileAtomic writes data to path through a temporary file in the
+// WriteFileAtomic writes data to path through a temporary file in the
 // same directory, so a reader sees the old content or the new.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package cli
+package gateway
 
 import (
 	"context"
@@ -13,20 +13,32 @@ import (
 // historyStore is the query side of the first historian sink, for
 // GET /api/v1/history; nil (no route) without one.
 func historyStore(sinks []engine.SinkSpec) api.HistoryStore {
+	if h := firstHistorian(sinks); h != nil {
+		return sinkHistory{func() *historian.Sink { return h }}
+	}
+	return nil
+}
+
+// firstHistorian is the first historian sink among sinks, or nil.
+func firstHistorian(sinks []engine.SinkSpec) *historian.Sink {
 	for _, s := range sinks {
 		if h, ok := s.Sink.(*historian.Sink); ok {
-			return sinkHistory{h}
+			return h
 		}
 	}
 	return nil
 }
 
-// sinkHistory asks the sink for its store on every query: the engine
-// opens it on Connect, after the API may already answer.
-type sinkHistory struct{ s *historian.Sink }
+// sinkHistory asks for the sink, and the sink for its store, on every
+// query: the engine opens the store on Connect, after the API may already
+// answer, and a hot reload may replace the sink.
+type sinkHistory struct{ sink func() *historian.Sink }
 
 func (h sinkHistory) store() (*historian.Store, error) {
-	st := h.s.Store()
+	var st *historian.Store
+	if s := h.sink(); s != nil {
+		st = s.Store()
+	}
 	if st == nil {
 		return nil, fmt.Errorf("historian not open yet: %w", api.ErrHistoryUnavailable)
 	}

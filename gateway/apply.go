@@ -1,0 +1,379 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/weir-edge/weir/api"
+	"github.com/weir-edge/weir/buffer/durable"
+	"github.com/weir-edge/weir/config"
+	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/writegate"
+)
+
+// Sentinel errors of Apply and Reload (the api package's, so that its
+// handlers and errors.Is agree).
+var (
+	// ErrInvalid: the new configuration has errors; nothing changed.
+	ErrInvalid = api.ErrConfigInvalid
+	// ErrNoFile: Reload of a gateway that runs from no file (the demo).
+	ErrNoFile = api.ErrNoConfigFile
+	// ErrNotRunning: Apply before Run started the engine, or after it ended.
+	ErrNotRunning = errors.New("gateway: not running")
+)
+
+// ApplyInfo says who asks for an apply and with what text.
+type ApplyInfo struct {
+	// Actor is recorded in config.applied: "api:alice", "cli", "sighup".
+	Actor string
+	// Data is the exact text of the new configuration, hashed and diffed;
+	// nil: the configuration as YAML.
+	Data []byte
+	// WriteFile rewrites the gateway's configuration file with Data
+	// (atomically, the old one kept as <file>.prev) before applying, so a
+	// restart runs what the API applied. Ignored without a file.
+	WriteFile bool
+}
+
+// Applied is the outcome of Apply, ApplyYAML, Reload and Check.
+type Applied struct {
+	// Problems are every error and warning found (ErrInvalid when any is
+	// an error).
+	Problems config.Problems
+	SHA256   string
+	Diff     config.Diff
+	// Summary is Diff in one line, for logs, the audit trail and the UI.
+	Summary string
+	// Text is a unified line diff from the running text to the new one.
+	Text string
+	// Restart lists changed keys that wait for a restart.
+	Restart []string
+	// Applied is true when the change runs.
+	Applied bool
+}
+
+// liveKeys are the top-level keys besides sources, sinks and processors
+// that the gateway applies live: a change rebuilds the processor chain
+// (rules). Every other changed key waits for a restart.
+var liveKeys = map[string]bool{"processors": true, "rules": true}
+
+// Check validates data as a whole configuration file and compares it with
+// the running one; nothing is applied.
+func (g *Gateway) Check(data []byte) (Applied, *config.Config) {
+	cfg, res := g.parse(data)
+	if cfg == nil {
+		return res, nil
+	}
+	g.mu.Lock()
+	running := g.run
+	g.mu.Unlock()
+	g.compare(&res, running, cfg, data)
+	return res, cfg
+}
+
+// parse inspects data as the running file would be (every problem at
+// file:line, secrets and files it names checked) and applies the command
+// line's overrides; the Config is nil when data has errors.
+func (g *Gateway) parse(data []byte) (*config.Config, Applied) {
+	g.mu.Lock()
+	name := g.run.path
+	g.mu.Unlock()
+	if name == "" {
+		name = "weir.yaml"
+	}
+	cfg, ps := config.Inspect(name, data, config.Options{})
+	res := Applied{Problems: ps, SHA256: sha256Hex(data)}
+	if cfg != nil && g.opts.Adjust != nil {
+		g.opts.Adjust(cfg)
+	}
+	return cfg, res
+}
+
+// compare fills res with what changes from running to cfg.
+func (g *Gateway) compare(res *Applied, running runningConfig, cfg *config.Config, data []byte) {
+	res.Diff = config.Compare(running.cfg, cfg)
+	res.Summary = summary(res.Diff)
+	res.Restart = restartKeys(res.Diff)
+	res.Text = UnifiedDiff("running", "new", running.text, data)
+}
+
+// summary is d.String(), or "none" when nothing changed.
+func summary(d config.Diff) string {
+	if d.Empty() {
+		return "none"
+	}
+	if s := d.String(); s != "" {
+		return s
+	}
+	return "changed"
+}
+
+// restartKeys are the changed keys this gateway does not apply live.
+func restartKeys(d config.Diff) []string {
+	out := slices.Clone(d.Restart)
+	for _, k := range d.Live {
+		if !liveKeys[k] && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ApplyYAML validates data and applies it. Invalid: ErrInvalid with every
+// problem in the result, recorded as a refused config.applied; the
+// running configuration stays.
+func (g *Gateway) ApplyYAML(ctx context.Context, data []byte, info ApplyInfo) (Applied, error) {
+	cfg, res := g.parse(data)
+	if cfg == nil {
+		g.mu.Lock()
+		obj := g.run.object()
+		g.mu.Unlock()
+		n := res.Problems.Errors()
+		why := fmt.Sprintf("%d error%s", n, plural(n))
+		if len(res.Problems) > 0 {
+			why += "; first: " + res.Problems[0].Error()
+		}
+		g.events.Record(ctx, configRefusedEvent(obj, info.Actor, res.SHA256, why))
+		g.log.Warn("configuration refused", "actor", info.Actor, "errors", n, "err", res.Problems)
+		return res, fmt.Errorf("%w: %d error%s", ErrInvalid, n, plural(n))
+	}
+	info.Data = data
+	out, err := g.Apply(ctx, cfg, info)
+	out.Problems = res.Problems // the warnings
+	return out, err
+}
+
+// Reload re-reads the gateway's configuration file and applies it.
+func (g *Gateway) Reload(ctx context.Context, actor string) (Applied, error) {
+	g.mu.Lock()
+	path := g.run.path
+	g.mu.Unlock()
+	if path == "" {
+		return Applied{}, ErrNoFile
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Applied{}, fmt.Errorf("reload: %w", err)
+	}
+	if len(data) > config.MaxFileSize {
+		return Applied{}, fmt.Errorf("reload: %s is larger than %d bytes", path, config.MaxFileSize)
+	}
+	return g.ApplyYAML(ctx, data, ApplyInfo{Actor: actor})
+}
+
+// Apply changes the running gateway to cfg as a diff: unchanged sources
+// and sinks keep running untouched (connections, sessions, buffers); added
+// and changed ones are built, changed and removed ones stopped (a removed
+// sink's durable buffer stays on disk); the processor chain is rebuilt
+// when processors or rules changed — keeping the alarm manager and the
+// latest values, so alarm states and values survive. Keys that need a
+// restart are not applied: they are returned in Restart and logged.
+// Applies are serialised; on error the running configuration stays.
+func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo) (Applied, error) {
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
+	if g.opts.Adjust != nil {
+		g.opts.Adjust(cfg)
+	}
+	g.mu.Lock()
+	running, isRunning := g.run, g.running
+	g.mu.Unlock()
+	data := info.Data
+	if data == nil {
+		data = newRunningConfig(cfg, "", nil, time.Time{}).text
+	}
+	res := Applied{SHA256: sha256Hex(data)}
+	refuse := func(err error) (Applied, error) {
+		g.events.Record(ctx, configRefusedEvent(running.object(), info.Actor, res.SHA256, err.Error()))
+		g.log.Error("configuration not applied", "actor", info.Actor, "err", err)
+		return res, err
+	}
+	if !isRunning {
+		return refuse(ErrNotRunning)
+	}
+	if err := cfg.Validate(); err != nil {
+		return refuse(fmt.Errorf("%w: %w", ErrInvalid, err))
+	}
+	g.compare(&res, running, cfg, data)
+	if info.WriteFile && running.path != "" {
+		restore, err := replaceFile(running.path, data)
+		if err != nil {
+			return refuse(fmt.Errorf("write %s: %w", running.path, err))
+		}
+		defer func() {
+			if !res.Applied {
+				restore()
+			}
+		}()
+	}
+	if err := g.change(ctx, cfg, res.Diff); err != nil {
+		return refuse(err)
+	}
+	res.Applied = true
+	next := newRunningConfig(cfg, running.path, data, time.Now())
+	next.restart = running.restart
+	for _, k := range res.Restart {
+		if !slices.Contains(next.restart, k) {
+			next.restart = append(next.restart, k)
+		}
+	}
+	g.mu.Lock()
+	g.run = next
+	g.mu.Unlock()
+	g.events.Record(ctx, configAppliedEvent(next, info.Actor, g.node, res.Summary))
+	g.log.Info("configuration applied", "actor", info.Actor, "sha256", res.SHA256, "changes", res.Summary)
+	if len(res.Restart) > 0 {
+		g.log.Warn("configuration keys changed that take effect only at a restart", "keys", strings.Join(res.Restart, ","))
+	}
+	return res, nil
+}
+
+// change builds what d adds or changes and hands it to the engine.
+func (g *Gateway) change(ctx context.Context, cfg *config.Config, d config.Diff) error {
+	var ch engine.Change
+	log := g.log
+	ch.RemoveSources = append(slices.Clone(d.Sources.Removed), d.Sources.Changed...)
+	for _, name := range append(slices.Clone(d.Sources.Added), d.Sources.Changed...) {
+		spec, err := cfg.BuildSource(name, log.With("component", "source", "name", name))
+		if err != nil {
+			return err
+		}
+		if g.opts.WrapSource != nil {
+			spec.Source = g.opts.WrapSource(spec.Source)
+		}
+		ch.AddSources = append(ch.AddSources, spec)
+	}
+	ch.RemoveSinks = append(slices.Clone(d.Sinks.Removed), d.Sinks.Changed...)
+	// A changed sink's durable buffer is locked by the running one until
+	// the engine has stopped it: such sinks are built in a second step.
+	var later []string
+	for _, name := range append(slices.Clone(d.Sinks.Added), d.Sinks.Changed...) {
+		spec, err := cfg.BuildSink(name, log.With("component", "sink", "name", name))
+		if errors.Is(err, durable.ErrLocked) && slices.Contains(d.Sinks.Changed, name) {
+			later = append(later, name)
+			continue
+		}
+		if err != nil {
+			releaseBuffers(ch.AddSinks)
+			return err
+		}
+		ch.AddSinks = append(ch.AddSinks, spec)
+	}
+	rebuild := d.Processors
+	for _, k := range d.Live {
+		rebuild = rebuild || liveKeys[k]
+	}
+	if rebuild {
+		procs, names, err := cfg.BuildProcessors(log)
+		if err == nil {
+			procs, names, err = g.chain(cfg, procs, names)
+		}
+		if err != nil {
+			releaseBuffers(ch.AddSinks)
+			return err
+		}
+		ch.ReplaceProcessors, ch.Processors, ch.ProcessorNames = true, procs, names
+	}
+	g.wireSinks(cfg, ch.AddSinks)
+	if err := g.applyChange(ctx, ch); err != nil {
+		releaseBuffers(ch.AddSinks)
+		return err
+	}
+	if len(later) == 0 {
+		return nil
+	}
+	var second engine.Change
+	for _, name := range later {
+		spec, err := cfg.BuildSink(name, log.With("component", "sink", "name", name))
+		if err != nil {
+			releaseBuffers(second.AddSinks)
+			return fmt.Errorf("sink %s removed, not rebuilt: %w", name, err)
+		}
+		second.AddSinks = append(second.AddSinks, spec)
+	}
+	g.wireSinks(cfg, second.AddSinks)
+	if err := g.applyChange(ctx, second); err != nil {
+		releaseBuffers(second.AddSinks)
+		return fmt.Errorf("sinks %s removed, not rebuilt: %w", strings.Join(later, ", "), err)
+	}
+	return nil
+}
+
+// applyChange hands ch to the engine and keeps the write gate, the sink
+// list and the data-loss alarms in step with it.
+func (g *Gateway) applyChange(ctx context.Context, ch engine.Change) error {
+	if ch.Empty() {
+		return nil
+	}
+	// Writes to a source being removed must not reach it once it stops.
+	old := map[string][]string{}
+	for _, name := range ch.RemoveSources {
+		old[name] = g.writers[name]
+		g.unregisterWriters(name)
+	}
+	if err := g.eng.Apply(ctx, ch); err != nil {
+		for name, prefixes := range old { // nothing changed: route them back
+			if w, ok := g.sources[name].(writegate.Writer); ok {
+				for _, p := range prefixes {
+					_ = g.gate.Register(p, w)
+				}
+				g.writers[name] = prefixes
+			}
+		}
+		return fmt.Errorf("engine: %w", err)
+	}
+	for _, s := range ch.AddSources {
+		if err := g.registerWriters(s); err != nil {
+			// The data flows; only writes to it are refused (no route).
+			g.log.Error("source added without writes", "source", s.Name, "err", err)
+		}
+	}
+	for _, name := range ch.RemoveSources {
+		delete(g.sources, name)
+	}
+	for _, s := range ch.AddSources {
+		g.sources[s.Name] = s.Source
+	}
+	g.mu.Lock()
+	g.sinks = slices.DeleteFunc(g.sinks, func(s engine.SinkSpec) bool { return slices.Contains(ch.RemoveSinks, s.Name) })
+	g.sinks = append(g.sinks, ch.AddSinks...)
+	g.mu.Unlock()
+	if err := g.loss.define(sinkNames(ch.AddSinks)); err != nil {
+		g.log.Error("data-loss alarm not defined", "err", err)
+	}
+	return nil
+}
+
+// replaceFile writes data to path atomically, keeping the old content as
+// path.prev; restore puts the old content back.
+func replaceFile(path string, data []byte) (restore func(), err error) {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	mode := os.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	prev := path + ".prev"
+	if err := WriteFileAtomic(prev, old, mode); err != nil {
+		return nil, err
+	}
+	if err := WriteFileAtomic(path, data, mode); err != nil {
+		return nil, err
+	}
+	return func() { _ = WriteFileAtomic(path, old, mode) }, nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
