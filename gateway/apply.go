@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/weir-edge/weir/api"
-	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/writegate"
@@ -212,8 +212,9 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 			}
 		}()
 	}
-	if err := g.change(ctx, cfg, res.Diff); err != nil {
-		return refuse(err)
+	changeErr := g.change(ctx, running.cfg, cfg, res.Diff)
+	if changeErr != nil && !errors.Is(changeErr, errPartial) {
+		return refuse(changeErr)
 	}
 	res.Applied = true
 	next := newRunningConfig(cfg, running.path, data, time.Now())
@@ -231,16 +232,23 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 	if len(res.Restart) > 0 {
 		g.log.Warn("configuration keys changed that take effect only at a restart", "keys", strings.Join(res.Restart, ","))
 	}
-	return res, nil
+	if changeErr != nil {
+		g.log.Error("configuration applied in part", "err", changeErr)
+	}
+	return res, changeErr
 }
 
-// change builds what d adds or changes and hands it to the engine.
-func (g *Gateway) change(ctx context.Context, cfg *config.Config, d config.Diff) error {
+// change builds what d adds or changes and hands it to the engine in one
+// engine.Change. A changed sink whose buffer block did not change takes
+// over the running sink's buffer with what it holds (KeepBuffers); one
+// whose buffer changed opens it once the old sink has released the
+// directory (BuildSinkDeferred).
+func (g *Gateway) change(ctx context.Context, old, cfg *config.Config, d config.Diff) error {
 	var ch engine.Change
 	log := g.log
 	ch.RemoveSources = append(slices.Clone(d.Sources.Removed), d.Sources.Changed...)
 	for _, name := range append(slices.Clone(d.Sources.Added), d.Sources.Changed...) {
-		spec, err := cfg.BuildSource(name, log.With("component", "source", "name", name))
+		spec, err := cfg.BuildSource(name, log)
 		if err != nil {
 			return err
 		}
@@ -250,18 +258,23 @@ func (g *Gateway) change(ctx context.Context, cfg *config.Config, d config.Diff)
 		ch.AddSources = append(ch.AddSources, spec)
 	}
 	ch.RemoveSinks = append(slices.Clone(d.Sinks.Removed), d.Sinks.Changed...)
-	// A changed sink's durable buffer is locked by the running one until
-	// the engine has stopped it: such sinks are built in a second step.
-	var later []string
-	for _, name := range append(slices.Clone(d.Sinks.Added), d.Sinks.Changed...) {
-		spec, err := cfg.BuildSink(name, log.With("component", "sink", "name", name))
-		if errors.Is(err, durable.ErrLocked) && slices.Contains(d.Sinks.Changed, name) {
-			later = append(later, name)
-			continue
-		}
+	for _, name := range d.Sinks.Added {
+		spec, err := cfg.BuildSink(name, log)
 		if err != nil {
 			releaseBuffers(ch.AddSinks)
 			return err
+		}
+		ch.AddSinks = append(ch.AddSinks, spec)
+	}
+	for _, name := range d.Sinks.Changed {
+		spec, err := cfg.BuildSinkDeferred(name, log)
+		if err != nil {
+			releaseBuffers(ch.AddSinks)
+			return err
+		}
+		if sameBuffer(old, cfg, name) {
+			spec.OpenBuffer = nil
+			ch.KeepBuffers = append(ch.KeepBuffers, name)
 		}
 		ch.AddSinks = append(ch.AddSinks, spec)
 	}
@@ -281,28 +294,24 @@ func (g *Gateway) change(ctx context.Context, cfg *config.Config, d config.Diff)
 		ch.ReplaceProcessors, ch.Processors, ch.ProcessorNames = true, procs, names
 	}
 	g.wireSinks(cfg, ch.AddSinks)
-	if err := g.applyChange(ctx, ch); err != nil {
-		releaseBuffers(ch.AddSinks)
-		return err
-	}
-	if len(later) == 0 {
-		return nil
-	}
-	var second engine.Change
-	for _, name := range later {
-		spec, err := cfg.BuildSink(name, log.With("component", "sink", "name", name))
-		if err != nil {
-			releaseBuffers(second.AddSinks)
-			return fmt.Errorf("sink %s removed, not rebuilt: %w", name, err)
+	return g.applyChange(ctx, ch)
+}
+
+// sameBuffer reports whether sink name has the same buffer block in old
+// and cfg.
+func sameBuffer(old, cfg *config.Config, name string) bool {
+	var a, b *config.Sink
+	for i := range old.Sinks {
+		if old.Sinks[i].Name == name {
+			a = &old.Sinks[i]
 		}
-		second.AddSinks = append(second.AddSinks, spec)
 	}
-	g.wireSinks(cfg, second.AddSinks)
-	if err := g.applyChange(ctx, second); err != nil {
-		releaseBuffers(second.AddSinks)
-		return fmt.Errorf("sinks %s removed, not rebuilt: %w", strings.Join(later, ", "), err)
+	for i := range cfg.Sinks {
+		if cfg.Sinks[i].Name == name {
+			b = &cfg.Sinks[i]
+		}
 	}
-	return nil
+	return a != nil && b != nil && reflect.DeepEqual(a.Buffer, b.Buffer)
 }
 
 // applyChange hands ch to the engine and keeps the write gate, the sink
@@ -317,7 +326,15 @@ func (g *Gateway) applyChange(ctx context.Context, ch engine.Change) error {
 		old[name] = g.writers[name]
 		g.unregisterWriters(name)
 	}
-	if err := g.eng.Apply(ctx, ch); err != nil {
+	err := g.eng.Apply(ctx, ch)
+	if err != nil && g.changeStood(ch) {
+		// The engine applied all but a replaced sink whose buffer did not
+		// open: keep the gateway in step, and say what is missing.
+		g.afterChange(ch)
+		return fmt.Errorf("%w: %w", errPartial, err)
+	}
+	if err != nil {
+		releaseBuffers(ch.AddSinks)
 		for name, prefixes := range old { // nothing changed: route them back
 			if w, ok := g.sources[name].(writegate.Writer); ok {
 				for _, p := range prefixes {
@@ -328,6 +345,41 @@ func (g *Gateway) applyChange(ctx context.Context, ch engine.Change) error {
 		}
 		return fmt.Errorf("engine: %w", err)
 	}
+	g.afterChange(ch)
+	return nil
+}
+
+// errPartial marks an apply that stands except for what its error names.
+var errPartial = errors.New("applied in part")
+
+// changeStood reports whether the engine runs ch (after an error from
+// Apply): a source or sink it removed is gone, or one it added runs.
+func (g *Gateway) changeStood(ch engine.Change) bool {
+	running := map[string]bool{}
+	for _, c := range g.eng.Status().Components {
+		running[c.Kind+"/"+c.Name] = true
+	}
+	for _, n := range ch.RemoveSources {
+		if !running["source/"+n] {
+			return true
+		}
+	}
+	for _, s := range ch.AddSources {
+		if running["source/"+s.Name] {
+			return true
+		}
+	}
+	for _, n := range ch.RemoveSinks {
+		if !running["sink/"+n] {
+			return true
+		}
+	}
+	return false
+}
+
+// afterChange brings the write gate, the sink list and the data-loss
+// alarms in step with a change the engine runs.
+func (g *Gateway) afterChange(ch engine.Change) {
 	for _, s := range ch.AddSources {
 		if err := g.registerWriters(s); err != nil {
 			// The data flows; only writes to it are refused (no route).
@@ -347,7 +399,6 @@ func (g *Gateway) applyChange(ctx context.Context, ch engine.Change) error {
 	if err := g.loss.define(sinkNames(ch.AddSinks)); err != nil {
 		g.log.Error("data-loss alarm not defined", "err", err)
 	}
-	return nil
 }
 
 // replaceFile writes data to path atomically, keeping the old content as
