@@ -171,10 +171,14 @@ func (gd *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	if r.URL.Path == "/" || r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/") {
 		h.Set("Content-Security-Policy", UICSP)
+		// same-origin, not no-referrer: under no-referrer a browser sends
+		// "Origin: null" with a form post (the login form), which the
+		// Origin check below must refuse. Other sites still get nothing.
+		h.Set("Referrer-Policy", "same-origin")
 	} else {
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
 	}
-	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	if r.TLS != nil {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
