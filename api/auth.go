@@ -31,9 +31,10 @@ type routeRole struct {
 }
 
 // routeRoles is the access table, first match wins. Reading is viewer,
-// commands to the plant and alarm actions operator, tokens admin; a route
-// not listed needs viewer for GET/HEAD and admin for anything else, so a
-// new endpoint is closed until it is given a row.
+// commands to the plant and alarm actions operator, the configuration
+// engineer, tokens admin; a route not listed needs viewer for GET/HEAD and
+// admin for anything else, so a new endpoint is closed until it is given
+// a row.
 var routeRoles = []routeRole{
 	{method: "GET", path: "/healthz", public: true},
 	{method: "GET", path: "/readyz", public: true},
@@ -52,6 +53,10 @@ var routeRoles = []routeRole{
 	{method: "POST", path: "/api/v1/write", role: security.Operator},
 	{method: "GET", path: "/api/v1/write/policy", role: security.Operator},
 	{method: "POST", path: "/api/v1/alarms/", role: security.Operator},
+	// The configuration holds the plant's addresses and the secrets'
+	// references: engineers read and change it.
+	{path: "/api/v1/config", role: security.Engineer},
+	{path: "/api/v1/config/", role: security.Engineer},
 	{method: "GET", path: "/metrics", role: security.Viewer},
 	{method: "GET", path: "/status", role: security.Viewer},
 	{method: "GET", path: OpenAPIPath, role: security.Viewer},

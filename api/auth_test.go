@@ -82,7 +82,14 @@ func newAuthRig(t testing.TB, cfg auth.Config) *authRig {
 	al := &Alarms{Store: m, Events: ev}
 	tk := &Tokens{Store: a.Tokens(), Events: ev}
 	hi := &History{Store: newHistoryStore(t)}
-	h := New(Options{Status: &fakeStatus{}, Auth: a, Extra: func(mux *http.ServeMux) { v.Mount(mux); al.Mount(mux); tk.Mount(mux); hi.Mount(mux) }}).Handler()
+	cf := &Config{Manager: &fakeConfig{}}
+	h := New(Options{Status: &fakeStatus{}, Auth: a, Extra: func(mux *http.ServeMux) {
+		v.Mount(mux)
+		al.Mount(mux)
+		tk.Mount(mux)
+		hi.Mount(mux)
+		cf.Mount(mux)
+	}}).Handler()
 	r := &authRig{h: h, a: a, events: ev, gate: gate, tokens: map[security.Role]string{}}
 	for _, role := range security.Roles {
 		tok, _, err := a.Tokens().Create(string(role)+"-user", role, time.Hour, "")
@@ -113,10 +120,7 @@ func (r *authRig) do(method, path, body string, role security.Role) *httptest.Re
 // and records why.
 func TestRouteRoles(t *testing.T) {
 	r := newAuthRig(t, auth.Config{})
-	routes := []struct {
-		method, path, body string
-		need               security.Role // "" public
-	}{
+	routes := []routeCase{
 		{"GET", "/healthz", "", ""},
 		{"GET", "/readyz", "", ""},
 		{"GET", "/metrics", "", security.Viewer},
@@ -135,7 +139,7 @@ func TestRouteRoles(t *testing.T) {
 		{"POST", "/api/v1/tokens", `{"user":"x","role":"viewer","expires":"1h"}`, security.Admin},
 		{"DELETE", "/api/v1/tokens/0123456789abcdef", "", security.Admin},
 		{"GET", "/no/such/route", "", security.Viewer},
-		{"PUT", "/api/v1/config", "{}", security.Admin},
+		{"PUT", "/api/v1/settings", "{}", security.Admin},
 		{"GET", "/healthz/../api/v1/tokens", "", security.Admin},
 		{"GET", "/", "", ""},
 		{"GET", "/ui/login", "", ""},
@@ -144,6 +148,27 @@ func TestRouteRoles(t *testing.T) {
 		{"POST", "/ui/logout", "", security.Viewer},
 		{"POST", "/ui/static/x", "", security.Viewer},
 	}
+	checkRouteRoles(t, r, routes)
+	// A rig of its own: access-denied events are rate-limited per user.
+	checkRouteRoles(t, newAuthRig(t, auth.Config{}), []routeCase{
+		{"GET", "/api/v1/config", "", security.Engineer},
+		{"POST", "/api/v1/config/validate", "sources: []", security.Engineer},
+		{"POST", "/api/v1/config/apply", "sources: []", security.Engineer},
+		{"POST", "/api/v1/config/reload", "", security.Engineer},
+	})
+}
+
+// routeCase is a request and the role it needs ("" public).
+type routeCase struct {
+	method, path, body string
+	need               security.Role
+}
+
+// checkRouteRoles asserts that each route answers 401 without
+// credentials and 403 (with an AccessDenied event) to every role below
+// the one it needs.
+func checkRouteRoles(t *testing.T, r *authRig, routes []routeCase) {
+	t.Helper()
 	for _, rt := range routes {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
 			rec := r.do(rt.method, rt.path, rt.body, "")

@@ -266,4 +266,20 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 			check(t, ar.h, c.method, c.path, c.body, ctype, hdr, c.code)
 		})
 	}
+	for _, c := range []struct {
+		name, method, path, body, ctype string
+		code                            int
+	}{
+		{"config", "GET", "/api/v1/config", "", "", 200},
+		{"config validate", "POST", "/api/v1/config/validate", "sources: []", "application/yaml", 200},
+		{"config validate invalid", "POST", "/api/v1/config/validate", "bad", "application/yaml", 200},
+		{"config apply", "POST", "/api/v1/config/apply", "sources: []", "application/yaml", 200},
+		{"config apply invalid", "POST", "/api/v1/config/apply", "bad", "application/yaml", 422},
+		{"config apply json", "POST", "/api/v1/config/apply", "{}", "application/json", 415},
+		{"config reload", "POST", "/api/v1/config/reload", "", "", 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			check(t, ar.h, c.method, c.path, c.body, c.ctype, bearer(security.Engineer), c.code)
+		})
+	}
 }

@@ -43,6 +43,7 @@ func fullServer(t *testing.T) *Server {
 		(&History{Store: d}).Mount(mux)
 		(&WritePolicy{Gate: d}).Mount(mux)
 		(&AuditVerify{Trail: d}).Mount(mux)
+		(&Config{Manager: &fakeConfig{}}).Mount(mux)
 	}})
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,7 +13,9 @@ import (
 
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/gateway"
 	"github.com/weir-edge/weir/internal/latency"
+	"github.com/weir-edge/weir/pipeline"
 )
 
 // Options describe one run.
@@ -187,7 +188,9 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	if brokerAddr == "" {
 		return Result{}, errors.New("bench: no broker")
 	}
-	if o.Buffer == "disk" && o.DataDir == "" {
+	// The gateway keeps its audit trail and alarm state in the data dir,
+	// whatever the buffer: a temporary one unless given.
+	if o.DataDir == "" {
 		dir, err := os.MkdirTemp("", "weir-bench-")
 		if err != nil {
 			return Result{}, err
@@ -219,24 +222,24 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("bench: generated configuration: %w", err)
 	}
-	eopts, err := cfg.Build(o.Logger)
-	if err != nil {
-		return Result{}, err
-	}
-	eopts.DrainTimeout = 30 * time.Second
+	cfg.Engine.DrainTimeout = 30 * time.Second
+	// The gateway as weir run composes it (no HTTP API): what is measured
+	// is what runs.
+	gopts := gateway.Options{Logger: o.Logger, ConfigData: []byte(text)}
 	var rx *latency.Histogram
 	if opcua {
-		rx = tapSources(&eopts)
+		rx = new(latency.Histogram)
+		gopts.WrapSource = func(s pipeline.Source) pipeline.Source { return &receiptTap{inner: s, hist: rx} }
 	}
-	debug.FreeOSMemory() // as runGateway does after building
-	eng, err := engine.New(eopts)
+	node, err := gateway.New(cfg, gopts)
 	if err != nil {
 		return Result{}, err
 	}
+	eng := node.Engine()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan error, 1)
-	go func() { done <- eng.Run(runCtx) }()
+	go func() { done <- node.Run(runCtx) }()
 
 	if opcua {
 		if err := waitOPCUAReady(ctx, eng, o.Items); err != nil {

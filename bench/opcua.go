@@ -183,15 +183,6 @@ func (e tapEmitter) Emit(ctx context.Context, batch []model.Sample) error {
 	return e.out.Emit(ctx, batch)
 }
 
-// tapSources wraps every source of opts with one receipt histogram.
-func tapSources(opts *engine.Options) *latency.Histogram {
-	h := new(latency.Histogram)
-	for i := range opts.Sources {
-		opts.Sources[i].Source = &receiptTap{inner: opts.Sources[i].Source, hist: h}
-	}
-	return h
-}
-
 // opcuaStatus is the OPC UA source's state: monitored items created so far
 // (over all sessions), notifications received, failed sessions, and the
 // publishing interval the server granted.

@@ -7,6 +7,17 @@
 // type is decoded in place, so the whole file is checked against Go types in
 // one pass.
 //
+// Each component kind (modbus, opcua, scale, mqtt, historian …) is one row
+// in kinds.go: its key, where its block sits, its Validate and its
+// constructor. Validate, Build, the build-by-name functions for hot reload
+// (BuildSource, BuildSink, BuildSinkDeferred, BuildProcessors) and the
+// messages read those tables, so a new connector is its package, its
+// block field and one line.
+//
+// Compare computes the Diff hot reload acts on (diff.go): named sources and
+// sinks added, removed or changed, whether the processing chain changed,
+// which keys apply live and which need a restart.
+//
 // Every problem in a file is reported at once: the decoder's (unknown keys,
 // with the key probably meant; values of the wrong kind, said in YAML's
 // words, never Go's) together with Validate's, except those that only

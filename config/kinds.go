@@ -88,7 +88,7 @@ func row[C, B any, PB validatingPtr[B], T any, R any](key string, get func(*C) P
 		present:  func(c *C) bool { return get(c) != nil },
 		validate: func(c *C) error { return get(c).Validate() },
 		build: func(c *C, env buildEnv) (R, error) {
-			blk := *get(c) // a copy: the Config stays as loaded
+			blk := deepCopy(*get(c)) // the Config stays as loaded, for Compare
 			for _, p := range prep {
 				p(&blk, env)
 			}

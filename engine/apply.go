@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/weir-edge/weir/pipeline"
@@ -50,18 +51,32 @@ func (c Change) Empty() bool {
 // ErrNotRunning is returned by Apply outside Run.
 var ErrNotRunning = errors.New("engine: not running")
 
-// Apply changes the running graph. Contract (hot reload):
+// Running reports whether Run has started and not begun its shutdown:
+// whether Apply may be called.
+func (e *Engine) Running() bool {
+	e.graphMu.RLock()
+	defer e.graphMu.RUnlock()
+	return e.run != nil && !e.run.stopping && e.run.ctx.Err() == nil
+}
+
+// Apply changes the running graph. ctx is checked on entry only: every
+// wait after that is bounded (the drain timeout, as at shutdown), and a
+// change half done is not left half done. Contract (hot reload):
 //   - it may be called only while Run runs (else ErrNotRunning); calls are
 //     serialised; it blocks until removed components have stopped and
 //     added ones have been started (a sink's worker connects in the
 //     background, as at Run);
 //   - order: removed sources stop first (waited for up to the drain
-//     timeout); then, between two pushes, the processor chain and the set
-//     of sinks the buffers are fed to change at one cut: every batch
-//     before it went through the old chain into the old sinks, every
-//     batch after it through the new chain into the new sinks; removed
-//     sinks then stop (a Write in flight is cancelled and its batch kept),
-//     are closed and their buffers released; added sources start last;
+//     timeout); a sink in KeepBuffers changes worker on its buffer, which
+//     is fed all along; the buffers of the other removed sinks are closed,
+//     so that a push waiting for room in one (policy block, sink down)
+//     returns instead of holding the change up; then, between two pushes,
+//     the processor chain and the set of sinks fed change at one cut:
+//     every batch before it went through the old chain into the old
+//     sinks, every batch after it through the new chain into the new
+//     sinks; removed sinks then stop (a Write in flight is cancelled and
+//     its batch kept), are closed and their buffers released; added
+//     sources start last;
 //   - nothing accepted is lost: samples already in a removed sink's
 //     durable buffer stay there (on disk, for weir buffer purge or a later
 //     configuration that names the sink again); a removed source stops
@@ -232,10 +247,62 @@ func (e *Engine) stopSources(names []string) {
 	e.graphMu.Unlock()
 }
 
-// swap replaces the processors and the sinks at one cut in the push order
-// (see Apply), then stops the removed sinks and starts those that waited
-// for them. It returns the errors that leave the change incomplete.
+// swap replaces the sinks and the processors (see Apply): kept buffers
+// change reader first, then removed buffers are closed (so that no push
+// stays blocked on one), then, at one cut in the push order, the chain
+// and the pushed-to sinks change; removed sinks stop and release last.
+// It returns the errors that leave the change incomplete.
 func (e *Engine) swap(c Change, adds []SinkSpec, removedSink, keep map[string]bool) []error {
+	closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.graphMu.RLock()
+	old := map[string]*sinkRunner{}
+	for _, s := range e.sinks {
+		if removedSink[s.spec.Name] {
+			old[s.spec.Name] = s
+		}
+	}
+	e.graphMu.RUnlock()
+
+	// A kept buffer changes reader before the cut: the old worker stops
+	// (its Write in flight is cancelled and the batch goes back), the new
+	// one starts on the same buffer. Pushes go on into that buffer all
+	// along, so none is blocked for want of a reader.
+	successor := map[*sinkRunner]*sinkRunner{}
+	var ready []*sinkRunner
+	var deferred []SinkSpec
+	for _, a := range adds {
+		switch {
+		case keep[a.Name]:
+			prev := old[a.Name]
+			e.stopSink(closeCtx, prev, false)
+			a.Buffer, a.DeadLetters = prev.spec.Buffer, prev.spec.DeadLetters
+			r := e.newSinkRunner(a)
+			r.pending = prev.pending // the same buffer's syncs
+			successor[prev] = r
+			e.graphMu.Lock()
+			e.sinks = replaceRunner(e.sinks, prev, r)
+			e.startSink(r)
+			e.graphMu.Unlock()
+		case a.Buffer == nil:
+			deferred = append(deferred, a)
+		default:
+			ready = append(ready, e.newSinkRunner(a))
+		}
+	}
+	// Close the buffers of the other removed sinks: a push waiting for
+	// room in one (policy block, a sink that is down) returns, and the
+	// cut below is not held up by a sink that is going away.
+	var removed []*sinkRunner
+	for name, s := range old {
+		if !keep[name] {
+			s.removing.Store(true)
+			_ = s.spec.Buffer.Close()
+			removed = append(removed, s)
+		}
+	}
+	slices.SortFunc(removed, func(a, b *sinkRunner) int { return strings.Compare(a.spec.Name, b.spec.Name) })
+
 	var oldProcs []pipeline.Processor
 	e.mu.Lock()
 	if c.ReplaceProcessors {
@@ -247,88 +314,69 @@ func (e *Engine) swap(c Change, adds []SinkSpec, removedSink, keep map[string]bo
 	turn := e.order.take(nil)
 	e.mu.Unlock()
 	e.order.wait(turn)
-	inTurn := true
-	defer func() {
-		if inTurn {
-			e.order.done(turn)
-		}
-	}()
 
-	// In turn: no push runs, so the sinks the buffers are fed to change
-	// between two batches.
-	e.graphMu.Lock()
-	old := map[string]*sinkRunner{}
-	var removed []*sinkRunner
-	var sinks []*sinkRunner
-	for _, s := range e.sinks {
-		if removedSink[s.spec.Name] {
-			removed = append(removed, s)
-			old[s.spec.Name] = s
-		} else {
-			sinks = append(sinks, s)
-		}
-	}
-	var later, kept []*sinkRunner
-	var deferred []SinkSpec
-	for _, a := range adds {
+	// In turn: no push runs, so the sinks fed change between two batches.
+	var targets []*sinkRunner
+	for _, s := range e.targets {
 		switch {
-		case keep[a.Name]:
-			// Fed from now on, started once the old worker stopped.
-			a.Buffer, a.DeadLetters = old[a.Name].spec.Buffer, old[a.Name].spec.DeadLetters
-			r := e.newSinkRunner(a)
-			sinks = append(sinks, r)
-			kept = append(kept, r)
-		case a.Buffer == nil:
-			deferred = append(deferred, a)
-		default:
-			r := e.newSinkRunner(a)
-			sinks = append(sinks, r)
-			later = append(later, r)
+		case successor[s] != nil:
+			targets = append(targets, successor[s])
+		case !s.removing.Load():
+			targets = append(targets, s)
 		}
 	}
-	for _, r := range later {
+	targets = append(targets, ready...)
+	e.graphMu.Lock()
+	e.sinks = slices.DeleteFunc(slices.Clone(e.sinks), func(s *sinkRunner) bool { return s.removing.Load() })
+	e.sinks = append(e.sinks, ready...)
+	for _, r := range ready {
 		e.startSink(r)
 	}
-	e.sinks = sinks
+	e.targets = targets
 	e.graphMu.Unlock()
 	if len(deferred) == 0 {
 		e.order.done(turn)
-		inTurn = false
 	}
-
-	var errs []error
-	closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	for _, s := range removed {
-		e.stopSink(closeCtx, s, !keep[s.spec.Name])
+		e.stopSink(closeCtx, s, true)
 	}
-	e.graphMu.Lock()
-	for _, r := range kept {
-		e.startSink(r)
-	}
-	for _, a := range deferred {
-		// Still in turn: a replaced sink misses no sample.
-		if err := openBuffer(&a); err != nil {
-			errs = append(errs, err)
-			continue
+	var errs []error
+	if len(deferred) > 0 {
+		// Still in turn: the replaced sinks released their directories,
+		// and their successors miss no sample.
+		e.graphMu.Lock()
+		for _, a := range deferred {
+			if err := openBuffer(&a); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			r := e.newSinkRunner(a)
+			e.sinks = append(slices.Clip(e.sinks), r)
+			e.targets = append(slices.Clip(e.targets), r)
+			e.startSink(r)
 		}
-		r := e.newSinkRunner(a)
-		e.sinks = append(slices.Clip(e.sinks), r)
-		e.startSink(r)
-	}
-	e.graphMu.Unlock()
-	if inTurn {
+		e.graphMu.Unlock()
 		e.order.done(turn)
-		inTurn = false
 	}
 	closeReplaced(oldProcs, c.Processors, e)
 	return errs
 }
 
+func replaceRunner(list []*sinkRunner, old, new *sinkRunner) []*sinkRunner {
+	out := slices.Clone(list)
+	for i := range out {
+		if out[i] == old {
+			out[i] = new
+		}
+	}
+	return out
+}
+
 // stopSink stops a removed sink's worker (a Write in flight is cancelled
-// and its batch stays in the buffer), waits until no durability wait on
-// its buffer is pending, closes the sink and, unless its buffer is handed
-// on, closes and releases its buffer and dead-letter store.
+// and its batch stays in the buffer) and closes the sink. Unless its
+// buffer is handed on (release false), it then waits until no durability
+// wait on the buffer is pending and closes and releases the buffer and
+// the dead-letter store.
 func (e *Engine) stopSink(ctx context.Context, s *sinkRunner, release bool) {
 	s.connMu.Lock()
 	if s.abort != nil {
@@ -338,22 +386,31 @@ func (e *Engine) stopSink(ctx context.Context, s *sinkRunner, release bool) {
 	if !waitChan(s.done, abandonAfter) {
 		s.log.Error("removed sink ignored cancellation; abandoning it", "waited", abandonAfter)
 	}
+	if !release {
+		// The buffer lives on with the successor, which pushes keep
+		// feeding: nothing to wait for.
+		for _, err := range s.closeAndRelease(ctx, false) {
+			s.log.Warn("replaced sink did not close cleanly", "err", err)
+		}
+		s.log.Info("sink replaced; its buffer passes to the new sink")
+		return
+	}
+	// No push adds to pending any more (removing is set, or the sink left
+	// the targets in an earlier turn).
 	pending := make(chan struct{})
 	go func() { s.pending.Wait(); close(pending) }()
 	if !waitChan(pending, abandonAfter) {
 		s.log.Error("removed sink's buffer still syncing; releasing it anyway", "waited", abandonAfter)
 	}
-	if release {
-		_ = s.spec.Buffer.Close()
-		if depth := s.spec.Buffer.Stats().Depth; depth > 0 {
-			if _, ok := s.spec.Buffer.(pipeline.Releaser); ok {
-				s.log.Info("sink removed; its durable buffer keeps its samples on disk", "samples_kept", depth)
-			} else {
-				s.log.Warn("sink removed; the samples in its memory buffer are dropped", "samples_lost", depth)
-			}
+	_ = s.spec.Buffer.Close()
+	if depth := s.spec.Buffer.Stats().Depth; depth > 0 {
+		if _, ok := s.spec.Buffer.(pipeline.Releaser); ok {
+			s.log.Info("sink removed; its durable buffer keeps its samples on disk", "samples_kept", depth)
+		} else {
+			s.log.Warn("sink removed; the samples in its memory buffer are dropped", "samples_lost", depth)
 		}
 	}
-	for _, err := range s.closeAndRelease(ctx, release) {
+	for _, err := range s.closeAndRelease(ctx, true) {
 		s.log.Warn("removed sink did not close cleanly", "err", err)
 	}
 	s.log.Info("sink removed")

@@ -432,15 +432,15 @@ func TestApplyNotRunning(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	eventually(t, "Run to start", e.Ready)
+	eventually(t, "Run to start", e.Running)
 	cancel()
 	select {
 	case <-done:
 	case <-time.After(hangBound):
 		t.Fatal("Run did not return")
 	}
-	if err := e.Apply(context.Background(), add); !errors.Is(err, ErrNotRunning) {
-		t.Errorf("Apply after Run = %v, want ErrNotRunning", err)
+	if err := e.Apply(context.Background(), add); !errors.Is(err, ErrNotRunning) || e.Running() {
+		t.Errorf("Apply after Run = %v (running %v), want ErrNotRunning", err, e.Running())
 	}
 }
 
@@ -451,7 +451,7 @@ func TestApplyConcurrent(t *testing.T) {
 	sink := newSink("x")
 	r := start(t, Options{Sources: []SourceSpec{{Name: "s", Source: src}},
 		Sinks: []SinkSpec{memSink("x", sink, 64, buffer.Block)}})
-	eventually(t, "Run to start", func() bool { return len(src.acceptedValues()) > 0 })
+	eventually(t, "Run to start", r.Running)
 	const n = 8
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
@@ -476,5 +476,69 @@ func TestApplyConcurrent(t *testing.T) {
 	}
 	if err, _ := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
+	}
+}
+
+// A sink that is down with a full buffer (policy block) holds its sources
+// back; removing it, or replacing it while keeping its buffer, must not
+// wait for room that never comes, and frees the sources.
+func TestApplyUnblocksFullBuffer(t *testing.T) {
+	for _, keepBuffer := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep=%v", keepBuffer), func(t *testing.T) {
+			down := newSink("down")
+			down.connect = func(context.Context, int) error { return errors.New("unreachable") }
+			up := newSink("up")
+			src := newSource("s", batches("s", 20, 1)...)
+			downBuf := buffer.NewMemory(5, buffer.Block)
+			r := start(t, Options{Sources: []SourceSpec{{Name: "s", Source: src}},
+				Sinks: []SinkSpec{{Name: "down", Sink: down, Buffer: downBuf}, memSink("up", up, 100, buffer.Block)}})
+			up.waitCount(t, 5)
+			eventually(t, "the full buffer to hold the source back", func() bool { return downBuf.Stats().Depth == 5 })
+
+			change := Change{RemoveSinks: []string{"down"}}
+			repl := newSink("down")
+			if keepBuffer {
+				change.KeepBuffers = []string{"down"}
+				change.AddSinks = []SinkSpec{{Name: "down", Sink: repl}}
+			}
+			if err := r.Apply(context.Background(), change); err != nil {
+				t.Fatalf("Apply = %v", err)
+			}
+			waitDone(t, "the source to emit everything", src.emitted)
+			up.waitCount(t, 20)
+			if keepBuffer {
+				repl.waitCount(t, 20)
+				if got := values(repl.received()); !slices.Equal(got, upTo(20)) {
+					t.Errorf("new sink got %v, want 1..20", got)
+				}
+			}
+			if errs := src.errs(); len(errs) > 0 {
+				t.Errorf("Emit failed: %v", errs)
+			}
+		})
+	}
+}
+
+// A time-driven processor added by Apply is flushed like one configured
+// at the start, through the rest of the new chain.
+func TestApplyAddsFlusher(t *testing.T) {
+	sink := newSink("k")
+	r := start(t, Options{Sinks: []SinkSpec{memSink("k", sink, 100, buffer.Block)}, TickInterval: -1})
+	eventually(t, "Run to start", r.Running)
+	err := r.Apply(context.Background(), Change{ReplaceProcessors: true,
+		Processors: []pipeline.Processor{&windowCount{}, doubler{}}, ProcessorNames: []string{"w", "d"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := r.Emit(ctx, samples("a/b", 1, 7)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Tick(ctx, time.Date(2030, 1, 1, 0, 0, 1, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	sink.waitCount(t, 1)
+	if got := sink.received(); got[0].Path != "agg/count" || got[0].Value.AsInt() != 14 {
+		t.Errorf("flushed %+v, want agg/count = 14 (7 doubled)", got[0])
 	}
 }

@@ -81,12 +81,16 @@ type Engine struct {
 
 	// graphMu guards the graph, which Apply changes while Run runs:
 	// sources, sinks, procs and procNames are replaced (copy on write,
-	// never modified in place) under it. push reads sinks without it, in
-	// its turn: Apply changes sinks only while holding a push turn (see
-	// apply.go). procs are also replaced under mu, which process holds.
-	graphMu   sync.RWMutex
-	sources   []*sourceRunner
-	sinks     []*sinkRunner
+	// never modified in place) under it. procs are also replaced under
+	// mu, which process holds.
+	graphMu sync.RWMutex
+	sources []*sourceRunner
+	sinks   []*sinkRunner
+	// targets are the sinks push feeds. push reads them without a lock,
+	// in its turn: Apply replaces them only while it holds a push turn
+	// (see apply.go). Usually the same runners as sinks; during an Apply
+	// a kept buffer's old runner may stand in for its successor.
+	targets   []*sinkRunner
 	procs     []pipeline.Processor
 	procNames []string
 	run       *runState // nil until Run starts
@@ -147,6 +151,7 @@ func New(opts Options) (*Engine, error) {
 		names["sink/"+s.Name] = true
 		e.sinks = append(e.sinks, e.newSinkRunner(s))
 	}
+	e.targets = e.sinks
 	return e, nil
 }
 
@@ -161,7 +166,7 @@ func (e *Engine) newSinkRunner(s SinkSpec) *sinkRunner {
 	if s.BatchSize <= 0 {
 		s.BatchSize = 1000
 	}
-	r := &sinkRunner{spec: s, engine: e, done: make(chan struct{}),
+	r := &sinkRunner{spec: s, engine: e, done: make(chan struct{}), pending: &sync.WaitGroup{},
 		log: e.opts.Logger.With("component", "sink", "name", s.Name)}
 	r.state = pipeline.StateStarting
 	return r
@@ -307,7 +312,10 @@ func (e *Engine) push(ctx context.Context, work []model.Sample) ([]func() error,
 	}
 	var waits []func() error
 	var errs []error
-	for _, s := range e.sinks {
+	for _, s := range e.targets {
+		if s.removing.Load() {
+			continue // its buffer is closed: the sink is being removed
+		}
 		var err error
 		if ap, ok := s.spec.Buffer.(asyncPusher); ok {
 			var wait func() error
@@ -316,14 +324,15 @@ func (e *Engine) push(ctx context.Context, work []model.Sample) ([]func() error,
 			s.pending.Add(1)
 			wait, err = ap.PushAsync(ctx, work)
 			if wait != nil {
-				waits = append(waits, func() error { defer s.pending.Done(); return wait() })
+				pending := s.pending
+				waits = append(waits, func() error { defer pending.Done(); return wait() })
 			} else {
 				s.pending.Done()
 			}
 		} else {
 			err = s.spec.Buffer.Push(ctx, work)
 		}
-		if err != nil {
+		if err != nil && !(s.removing.Load() && errors.Is(err, buffer.ErrClosed)) {
 			errs = append(errs, fmt.Errorf("sink %s: %w", s.spec.Name, err))
 		}
 	}
@@ -348,21 +357,6 @@ func (e *Engine) process(start int, work []model.Sample) (out []model.Sample, er
 		}
 	}
 	return work, nil
-}
-
-// runState is what Run shares with Apply: the contexts and wait groups
-// of the running components, so that components Apply adds are run, and
-// shut down, exactly like those Run started.
-type runState struct {
-	ctx     context.Context // Run's: ends at shutdown; sources run under it
-	sinkCtx context.Context // sinks run under it; cancelled at the drain deadline
-	srcWG   sync.WaitGroup
-	sinkWG  sync.WaitGroup
-	tickWG  sync.WaitGroup
-	ticking bool
-	// stopping is set (under graphMu, with applyMu held) when shutdown
-	// begins: Apply refuses from then on.
-	stopping bool
 }
 
 // Run starts every component and blocks until ctx is done, then shuts down
@@ -443,89 +437,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.log.Info("engine stopped")
 	return errors.Join(errs...)
-}
-
-// startSink runs s's worker under the run's sink context. Called with
-// graphMu held, before Run's shutdown began.
-func (e *Engine) startSink(s *sinkRunner) {
-	rs := e.run
-	ctx, abort := context.WithCancel(rs.sinkCtx)
-	s.connMu.Lock()
-	s.abort = abort
-	s.connMu.Unlock()
-	rs.sinkWG.Add(1)
-	go func() {
-		defer rs.sinkWG.Done()
-		defer close(s.done)
-		defer abort()
-		s.run(ctx)
-	}()
-}
-
-// startSource runs s under a context of its own, derived from Run's, so
-// that Apply can stop it alone. Called with graphMu held.
-func (e *Engine) startSource(s *sourceRunner) {
-	rs := e.run
-	ctx, cancel := context.WithCancel(rs.ctx)
-	s.cancel = cancel
-	rs.srcWG.Add(1)
-	go func() {
-		defer rs.srcWG.Done()
-		defer close(s.done)
-		defer cancel()
-		s.run(ctx)
-	}()
-}
-
-// startTickerLocked starts the flush ticker if the chain has a Flusher and
-// it does not run yet. Called with graphMu held.
-func (e *Engine) startTickerLocked() {
-	rs := e.run
-	if rs.ticking || e.opts.TickInterval < 0 || !hasFlushers(e.procs) {
-		return
-	}
-	rs.ticking = true
-	rs.tickWG.Add(1)
-	go func() {
-		defer rs.tickWG.Done()
-		e.runTicker(rs.ctx)
-	}()
-}
-
-// closeAndRelease closes the sink, records it stopped and releases its
-// buffer and dead-letter store (unless release is false: their new owner
-// keeps them). Called once its worker stopped.
-func (s *sinkRunner) closeAndRelease(ctx context.Context, release bool) []error {
-	var errs []error
-	if err := s.spec.Sink.Close(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("close sink %s: %w", s.spec.Name, err))
-	}
-	s.stop()
-	if !release {
-		return errs
-	}
-	// A durable buffer keeps its store open after Close so the drain can
-	// read it; release it now that nothing reads any more.
-	if r, ok := s.spec.Buffer.(pipeline.Releaser); ok {
-		if err := r.Release(); err != nil {
-			errs = append(errs, fmt.Errorf("release buffer of sink %s: %w", s.spec.Name, err))
-		}
-	}
-	if r, ok := s.spec.DeadLetters.(pipeline.Releaser); ok {
-		if err := r.Release(); err != nil {
-			errs = append(errs, fmt.Errorf("release dead letters of sink %s: %w", s.spec.Name, err))
-		}
-	}
-	return errs
-}
-
-func hasFlushers(procs []pipeline.Processor) bool {
-	for _, p := range procs {
-		if _, ok := p.(pipeline.Flusher); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // runTicker flushes time-driven processors every TickInterval until ctx

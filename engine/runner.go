@@ -144,8 +144,14 @@ type sinkRunner struct {
 
 	done chan struct{} // closed when the worker goroutine returned
 	// pending counts durability waits on this sink's buffer not yet
-	// awaited (see push): Apply releases a removed buffer only after.
-	pending sync.WaitGroup
+	// awaited (see push); shared with the successor that takes the
+	// buffer over (Change.KeepBuffers). Apply releases a removed buffer
+	// only after.
+	pending *sync.WaitGroup
+	// removing is set when Apply removes the sink and closes its buffer,
+	// so that a push blocked on it (policy block, full) returns and the
+	// pushes after it skip it.
+	removing atomic.Bool
 }
 
 // isConnected reports whether the last Connect succeeded and no Write has

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -57,10 +56,13 @@ type Applied struct {
 	Applied bool
 }
 
-// liveKeys are the top-level keys besides sources, sinks and processors
-// that the gateway applies live: a change rebuilds the processor chain
-// (rules). Every other changed key waits for a restart.
-var liveKeys = map[string]bool{"processors": true, "rules": true}
+// liveKeys are the keys of config.Diff.Live this gateway applies live:
+// the rules run in the processor chain, which a reload rebuilds. The
+// others (alarms, rule_actions, write_policies, write_limits,
+// write_commands, security_events) configure parts that live as long as
+// the gateway — the alarm manager keeps alarm states, the write gate its
+// rate buckets — and wait for a restart.
+var liveKeys = map[string]bool{"rules": true}
 
 // Check validates data as a whole configuration file and compares it with
 // the running one; nothing is applied.
@@ -102,16 +104,8 @@ func (g *Gateway) compare(res *Applied, running runningConfig, cfg *config.Confi
 	res.Text = UnifiedDiff("running", "new", running.text, data)
 }
 
-// summary is d.String(), or "none" when nothing changed.
-func summary(d config.Diff) string {
-	if d.Empty() {
-		return "none"
-	}
-	if s := d.String(); s != "" {
-		return s
-	}
-	return "changed"
-}
+// summary is d.String() ("no changes" when empty).
+func summary(d config.Diff) string { return d.String() }
 
 // restartKeys are the changed keys this gateway does not apply live.
 func restartKeys(d config.Diff) []string {
@@ -212,7 +206,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 			}
 		}()
 	}
-	changeErr := g.change(ctx, running.cfg, cfg, res.Diff)
+	changeErr := g.change(ctx, cfg, res.Diff)
 	if changeErr != nil && !errors.Is(changeErr, errPartial) {
 		return refuse(changeErr)
 	}
@@ -238,80 +232,23 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 	return res, changeErr
 }
 
-// change builds what d adds or changes and hands it to the engine in one
-// engine.Change. A changed sink whose buffer block did not change takes
-// over the running sink's buffer with what it holds (KeepBuffers); one
-// whose buffer changed opens it once the old sink has released the
-// directory (BuildSinkDeferred).
-func (g *Gateway) change(ctx context.Context, old, cfg *config.Config, d config.Diff) error {
-	var ch engine.Change
-	log := g.log
-	ch.RemoveSources = append(slices.Clone(d.Sources.Removed), d.Sources.Changed...)
-	for _, name := range append(slices.Clone(d.Sources.Added), d.Sources.Changed...) {
-		spec, err := cfg.BuildSource(name, log)
-		if err != nil {
+// change builds what d adds or changes (config.BuildChange: no buffer is
+// opened before the engine's cut; a changed sink with the same buffer
+// block hands its buffer on), puts the gateway's own stages around a
+// rebuilt chain and hands it to the engine.
+func (g *Gateway) change(ctx context.Context, cfg *config.Config, d config.Diff) error {
+	ch, err := cfg.BuildChange(d, g.log)
+	if err != nil {
+		return err
+	}
+	g.wrapSources(ch.AddSources)
+	if ch.ReplaceProcessors {
+		if ch.Processors, ch.ProcessorNames, err = g.chain(cfg, ch.Processors, ch.ProcessorNames); err != nil {
 			return err
 		}
-		if g.opts.WrapSource != nil {
-			spec.Source = g.opts.WrapSource(spec.Source)
-		}
-		ch.AddSources = append(ch.AddSources, spec)
-	}
-	ch.RemoveSinks = append(slices.Clone(d.Sinks.Removed), d.Sinks.Changed...)
-	for _, name := range d.Sinks.Added {
-		spec, err := cfg.BuildSink(name, log)
-		if err != nil {
-			releaseBuffers(ch.AddSinks)
-			return err
-		}
-		ch.AddSinks = append(ch.AddSinks, spec)
-	}
-	for _, name := range d.Sinks.Changed {
-		spec, err := cfg.BuildSinkDeferred(name, log)
-		if err != nil {
-			releaseBuffers(ch.AddSinks)
-			return err
-		}
-		if sameBuffer(old, cfg, name) {
-			spec.OpenBuffer = nil
-			ch.KeepBuffers = append(ch.KeepBuffers, name)
-		}
-		ch.AddSinks = append(ch.AddSinks, spec)
-	}
-	rebuild := d.Processors
-	for _, k := range d.Live {
-		rebuild = rebuild || liveKeys[k]
-	}
-	if rebuild {
-		procs, names, err := cfg.BuildProcessors(log)
-		if err == nil {
-			procs, names, err = g.chain(cfg, procs, names)
-		}
-		if err != nil {
-			releaseBuffers(ch.AddSinks)
-			return err
-		}
-		ch.ReplaceProcessors, ch.Processors, ch.ProcessorNames = true, procs, names
 	}
 	g.wireSinks(cfg, ch.AddSinks)
 	return g.applyChange(ctx, ch)
-}
-
-// sameBuffer reports whether sink name has the same buffer block in old
-// and cfg.
-func sameBuffer(old, cfg *config.Config, name string) bool {
-	var a, b *config.Sink
-	for i := range old.Sinks {
-		if old.Sinks[i].Name == name {
-			a = &old.Sinks[i]
-		}
-	}
-	for i := range cfg.Sinks {
-		if cfg.Sinks[i].Name == name {
-			b = &cfg.Sinks[i]
-		}
-	}
-	return a != nil && b != nil && reflect.DeepEqual(a.Buffer, b.Buffer)
 }
 
 // applyChange hands ch to the engine and keeps the write gate, the sink

@@ -179,10 +179,6 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	if eopts.Processors, eopts.ProcessorNames, err = g.chain(cfg, eopts.Processors, eopts.ProcessorNames); err != nil {
 		return nil, err
 	}
-	// Parsing and building a large configuration (10,000 tags) leaves tens
-	// of MB of garbage behind; hand it back to the OS before running for
-	// months.
-	debug.FreeOSMemory()
 	eopts.Events = g.events // certificate rejections by sources' and sinks' peers
 	if g.eng, err = engine.New(eopts); err != nil {
 		return nil, err
@@ -212,6 +208,10 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		}
 	}
 	g.run = newRunningConfig(cfg, opts.ConfigPath, opts.ConfigData, time.Now())
+	// Parsing and building a large configuration (10,000 tags) leaves tens
+	// of MB of garbage behind; hand it back to the OS before running for
+	// months.
+	debug.FreeOSMemory()
 	return g, nil
 }
 

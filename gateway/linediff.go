@@ -114,12 +114,13 @@ func lcsOps(a, b []string, oa, ob int) []op {
 		case i < len(a) && j < len(b) && a[i] == b[j]:
 			ops = append(ops, op{' ', a[i], oa + i + 1, ob + j + 1})
 			i, j = i+1, j+1
-		case j < len(b) && (i == len(a) || n[i*w+j+1] >= n[(i+1)*w+j]):
-			ops = append(ops, op{'+', b[j], oa + i + 1, ob + j + 1})
-			j++
-		default:
+		case i < len(a) && (j == len(b) || n[(i+1)*w+j] >= n[i*w+j+1]):
+			// Removals before additions, as diff -u prints a change.
 			ops = append(ops, op{'-', a[i], oa + i + 1, ob + j + 1})
 			i++
+		default:
+			ops = append(ops, op{'+', b[j], oa + i + 1, ob + j + 1})
+			j++
 		}
 	}
 	return ops

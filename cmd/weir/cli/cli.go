@@ -103,6 +103,13 @@ func commands() []command {
 				"weir alarms ack -comment 'checked the bearing' filler_high_vibration",
 				"weir alarms shelve -for 30m -api http://10.0.0.5:8080 filler_high_vibration",
 			}, verbs: alarmsVerbs()},
+		{name: "reload", args: "[flags]", summary: "make a running gateway re-read its configuration file and apply it live",
+			about: reloadAbout,
+			examples: []string{
+				"weir reload                               # the gateway found from its data dir",
+				"weir reload --data-dir /var/lib/weir -token-file ~/.weir-engineer-token",
+				"kill -HUP $(pidof weir)                   # the same, by signal",
+			}, define: defineReload},
 		{name: "audit", args: "verify|pubkey [flags] [FILE]", summary: "verify the audit trail against its signed checkpoint; print the checkpoint signing key",
 			examples: []string{
 				"weir audit verify                         # DATA_DIR/audit/writes.jsonl",

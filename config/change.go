@@ -1,0 +1,50 @@
+package config
+
+import (
+	"log/slog"
+	"slices"
+
+	"github.com/weir-edge/weir/engine"
+)
+
+// BuildChange turns d, the Diff from the running configuration to c
+// (Compare(running, c)), into the engine.Change that applies it: removed
+// and changed sources and sinks are removed, added and changed ones built
+// from c. No buffer is opened here: the engine opens them (SinkSpec.
+// OpenBuffer) once the sinks they replace have released theirs, and a
+// changed sink whose buffer block is the same takes the running buffer
+// over (Change.KeepBuffers). With d.Processors the configured processors
+// are built; a caller that runs more in the chain (rules, alarms) adds
+// its own before engine.Apply. Keys in d.Live and d.Restart are the
+// caller's.
+func (c *Config) BuildChange(d Diff, log *slog.Logger) (engine.Change, error) {
+	var ch engine.Change
+	ch.RemoveSources = append(slices.Clone(d.Sources.Removed), d.Sources.Changed...)
+	for _, name := range append(slices.Clone(d.Sources.Added), d.Sources.Changed...) {
+		spec, err := c.BuildSource(name, log)
+		if err != nil {
+			return engine.Change{}, err
+		}
+		ch.AddSources = append(ch.AddSources, spec)
+	}
+	ch.RemoveSinks = append(slices.Clone(d.Sinks.Removed), d.Sinks.Changed...)
+	ch.KeepBuffers = slices.Clone(d.KeepBuffers)
+	for _, name := range append(slices.Clone(d.Sinks.Added), d.Sinks.Changed...) {
+		spec, err := c.BuildSinkDeferred(name, log)
+		if err != nil {
+			return engine.Change{}, err
+		}
+		if slices.Contains(d.KeepBuffers, name) {
+			spec.OpenBuffer = nil
+		}
+		ch.AddSinks = append(ch.AddSinks, spec)
+	}
+	if d.Processors {
+		procs, names, err := c.BuildProcessors(log)
+		if err != nil {
+			return engine.Change{}, err
+		}
+		ch.ReplaceProcessors, ch.Processors, ch.ProcessorNames = true, procs, names
+	}
+	return ch, nil
+}
