@@ -2,11 +2,9 @@ package ui_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,34 +46,6 @@ sinks:
       client_id: weir-uitest-sink-%[4]d
       topic_prefix: weir-uitest-out/%[4]d
 `
-
-// componentCounter reads a counter of a component from GET /status.
-func componentCounter(t *testing.T, base, token, name, counter string) (uint64, bool) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/status", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Components []struct {
-			Name     string            `json:"name"`
-			State    string            `json:"state"`
-			Counters map[string]uint64 `json:"counters"`
-		} `json:"components"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range st.Components {
-		if c.Name == name {
-			return c.Counters[counter], true
-		}
-	}
-	return 0, false
-}
 
 // An engineer edits the configuration in the page, sees an error next to
 // its line, fixes it, and applies: a second sink starts while the
