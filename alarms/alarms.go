@@ -144,8 +144,8 @@ type Event struct {
 
 // Manager holds every alarm's state. It is safe for concurrent use: rules
 // raise and clear from the pipeline, operators acknowledge and shelve from
-// the API or MQTT. Every transition queues an event sample that the rules
-// processor hands to the pipeline (Drain).
+// the API or MQTT. Every transition queues an event sample that Stage
+// hands to the pipeline (Drain).
 type Manager struct {
 	cfg Config
 	log *slog.Logger
@@ -352,7 +352,7 @@ func (m *Manager) queue(ev Event) {
 }
 
 // Expire unshelves every alarm whose shelve time has passed at now, as
-// user "system". The rules processor calls it from Flush.
+// user "system". Stage.Flush calls it on the engine clock.
 func (m *Manager) Expire(now time.Time) {
 	m.mu.Lock()
 	var due []string

@@ -6,12 +6,13 @@
 // and a comment), shelve (until a time, at most max_shelve ahead, with who
 // and a reason) and unshelve. A shelved alarm still follows its condition,
 // but its events carry annunciate=false; shelving ends by itself at its
-// end time (Expire, driven by the rules processor's Flush).
+// end time (Expire, driven by Stage.Flush on the engine clock).
 //
 // Every transition is an event: a model.Sample on <prefix>/_alarms/<name>
 // whose string value is the JSON of Event. The Manager queues the events
-// (bounded; overflow is dropped and counted) and the rules processor
-// appends them to the pipeline (Drain), so they reach every sink.
+// (bounded; overflow is dropped and counted) and Stage, a processor placed
+// right after the rules, appends them to the pipeline (Drain), so they
+// reach every sink. Rules only Raise and Clear.
 //
 // State lives in memory; with a state file it survives restarts (written
 // by Run after transitions, off the pipeline). Commands acknowledges

@@ -58,6 +58,8 @@ type Options struct {
 	SecurityStats SecurityEventSource
 	// AuditStats, when set, adds the weir_audit_* metrics of the trail.
 	AuditStats AuditSource
+	// Collectors are further metrics, such as History's query durations.
+	Collectors []prometheus.Collector
 }
 
 // Server is the HTTP listener. Construct with New, then Serve.
@@ -88,6 +90,7 @@ func New(opts Options) *Server {
 	if opts.AuditStats != nil {
 		reg.MustRegister(auditCollector{opts.AuditStats})
 	}
+	reg.MustRegister(opts.Collectors...)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogAdapter{opts.Logger}}))
 	// Liveness: the process answers. It says nothing about the plant or
@@ -183,6 +186,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// A browser holds connections that never become idle in time (a
+		// socket it opened ahead and has sent nothing on counts as idle
+		// only after 5 s): cut what is left rather than fail the stop.
+		s.log.Info("api: connections still open at shutdown were closed")
+		err = srv.Close()
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}

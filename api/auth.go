@@ -61,6 +61,7 @@ var routeRoles = []routeRole{
 	{method: "GET", path: "/status", role: security.Viewer},
 	{method: "GET", path: OpenAPIPath, role: security.Viewer},
 	{method: "GET", path: "/api/v1/stream", role: security.Viewer},
+	{method: "GET", path: "/api/v1/tags", role: security.Viewer},
 	{method: "GET", path: "/api/v1/", role: security.Viewer},
 }
 

@@ -130,6 +130,7 @@ func TestRouteRoles(t *testing.T) {
 		{"GET", "/api/v1/alarms/hot", "", security.Viewer},
 		{"GET", "/api/v1/history?tag=plant/speed", "", security.Viewer},
 		{"GET", "/api/v1/stream?tags=plant/%23", "", security.Viewer},
+		{"GET", "/api/v1/tags?prefix=plant", "", security.Viewer},
 		{"POST", "/api/v1/write", `{"path":"plant/speed","value":300}`, security.Operator},
 		{"GET", "/api/v1/write/policy", "", security.Operator},
 		{"GET", "/api/v1/audit/verify", "", security.Viewer},
@@ -222,8 +223,13 @@ func TestUIPagesRedirectToLogin(t *testing.T) {
 	if role, public := RequiredRole("GET", "/status2", false); public || role != security.Viewer {
 		t.Errorf("the row for / is exact: /status2 = %q public %v", role, public)
 	}
-	if rec := r.do("GET", "/ui/", "", ""); !strings.Contains(rec.Header().Get("Content-Security-Policy"), "script-src 'self'") {
-		t.Errorf("UI CSP missing: %q", rec.Header().Get("Content-Security-Policy"))
+	if rec := r.do("GET", "/ui/", "", ""); !strings.Contains(rec.Header().Get("Content-Security-Policy"), "script-src 'self'") ||
+		rec.Header().Get("Referrer-Policy") != "same-origin" {
+		t.Errorf("UI CSP %q, Referrer-Policy %q", rec.Header().Get("Content-Security-Policy"), rec.Header().Get("Referrer-Policy"))
+	}
+	if rec := r.do("GET", "/status", "", ""); rec.Header().Get("Referrer-Policy") != "no-referrer" ||
+		strings.Contains(rec.Header().Get("Content-Security-Policy"), "script-src") {
+		t.Errorf("API answers: CSP %q, Referrer-Policy %q", rec.Header().Get("Content-Security-Policy"), rec.Header().Get("Referrer-Policy"))
 	}
 }
 

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-edge/weir/internal/latency"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/sinks/historian"
 )
@@ -57,6 +60,23 @@ type History struct {
 	// Now is "now" for a missing to; default time.Now.
 	Now func() time.Time
 	Log *slog.Logger
+
+	// durations of the store's answers, raw and aggregate, for
+	// weir_history_query_duration_seconds (History is a
+	// prometheus.Collector: register it with Options.Collectors).
+	durations [2]latency.Histogram
+}
+
+var _ prometheus.Collector = (*History)(nil)
+
+// Describe is empty: an unchecked collector, as the others here.
+func (h *History) Describe(chan<- *prometheus.Desc) {}
+
+// Collect exports the query duration histogram by kind.
+func (h *History) Collect(ch chan<- prometheus.Metric) {
+	for i, kind := range []string{"raw", "aggregate"} {
+		histogram(ch, "weir_history_query_duration_seconds", prometheus.Labels{"kind": kind}, h.durations[i].Buckets())
+	}
 }
 
 // Mount registers the endpoint on mux; nothing when Store is nil.
@@ -102,7 +122,9 @@ func (h *History) history(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "limit is for raw samples; with interval or points the number of intervals bounds the answer", nil)
 		return
 	}
+	began := time.Now()
 	buckets, err := h.Store.Aggregate(r.Context(), tag, from.UnixNano(), to.UnixNano(), int64(interval))
+	h.durations[1].Record(time.Since(began))
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -150,7 +172,9 @@ func (h *History) raw(w http.ResponseWriter, r *http.Request, tag string, from, 
 		limit = n
 	}
 	// One more than asked tells whether the answer is truncated.
+	began := time.Now()
 	samples, err := h.Store.Raw(r.Context(), tag, from.UnixNano(), to.UnixNano(), limit+1)
+	h.durations[0].Record(time.Since(began))
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -3,14 +3,26 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-edge/weir/auth"
+	"github.com/weir-edge/weir/buffer/durable"
+	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/pipeline"
+	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/historian"
 )
 
@@ -147,5 +159,207 @@ func TestHistoryUnavailable(t *testing.T) {
 	(&History{Store: closedHistory{}}).Mount(mux)
 	if code, b := historyGet(t, mux, "tag=a"); code != http.StatusServiceUnavailable {
 		t.Fatalf("%d %v, want 503", code, b)
+	}
+}
+
+// e2eSource emits prepared samples in batches of 250, then waits.
+type e2eSource struct{ samples []model.Sample }
+
+func (s *e2eSource) Run(ctx context.Context, out pipeline.Emitter) error {
+	for b := range slices.Chunk(s.samples, 250) {
+		if err := out.Emit(ctx, slices.Clone(b)); err != nil {
+			return nil
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// TestHistoryEndToEnd: samples from a source through the engine, a
+// durable buffer and a historian sink, then GET /api/v1/history over a
+// real HTTP server with authentication; raw and aggregate answers equal
+// a brute-force model of what was emitted.
+func TestHistoryEndToEnd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 2))
+	base := time.Now().UTC().Truncate(time.Minute).Add(-3 * time.Hour)
+	tags := []string{"plant/line1/speed", "plant/line1/temp", "plant/line2/count"}
+	var all []model.Sample
+	for i, p := range tags {
+		ts := base
+		for range 1500 {
+			ts = ts.Add(time.Duration(1+rng.IntN(9000)) * time.Millisecond)
+			v := model.Float(rng.NormFloat64() * 50)
+			if i == 2 {
+				v = model.Int(rng.Int64N(1000))
+			}
+			q := model.Quality{}
+			if rng.IntN(20) == 0 {
+				q = model.Quality{Code: model.Uncertain, Reason: "drift"}
+			}
+			all = append(all, model.Sample{Path: p, Value: v, Quality: q, SourceTime: ts.UnixNano(), EdgeTime: ts.UnixNano()})
+		}
+	}
+	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] }) // tags interleaved, times out of order across tags
+
+	sk, err := historian.New(historian.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf, err := durable.Open(durable.Config{Dir: t.TempDir(), Fsync: durable.FsyncGroup}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Options{
+		Sources: []engine.SourceSpec{{Name: "gen", Source: &e2eSource{samples: all}}},
+		Sinks:   []engine.SinkSpec{{Name: "history", Sink: sk, Buffer: buf}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	engDone := make(chan error, 1)
+	go func() { engDone <- eng.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-engDone:
+		case <-time.After(2 * time.Minute):
+			t.Error("engine did not stop")
+		}
+	})
+	deadline := time.Now().Add(2 * time.Minute) // bounds a hang
+	for sk.Status().Counters["historian_samples_stored"] < uint64(len(all)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d of %d in 2 minutes", sk.Status().Counters["historian_samples_stored"], len(all))
+		}
+		time.Sleep(5 * time.Millisecond) // polling an outside observation
+	}
+
+	a, err := auth.New(auth.Config{}, auth.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := a.Tokens().Create("trend-viewer", security.Viewer, time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := &History{Store: sk.Store()}
+	srv := New(Options{Status: eng, Auth: a, Extra: hist.Mount, Collectors: []prometheus.Collector{hist}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-served:
+		case <-time.After(2 * time.Minute):
+			t.Error("server did not stop")
+		}
+	})
+	get := func(path, tok string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	from, to := base.Add(20*time.Minute), base.Add(3*time.Hour)
+	rangeQ := "&from=" + url.QueryEscape(from.Format(time.RFC3339Nano)) + "&to=" + url.QueryEscape(to.Format(time.RFC3339Nano))
+
+	if code, _ := get("/api/v1/history?tag="+tags[0]+rangeQ, ""); code != http.StatusUnauthorized {
+		t.Fatalf("without a token: %d, want 401", code)
+	}
+	for _, p := range tags {
+		var want []model.Sample
+		for _, s := range all {
+			if s.Path == p && s.SourceTime >= from.UnixNano() && s.SourceTime < to.UnixNano() {
+				want = append(want, s)
+			}
+		}
+		slices.SortFunc(want, func(a, b model.Sample) int { return int(a.SourceTime - b.SourceTime) })
+
+		t.Run("raw "+p, func(t *testing.T) {
+			code, body := get("/api/v1/history?tag="+url.QueryEscape(p)+rangeQ+"&limit=100000", token)
+			var got struct {
+				Samples []struct {
+					Value      json.Number `json:"value"`
+					Quality    string      `json:"quality"`
+					Reason     string      `json:"reason"`
+					SourceTime string      `json:"source_time"`
+				} `json:"samples"`
+				Truncated bool `json:"truncated"`
+			}
+			dec := json.NewDecoder(strings.NewReader(string(body)))
+			dec.UseNumber()
+			if err := dec.Decode(&got); code != 200 || err != nil {
+				t.Fatalf("%d %v %s", code, err, body)
+			}
+			if len(got.Samples) != len(want) || got.Truncated {
+				t.Fatalf("%d samples (truncated %v), want %d", len(got.Samples), got.Truncated, len(want))
+			}
+			for i, w := range want {
+				g := got.Samples[i]
+				if g.SourceTime != stamp(w.SourceTime) || string(g.Value) != string(w.Value.AppendJSON(nil)) ||
+					g.Quality != w.Quality.Code.String() || g.Reason != w.Quality.Reason {
+					t.Fatalf("sample %d = %+v, want %s %s %v", i, g, stamp(w.SourceTime), w.Value.AppendJSON(nil), w.Quality)
+				}
+			}
+		})
+		t.Run("aggregate "+p, func(t *testing.T) {
+			const iv = 7 * time.Minute
+			code, body := get("/api/v1/history?tag="+url.QueryEscape(p)+rangeQ+"&interval=7m&agg=count,min,max,mean,first,last", token)
+			var got struct {
+				Buckets []map[string]any `json:"buckets"`
+			}
+			if err := json.Unmarshal(body, &got); code != 200 || err != nil {
+				t.Fatalf("%d %v %s", code, err, body)
+			}
+			// The model: buckets from "from", each with its samples.
+			type agg struct {
+				start                      time.Time
+				n                          int
+				min, max, sum, first, last float64
+			}
+			var wantB []*agg
+			for _, s := range want {
+				start := from.Add(time.Duration((s.SourceTime-from.UnixNano())/int64(iv)) * iv)
+				f, _ := s.Value.Float64()
+				if len(wantB) == 0 || !wantB[len(wantB)-1].start.Equal(start) {
+					wantB = append(wantB, &agg{start: start, min: f, max: f, first: f})
+				}
+				m := wantB[len(wantB)-1]
+				m.n++
+				m.min, m.max, m.sum, m.last = min(m.min, f), max(m.max, f), m.sum+f, f
+			}
+			if len(got.Buckets) != len(wantB) {
+				t.Fatalf("%d buckets, want %d", len(got.Buckets), len(wantB))
+			}
+			for i, m := range wantB {
+				g := got.Buckets[i]
+				near := func(k string, w float64) bool {
+					f, ok := g[k].(float64)
+					return ok && math.Abs(f-w) <= 1e-9*math.Max(1, math.Abs(w))
+				}
+				if g["start"] != m.start.Format(time.RFC3339Nano) || g["count"] != float64(m.n) || !near("min", m.min) || !near("max", m.max) ||
+					!near("mean", m.sum/float64(m.n)) || !near("first", m.first) || !near("last", m.last) {
+					t.Fatalf("bucket %d = %v, want %+v (mean %v)", i, g, *m, m.sum/float64(m.n))
+				}
+			}
+		})
+	}
+	code, body := get("/metrics", token)
+	if code != 200 || !strings.Contains(string(body), `weir_history_query_duration_seconds_count{kind="aggregate"} 3`) ||
+		!strings.Contains(string(body), `weir_sink_historian_samples_stored_total{name="history"} 4500`) {
+		t.Fatalf("metrics %d: no query histogram or stored count:\n%s", code, grepLines(string(body), "histor"))
 	}
 }

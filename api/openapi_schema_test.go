@@ -197,6 +197,9 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	}{
 		{"values", "GET", "/api/v1/values", "", "", nil, 200},
 		{"stream bad filter", "GET", "/api/v1/stream?tags=a/%23/b", "", "", nil, 400},
+		{"tags root", "GET", "/api/v1/tags", "", "", nil, 200},
+		{"tags page", "GET", "/api/v1/tags?prefix=plant/l1&limit=1", "", "", nil, 200},
+		{"tags bad limit", "GET", "/api/v1/tags?limit=1001", "", "", nil, 400},
 		{"write ok", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":300,"reason":"test"}`, "application/json", alice, 200},
 		{"write denied", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":300}`, "application/json", map[string]string{"X-Test-User": "bob"}, 403},
 		{"write out of range", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":9000}`, "application/json", alice, 403},

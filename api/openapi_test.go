@@ -25,6 +25,7 @@ type stubDeps struct {
 	WriteGate
 	ValueStore
 	StreamSource
+	TagBrowser
 	AuditTail
 	AlarmStore
 	HistoryStore

@@ -31,6 +31,12 @@ const (
 	// keeps proxies and the client's idle timers from closing a quiet
 	// stream.
 	DefaultStreamHeartbeat = 15 * time.Second
+	// DefaultStreamMaxAge ends a stream, asking the client to reconnect
+	// at once: credentials are checked when a stream opens, so a revoked
+	// token or an ended session loses its stream within this time.
+	DefaultStreamMaxAge = 10 * time.Minute
+	// streamRetryAfterAge is the reconnect delay (ms) asked at that end.
+	streamRetryAfterAge = 500
 	// streamMaxFilters bounds the comma-separated patterns of ?tags=.
 	streamMaxFilters = 64
 	// streamWriteWindow is the time one flush of events may take; the
@@ -51,8 +57,9 @@ const (
 // The connection outlives the server's read and write timeouts: the read
 // deadline is lifted (the request has no body) and each flush gets its
 // own write deadline. It ends when the client leaves, when the server
-// shuts down (Serve signals streams through the request context), or
-// after an error event (too many tags).
+// shuts down (Serve signals streams through the request context), after
+// an error event (too many tags), or after StreamMaxAge, when the client
+// reconnects and its credentials are checked again.
 func (v *Values) stream(w http.ResponseWriter, r *http.Request) {
 	src := v.Store.(StreamSource)
 	q := r.URL.Query().Get("tags")
@@ -113,6 +120,12 @@ func (v *Values) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	ticker := time.NewTicker(beat)
 	defer ticker.Stop()
+	age := v.StreamMaxAge
+	if age <= 0 {
+		age = DefaultStreamMaxAge
+	}
+	expire := time.NewTimer(age)
+	defer expire.Stop()
 	closing := shutdownSignal(r.Context())
 	for {
 		select {
@@ -124,6 +137,11 @@ func (v *Values) stream(w http.ResponseWriter, r *http.Request) {
 			if !es.comment("heartbeat") {
 				return
 			}
+		case <-expire.C:
+			// Reconnect now, and be authenticated again.
+			es.write([]byte("retry: " + strconv.Itoa(streamRetryAfterAge) + "\n: reconnect\n\n"))
+			es.flush()
+			return
 		case <-sub.Ready():
 			batch, resync := sub.Take()
 			if resync {

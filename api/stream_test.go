@@ -220,7 +220,7 @@ func TestStreamOutlivesServerTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h, ReadTimeout: 150 * time.Millisecond, WriteTimeout: 150 * time.Millisecond}
+	srv := &http.Server{Handler: h, ReadTimeout: 250 * time.Millisecond, WriteTimeout: 250 * time.Millisecond}
 	go srv.Serve(ln)
 	defer func() {
 		srv.Close()
@@ -279,5 +279,84 @@ func TestStreamRefusals(t *testing.T) {
 	defer sub.Close()
 	if rec := get("?tags=small/a"); rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("too many streams: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func mustMatcher(t testing.TB, filters ...string) *match.Matcher {
+	t.Helper()
+	m, err := match.Compile(filters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestStreamMaxAge: a stream ends after its age and asks for a prompt
+// reconnect, so credentials are checked again.
+func TestStreamMaxAge(t *testing.T) {
+	store := latest.New(0)
+	store.Process([]model.Sample{{Path: "a", Value: model.Int(1)}})
+	base, _ := serve(t, Options{Status: &fakeStatus{}, Extra: (&Values{Store: store, StreamMaxAge: 50 * time.Millisecond}).Mount})
+	s, _ := openStream(t, context.Background(), base+"/api/v1/stream")
+	s.nextSample(t)
+	var last sseEvent
+	for {
+		ev, err := s.next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("ended with %v", err)
+			}
+			break
+		}
+		last = ev
+	}
+	if last.retry != "500" || last.comment != "reconnect" {
+		t.Fatalf("last event %+v, want retry 500 and a reconnect comment", last)
+	}
+}
+
+// TestStreamSlowClient: a client that does not read never holds Process
+// back; when it reads again it gets the newest value of every tag (the
+// values in between are skipped and counted).
+func TestStreamSlowClient(t *testing.T) {
+	store := latest.New(0)
+	const tags, rounds = 200, 2000
+	path := func(i int) string { return fmt.Sprintf("plant/t%03d", i) }
+	batch := make([]model.Sample, tags)
+	for i := range batch {
+		batch[i] = model.Sample{Path: path(i), Value: model.Int(0), SourceTime: 1}
+	}
+	store.Process(batch)
+	base, _ := serve(t, Options{Status: &fakeStatus{}, Extra: (&Values{Store: store}).Mount})
+	s, _ := openStream(t, context.Background(), base+"/api/v1/stream?tags=plant/%23")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for r := 1; r <= rounds; r++ { // ~400,000 events (28 MB), far beyond the socket buffers
+			for i := range batch {
+				batch[i].Value, batch[i].SourceTime = model.Int(int64(r)), int64(r+1)
+			}
+			store.Process(batch)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(streamHangBound):
+		t.Fatal("Process is held back by a client that does not read")
+	}
+	last := map[string]string{}
+	for len(last) < tags || func() bool {
+		for _, v := range last {
+			if v != strconv.Itoa(rounds) {
+				return true
+			}
+		}
+		return false
+	}() {
+		v, _ := s.nextSample(t)
+		last[v.Path] = string(v.Value)
+	}
+	if st := store.Status(); st.Counters["subscriber_skipped_samples"] == 0 {
+		t.Fatalf("nothing skipped: %+v", st)
 	}
 }

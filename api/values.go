@@ -72,6 +72,7 @@ const (
 //
 //	GET  /api/v1/values[?prefix=P]  newest sample of every tag (at or below P)
 //	GET  /api/v1/stream[?tags=F,…]  server-sent events of those values (stream.go; when Store is a StreamSource)
+//	GET  /api/v1/tags[?prefix=P]    one page of P's children in the tag tree (tags.go; when Store is a TagBrowser)
 //	POST /api/v1/write              {"path":…, "value":…, "reason":…} through the write gate
 //	GET  /api/v1/audit[?limit=N]    the newest N audit entries (default 100), oldest first
 //
@@ -85,7 +86,10 @@ type Values struct {
 	// StreamHeartbeat is the comment interval of GET /api/v1/stream;
 	// default DefaultStreamHeartbeat.
 	StreamHeartbeat time.Duration
-	Log             *slog.Logger
+	// StreamMaxAge ends a stream after this long (the client reconnects
+	// and is authenticated again); default DefaultStreamMaxAge.
+	StreamMaxAge time.Duration
+	Log          *slog.Logger
 }
 
 // Mount registers the endpoints on mux.
@@ -101,6 +105,9 @@ func (v *Values) Mount(mux *http.ServeMux) {
 		// Optional capabilities of the store (*latest.Store has both).
 		if _, ok := v.Store.(StreamSource); ok {
 			mux.HandleFunc("GET /api/v1/stream", v.stream) // stream.go
+		}
+		if _, ok := v.Store.(TagBrowser); ok {
+			mux.HandleFunc("GET /api/v1/tags", v.tags) // tags.go
 		}
 	}
 	if v.Gate != nil {

@@ -1,6 +1,6 @@
 // Package auth decides who is calling the HTTP API and what they may do.
 //
-// A caller proves who they are in one of four ways, tried in this order:
+// A caller proves who they are in one of five ways, tried in this order:
 //
 //   - a client certificate the TLS layer has already verified against
 //     http.tls.client_ca, mapped to a local user by its subject CN, a DNS
@@ -13,7 +13,10 @@
 //     JWKS file or an OIDC issuer; the audience is required and a claim
 //     names the role;
 //   - HTTP Basic for a local user whose password hash (argon2id, or bcrypt)
-//     is in the configuration; only over TLS or from loopback.
+//     is in the configuration; only over TLS or from loopback;
+//   - a web session cookie (session.go), opened by the UI's login form with
+//     a password or a token, when the request has no Authorization header;
+//     unsafe methods also need the session's CSRF token.
 //
 // Every identity has one security.Role. The caller of Check says which role
 // a request needs; the answer is OK, Unauthenticated (401), Forbidden (403)

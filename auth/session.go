@@ -235,6 +235,13 @@ func (a *Authenticator) fromSession(r *http.Request, now time.Time) (id Identity
 		}
 		return Identity{}, true, errNoSession
 	}
+	if s.id.Method == "token" && !a.tokens.Active(s.id.credential) {
+		// Revoking a token ends the sessions opened with it.
+		a.sessions.remove(c)
+		a.record(r, security.Event{Kind: security.Logout, Severity: security.SeverityNotice, Actor: "api:" + s.id.User,
+			Object: "session", Outcome: "ended", Detail: "web session ended: its token was revoked or expired"})
+		return Identity{}, true, errSessionExpired
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		got := r.Header.Get(CSRFHeader)
 		if subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {

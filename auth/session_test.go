@@ -199,6 +199,28 @@ func TestSessionExpiry(t *testing.T) {
 	}
 }
 
+// Revoking a token ends the web sessions opened with it.
+func TestSessionEndsWithItsToken(t *testing.T) {
+	r := newRig(t, Config{})
+	tok, info, _ := r.tokens.Create("scada", security.Viewer, time.Hour, "")
+	c, d := r.a.Login(loginForm("10.0.0.7:1"), "", "", tok)
+	if d.Outcome != OK {
+		t.Fatal(d.Outcome)
+	}
+	if got := r.a.Check(withCookie("GET", c.Value, ""), security.Viewer).Outcome; got != OK {
+		t.Fatal(got)
+	}
+	if _, err := r.tokens.Revoke(info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.a.Check(withCookie("GET", c.Value, ""), security.Viewer).Outcome; got != Unauthenticated {
+		t.Fatalf("after revoking its token: %v", got)
+	}
+	if _, ok := r.a.Session(withCookie("GET", c.Value, "")); ok {
+		t.Fatal("the session is still there")
+	}
+}
+
 // The table is bounded: the least recently used session goes first.
 func TestSessionsBounded(t *testing.T) {
 	r := newRig(t, Config{RateLimit: "100000/min"}) // 1,010 logins at once

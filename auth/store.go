@@ -168,6 +168,17 @@ func (s *TokenStore) Lookup(tok string) (TokenInfo, error) {
 	return t, nil
 }
 
+// Active reports whether the token with this id exists and is neither
+// revoked nor expired: a web session opened with a token lives no longer
+// than the token.
+func (s *TokenStore) Active(id string) bool {
+	s.mu.Lock()
+	_ = s.reloadLocked() // on a read error, the tokens known so far
+	t, ok := s.byID[id]
+	s.mu.Unlock()
+	return ok && t.State(s.now()) == "active"
+}
+
 // Create makes a token for user with role, valid for lifetime, and
 // returns it: the only time it is ever seen.
 func (s *TokenStore) Create(user string, role security.Role, lifetime time.Duration, note string) (string, TokenInfo, error) {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weir-edge/weir/alarms"
@@ -224,8 +225,8 @@ func (g *Gateway) chain(cfg *config.Config, procs []pipeline.Processor, names []
 	if err != nil {
 		return nil, nil, err
 	}
-	procs = append(procs, g.secStream, ruleProc, g.lastValues)
-	names = append(names, "security-events", "rules", "latest-values")
+	procs = append(procs, g.secStream, ruleProc, alarms.NewStage(g.mgr), g.lastValues)
+	names = append(names, "security-events", "rules", "alarms", "latest-values")
 	return procs, names, nil
 }
 
@@ -365,7 +366,7 @@ func (g *Gateway) serveAPI(ctx context.Context, eg *errgroup.Group) (remove func
 				webUI.Mount(mux)
 			}
 		},
-		SecurityStats: g.secStream, AuditStats: g.trail,
+		SecurityStats: g.secStream, AuditStats: g.trail, Collectors: []prometheus.Collector{history},
 		TLS: g.served.tls, AllowedHosts: g.served.hosts, Limits: g.served.limits, Events: g.events})
 	eg.Go(func() error { return srv.Serve(ctx, g.ln) })
 	return remove

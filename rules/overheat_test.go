@@ -136,7 +136,7 @@ func startLoop(t *testing.T, rulesDoc string, serve transport, poll time.Duratio
 	}
 	eng, err := engine.New(engine.Options{
 		Sources:      []engine.SourceSpec{{Name: "plc", Source: src}},
-		Processors:   []pipeline.Processor{l.proc},
+		Processors:   []pipeline.Processor{l.proc, alarms.NewStage(l.alarms)},
 		TickInterval: 10 * time.Millisecond,
 	})
 	if err != nil {

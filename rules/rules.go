@@ -41,8 +41,9 @@ type Deps struct {
 
 // Processor evaluates the rules. It implements pipeline.Processor (rules
 // whose inputs are in the batch), pipeline.Flusher (rules waiting on a
-// `for` duration, shelve expiry, alarm events raised by operators) and
-// pipeline.StatusReporter.
+// `for` duration) and pipeline.StatusReporter. Alarm actions only Raise
+// and Clear on the Manager; its events enter the flow through
+// alarms.Stage, placed right after this processor.
 type Processor struct {
 	rules   []*rule
 	byPath  map[string][]binding
@@ -267,9 +268,6 @@ func (p *Processor) Process(batch []model.Sample) []model.Sample {
 			p.dirty = p.dirty[:0]
 		}
 	}
-	if p.alarms != nil {
-		batch = p.alarms.Drain(batch)
-	}
 	return batch
 }
 
@@ -376,8 +374,8 @@ func (p *Processor) lazyNow(now *time.Time) time.Time {
 }
 
 // Flush fires rules whose condition has held for their `for` duration by
-// now (the engine's clock), expires shelved alarms and emits queued alarm
-// events.
+// now (the engine's clock). The alarm events it raises leave through
+// alarms.Stage, next in the chain.
 func (p *Processor) Flush(now time.Time, out []model.Sample) []model.Sample {
 	if len(p.pending) > 0 {
 		keep := p.pending[:0]
@@ -394,10 +392,6 @@ func (p *Processor) Flush(now time.Time, out []model.Sample) []model.Sample {
 		}
 		clear(p.pending[len(keep):])
 		p.pending = keep
-	}
-	if p.alarms != nil {
-		p.alarms.Expire(now)
-		out = p.alarms.Drain(out)
 	}
 	return out
 }

@@ -366,11 +366,23 @@ func TestWriteAndHTTPActionsAreQueued(t *testing.T) {
 func TestAlarmAction(t *testing.T) {
 	p, _, m := newProcessor(t, `rules: [{name: overheat, when: "t > 90", vars: {t: a/t}, for: 2s,
   actions: [{alarm: {name: filler_overheat, priority: high, message: too hot}}]}]`)
-	out := p.Process([]model.Sample{in("a/t", model.Float(95), 0)})
+	// The chain of the gateway: the rules, then the alarms' stage, which
+	// emits the events (the engine runs what a Flush returns through the
+	// processors after it, then flushes those).
+	st := alarms.NewStage(m)
+	process := func(b []model.Sample) []model.Sample { return st.Process(p.Process(b)) }
+	flush := func(now time.Time) []model.Sample { return st.Flush(now, st.Process(p.Flush(now, nil))) }
+	out := process([]model.Sample{in("a/t", model.Float(95), 0)})
 	if len(out) != 1 {
 		t.Fatalf("out %v", out)
 	}
-	out = p.Flush(t0.Add(2*time.Second), nil)
+	if out := p.Flush(t0.Add(2*time.Second), nil); len(out) != 0 {
+		t.Fatalf("the rules emitted %v; alarm events leave through alarms.Stage", out)
+	}
+	if a, _ := m.Get("filler_overheat"); a.State != alarms.Unack {
+		t.Fatalf("alarm %+v after the rules' flush", a)
+	}
+	out = flush(t0.Add(2 * time.Second))
 	if len(out) != 1 || out[0].Path != "acme/_alarms/filler_overheat" || !strings.Contains(out[0].Value.AsString(), `"transition":"raise"`) ||
 		out[0].SourceTime != t0.Add(2*time.Second).UnixNano() {
 		t.Fatalf("raise event %+v", out)
@@ -383,7 +395,7 @@ func TestAlarmAction(t *testing.T) {
 	if _, err := m.Acknowledge("filler_overheat", "api:alice", "on it"); err != nil {
 		t.Fatal(err)
 	}
-	out = p.Process([]model.Sample{in("a/t", model.Float(80), 3*time.Second)})
+	out = process([]model.Sample{in("a/t", model.Float(80), 3*time.Second)})
 	if len(out) != 3 || !strings.Contains(out[1].Value.AsString(), `"transition":"ack"`) || !strings.Contains(out[2].Value.AsString(), `"transition":"clear"`) {
 		t.Fatalf("ack+clear events %v", out)
 	}

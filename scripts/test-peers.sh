@@ -10,6 +10,9 @@ need_apt=()
 /usr/bin/python3 -c 'import pymodbus' 2>/dev/null || need_apt+=(python3-pymodbus)
 /usr/bin/python3 -c 'import serial_asyncio' 2>/dev/null || need_apt+=(python3-serial-asyncio)
 command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
+# The web UI's browser tests (ui/uitest) drive Debian's headless Chromium.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test-peers: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -47,4 +50,4 @@ ensure mosquitto 1883 mosquitto -d -c /etc/mosquitto/mosquitto.conf
 ensure nats-server 4222 start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
   -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
 ensure postgresql 5432 bash -c 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'
-echo "test-peers: ok (pymodbus $(/usr/bin/python3 -c 'import pymodbus; print(pymodbus.__version__)'), mosquitto 1883, nats 4222, postgresql 5432)"
+echo "test-peers: ok (pymodbus $(/usr/bin/python3 -c 'import pymodbus; print(pymodbus.__version__)'), mosquitto 1883, nats 4222, postgresql 5432, $(/usr/bin/chromium --version 2>/dev/null | head -1))"

@@ -134,3 +134,24 @@ func TestBrowserViewerCannotWrite(t *testing.T) {
 		t.Fatalf("the gate got %+v", w)
 	}
 }
+
+// A session that ends while a page is open (here: its token is revoked)
+// takes the page to the login form at the overview's next refresh (htmx
+// follows HX-Redirect), instead of leaving stale figures on screen.
+func TestBrowserSessionEndRedirects(t *testing.T) {
+	b := uitest.NewBrowser(t)
+	s := uitest.StartServer(t, uitest.ServerOptions{})
+	tok, info, err := s.Auth.Tokens().Create("night-shift", security.Viewer, time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := b.LoginToken(s.URL, tok); msg != "" {
+		t.Fatal(msg)
+	}
+	b.Open(s.URL + "/ui/")
+	b.WaitFor(`document.querySelector('#sinks') !== null`)
+	if _, err := s.Auth.Tokens().Revoke(info.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitFor(`location.pathname === '/ui/login' && document.querySelector('#login') !== null`)
+}

@@ -17,8 +17,10 @@ import (
 // values live over GET /api/v1/stream (server-sent events), or by polling
 // /ui/tags/values when the stream is not there.
 
-// tagsPageSize is the rows (folders and tags) of one page.
-const tagsPageSize = 100
+// tagsPageSize is the rows (folders and tags) of one page: more than a
+// panel PC shows at once, and few enough to subscribe to one by one
+// (GET /api/v1/stream takes at most 64 patterns).
+const tagsPageSize = 50
 
 func (u *UI) tagsPage() Page {
 	return Page{Name: "tags", Title: "Tags", Path: "/ui/tags", Nav: true, Scripts: []string{"js/tags.js"},
@@ -34,6 +36,9 @@ type tagsData struct {
 	Total   int // rows at this level, folders and tags
 	Page    int // 0-based
 	Pages   int
+	// Query filters every tag below Path by a substring of its path
+	// (case-insensitive); the list is then flat.
+	Query string
 	// Stream is the pattern js/tags.js subscribes to.
 	Stream   string
 	NoValues bool
@@ -97,6 +102,17 @@ func rfc3339(ns int64) string {
 	return model.Time(ns).Format(time.RFC3339Nano)
 }
 
+// search keeps the tags whose path contains q (lower case), flat.
+func search(samples []model.Sample, q string) level {
+	var lv level
+	for _, s := range samples {
+		if strings.Contains(strings.ToLower(s.Path), q) {
+			lv.tags = append(lv.tags, s)
+		}
+	}
+	return lv
+}
+
 func cleanTagPath(p string) string {
 	return strings.Trim(p, "/")
 }
@@ -108,7 +124,11 @@ func (u *UI) tags(w http.ResponseWriter, r *http.Request) {
 func (u *UI) tagsData(r *http.Request) tagsData {
 	prefix := cleanTagPath(r.URL.Query().Get("path"))
 	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	d := tagsData{Path: prefix}
+	query := strings.TrimSpace(r.URL.Query().Get("q"))
+	if len(query) > 200 {
+		query = query[:200]
+	}
+	d := tagsData{Path: prefix, Query: query}
 	acc := ""
 	for _, part := range strings.Split(prefix, "/") {
 		if part == "" {
@@ -124,7 +144,12 @@ func (u *UI) tagsData(r *http.Request) tagsData {
 		d.NoValues = true
 		return d
 	}
-	lv := browse(u.opts.Values.Snapshot(prefix), prefix)
+	var lv level
+	if query != "" {
+		lv = search(u.opts.Values.Snapshot(prefix), strings.ToLower(query))
+	} else {
+		lv = browse(u.opts.Values.Snapshot(prefix), prefix)
+	}
 	d.Total = len(lv.folders) + len(lv.tags)
 	d.Pages = max(1, (d.Total+tagsPageSize-1)/tagsPageSize)
 	d.Page = min(max(page, 0), d.Pages-1)
@@ -140,7 +165,7 @@ func (u *UI) tagsData(r *http.Request) tagsData {
 	// fit on the page, else the page's tags one by one.
 	switch {
 	case len(d.Tags) == 0:
-	case len(lv.tags) <= tagsPageSize && prefix != "":
+	case len(lv.tags) <= tagsPageSize && prefix != "" && query == "":
 		d.Stream = prefix + "/+"
 		if len(lv.tags) > 0 && lv.tags[0].Path == prefix {
 			d.Stream = prefix + "," + d.Stream

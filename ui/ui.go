@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -147,6 +148,7 @@ func (u *UI) funcs() template.FuncMap {
 		"stamp":  stamp,
 		"ago":    func(ns int64) string { return ago(u.now(), ns) },
 		"value":  func(v model.Value) string { return v.String() },
+		"num":    num,
 		"inc":    func(i int) int { return i + 1 },
 		"dec":    func(i int) int { return i - 1 },
 	}
@@ -203,6 +205,16 @@ func hashFS(f fs.FS) (string, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// num writes a count with thin spaces between thousands (12 345 678), as
+// SI does: no locale decides between commas and points.
+func num(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "\u202f" + s[i:]
+	}
+	return s
 }
 
 func stamp(ns int64) string {

@@ -176,11 +176,15 @@ func TestTagsPaginate(t *testing.T) {
 	if n := strings.Count(body, "data-tag="); n != tagsPageSize {
 		t.Fatalf("%d rows, want %d", n, tagsPageSize)
 	}
-	if !strings.Contains(body, `data-tag="big/t00300"`) || !strings.Contains(body, "page 4 of 100") {
-		t.Error("page 3 is not rows 300..399")
+	if !strings.Contains(body, `data-tag="big/t00150"`) || !strings.Contains(body, "page 4 of 200") {
+		t.Error("page 3 is not rows 150..199")
 	}
 	if strings.Contains(body, "Write…") {
 		t.Error("a viewer is offered a write")
+	}
+	_, body = get(t, c, r.srv.URL+"/ui/tags?path=big&q=T0999")
+	if n := strings.Count(body, "data-tag="); n != 10 || !strings.Contains(body, `data-tag="big/t09990"`) || !strings.Contains(body, "10 tags matching") {
+		t.Errorf("search: %d rows", n)
 	}
 	_, body = get(t, c, r.srv.URL+"/ui/tags")
 	for _, want := range []string{`href="/ui/tags?path=big">big/</a>`, "10000 tags", `href="/ui/tags?path=plant">plant/</a>`, "3 tags"} {

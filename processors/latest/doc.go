@@ -16,6 +16,12 @@
 // replaces the stored one only if its SourceTime is not older. Array
 // values are copied, because the batch's owner may reuse the elements.
 //
+// Subscribers (Subscribe; the live stream of the HTTP API) get the
+// stored samples of the tags they match, coalesced per tag in a bounded
+// pending set: Process never waits on them, a slow one skips intermediate
+// values and, past its bound, resyncs from the store. Children lists one
+// level of the tag tree for a browsing UI.
+//
 // It lived in package writegate until the gateway's pieces were given
 // their own packages; it has nothing to do with writes.
 package latest

@@ -25,12 +25,15 @@ type Store struct {
 	mu        sync.RWMutex
 	m         map[string]model.Sample
 	untracked atomic.Uint64
+	skipped   atomic.Uint64 // by every subscription (subscribe.go)
 
 	// Subscriptions (subscribe.go), under mu; stored is Process's scratch
 	// list of the samples it kept, for the fan-out.
 	subs    []*Subscription
 	maxSubs int
 	stored  []model.Sample
+	routes  map[string][]*Subscription // path -> matching subs (fanOut)
+	touched []*Subscription            // fanOut scratch
 }
 
 var (
@@ -104,15 +107,16 @@ func (l *Store) Snapshot(prefix string) []model.Sample {
 	return out
 }
 
-// Status reports how many tags are held and how many samples were not.
+// Status reports how many tags are held and how many samples were not,
+// and the subscriptions with the samples they skipped.
 func (l *Store) Status() pipeline.Status {
 	l.mu.RLock()
-	n := len(l.m)
+	n, subs := len(l.m), len(l.subs)
 	l.mu.RUnlock()
 	return pipeline.Status{
 		Name:     "latest",
 		State:    pipeline.StateRunning,
-		Counters: map[string]uint64{"untracked_samples": l.untracked.Load()},
-		Gauges:   map[string]float64{"tags": float64(n)},
+		Counters: map[string]uint64{"untracked_samples": l.untracked.Load(), "subscriber_skipped_samples": l.skipped.Load()},
+		Gauges:   map[string]float64{"tags": float64(n), "subscribers": float64(subs)},
 	}
 }

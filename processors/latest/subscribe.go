@@ -14,8 +14,10 @@ import (
 // Bounds of subscriptions unless told otherwise (SetSubscriberLimit).
 const (
 	// DefaultMaxSubscribers bounds the subscriptions of a Store: each one
-	// costs Process a match per stored sample.
-	DefaultMaxSubscribers = 256
+	// may hold up to its maxTags pending samples (about 150 bytes each
+	// with the index), so 64 streams of 10,000 tags, all behind, hold
+	// about 100 MB at worst.
+	DefaultMaxSubscribers = 64
 	// DefaultMaxPending bounds the distinct tags a subscription holds
 	// between two Takes.
 	DefaultMaxPending = 10_000
@@ -56,6 +58,7 @@ type Subscription struct {
 	pending []model.Sample // arrival order of each tag's first offer
 	index   map[string]int // path -> slot in pending
 	spare   []model.Sample // the slice handed out by the previous Take
+	touched bool           // in store.touched; under store.mu
 	resync  bool
 	closed  bool
 	skipped atomic.Uint64
@@ -103,6 +106,7 @@ func (l *Store) Subscribe(m *match.Matcher, maxTags int) (*Subscription, []model
 	// Copy on write: Process ranges over l.subs under the same lock, but a
 	// fresh slice keeps the reasoning local.
 	l.subs = append(slices.Clip(l.subs), s)
+	clear(l.routes)
 	l.mu.Unlock()
 	sortByPath(snap)
 	return s, snap, nil
@@ -134,53 +138,71 @@ func (l *Store) Subscribers() int {
 	return len(l.subs)
 }
 
-// fanOut offers the samples Process stored to every subscription. Caller
-// holds l.mu (write).
+// fanOut offers the samples Process stored to the subscriptions that
+// match them. Which subscriptions match a path is cached (routes, cleared
+// when one subscribes or leaves), so a batch costs one map lookup per
+// sample rather than one match per sample and subscription; each
+// subscription is signalled once per batch. Caller holds l.mu (write).
 func (l *Store) fanOut(stored []model.Sample) {
-	for _, s := range l.subs {
-		s.offer(stored)
+	if l.routes == nil {
+		l.routes = map[string][]*Subscription{}
 	}
-}
-
-// offer takes the matching samples of one stored batch. It runs under the
-// store's lock, so m is used by one goroutine at a time.
-func (s *Subscription) offer(stored []model.Sample) {
-	notify := false
-	s.mu.Lock()
 	for i := range stored {
 		smp := &stored[i]
-		if !s.m.Match(smp.Path) {
-			continue
+		subs, ok := l.routes[smp.Path]
+		if !ok {
+			for _, s := range l.subs {
+				if s.m.Match(smp.Path) {
+					subs = append(subs, s)
+				}
+			}
+			// Bounded: only stored paths get here, at most max of them.
+			l.routes[smp.Path] = subs
 		}
-		if s.resync || s.closed {
-			continue // the snapshot Resync takes will hold it
+		for _, s := range subs {
+			if s.offer(smp) && !s.touched {
+				s.touched = true
+				l.touched = append(l.touched, s)
+			}
 		}
-		if j, ok := s.index[smp.Path]; ok {
-			s.pending[j] = *smp
-			s.skipped.Add(1)
-			continue
-		}
-		if len(s.pending) >= s.maxPending {
-			// One tag too many: drop what is held (it is all in the
-			// store) and let the consumer read a fresh snapshot.
-			s.skipped.Add(uint64(len(s.pending)))
-			s.pending = s.pending[:0]
-			clear(s.index)
-			s.resync = true
-			notify = true
-			continue
-		}
-		s.index[smp.Path] = len(s.pending)
-		s.pending = append(s.pending, *smp)
-		notify = true
 	}
-	s.mu.Unlock()
-	if notify {
+	for i, s := range l.touched {
+		s.touched = false
 		select {
 		case s.ready <- struct{}{}:
 		default:
 		}
+		l.touched[i] = nil
 	}
+	l.touched = l.touched[:0]
+}
+
+// offer takes one matching sample and says whether the consumer should be
+// woken. It runs under the store's lock.
+func (s *Subscription) offer(smp *model.Sample) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.resync || s.closed {
+		return false // the snapshot Resync takes will hold it
+	}
+	if j, ok := s.index[smp.Path]; ok {
+		s.pending[j] = *smp
+		s.skip(1)
+		return false // already signalled when the tag became pending
+	}
+	if len(s.pending) >= s.maxPending {
+		// One tag too many: drop what is held (it is all in the store)
+		// and let the consumer read a fresh snapshot.
+		s.skip(uint64(len(s.pending)))
+		clear(s.pending)
+		s.pending = s.pending[:0]
+		clear(s.index)
+		s.resync = true
+		return true
+	}
+	s.index[smp.Path] = len(s.pending)
+	s.pending = append(s.pending, *smp)
+	return true
 }
 
 // Ready is signalled when there may be something to Take (or a resync to
@@ -234,6 +256,11 @@ func (s *Subscription) Resync() ([]model.Sample, error) {
 	return snap, nil
 }
 
+func (s *Subscription) skip(n uint64) {
+	s.skipped.Add(n)
+	s.store.skipped.Add(n)
+}
+
 // Skipped counts the samples not delivered: intermediate values
 // overwritten by a newer one of the same tag, and those dropped for a
 // resync.
@@ -253,5 +280,9 @@ func (s *Subscription) Close() {
 		subs := make([]*Subscription, 0, len(l.subs)-1)
 		subs = append(subs, l.subs[:i]...)
 		l.subs = append(subs, l.subs[i+1:]...)
+		clear(l.routes)
+		if len(l.subs) == 0 {
+			l.routes = nil // give the memory back (clear keeps the buckets)
+		}
 	}
 }

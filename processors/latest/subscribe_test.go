@@ -51,8 +51,30 @@ func TestSubscribeSnapshotThenUpdates(t *testing.T) {
 	if sub.Skipped() != 1 {
 		t.Fatalf("skipped %d, want 1", sub.Skipped())
 	}
+	if st := l.Status(); st.Counters["subscriber_skipped_samples"] != 1 || st.Gauges["subscribers"] != 1 {
+		t.Fatalf("status %+v", st)
+	}
 	if got, _ := sub.Take(); len(got) != 0 {
 		t.Fatalf("second take %v", pathsVals(got))
+	}
+	// A later subscriber gets changes of tags already routed to others,
+	// and a leaving one stops nobody else's.
+	sub2, _, err := l.Subscribe(match.MustCompile("+/y"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Process([]model.Sample{smp("a/y", 8, 4)})
+	if got, _ := sub2.Take(); !slices.Equal(pathsVals(got), []string{"a/y=8"}) {
+		t.Fatalf("new subscriber took %v", pathsVals(got))
+	}
+	sub.Close()
+	l.Process([]model.Sample{smp("a/y", 9, 5)})
+	if got, _ := sub2.Take(); !slices.Equal(pathsVals(got), []string{"a/y=9"}) {
+		t.Fatalf("after the other left %v", pathsVals(got))
+	}
+	sub2.Close()
+	if l.routes != nil {
+		t.Fatal("routes kept with no subscriber")
 	}
 }
 
@@ -226,6 +248,67 @@ func BenchmarkProcessSubscribers(b *testing.B) {
 					batch[j].SourceTime = int64(i)
 				}
 				l.Process(batch)
+			}
+		})
+	}
+}
+
+func TestChildren(t *testing.T) {
+	l := New(0)
+	l.Process([]model.Sample{
+		smp("p/a", 1, 1), smp("p/a/x", 2, 1), smp("p/a/y/z", 3, 1), smp("p/a-b", 4, 1),
+		smp("p/b", 5, 1), smp("q", 6, 1), smp("pp/c", 7, 1),
+	})
+	show := func(nodes []Node) []string {
+		var out []string
+		for _, n := range nodes {
+			s := n.Path + fmt.Sprintf(":%d", n.Tags)
+			if n.HasValue {
+				s += "=" + n.Sample.Value.String()
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	tests := []struct {
+		prefix, after string
+		limit         int
+		want          []string
+		total         int
+	}{
+		{"", "", 0, []string{"p:5", "pp:1", "q:0=6"}, 3},
+		{"p", "", 0, []string{"p/a:2=1", "p/a-b:0=4", "p/b:0=5"}, 3},
+		{"/p/", "", 2, []string{"p/a:2=1", "p/a-b:0=4"}, 3},
+		{"p", "a-b", 2, []string{"p/b:0=5"}, 3},
+		{"p/a", "", 0, []string{"p/a/x:0=2", "p/a/y:1"}, 2},
+		{"p/a/x", "", 0, nil, 0},
+		{"nope", "", 0, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.prefix+"|"+tt.after, func(t *testing.T) {
+			nodes, total := l.Children(tt.prefix, tt.after, tt.limit)
+			if got := show(nodes); !slices.Equal(got, tt.want) || total != tt.total {
+				t.Fatalf("Children(%q, %q, %d) = %v %d, want %v %d", tt.prefix, tt.after, tt.limit, got, total, tt.want, tt.total)
+			}
+		})
+	}
+}
+
+// BenchmarkChildren browses the root and one folder of 100,000 tags.
+func BenchmarkChildren(b *testing.B) {
+	l := New(0)
+	batch := make([]model.Sample, 0, 1000)
+	for i := range DefaultMaxTags {
+		batch = append(batch, model.Sample{Path: fmt.Sprintf("acme/plant%d/line%02d/cell%02d/tag%03d", i%4, i/4%25, i/100%10, i/1000), Value: model.Int(int64(i))})
+		if len(batch) == cap(batch) {
+			l.Process(batch)
+			batch = batch[:0]
+		}
+	}
+	for _, prefix := range []string{"", "acme/plant1/line07"} {
+		b.Run("prefix="+prefix, func(b *testing.B) {
+			for b.Loop() {
+				l.Children(prefix, "", 200)
 			}
 		})
 	}

@@ -24,6 +24,11 @@ const (
 	DefaultMaxBytes int64 = 1 << 30
 	// DefaultDataDir is used when neither dir nor the node's data_dir is set.
 	DefaultDataDir = "/var/lib/weir"
+	// DefaultMinFreeBytes is the free space the historian leaves on its
+	// file system: below it Write refuses (retryable), so the durable
+	// buffers on the same disk (their own reserve is 64 MiB) keep room to
+	// hold what the historian cannot take.
+	DefaultMinFreeBytes int64 = 256 << 20
 	// minMaxBytes keeps a typo (max_bytes: 1000) from deleting every day.
 	minMaxBytes int64 = 1 << 20
 )
@@ -38,6 +43,13 @@ type Config struct {
 	// MaxBytes bounds the files under dir (default 1 GiB); over it the
 	// oldest days are deleted first, never the newest one.
 	MaxBytes int64 `yaml:"max_bytes"`
+	// MinFreeBytes is the free space kept on the file system of dir
+	// (default 256 MiB; -1 turns the check off): below it Write refuses
+	// with a retryable error and the buffer in front keeps the samples.
+	MinFreeBytes int64 `yaml:"min_free_bytes"`
+	// Compression decides which samples are stored (off by default: all
+	// of them). See compress.go.
+	Compression Compression `yaml:"compression"`
 	// DataDir is the gateway's data directory, set by the configuration
 	// loader; dir defaults to DataDir/historian.
 	DataDir string `yaml:"-"`
@@ -61,6 +73,10 @@ func (c Config) Validate() error {
 	} else if c.MaxBytes != 0 && c.MaxBytes < minMaxBytes {
 		errs.Addf("max_bytes", "must be at least %d (1 MiB), got %d", minMaxBytes, c.MaxBytes)
 	}
+	if c.MinFreeBytes < -1 {
+		errs.Addf("min_free_bytes", "must be ≥ 0 (or -1 for no check), got %d", c.MinFreeBytes)
+	}
+	c.Compression.validate(&errs)
 	return errs.Err()
 }
 
@@ -74,6 +90,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBytes == 0 {
 		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.MinFreeBytes == 0 {
+		c.MinFreeBytes = DefaultMinFreeBytes
 	}
 }
 

@@ -41,8 +41,13 @@
 // Samples with an empty or non-UTF-8 path are refused (invalid_name) and
 // set aside by the engine as dead letters; the rest of the batch is kept.
 //
+// When the newest day alone is over max_bytes, or the file system has
+// less than min_free_bytes free, Write refuses whole batches with ErrFull
+// (retryable): nothing is deleted to make room, the buffer in front keeps
+// the samples, and Write accepts again once there is room.
+//
 // Time is SourceTime, or EdgeTime when the source gave none.
 //
-// Not yet: deadband / swinging-door compression at ingest, the `weir
-// history` CLI and the HTTP query API (issue 13, item 2).
+// Compression at ingest (deadband, swinging door; off by default) and why
+// its held point is stored before a batch is acknowledged: compress.go.
 package historian

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/cockroachdb/pebble/vfs"
 
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -17,6 +21,13 @@ import (
 // which max_bytes never deletes, so it would push real history out.
 const maxAhead = 24 * time.Hour
 
+// ErrFull, wrapped by Write, says the historian refuses samples for lack
+// of room: the newest day alone is over max_bytes, or the file system has
+// less than min_free_bytes free. It is retryable: the buffer in front
+// keeps the batch and offers it again; Write accepts again once there is
+// room (max_bytes raised, space freed).
+var ErrFull = errors.New("historian full")
+
 // Sink writes every sample into the local historian. See the package
 // documentation for the layout and the disk policy.
 type Sink struct {
@@ -24,13 +35,26 @@ type Sink struct {
 	retention time.Duration
 	log       *slog.Logger
 	now       func() time.Time // the clock of the retention policy; tests set it
+	// free is the free space of dir's file system; tests set it.
+	free func(dir string) (int64, error)
 
 	mu     sync.Mutex // guards store and closed
 	store  *Store
 	closed bool
+
+	wmu  sync.Mutex  // one Write at a time: the compressor's state
+	comp *compressor // nil: every sample is stored
+
+	// Figures for Status, updated after each Write.
+	stored, compressed, refusedFull atomic.Uint64
+	bytes, days                     atomic.Int64
+	full                            atomic.Pointer[string] // why Write refuses, nil when it does not
 }
 
-var _ pipeline.Sink = (*Sink)(nil)
+var (
+	_ pipeline.Sink           = (*Sink)(nil)
+	_ pipeline.StatusReporter = (*Sink)(nil)
+)
 
 // New builds a sink from cfg. It validates, applies defaults and does no
 // I/O.
@@ -46,7 +70,23 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	if cfg.Retention != "" {
 		ret, _ = ParseRetention(cfg.Retention) // validated above
 	}
-	return &Sink{cfg: cfg, retention: ret, log: log, now: time.Now}, nil
+	s := &Sink{cfg: cfg, retention: ret, log: log, now: time.Now, free: freeSpace}
+	if cfg.Compression.on() {
+		c, err := newCompressor(cfg.Compression)
+		if err != nil {
+			return nil, fmt.Errorf("historian sink: compression: %w", err)
+		}
+		s.comp = c
+	}
+	return s, nil
+}
+
+func freeSpace(dir string) (int64, error) {
+	u, err := vfs.Default.GetDiskUsage(dir)
+	if err != nil {
+		return 0, err
+	}
+	return int64(u.AvailBytes), nil
 }
 
 // Connect opens the directory (creating it) and applies the disk policy
@@ -64,7 +104,8 @@ func (s *Sink) Connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := st.Enforce(s.now(), s.retention, s.cfg.MaxBytes); err != nil {
+	st.walPages = walPagesFor(s.cfg.MaxBytes)
+	if err := s.enforce(st); err != nil {
 		st.Close()
 		return err
 	}
@@ -85,8 +126,12 @@ func (s *Sink) Store() *Store {
 // path are refused in a *pipeline.RejectedError after the rest is stored.
 // Samples older than the retention are dropped (logged): storing them
 // would recreate a deleted day. Samples more than a day ahead of the clock
-// are refused (CauseRefused).
+// are refused (CauseRefused). With compression on, only the samples it
+// keeps are stored; the others are acknowledged all the same. While there
+// is no room (see ErrFull) the whole batch is refused, retryably.
 func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	st, closed := s.store, s.closed
 	s.mu.Unlock()
@@ -96,14 +141,17 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	if st == nil {
 		return fmt.Errorf("historian %s: write: %w", s.cfg.Dir, pipeline.ErrDisconnected)
 	}
+	if err := s.room(st); err != nil {
+		s.refusedFull.Add(1)
+		return err
+	}
 	var rejected []pipeline.Rejection
 	var oldest int64 = -1 << 63
 	if s.retention > 0 {
 		oldest = dayOf(s.now().Add(-s.retention).UnixNano())
 	}
 	horizon := s.now().Add(maxAhead).UnixNano()
-	byDay := map[int64][]model.Sample{}
-	var order []int64
+	valid := make([]model.Sample, 0, len(batch))
 	stale := 0
 	for i, sm := range batch {
 		if !validPath(sm.Path) {
@@ -114,30 +162,36 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 			rejected = append(rejected, pipeline.Rejection{Index: i, Cause: pipeline.CauseRefused, Err: fmt.Errorf("time %s is more than %s ahead of the clock", model.Time(sampleTime(sm)).Format(time.RFC3339), maxAhead)})
 			continue
 		}
-		d := dayOf(sampleTime(sm))
-		if d < oldest {
+		if dayOf(sampleTime(sm)) < oldest {
 			stale++
 			continue
 		}
-		if _, ok := byDay[d]; !ok {
-			order = append(order, d)
-		}
-		byDay[d] = append(byDay[d], sm)
+		valid = append(valid, sm)
 	}
 	if stale > 0 {
 		s.log.Warn("historian: samples older than the retention dropped", "samples", stale, "retention", s.cfg.Retention)
 	}
-	for _, d := range order {
-		if err := st.write(ctx, d, byDay[d]); err != nil {
-			if errors.Is(err, errClosed) {
-				return fmt.Errorf("historian %s: %w", s.cfg.Dir, pipeline.ErrClosed)
-			}
-			return err
-		}
+	out := compOut{store: valid, stored: uint64(len(valid))}
+	if s.comp != nil {
+		out = s.comp.process(valid)
 	}
-	if len(order) > 0 {
-		if err := st.Enforce(s.now(), s.retention, s.cfg.MaxBytes); err != nil {
-			s.log.Error("historian: disk policy", "error", err)
+	if err := s.writeDays(ctx, st, out); err != nil {
+		if s.comp != nil {
+			s.comp.rollback()
+		}
+		if errors.Is(err, errClosed) {
+			return fmt.Errorf("historian %s: %w", s.cfg.Dir, pipeline.ErrClosed)
+		}
+		return err
+	}
+	if s.comp != nil {
+		s.comp.commit()
+	}
+	s.stored.Add(out.stored)
+	s.compressed.Add(out.dropped)
+	if len(out.store) > 0 {
+		if err := s.enforce(st); err != nil {
+			s.log.Error("historian: disk policy", "err", err)
 		}
 	}
 	if len(rejected) > 0 {
@@ -146,7 +200,118 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	return nil
 }
 
-// Close closes the day files. Writes after it fail.
+// writeDays writes the rows by day, newest day first: a provisional held
+// point is only ever replaced by a newer sample, so its replacement is on
+// disk before it is deleted, even across midnight.
+func (s *Sink) writeDays(ctx context.Context, st *Store, out compOut) error {
+	ins := map[int64][]model.Sample{}
+	del := map[int64][]model.Sample{}
+	var order []int64
+	add := func(m map[int64][]model.Sample, sm model.Sample) {
+		d := dayOf(sampleTime(sm))
+		if _, ok := ins[d]; !ok {
+			if _, ok := del[d]; !ok {
+				order = append(order, d)
+			}
+		}
+		m[d] = append(m[d], sm)
+	}
+	for _, sm := range out.store {
+		add(ins, sm)
+	}
+	for _, sm := range out.remove {
+		add(del, sm)
+	}
+	slices.Sort(order)
+	slices.Reverse(order)
+	for _, d := range order {
+		if err := st.write(ctx, d, ins[d], del[d]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enforce applies the retention and max_bytes and notes whether the
+// newest day alone is over max_bytes.
+func (s *Sink) enforce(st *Store) error {
+	total, err := st.Enforce(s.now(), s.retention, s.cfg.MaxBytes)
+	if err != nil {
+		return err
+	}
+	s.bytes.Store(total)
+	if days, err := st.Days(); err == nil {
+		s.days.Store(int64(len(days)))
+	}
+	if total > s.cfg.MaxBytes {
+		s.setFull(fmt.Sprintf("the newest day alone is %d bytes, over max_bytes %d", total, s.cfg.MaxBytes))
+	} else {
+		s.setFull("")
+	}
+	return nil
+}
+
+// room says whether Write may write: nil, or ErrFull with the reason.
+// Over max_bytes it looks again first (another process, or an operator,
+// may have freed files).
+func (s *Sink) room(st *Store) error {
+	if s.full.Load() != nil {
+		if err := s.enforce(st); err != nil {
+			return err
+		}
+	}
+	if why := s.full.Load(); why != nil {
+		return fmt.Errorf("historian %s: %w: %s; the buffer keeps the samples until there is room (raise max_bytes or turn on compression)", s.cfg.Dir, ErrFull, *why)
+	}
+	if s.cfg.MinFreeBytes > 0 {
+		free, err := s.free(s.cfg.Dir)
+		if err == nil && free < s.cfg.MinFreeBytes {
+			why := fmt.Sprintf("%d bytes free on the file system, under min_free_bytes %d", free, s.cfg.MinFreeBytes)
+			s.setFull(why)
+			return fmt.Errorf("historian %s: %w: %s; the buffer keeps the samples until there is room", s.cfg.Dir, ErrFull, why)
+		}
+	}
+	return nil
+}
+
+// setFull records why Write refuses ("" clears it) and logs each change.
+func (s *Sink) setFull(why string) {
+	old := s.full.Load()
+	switch {
+	case why == "" && old != nil:
+		s.full.Store(nil)
+		s.log.Info("historian: room again; writes accepted")
+	case why != "" && old == nil:
+		s.full.Store(&why)
+		s.log.Error("historian: full; writes refused (retryable, the buffer keeps the samples)", "reason", why)
+	case why != "":
+		s.full.Store(&why)
+	}
+}
+
+// Status reports the historian's figures (metric catalogue: api/help.go).
+func (s *Sink) Status() pipeline.Status {
+	st := pipeline.Status{
+		Counters: map[string]uint64{
+			"historian_samples_stored":     s.stored.Load(),
+			"historian_samples_compressed": s.compressed.Load(),
+			"historian_writes_refused":     s.refusedFull.Load(),
+		},
+		Gauges: map[string]float64{
+			"historian_disk_bytes": float64(s.bytes.Load()),
+			"historian_day_files":  float64(s.days.Load()),
+			"historian_full":       0,
+		},
+	}
+	if why := s.full.Load(); why != nil {
+		st.Gauges["historian_full"] = 1
+		st.LastError = "full: " + *why
+	}
+	return st
+}
+
+// Close closes the day files. Writes after it fail. Compression has
+// nothing left to write: each Write already stored its held points.
 func (s *Sink) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

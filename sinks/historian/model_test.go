@@ -129,7 +129,7 @@ func modelBuckets(tag []model.Sample, from, to, iv int64) []Bucket {
 	return out
 }
 
-func close(a, b float64) bool {
+func near(a, b float64) bool {
 	return a == b || math.Abs(a-b) <= 1e-9*max(1, math.Abs(a), math.Abs(b))
 }
 
@@ -202,8 +202,8 @@ func TestQueriesAgainstModel(t *testing.T) {
 				}
 				for i := range wb {
 					g, w := gb[i], wb[i]
-					if g.Start != w.Start || g.Count != w.Count || !close(g.Min, w.Min) || !close(g.Max, w.Max) || !close(g.Mean, w.Mean) ||
-						!close(g.First, w.First) || !close(g.Last, w.Last) || !close(g.TWMean, w.TWMean) {
+					if g.Start != w.Start || g.Count != w.Count || !near(g.Min, w.Min) || !near(g.Max, w.Max) || !near(g.Mean, w.Mean) ||
+						!near(g.First, w.First) || !near(g.Last, w.Last) || !near(g.TWMean, w.TWMean) {
 						t.Fatalf("bucket %d = %+v, want %+v", i, g, w)
 					}
 				}

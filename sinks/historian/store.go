@@ -1,6 +1,7 @@
 package historian
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +21,12 @@ import (
 )
 
 const (
-	dayNs = int64(24 * time.Hour)
+	// defaultWALPages is SQLite's default wal_autocheckpoint.
+	defaultWALPages = 1000
+	// maxWALPages (32 MiB) is the checkpoint interval when max_bytes
+	// allows it (walPagesFor).
+	maxWALPages = 8192
+	dayNs       = int64(24 * time.Hour)
 	// maxOpenDays bounds the open day files; the least recently used one
 	// is closed past it (queries over long ranges reopen them).
 	maxOpenDays = 8
@@ -47,6 +54,13 @@ type Store struct {
 	dir string
 	log *slog.Logger
 
+	// walPages is the WAL size (pages of 4 KiB) at which SQLite copies it
+	// back into the day file (wal_autocheckpoint); set before the first
+	// day opens. Rarer checkpoints mean fewer writes of the same pages (a
+	// batch over many tags dirties a leaf page per tag), at the price of
+	// a WAL that large on disk, within max_bytes.
+	walPages int
+
 	mu     sync.Mutex
 	days   map[int64]*dayDB // open day files by day number
 	closed bool
@@ -58,6 +72,7 @@ type dayDB struct {
 	db   *sql.DB
 	tags map[string]int64 // path → id, filled as used
 	used uint64
+	ins  [2]*sql.Stmt // prepared INSERTs of 1 and insertChunk rows (the writer only)
 }
 
 // OpenStore opens (creating) the directory. Day files open on demand.
@@ -68,7 +83,13 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("historian: %w", err)
 	}
-	return &Store{dir: dir, log: log, days: map[int64]*dayDB{}}, nil
+	return &Store{dir: dir, log: log, days: map[int64]*dayDB{}, walPages: defaultWALPages}, nil
+}
+
+// walPagesFor is the checkpoint interval for a bound: a sixteenth of it,
+// from SQLite's default up to maxWALPages.
+func walPagesFor(maxBytes int64) int {
+	return int(min(max(maxBytes/16/4096, defaultWALPages), maxWALPages))
 }
 
 // Dir is the directory of the day files.
@@ -81,7 +102,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	var errs []error
 	for d, h := range s.days {
-		errs = append(errs, h.db.Close())
+		errs = append(errs, h.close())
 		delete(s.days, d)
 	}
 	return errors.Join(errs...)
@@ -143,7 +164,13 @@ func (s *Store) open(ctx context.Context, day int64, create bool) (*dayDB, error
 	}
 	// synchronous(FULL): a Write acknowledged to the buffer must survive a
 	// power cut, since the buffer then forgets the batch.
-	dsn := "file:" + p + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)"
+	dsn := "file:" + p + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=wal_autocheckpoint(" + strconv.Itoa(s.walPages) + ")"
+	if create {
+		// The day being written: its working set is a leaf page per tag
+		// (1,000 tags: 4 MiB) plus the inner pages. Days opened for
+		// queries keep SQLite's 2 MiB, so eight open days stay small.
+		dsn += "&_pragma=cache_size(-16384)"
+	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("historian: open %s: %w", p, err)
@@ -159,7 +186,7 @@ func (s *Store) open(ctx context.Context, day int64, create bool) (*dayDB, error
 				lru = h
 			}
 		}
-		lru.db.Close()
+		lru.close()
 		delete(s.days, lru.day)
 	}
 	h := &dayDB{day: day, db: db, tags: map[string]int64{}, used: s.tick}
@@ -172,7 +199,11 @@ var errClosed = errors.New("historian store closed")
 // write stores samples (already valid) of one day in one transaction. A
 // replayed sample (same tag and time) replaces the stored one, so a batch
 // the buffer sends twice after a crash is stored once.
-func (s *Store) write(ctx context.Context, day int64, batch []model.Sample) error {
+//
+// remove are rows to delete in the same transaction, after the inserts:
+// provisional held points of the compression (compress.go) that a newer
+// sample replaced.
+func (s *Store) write(ctx context.Context, day int64, batch, remove []model.Sample) error {
 	h, err := s.open(ctx, day, true)
 	if err != nil {
 		return err
@@ -182,13 +213,9 @@ func (s *Store) write(ctx context.Context, day int64, batch []model.Sample) erro
 		return fmt.Errorf("historian: begin: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO samples (tag, t, kind, v, q, reason, seq) VALUES (?,?,?,?,?,?,?)`)
-	if err != nil {
-		return fmt.Errorf("historian: prepare: %w", err)
-	}
-	defer ins.Close()
 	newTags := map[string]int64{}
-	for _, sm := range batch {
+	rows := make([]insRow, 0, len(batch))
+	for i, sm := range batch {
 		id, ok := h.tags[sm.Path]
 		if !ok {
 			if id, ok = newTags[sm.Path]; !ok {
@@ -198,12 +225,59 @@ func (s *Store) write(ctx context.Context, day int64, batch []model.Sample) erro
 				newTags[sm.Path] = id
 			}
 		}
-		var reason any
-		if sm.Quality.Reason != "" {
-			reason = sm.Quality.Reason
+		rows = append(rows, insRow{id: id, t: sampleTime(sm), i: i})
+	}
+	// In key order, each leaf page of the table is visited once per batch
+	// instead of once per sample (with many tags the difference is most of
+	// the cost); stable, so a later duplicate (tag, t) still wins.
+	slices.SortStableFunc(rows, func(a, b insRow) int {
+		if a.id != b.id {
+			return cmp.Compare(a.id, b.id)
 		}
-		if _, err := ins.ExecContext(ctx, id, sampleTime(sm), int(sm.Value.Kind()), encodeValue(sm.Value), int(sm.Quality.Code), reason, int64(sm.Seq)); err != nil {
+		return cmp.Compare(a.t, b.t)
+	})
+	// Rows go insertChunk at a time in one statement: the per-statement
+	// cost of database/sql and the VDBE is then paid once per chunk.
+	args := make([]any, 0, 7*insertChunk)
+	var stmts [2]*sql.Stmt // bound to tx, closed with it
+	for len(rows) > 0 {
+		n := insertChunk
+		if len(rows) < n {
+			n = 1
+		}
+		k := min(n-1, 1)
+		if stmts[k] == nil {
+			st, err := h.insertStmt(ctx, n)
+			if err != nil {
+				return err
+			}
+			stmts[k] = tx.StmtContext(ctx, st)
+		}
+		stmt := stmts[k]
+		args = args[:0]
+		for _, r := range rows[:n] {
+			sm := &batch[r.i]
+			var reason any
+			if sm.Quality.Reason != "" {
+				reason = sm.Quality.Reason
+			}
+			args = append(args, r.id, r.t, int(sm.Value.Kind()), encodeValue(sm.Value), int(sm.Quality.Code), reason, int64(sm.Seq))
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("historian: insert: %w", err)
+		}
+		rows = rows[n:]
+	}
+	if len(remove) > 0 {
+		del, err := tx.PrepareContext(ctx, `DELETE FROM samples WHERE tag = (SELECT id FROM tags WHERE path = ?) AND t = ?`)
+		if err != nil {
+			return fmt.Errorf("historian: prepare: %w", err)
+		}
+		defer del.Close()
+		for _, sm := range remove {
+			if _, err := del.ExecContext(ctx, sm.Path, sampleTime(sm)); err != nil {
+				return fmt.Errorf("historian: delete held point: %w", err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -215,6 +289,40 @@ func (s *Store) write(ctx context.Context, day int64, batch []model.Sample) erro
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// insertChunk is the rows of one multi-row INSERT (7 parameters each,
+// far below SQLite's limit of 32766).
+const insertChunk = 64
+
+// insRow is one row to insert: its tag id, time and index in the batch.
+type insRow struct {
+	id, t int64
+	i     int
+}
+
+// insertStmt is the prepared INSERT of n rows (1 or insertChunk).
+func (h *dayDB) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	k := min(n-1, 1)
+	if h.ins[k] == nil {
+		q := "INSERT OR REPLACE INTO samples (tag, t, kind, v, q, reason, seq) VALUES (?,?,?,?,?,?,?)" + strings.Repeat(",(?,?,?,?,?,?,?)", n-1)
+		st, err := h.db.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("historian: prepare: %w", err)
+		}
+		h.ins[k] = st
+	}
+	return h.ins[k], nil
+}
+
+// close closes the day's statements and database.
+func (h *dayDB) close() error {
+	for _, st := range h.ins {
+		if st != nil {
+			st.Close()
+		}
+	}
+	return h.db.Close()
 }
 
 // sampleTime is the time a sample is filed under: when the source took
@@ -254,7 +362,7 @@ func (s *Store) daySize(day int64) int64 {
 func (s *Store) DropDay(day int64) error {
 	s.mu.Lock()
 	if h, ok := s.days[day]; ok {
-		h.db.Close()
+		h.close()
 		delete(s.days, day)
 	}
 	s.mu.Unlock()
@@ -271,38 +379,37 @@ func (s *Store) DropDay(day int64) error {
 // Enforce applies the disk policy: days wholly older than now-retention
 // go (retention 0 keeps them); then, while the files exceed maxBytes
 // (0 = no bound), the oldest day goes, but never the newest one. Every
-// deletion is logged at warn level with its reason.
-func (s *Store) Enforce(now time.Time, retention time.Duration, maxBytes int64) error {
+// deletion is logged at warn level with its reason. It returns the bytes
+// left, which exceed maxBytes when the newest day alone does.
+func (s *Store) Enforce(now time.Time, retention time.Duration, maxBytes int64) (int64, error) {
 	days, err := s.Days()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if retention > 0 {
 		cutoff := dayOf(now.Add(-retention).UnixNano()) // days before this one are wholly older
 		for len(days) > 0 && days[0] < cutoff {
 			s.log.Warn("historian: day deleted", "day", s.dayName(days[0]), "reason", "retention", "retention", retention)
 			if err := s.DropDay(days[0]); err != nil {
-				return fmt.Errorf("historian: retention: %w", err)
+				return 0, fmt.Errorf("historian: retention: %w", err)
 			}
 			days = days[1:]
 		}
 	}
-	if maxBytes > 0 && len(days) > 1 {
-		sizes := make([]int64, len(days))
-		var total int64
-		for i, d := range days {
-			sizes[i] = s.daySize(d)
-			total += sizes[i]
-		}
-		for i := 0; total > maxBytes && i < len(days)-1; i++ {
-			s.log.Warn("historian: day deleted", "day", s.dayName(days[i]), "reason", "max_bytes", "bytes", total, "max_bytes", maxBytes)
-			if err := s.DropDay(days[i]); err != nil {
-				return fmt.Errorf("historian: max_bytes: %w", err)
-			}
-			total -= sizes[i]
-		}
+	sizes := make([]int64, len(days))
+	var total int64
+	for i, d := range days {
+		sizes[i] = s.daySize(d)
+		total += sizes[i]
 	}
-	return nil
+	for i := 0; maxBytes > 0 && total > maxBytes && i < len(days)-1; i++ {
+		s.log.Warn("historian: day deleted", "day", s.dayName(days[i]), "reason", "max_bytes", "bytes", total, "max_bytes", maxBytes)
+		if err := s.DropDay(days[i]); err != nil {
+			return total, fmt.Errorf("historian: max_bytes: %w", err)
+		}
+		total -= sizes[i]
+	}
+	return total, nil
 }
 
 func (s *Store) dayName(day int64) string {

@@ -190,7 +190,8 @@ func (b *Browser) WaitFor(expr string) {
 			return
 		}
 		if !navigated(err) || left <= 0 {
-			b.t.Fatalf("browser: waiting for %s: %v", expr, err)
+			where, _ := Try(b, chromedp.Evaluate[string](`location.href + ' shows: ' + (document.body ? document.body.innerText.slice(0, 400) : '')`))
+			b.t.Fatalf("browser: waiting for %s: %v\n(the page: %s)", expr, err, where)
 		}
 		// Let the new page's execution context appear; bounded by deadline.
 		time.Sleep(20 * time.Millisecond)
@@ -253,6 +254,17 @@ func (b *Browser) Logout() {
 	b.WaitFor(`location.pathname === '/ui/login' && document.querySelector('#login') !== null`)
 }
 
+// Viewport sets the size of the page; mobile emulates a phone (touch,
+// device scale 2).
+func (b *Browser) Viewport(width, height int64, mobile bool) {
+	b.t.Helper()
+	if mobile {
+		b.Run(chromedp.EmulateViewport(width, height, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+		return
+	}
+	b.Run(chromedp.EmulateViewport(width, height))
+}
+
 // CSPViolations returns what the page's Content-Security-Policy blocked
 // since it loaded.
 func (b *Browser) CSPViolations() []string {
@@ -260,10 +272,11 @@ func (b *Browser) CSPViolations() []string {
 	return Eval[[]string](b, `window.__weirCSP || []`)
 }
 
-// Screenshot saves the whole page as a PNG.
+// Screenshot saves what the viewport shows (Width×Height unless Viewport
+// changed it) as a PNG.
 func (b *Browser) Screenshot(path string) {
 	b.t.Helper()
-	png := Get(b, chromedp.FullScreenshot(100))
+	png := Get(b, chromedp.CaptureScreenshot())
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		b.t.Fatal(err)
 	}

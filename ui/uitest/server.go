@@ -45,9 +45,12 @@ type ServerOptions struct {
 // Server is the API with authentication, the latest-value store and the
 // web UI, listening on 127.0.0.1:0 until the test ends.
 type Server struct {
-	URL    string
-	Auth   *auth.Authenticator
-	Values *latest.Store
+	URL string
+	// Handler is the whole handler tree (guard, authentication, API, UI),
+	// for calling it without the network.
+	Handler http.Handler
+	Auth    *auth.Authenticator
+	Values  *latest.Store
 	// Tokens holds an API token per role, of user "<role>-token".
 	Tokens map[security.Role]string
 	gate   *acceptGate
@@ -97,7 +100,9 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 		t.Fatal(err)
 	}
 	values := &api.Values{Store: s.Values, Gate: gate, Audit: opts.Audit}
-	h := api.New(api.Options{Status: opts.Status, Auth: a, NodeID: "test-gw", Extra: func(mux *http.ServeMux) {
+	// AllowedHosts non-nil: the guard checks Host and Origin as a served
+	// gateway does (loopback names and addresses).
+	h := api.New(api.Options{Status: opts.Status, Auth: a, NodeID: "test-gw", AllowedHosts: []string{}, Extra: func(mux *http.ServeMux) {
 		values.Mount(mux)
 		u.Mount(mux)
 		if opts.Extra != nil {
@@ -105,8 +110,14 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 		}
 	}}).Handler()
 	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		// Live streams (an EventSource of a page still open) would hold
+		// Close forever: cut them first.
+		srv.CloseClientConnections()
+		srv.Close()
+	})
 	s.URL = srv.URL
+	s.Handler = h
 	return s
 }
 

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -104,9 +106,15 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		httpLn.Close()
 		return err
 	}
+	password, err := demoLogin(cfg)
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
 	host, port, _ := net.SplitHostPort(b.Addr())
 	api := httpLn.Addr().String()
 	fmt.Fprintf(stdout, `Weir demo: a simulated filling line → Weir → MQTT (unified namespace, JSON)
+  web UI                      http://%s/ui/   user %s, password %s (new at each start)
   simulated PLC (Modbus TCP)  %s
   MQTT broker (embedded)      %s
   status, metrics (token)     http://%s/status  http://%s/metrics
@@ -125,13 +133,37 @@ Inspect the buffer (after stop): weir buffer list %s
 The configuration used:          weir run --print-config --data-dir %s
 Stop with Ctrl-C.
 
-`, s.Addr(), b.Addr(), api, api, dataDir, host, port, demoPrefix, token, api, demoNamespace, api, shellQuote(dataDir), api,
+`, api, demoUIUser, password, s.Addr(), b.Addr(), api, api, dataDir, host, port, demoPrefix, token, api, demoNamespace, api, shellQuote(dataDir), api,
 		shellQuote(filepath.Join(dataDir, "audit", "writes.jsonl")), shellQuote(dataDir), shellQuote(dataDir))
 	err = runGateway(ctx, cfg, httpLn, log, tokenEvents...)
 	if errors.Is(err, durable.ErrLocked) {
 		return fmt.Errorf("%w\n  another demo is using %s: stop it, or give this one its own --data-dir", err, dataDir)
 	}
 	return err
+}
+
+// demoUIUser is the demo's web UI login, an admin.
+const demoUIUser = "admin"
+
+// demoLogin adds the local user admin with a fresh random password to the
+// demo's configuration and returns the password, to be printed once: the
+// demo opens with a login that works, and no password outlives its run
+// (only the argon2id hash is held, in memory).
+func demoLogin(cfg *config.Config) (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("demo login: %w", err)
+	}
+	password := base64.RawURLEncoding.EncodeToString(b)
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return "", fmt.Errorf("demo login: %w", err)
+	}
+	if cfg.Auth == nil {
+		cfg.Auth = &auth.Config{}
+	}
+	cfg.Auth.Users = append(cfg.Auth.Users, auth.User{Name: demoUIUser, Role: security.Admin, PasswordHash: hash})
+	return password, nil
 }
 
 // demoUser owns the demo's token; each start revokes the previous one.
@@ -191,7 +223,7 @@ func portFree(addr string) bool {
 }
 
 // demoConfig renders the demo's configuration from the plant's register
-// map: one device, one poll group at 1 s, one MQTT sink.
+// map: one device, one poll group at 1 s, an MQTT sink and the local historian.
 func demoConfig(simAddr, brokerAddr, httpAddr, topicPrefix, dataDir string) (string, error) {
 	tags, err := yaml.Marshal(sim.PlantTags())
 	if err != nil {
@@ -254,6 +286,13 @@ sources:
       topic_prefix: %s
       qos: 1
       retain: true
+  - name: history
+    # The local historian on this box: the web UI's trends, GET
+    # /api/v1/history and weir history export read it.
+    buffer: {type: disk, max_bytes: 67108864, max_age: 24h, policy: drop_oldest}
+    historian:
+      retention: 7d
+      max_bytes: 268435456
 `, brokerAddr, os.Getpid(), topicPrefix)
 	return b.String(), nil
 }

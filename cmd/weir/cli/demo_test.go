@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +94,20 @@ func TestDemoDataDirTools(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("write, token %v: %s, want %d", withToken, resp.Status, want)
 		}
+	}
+	// The web UI's address and login are printed, and the login works.
+	m := regexp.MustCompile(`web UI +(http://\S+)/ui/ +user (\S+), password (\S+) `).FindStringSubmatch(out.String())
+	if m == nil || m[1] != base || m[2] != "admin" {
+		t.Fatalf("no web UI line with %s:\n%s", base, out.String())
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.PostForm(base+"/ui/login", url.Values{"user": {m[2]}, "password": {m[3]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].Name != "weir_session" {
+		t.Errorf("UI login with the printed password: %s %v", resp.Status, resp.Cookies())
 	}
 	if code, o, e := run("audit", "verify", trail); code != 0 || !strings.Contains(o, "chain intact") || strings.Contains(o, "0 entries") {
 		t.Errorf("audit verify: exit %d\n%s%s", code, o, e)

@@ -26,7 +26,8 @@
   function poll() {
     if (polling) { return; }
     polling = true;
-    var url = '/ui/tags/values?path=' + encodeURIComponent(table.dataset.path) + '&page=' + encodeURIComponent(table.dataset.page);
+    var url = '/ui/tags/values?path=' + encodeURIComponent(table.dataset.path) + '&q=' + encodeURIComponent(table.dataset.q) +
+      '&page=' + encodeURIComponent(table.dataset.page);
     setInterval(function () {
       fetch(url, { credentials: 'same-origin' }).then(function (r) {
         return r.ok ? r.json() : { values: [] };
