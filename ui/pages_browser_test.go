@@ -36,10 +36,11 @@ func (sineHistory) Raw(_ context.Context, path string, from, to int64, limit int
 	return out, nil
 }
 
-func (sineHistory) Aggregate(_ context.Context, _ string, from, to, interval int64) ([]historian.Bucket, error) {
+func (sineHistory) Aggregate(_ context.Context, path string, from, to, interval int64) ([]historian.Bucket, error) {
 	var out []historian.Bucket
+	shift := int64(len(path)) * int64(time.Minute) // tags of different names differ
 	for t := from - from%interval; t < to; t += interval {
-		v := sine(t)
+		v := sine(t+shift) + float64(len(path)%7)
 		out = append(out, historian.Bucket{Start: t, Count: 1, Min: v, Max: v, Mean: v, First: v, Last: v, TWMean: v})
 	}
 	return out, nil
@@ -135,6 +136,19 @@ func screenshot(t *testing.T, b *uitest.Browser, name string) {
 	b.Screenshot(filepath.Join("..", "docs", "screenshots", name+".png"))
 }
 
+// onPhone reloads the page on a phone-sized screen, waits for ready,
+// checks that nothing is wider than the screen, and takes a screenshot.
+func onPhone(t *testing.T, b *uitest.Browser, name, ready string) {
+	t.Helper()
+	b.Viewport(390, 844, true)
+	b.Run(chromedp.Reload())
+	b.WaitFor(ready)
+	if w := uitest.Eval[int](b, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
+		t.Errorf("%s: the page is %d px wider than a phone's screen", name, w)
+	}
+	screenshot(t, b, name)
+}
+
 // A trend opens with history drawn, then appends live samples.
 func TestBrowserTrend(t *testing.T) {
 	b := uitest.NewBrowser(t)
@@ -164,6 +178,9 @@ func TestBrowserTrend(t *testing.T) {
 	b.WaitFor(`document.querySelector('#chart').dataset.range === '24h' && document.querySelector('#chart').dataset.loaded === '1'`)
 	noCSPViolations(t, b)
 	screenshot(t, b, "trends")
+	onPhone(t, b, "trends-phone", `document.querySelector('#chart').dataset.loaded === '1'`)
+	b.Viewport(uitest.Width, uitest.Height, false)
+	b.Open(r.s.URL + "/ui/trends?tag=plant/line1/speed&tag=plant/line1/temp")
 	// The search box suggests tags; choosing one adds it to the chart.
 	b.Run(chromedp.SendKeys(chromedp.CSS(`#trend-q`), "line2"))
 	b.WaitFor(`document.querySelector('#suggest a') !== null`)
@@ -199,7 +216,6 @@ func TestBrowserAlarmAck(t *testing.T) {
 	b.Open(r.s.URL + "/ui/alarms")
 	row := `tr[data-alarm="line1_overtemp"]`
 	b.WaitFor(`document.querySelector('` + row + `') !== null && document.querySelector('` + row + `').dataset.state === 'unack'`)
-	screenshot(t, b, "alarms")
 	uitest.Eval[bool](b, `window.__stay = true`)
 	b.Run(chromedp.Click(chromedp.CSS(row + ` button[data-action="ack"]`)))
 	b.WaitFor(`document.querySelector('#alarm-dialog').open`)
@@ -219,6 +235,8 @@ func TestBrowserAlarmAck(t *testing.T) {
 	b.Run(chromedp.SendKeys(chromedp.CSS(`#alarm-comment`), "compressor maintenance"), chromedp.Click(chromedp.CSS(`#alarm-submit`)))
 	b.WaitFor(`document.querySelector('` + row2 + `').dataset.shelved === '1'`)
 	noCSPViolations(t, b)
+	screenshot(t, b, "alarms")
+	onPhone(t, b, "alarms-phone", `document.querySelector('tr[data-alarm]') !== null`)
 	// The trail holds the acknowledgement.
 	deadline := time.Now().Add(uitest.HangBound)
 	for {

@@ -94,7 +94,7 @@
       return r.json().then(function (res) {
         if (!r.ok) { throw new Error(res.error || r.status); }
         showProblems(res);
-        showDiff(res.diff);
+        if (res.valid || res.diff) { showDiff(res.diff); } else { diffBox.replaceChildren(el('span', '(not compared: the text is not valid)')); }
         validatedText = res.valid ? sent : null;
         applyBtn.disabled = !res.valid || !res.diff;
         state.textContent = res.valid ? ('Valid. ' + (res.summary || (res.diff ? '' : 'Nothing changes.'))) : 'Not valid: ' + res.errors.filter(function (p) { return !p.warning; }).length + ' error(s).';
