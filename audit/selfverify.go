@@ -20,7 +20,7 @@ type SelfCheck struct {
 
 // selfVerifyTries bounds the retries of VerifyChain when the trail grew
 // or rotated while it was read.
-const selfVerifyTries = 3
+const selfVerifyTries = 5
 
 // VerifyChain checks the trail this Log writes as `weir audit verify` does
 // — every line of every file, chained under the Log's own key — and, when
@@ -49,10 +49,12 @@ func (l *Log) VerifyChain() (SelfCheck, error) {
 		after := l.seq
 		l.mu.Unlock()
 		if err == nil || after == before {
-			break
+			return sc, err
 		}
 	}
-	return sc, err
+	// Every try saw the trail move: say so, as the failure may be the
+	// reader's, not the trail's.
+	return sc, fmt.Errorf("%w (the trail grew while it was read, %d times: ask again)", err, selfVerifyTries)
 }
 
 func (l *Log) verifyOnce(cpOn bool, cpFile string, pub ed25519.PublicKey) (SelfCheck, error) {
