@@ -193,3 +193,100 @@ func TestTagsPaginate(t *testing.T) {
 		}
 	}
 }
+
+type fakeSessions struct {
+	info auth.SessionInfo
+	ok   bool
+}
+
+func (f fakeSessions) Login(*http.Request, string, string, string) (*http.Cookie, auth.Decision) {
+	return nil, auth.Decision{Outcome: auth.Unauthenticated}
+}
+func (f fakeSessions) Logout(*http.Request) *http.Cookie {
+	return &http.Cookie{Name: auth.SessionCookie}
+}
+func (f fakeSessions) Session(*http.Request) (auth.SessionInfo, bool) { return f.info, f.ok }
+
+// A page asks for a role; below it the layout says so and the handler
+// never runs. Without a browser session a page goes to the login form.
+func TestPageRole(t *testing.T) {
+	for name, tc := range map[string]struct {
+		sess     fakeSessions
+		hx       bool
+		code     int
+		contains string
+	}{
+		"engineer":      {fakeSessions{auth.SessionInfo{User: "e", Role: security.Engineer, CSRF: "c"}, true}, false, 200, "handler ran"},
+		"admin":         {fakeSessions{auth.SessionInfo{User: "a", Role: security.Admin, CSRF: "c"}, true}, false, 200, "handler ran"},
+		"operator":      {fakeSessions{auth.SessionInfo{User: "o", Role: security.Operator, CSRF: "c"}, true}, false, 403, "Not allowed"},
+		"no session":    {fakeSessions{}, false, http.StatusSeeOther, ""},
+		"no session hx": {fakeSessions{}, true, http.StatusUnauthorized, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			u, err := New(Options{Sessions: tc.sess})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := Page{Name: "config", Title: "Config", Path: "/ui/config", Role: security.Engineer}
+			h := u.page(p, func(w http.ResponseWriter, r *http.Request) {
+				if SessionFrom(r.Context()).CSRF != "c" {
+					t.Error("no session in the handler's context")
+				}
+				io.WriteString(w, "handler ran")
+			})
+			req := httptest.NewRequest("GET", "/ui/config", nil)
+			if tc.hx {
+				req.Header.Set("HX-Request", "true")
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.contains) {
+				t.Fatalf("%d %q", rec.Code, rec.Body.String())
+			}
+			if tc.code == 403 && strings.Contains(rec.Body.String(), "handler ran") {
+				t.Fatal("the handler ran for a role below the page's")
+			}
+			if !tc.sess.ok && !tc.hx && rec.Header().Get("Location") != "/ui/login" {
+				t.Fatalf("Location %q", rec.Header().Get("Location"))
+			}
+			if tc.hx && rec.Header().Get("HX-Redirect") != "/ui/login" {
+				t.Fatalf("HX-Redirect %q", rec.Header().Get("HX-Redirect"))
+			}
+		})
+	}
+}
+
+// Static files: the current version is cached for a year, another one is
+// served uncached (a page from before an upgrade), nothing outside
+// ui/static is reachable.
+func TestStatic(t *testing.T) {
+	u, err := New(Options{Sessions: fakeSessions{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	u.Mount(mux)
+	for _, tc := range []struct {
+		path  string
+		code  int
+		cache string
+	}{
+		{u.Static("js/weir.js"), 200, "immutable"},
+		{u.Static("vendor/htmx/htmx.min.js"), 200, "immutable"},
+		{"/ui/static/0123456789ab/css/weir.css", 200, "no-cache"},
+		{u.Static("js/nope.js"), 404, ""},
+		{u.Static("js"), 404, ""},
+		{"/ui/static/" + u.version + "/", 404, ""},
+		{"/ui/static/" + u.version + "/%2e%2e/ui.go", 404, ""},
+		{"/ui/static/weir.css", 404, ""},
+	} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+		if rec.Code != tc.code && !(tc.code == 404 && rec.Code >= 300 && rec.Code < 400) {
+			t.Errorf("%s: %d, want %d", tc.path, rec.Code, tc.code)
+		}
+		if tc.cache != "" && !strings.Contains(rec.Header().Get("Cache-Control"), tc.cache) {
+			t.Errorf("%s: Cache-Control %q", tc.path, rec.Header().Get("Cache-Control"))
+		}
+	}
+}
