@@ -57,12 +57,12 @@ type Applied struct {
 }
 
 // liveKeys are the keys of config.Diff.Live this gateway applies live:
-// the rules run in the processor chain, which a reload rebuilds. The
-// others (alarms, rule_actions, write_policies, write_limits,
-// write_commands, security_events) configure parts that live as long as
-// the gateway — the alarm manager keeps alarm states, the write gate its
-// rate buckets — and wait for a restart.
-var liveKeys = map[string]bool{"rules": true}
+// the rules run in the processor chain, which a reload rebuilds; the
+// write policies are swapped in the running gate. The others (alarms,
+// rule_actions, write_limits, write_commands, security_events) configure
+// parts that live as long as the gateway — the alarm manager keeps alarm
+// states, the gate its per-caller budgets — and wait for a restart.
+var liveKeys = map[string]bool{"rules": true, "write_policies": true}
 
 // Check validates data as a whole configuration file and compares it with
 // the running one; nothing is applied.
@@ -188,7 +188,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 		g.log.Error("configuration not applied", "actor", info.Actor, "err", err)
 		return res, err
 	}
-	if !isRunning {
+	if !isRunning || !g.waitEngine(ctx) {
 		return refuse(ErrNotRunning)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -211,6 +211,11 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 		return refuse(changeErr)
 	}
 	res.Applied = true
+	if slices.Contains(res.Diff.Live, "write_policies") {
+		if err := g.gate.SetPolicies(cfg.WriteGate.Policies); err != nil { // validated: not expected
+			changeErr = errors.Join(changeErr, err)
+		}
+	}
 	next := newRunningConfig(cfg, running.path, data, time.Now())
 	next.restart = running.restart
 	for _, k := range res.Restart {
@@ -336,6 +341,28 @@ func (g *Gateway) afterChange(ch engine.Change) {
 	if err := g.loss.define(sinkNames(ch.AddSinks)); err != nil {
 		g.log.Error("data-loss alarm not defined", "err", err)
 	}
+}
+
+// waitEngine waits, while Run runs and ctx lasts, for the engine to have
+// started (Run starts it in a goroutine: an apply right after Run would
+// otherwise find it not running yet). False when it will not run.
+func (g *Gateway) waitEngine(ctx context.Context) bool {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !g.eng.Running() {
+		g.mu.Lock()
+		running := g.running
+		g.mu.Unlock()
+		if !running {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 // replaceFile writes data to path atomically, keeping the old content as

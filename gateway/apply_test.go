@@ -8,10 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/weir-edge/weir/alarms"
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/config"
+	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/security"
+	"github.com/weir-edge/weir/writegate"
 )
 
 // offlineConfig is a gateway whose PLC answers (a simulated one) and
@@ -149,9 +153,9 @@ func TestCheckListsRestartKeys(t *testing.T) {
 	dir := t.TempDir()
 	text := offlineConfig(t, dir, startPlant(t, 7), "out")
 	g, _, _ := startFromFile(t, dir, text)
-	changed := strings.Replace(text, "node: {id: apply-test}", "node: {id: apply-test-2}", 1) + "write_policies:\n  - {match: plant/plc1/run_cmd, allow: false}\n"
+	changed := strings.Replace(text, "node: {id: apply-test}", "node: {id: apply-test-2}", 1) + "write_limits: {per_caller: 5/min}\n"
 	res := (configManager{g}).Check(context.Background(), []byte(changed))
-	if !res.Valid || res.Applied || strings.Join(res.RestartNeeded, ",") != "node,write_policies" {
+	if !res.Valid || res.Applied || strings.Join(res.RestartNeeded, ",") != "node,write_limits" {
 		t.Fatalf("check = %+v", res)
 	}
 	if !strings.Contains(res.Diff, "-node: {id: apply-test}\n+node: {id: apply-test-2}\n") {
@@ -221,5 +225,86 @@ func TestApplyWithoutFile(t *testing.T) {
 	}
 	if n := events.count(security.ConfigApplied); n != 3 {
 		t.Fatalf("config.applied events = %d, want the start and 2 applies", n)
+	}
+}
+
+// Write policies apply live: a write the running policies deny is allowed
+// (and reaches the device) once an apply adds a policy for it.
+func TestApplyWritePoliciesLive(t *testing.T) {
+	dir := t.TempDir()
+	plc := startPlant(t, 7)
+	text := offlineConfig(t, dir, plc, "out")
+	g, _, _ := startFromFile(t, dir, text)
+	write := func() error {
+		_, err := g.gate.Write(context.Background(), writegate.Request{Path: "plant/plc1/heater_enable", Value: model.Bool(true),
+			Caller: "api:eve", IssuedAt: time.Now(), Reason: "test"})
+		return err
+	}
+	if err := write(); !errors.Is(err, writegate.ErrDenied) {
+		t.Fatalf("before: %v, want denied", err)
+	}
+	allowed := text + "write_policies:\n  - {match: plant/plc1/heater_enable, allow: true, callers: [\"api:*\"], type: bool}\n"
+	res, err := g.ApplyYAML(context.Background(), []byte(allowed), ApplyInfo{Actor: "api:eve"})
+	if err != nil || len(res.Restart) != 0 || strings.Join(res.Diff.Live, ",") != "write_policies" {
+		t.Fatalf("apply = %+v, %v", res, err)
+	}
+	waitFor(t, "plc1 to take the write", func() bool { return write() == nil })
+}
+
+// WEIR_MEASURE=1: how long validating, diffing and applying a 10,000-tag
+// configuration takes when one device is added (the devices do not
+// answer; nothing here waits on them).
+func TestMeasureApplyLargeConfig(t *testing.T) {
+	if os.Getenv("WEIR_MEASURE") != "1" {
+		t.Skip("a figure, not a check: WEIR_MEASURE=1")
+	}
+	dir := t.TempDir()
+	gen := func(devices int) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "node: {id: measure}\ndata_dir: %q\nsources:\n  - name: plcs\n    modbus:\n      devices:\n", dir)
+		for d := range devices {
+			fmt.Fprintf(&b, "        - name: dev%03d\n          address: \"127.0.0.1:1\"\n          namespace: plant/dev%03d\n          groups:\n            - interval: 1s\n              tags:\n", d, d)
+			for i := range 200 {
+				fmt.Fprintf(&b, "                - {name: r%03d, table: holding, address: %d, type: uint16}\n", i, i)
+			}
+		}
+		b.WriteString("sinks:\n  - name: out\n    buffer: {type: memory}\n    mqtt: {url: \"tcp://127.0.0.1:1\", client_id: m}\n")
+		return b.String()
+	}
+	text := gen(50)
+	bigger := strings.Replace(text, "sinks:\n", "  - name: added\n    modbus:\n      devices:\n"+
+		"        - {name: new, address: \"127.0.0.1:1\", namespace: plant/new, groups: [{interval: 1s, tags: [{name: r, table: holding, address: 0, type: uint16}]}]}\nsinks:\n", 1)
+	g, _, _ := startFromFile(t, dir, text)
+	t0 := time.Now()
+	res, _ := g.Check([]byte(bigger))
+	check := time.Since(t0)
+	t0 = time.Now()
+	res2, err := g.ApplyYAML(context.Background(), []byte(bigger), ApplyInfo{Actor: "measure"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d bytes, 10,000+ tags: check %s (%s), apply %s (%s); diff text %d bytes", len(bigger), check, res.Summary, time.Since(t0), res2.Summary, len(res2.Text))
+}
+
+// A rule changed live rebuilds the chain; its alarm keeps its state.
+func TestApplyRulesKeepsAlarmState(t *testing.T) {
+	dir := t.TempDir()
+	plc := startPlant(t, 7)
+	rule := func(limit string) string {
+		return "rules:\n  - name: hot\n    when: \"x > " + limit + "\"\n    vars: {x: plant/plc1/run_cmd}\n    var_types: {x: bool}\n" +
+			"    actions:\n      - alarm: {name: hot_alarm, priority: high, message: m}\n"
+	}
+	text := offlineConfig(t, dir, plc, "out") + strings.ReplaceAll(rule("1"), "x > 1", "x")
+	g, _, _ := startFromFile(t, dir, text)
+	if _, err := g.mgr.Raise("hot_alarm", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	changed := offlineConfig(t, dir, plc, "out") + strings.ReplaceAll(rule("1"), "x > 1", "!x")
+	res, err := g.ApplyYAML(context.Background(), []byte(changed), ApplyInfo{Actor: "test"})
+	if err != nil || !res.Diff.Processors || len(res.Restart) != 0 {
+		t.Fatalf("apply = %+v, %v", res, err)
+	}
+	if a, ok := g.mgr.Get("hot_alarm"); !ok || a.State != alarms.Unack {
+		t.Fatalf("alarm after the reload: %+v %v, want its raised state kept", a, ok)
 	}
 }

@@ -1,6 +1,6 @@
 // Package gateway is Weir's composition root: it builds one node — engine,
 // sources, sinks and their buffers, the processor chain with the
-// gateway's own stages (security events, rules, latest values), the write
+// gateway's own stages (security events, rules, alarms, latest values), the write
 // gate and its audit trail, alarms, MQTT commands, authentication and the
 // HTTP API — from a *config.Config, runs it, and applies a new
 // configuration to it live.

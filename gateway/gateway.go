@@ -83,6 +83,7 @@ type Gateway struct {
 	trail       *audit.Log
 	gate        *writegate.Gate
 	mgr         *alarms.Manager
+	alarmStage  *alarms.Stage
 	runner      *rules.Runner
 	lastValues  *latest.Store
 	loss        *lossWatch
@@ -172,6 +173,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	if g.mgr, err = alarms.New(cfg.Alarms, cfg.Alarms.StateFilePath(cfg.DataDirOrDefault()), log.With("component", "alarms")); err != nil {
 		return nil, err
 	}
+	g.alarmStage = alarms.NewStage(g.mgr)
 	if g.runner, err = rules.NewRunner(cfg.Rules.Actions, g.gate, log.With("component", "rule_actions")); err != nil {
 		return nil, err
 	}
@@ -219,13 +221,16 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 // chain is the processor chain: the configured processors, then the
 // gateway's own stages. Security events enter before the rules, so a rule
 // can raise an alarm on them (weir/_security/auth.login_failed); the
-// latest values come last, so they see derived tags and alarm events too.
+// alarm stage puts the manager's events (rules', operators', loss
+// watch's) into the flow to every sink; the latest values come last, so
+// they see derived tags and alarm events too. Only the rules are rebuilt
+// by a reload: the other stages are the same values in every chain.
 func (g *Gateway) chain(cfg *config.Config, procs []pipeline.Processor, names []string) ([]pipeline.Processor, []string, error) {
 	ruleProc, err := rules.New(cfg.Rules, rules.Deps{Alarms: g.mgr, Actions: g.runner}, g.log.With("component", "rules"))
 	if err != nil {
 		return nil, nil, err
 	}
-	procs = append(procs, g.secStream, ruleProc, alarms.NewStage(g.mgr), g.lastValues)
+	procs = append(procs, g.secStream, ruleProc, g.alarmStage, g.lastValues)
 	names = append(names, "security-events", "rules", "alarms", "latest-values")
 	return procs, names, nil
 }

@@ -255,10 +255,12 @@ sinks:
 		return len(counts) > 0
 	})
 
+	t0 := time.Now()
 	res, err := g.ApplyYAML(t.Context(), []byte(added), ApplyInfo{Actor: "test"})
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
+	t.Logf("apply (validate, diff, build plc2, engine.Apply) took %s", time.Since(t0)) // a figure, not asserted
 	if !res.Applied || strings.Join(res.Diff.Sources.Added, ",") != "plc2" || len(res.Diff.Sources.Changed)+len(res.Diff.Sources.Removed)+
 		len(res.Diff.Sinks.Added)+len(res.Diff.Sinks.Changed)+len(res.Diff.Sinks.Removed) != 0 || res.Diff.Processors {
 		t.Fatalf("apply result %+v", res)

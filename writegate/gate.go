@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weir-edge/weir/audit"
@@ -82,7 +83,7 @@ type Result = audit.Entry
 // Gate is the only way to write to OT: every write passes its policy
 // checks and is recorded in the audit trail, allowed or not.
 type Gate struct {
-	policies []policy
+	policies atomic.Pointer[[]policy] // swapped whole by SetPolicies
 	trail    Trail
 	log      *slog.Logger
 	now      func() time.Time
@@ -119,7 +120,14 @@ func New(cfg Config, trail Trail, log *slog.Logger) (*Gate, error) {
 	}
 	g := &Gate{trail: trail, log: log, now: time.Now, writers: map[string]Writer{}, rates: buckets{m: map[string]*bucket{}},
 		callers: newLimiter(cfg.Limits), shares: newShares(cfg.Limits), events: security.Discard}
-	for i, p := range cfg.Policies {
+	g.policies.Store(compile(cfg.Policies))
+	return g, nil
+}
+
+// compile turns validated policies into the form check reads.
+func compile(ps []Policy) *[]policy {
+	out := make([]policy, 0, len(ps))
+	for i, p := range ps {
 		cp := policy{Policy: p, idx: i, maxAge: p.MaxAge}
 		if p.Allow {
 			if p.MaxRate == "" {
@@ -133,9 +141,23 @@ func New(cfg Config, trail Trail, log *slog.Logger) (*Gate, error) {
 				cp.maxAge = DefaultMaxAge
 			}
 		}
-		g.policies = append(g.policies, cp)
+		out = append(out, cp)
 	}
-	return g, nil
+	return &out
+}
+
+// SetPolicies replaces the write policies of a running gate (hot reload):
+// every attempt that starts after it is judged by ps. The per-caller
+// limits (write_limits) and the rate buckets carry over; a bucket takes
+// its tag's new max_rate at its next refill. Invalid policies are refused
+// and the running ones stay.
+func (g *Gate) SetPolicies(ps []Policy) error {
+	c := Config{Policies: ps}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("writegate: %w", err)
+	}
+	g.policies.Store(compile(ps))
+	return nil
 }
 
 // SetEvents sends a security.WriteAllowed or WriteDenied event for every
@@ -327,9 +349,10 @@ func (g *Gate) check(req Request, now time.Time) (reason string, share verdict, 
 		return "caller is required", passed, nil
 	}
 	var p *policy
-	for i := range g.policies {
-		if matchPath(g.policies[i].Match, req.Path) {
-			p = &g.policies[i]
+	policies := *g.policies.Load()
+	for i := range policies {
+		if matchPath(policies[i].Match, req.Path) {
+			p = &policies[i]
 			break
 		}
 	}

@@ -43,7 +43,7 @@ type PolicySummary struct {
 
 // Policy tells what applies to a write of path: the deciding policy, and
 // whether the tag can be written at all. It is safe to call concurrently
-// with Write.
+// with Write and SetPolicies.
 func (g *Gate) Policy(path string) PolicyView {
 	v := PolicyView{Path: path}
 	if err := model.ValidatePath(path); err != nil {
@@ -52,9 +52,10 @@ func (g *Gate) Policy(path string) PolicyView {
 	}
 	v.Served = g.writer(path) != nil
 	var p *policy
-	for i := range g.policies {
-		if matchPath(g.policies[i].Match, path) {
-			p = &g.policies[i]
+	policies := *g.policies.Load() // the list in force (SetPolicies swaps it whole)
+	for i := range policies {
+		if matchPath(policies[i].Match, path) {
+			p = &policies[i]
 			break
 		}
 	}

@@ -77,3 +77,17 @@ func TestPolicyLookupIsReadOnly(t *testing.T) {
 		t.Fatalf("trail has %d entries (%v), want the 3 writes only", len(n), err)
 	}
 }
+
+// A lookup sees the policies SetPolicies put in force.
+func TestPolicyLookupAfterSetPolicies(t *testing.T) {
+	r := newRig(t, testPolicies)
+	if v := r.gate.Policy(speed); !v.Writable {
+		t.Fatalf("before: %+v", v)
+	}
+	if err := r.gate.SetPolicies([]Policy{{Match: "acme/#"}}); err != nil {
+		t.Fatal(err)
+	}
+	if v := r.gate.Policy(speed); v.Writable || v.Policy == nil || v.Policy.Match != "acme/#" {
+		t.Fatalf("after: %+v", v)
+	}
+}

@@ -460,3 +460,26 @@ func TestBadConfigs(t *testing.T) {
 		})
 	}
 }
+
+// SetPolicies (hot reload) judges the next attempt by the new policies;
+// invalid ones are refused and the running ones stay.
+func TestSetPolicies(t *testing.T) {
+	r := newRig(t, testPolicies)
+	ctx := context.Background()
+	if _, err := r.gate.Write(ctx, r.req(speed, model.Int(300), "api:alice")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.gate.SetPolicies([]Policy{{Match: "a/b+"}}); err == nil {
+		t.Fatal("an invalid policy was taken")
+	}
+	if _, err := r.gate.Write(ctx, r.req(speed, model.Int(300), "api:alice")); err != nil {
+		t.Fatalf("after a refused SetPolicies: %v", err)
+	}
+	if err := r.gate.SetPolicies([]Policy{{Match: "acme/#"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.gate.Write(ctx, r.req(speed, model.Int(300), "api:alice"))
+	if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "write_policies[0] (acme/#) denies") {
+		t.Fatalf("after SetPolicies: %v", err)
+	}
+}
