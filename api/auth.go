@@ -51,6 +51,7 @@ var routeRoles = []routeRole{
 	{path: "/api/v1/tokens", role: security.Admin},
 	{path: "/api/v1/tokens/", role: security.Admin},
 	{method: "POST", path: "/api/v1/write", role: security.Operator},
+	{method: "GET", path: "/api/v1/write/policy", role: security.Operator},
 	{method: "POST", path: "/api/v1/alarms/", role: security.Operator},
 	// The configuration holds the plant's addresses and the secrets'
 	// references: engineers read and change it.

@@ -132,6 +132,8 @@ func TestRouteRoles(t *testing.T) {
 		{"GET", "/api/v1/stream?tags=plant/%23", "", security.Viewer},
 		{"GET", "/api/v1/tags?prefix=plant", "", security.Viewer},
 		{"POST", "/api/v1/write", `{"path":"plant/speed","value":300}`, security.Operator},
+		{"GET", "/api/v1/write/policy", "", security.Operator},
+		{"GET", "/api/v1/audit/verify", "", security.Viewer},
 		{"POST", "/api/v1/alarms/hot/ack", `{"comment":"seen"}`, security.Operator},
 		{"POST", "/api/v1/alarms/hot/shelve", `{"duration":"1h"}`, security.Operator},
 		{"GET", "/api/v1/tokens", "", security.Admin},

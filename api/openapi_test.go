@@ -29,6 +29,8 @@ type stubDeps struct {
 	AuditTail
 	AlarmStore
 	HistoryStore
+	WritePolicies
+	AuditVerifier
 }
 
 // fullServer mounts every endpoint of the package, as weir run does.
@@ -40,6 +42,8 @@ func fullServer(t *testing.T) *Server {
 		(&Alarms{Store: d}).Mount(mux)
 		(&Tokens{Store: &auth.TokenStore{}}).Mount(mux)
 		(&History{Store: d}).Mount(mux)
+		(&WritePolicy{Gate: d}).Mount(mux)
+		(&AuditVerify{Trail: d}).Mount(mux)
 		(&Config{Manager: &fakeConfig{}}).Mount(mux)
 	}})
 }

@@ -365,6 +365,8 @@ func (g *Gateway) serveAPI(ctx context.Context, eg *errgroup.Group) (remove func
 			tokens.Mount(mux)
 			history.Mount(mux)
 			configAPI.Mount(mux)
+			(&api.WritePolicy{Gate: g.gate}).Mount(mux)
+			(&api.AuditVerify{Trail: g.trail, Log: log}).Mount(mux)
 			if webUI != nil {
 				webUI.Mount(mux)
 			}
