@@ -163,8 +163,8 @@ func (g blockGate) Write(ctx context.Context, _ writegate.Request) (writegate.Re
 // bounds it, the rest is dropped and counted.
 func TestRunnerDrain(t *testing.T) {
 	for _, tt := range []struct {
-		name     string
-		release  bool
+		name             string
+		release          bool
 		ok, failed, drop uint64
 	}{
 		{"finishes the queue", true, 3, 0, 0},
