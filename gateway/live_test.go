@@ -14,6 +14,7 @@ import (
 	"github.com/weir-edge/weir/security"
 	"github.com/weir-edge/weir/sinks/sparkplug"
 	"github.com/weir-edge/weir/writegate"
+	"github.com/weir-edge/weir/writegate/mqttcmd"
 )
 
 // alarmRule is a rule raising alarm name on plc1's run command.
@@ -196,4 +197,56 @@ func sinkByName(g *Gateway, name string) *sparkplug.Sink {
 		}
 	}
 	return nil
+}
+
+// write_commands apply live: the MQTT command subscriber alone is
+// replaced (the old session stops, the new one subscribes its topic), and
+// removed when the block goes.
+func TestApplyWriteCommandsLive(t *testing.T) {
+	needMosquitto(t)
+	t.Setenv("WEIR_TEST_LIVE_CMD_KEY", strings.Repeat("ab", 32))
+	dir := t.TempDir()
+	plc := startPlant(t, 7)
+	cmds := func(topic string) string {
+		return "write_commands:\n  url: tcp://" + mosquitto + "\n  client_id: weir-live-cmds-" + strings.ReplaceAll(topic, "/", "-") +
+			"\n  topic: " + topic + "\n  callers:\n    - {name: mes, key: {env: WEIR_TEST_LIVE_CMD_KEY}, role: operator}\n"
+	}
+	base := offlineConfig(t, dir, plc, "out")
+	g, _, _ := startFromFile(t, dir, base+cmds("weirtest/live/a"))
+	current := func() (*mqttcmdCommands, *task) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.writeCmds, g.writeTask
+	}
+	first, firstTask := current()
+	waitFor(t, "the first subscriber", func() bool { return isClosed(first.Subscribed()) })
+	res, err := g.ApplyYAML(context.Background(), []byte(base+cmds("weirtest/live/b")), ApplyInfo{Actor: "test"})
+	if err != nil || len(res.Restart) != 0 {
+		t.Fatalf("apply = %+v, %v", res, err)
+	}
+	second, _ := current()
+	if second == first || second.Topic() != "weirtest/live/b" {
+		t.Fatalf("subscriber not replaced: topic %q", second.Topic())
+	}
+	if !isClosed(firstTask.done) {
+		t.Fatal("the old subscriber still runs")
+	}
+	waitFor(t, "the new subscriber", func() bool { return isClosed(second.Subscribed()) })
+	if _, err := g.ApplyYAML(context.Background(), []byte(base), ApplyInfo{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, tk := current(); c != nil || tk != nil {
+		t.Fatal("write_commands removed but a subscriber remains")
+	}
+}
+
+type mqttcmdCommands = mqttcmd.Commands
+
+func isClosed[T any](c <-chan T) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
