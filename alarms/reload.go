@@ -88,3 +88,17 @@ func (m *Manager) markDirty() {
 	default:
 	}
 }
+
+// HandOver makes rule the defining rule of the alarm name (a reload that
+// moves an alarm action to another or renamed rule), keeping its state;
+// the new rule's Define then finds it its own. False when name is not
+// defined.
+func (m *Manager) HandOver(name, rule string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.alarms[name]
+	if ok {
+		a.Rule = rule
+	}
+	return ok
+}

@@ -66,22 +66,42 @@ func (t *task) stop(ctx context.Context) error {
 // (or drops) after it.
 type livePlan struct {
 	runner *rules.Runner // a new rule action runner, started; nil: keep
+	// handedOver maps alarms moved to another (or renamed) rule to the
+	// rule that defined them before, to undo on failure.
+	handedOver map[string]string
+	mgr        *alarms.Manager
 }
 
 // prepareLive builds and starts what must exist before the new chain is
 // built: a rule action runner for changed rule_actions (the new rules
 // enqueue to it).
 func (g *Gateway) prepareLive(cfg *config.Config, d config.Diff) (*livePlan, error) {
-	p := &livePlan{}
+	p := &livePlan{mgr: g.mgr}
+	if d.Processors {
+		// An alarm action moved to another or a renamed rule: hand the
+		// alarm, with its state, to the new rule before it defines it.
+		owners := g.mgr.RuleAlarms()
+		for name, rule := range ruleAlarmNames(cfg) {
+			if was, ok := owners[name]; ok && was != rule {
+				if p.handedOver == nil {
+					p.handedOver = map[string]string{}
+				}
+				p.handedOver[name] = was
+				g.mgr.HandOver(name, rule)
+			}
+		}
+	}
 	if !slices.Contains(d.Live, "rule_actions") {
 		return p, nil
 	}
 	r, err := rules.NewRunner(cfg.Rules.Actions, g.gate, g.log.With("component", "rule_actions"))
 	if err != nil {
+		p.abort()
 		return nil, err
 	}
 	if err := r.Start(g.runCtx); err != nil {
 		r.Close()
+		p.abort()
 		return nil, err
 	}
 	p.runner = r
@@ -90,8 +110,14 @@ func (g *Gateway) prepareLive(cfg *config.Config, d config.Diff) (*livePlan, err
 
 // abort drops what prepareLive built (the apply failed).
 func (p *livePlan) abort() {
-	if p != nil && p.runner != nil {
+	if p == nil {
+		return
+	}
+	if p.runner != nil {
 		p.runner.Close()
+	}
+	for name, rule := range p.handedOver {
+		p.mgr.HandOver(name, rule)
 	}
 }
 
@@ -152,17 +178,10 @@ func (g *Gateway) commitLive(ctx context.Context, old, cfg *config.Config, d con
 // (alarms.Manager.Retire: an active one is cleared with a reason, an
 // unacknowledged one stays until acknowledged).
 func (g *Gateway) retireAlarms(cfg *config.Config) {
-	defined := map[string]bool{}
-	for _, r := range cfg.Rules.Rules {
-		for _, a := range slices.Concat(r.Actions, r.OnClear) {
-			if a.Alarm != nil {
-				defined[a.Alarm.Name] = true
-			}
-		}
-	}
+	defined := ruleAlarmNames(cfg)
 	var gone []string
 	for name := range g.mgr.RuleAlarms() {
-		if !defined[name] {
+		if _, ok := defined[name]; !ok {
 			gone = append(gone, name)
 		}
 	}
@@ -269,4 +288,17 @@ func sparkplugRewire(d *config.Diff, old, cfg *config.Config) {
 	}
 	slices.Sort(d.Sinks.Changed)
 	slices.Sort(d.KeepBuffers)
+}
+
+// ruleAlarmNames maps every alarm cfg's rules define to its rule.
+func ruleAlarmNames(cfg *config.Config) map[string]string {
+	out := map[string]string{}
+	for _, r := range cfg.Rules.Rules {
+		for _, a := range slices.Concat(r.Actions, r.OnClear) {
+			if a.Alarm != nil {
+				out[a.Alarm.Name] = r.Name
+			}
+		}
+	}
+	return out
 }

@@ -83,6 +83,14 @@ func TestApplyRuleActionsAndAlarmsLive(t *testing.T) {
 	if _, ok := g.mgr.Get("loud"); ok {
 		t.Fatal("a retired alarm stays after its acknowledgement")
 	}
+	// An alarm moved to a renamed rule keeps its state.
+	renamed := base + "rules:\n" + alarmRule("r1_new", "kept")
+	if _, err := g.ApplyYAML(context.Background(), []byte(renamed), ApplyInfo{Actor: "test"}); err != nil {
+		t.Fatalf("rename the rule: %v", err)
+	}
+	if a, ok := g.mgr.Get("kept"); !ok || a.State != alarms.Unack || a.Rule != "r1_new" {
+		t.Fatalf("kept after the rename: %+v %v", a, ok)
+	}
 	// The new runner takes the actions of the running rules.
 	if !currentRunner(g).Enqueue(rules.Job{Rule: "x"}) {
 		t.Fatal("the new runner refuses actions")
