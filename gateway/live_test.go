@@ -258,3 +258,42 @@ func isClosed[T any](c <-chan T) bool {
 		return false
 	}
 }
+
+// A changed alarms.commands block (here: none → some → its default
+// topic following a new prefix) restarts the alarm command subscriber
+// alone; the alarm states stay.
+func TestApplyAlarmCommandsLive(t *testing.T) {
+	needMosquitto(t)
+	t.Setenv("WEIR_TEST_LIVE_ALARM_KEY", strings.Repeat("cd", 32))
+	dir := t.TempDir()
+	plc := startPlant(t, 7)
+	base := offlineConfig(t, dir, plc, "out") + "rules:\n" + alarmRule("r1", "kept")
+	alarmsBlock := func(prefix string) string {
+		return "alarms:\n  prefix: " + prefix + "\n  commands:\n    url: tcp://" + mosquitto + "\n    client_id: weir-live-alarms-" + prefix +
+			"\n    callers:\n      - {name: hmi, key: {env: WEIR_TEST_LIVE_ALARM_KEY}, role: operator}\n"
+	}
+	g, _, _ := startFromFile(t, dir, base)
+	if _, err := g.mgr.Raise("kept", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	current := func() *alarms.Commands {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.alarmCmds
+	}
+	for _, prefix := range []string{"livea", "liveb"} {
+		before := current()
+		res, err := g.ApplyYAML(context.Background(), []byte(base+alarmsBlock(prefix)), ApplyInfo{Actor: "test"})
+		if err != nil || len(res.Restart) != 0 {
+			t.Fatalf("apply %s = %+v, %v", prefix, res, err)
+		}
+		c := current()
+		if c == nil || c == before || c.Topic() != prefix+"/_commands/alarms/ack" {
+			t.Fatalf("alarm command subscriber not replaced for %s", prefix)
+		}
+		waitFor(t, "the alarm command subscriber of "+prefix, func() bool { return isClosed(c.Subscribed()) })
+	}
+	if a, ok := g.mgr.Get("kept"); !ok || a.State != alarms.Unack {
+		t.Fatalf("kept: %+v %v", a, ok)
+	}
+}
