@@ -154,8 +154,11 @@ type Manager struct {
 	now      func() time.Time
 	alarms   map[string]*Alarm
 	restored map[string]Alarm // persisted states awaiting their Define
-	pending  []model.Sample
-	dirty    chan struct{}
+	// retired are alarms whose definition a reload removed, kept until
+	// they are cleared and acknowledged (Retire).
+	retired map[string]bool
+	pending []model.Sample
+	dirty   chan struct{}
 
 	transitions atomic.Uint64
 	dropped     atomic.Uint64
@@ -175,7 +178,7 @@ func New(cfg Config, stateFile string, log *slog.Logger) (*Manager, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, log: log, now: time.Now, alarms: map[string]*Alarm{},
+	m := &Manager{cfg: cfg, log: log, now: time.Now, alarms: map[string]*Alarm{}, retired: map[string]bool{},
 		dirty: make(chan struct{}, 1), stateFile: stateFile}
 	if stateFile != "" {
 		restored, err := load(stateFile)
@@ -195,12 +198,21 @@ func (m *Manager) SetClock(now func() time.Time) {
 }
 
 // Prefix is the configured event path prefix.
-func (m *Manager) Prefix() string { return m.cfg.Prefix }
+func (m *Manager) Prefix() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg.Prefix
+}
 
 // EventPath is the path of alarm name's events.
 func (m *Manager) EventPath(name string) string {
-	return m.cfg.Prefix + "/_alarms/" + name
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.eventPath(name)
 }
+
+// eventPath is EventPath with m.mu held.
+func (m *Manager) eventPath(name string) string { return m.cfg.Prefix + "/_alarms/" + name }
 
 // Define adds an alarm in state normal (or the state persisted for it).
 func (m *Manager) Define(d Def) error {
@@ -215,8 +227,11 @@ func (m *Manager) Define(d Def) error {
 	if cur, dup := m.alarms[d.Name]; dup {
 		// A hot reload rebuilds the rules: the same rule defining its
 		// alarm again keeps the alarm's state and takes the new text.
-		if d.Rule != "" && cur.Rule == d.Rule {
-			cur.Priority, cur.Message = d.Priority, d.Message
+		// A retired alarm (its rule removed by an earlier reload, kept
+		// until cleared and acknowledged) is taken over by its new rule.
+		if d.Rule != "" && (cur.Rule == d.Rule || m.retired[d.Name]) {
+			cur.Priority, cur.Message, cur.Rule = d.Priority, d.Message, d.Rule
+			delete(m.retired, d.Name)
 			return nil
 		}
 		return fmt.Errorf("alarms: %s: %w", d.Name, ErrDuplicate)
@@ -325,6 +340,12 @@ func (m *Manager) apply(name string, t Transition, user, comment string, at, unt
 		Rule: a.Rule, User: user, Comment: comment, ShelvedUntil: a.ShelvedUntil, Time: at.UTC()}
 	ev.Annunciate = !a.Shelved && (t == Raise || (t == Unshelve && (to == Unack || to == RTNUnack)))
 	m.queue(ev)
+	if m.retired[name] && to == Normal {
+		// Removed from the configuration and now cleared and
+		// acknowledged: nothing is left for an operator to see.
+		delete(m.alarms, name)
+		delete(m.retired, name)
+	}
 	m.transitions.Add(1)
 	m.log.Info("alarm "+string(t), "alarm", name, "from", from, "to", to, "priority", a.Priority,
 		"shelved", a.Shelved, "user", user)
@@ -347,7 +368,7 @@ func (m *Manager) queue(ev Event) {
 		return
 	}
 	ns := ev.Time.UnixNano()
-	m.pending = append(m.pending, model.Sample{Path: m.EventPath(ev.Alarm), Value: model.String(string(b)),
+	m.pending = append(m.pending, model.Sample{Path: m.eventPath(ev.Alarm), Value: model.String(string(b)),
 		SourceTime: ns, EdgeTime: ns})
 }
 

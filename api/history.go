@@ -31,6 +31,11 @@ var _ HistoryStore = (*historian.Store)(nil)
 // historian is not open (yet), which a client may retry.
 var ErrHistoryUnavailable = errors.New("historian unavailable")
 
+// ErrNoHistorian, returned by a HistoryStore, answers 503 "no historian
+// sink configured": the route exists on every gateway, and a reload may
+// add a historian sink.
+var ErrNoHistorian = fmt.Errorf("no historian sink configured: %w", ErrHistoryUnavailable)
+
 // Bounds of one history request, so that one chart cannot hold the
 // process: raw samples per answer, and intervals per aggregate.
 const (
@@ -200,6 +205,10 @@ func (h *History) raw(w http.ResponseWriter, r *http.Request, tag string, from, 
 func (h *History) fail(w http.ResponseWriter, err error) {
 	if errors.Is(err, historian.ErrBadQuery) {
 		writeError(w, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	if errors.Is(err, ErrNoHistorian) {
+		writeError(w, http.StatusServiceUnavailable, "no historian sink configured", nil)
 		return
 	}
 	if errors.Is(err, ErrHistoryUnavailable) {

@@ -147,18 +147,31 @@ func TestHistory(t *testing.T) {
 	}
 }
 
-// closedHistory is a historian that is not open yet.
-type closedHistory struct{ HistoryStore }
+// closedHistory is a historian that is not open yet (or, with err
+// ErrNoHistorian, not configured).
+type closedHistory struct {
+	HistoryStore
+	err error
+}
 
-func (closedHistory) Raw(context.Context, string, int64, int64, int) ([]model.Sample, error) {
-	return nil, ErrHistoryUnavailable
+func (h closedHistory) Raw(context.Context, string, int64, int64, int) ([]model.Sample, error) {
+	return nil, h.err
 }
 
 func TestHistoryUnavailable(t *testing.T) {
-	mux := http.NewServeMux()
-	(&History{Store: closedHistory{}}).Mount(mux)
-	if code, b := historyGet(t, mux, "tag=a"); code != http.StatusServiceUnavailable {
-		t.Fatalf("%d %v, want 503", code, b)
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{ErrHistoryUnavailable, "not open yet"},
+		{ErrNoHistorian, "no historian sink configured"},
+	} {
+		mux := http.NewServeMux()
+		(&History{Store: closedHistory{err: c.err}}).Mount(mux)
+		code, b := historyGet(t, mux, "tag=a")
+		if msg, _ := b["error"].(string); code != http.StatusServiceUnavailable || !strings.Contains(msg, c.want) {
+			t.Fatalf("%d %v, want 503 %q", code, b, c.want)
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/weir-edge/weir/api"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/rules"
 	"github.com/weir-edge/weir/writegate"
 )
 
@@ -56,14 +57,6 @@ type Applied struct {
 	Applied bool
 }
 
-// liveKeys are the keys of config.Diff.Live this gateway applies live:
-// the rules run in the processor chain, which a reload rebuilds; the
-// write policies are swapped in the running gate. The others (alarms,
-// rule_actions, write_limits, write_commands, security_events) configure
-// parts that live as long as the gateway — the alarm manager keeps alarm
-// states, the gate its per-caller budgets — and wait for a restart.
-var liveKeys = map[string]bool{"rules": true, "write_policies": true}
-
 // Check validates data as a whole configuration file and compares it with
 // the running one; nothing is applied.
 func (g *Gateway) Check(data []byte) (Applied, *config.Config) {
@@ -99,25 +92,14 @@ func (g *Gateway) parse(data []byte) (*config.Config, Applied) {
 // compare fills res with what changes from running to cfg.
 func (g *Gateway) compare(res *Applied, running runningConfig, cfg *config.Config, data []byte) {
 	res.Diff = config.Compare(running.cfg, cfg)
+	sparkplugRewire(&res.Diff, running.cfg, cfg)
 	res.Summary = summary(res.Diff)
-	res.Restart = restartKeys(res.Diff)
+	res.Restart = restartKeys(res.Diff, running.cfg, cfg)
 	res.Text = UnifiedDiff("running", "new", running.text, data)
 }
 
 // summary is d.String() ("no changes" when empty).
 func summary(d config.Diff) string { return d.String() }
-
-// restartKeys are the changed keys this gateway does not apply live.
-func restartKeys(d config.Diff) []string {
-	out := slices.Clone(d.Restart)
-	for _, k := range d.Live {
-		if !liveKeys[k] && !slices.Contains(out, k) {
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 // ApplyYAML validates data and applies it. Invalid: ErrInvalid with every
 // problem in the result, recorded as a refused config.applied; the
@@ -206,15 +188,18 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 			}
 		}()
 	}
-	changeErr := g.change(ctx, cfg, res.Diff)
+	plan, err := g.prepareLive(cfg, res.Diff)
+	if err != nil {
+		return refuse(err)
+	}
+	changeErr := g.change(ctx, cfg, res.Diff, g.actionRunner(plan))
 	if changeErr != nil && !errors.Is(changeErr, errPartial) {
+		plan.abort()
 		return refuse(changeErr)
 	}
 	res.Applied = true
-	if slices.Contains(res.Diff.Live, "write_policies") {
-		if err := g.gate.SetPolicies(cfg.WriteGate.Policies); err != nil { // validated: not expected
-			changeErr = errors.Join(changeErr, err)
-		}
+	if err := g.commitLive(ctx, running.cfg, cfg, res.Diff, plan); err != nil {
+		changeErr = errors.Join(changeErr, err)
 	}
 	next := newRunningConfig(cfg, running.path, data, time.Now())
 	next.restart = running.restart
@@ -241,14 +226,14 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 // opened before the engine's cut; a changed sink with the same buffer
 // block hands its buffer on), puts the gateway's own stages around a
 // rebuilt chain and hands it to the engine.
-func (g *Gateway) change(ctx context.Context, cfg *config.Config, d config.Diff) error {
+func (g *Gateway) change(ctx context.Context, cfg *config.Config, d config.Diff, runner *rules.Runner) error {
 	ch, err := cfg.BuildChange(d, g.log)
 	if err != nil {
 		return err
 	}
 	g.wrapSources(ch.AddSources)
 	if ch.ReplaceProcessors {
-		if ch.Processors, ch.ProcessorNames, err = g.chain(cfg, ch.Processors, ch.ProcessorNames); err != nil {
+		if ch.Processors, ch.ProcessorNames, err = g.chain(cfg, ch.Processors, ch.ProcessorNames, runner); err != nil {
 			return err
 		}
 	}

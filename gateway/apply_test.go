@@ -153,9 +153,10 @@ func TestCheckListsRestartKeys(t *testing.T) {
 	dir := t.TempDir()
 	text := offlineConfig(t, dir, startPlant(t, 7), "out")
 	g, _, _ := startFromFile(t, dir, text)
-	changed := strings.Replace(text, "node: {id: apply-test}", "node: {id: apply-test-2}", 1) + "write_limits: {per_caller: 5/min}\n"
+	changed := strings.Replace(text, "node: {id: apply-test}", "node: {id: apply-test-2}", 1) +
+		"write_limits: {per_caller: 5/min}\nalarms: {state_file: alarms.json}\n"
 	res := (configManager{g}).Check(context.Background(), []byte(changed))
-	if !res.Valid || res.Applied || strings.Join(res.RestartNeeded, ",") != "node,write_limits" {
+	if !res.Valid || res.Applied || strings.Join(res.RestartNeeded, ",") != "alarms.state_file,node" {
 		t.Fatalf("check = %+v", res)
 	}
 	if !strings.Contains(res.Diff, "-node: {id: apply-test}\n+node: {id: apply-test-2}\n") {

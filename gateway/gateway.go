@@ -84,14 +84,21 @@ type Gateway struct {
 	gate        *writegate.Gate
 	mgr         *alarms.Manager
 	alarmStage  *alarms.Stage
-	runner      *rules.Runner
 	lastValues  *latest.Store
 	loss        *lossWatch
-	writeCmds   *mqttcmd.Commands
-	alarmCmds   *alarms.Commands
-	authn       *auth.Authenticator
-	served      apiServing
-	ln          net.Listener
+	// The parts a reload may replace (live.go), under mu.
+	runner    *rules.Runner
+	writeCmds *mqttcmd.Commands
+	alarmCmds *alarms.Commands
+	writeTask *task
+	alarmTask *task
+	// runCtx is Run's context, for what a reload starts; taskErr carries
+	// a replaced part's failure to Run.
+	runCtx  context.Context
+	taskErr chan error
+	authn   *auth.Authenticator
+	served  apiServing
+	ln      net.Listener
 
 	// applyMu serialises Apply and guards sources and writers, which
 	// only New and Apply touch.
@@ -120,7 +127,8 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	if opts.Actor == "" {
 		opts.Actor = "cli"
 	}
-	g := &Gateway{opts: opts, node: cfg.NodeID(), ln: opts.Listener, writers: map[string][]string{}, sources: map[string]pipeline.Source{}}
+	g := &Gateway{opts: opts, node: cfg.NodeID(), ln: opts.Listener, writers: map[string][]string{}, sources: map[string]pipeline.Source{},
+		taskErr: make(chan error, 1)}
 	g.log = opts.Logger.With("node", g.node)
 	log := g.log
 	eopts, err := cfg.Build(log)
@@ -179,7 +187,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	}
 	// The latest value of every tag, after processing, for the API.
 	g.lastValues = latest.New(maxLatestTags)
-	if eopts.Processors, eopts.ProcessorNames, err = g.chain(cfg, eopts.Processors, eopts.ProcessorNames); err != nil {
+	if eopts.Processors, eopts.ProcessorNames, err = g.chain(cfg, eopts.Processors, eopts.ProcessorNames, g.runner); err != nil {
 		return nil, err
 	}
 	eopts.Events = g.events // certificate rejections by sources' and sinks' peers
@@ -224,9 +232,10 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 // alarm stage puts the manager's events (rules', operators', loss
 // watch's) into the flow to every sink; the latest values come last, so
 // they see derived tags and alarm events too. Only the rules are rebuilt
-// by a reload: the other stages are the same values in every chain.
-func (g *Gateway) chain(cfg *config.Config, procs []pipeline.Processor, names []string) ([]pipeline.Processor, []string, error) {
-	ruleProc, err := rules.New(cfg.Rules, rules.Deps{Alarms: g.mgr, Actions: g.runner}, g.log.With("component", "rules"))
+// by a reload: the other stages are the same values in every chain. The
+// rules enqueue their actions to runner.
+func (g *Gateway) chain(cfg *config.Config, procs []pipeline.Processor, names []string, runner *rules.Runner) ([]pipeline.Processor, []string, error) {
+	ruleProc, err := rules.New(cfg.Rules, rules.Deps{Alarms: g.mgr, Actions: runner}, g.log.With("component", "rules"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -274,6 +283,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Unlock()
 	defer g.trail.Close()
 	eg, gctx := errgroup.WithContext(ctx)
+	g.mu.Lock()
+	g.runCtx = gctx
+	g.mu.Unlock()
 	if err := g.runner.Start(gctx); err != nil {
 		g.mu.Lock()
 		releaseBuffers(g.sinks)
@@ -281,7 +293,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 		closeListener(g.ln)
 		return err
 	}
-	defer g.runner.Close()
+	defer func() {
+		g.mu.Lock()
+		r := g.runner // a reload may have replaced it
+		g.mu.Unlock()
+		r.Close()
+	}()
 	g.events.Record(ctx, configAppliedEvent(g.run, g.opts.Actor, g.node, ""))
 	for _, ev := range g.opts.Startup {
 		g.events.Record(ctx, ev)
@@ -303,12 +320,24 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// Stops with the gateway; sends what is queued for syslog within its
 	// drain_timeout first.
 	eg.Go(func() error { return g.secStream.Run(gctx) })
+	// The MQTT command subscribers run as tasks a reload may replace.
+	defer g.stopTasks()
+	g.mu.Lock()
 	if g.writeCmds != nil {
-		eg.Go(func() error { return g.writeCmds.Run(gctx) })
+		g.writeTask = g.startTask(g.writeCmds.Run)
 	}
 	if g.alarmCmds != nil {
-		eg.Go(func() error { return g.alarmCmds.Run(gctx) })
+		g.alarmTask = g.startTask(g.alarmCmds.Run)
 	}
+	g.mu.Unlock()
+	eg.Go(func() error {
+		select {
+		case err := <-g.taskErr:
+			return err
+		case <-gctx.Done():
+			return nil
+		}
+	})
 	if g.ln != nil {
 		remove := g.serveAPI(gctx, eg)
 		defer remove()
@@ -347,10 +376,9 @@ func (g *Gateway) serveAPI(ctx context.Context, eg *errgroup.Group) (remove func
 	values := &api.Values{Gate: g.gate, Store: g.lastValues, Audit: g.trail, Log: log}
 	alarmAPI := &api.Alarms{Store: g.mgr, Events: g.events, Log: log}
 	tokens := &api.Tokens{Store: g.authn.Tokens(), MaxLifetime: g.authn.TokenMaxLifetime(), Events: g.events, Log: log}
-	history := &api.History{Log: log}
-	if firstHistorian(g.sinks) != nil {
-		history.Store = sinkHistory{g.historian}
-	}
+	// Always mounted: 503 until a historian sink is configured and open;
+	// it follows the sink a reload adds, replaces or removes.
+	history := &api.History{Log: log, Store: sinkHistory{g.historian}}
 	configAPI := &api.Config{Manager: configManager{g}, Log: log}
 	webUI, err := ui.New(ui.Options{Sessions: g.authn, Status: g.eng, Values: g.lastValues, NodeID: g.node,
 		Version: g.opts.Version, Log: g.log.With("component", "ui")})

@@ -11,7 +11,8 @@ import (
 )
 
 // historyStore is the query side of the first historian sink, for
-// GET /api/v1/history; nil (no route) without one.
+// GET /api/v1/history; nil without one. (The running gateway mounts the
+// route always, with sinkHistory{g.historian}, which follows reloads.)
 func historyStore(sinks []engine.SinkSpec) api.HistoryStore {
 	if h := firstHistorian(sinks); h != nil {
 		return sinkHistory{func() *historian.Sink { return h }}
@@ -35,10 +36,11 @@ func firstHistorian(sinks []engine.SinkSpec) *historian.Sink {
 type sinkHistory struct{ sink func() *historian.Sink }
 
 func (h sinkHistory) store() (*historian.Store, error) {
-	var st *historian.Store
-	if s := h.sink(); s != nil {
-		st = s.Store()
+	s := h.sink()
+	if s == nil {
+		return nil, api.ErrNoHistorian
 	}
+	st := s.Store()
 	if st == nil {
 		return nil, fmt.Errorf("historian not open yet: %w", api.ErrHistoryUnavailable)
 	}

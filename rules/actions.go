@@ -59,6 +59,8 @@ type Runner struct {
 	queued, dropped        atomic.Uint64
 	writesOK, writesFailed atomic.Uint64
 	httpOK, httpFailed     atomic.Uint64
+	finished               atomic.Uint64 // jobs run to their end, for Drain
+	shut                   atomic.Bool   // Close was called: Enqueue refuses
 	// observe, when set (tests, metrics), sees every finished job.
 	observe func(Job, error)
 }
@@ -88,6 +90,10 @@ func (r *Runner) SetObserver(f func(Job, error)) { r.observe = f }
 // Enqueue queues j without blocking; false (and counted) when the queue
 // is full or the runner closed.
 func (r *Runner) Enqueue(j Job) bool {
+	if r.shut.Load() {
+		r.dropped.Add(1)
+		return false
+	}
 	select {
 	case r.q <- j:
 		r.queued.Add(1)
@@ -135,6 +141,7 @@ func (r *Runner) Start(ctx context.Context) error {
 func (r *Runner) Close() {
 	r.mu.Lock()
 	r.closed = true
+	r.shut.Store(true)
 	cancel := r.cancel
 	r.mu.Unlock()
 	if cancel != nil {
@@ -156,12 +163,37 @@ func (r *Runner) Close() {
 	}
 }
 
+// Drain lets the workers finish the queued jobs, until ctx is done, then
+// closes the runner (what is left is dropped and counted). A reload that
+// replaces the runner calls it on the old one once no rule enqueues to it
+// any more, so that an action decided before the reload still runs.
+func (r *Runner) Drain(ctx context.Context) {
+	r.mu.Lock()
+	started := r.started && !r.closed
+	r.mu.Unlock()
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for started && r.finished.Load() < r.queued.Load() {
+		select {
+		case <-ctx.Done():
+			r.Close()
+			return
+		case <-t.C:
+		}
+	}
+	r.Close()
+}
+
 func (r *Runner) work(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case j := <-r.q:
+			if ctx.Err() != nil { // closing: a queued job does not start
+				r.dropped.Add(1)
+				return
+			}
 			var err error
 			switch {
 			case j.Write != nil:
@@ -172,6 +204,7 @@ func (r *Runner) work(ctx context.Context) {
 			if r.observe != nil {
 				r.observe(j, err)
 			}
+			r.finished.Add(1)
 		}
 	}
 }

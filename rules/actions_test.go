@@ -146,3 +146,58 @@ func TestRunnerHTTP(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// blockGate holds every write until release is closed or ctx ends.
+type blockGate struct{ release chan struct{} }
+
+func (g blockGate) Write(ctx context.Context, _ writegate.Request) (writegate.Result, error) {
+	select {
+	case <-g.release:
+		return writegate.Result{}, nil
+	case <-ctx.Done():
+		return writegate.Result{}, ctx.Err()
+	}
+}
+
+// Drain runs what was queued before it closes the runner; a deadline
+// bounds it, the rest is dropped and counted.
+func TestRunnerDrain(t *testing.T) {
+	for _, tt := range []struct {
+		name             string
+		release          bool
+		ok, failed, drop uint64
+	}{
+		{"finishes the queue", true, 3, 0, 0},
+		{"bounded by ctx", false, 0, 1, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := blockGate{release: make(chan struct{})}
+			r, err := NewRunner(ActionsConfig{Workers: 1}, g, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				r.Enqueue(Job{Rule: "x", Write: &writegate.Request{}})
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			if !tt.release {
+				ctx, cancel = context.WithTimeout(t.Context(), 50*time.Millisecond)
+			}
+			defer cancel()
+			if tt.release {
+				close(g.release)
+			}
+			r.Drain(ctx)
+			st := r.Status()
+			if st.Counters["writes_ok"] != tt.ok || st.Counters["writes_failed"] != tt.failed || st.Counters["dropped"] != tt.drop {
+				t.Fatalf("status %+v", st.Counters)
+			}
+			if r.Enqueue(Job{Rule: "x"}) {
+				t.Fatal("a drained runner queues")
+			}
+		})
+	}
+}

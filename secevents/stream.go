@@ -41,12 +41,12 @@ const (
 // Build with New; add it to the engine's processors; run Run until the
 // gateway stops.
 type Stream struct {
-	cfg    Config
-	node   string
-	log    *slog.Logger
-	now    func() time.Time
-	minSev security.Severity
-	prefix string
+	cfg  Config
+	node string
+	log  *slog.Logger
+	now  func() time.Time
+	// live are the settings of the sinks' side a reload may change.
+	live atomic.Pointer[sinkSettings]
 
 	mu      sync.Mutex
 	pending []model.Sample
@@ -79,9 +79,8 @@ func New(cfg Config, node string, log *slog.Logger) (*Stream, error) {
 		cfg.Syslog = &sc
 	}
 	cfg.setDefaults()
-	minSev, _ := ParseSeverity(cfg.MinSeverity)
-	s := &Stream{cfg: cfg, node: node, log: log, now: time.Now, minSev: minSev,
-		prefix: cfg.Prefix + "/_security/", kinds: map[security.Kind]uint64{}}
+	s := &Stream{cfg: cfg, node: node, log: log, now: time.Now, kinds: map[security.Kind]uint64{}}
+	s.live.Store(settingsOf(cfg))
 	if sc := cfg.Syslog; sc != nil {
 		fac, _ := ParseFacility(sc.Facility)
 		f := Formatter{Facility: fac, Hostname: firstNonEmpty(sc.Hostname, node), AppName: sc.AppName,
@@ -119,7 +118,7 @@ func (s *Stream) reportInsecure() {
 func (s *Stream) SetClock(now func() time.Time) { s.now = now }
 
 // Path is the sample path of events of kind k.
-func (s *Stream) Path(k security.Kind) string { return s.prefix + cleanKind(string(k)) }
+func (s *Stream) Path(k security.Kind) string { return s.live.Load().prefix + cleanKind(string(k)) }
 
 // Record takes one event: it caps and cleans the fields, counts it, and
 // queues it for the sinks and for syslog. It never blocks and never
@@ -145,12 +144,13 @@ func (s *Stream) Offer(_ context.Context, ev security.Event) bool {
 	// Checkpoints of the audit trail always leave: the trail keeps
 	// history until one is published, so filtering them would grow it
 	// without bound.
-	if ev.Severity > s.minSev && ev.Kind != security.AuditCheckpoint {
+	live := s.live.Load()
+	if ev.Severity > live.minSev && ev.Kind != security.AuditCheckpoint {
 		s.filtered.Add(1)
 		return false
 	}
 	queued := false
-	if s.cfg.sinksOn() && s.queueSample(ev) {
+	if live.toSinks && s.queueSample(ev, live) {
 		queued = true
 	}
 	if s.syslog != nil && s.syslog.enqueue(ev) {
@@ -174,7 +174,7 @@ type Event struct {
 	Node      string    `json:"node,omitempty"`
 }
 
-func (s *Stream) queueSample(ev security.Event) bool {
+func (s *Stream) queueSample(ev security.Event, live *sinkSettings) bool {
 	b, err := json.Marshal(Event{Time: ev.Time, Kind: string(ev.Kind), Severity: SeverityName(ev.Severity),
 		Actor: ev.Actor, Remote: ev.Remote, Component: ev.Component, Object: ev.Object, Outcome: ev.Outcome,
 		Detail: ev.Detail, Node: s.node})
@@ -182,11 +182,11 @@ func (s *Stream) queueSample(ev security.Event) bool {
 		s.droppedSinks.Add(1)
 		return false
 	}
-	smp := model.Sample{Path: s.prefix + string(ev.Kind), Value: model.String(string(b)),
+	smp := model.Sample{Path: live.prefix + string(ev.Kind), Value: model.String(string(b)),
 		SourceTime: ev.Time.UnixNano(), EdgeTime: s.now().UnixNano()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.pending) >= s.cfg.MaxPending {
+	if len(s.pending) >= live.maxPending {
 		s.droppedSinks.Add(1)
 		return false
 	}
@@ -253,7 +253,7 @@ type SyslogStats struct {
 
 // Stats returns a snapshot of the counters.
 func (s *Stream) Stats() Stats {
-	st := Stats{Events: map[string]uint64{}, Filtered: s.filtered.Load(), SinksOn: s.cfg.sinksOn(),
+	st := Stats{Events: map[string]uint64{}, Filtered: s.filtered.Load(), SinksOn: s.live.Load().toSinks,
 		DroppedSinks: s.droppedSinks.Load()}
 	s.mu.Lock()
 	for k, n := range s.kinds {
@@ -351,4 +351,36 @@ func firstNonEmpty(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// sinkSettings are what Offer reads of the configuration for the sinks'
+// side: one atomic value, so that a reload swaps them together.
+type sinkSettings struct {
+	minSev     security.Severity
+	prefix     string
+	toSinks    bool
+	maxPending int
+}
+
+// settingsOf reads them from a cfg with its defaults set.
+func settingsOf(cfg Config) *sinkSettings {
+	minSev, _ := ParseSeverity(cfg.MinSeverity)
+	return &sinkSettings{minSev: minSev, prefix: cfg.Prefix + "/_security/", toSinks: cfg.sinksOn(), maxPending: cfg.MaxPending}
+}
+
+// SetConfig applies a new `security_events:` block to the running stream
+// (a reload): to_sinks, prefix, min_severity and max_pending take effect
+// at the next event; events already queued for the sinks stay queued
+// (a lower max_pending only refuses new ones) and keep their path. The
+// syslog block is not changed here: the sender owns a connection and a
+// queue of events not yet sent, so a changed syslog block needs a restart
+// (the gateway reports security_events.syslog).
+func (s *Stream) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("security_events: %w", err)
+	}
+	cfg.Syslog = nil // setDefaults would write into the caller's block
+	cfg.setDefaults()
+	s.live.Store(settingsOf(cfg))
+	return nil
 }

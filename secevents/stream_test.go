@@ -245,3 +245,33 @@ func TestEventsReachSink(t *testing.T) {
 		t.Errorf("value %s", v)
 	}
 }
+
+// SetConfig changes the sinks' side of a running stream: events queued
+// before stay queued with their path, later ones follow the new prefix,
+// severity filter and switch; an invalid block is refused.
+func TestSetConfigLive(t *testing.T) {
+	s, err := New(Config{Prefix: "old"}, "n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s.Record(ctx, security.Event{Kind: security.LoginFailed, Severity: security.SeverityWarning})
+	if err := s.SetConfig(Config{Prefix: "new", MinSeverity: "warning"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Record(ctx, security.Event{Kind: security.LoginFailed, Severity: security.SeverityWarning})
+	s.Record(ctx, security.Event{Kind: security.LoginOK, Severity: security.SeverityInfo}) // filtered now
+	out := s.Flush(time.Time{}, nil)
+	if len(out) != 2 || out[0].Path != "old/_security/auth.login_failed" || out[1].Path != "new/_security/auth.login_failed" {
+		t.Fatalf("samples %+v", out)
+	}
+	if err := s.SetConfig(Config{ToSinks: boolp(false)}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Offer(ctx, security.Event{Kind: security.LoginFailed, Severity: security.SeverityWarning}) || s.Stats().SinksOn {
+		t.Fatal("to_sinks: false still queues for the sinks")
+	}
+	if err := s.SetConfig(Config{MinSeverity: "loud"}); err == nil {
+		t.Fatal("an invalid block accepted")
+	}
+}

@@ -132,10 +132,39 @@ const (
 // take spends one of caller's tokens at now. A refusal inside an open
 // window is only counted; the first refusal after a window opens one.
 func (lm *limiter) take(req *Request, now time.Time) verdict {
-	if callerAllowed(lm.exempt, req.Caller) {
+	lm.mu.Lock()
+	r, exempt := lm.rate, callerAllowed(lm.exempt, req.Caller)
+	lm.mu.Unlock()
+	if exempt {
 		return passed
 	}
-	return lm.spend(req.Caller, lm.rate, "per-caller rate limit "+lm.rate.src, req, now)
+	return lm.spend(req.Caller, r, "per-caller rate limit "+r.src, req, now)
+}
+
+// exempted reports whether caller is exempt from this limiter.
+func (lm *limiter) exempted(caller string) bool {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	return callerAllowed(lm.exempt, caller)
+}
+
+// set changes the limits of a running limiter (a reload): the rate, the
+// exempt callers and the bound. Buckets that exist keep what they spent —
+// a reload does not hand anyone a fresh budget — capped to the new
+// burst, and refill at the new rate (perCaller: only the per-caller
+// limiter's buckets take r; shares keep their tag's rate).
+func (lm *limiter) set(r rate, exempt []string, max int, perCaller bool) {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	lm.exempt, lm.max = exempt, max
+	if !perCaller {
+		return
+	}
+	lm.rate = r
+	for _, st := range lm.m {
+		st.r, st.limit = r, "per-caller rate limit "+r.src
+		st.tokens = min(st.tokens, r.n)
+	}
 }
 
 // spend takes one token of key's bucket (rate r, created full) at now;
@@ -247,6 +276,8 @@ func (lm *limiter) prune(now time.Time) {
 
 // reason is the text of a refusal by the per-caller limit.
 func (lm *limiter) reason() string {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
 	return "per-caller rate limit " + lm.rate.src + " exceeded (write_limits.per_caller)"
 }
 

@@ -240,3 +240,44 @@ func TestGateSecurityEvents(t *testing.T) {
 		t.Fatalf("summary event %+v", evs[3])
 	}
 }
+
+// SetLimits changes the per-caller limit of a running gate: a caller's
+// spent budget is kept (capped to the new burst), the new rate and
+// exemptions apply at the next attempt; an invalid block is refused.
+func TestSetLimitsLive(t *testing.T) {
+	const tag = "acme/plant1/filling/line1/filler/mode" // no max_rate
+	r := newRig(t, Config{Policies: testPolicies.Policies, Limits: Limits{PerCaller: "2/h"}})
+	ctx := context.Background()
+	write := func(caller string) error {
+		_, err := r.gate.Write(ctx, r.req(tag, model.Int(1), caller))
+		return err
+	}
+	for i := range 2 {
+		if err := write("api:eve"); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if err := write("api:eve"); err == nil {
+		t.Fatal("third write within 2/h passed")
+	}
+	if err := r.gate.SetLimits(Limits{PerCaller: "5/h"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("api:eve"); err == nil || !strings.Contains(err.Error(), "per-caller rate limit 5/h exceeded") {
+		t.Fatalf("after raising the limit, a spent budget: %v, want refused by 5/h", err)
+	}
+	for i := range 5 { // a new caller gets the new burst
+		if err := write("api:bob"); err != nil {
+			t.Fatalf("bob's write %d: %v", i, err)
+		}
+	}
+	if err := r.gate.SetLimits(Limits{Exempt: []string{"api:eve"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("api:eve"); err != nil {
+		t.Fatalf("an exempted caller: %v", err)
+	}
+	if err := r.gate.SetLimits(Limits{PerCaller: "fast"}); err == nil {
+		t.Fatal("an invalid per_caller accepted")
+	}
+}

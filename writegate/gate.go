@@ -160,6 +160,20 @@ func (g *Gate) SetPolicies(ps []Policy) error {
 	return nil
 }
 
+// SetLimits replaces the write_limits of a running gate (a reload): the
+// per-caller rate, the exempt callers and max_callers. A caller keeps
+// the tokens it has (capped to the new burst): a reload neither refills
+// a budget nor empties one.
+func (g *Gate) SetLimits(l Limits) error {
+	if err := l.validate(); err != nil {
+		return fmt.Errorf("writegate: write_limits: %w", err)
+	}
+	fresh, shares := newLimiter(l), newShares(l)
+	g.callers.set(fresh.rate, fresh.exempt, fresh.max, true)
+	g.shares.set(rate{}, shares.exempt, shares.max, false)
+	return nil
+}
+
 // SetEvents sends a security.WriteAllowed or WriteDenied event for every
 // attempt the trail records (the SOC stream; refusals the per-caller
 // limit only counts go as their summary). Call it before the first Write.

@@ -71,7 +71,7 @@ func shareLimit(p *policy) string {
 // takeShare spends a token of req's share of p's budget; passed when p
 // has no shares or the caller is exempt.
 func (g *Gate) takeShare(p *policy, req *Request, now time.Time) verdict {
-	if p.share.n == 0 || callerAllowed(g.shares.exempt, req.Caller) {
+	if p.share.n == 0 || g.shares.exempted(req.Caller) {
 		return passed
 	}
 	return g.shares.spend(shareKey(req), p.share, shareLimit(p), req, now)

@@ -151,6 +151,10 @@ func (s *Sink) SetWriteGate(g Gate) {
 	s.cmd.gate.Store(&gateBox{g: g})
 }
 
+// HasWriteGate reports whether the sink takes writes (SetWriteGate gave
+// it a gate): the gateway's tests check a reload wires it as at start.
+func (s *Sink) HasWriteGate() bool { return s.writeGate() != nil }
+
 func (s *Sink) writeGate() Gate {
 	if b := s.cmd.gate.Load(); b != nil {
 		return b.g
