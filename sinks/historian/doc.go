@@ -32,7 +32,10 @@
 //
 // Disk policy, applied at Connect and after each Write: days wholly older
 // than now - retention are deleted; then, while the files (with their WAL)
-// exceed max_bytes, the oldest day is deleted, never the newest one. Each
+// exceed max_bytes, the oldest day is deleted, never the newest one. The
+// WAL counts, so its checkpoint interval is a sixteenth of max_bytes, a
+// checkpointed WAL is truncated (journal_size_limit), and the WAL is
+// checkpointed (TRUNCATE) before the store is declared over. Each
 // deletion is logged at warn level with its reason. Samples older than the
 // retention are dropped (logged) rather than recreating a deleted day.
 // Samples more than a day ahead of the clock are refused (refused): the

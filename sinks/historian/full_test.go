@@ -3,6 +3,7 @@ package historian
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,5 +102,61 @@ func TestStatusFigures(t *testing.T) {
 	size, _ := s.Store().Size()
 	if st.Gauges["historian_day_files"] != 3 || st.Gauges["historian_disk_bytes"] != float64(size) || st.Counters["historian_samples_stored"] != 300 {
 		t.Fatalf("status %+v, want 3 days, %d bytes, 300 stored", st, size)
+	}
+}
+
+// TestMinMaxBytesNotFullOfWAL: at the smallest max_bytes (1 MiB) a day
+// with little data in it is not reported full because of its WAL. Many
+// small commits grow the WAL; the checkpoint interval follows max_bytes,
+// the WAL is truncated before the store is declared full, and the bound
+// counts the data.
+func TestMinMaxBytesNotFullOfWAL(t *testing.T) {
+	ctx := context.Background()
+	s := newSink(t, Config{Dir: t.TempDir(), MaxBytes: minMaxBytes, MinFreeBytes: -1}, time.Unix(0, day0+dayNs/2))
+	const batches, per = 200, 50
+	all := daySamples(0, batches*per)
+	for i := range batches {
+		if err := s.Write(ctx, all[i*per:(i+1)*per]); err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	st := s.Status()
+	if st.Gauges["historian_full"] != 0 {
+		t.Fatalf("full with %d samples: %+v", batches*per, st)
+	}
+	if b := st.Gauges["historian_disk_bytes"]; b > float64(minMaxBytes) {
+		t.Fatalf("%v bytes on disk, over max_bytes %d", b, minMaxBytes)
+	}
+	if n := len(readAll(t, s.cfg.Dir)); n != batches*per {
+		t.Fatalf("%d samples stored, want %d", n, batches*per)
+	}
+}
+
+// TestFullAdvice: the refusal suggests compression only when it is off.
+func TestFullAdvice(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		comp bool
+		want bool
+	}{{"compression off", false, true}, {"compression on", true, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Dir: t.TempDir(), MinFreeBytes: -1}
+			if tc.comp {
+				cfg.Compression.Method, cfg.Compression.Deviation = MethodDeadband, 0.5
+			}
+			s := newSink(t, cfg, time.Unix(0, day0+dayNs/2))
+			if err := s.Write(context.Background(), daySamples(0, 200)); err != nil {
+				t.Fatal(err)
+			}
+			s.cfg.MaxBytes = 1
+			s.enforce(s.Store())
+			err := s.Write(context.Background(), daySamples(0, 300)[200:])
+			if !errors.Is(err, ErrFull) {
+				t.Fatalf("Write = %v, want ErrFull", err)
+			}
+			if got := strings.Contains(err.Error(), "turn on compression"); got != tc.want {
+				t.Fatalf("message %q mentions compression: %v, want %v", err, got, tc.want)
+			}
+		})
 	}
 }

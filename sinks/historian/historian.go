@@ -244,7 +244,7 @@ func (s *Sink) enforce(st *Store) error {
 		s.days.Store(int64(len(days)))
 	}
 	if total > s.cfg.MaxBytes {
-		s.setFull(fmt.Sprintf("the newest day alone is %d bytes, over max_bytes %d", total, s.cfg.MaxBytes))
+		s.setFull(fmt.Sprintf("the newest day alone is %d bytes (day file, WAL checkpointed), over max_bytes %d", total, s.cfg.MaxBytes))
 	} else {
 		s.setFull("")
 	}
@@ -261,7 +261,7 @@ func (s *Sink) room(st *Store) error {
 		}
 	}
 	if why := s.full.Load(); why != nil {
-		return fmt.Errorf("historian %s: %w: %s; the buffer keeps the samples until there is room (raise max_bytes or turn on compression)", s.cfg.Dir, ErrFull, *why)
+		return fmt.Errorf("historian %s: %w: %s; the buffer keeps the samples until there is room (%s)", s.cfg.Dir, ErrFull, *why, s.advice())
 	}
 	if s.cfg.MinFreeBytes > 0 {
 		free, err := s.free(s.cfg.Dir)
@@ -272,6 +272,15 @@ func (s *Sink) room(st *Store) error {
 		}
 	}
 	return nil
+}
+
+// advice is what an operator can do about max_bytes: compression is
+// only suggested when it is off (on, it already stores what it can).
+func (s *Sink) advice() string {
+	if s.comp != nil {
+		return "raise max_bytes"
+	}
+	return "raise max_bytes, or turn on compression to store fewer samples"
 }
 
 // setFull records why Write refuses ("" clears it) and logs each change.

@@ -23,6 +23,9 @@ import (
 const (
 	// defaultWALPages is SQLite's default wal_autocheckpoint.
 	defaultWALPages = 1000
+	// minWALPages (64 KiB) is the smallest checkpoint interval: below it
+	// nearly every commit would copy pages back into the day file.
+	minWALPages = 16
 	// maxWALPages (32 MiB) is the checkpoint interval when max_bytes
 	// allows it (walPagesFor).
 	maxWALPages = 8192
@@ -87,9 +90,12 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 }
 
 // walPagesFor is the checkpoint interval for a bound: a sixteenth of it,
-// from SQLite's default up to maxWALPages.
+// from minWALPages up to maxWALPages. It is derived from max_bytes, never
+// a fixed floor: the WAL counts against max_bytes, so a floor above the
+// bound (SQLite's default of 1,000 pages is 4 MiB, over the 1 MiB minimum
+// max_bytes) would report the historian full with little data in it.
 func walPagesFor(maxBytes int64) int {
-	return int(min(max(maxBytes/16/4096, defaultWALPages), maxWALPages))
+	return int(min(max(maxBytes/16/4096, minWALPages), maxWALPages))
 }
 
 // Dir is the directory of the day files.
@@ -358,6 +364,27 @@ func (s *Store) daySize(day int64) int64 {
 	return n
 }
 
+// checkpoint copies the WAL of every open day file back into it and
+// truncates the WAL to zero bytes (wal_checkpoint(TRUNCATE)), so the size
+// on disk is the data's. Enforce calls it before declaring the store over
+// max_bytes: an automatic checkpoint runs only after a commit, so a store
+// that refuses writes would otherwise never shrink its WAL. A checkpoint
+// that a reader holds back is not an error; the size is then measured as
+// it is.
+func (s *Store) checkpoint(ctx context.Context) {
+	s.mu.Lock()
+	hs := make([]*dayDB, 0, len(s.days))
+	for _, h := range s.days {
+		hs = append(hs, h)
+	}
+	s.mu.Unlock()
+	for _, h := range hs {
+		if _, err := h.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			s.log.Debug("historian: checkpoint", "day", s.dayName(h.day), "err", err)
+		}
+	}
+}
+
 // DropDay closes and deletes one day file.
 func (s *Store) DropDay(day int64) error {
 	s.mu.Lock()
@@ -401,6 +428,15 @@ func (s *Store) Enforce(now time.Time, retention time.Duration, maxBytes int64) 
 	for i, d := range days {
 		sizes[i] = s.daySize(d)
 		total += sizes[i]
+	}
+	if maxBytes > 0 && total > maxBytes {
+		// Part of the total may be WAL: fold it into the day files first.
+		s.checkpoint(context.Background())
+		total = 0
+		for i, d := range days {
+			sizes[i] = s.daySize(d)
+			total += sizes[i]
+		}
 	}
 	for i := 0; maxBytes > 0 && total > maxBytes && i < len(days)-1; i++ {
 		s.log.Warn("historian: day deleted", "day", s.dayName(days[i]), "reason", "max_bytes", "bytes", total, "max_bytes", maxBytes)
