@@ -16,7 +16,8 @@ import (
 var day0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 
 // randomData makes samples for tags over three days from day0, unique
-// times per tag, of every kind, some of bad or uncertain quality.
+// times per tag, of every kind, some of bad or uncertain quality (with a
+// number, or bad without a value).
 func randomData(rng *rand.Rand, tags, n int) []model.Sample {
 	used := map[string]map[int64]bool{}
 	out := make([]model.Sample, 0, n)
@@ -42,8 +43,13 @@ func randomData(rng *rand.Rand, tags, n int) []model.Sample {
 			v = model.String(fmt.Sprintf("state-%d ünï", rng.IntN(5)))
 		}
 		q := model.Quality{}
-		if rng.IntN(10) == 0 {
+		switch rng.IntN(20) {
+		case 0, 1:
 			q = model.Quality{Code: model.Uncertain, Reason: "drift"}
+		case 2:
+			q = model.Quality{Code: model.Bad, Reason: "last known value"}
+		case 3: // a device outage: no value
+			q, v = model.Quality{Code: model.Bad, Reason: "comm failure"}, model.Value{}
 		}
 		out = append(out, model.Sample{Path: p, Value: v, Quality: q, SourceTime: ts, EdgeTime: ts, Seq: uint64(len(out) + 1)})
 	}
@@ -67,20 +73,33 @@ func numOf(s model.Sample) (float64, bool) {
 	return f, ok && !math.IsNaN(f)
 }
 
-// modelBuckets computes Aggregate by definition, segment by segment.
-func modelBuckets(tag []model.Sample, from, to, iv int64) []Bucket {
+// modelBuckets computes Aggregate by definition, segment by segment: the
+// samples that count are the good numeric ones (every numeric one with
+// anyQuality); a sample of bad or uncertain quality that does not count
+// ends the previous value.
+func modelBuckets(tag []model.Sample, from, to, iv int64, anyQuality bool) []Bucket {
+	countsM := func(s model.Sample) bool {
+		_, ok := numOf(s)
+		return ok && (anyQuality || s.Quality.IsGood())
+	}
 	var nums []model.Sample
 	for _, s := range tag {
-		if _, ok := numOf(s); ok {
+		if countsM(s) {
 			nums = append(nums, s)
 		}
 	}
-	valueAt := func(t int64) (float64, bool) { // last numeric sample at or before t
+	valueAt := func(t int64) (float64, bool) { // the value holding at t
 		var f float64
 		ok := false
-		for _, s := range nums {
-			if s.SourceTime <= t {
+		for _, s := range tag {
+			if s.SourceTime > t {
+				break
+			}
+			switch {
+			case countsM(s):
 				f, ok = numOf(s)
+			case !s.Quality.IsGood():
+				ok = false
 			}
 		}
 		return f, ok
@@ -108,8 +127,10 @@ func modelBuckets(tag []model.Sample, from, to, iv int64) []Bucket {
 		b.Last, _ = numOf(in[len(in)-1])
 		b.Mean = sum / float64(len(in))
 		pts := []int64{b0}
-		for _, s := range in {
-			pts = append(pts, s.SourceTime)
+		for _, s := range tag { // every sample that sets or ends a value
+			if s.SourceTime >= b0 && s.SourceTime < b1 && (countsM(s) || !s.Quality.IsGood()) {
+				pts = append(pts, s.SourceTime)
+			}
 		}
 		pts = append(pts, b1)
 		var area float64
@@ -192,19 +213,21 @@ func TestQueriesAgainstModel(t *testing.T) {
 						t.Fatalf("raw[%d] = %+v, want %+v", i, g, w)
 					}
 				}
-				gb, err := st.Aggregate(ctx, tag, r.from, r.to, r.iv)
-				if err != nil {
-					t.Fatal(err)
-				}
-				wb := modelBuckets(m, r.from, r.to, r.iv)
-				if len(gb) != len(wb) {
-					t.Fatalf("aggregate: %d buckets, want %d", len(gb), len(wb))
-				}
-				for i := range wb {
-					g, w := gb[i], wb[i]
-					if g.Start != w.Start || g.Count != w.Count || !near(g.Min, w.Min) || !near(g.Max, w.Max) || !near(g.Mean, w.Mean) ||
-						!near(g.First, w.First) || !near(g.Last, w.Last) || !near(g.TWMean, w.TWMean) {
-						t.Fatalf("bucket %d = %+v, want %+v", i, g, w)
+				for _, anyQ := range []bool{false, true} {
+					gb, err := st.AggregateWith(ctx, tag, r.from, r.to, r.iv, AggregateOptions{AnyQuality: anyQ})
+					if err != nil {
+						t.Fatal(err)
+					}
+					wb := modelBuckets(m, r.from, r.to, r.iv, anyQ)
+					if len(gb) != len(wb) {
+						t.Fatalf("aggregate (any quality %v): %d buckets, want %d", anyQ, len(gb), len(wb))
+					}
+					for i := range wb {
+						g, w := gb[i], wb[i]
+						if g.Start != w.Start || g.Count != w.Count || !near(g.Min, w.Min) || !near(g.Max, w.Max) || !near(g.Mean, w.Mean) ||
+							!near(g.First, w.First) || !near(g.Last, w.Last) || !near(g.TWMean, w.TWMean) {
+							t.Fatalf("bucket %d (any quality %v) = %+v, want %+v", i, anyQ, g, w)
+						}
 					}
 				}
 			})
@@ -241,4 +264,55 @@ func TestQueriesAgainstModel(t *testing.T) {
 			t.Error("too many buckets accepted")
 		}
 	})
+}
+
+// TestAggregateQuality: the reviewer's cases. A device outage (a bad
+// sample with no value) is a gap, not the last good value held through
+// it; an uncertain number is not averaged like a good one unless asked.
+func TestAggregateQuality(t *testing.T) {
+	ctx := context.Background()
+	s := newSink(t, Config{Dir: t.TempDir()}, time.Unix(0, day0+dayNs/2))
+	sec := int64(time.Second)
+	bad := model.Quality{Code: model.Bad, Reason: "comm failure"}
+	unc := model.Quality{Code: model.Uncertain, Reason: "drift"}
+	batch := []model.Sample{
+		{Path: "a/x", Value: model.Float(10), SourceTime: day0},
+		{Path: "a/x", Quality: bad, SourceTime: day0 + 10*sec},           // outage
+		{Path: "a/x", Value: model.Float(20), SourceTime: day0 + 50*sec}, // back
+		{Path: "a/x", Value: model.Float(1000), Quality: unc, SourceTime: day0 + 55*sec},
+		{Path: "a/x", Value: model.Float(30), SourceTime: day0 + 70*sec}, // next bucket
+	}
+	if err := s.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		any        bool
+		want0      Bucket
+		wantTW1    float64
+		wantCount1 int
+	}{
+		// [0,10) 10, [10,50) gap, [50,55) 20, [55,60) gap (uncertain ends 20).
+		{"good only", false, Bucket{Start: day0, Count: 2, Min: 10, Max: 20, Mean: 15, First: 10, Last: 20, TWMean: (10*10 + 20*5) / 15.0}, 30, 1},
+		// [0,10) 10, gap, [50,55) 20, [55,60) 1000.
+		{"any quality", true, Bucket{Start: day0, Count: 3, Min: 10, Max: 1000, Mean: 1030 / 3.0, First: 10, Last: 1000, TWMean: (10*10 + 20*5 + 1000*5) / 20.0}, (1000*10 + 30*50) / 60.0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Store().AggregateWith(ctx, "a/x", day0, day0+120*sec, 60*sec, AggregateOptions{AnyQuality: tc.any})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 {
+				t.Fatalf("buckets %+v, want 2", got)
+			}
+			g, w := got[0], tc.want0
+			if g.Start != w.Start || g.Count != w.Count || !near(g.Min, w.Min) || !near(g.Max, w.Max) || !near(g.Mean, w.Mean) ||
+				!near(g.First, w.First) || !near(g.Last, w.Last) || !near(g.TWMean, w.TWMean) {
+				t.Fatalf("bucket 0 = %+v, want %+v", g, w)
+			}
+			if !near(got[1].TWMean, tc.wantTW1) || got[1].Count != tc.wantCount1 {
+				t.Fatalf("bucket 1 = %+v, want tw_mean %v count %d", got[1], tc.wantTW1, tc.wantCount1)
+			}
+		})
+	}
 }

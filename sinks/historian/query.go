@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/weir-edge/weir/model"
 )
@@ -112,8 +113,12 @@ func (s *Store) Raw(ctx context.Context, path string, from, to int64, limit int)
 }
 
 // Bucket is one interval of an Aggregate: [Start, Start+interval). Only
-// samples with a numeric (or boolean, as 0/1) value count; strings,
-// arrays and NaN do not.
+// samples of good quality with a numeric (or boolean, as 0/1) value count;
+// strings, arrays and NaN do not. A bad or uncertain number is not averaged
+// like a good one: it is left out (AggregateOptions.AnyQuality counts it),
+// and any sample of bad or uncertain quality that does not count ends the
+// previous value's hold: the time after it is a gap, not the last good
+// value (a device outage is not a flat line).
 type Bucket struct {
 	Start int64   `json:"start"`
 	Count int     `json:"count"`
@@ -123,15 +128,29 @@ type Bucket struct {
 	First float64 `json:"first"`
 	Last  float64 `json:"last"`
 	// TWMean is the time-weighted mean: each value holds until the next
-	// sample (step interpolation), the value before the bucket's first
-	// sample being the last one before it (if any), over the part of the
-	// bucket from the first known value to the bucket's end (or to).
+	// sample that counts or the next sample of bad or uncertain quality
+	// (step interpolation), the value before the bucket's first sample
+	// being the last one before it (if any, and not ended), over the parts
+	// of the bucket with a known value.
 	TWMean float64 `json:"tw_mean"`
 }
 
+// AggregateOptions are the choices of AggregateWith.
+type AggregateOptions struct {
+	// AnyQuality counts numbers of every quality, not only good ones
+	// (the API's quality=any). A bad sample without a number still ends
+	// the previous value's hold.
+	AnyQuality bool
+}
+
 // Aggregate returns the buckets of interval ns from `from` up to `to` that
-// hold at least one numeric sample of path, oldest first.
+// hold at least one good numeric sample of path, oldest first.
 func (s *Store) Aggregate(ctx context.Context, path string, from, to, interval int64) ([]Bucket, error) {
+	return s.AggregateWith(ctx, path, from, to, interval, AggregateOptions{})
+}
+
+// AggregateWith is Aggregate with options.
+func (s *Store) AggregateWith(ctx context.Context, path string, from, to, interval int64, opt AggregateOptions) ([]Bucket, error) {
 	if interval <= 0 {
 		return nil, fmt.Errorf("%w: interval must be positive", ErrBadQuery)
 	}
@@ -141,7 +160,7 @@ func (s *Store) Aggregate(ctx context.Context, path string, from, to, interval i
 	if n := (to - from + interval - 1) / interval; n > MaxBuckets || n < 0 {
 		return nil, fmt.Errorf("%w: %d intervals, at most %d", ErrBadQuery, n, MaxBuckets)
 	}
-	prevT, prevV, havePrev, err := s.lastBefore(ctx, path, from)
+	prevT, prevV, havePrev, err := s.lastBefore(ctx, path, from, opt.AnyQuality)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +170,7 @@ func (s *Store) Aggregate(ctx context.Context, path string, from, to, interval i
 		return nil, err
 	}
 	for _, d := range days {
-		if err := s.scanNumeric(ctx, d, path, from, to, a.add); err != nil {
+		if err := s.scanNumeric(ctx, d, path, from, to, opt.AnyQuality, a.add, a.gap); err != nil {
 			return nil, err
 		}
 	}
@@ -161,35 +180,52 @@ func (s *Store) Aggregate(ctx context.Context, path string, from, to, interval i
 // numericKinds are the kinds that count in aggregates, as SQL.
 var numericKinds = fmt.Sprintf("(%d,%d,%d,%d)", model.KindBool, model.KindInt, model.KindUint, model.KindFloat)
 
-// scanNumeric calls fn with the numeric samples of path in [from, to) of
-// one day, in time order. It reads the value straight into a float64 (NaN
-// is stored as NULL and skipped), which is what keeps a day of 1 s
-// samples quick to downsample.
-func (s *Store) scanNumeric(ctx context.Context, day int64, path string, from, to int64, fn func(int64, float64)) error {
+// aggWhere selects the rows an aggregate looks at: those with a number,
+// and those of bad or uncertain quality (which end a hold).
+var aggWhere = `((kind IN ` + numericKinds + ` AND v IS NOT NULL) OR q != ` + strconv.Itoa(int(model.Good)) + `)`
+
+// counts says whether a row selected by aggWhere is a value of the
+// aggregate (true) or a gap (false).
+func counts(hasNum bool, q int, anyQuality bool) bool {
+	return hasNum && (anyQuality || q == int(model.Good))
+}
+
+// scanNumeric calls fn with the samples of path in [from, to) of one day
+// that count (see counts), and gap with the times of the other samples
+// of bad or uncertain quality, in time order. It reads the value straight
+// into a float64 (NaN is stored as NULL and skipped), which is what keeps
+// a day of 1 s samples quick to downsample.
+func (s *Store) scanNumeric(ctx context.Context, day int64, path string, from, to int64, anyQuality bool, fn, gap func(int64, float64)) error {
 	h, err := s.open(ctx, day, false)
 	if err != nil || h == nil {
 		return err
 	}
-	rows, err := h.db.QueryContext(ctx, `SELECT s.t, s.v FROM samples s WHERE s.tag = (SELECT id FROM tags WHERE path = ?)
-		AND s.t >= ? AND s.t < ? AND s.kind IN `+numericKinds+` AND s.v IS NOT NULL ORDER BY s.t`, path, from, to)
+	rows, err := h.db.QueryContext(ctx, `SELECT t, CASE WHEN kind IN `+numericKinds+` THEN v END, q FROM samples WHERE tag = (SELECT id FROM tags WHERE path = ?)
+		AND t >= ? AND t < ? AND `+aggWhere+` ORDER BY t`, path, from, to)
 	if err != nil {
 		return fmt.Errorf("historian: query: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var t int64
-		var f float64
-		if err := rows.Scan(&t, &f); err != nil {
+		var f sql.NullFloat64
+		var q int
+		if err := rows.Scan(&t, &f, &q); err != nil {
 			return fmt.Errorf("historian: scan: %w", err)
 		}
-		fn(t, f)
+		if counts(f.Valid, q, anyQuality) {
+			fn(t, f.Float64)
+		} else {
+			gap(t, 0)
+		}
 	}
 	return rows.Err()
 }
 
-// lastBefore finds the last numeric sample of path before t, looking back
-// through the day files.
-func (s *Store) lastBefore(ctx context.Context, path string, t int64) (int64, float64, bool, error) {
+// lastBefore finds the value that holds at t: the last sample of path
+// before t that counts, unless a sample of bad or uncertain quality came
+// after it (then there is none), looking back through the day files.
+func (s *Store) lastBefore(ctx context.Context, path string, t int64, anyQuality bool) (int64, float64, bool, error) {
 	days, err := s.Days()
 	if err != nil {
 		return 0, 0, false, err
@@ -207,16 +243,20 @@ func (s *Store) lastBefore(ctx context.Context, path string, t int64) (int64, fl
 			continue
 		}
 		var ft int64
-		var fv float64
-		err = h.db.QueryRowContext(ctx, `SELECT t, v FROM samples WHERE tag = (SELECT id FROM tags WHERE path = ?)
-			AND t < ? AND kind IN `+numericKinds+` AND v IS NOT NULL ORDER BY t DESC LIMIT 1`, path, t).Scan(&ft, &fv)
+		var fv sql.NullFloat64
+		var q int
+		err = h.db.QueryRowContext(ctx, `SELECT t, CASE WHEN kind IN `+numericKinds+` THEN v END, q FROM samples WHERE tag = (SELECT id FROM tags WHERE path = ?)
+			AND t < ? AND `+aggWhere+` ORDER BY t DESC LIMIT 1`, path, t).Scan(&ft, &fv, &q)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
 		if err != nil {
 			return 0, 0, false, fmt.Errorf("historian: last before: %w", err)
 		}
-		return ft, fv, true, nil
+		if !counts(fv.Valid, q, anyQuality) {
+			return 0, 0, false, nil
+		}
+		return ft, fv.Float64, true, nil
 	}
 	return 0, 0, false, nil
 }
@@ -233,6 +273,12 @@ type aggregator struct {
 	twSum              float64 // ∫ value dt within the current bucket
 	twSpan             int64   // covered time within the current bucket
 	tLast              int64   // time up to which twSum is accumulated
+	// A value that held until a gap before the first counted sample of
+	// its bucket, so that no bucket was open: it still weighs from the
+	// bucket's start to the gap once the bucket opens.
+	endT    int64
+	endV    float64
+	endHeld bool
 }
 
 func (a *aggregator) start(t int64) int64 { return a.from + (t-a.from)/a.interval*a.interval }
@@ -254,6 +300,10 @@ func (a *aggregator) add(t int64, f float64) {
 	if a.cur == nil {
 		a.cur = &Bucket{Start: bs, Min: f, Max: f, First: f}
 		a.sum, a.twSum, a.twSpan, a.tLast = 0, 0, 0, bs
+		if a.endHeld && a.start(a.endT) == bs {
+			a.twSum, a.twSpan = a.endV*float64(a.endT-bs), a.endT-bs
+		}
+		a.endHeld = false
 	}
 	a.integrate(t)
 	b := a.cur
@@ -261,6 +311,20 @@ func (a *aggregator) add(t int64, f float64) {
 	a.sum += f
 	b.Min, b.Max, b.Last = min(b.Min, f), max(b.Max, f), f
 	a.prevT, a.prevV, a.havePrev = t, f, true
+}
+
+// gap ends the held value at t (a sample of bad or uncertain quality):
+// the time after it has no value until the next sample that counts.
+func (a *aggregator) gap(t int64, _ float64) {
+	if a.cur != nil && a.cur.Start != a.start(t) {
+		a.close()
+	}
+	if a.cur != nil {
+		a.integrate(t)
+	} else if a.havePrev {
+		a.endT, a.endV, a.endHeld = t, a.prevV, true
+	}
+	a.havePrev = false
 }
 
 func (a *aggregator) close() {
