@@ -25,7 +25,17 @@ type HistoryStore interface {
 	Aggregate(ctx context.Context, path string, from, to, interval int64) ([]historian.Bucket, error)
 }
 
-var _ HistoryStore = (*historian.Store)(nil)
+// HistoryAnyQuality is the optional capability behind quality=any:
+// aggregates that count numbers of every quality. *historian.Store
+// implements it; a HistoryStore without it answers quality=any with 400.
+type HistoryAnyQuality interface {
+	AggregateWith(ctx context.Context, path string, from, to, interval int64, opt historian.AggregateOptions) ([]historian.Bucket, error)
+}
+
+var (
+	_ HistoryStore      = (*historian.Store)(nil)
+	_ HistoryAnyQuality = (*historian.Store)(nil)
+)
 
 // ErrHistoryUnavailable, wrapped by a HistoryStore, answers 503: the
 // historian is not open (yet), which a client may retry.
@@ -59,6 +69,9 @@ var historyAggs = []string{"count", "min", "max", "mean", "first", "last", "twa"
 // limit samples (default 10,000, at most 100,000) and says truncated when
 // more were there. Aggregates: count, min, max, mean, first, last and twa
 // (time-weighted mean); only intervals with numeric samples are listed.
+// Aggregates count good-quality samples only, and a bad or uncertain
+// sample ends the value before it (a gap, not a hold); quality=any counts
+// numbers of every quality.
 // Bad parameters answer 400 with a message naming the parameter.
 type History struct {
 	Store HistoryStore
@@ -120,6 +133,10 @@ func (h *History) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if interval == 0 {
+		if q.Has("quality") {
+			writeError(w, http.StatusBadRequest, "quality is for aggregates (interval or points); raw samples carry their quality", nil)
+			return
+		}
 		h.raw(w, r, tag, from, to, q.Get("limit"))
 		return
 	}
@@ -127,8 +144,27 @@ func (h *History) history(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "limit is for raw samples; with interval or points the number of intervals bounds the answer", nil)
 		return
 	}
+	var anyQ HistoryAnyQuality
+	switch qs := q.Get("quality"); qs {
+	case "", "good":
+	case "any":
+		var ok bool
+		if anyQ, ok = h.Store.(HistoryAnyQuality); !ok {
+			writeError(w, http.StatusBadRequest, "quality=any is not supported by this historian", nil)
+			return
+		}
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("quality must be good (default) or any, got %q", qs), nil)
+		return
+	}
 	began := time.Now()
-	buckets, err := h.Store.Aggregate(r.Context(), tag, from.UnixNano(), to.UnixNano(), int64(interval))
+	var buckets []historian.Bucket
+	var err error
+	if anyQ != nil {
+		buckets, err = anyQ.AggregateWith(r.Context(), tag, from.UnixNano(), to.UnixNano(), int64(interval), historian.AggregateOptions{AnyQuality: true})
+	} else {
+		buckets, err = h.Store.Aggregate(r.Context(), tag, from.UnixNano(), to.UnixNano(), int64(interval))
+	}
 	h.durations[1].Record(time.Since(began))
 	if err != nil {
 		h.fail(w, err)

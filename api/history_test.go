@@ -137,6 +137,8 @@ func TestHistory(t *testing.T) {
 		{"tag=a&agg=min", "agg needs interval or points"},
 		{"tag=a&interval=1m&agg=median", `agg "median" is not one of`},
 		{"tag=a&interval=1m&limit=5", "limit is for raw samples"},
+		{"tag=a&interval=1m&quality=bad", "quality must be good (default) or any"},
+		{"tag=a&quality=any", "quality is for aggregates"},
 	} {
 		t.Run("400 "+c.want, func(t *testing.T) {
 			code, b := historyGet(t, mux, c.q)
@@ -144,6 +146,48 @@ func TestHistory(t *testing.T) {
 				t.Fatalf("%s: %d %v, want 400 with %q", c.q, code, b, c.want)
 			}
 		})
+	}
+}
+
+// TestHistoryQuality: aggregates count good samples only unless
+// quality=any; a store without that capability answers 400.
+func TestHistoryQuality(t *testing.T) {
+	sk, err := historian.New(historian.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := sk.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sk.Close(ctx) })
+	ts := func(d time.Duration) int64 { return historyBase.Add(d).UnixNano() }
+	if err := sk.Write(ctx, []model.Sample{
+		{Path: "a/x", Value: model.Float(10), SourceTime: ts(0)},
+		{Path: "a/x", Value: model.Float(1000), Quality: model.Quality{Code: model.Uncertain, Reason: "drift"}, SourceTime: ts(30 * time.Second)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	(&History{Store: sk.Store()}).Mount(mux)
+	q := "tag=a/x&interval=1m&agg=count,mean&from=" + url.QueryEscape(historyBase.Format(time.RFC3339Nano)) + "&to=" + url.QueryEscape(historyBase.Add(time.Minute).Format(time.RFC3339Nano))
+	for _, c := range []struct {
+		q           string
+		count, mean float64
+	}{{"", 1, 10}, {"&quality=good", 1, 10}, {"&quality=any", 2, 505}} {
+		code, b := historyGet(t, mux, q+c.q)
+		bk, _ := b["buckets"].([]any)
+		if code != 200 || len(bk) != 1 {
+			t.Fatalf("%s: %d %v", c.q, code, b)
+		}
+		if m := bk[0].(map[string]any); m["count"] != c.count || m["mean"] != c.mean {
+			t.Fatalf("%s: bucket %v, want count %v mean %v", c.q, m, c.count, c.mean)
+		}
+	}
+	mux = http.NewServeMux()
+	(&History{Store: closedHistory{}}).Mount(mux)
+	if code, b := historyGet(t, mux, "tag=a&interval=1m&quality=any"); code != 400 || !strings.Contains(b["error"].(string), "not supported") {
+		t.Fatalf("quality=any without the capability: %d %v", code, b)
 	}
 }
 
@@ -345,6 +389,9 @@ func TestHistoryEndToEnd(t *testing.T) {
 			}
 			var wantB []*agg
 			for _, s := range want {
+				if !s.Quality.IsGood() { // aggregates count good samples only
+					continue
+				}
 				start := from.Add(time.Duration((s.SourceTime-from.UnixNano())/int64(iv)) * iv)
 				f, _ := s.Value.Float64()
 				if len(wantB) == 0 || !wantB[len(wantB)-1].start.Equal(start) {

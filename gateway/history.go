@@ -62,3 +62,13 @@ func (h sinkHistory) Aggregate(ctx context.Context, path string, from, to, inter
 	}
 	return st.Aggregate(ctx, path, from, to, interval)
 }
+
+func (h sinkHistory) AggregateWith(ctx context.Context, path string, from, to, interval int64, opt historian.AggregateOptions) ([]historian.Bucket, error) {
+	st, err := h.store()
+	if err != nil {
+		return nil, err
+	}
+	return st.AggregateWith(ctx, path, from, to, interval, opt)
+}
+
+var _ api.HistoryAnyQuality = sinkHistory{}
