@@ -28,7 +28,7 @@ import (
 
 // historyBase is the time of the first stored sample: on the minute, well
 // within the sink's clock window.
-var historyBase = time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
+var historyBase = time.Now().UTC().Truncate(time.Hour).Add(-time.Hour) // a multiple of every interval below
 
 // newHistoryStore writes 600 one-second samples of plant/speed (value i)
 // through a real historian sink in t.TempDir.
@@ -119,6 +119,20 @@ func TestHistory(t *testing.T) {
 		bk := b["buckets"].([]any)
 		if len(bk) != 5 || bk[0].(map[string]any)["count"] != 120.0 || bk[0].(map[string]any)["twa"] == nil {
 			t.Fatalf("buckets %v", bk)
+		}
+	})
+	t.Run("edges aligned", func(t *testing.T) {
+		// A window that slides by 30 s keeps its edges: the first bucket
+		// starts at the minute before from and holds the samples from from.
+		_, b := historyGet(t, mux, "tag=plant/speed&from="+at(90*time.Second)+"&to="+at(5*time.Minute+30*time.Second)+"&interval=1m&agg=count,first")
+		bk := b["buckets"].([]any)
+		first, last := bk[0].(map[string]any), bk[len(bk)-1].(map[string]any)
+		if len(bk) != 5 || first["start"] != historyBase.Add(time.Minute).Format(time.RFC3339Nano) || first["count"] != 30.0 || first["first"] != 90.0 || last["count"] != 30.0 {
+			t.Fatalf("buckets %v", bk)
+		}
+		_, b = historyGet(t, mux, "tag=plant/speed&from="+at(90*time.Second)+"&to="+at(5*time.Minute+30*time.Second)+"&points=5")
+		if bk := b["buckets"].([]any); b["interval"] != "48s" || bk[0].(map[string]any)["start"] != historyBase.Add(48*time.Second).Format(time.RFC3339Nano) {
+			t.Fatalf("points: interval %v, buckets %v", b["interval"], bk)
 		}
 	})
 	for _, c := range []struct{ q, want string }{
@@ -381,7 +395,7 @@ func TestHistoryEndToEnd(t *testing.T) {
 			if err := json.Unmarshal(body, &got); code != 200 || err != nil {
 				t.Fatalf("%d %v %s", code, err, body)
 			}
-			// The model: buckets from "from", each with its samples.
+			// The model: aligned buckets, each with its samples from "from" on.
 			type agg struct {
 				start                      time.Time
 				n                          int
@@ -392,7 +406,7 @@ func TestHistoryEndToEnd(t *testing.T) {
 				if !s.Quality.IsGood() { // aggregates count good samples only
 					continue
 				}
-				start := from.Add(time.Duration((s.SourceTime-from.UnixNano())/int64(iv)) * iv)
+				start := time.Unix(0, s.SourceTime/int64(iv)*int64(iv)).UTC() // edges at multiples of iv since the epoch
 				f, _ := s.Value.Float64()
 				if len(wantB) == 0 || !wantB[len(wantB)-1].start.Equal(start) {
 					wantB = append(wantB, &agg{start: start, min: f, max: f, first: f})

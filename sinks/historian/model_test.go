@@ -105,11 +105,11 @@ func modelBuckets(tag []model.Sample, from, to, iv int64, anyQuality bool) []Buc
 		return f, ok
 	}
 	var out []Bucket
-	for b0 := from; b0 < to; b0 += iv {
+	for b0 := from / iv * iv; b0 < to; b0 += iv { // edges at multiples of iv (from > 0 here)
 		b1 := min(b0+iv, to)
 		var in []model.Sample
 		for _, s := range nums {
-			if s.SourceTime >= b0 && s.SourceTime < b1 {
+			if s.SourceTime >= max(b0, from) && s.SourceTime < b1 {
 				in = append(in, s)
 			}
 		}
@@ -126,9 +126,9 @@ func modelBuckets(tag []model.Sample, from, to, iv int64, anyQuality bool) []Buc
 		b.First, _ = numOf(in[0])
 		b.Last, _ = numOf(in[len(in)-1])
 		b.Mean = sum / float64(len(in))
-		pts := []int64{b0}
+		pts := []int64{max(b0, from)}
 		for _, s := range tag { // every sample that sets or ends a value
-			if s.SourceTime >= b0 && s.SourceTime < b1 && (countsM(s) || !s.Quality.IsGood()) {
+			if s.SourceTime >= max(b0, from) && s.SourceTime < b1 && (countsM(s) || !s.Quality.IsGood()) {
 				pts = append(pts, s.SourceTime)
 			}
 		}

@@ -112,7 +112,8 @@ func (s *Store) Raw(ctx context.Context, path string, from, to int64, limit int)
 	return out, nil
 }
 
-// Bucket is one interval of an Aggregate: [Start, Start+interval). Only
+// Bucket is one interval of an Aggregate: [Start, Start+interval), Start
+// a multiple of the interval since the epoch. Only
 // samples of good quality with a numeric (or boolean, as 0/1) value count;
 // strings, arrays and NaN do not. A bad or uncertain number is not averaged
 // like a good one: it is left out (AggregateOptions.AnyQuality counts it),
@@ -143,8 +144,9 @@ type AggregateOptions struct {
 	AnyQuality bool
 }
 
-// Aggregate returns the buckets of interval ns from `from` up to `to` that
-// hold at least one good numeric sample of path, oldest first.
+// Aggregate returns the buckets of interval ns, aligned to multiples of
+// it since the epoch, over [from, to) that hold at least one good numeric
+// sample of path, oldest first.
 func (s *Store) Aggregate(ctx context.Context, path string, from, to, interval int64) ([]Bucket, error) {
 	return s.AggregateWith(ctx, path, from, to, interval, AggregateOptions{})
 }
@@ -157,7 +159,7 @@ func (s *Store) AggregateWith(ctx context.Context, path string, from, to, interv
 	if to <= from {
 		return nil, nil
 	}
-	if n := (to - from + interval - 1) / interval; n > MaxBuckets || n < 0 {
+	if n := floorDiv(to-1, interval) - floorDiv(from, interval) + 1; n > MaxBuckets || n < 0 {
 		return nil, fmt.Errorf("%w: %d intervals, at most %d", ErrBadQuery, n, MaxBuckets)
 	}
 	prevT, prevV, havePrev, err := s.lastBefore(ctx, path, from, opt.AnyQuality)
@@ -281,7 +283,20 @@ type aggregator struct {
 	endHeld bool
 }
 
-func (a *aggregator) start(t int64) int64 { return a.from + (t-a.from)/a.interval*a.interval }
+// start is the start of t's bucket: a multiple of the interval since the
+// epoch (UTC), not an offset from `from`, so that a chart asking for a
+// sliding window gets the same edges on every request (the first bucket
+// may start before from; only samples from `from` on count in it).
+func (a *aggregator) start(t int64) int64 { return floorDiv(t, a.interval) * a.interval }
+
+// floorDiv is a/b rounded down (b > 0), also for negative a.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
 
 // integrate adds the held value prevV from tLast up to t (same bucket).
 func (a *aggregator) integrate(t int64) {
@@ -299,9 +314,9 @@ func (a *aggregator) add(t int64, f float64) {
 	}
 	if a.cur == nil {
 		a.cur = &Bucket{Start: bs, Min: f, Max: f, First: f}
-		a.sum, a.twSum, a.twSpan, a.tLast = 0, 0, 0, bs
+		a.sum, a.twSum, a.twSpan, a.tLast = 0, 0, 0, max(bs, a.from)
 		if a.endHeld && a.start(a.endT) == bs {
-			a.twSum, a.twSpan = a.endV*float64(a.endT-bs), a.endT-bs
+			a.twSum, a.twSpan = a.endV*float64(a.endT-a.tLast), a.endT-a.tLast
 		}
 		a.endHeld = false
 	}
