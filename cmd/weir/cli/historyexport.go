@@ -5,16 +5,19 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/processors/match"
 	"github.com/weir-edge/weir/sinks/historian"
 )
 
@@ -33,7 +36,7 @@ func defineHistoryExport(fs *flag.FlagSet) body {
 	fromS := fs.String("from", "", "first time, RFC 3339 (default: the oldest sample)")
 	toS := fs.String("to", "", "end time, RFC 3339, not included (default: everything)")
 	format := fs.String("format", "csv", "csv or jsonl")
-	pattern := fs.String("tag", "", "only tags matching this pattern (a glob per path segment: plant/line1/*); default every tag")
+	pattern := fs.String("tag", "", "only tags matching this filter, MQTT-style as in the API and match: lists (plant/+/speed, plant/#), or a glob per path segment (plant/line1/*); default every tag")
 	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
 		if len(pos) > 1 {
 			fmt.Fprintln(stderr, "weir history export: at most one DIR")
@@ -43,11 +46,10 @@ func defineHistoryExport(fs *flag.FlagSet) body {
 			fmt.Fprintf(stderr, "weir history export: -format must be csv or jsonl, got %q\n", *format)
 			return errUsage
 		}
-		if *pattern != "" {
-			if _, err := path.Match(*pattern, ""); err != nil {
-				fmt.Fprintf(stderr, "weir history export: -tag %q: %v\n", *pattern, err)
-				return errUsage
-			}
+		keep, err := tagFilter(*pattern)
+		if err != nil {
+			fmt.Fprintf(stderr, "weir history export: -tag %q: %v\n", *pattern, err)
+			return errUsage
 		}
 		var from, to int64 = 0, 1<<63 - 1
 		for _, t := range []struct {
@@ -77,8 +79,34 @@ func defineHistoryExport(fs *flag.FlagSet) body {
 			return err
 		}
 		defer st.Close()
-		return exportHistory(ctx, st, stdout, *format, *pattern, from, to)
+		return exportHistory(ctx, st, stdout, *format, *pattern, keep, from, to)
 	}
+}
+
+// tagFilter compiles -tag: an MQTT-style filter (processors/match: '+'
+// one level, '#' the rest), the syntax of the API and of every match:
+// list, or, when it holds glob characters (* ? [), a glob per path
+// segment (path.Match), which export took first. Empty keeps every tag.
+func tagFilter(pattern string) (func(string) bool, error) {
+	if pattern == "" {
+		return func(string) bool { return true }, nil
+	}
+	if strings.ContainsAny(pattern, "*?[\\") {
+		for _, l := range strings.Split(pattern, "/") {
+			if l == "+" || l == "#" {
+				return nil, errors.New("use either an MQTT-style filter (+, #) or a glob (*, ?, [...]), not both")
+			}
+		}
+		if _, err := path.Match(pattern, ""); err != nil {
+			return nil, err
+		}
+		return func(tag string) bool { ok, _ := path.Match(pattern, tag); return ok }, nil
+	}
+	m, err := match.Compile([]string{pattern})
+	if err != nil {
+		return nil, err
+	}
+	return m.Match, nil
 }
 
 // historianDir is DIR/historian when DIR holds one, else DIR itself when
@@ -102,10 +130,22 @@ func historianDir(dir string) (string, error) {
 
 // exportHistory writes every matching tag's samples in [from, to), tag by
 // tag in path order, each oldest first.
-func exportHistory(ctx context.Context, st *historian.Store, w io.Writer, format, pattern string, from, to int64) error {
-	tags, err := st.Tags(ctx)
+//
+// A -tag that matches no tag is an error (before any output): an export
+// of only the header would look like an empty history.
+func exportHistory(ctx context.Context, st *historian.Store, w io.Writer, format, pattern string, keep func(string) bool, from, to int64) error {
+	all, err := st.Tags(ctx)
 	if err != nil {
 		return err
+	}
+	var tags []string
+	for _, tag := range all {
+		if keep(tag) {
+			tags = append(tags, tag)
+		}
+	}
+	if pattern != "" && len(tags) == 0 {
+		return fmt.Errorf("-tag %q matches none of the historian's %d tags (filters: plant/+/speed, plant/#; globs: plant/*/speed)", pattern, len(all))
 	}
 	bw := bufio.NewWriter(w)
 	var emit func(model.Sample) error
@@ -135,9 +175,6 @@ func exportHistory(ctx context.Context, st *historian.Store, w io.Writer, format
 		}
 	}
 	for _, tag := range tags {
-		if ok, _ := path.Match(pattern, tag); pattern != "" && !ok {
-			continue
-		}
 		if err := exportTag(ctx, st, tag, from, to, emit); err != nil {
 			return err
 		}

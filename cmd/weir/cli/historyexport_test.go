@@ -58,6 +58,12 @@ func TestHistoryExport(t *testing.T) {
 		{"to, historian dir", []string{"-format", "jsonl", "-tag", "plant/line1/*", "-to", ts(1), dir + "/historian"},
 			`{"time":"` + ts(0) + `","tag":"plant/line1/speed","value":1.5,"quality":"good"}` + "\n" +
 				`{"time":"` + ts(0) + `","tag":"plant/line1/state","value":"run","quality":"good"}` + "\n"},
+		{"mqtt filter #", []string{"-format", "jsonl", "-tag", "plant/line1/#", "-to", ts(1), dir},
+			`{"time":"` + ts(0) + `","tag":"plant/line1/speed","value":1.5,"quality":"good"}` + "\n" +
+				`{"time":"` + ts(0) + `","tag":"plant/line1/state","value":"run","quality":"good"}` + "\n"},
+		{"mqtt filter +", []string{"-format", "jsonl", "-tag", "plant/+/speed", "-from", ts(1), dir},
+			`{"time":"` + ts(1) + `","tag":"plant/line1/speed","value":2.5,"quality":"bad","reason":"comm, lost"}` + "\n" +
+				`{"time":"` + ts(2) + `","tag":"plant/line2/speed","value":7,"quality":"good"}` + "\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, out, errOut := run(append([]string{"history", "export"}, c.args...)...)
@@ -76,6 +82,9 @@ func TestHistoryExport(t *testing.T) {
 		{"bad from", []string{"-from", "yesterday", dir}, 2, "-from must be an RFC 3339 time"},
 		{"reversed", []string{"-from", ts(2), "-to", ts(1), dir}, 2, "-from must be before -to"},
 		{"bad pattern", []string{"-tag", "[", dir}, 2, "-tag"},
+		{"bad filter", []string{"-tag", "plant/#/x", dir}, 2, "'#' must be the last level"},
+		{"filter and glob", []string{"-tag", "plant/*/#", dir}, 2, "not both"},
+		{"matches nothing", []string{"-tag", "x/#", dir}, 1, `-tag "x/#" matches none of the historian's`},
 		{"no historian", []string{t.TempDir()}, 1, "no historian here"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
