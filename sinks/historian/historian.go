@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,9 @@ type Sink struct {
 	now       func() time.Time // the clock of the retention policy; tests set it
 	// free is the free space of dir's file system; tests set it.
 	free func(dir string) (int64, error)
+	// probe checks that dir is writable (writeProbe); tests set it, as
+	// the suite may run as root, whom a file mode does not stop.
+	probe func(dir string) error
 
 	mu     sync.Mutex // guards store and closed
 	store  *Store
@@ -70,7 +74,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	if cfg.Retention != "" {
 		ret, _ = ParseRetention(cfg.Retention) // validated above
 	}
-	s := &Sink{cfg: cfg, retention: ret, log: log, now: time.Now, free: freeSpace}
+	s := &Sink{cfg: cfg, retention: ret, log: log, now: time.Now, free: freeSpace, probe: writeProbe}
 	if cfg.Compression.on() {
 		c, err := newCompressor(cfg.Compression)
 		if err != nil {
@@ -81,6 +85,17 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	return s, nil
 }
 
+// writeProbe creates and removes a file in dir.
+func writeProbe(dir string) error {
+	f, err := os.CreateTemp(dir, ".weir-write-probe-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	err = f.Close()
+	return errors.Join(err, os.Remove(name))
+}
+
 func freeSpace(dir string) (int64, error) {
 	u, err := vfs.Default.GetDiskUsage(dir)
 	if err != nil {
@@ -89,8 +104,8 @@ func freeSpace(dir string) (int64, error) {
 	return int64(u.AvailBytes), nil
 }
 
-// Connect opens the directory (creating it) and applies the disk policy
-// once. It returns nil at once when already open.
+// Connect opens the directory (creating it), checks that it is writable
+// and applies the disk policy once. It returns nil at once when already open.
 func (s *Sink) Connect(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -103,6 +118,14 @@ func (s *Sink) Connect(ctx context.Context) error {
 	st, err := OpenStore(s.cfg.Dir, s.log)
 	if err != nil {
 		return err
+	}
+	// A directory the process cannot write opens fine and lists its days;
+	// only the first write would fail, as SQLite's "unable to open
+	// database file (14)". Connect fails instead, naming the directory and
+	// the cause, so the sink shows as down in the status and /readyz.
+	if err := s.probe(s.cfg.Dir); err != nil {
+		st.Close()
+		return fmt.Errorf("historian %s: directory not writable by this process (uid %d): %w", s.cfg.Dir, os.Getuid(), err)
 	}
 	st.walPages = walPagesFor(s.cfg.MaxBytes)
 	if err := s.enforce(st); err != nil {

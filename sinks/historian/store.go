@@ -183,7 +183,7 @@ func (s *Store) open(ctx context.Context, day int64, create bool) (*dayDB, error
 	}
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("historian: schema of %s: %w", p, err)
+		return nil, fmt.Errorf("historian: open %s%s: %w", p, openProblem(p, create), err)
 	}
 	if len(s.days) >= maxOpenDays {
 		var lru *dayDB
@@ -201,6 +201,31 @@ func (s *Store) open(ctx context.Context, day int64, create bool) (*dayDB, error
 }
 
 var errClosed = errors.New("historian store closed")
+
+// openProblem says, when it can tell, why SQLite could not open a day
+// file: its own message ("unable to open database file (14)") names
+// neither the file nor the cause.
+func openProblem(p string, create bool) string {
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		return " (a directory is in the way of the day file)"
+	}
+	if !create {
+		return ""
+	}
+	dir := filepath.Dir(p)
+	f, err := os.CreateTemp(dir, ".weir-write-probe-*")
+	if err != nil {
+		return fmt.Sprintf(" (directory %s not writable by uid %d: %v)", dir, os.Getuid(), errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	if fw, err := os.OpenFile(p, os.O_WRONLY, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Sprintf(" (not writable by uid %d: %v)", os.Getuid(), errors.Unwrap(err))
+	} else if err == nil {
+		fw.Close()
+	}
+	return ""
+}
 
 // write stores samples (already valid) of one day in one transaction. A
 // replayed sample (same tag and time) replaces the stored one, so a batch
