@@ -1,7 +1,11 @@
 // Package historian is the local historian: a sink kind (`historian:`)
 // that keeps every sample on the box in SQLite (modernc.org/sqlite, pure
 // Go, no cgo), and a query API over it (Store: Raw, Aggregate, Latest,
-// Tags) for charts, the UI and exports.
+// Tags) for charts, the UI and exports. Aggregates count good-quality
+// samples only (AggregateWith: any quality on request), a bad or uncertain
+// sample ends the value before it (a gap, not a hold through an outage),
+// and bucket edges are multiples of the interval since the epoch, so a
+// sliding chart window keeps them.
 //
 // Why a sink: it rides the same durable buffer and acknowledgement as any
 // other destination, so an outage of the disk or a restart loses nothing
