@@ -267,7 +267,7 @@ func (s *Sink) enforce(st *Store) error {
 		s.days.Store(int64(len(days)))
 	}
 	if total > s.cfg.MaxBytes {
-		s.setFull(fmt.Sprintf("the newest day alone is %d bytes (day file, WAL checkpointed), over max_bytes %d", total, s.cfg.MaxBytes))
+		s.setFull(fmt.Sprintf("the newest day alone is %d bytes after a WAL checkpoint, over max_bytes %d", total, s.cfg.MaxBytes))
 	} else {
 		s.setFull("")
 	}
