@@ -25,6 +25,8 @@ var (
 	ErrNoFile = api.ErrNoConfigFile
 	// ErrNotRunning: Apply before Run started the engine, or after it ended.
 	ErrNotRunning = errors.New("gateway: not running")
+	// ErrNotPersistable: WriteFile asked, and the file cannot be written.
+	ErrNotPersistable = api.ErrNotPersistable
 )
 
 // ApplyInfo says who asks for an apply and with what text.
@@ -36,8 +38,13 @@ type ApplyInfo struct {
 	Data []byte
 	// WriteFile rewrites the gateway's configuration file with Data
 	// (atomically, the old one kept as <file>.prev) before applying, so a
-	// restart runs what the API applied. Ignored without a file.
+	// restart runs what the API applied. Ignored without a file. Checked
+	// before anything is applied: ErrNotPersistable when it cannot be.
 	WriteFile bool
+	// Transient: the caller chose not to write the file (persist=false);
+	// the change runs until the next restart, and the result and the
+	// audit say "not persisted". Ignored without a file.
+	Transient bool
 }
 
 // Applied is the outcome of Apply, ApplyYAML, Reload and Check.
@@ -55,6 +62,8 @@ type Applied struct {
 	Restart []string
 	// Applied is true when the change runs.
 	Applied bool
+	// NotPersisted: applied, and the file still holds the old text.
+	NotPersisted bool
 }
 
 // Check validates data as a whole configuration file and compares it with
@@ -178,9 +187,14 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 	}
 	g.compare(&res, running, cfg, data)
 	if info.WriteFile && running.path != "" {
+		// Before anything changes: a file that cannot be written is the
+		// user's to solve, not a half-done apply.
+		if err := checkWritable(running.path); err != nil {
+			return refuse(notPersistable(running.path, err))
+		}
 		restore, err := replaceFile(running.path, data)
 		if err != nil {
-			return refuse(fmt.Errorf("write %s: %w", running.path, err))
+			return refuse(notPersistable(running.path, err))
 		}
 		defer func() {
 			if !res.Applied {
@@ -198,6 +212,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 		return refuse(changeErr)
 	}
 	res.Applied = true
+	res.NotPersisted = info.Transient && !info.WriteFile && running.path != ""
 	if err := g.commitLive(ctx, running.cfg, cfg, res.Diff, plan); err != nil {
 		changeErr = errors.Join(changeErr, err)
 	}
@@ -211,7 +226,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 	g.mu.Lock()
 	g.run = next
 	g.mu.Unlock()
-	g.events.Record(ctx, configAppliedEvent(next, info.Actor, g.node, res.Summary))
+	g.events.Record(ctx, configAppliedEvent(next, info.Actor, g.node, &res))
 	g.log.Info("configuration applied", "actor", info.Actor, "sha256", res.SHA256, "changes", res.Summary)
 	if len(res.Restart) > 0 {
 		g.log.Warn("configuration keys changed that take effect only at a restart", "keys", strings.Join(res.Restart, ","))

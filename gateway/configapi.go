@@ -26,8 +26,8 @@ func (m configManager) Check(_ context.Context, data []byte) api.ConfigResult {
 	return result(res)
 }
 
-func (m configManager) Apply(ctx context.Context, data []byte, actor string) (api.ConfigResult, error) {
-	res, err := m.g.ApplyYAML(ctx, data, ApplyInfo{Actor: actor, WriteFile: true})
+func (m configManager) Apply(ctx context.Context, data []byte, actor string, persist bool) (api.ConfigResult, error) {
+	res, err := m.g.ApplyYAML(ctx, data, ApplyInfo{Actor: actor, WriteFile: persist, Transient: !persist})
 	return result(res), err
 }
 
@@ -39,7 +39,8 @@ func (m configManager) Reload(ctx context.Context, actor string) (api.ConfigResu
 // result is res in the API's terms.
 func result(res Applied) api.ConfigResult {
 	out := api.ConfigResult{Valid: res.Problems.Errors() == 0, Errors: problems(res.Problems), Diff: res.Text,
-		Summary: res.Summary, RestartNeeded: res.Restart, SHA256: res.SHA256, Applied: res.Applied}
+		Summary: res.Summary, RestartNeeded: res.Restart, SHA256: res.SHA256, Applied: res.Applied,
+		NotPersisted: res.NotPersisted}
 	return out
 }
 

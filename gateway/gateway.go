@@ -299,7 +299,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.mu.Unlock()
 		r.Close()
 	}()
-	g.events.Record(ctx, configAppliedEvent(g.run, g.opts.Actor, g.node, ""))
+	g.events.Record(ctx, configAppliedEvent(g.run, g.opts.Actor, g.node, nil))
 	for _, ev := range g.opts.Startup {
 		g.events.Record(ctx, ev)
 	}
