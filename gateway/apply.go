@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -98,17 +100,57 @@ func (g *Gateway) parse(data []byte) (*config.Config, Applied) {
 	return cfg, res
 }
 
-// compare fills res with what changes from running to cfg.
+// compare fills res with what changes from running to cfg. The very
+// text that runs is no change at all, whatever its decoding (the demo's
+// text is its configuration marshalled, which does not decode back to
+// the same values). Restart lists the keys that differ from the
+// configuration the process booted with — what really runs for them —
+// so a change reverted is no longer waiting.
 func (g *Gateway) compare(res *Applied, running runningConfig, cfg *config.Config, data []byte) {
-	res.Diff = config.Compare(running.cfg, cfg)
-	sparkplugRewire(&res.Diff, running.cfg, cfg)
-	res.Summary = summary(res.Diff)
-	res.Restart = restartKeys(res.Diff, running.cfg, cfg)
+	if !bytes.Equal(data, running.text) {
+		res.Diff = config.Compare(running.cfg, cfg)
+		sparkplugRewire(&res.Diff, running.cfg, cfg)
+	}
+	res.Restart = bootRestart(running.boot, cfg)
+	res.Summary = summary(res.Diff, res.Restart, running.cfg, cfg)
 	res.Text = UnifiedDiff("running", "new", running.text, data)
 }
 
-// summary is d.String() ("no changes" when empty).
-func summary(d config.Diff) string { return d.String() }
+// bootRestart lists the restart-only keys of cfg that differ from boot,
+// the configuration the process started with.
+func bootRestart(boot, cfg *config.Config) []string {
+	return restartKeys(config.Compare(boot, cfg), boot, cfg)
+}
+
+// summary is d.String() ("no changes" when empty), with restart as the
+// keys waiting for a restart; a live key whose only change is a restart
+// key inside it (alarms.state_file) is not also called live.
+func summary(d config.Diff, restart []string, old, cfg *config.Config) string {
+	live := slices.DeleteFunc(slices.Clone(d.Live), func(k string) bool { return onlyRestartChanged(k, old, cfg) })
+	if len(live) < len(d.Live) && d.Processors {
+		// The chain is rebuilt for the live keys left, or processors.
+		d.Processors = !reflect.DeepEqual(old.Processors, cfg.Processors) ||
+			slices.ContainsFunc(live, func(k string) bool { return k == "rules" || k == "rule_actions" || k == "alarms" })
+	}
+	d.Live, d.Restart = live, restart
+	return d.String()
+}
+
+// onlyRestartChanged reports whether the live key k changed from old to
+// cfg only in its restart-only part.
+func onlyRestartChanged(k string, old, cfg *config.Config) bool {
+	switch k {
+	case "alarms":
+		a := old.Alarms
+		a.StateFile = cfg.Alarms.StateFile
+		return reflect.DeepEqual(a, cfg.Alarms)
+	case "security_events":
+		e := old.SecurityEvents
+		e.Syslog = cfg.SecurityEvents.Syslog
+		return reflect.DeepEqual(e, cfg.SecurityEvents)
+	}
+	return false
+}
 
 // ApplyYAML validates data and applies it. Invalid: ErrInvalid with every
 // problem in the result, recorded as a refused config.applied; the
@@ -217,12 +259,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 		changeErr = errors.Join(changeErr, err)
 	}
 	next := newRunningConfig(cfg, running.path, data, time.Now())
-	next.restart = running.restart
-	for _, k := range res.Restart {
-		if !slices.Contains(next.restart, k) {
-			next.restart = append(next.restart, k)
-		}
-	}
+	next.boot = running.boot
 	g.mu.Lock()
 	g.run = next
 	g.mu.Unlock()

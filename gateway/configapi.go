@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"slices"
 
 	"github.com/weir-edge/weir/api"
 	"github.com/weir-edge/weir/config"
@@ -18,7 +17,7 @@ func (m configManager) Running() api.RunningConfig {
 	rc := m.g.run
 	m.g.mu.Unlock()
 	return api.RunningConfig{YAML: string(rc.text), SHA256: rc.sha256, Path: rc.path, AppliedAt: rc.appliedAt,
-		RestartNeeded: slices.Clone(rc.restart)}
+		RestartNeeded: rc.restart()}
 }
 
 func (m configManager) Check(_ context.Context, data []byte) api.ConfigResult {

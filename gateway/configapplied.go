@@ -24,15 +24,25 @@ type runningConfig struct {
 	text      []byte
 	sha256    string
 	appliedAt time.Time
-	// restart lists keys changed by a reload that wait for a restart.
-	restart []string
+	// boot is the configuration the process started with: what runs
+	// for the keys only a restart applies.
+	boot *config.Config
+}
+
+// restart lists the keys of rc that wait for a restart: those that
+// differ from the configuration the process booted with.
+func (rc runningConfig) restart() []string {
+	if rc.boot == nil {
+		return nil
+	}
+	return bootRestart(rc.boot, rc.cfg)
 }
 
 // builtIn names a configuration that came from no file.
 const builtIn = "(built in: demo)"
 
 func newRunningConfig(cfg *config.Config, path string, data []byte, now time.Time) runningConfig {
-	rc := runningConfig{cfg: cfg, appliedAt: now}
+	rc := runningConfig{cfg: cfg, boot: cfg, appliedAt: now}
 	if path != "" {
 		// The record names the file wherever weir was started from.
 		if abs, err := filepath.Abs(path); err == nil {
@@ -46,6 +56,23 @@ func newRunningConfig(cfg *config.Config, path string, data []byte, now time.Tim
 	rc.text = data
 	rc.sha256 = sha256Hex(data)
 	return rc
+}
+
+// asText is what an apply of text — the configuration cfg marshalled,
+// as GET /api/v1/config shows it — decodes to: the running configuration
+// applies are compared against, so that posting the text back, or with
+// one block edited, changes nothing else (cfg itself does not survive
+// the round trip value for value). cfg when the text does not decode.
+func (g *Gateway) asText(cfg *config.Config, text []byte) *config.Config {
+	c, ps := config.Inspect("weir.yaml", text, config.Options{})
+	if c == nil {
+		g.log.Debug("the built-in configuration does not decode from its text; applies compare with it as built", "err", ps)
+		return cfg
+	}
+	if g.opts.Adjust != nil {
+		g.opts.Adjust(c)
+	}
+	return c
 }
 
 func sha256Hex(data []byte) string {
