@@ -194,6 +194,16 @@ func (g *Gateway) Reload(ctx context.Context, actor string) (Applied, error) {
 	return g.ApplyYAML(ctx, data, ApplyInfo{Actor: actor})
 }
 
+// Reapply applies the running text again: what a gateway from no file
+// (the demo) does on SIGHUP — no changes, but logged and audited like
+// any apply, so a reload signal neither kills it nor goes unseen.
+func (g *Gateway) Reapply(ctx context.Context, actor string) (Applied, error) {
+	g.mu.Lock()
+	data := g.run.text
+	g.mu.Unlock()
+	return g.ApplyYAML(ctx, data, ApplyInfo{Actor: actor})
+}
+
 // Apply changes the running gateway to cfg as a diff: unchanged sources
 // and sinks keep running untouched (connections, sessions, buffers); added
 // and changed ones are built, changed and removed ones stopped (a removed
