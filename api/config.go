@@ -21,9 +21,12 @@ type ConfigManager interface {
 	// with the running one, without applying anything.
 	Check(ctx context.Context, data []byte) ConfigResult
 	// Apply validates data and applies it live (hot reload) as actor; a
-	// gateway run from a file rewrites the file. ErrConfigInvalid (with
+	// gateway run from a file rewrites the file when persist is true
+	// (ErrNotPersistable, nothing applied, when it cannot be written);
+	// with persist false the file stays and the change runs until the
+	// next restart (NotPersisted in the result). ErrConfigInvalid (with
 	// the problems in the result) when data is not valid.
-	Apply(ctx context.Context, data []byte, actor string) (ConfigResult, error)
+	Apply(ctx context.Context, data []byte, actor string, persist bool) (ConfigResult, error)
 	// Reload re-reads the gateway's configuration file and applies it.
 	// ErrNoConfigFile when the gateway runs from no file.
 	Reload(ctx context.Context, actor string) (ConfigResult, error)
@@ -33,6 +36,9 @@ type ConfigManager interface {
 var (
 	ErrConfigInvalid = errors.New("configuration invalid")
 	ErrNoConfigFile  = errors.New("the gateway runs from no configuration file")
+	// ErrNotPersistable: the configuration file cannot be written (a
+	// read-only /etc under systemd); the error's text says the ways out.
+	ErrNotPersistable = errors.New("the configuration file cannot be written")
 )
 
 // RunningConfig is GET /api/v1/config.
@@ -68,6 +74,9 @@ type ConfigResult struct {
 	SHA256        string   `json:"sha256"`
 	// Applied is true once the change runs (apply, reload).
 	Applied bool `json:"applied"`
+	// NotPersisted: applied with persist=false; the file keeps the old
+	// configuration, so a restart runs that again.
+	NotPersisted bool `json:"not_persisted,omitempty"`
 }
 
 // Config serves the configuration endpoints; mount it with Options.Extra
@@ -75,7 +84,8 @@ type ConfigResult struct {
 //
 //	GET  /api/v1/config           the running configuration (RunningConfig)
 //	POST /api/v1/config/validate  body YAML → ConfigResult (nothing applied)
-//	POST /api/v1/config/apply     body YAML → validate and apply; 422 with every problem when invalid
+//	POST /api/v1/config/apply     body YAML → validate and apply; 422 with every problem when invalid;
+//	                              409 when the file cannot be written (?persist=false: do not write it)
 //	POST /api/v1/config/reload    re-read the gateway's file and apply it; 409 without a file
 //
 // Bodies are YAML (Content-Type application/yaml), at most MaxConfigBody.
@@ -140,7 +150,16 @@ func (c *Config) apply(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := c.Manager.Apply(r.Context(), body, caller(r))
+	persist := true
+	switch r.URL.Query().Get("persist") {
+	case "", "true":
+	case "false":
+		persist = false
+	default:
+		writeError(w, http.StatusBadRequest, "persist must be true or false", nil)
+		return
+	}
+	res, err := c.Manager.Apply(r.Context(), body, caller(r), persist)
 	c.answer(w, res, err)
 }
 
@@ -150,7 +169,8 @@ func (c *Config) reload(w http.ResponseWriter, r *http.Request) {
 }
 
 // answer sends the result: 200 applied, 422 invalid (with the problems),
-// 409 without a file to reload, 500 when applying failed.
+// 409 without a file to reload or when the file cannot be written (the
+// error says why and the ways out), 500 when applying failed.
 func (c *Config) answer(w http.ResponseWriter, res ConfigResult, err error) {
 	res = normal(res)
 	switch {
@@ -158,7 +178,7 @@ func (c *Config) answer(w http.ResponseWriter, res ConfigResult, err error) {
 		writeJSON(w, http.StatusOK, res)
 	case errors.Is(err, ErrConfigInvalid):
 		writeJSON(w, http.StatusUnprocessableEntity, res)
-	case errors.Is(err, ErrNoConfigFile):
+	case errors.Is(err, ErrNoConfigFile), errors.Is(err, ErrNotPersistable):
 		writeError(w, http.StatusConflict, err.Error(), nil)
 	default:
 		c.Log.Error("config apply failed", "err", err)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,9 +14,10 @@ import (
 // fakeConfig is a ConfigManager: "bad" in a text makes it invalid, and
 // Reload without a file answers ErrNoConfigFile.
 type fakeConfig struct {
-	running RunningConfig
-	noFile  bool
-	applied []string // actor: text
+	running  RunningConfig
+	noFile   bool
+	readOnly bool     // the file cannot be written
+	applied  []string // actor: text
 }
 
 func (f *fakeConfig) Running() RunningConfig { return f.running }
@@ -27,13 +29,17 @@ func (f *fakeConfig) Check(_ context.Context, data []byte) ConfigResult {
 	return ConfigResult{Valid: true, Diff: "--- running\n+++ new\n@@ -1,1 +1,1 @@\n-a\n+b\n", Summary: "sources: +plc2", SHA256: "a"}
 }
 
-func (f *fakeConfig) Apply(ctx context.Context, data []byte, actor string) (ConfigResult, error) {
+func (f *fakeConfig) Apply(ctx context.Context, data []byte, actor string, persist bool) (ConfigResult, error) {
+	if f.readOnly && persist {
+		return ConfigResult{}, fmt.Errorf("%w: /etc/weir is read-only", ErrNotPersistable)
+	}
 	res := f.Check(ctx, data)
 	if !res.Valid {
 		return res, ErrConfigInvalid
 	}
 	f.applied = append(f.applied, actor+": "+string(data))
 	res.Applied = true
+	res.NotPersisted = !persist
 	return res, nil
 }
 
@@ -41,7 +47,7 @@ func (f *fakeConfig) Reload(ctx context.Context, actor string) (ConfigResult, er
 	if f.noFile {
 		return ConfigResult{}, ErrNoConfigFile
 	}
-	return f.Apply(ctx, []byte("reloaded"), actor)
+	return f.Apply(ctx, []byte("reloaded"), actor, true)
 }
 
 // The configuration endpoints answer the shapes api/README.md documents:
@@ -115,5 +121,19 @@ func TestConfigEndpoints(t *testing.T) {
 	fc.noFile = true
 	if rec, _ := do("POST", "/api/v1/config/reload", "", ""); rec.Code != http.StatusConflict {
 		t.Fatalf("reload without a file: %d", rec.Code)
+	}
+	// A file that cannot be written: 409 in words; ?persist=false runs it
+	// and says it is not persisted.
+	fc.readOnly = true
+	if rec, v := do("POST", "/api/v1/config/apply", "application/yaml", "b"); rec.Code != http.StatusConflict ||
+		!strings.Contains(v["error"].(string), "read-only") {
+		t.Fatalf("apply to a read-only file: %d %v", rec.Code, v)
+	}
+	if rec, v := do("POST", "/api/v1/config/apply?persist=false", "application/yaml", "b"); rec.Code != http.StatusOK ||
+		v["applied"] != true || v["not_persisted"] != true {
+		t.Fatalf("apply ?persist=false: %d %v", rec.Code, v)
+	}
+	if rec, _ := do("POST", "/api/v1/config/apply?persist=maybe", "application/yaml", "b"); rec.Code != http.StatusBadRequest {
+		t.Fatalf("apply ?persist=maybe: %d", rec.Code)
 	}
 }

@@ -80,12 +80,21 @@ type Entry struct {
 // with rotation pushes history away.
 const MaxText = 1 << 10
 
+// MaxConfigDetail bounds the Detail of a config.applied entry instead:
+// the gateway puts the hash, every line of the component-level diff (at
+// most 4 KiB of them) and the restart keys there, so the trail says what
+// each apply changed. Still bounded; only the gateway records the kind.
+const MaxConfigDetail = 6 << 10
+
 // capText cuts s to at most MaxText bytes plus the marker.
-func capText(s string) string {
-	if len(s) <= MaxText {
+func capText(s string) string { return capTextAt(s, MaxText) }
+
+// capTextAt cuts s to at most max bytes plus the marker.
+func capTextAt(s string, max int) string {
+	if len(s) <= max {
 		return s
 	}
-	cut := MaxText
+	cut := max
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
@@ -95,8 +104,13 @@ func capText(s string) string {
 // capTexts applies capText to every free-text member.
 func (e *Entry) capTexts() {
 	for _, p := range []*string{&e.Caller, &e.Path, &e.Reason, &e.Note, &e.Kind, &e.Role, &e.Remote,
-		&e.Component, &e.Outcome, &e.Detail} {
+		&e.Component, &e.Outcome} {
 		*p = capText(*p)
+	}
+	if e.Kind == "config.applied" {
+		e.Detail = capTextAt(e.Detail, MaxConfigDetail)
+	} else {
+		e.Detail = capText(e.Detail)
 	}
 }
 

@@ -267,6 +267,7 @@ func (c *Config) Validate() error {
 		errs.AddPrefixed(at+".buffer", s.Buffer.validate())
 		validateKind(&errs, sinkRows, &s, at, "protocol")
 	}
+	c.validateMQTTClients(&errs)
 	return errs.Err()
 }
 

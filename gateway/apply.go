@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +27,8 @@ var (
 	ErrNoFile = api.ErrNoConfigFile
 	// ErrNotRunning: Apply before Run started the engine, or after it ended.
 	ErrNotRunning = errors.New("gateway: not running")
+	// ErrNotPersistable: WriteFile asked, and the file cannot be written.
+	ErrNotPersistable = api.ErrNotPersistable
 )
 
 // ApplyInfo says who asks for an apply and with what text.
@@ -36,8 +40,13 @@ type ApplyInfo struct {
 	Data []byte
 	// WriteFile rewrites the gateway's configuration file with Data
 	// (atomically, the old one kept as <file>.prev) before applying, so a
-	// restart runs what the API applied. Ignored without a file.
+	// restart runs what the API applied. Ignored without a file. Checked
+	// before anything is applied: ErrNotPersistable when it cannot be.
 	WriteFile bool
+	// Transient: the caller chose not to write the file (persist=false);
+	// the change runs until the next restart, and the result and the
+	// audit say "not persisted". Ignored without a file.
+	Transient bool
 }
 
 // Applied is the outcome of Apply, ApplyYAML, Reload and Check.
@@ -55,6 +64,8 @@ type Applied struct {
 	Restart []string
 	// Applied is true when the change runs.
 	Applied bool
+	// NotPersisted: applied, and the file still holds the old text.
+	NotPersisted bool
 }
 
 // Check validates data as a whole configuration file and compares it with
@@ -89,17 +100,57 @@ func (g *Gateway) parse(data []byte) (*config.Config, Applied) {
 	return cfg, res
 }
 
-// compare fills res with what changes from running to cfg.
+// compare fills res with what changes from running to cfg. The very
+// text that runs is no change at all, whatever its decoding (the demo's
+// text is its configuration marshalled, which does not decode back to
+// the same values). Restart lists the keys that differ from the
+// configuration the process booted with — what really runs for them —
+// so a change reverted is no longer waiting.
 func (g *Gateway) compare(res *Applied, running runningConfig, cfg *config.Config, data []byte) {
-	res.Diff = config.Compare(running.cfg, cfg)
-	sparkplugRewire(&res.Diff, running.cfg, cfg)
-	res.Summary = summary(res.Diff)
-	res.Restart = restartKeys(res.Diff, running.cfg, cfg)
+	if !bytes.Equal(data, running.text) {
+		res.Diff = config.Compare(running.cfg, cfg)
+		sparkplugRewire(&res.Diff, running.cfg, cfg)
+	}
+	res.Restart = bootRestart(running.boot, cfg)
+	res.Summary = summary(res.Diff, res.Restart, running.cfg, cfg)
 	res.Text = UnifiedDiff("running", "new", running.text, data)
 }
 
-// summary is d.String() ("no changes" when empty).
-func summary(d config.Diff) string { return d.String() }
+// bootRestart lists the restart-only keys of cfg that differ from boot,
+// the configuration the process started with.
+func bootRestart(boot, cfg *config.Config) []string {
+	return restartKeys(config.Compare(boot, cfg), boot, cfg)
+}
+
+// summary is d.String() ("no changes" when empty), with restart as the
+// keys waiting for a restart; a live key whose only change is a restart
+// key inside it (alarms.state_file) is not also called live.
+func summary(d config.Diff, restart []string, old, cfg *config.Config) string {
+	live := slices.DeleteFunc(slices.Clone(d.Live), func(k string) bool { return onlyRestartChanged(k, old, cfg) })
+	if len(live) < len(d.Live) && d.Processors {
+		// The chain is rebuilt for the live keys left, or processors.
+		d.Processors = !reflect.DeepEqual(old.Processors, cfg.Processors) ||
+			slices.ContainsFunc(live, func(k string) bool { return k == "rules" || k == "rule_actions" || k == "alarms" })
+	}
+	d.Live, d.Restart = live, restart
+	return d.String()
+}
+
+// onlyRestartChanged reports whether the live key k changed from old to
+// cfg only in its restart-only part.
+func onlyRestartChanged(k string, old, cfg *config.Config) bool {
+	switch k {
+	case "alarms":
+		a := old.Alarms
+		a.StateFile = cfg.Alarms.StateFile
+		return reflect.DeepEqual(a, cfg.Alarms)
+	case "security_events":
+		e := old.SecurityEvents
+		e.Syslog = cfg.SecurityEvents.Syslog
+		return reflect.DeepEqual(e, cfg.SecurityEvents)
+	}
+	return false
+}
 
 // ApplyYAML validates data and applies it. Invalid: ErrInvalid with every
 // problem in the result, recorded as a refused config.applied; the
@@ -143,6 +194,16 @@ func (g *Gateway) Reload(ctx context.Context, actor string) (Applied, error) {
 	return g.ApplyYAML(ctx, data, ApplyInfo{Actor: actor})
 }
 
+// Reapply applies the running text again: what a gateway from no file
+// (the demo) does on SIGHUP — no changes, but logged and audited like
+// any apply, so a reload signal neither kills it nor goes unseen.
+func (g *Gateway) Reapply(ctx context.Context, actor string) (Applied, error) {
+	g.mu.Lock()
+	data := g.run.text
+	g.mu.Unlock()
+	return g.ApplyYAML(ctx, data, ApplyInfo{Actor: actor})
+}
+
 // Apply changes the running gateway to cfg as a diff: unchanged sources
 // and sinks keep running untouched (connections, sessions, buffers); added
 // and changed ones are built, changed and removed ones stopped (a removed
@@ -178,9 +239,14 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 	}
 	g.compare(&res, running, cfg, data)
 	if info.WriteFile && running.path != "" {
+		// Before anything changes: a file that cannot be written is the
+		// user's to solve, not a half-done apply.
+		if err := checkWritable(running.path); err != nil {
+			return refuse(notPersistable(running.path, err))
+		}
 		restore, err := replaceFile(running.path, data)
 		if err != nil {
-			return refuse(fmt.Errorf("write %s: %w", running.path, err))
+			return refuse(notPersistable(running.path, err))
 		}
 		defer func() {
 			if !res.Applied {
@@ -198,20 +264,16 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config, info ApplyInfo)
 		return refuse(changeErr)
 	}
 	res.Applied = true
+	res.NotPersisted = info.Transient && !info.WriteFile && running.path != ""
 	if err := g.commitLive(ctx, running.cfg, cfg, res.Diff, plan); err != nil {
 		changeErr = errors.Join(changeErr, err)
 	}
 	next := newRunningConfig(cfg, running.path, data, time.Now())
-	next.restart = running.restart
-	for _, k := range res.Restart {
-		if !slices.Contains(next.restart, k) {
-			next.restart = append(next.restart, k)
-		}
-	}
+	next.boot = running.boot
 	g.mu.Lock()
 	g.run = next
 	g.mu.Unlock()
-	g.events.Record(ctx, configAppliedEvent(next, info.Actor, g.node, res.Summary))
+	g.events.Record(ctx, configAppliedEvent(next, info.Actor, g.node, &res))
 	g.log.Info("configuration applied", "actor", info.Actor, "sha256", res.SHA256, "changes", res.Summary)
 	if len(res.Restart) > 0 {
 		g.log.Warn("configuration keys changed that take effect only at a restart", "keys", strings.Join(res.Restart, ","))

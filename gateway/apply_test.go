@@ -61,7 +61,7 @@ func TestApplyRefusesInvalidConfig(t *testing.T) {
 	before := (configManager{g}).Running()
 	bad := strings.Replace(text, "client_id: apply-out}", "client_id: apply-out, qos: 7}", 1) +
 		"  - name: out\n    buffer: {type: memory}\n    mqtt: {url: \"tcp://127.0.0.1:1\", client_id: twice}\nbogus_key: 1\n"
-	res, err := (configManager{g}).Apply(context.Background(), []byte(bad), "api:eve")
+	res, err := (configManager{g}).Apply(context.Background(), []byte(bad), "api:eve", true)
 	if !errors.Is(err, ErrInvalid) || res.Valid || res.Applied {
 		t.Fatalf("apply = %+v, %v; want refused", res, err)
 	}
@@ -109,7 +109,7 @@ func TestApplyRemovesSinkKeepingBuffer(t *testing.T) {
 		return st.Buffer != nil && st.Buffer.Depth > 0
 	})
 	smaller := offlineConfig(t, dir, plc, "out")
-	res, err := (configManager{g}).Apply(context.Background(), []byte(smaller), "api:eve")
+	res, err := (configManager{g}).Apply(context.Background(), []byte(smaller), "api:eve", true)
 	if err != nil || !res.Applied || res.Summary != "sinks: -spare" {
 		t.Fatalf("apply = %+v, %v", res, err)
 	}
@@ -195,7 +195,7 @@ func TestApplyWithoutFile(t *testing.T) {
 	errs := make(chan error, len(texts))
 	for _, txt := range texts {
 		go func() {
-			_, err := (configManager{g}).Apply(context.Background(), []byte(txt), "api:eve")
+			_, err := (configManager{g}).Apply(context.Background(), []byte(txt), "api:eve", true)
 			errs <- err
 		}()
 	}

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"slices"
 
 	"github.com/weir-edge/weir/api"
 	"github.com/weir-edge/weir/config"
@@ -18,7 +17,7 @@ func (m configManager) Running() api.RunningConfig {
 	rc := m.g.run
 	m.g.mu.Unlock()
 	return api.RunningConfig{YAML: string(rc.text), SHA256: rc.sha256, Path: rc.path, AppliedAt: rc.appliedAt,
-		RestartNeeded: slices.Clone(rc.restart)}
+		RestartNeeded: rc.restart()}
 }
 
 func (m configManager) Check(_ context.Context, data []byte) api.ConfigResult {
@@ -26,8 +25,8 @@ func (m configManager) Check(_ context.Context, data []byte) api.ConfigResult {
 	return result(res)
 }
 
-func (m configManager) Apply(ctx context.Context, data []byte, actor string) (api.ConfigResult, error) {
-	res, err := m.g.ApplyYAML(ctx, data, ApplyInfo{Actor: actor, WriteFile: true})
+func (m configManager) Apply(ctx context.Context, data []byte, actor string, persist bool) (api.ConfigResult, error) {
+	res, err := m.g.ApplyYAML(ctx, data, ApplyInfo{Actor: actor, WriteFile: persist, Transient: !persist})
 	return result(res), err
 }
 
@@ -39,7 +38,8 @@ func (m configManager) Reload(ctx context.Context, actor string) (api.ConfigResu
 // result is res in the API's terms.
 func result(res Applied) api.ConfigResult {
 	out := api.ConfigResult{Valid: res.Problems.Errors() == 0, Errors: problems(res.Problems), Diff: res.Text,
-		Summary: res.Summary, RestartNeeded: res.Restart, SHA256: res.SHA256, Applied: res.Applied}
+		Summary: res.Summary, RestartNeeded: res.Restart, SHA256: res.SHA256, Applied: res.Applied,
+		NotPersisted: res.NotPersisted}
 	return out
 }
 

@@ -3,7 +3,9 @@ package gateway
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -22,15 +24,25 @@ type runningConfig struct {
 	text      []byte
 	sha256    string
 	appliedAt time.Time
-	// restart lists keys changed by a reload that wait for a restart.
-	restart []string
+	// boot is the configuration the process started with: what runs
+	// for the keys only a restart applies.
+	boot *config.Config
+}
+
+// restart lists the keys of rc that wait for a restart: those that
+// differ from the configuration the process booted with.
+func (rc runningConfig) restart() []string {
+	if rc.boot == nil {
+		return nil
+	}
+	return bootRestart(rc.boot, rc.cfg)
 }
 
 // builtIn names a configuration that came from no file.
 const builtIn = "(built in: demo)"
 
 func newRunningConfig(cfg *config.Config, path string, data []byte, now time.Time) runningConfig {
-	rc := runningConfig{cfg: cfg, appliedAt: now}
+	rc := runningConfig{cfg: cfg, boot: cfg, appliedAt: now}
 	if path != "" {
 		// The record names the file wherever weir was started from.
 		if abs, err := filepath.Abs(path); err == nil {
@@ -46,6 +58,23 @@ func newRunningConfig(cfg *config.Config, path string, data []byte, now time.Tim
 	return rc
 }
 
+// asText is what an apply of text — the configuration cfg marshalled,
+// as GET /api/v1/config shows it — decodes to: the running configuration
+// applies are compared against, so that posting the text back, or with
+// one block edited, changes nothing else (cfg itself does not survive
+// the round trip value for value). cfg when the text does not decode.
+func (g *Gateway) asText(cfg *config.Config, text []byte) *config.Config {
+	c, ps := config.Inspect("weir.yaml", text, config.Options{})
+	if c == nil {
+		g.log.Debug("the built-in configuration does not decode from its text; applies compare with it as built", "err", ps)
+		return cfg
+	}
+	if g.opts.Adjust != nil {
+		g.opts.Adjust(c)
+	}
+	return c
+}
+
 func sha256Hex(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
@@ -59,17 +88,50 @@ func (rc runningConfig) object() string {
 	return rc.path
 }
 
-// configAppliedEvent is the config.applied record of a start or a
-// reload: the file and the hash of exactly the bytes applied, so the
-// audit trail says which configuration ran from when; a reload adds the
-// summary of what changed.
-func configAppliedEvent(rc runningConfig, actor, node, diff string) security.Event {
+// configAppliedEvent is the config.applied record of a start or an
+// apply: the file and the hash of exactly the bytes applied, so the audit
+// trail says which configuration ran from when; an apply adds what
+// changed — every line of the component-level diff (bounded by
+// maxAuditDiffLines and maxAuditDiffBytes, then "… N more"), the keys that wait
+// for a restart, and "not persisted" when the file was left as it was.
+// The audit trail keeps up to audit.MaxConfigDetail of it.
+func configAppliedEvent(rc runningConfig, actor, node string, res *Applied) security.Event {
 	detail := "sha256 " + rc.sha256 + ", node " + node
-	if diff != "" {
-		detail += ", changes: " + diff
+	if res != nil {
+		detail += ", changes: " + res.Summary
+		if lines := boundLines(res.Diff.Lines(), maxAuditDiffLines, maxAuditDiffBytes); len(lines) > 0 {
+			detail += "; diff: " + strings.Join(lines, "; ")
+		}
+		if len(res.Restart) > 0 {
+			detail += "; restart needed for: " + strings.Join(res.Restart, ", ")
+		}
+		if res.NotPersisted {
+			detail += "; not persisted: " + rc.path + " keeps the previous configuration; a restart runs that again"
+		}
 	}
 	return security.Event{Time: time.Now(), Kind: security.ConfigApplied, Severity: security.SeverityNotice,
 		Actor: actor, Component: "gateway", Object: rc.object(), Outcome: "ok", Detail: detail}
+}
+
+// The diff lines config.applied carries, at most.
+const (
+	maxAuditDiffLines = 64
+	maxAuditDiffBytes = 4 << 10
+)
+
+// boundLines keeps lines up to n of them and b bytes, and says how many
+// more there were.
+func boundLines(lines []string, n, b int) []string {
+	var out []string
+	size := 0
+	for i, l := range lines {
+		if i == n || size+len(l)+1 > b {
+			return append(out, fmt.Sprintf("… %d more", len(lines)-i))
+		}
+		out = append(out, l)
+		size += len(l) + 1
+	}
+	return out
 }
 
 // configRefusedEvent records a configuration that was not applied: the

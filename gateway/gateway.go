@@ -219,6 +219,11 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		}
 	}
 	g.run = newRunningConfig(cfg, opts.ConfigPath, opts.ConfigData, time.Now())
+	if opts.ConfigData == nil {
+		// The demo: applies compare with what its shown text decodes to.
+		g.run.cfg = g.asText(cfg, g.run.text)
+		g.run.boot = g.run.cfg
+	}
 	// Parsing and building a large configuration (10,000 tags) leaves tens
 	// of MB of garbage behind; hand it back to the OS before running for
 	// months.
@@ -299,7 +304,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.mu.Unlock()
 		r.Close()
 	}()
-	g.events.Record(ctx, configAppliedEvent(g.run, g.opts.Actor, g.node, ""))
+	g.events.Record(ctx, configAppliedEvent(g.run, g.opts.Actor, g.node, nil))
 	for _, ev := range g.opts.Startup {
 		g.events.Record(ctx, ev)
 	}

@@ -139,6 +139,7 @@ func TestUnitDirectives(t *testing.T) {
 	d := directives(t, unitPath)
 	for _, tt := range []struct{ key, want string }{
 		{"User", "weir"},
+		{"ExecReload", "/bin/kill -HUP $MAINPID"},
 		{"NoNewPrivileges", "yes"},
 		{"ProtectSystem", "strict"},
 		{"ProtectHome", "yes"},

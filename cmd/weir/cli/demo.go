@@ -56,7 +56,9 @@ func runDemo(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "# weir run --print-config: the demo's configuration (ports taken at start fall back to free ones).\n%s", text)
+		fmt.Fprintf(stdout, "# weir run --print-config: the demo's configuration TEMPLATE, with the ports it asks for.\n"+
+			"# A demo that finds one taken runs on a free one instead: its startup banner shows the ports in use, and\n"+
+			"# GET /api/v1/config (or the web UI's Config page) the configuration it really runs.\n%s", text)
 		return nil
 	}
 	defer privateUmask()() // data-dir files 0600, directories 0700

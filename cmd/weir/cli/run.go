@@ -124,7 +124,18 @@ func runGateway(ctx context.Context, cfg *config.Config, httpLn net.Listener, lo
 	if err != nil {
 		return err
 	}
+	// SIGHUP (systemctl reload, a habit) must not kill a gateway from no
+	// file: it applies its own configuration again, a logged no-op.
+	stopHUP := reloadOnHangup(ctx, reapplier{g}, log)
+	defer stopHUP()
 	return g.Run(ctx)
+}
+
+// reapplier is a gateway from no file as a SIGHUP drives it.
+type reapplier struct{ g *gateway.Gateway }
+
+func (r reapplier) Reload(ctx context.Context, actor string) (gateway.Applied, error) {
+	return r.g.Reapply(ctx, actor)
 }
 
 // reloader is what a SIGHUP drives (gateway.Gateway).

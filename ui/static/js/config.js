@@ -111,12 +111,18 @@
     post('/api/v1/config/apply', text.value).then(function (r) {
       return r.json().then(function (res) {
         if (r.status === 422) { showProblems(res); state.textContent = 'Refused: not valid; the running configuration stays.'; return; }
+        // 409: the file cannot be written (read-only /etc): the message
+        // names the file, why and the ways out; nothing was applied.
+        if (r.status === 409) { state.textContent = 'Not applied: ' + (res.error || r.status); applyBtn.disabled = false; return; }
         if (!r.ok) { throw new Error(res.error || r.status); }
         var box = document.createDocumentFragment();
         var p = el('p', res.applied ? 'Applied. ' + (res.summary || '') : 'Not applied.', res.applied ? 'result-ok' : 'result-bad');
         p.id = 'cfg-applied';
         p.dataset.applied = res.applied ? '1' : '0';
         box.appendChild(p);
+        if (res.not_persisted) {
+          box.appendChild(el('p', 'Not saved to the file: runs until the next restart.'));
+        }
         if (res.restart_needed && res.restart_needed.length) {
           box.appendChild(el('p', 'Only a restart applies: ' + res.restart_needed.join(', ')));
         }
