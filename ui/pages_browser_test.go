@@ -168,11 +168,15 @@ func TestBrowserTrend(t *testing.T) {
 	}
 	// The live tail: a new sample is appended without a reload.
 	uitest.Eval[bool](b, `window.__stay = true`)
+	first := time.Now().Truncate(time.Millisecond)
 	for i := range 3 {
-		now := time.Now().Add(time.Duration(i) * time.Millisecond).UnixNano()
+		now := first.Add(time.Duration(i) * time.Millisecond).UnixNano()
 		r.s.Values.Process([]model.Sample{{Path: "plant/line1/speed", Value: model.Float(30 + float64(i)), SourceTime: now, EdgeTime: now}})
 	}
-	b.WaitFor(`Number(document.querySelector('#chart').dataset.points) > ` + itoa(n) + ` && window.__stay === true`)
+	// Appended: the newest row is one of these samples (the point count
+	// alone can stay put on a slow machine: the window's start moves on
+	// and trims old rows while the tail grows).
+	b.WaitFor(`Number(document.querySelector('#chart').dataset.last) >= ` + strconv.FormatFloat(float64(first.UnixMilli())/1000, 'f', 3, 64) + ` && window.__stay === true`)
 	// Another range reloads the history.
 	b.Run(chromedp.Click(chromedp.CSS(`button[data-trend-range="24h"]`)))
 	b.WaitFor(`document.querySelector('#chart').dataset.range === '24h' && document.querySelector('#chart').dataset.loaded === '1'`)

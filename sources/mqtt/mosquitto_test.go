@@ -44,7 +44,10 @@ func mosquittoPublisher(t *testing.T, id string) *paho.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(nc)})
+	// paho's own 10 s packet timeout would be a speed limit: a 64 MB
+	// publish on a busy 2-core machine can take longer. The callers'
+	// contexts bound a hang instead.
+	cli := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(nc), PacketTimeout: 2 * time.Minute})
 	if _, err := cli.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30, CleanStart: true}); err != nil {
 		t.Fatalf("publisher connect: %v", err)
 	}

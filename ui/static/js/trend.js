@@ -92,6 +92,9 @@
       }
     });
     this.el.dataset.points = String(n);
+    // The newest row's time (s): a test sees the live tail arrive even when
+    // the window's start moving on trims as many rows as it appends.
+    this.el.dataset.last = this.rows.length ? String(this.rows[this.rows.length - 1][0]) : '';
     return cols;
   };
 
