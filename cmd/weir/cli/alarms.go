@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -61,20 +60,10 @@ func defineAlarms(fs *flag.FlagSet, verb string) body {
 			fmt.Fprintln(stderr, "weir alarms shelve: set one of -for and -until")
 			return errUsage
 		}
-		ctx, err := withClientToken(ctx, *tokenFile, *dataDir)
+		ctx, base, client, err := gatewayTarget(ctx, "weir alarms", *api, *dataDir, *tokenFile, *timeout, stderr) // trusts the gateway's published certificate (apiclient.go)
 		if err != nil {
 			return err
 		}
-		u, err := apiURL(*api, *dataDir)
-		if err != nil {
-			return err
-		}
-		base, err := url.Parse(strings.TrimRight(u, "/"))
-		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-			fmt.Fprintf(stderr, "weir alarms: -api must be an http:// or https:// URL, got %q\n", u)
-			return errUsage
-		}
-		client := apiClient(*dataDir, *timeout) // trusts the gateway's published certificate (apiserve.go)
 		err = alarmsVerb(ctx, client, base.String(), verb, pos, alarmsArgs{state, prio, shelved, comment, reason, until, dur}, stdout)
 		var opErr *net.OpError
 		if errors.As(err, &opErr) && opErr.Op == "dial" {

@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/weir-edge/weir/config"
@@ -43,4 +48,26 @@ func apiTransport(dataDir string) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return tr
+}
+
+// gatewayTarget is how a CLI command reaches a running gateway: the
+// context carrying the token (-token-file, $WEIR_TOKEN, DATA_DIR/auth/
+// cli-token), the API's base URL (-api, or the address the gateway wrote
+// in its data dir) and a client that trusts its published certificate.
+// cmd names the command in the usage message.
+func gatewayTarget(ctx context.Context, cmd, apiFlag, dataDir, tokenFile string, timeout time.Duration, stderr io.Writer) (context.Context, *url.URL, *http.Client, error) {
+	ctx, err := withClientToken(ctx, tokenFile, dataDir)
+	if err != nil {
+		return ctx, nil, nil, err
+	}
+	u, err := apiURL(apiFlag, dataDir)
+	if err != nil {
+		return ctx, nil, nil, err
+	}
+	base, err := url.Parse(strings.TrimRight(u, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		fmt.Fprintf(stderr, "%s: -api must be an http:// or https:// URL, got %q\n", cmd, u)
+		return ctx, nil, nil, errUsage
+	}
+	return ctx, base, apiClient(dataDir, timeout), nil
 }

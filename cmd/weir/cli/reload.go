@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -37,20 +36,10 @@ func defineReload(fs *flag.FlagSet) body {
 			fmt.Fprintln(stderr, "weir reload: no arguments (the gateway re-reads the file it runs from)")
 			return errUsage
 		}
-		ctx, err := withClientToken(ctx, *tokenFile, *dataDir)
+		ctx, base, client, err := gatewayTarget(ctx, "weir reload", *apiFlag, *dataDir, *tokenFile, *timeout, stderr)
 		if err != nil {
 			return err
 		}
-		u, err := apiURL(*apiFlag, *dataDir)
-		if err != nil {
-			return err
-		}
-		base, err := url.Parse(strings.TrimRight(u, "/"))
-		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-			fmt.Fprintf(stderr, "weir reload: -api must be an http:// or https:// URL, got %q\n", u)
-			return errUsage
-		}
-		client := apiClient(*dataDir, *timeout)
 		defer client.CloseIdleConnections()
 		err = reloadCall(ctx, client, base.String(), stdout)
 		var opErr *net.OpError
