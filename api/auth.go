@@ -21,6 +21,17 @@ type Authenticator interface {
 
 var _ Authenticator = (*auth.Authenticator)(nil)
 
+// Rechecker is the optional capability of an Authenticator to say, later
+// and cheaply, whether the credentials of an earlier OK decision still
+// hold (see auth.Authenticator.Recheck). Long-lived responses (the live
+// stream) use it through the request context, so logout and revocation
+// end them.
+type Rechecker interface {
+	Recheck(r *http.Request, id auth.Identity, need security.Role) bool
+}
+
+var _ Rechecker = (*auth.Authenticator)(nil)
+
 // routeRole is one row of the access table.
 type routeRole struct {
 	method string // "" any method
@@ -106,7 +117,12 @@ func RequireAuth(a Authenticator, next http.Handler) http.Handler {
 		d := a.Check(r, need)
 		switch d.Outcome {
 		case auth.OK:
-			next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), d.Identity.User, d.Identity.Role)))
+			ctx := WithIdentity(r.Context(), d.Identity.User, d.Identity.Role)
+			if rc, ok := a.(Rechecker); ok {
+				id := d.Identity
+				ctx = withRecheck(ctx, func() bool { return rc.Recheck(r, id, need) })
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
 		case auth.Forbidden:
 			writeError(w, http.StatusForbidden, "your role does not allow this", nil)
 		case auth.Throttled:

@@ -89,7 +89,10 @@ type Values struct {
 	// StreamMaxAge ends a stream after this long (the client reconnects
 	// and is authenticated again); default DefaultStreamMaxAge.
 	StreamMaxAge time.Duration
-	Log          *slog.Logger
+	// StreamRecheck is how often an open stream checks its caller's
+	// credentials; default DefaultStreamRecheck.
+	StreamRecheck time.Duration
+	Log           *slog.Logger
 }
 
 // Mount registers the endpoints on mux.

@@ -252,3 +252,37 @@ func (a *Authenticator) fromSession(r *http.Request, now time.Time) (id Identity
 	id.Method = "session"
 	return id, true, nil
 }
+
+// Recheck reports whether the credentials that authenticated r as id (an
+// OK Decision of Check) still grant need. A long-lived response (the
+// live stream) calls it every few seconds, so that logout and token
+// revocation end it: it is cheap — a session-table lookup or the token
+// file's stamp, never a password hash — and records no event. A session
+// opened with a token ends with the token, as in Check. Credentials that
+// cannot change while the Authenticator lives (a certificate, a
+// password of the configuration, a JWT until the stream's max age) stay
+// good.
+func (a *Authenticator) Recheck(r *http.Request, id Identity, need security.Role) bool {
+	if !id.Role.Includes(need) {
+		return false
+	}
+	switch id.Method {
+	case "session":
+		c, has := sessionCookie(r)
+		if !has {
+			return false
+		}
+		s, live, _ := a.sessions.lookup(c, a.now(), true)
+		if !live {
+			return false
+		}
+		if s.id.Method == "token" && !a.tokens.Active(s.id.credential) {
+			a.sessions.remove(c)
+			return false
+		}
+		return s.id.Role.Includes(need)
+	case "token":
+		return a.tokens.Active(id.credential)
+	}
+	return true
+}
