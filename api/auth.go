@@ -21,6 +21,11 @@ type Authenticator interface {
 
 var _ Authenticator = (*auth.Authenticator)(nil)
 
+// CSRFMessage answers (403) a request authenticated by a session cookie
+// without the session's CSRF token: a page open across a restart or a
+// new login holds an old token, and a reload fetches the current one.
+const CSRFMessage = "missing or wrong CSRF token (X-CSRF-Token); reload the page"
+
 // Rechecker is the optional capability of an Authenticator to say, later
 // and cheaply, whether the credentials of an earlier OK decision still
 // hold (see auth.Authenticator.Recheck). Long-lived responses (the live
@@ -124,6 +129,10 @@ func RequireAuth(a Authenticator, next http.Handler) http.Handler {
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		case auth.Forbidden:
+			if d.CSRF {
+				writeError(w, http.StatusForbidden, CSRFMessage, nil)
+				return
+			}
 			writeError(w, http.StatusForbidden, "your role does not allow this", nil)
 		case auth.Throttled:
 			w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, d.RetryAfter.Round(time.Second))/time.Second)))

@@ -131,7 +131,7 @@ func TestRouteRoles(t *testing.T) {
 		{"GET", "/api/v1/history?tag=plant/speed", "", security.Viewer},
 		{"GET", "/api/v1/stream?tags=plant/%23", "", security.Viewer},
 		{"GET", "/api/v1/tags?prefix=plant", "", security.Viewer},
-		{"POST", "/api/v1/write", `{"path":"plant/speed","value":300}`, security.Operator},
+		{"POST", "/api/v1/write", `{"path":"plant/speed","value":300,"reason":"test"}`, security.Operator},
 		{"GET", "/api/v1/write/policy", "", security.Operator},
 		{"GET", "/api/v1/audit/verify", "", security.Viewer},
 		{"POST", "/api/v1/alarms/hot/ack", `{"comment":"seen"}`, security.Operator},

@@ -3,10 +3,12 @@ package api
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,6 +123,45 @@ func TestStreamEndsWithCredentials(t *testing.T) {
 			}
 			if last.comment != "credentials ended" {
 				t.Fatalf("last event %+v, want the credentials-ended comment", last)
+			}
+		})
+	}
+}
+
+// TestCSRFMessage: a session request without the CSRF token is told so
+// (reload the page), not that its role is too low; a role too low still
+// hears that.
+func TestCSRFMessage(t *testing.T) {
+	a, err := auth.New(auth.Config{RateLimit: "100000/min"}, auth.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := a.Tokens().Create("op", security.Operator, time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, d := a.Login(httptest.NewRequest("POST", "/ui/login", nil), "", "", tok)
+	if d.Outcome != auth.OK {
+		t.Fatal(d.Outcome)
+	}
+	h := RequireAuth(a, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	for _, tc := range []struct{ name, path, want string }{
+		{"no CSRF token", "/api/v1/write", CSRFMessage},
+		{"role too low", "/api/v1/tokens", "your role does not allow this"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", tc.path, strings.NewReader(`{}`))
+			r.AddCookie(c)
+			if tc.name == "role too low" {
+				s, _ := a.Session(r)
+				r.Header.Set(auth.CSRFHeader, s.CSRF)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			var body struct{ Error string }
+			_ = json.Unmarshal(rec.Body.Bytes(), &body)
+			if rec.Code != http.StatusForbidden || body.Error != tc.want {
+				t.Fatalf("%d %q, want 403 %q", rec.Code, body.Error, tc.want)
 			}
 		})
 	}

@@ -174,6 +174,12 @@ func (v *Values) write(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "value: "+err.Error(), nil)
 		return
 	}
+	// Every write to the plant says why, in the audit trail: required
+	// here, not only by the UI's form, so that no client can skip it.
+	if strings.TrimSpace(req.Reason) == "" {
+		writeError(w, http.StatusBadRequest, "reason is required: say why you write (it goes into the audit trail)", nil)
+		return
+	}
 	role, _ := RoleFrom(r.Context())
 	res, err := v.Gate.Write(r.Context(), writegate.Request{
 		Path: req.Path, Value: val, Caller: caller(r), Role: role, Remote: r.RemoteAddr, IssuedAt: v.Now(), Reason: req.Reason,
