@@ -60,6 +60,9 @@ var routeRoles = []routeRole{
 	// role. Unsafe requests by cookie also need the CSRF token (auth).
 	{method: "GET", path: "/", public: true, exact: true},
 	{method: "GET", path: "/ui/login", public: true},
+	// Browsers ask for it on their own, without credentials: public, so
+	// it is no authentication failure in the security events.
+	{method: "GET", path: "/favicon.ico", public: true, exact: true},
 	{method: "POST", path: "/ui/login", public: true},
 	{method: "GET", path: "/ui/static/", public: true},
 	{path: "/ui/", role: security.Viewer},

@@ -144,6 +144,7 @@ func TestRouteRoles(t *testing.T) {
 		{"GET", "/healthz/../api/v1/tokens", "", security.Admin},
 		{"GET", "/", "", ""},
 		{"GET", "/ui/login", "", ""},
+		{"GET", "/favicon.ico", "", ""},
 		{"POST", "/ui/login", "user=a&password=b", ""},
 		{"GET", "/ui/static/v1/css/weir.css", "", ""},
 		{"POST", "/ui/logout", "", security.Viewer},

@@ -123,6 +123,12 @@ func (u *UI) Mount(mux *http.ServeMux) {
 		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 	})
 	mux.HandleFunc("GET /ui/static/", u.serveStatic)
+	// No icon: 204, public (api's routeRoles), cached for a day, so a
+	// browser's own request is neither a 404 nor an auth failure.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET /ui/login", u.loginForm)
 	mux.HandleFunc("POST /ui/login", u.login)
 	mux.HandleFunc("POST /ui/logout", u.logout)
