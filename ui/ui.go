@@ -20,6 +20,7 @@ import (
 	"github.com/weir-edge/weir/auth"
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/writegate"
 )
 
 //go:embed templates/*.html
@@ -62,6 +63,11 @@ type Options struct {
 	Log      *slog.Logger
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// WritePolicy is the write gate's policy lookup (writegate.Gate.Policy):
+	// the tag browser offers "Write…" only on tags a policy lets the
+	// session's user and role write. nil: on every tag (the write page
+	// and the API decide).
+	WritePolicy func(path string) writegate.PolicyView
 	// Pages of helper uipages add their dependencies below this line.
 }
 
