@@ -57,7 +57,10 @@
     window.weir.fresh();
     try { update(JSON.parse(e.data)); } catch (err) { /* a malformed event changes nothing */ }
   });
-  es.addEventListener('error', function () {
+  es.addEventListener('error', function (e) {
+    // An "event: error" the server sent (too many tags) is no lost
+    // connection: the server is up and answered.
+    if (e && e.data) { return; }
     // The values on screen are no longer current: say so. While the
     // EventSource retries by itself (readyState CONNECTING) the banner
     // stays; once it gives up (CLOSED: the server refused the stream, or

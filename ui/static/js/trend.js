@@ -147,7 +147,7 @@
     // the chart; the EventSource reconnects by itself and the next event
     // clears it.
     this.es.addEventListener('open', function () { window.weir.fresh(); });
-    this.es.addEventListener('error', function () { window.weir.lost(); });
+    this.es.addEventListener('error', function (e) { if (!(e && e.data)) { window.weir.lost(); } });
     this.es.addEventListener('sample', function (e) {
       window.weir.fresh();
       var s;
