@@ -268,19 +268,11 @@ func (a *Authenticator) Recheck(r *http.Request, id Identity, need security.Role
 	}
 	switch id.Method {
 	case "session":
-		c, has := sessionCookie(r)
-		if !has {
-			return false
-		}
-		s, live, _ := a.sessions.lookup(c, a.now(), true)
-		if !live {
-			return false
-		}
-		if s.id.Method == "token" && !a.tokens.Active(s.id.credential) {
-			a.sessions.remove(c)
-			return false
-		}
-		return s.id.Role.Includes(need)
+		// As Check does, with its events (an expired session, or one whose
+		// token was revoked, is removed here, so the next request could
+		// not say why). r is the stream's GET: no CSRF token is needed.
+		_, has, err := a.fromSession(r, a.now())
+		return has && err == nil
 	case "token":
 		return a.tokens.Active(id.credential)
 	}
