@@ -21,6 +21,22 @@ type Authenticator interface {
 
 var _ Authenticator = (*auth.Authenticator)(nil)
 
+// CSRFMessage answers (403) a request authenticated by a session cookie
+// without the session's CSRF token: a page open across a restart or a
+// new login holds an old token, and a reload fetches the current one.
+const CSRFMessage = "missing or wrong CSRF token (X-CSRF-Token); reload the page"
+
+// Rechecker is the optional capability of an Authenticator to say, later
+// and cheaply, whether the credentials of an earlier OK decision still
+// hold (see auth.Authenticator.Recheck). Long-lived responses (the live
+// stream) use it through the request context, so logout and revocation
+// end them.
+type Rechecker interface {
+	Recheck(r *http.Request, id auth.Identity, need security.Role) bool
+}
+
+var _ Rechecker = (*auth.Authenticator)(nil)
+
 // routeRole is one row of the access table.
 type routeRole struct {
 	method string // "" any method
@@ -44,6 +60,9 @@ var routeRoles = []routeRole{
 	// role. Unsafe requests by cookie also need the CSRF token (auth).
 	{method: "GET", path: "/", public: true, exact: true},
 	{method: "GET", path: "/ui/login", public: true},
+	// Browsers ask for it on their own, without credentials: public, so
+	// it is no authentication failure in the security events.
+	{method: "GET", path: "/favicon.ico", public: true, exact: true},
 	{method: "POST", path: "/ui/login", public: true},
 	{method: "GET", path: "/ui/static/", public: true},
 	{path: "/ui/", role: security.Viewer},
@@ -106,8 +125,17 @@ func RequireAuth(a Authenticator, next http.Handler) http.Handler {
 		d := a.Check(r, need)
 		switch d.Outcome {
 		case auth.OK:
-			next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), d.Identity.User, d.Identity.Role)))
+			ctx := WithIdentity(r.Context(), d.Identity.User, d.Identity.Role)
+			if rc, ok := a.(Rechecker); ok {
+				id := d.Identity
+				ctx = withRecheck(ctx, func() bool { return rc.Recheck(r, id, need) })
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
 		case auth.Forbidden:
+			if d.CSRF {
+				writeError(w, http.StatusForbidden, CSRFMessage, nil)
+				return
+			}
 			writeError(w, http.StatusForbidden, "your role does not allow this", nil)
 		case auth.Throttled:
 			w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, d.RetryAfter.Round(time.Second))/time.Second)))

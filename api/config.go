@@ -113,6 +113,7 @@ func (c *Config) Mount(mux *http.ServeMux) {
 
 func (c *Config) get(w http.ResponseWriter, _ *http.Request) {
 	rc := c.Manager.Running()
+	rc.YAML = redactHashes(rc.YAML)
 	if rc.RestartNeeded == nil {
 		rc.RestartNeeded = []string{}
 	}
@@ -142,6 +143,11 @@ func (c *Config) validate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	body, err := restoreHashes(body, c.Manager.Running().YAML)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
 	writeJSON(w, http.StatusOK, normal(c.Manager.Check(r.Context(), body)))
 }
 
@@ -157,6 +163,11 @@ func (c *Config) apply(w http.ResponseWriter, r *http.Request) {
 		persist = false
 	default:
 		writeError(w, http.StatusBadRequest, "persist must be true or false", nil)
+		return
+	}
+	body, err := restoreHashes(body, c.Manager.Running().YAML)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
 	res, err := c.Manager.Apply(r.Context(), body, caller(r), persist)
@@ -187,7 +198,9 @@ func (c *Config) answer(w http.ResponseWriter, res ConfigResult, err error) {
 }
 
 // normal makes nil lists empty, so clients see [] rather than null.
+// The diff is redacted too: its context lines may hold a hash.
 func normal(res ConfigResult) ConfigResult {
+	res.Diff = redactHashes(res.Diff)
 	if res.Errors == nil {
 		res.Errors = []ConfigProblem{}
 	}

@@ -201,8 +201,9 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 		{"tags page", "GET", "/api/v1/tags?prefix=plant/l1&limit=1", "", "", nil, 200},
 		{"tags bad limit", "GET", "/api/v1/tags?limit=1001", "", "", nil, 400},
 		{"write ok", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":300,"reason":"test"}`, "application/json", alice, 200},
-		{"write denied", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":300}`, "application/json", map[string]string{"X-Test-User": "bob"}, 403},
-		{"write out of range", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":9000}`, "application/json", alice, 403},
+		{"write denied", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":300,"reason":"test"}`, "application/json", map[string]string{"X-Test-User": "bob"}, 403},
+		{"write out of range", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":9000,"reason":"test"}`, "application/json", alice, 403},
+		{"write without reason", "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":300}`, "application/json", alice, 400},
 		{"write bad body", "POST", "/api/v1/write", `{"path":"plant/l1/speed"}`, "application/json", alice, 400},
 		{"write not json", "POST", "/api/v1/write", `path=x`, "application/x-www-form-urlencoded", alice, 415},
 		{"audit", "GET", "/api/v1/audit?limit=5", "", "", nil, 200},
@@ -216,7 +217,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	}
 	vr.writer.fail = true
 	t.Run("write failed", func(t *testing.T) {
-		check(t, vr.h, "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":300}`, "application/json", alice, 502)
+		check(t, vr.h, "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":300,"reason":"test"}`, "application/json", alice, 502)
 	})
 
 	ar := newAuthRig(t, auth.Config{})

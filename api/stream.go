@@ -35,6 +35,12 @@ const (
 	// at once: credentials are checked when a stream opens, so a revoked
 	// token or an ended session loses its stream within this time.
 	DefaultStreamMaxAge = 10 * time.Minute
+	// DefaultStreamRecheck is how often an open stream checks that its
+	// caller's credentials still hold (session not logged out, token not
+	// revoked, role still sufficient); it ends the stream when they do
+	// not, so a logout or `weir token revoke` reaches open streams within
+	// this time, not only at StreamMaxAge.
+	DefaultStreamRecheck = 5 * time.Second
 	// streamRetryAfterAge is the reconnect delay (ms) asked at that end.
 	streamRetryAfterAge = 500
 	// streamMaxFilters bounds the comma-separated patterns of ?tags=.
@@ -56,7 +62,8 @@ const (
 //
 // The connection outlives the server's read and write timeouts: the read
 // deadline is lifted (the request has no body) and each flush gets its
-// own write deadline. It ends when the client leaves, when the server
+// own write deadline. It ends when the caller's credentials no longer
+// hold (checked every StreamRecheck), when the client leaves, when the server
 // shuts down (Serve signals streams through the request context), after
 // an error event (too many tags), or after StreamMaxAge, when the client
 // reconnects and its credentials are checked again.
@@ -126,6 +133,17 @@ func (v *Values) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	expire := time.NewTimer(age)
 	defer expire.Stop()
+	var recheckC <-chan time.Time
+	recheck := recheckFrom(r.Context())
+	if recheck != nil {
+		every := v.StreamRecheck
+		if every <= 0 {
+			every = DefaultStreamRecheck
+		}
+		rt := time.NewTicker(every)
+		defer rt.Stop()
+		recheckC = rt.C
+	}
 	closing := shutdownSignal(r.Context())
 	for {
 		select {
@@ -135,6 +153,15 @@ func (v *Values) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-ticker.C:
 			if !es.comment("heartbeat") {
+				return
+			}
+		case <-recheckC:
+			if !recheck() {
+				// Logged out, revoked or demoted: end now. The prompt
+				// reconnect is refused (401/403), which the page turns
+				// into the login form.
+				es.write([]byte("retry: " + strconv.Itoa(streamRetryAfterAge) + "\n: credentials ended\n\n"))
+				es.flush()
 				return
 			}
 		case <-expire.C:
@@ -230,6 +257,21 @@ func appendValueJSON(b []byte, s model.Sample) []byte {
 		return append(b, `{"path":`+strconv.Quote(s.Path)+`,"value":null,"quality":"bad"}`...)
 	}
 	return append(b, out...)
+}
+
+// recheckKey carries the func RequireAuth stores: true while the
+// caller's credentials still hold.
+type recheckKey struct{}
+
+func withRecheck(ctx context.Context, f func() bool) context.Context {
+	return context.WithValue(ctx, recheckKey{}, f)
+}
+
+// recheckFrom returns the func of withRecheck, or nil (nothing to
+// recheck: no authentication, or an Authenticator without Recheck).
+func recheckFrom(ctx context.Context) func() bool {
+	f, _ := ctx.Value(recheckKey{}).(func() bool)
+	return f
 }
 
 // shutdownKey carries the channel Serve closes when it starts to shut

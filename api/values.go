@@ -89,7 +89,10 @@ type Values struct {
 	// StreamMaxAge ends a stream after this long (the client reconnects
 	// and is authenticated again); default DefaultStreamMaxAge.
 	StreamMaxAge time.Duration
-	Log          *slog.Logger
+	// StreamRecheck is how often an open stream checks its caller's
+	// credentials; default DefaultStreamRecheck.
+	StreamRecheck time.Duration
+	Log           *slog.Logger
 }
 
 // Mount registers the endpoints on mux.
@@ -169,6 +172,12 @@ func (v *Values) write(w http.ResponseWriter, r *http.Request) {
 	val, err := audit.DecodeValue(req.Value)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "value: "+err.Error(), nil)
+		return
+	}
+	// Every write to the plant says why, in the audit trail: required
+	// here, not only by the UI's form, so that no client can skip it.
+	if strings.TrimSpace(req.Reason) == "" {
+		writeError(w, http.StatusBadRequest, "reason is required: say why you write (it goes into the audit trail)", nil)
 		return
 	}
 	role, _ := RoleFrom(r.Context())

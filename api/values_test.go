@@ -139,12 +139,14 @@ func TestWriteEndpoint(t *testing.T) {
 		result string
 	}{
 		{name: "allowed", body: `{"path":"plant/l1/speed","value":420,"reason":"batch 42"}`, user: "alice", code: 200, caller: "api:alice", result: "allowed"},
-		{name: "anonymous denied", body: `{"path":"plant/l1/speed","value":420}`, code: 403, errMsg: "caller api:anonymous not allowed", caller: "api:anonymous", result: "denied"},
-		{name: "out of range", body: `{"path":"plant/l1/speed","value":700}`, user: "alice", code: 403, errMsg: "value 700 outside 60..600", result: "denied"},
-		{name: "no policy", body: `{"path":"plant/l1/temp","value":20}`, user: "alice", code: 403, errMsg: "no policy allows writes to plant/l1/temp", result: "denied"},
-		{name: "device failure", body: `{"path":"plant/l1/speed","value":300}`, user: "alice", fail: true, code: 502, errMsg: "read-back mismatch", result: "failed"},
+		{name: "anonymous denied", body: `{"path":"plant/l1/speed","value":420,"reason":"r"}`, code: 403, errMsg: "caller api:anonymous not allowed", caller: "api:anonymous", result: "denied"},
+		{name: "out of range", body: `{"path":"plant/l1/speed","value":700,"reason":"r"}`, user: "alice", code: 403, errMsg: "value 700 outside 60..600", result: "denied"},
+		{name: "no policy", body: `{"path":"plant/l1/temp","value":20,"reason":"r"}`, user: "alice", code: 403, errMsg: "no policy allows writes to plant/l1/temp", result: "denied"},
+		{name: "device failure", body: `{"path":"plant/l1/speed","value":300,"reason":"r"}`, user: "alice", fail: true, code: 502, errMsg: "read-back mismatch", result: "failed"},
 		{name: "wrong content type", body: `{"path":"plant/l1/speed","value":420}`, user: "alice", ctype: "text/plain", code: 415},
 		{name: "unknown field", body: `{"path":"plant/l1/speed","value":420,"force":true}`, user: "alice", code: 400},
+		{name: "no reason", body: `{"path":"plant/l1/speed","value":420}`, user: "alice", code: 400, errMsg: "reason is required"},
+		{name: "blank reason", body: `{"path":"plant/l1/speed","value":420,"reason":" \t"}`, user: "alice", code: 400, errMsg: "reason is required"},
 		{name: "no value", body: `{"path":"plant/l1/speed"}`, user: "alice", code: 400, errMsg: "path and value are required"},
 		{name: "object value", body: `{"path":"plant/l1/speed","value":{"a":1}}`, user: "alice", code: 400, errMsg: "value:"},
 		{name: "trailing data", body: `{"path":"plant/l1/speed","value":1} {}`, user: "alice", code: 400},
@@ -197,7 +199,7 @@ func TestWriteEndpoint(t *testing.T) {
 func TestAuditEndpoint(t *testing.T) {
 	r := newValuesRig(t)
 	for _, v := range []string{"100", "200", "300"} {
-		r.do(t, "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":`+v+`}`, "alice", "application/json")
+		r.do(t, "POST", "/api/v1/write", `{"path":"plant/l1/speed","value":`+v+`,"reason":"r"}`, "alice", "application/json")
 	}
 	code, out := r.do(t, "GET", "/api/v1/audit?limit=2", "", "", "")
 	entries, _ := out["entries"].([]any)

@@ -46,6 +46,11 @@ type Decision struct {
 	Identity Identity
 	// RetryAfter is set with Throttled.
 	RetryAfter time.Duration
+	// CSRF is set with Forbidden when the role would do but the request,
+	// authenticated by a session cookie, lacks the session's CSRF token:
+	// the caller should be told to reload the page, not that the role
+	// is insufficient.
+	CSRF bool
 }
 
 // Options are the runtime dependencies of an Authenticator.
@@ -447,7 +452,7 @@ func (a *Authenticator) checkSession(r *http.Request, id Identity, err error, ob
 			a.record(r, security.Event{Kind: security.AccessDenied, Severity: security.SeverityWarning,
 				Actor: "api:" + id.User, Object: object, Outcome: "denied", Detail: withSuppressed("web session: "+err.Error(), sup)})
 		}
-		return Decision{Outcome: Forbidden, Identity: id}
+		return Decision{Outcome: Forbidden, Identity: id, CSRF: true}
 	}
 	if ok, sup := a.eventsBy.allowEvent("anon|"+remoteHost(r.RemoteAddr), now); ok && !errors.Is(err, errSessionExpired) {
 		a.record(r, security.Event{Kind: security.LoginFailed, Severity: security.SeverityNotice,

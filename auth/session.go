@@ -252,3 +252,29 @@ func (a *Authenticator) fromSession(r *http.Request, now time.Time) (id Identity
 	id.Method = "session"
 	return id, true, nil
 }
+
+// Recheck reports whether the credentials that authenticated r as id (an
+// OK Decision of Check) still grant need. A long-lived response (the
+// live stream) calls it every few seconds, so that logout and token
+// revocation end it: it is cheap — a session-table lookup or the token
+// file's stamp, never a password hash — and records no event. A session
+// opened with a token ends with the token, as in Check. Credentials that
+// cannot change while the Authenticator lives (a certificate, a
+// password of the configuration, a JWT until the stream's max age) stay
+// good.
+func (a *Authenticator) Recheck(r *http.Request, id Identity, need security.Role) bool {
+	if !id.Role.Includes(need) {
+		return false
+	}
+	switch id.Method {
+	case "session":
+		// As Check does, with its events (an expired session, or one whose
+		// token was revoked, is removed here, so the next request could
+		// not say why). r is the stream's GET: no CSRF token is needed.
+		_, has, err := a.fromSession(r, a.now())
+		return has && err == nil
+	case "token":
+		return a.tokens.Active(id.credential)
+	}
+	return true
+}

@@ -121,6 +121,11 @@ func TestSessionCheck(t *testing.T) {
 			if got.Outcome != tc.want {
 				t.Fatalf("outcome %v, want %v", got.Outcome, tc.want)
 			}
+			// A missing or wrong CSRF token is told apart from a role too
+			// low, so that the API's answer says which.
+			if wantCSRF := tc.want == Forbidden && tc.need != security.Admin; got.CSRF != wantCSRF {
+				t.Fatalf("CSRF %v, want %v", got.CSRF, wantCSRF)
+			}
 			if tc.want == OK && (got.Identity.User != "alice" || got.Identity.Method != "session") {
 				t.Fatalf("identity %+v", got.Identity)
 			}

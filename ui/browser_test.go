@@ -155,3 +155,38 @@ func TestBrowserSessionEndRedirects(t *testing.T) {
 	}
 	b.WaitFor(`location.pathname === '/ui/login' && document.querySelector('#login') !== null`)
 }
+
+// A stopped gateway never leaves current-looking figures on screen: the
+// overview (htmx refresh) and the tag browser (live stream) show the
+// "connection lost" banner and grey out their values.
+func TestBrowserConnectionLost(t *testing.T) {
+	for _, page := range []struct{ name, path, stale string }{
+		{"overview", "/ui/", `document.querySelector('#sinks') !== null`},
+		{"tags", "/ui/tags?path=plant/line1", `document.querySelectorAll('tr[data-tag].stale').length === 3`},
+	} {
+		t.Run(page.name, func(t *testing.T) {
+			b := uitest.NewBrowser(t)
+			s := uitest.StartServer(t, uitest.ServerOptions{})
+			plant(s)
+			if msg := b.Login(s.URL, "viewer", uitest.Password); msg != "" {
+				t.Fatal(msg)
+			}
+			b.Open(s.URL + page.path)
+			b.WaitFor(`document.readyState === 'complete' && window.weir !== undefined`)
+			if uitest.Eval[bool](b, `document.body.classList.contains('stale')`) {
+				t.Fatal("stale before the server stopped")
+			}
+			if page.name == "tags" {
+				// The stream is open: a new value arrives live.
+				now := time.Now().UnixNano()
+				s.Values.Process([]model.Sample{{Path: "plant/line1/speed", Value: model.Float(99), SourceTime: now, EdgeTime: now}})
+				b.WaitFor(`document.querySelector('tr[data-tag="plant/line1/speed"] .v').textContent === '99'`)
+			}
+			s.Stop()
+			b.WaitFor(`(function () { var b = document.getElementById('conn-lost'); return b !== null && !b.hidden &&
+				/Connection lost .* data as of \d\d:\d\d:\d\d/.test(b.textContent) && document.body.classList.contains('stale'); })()`)
+			b.WaitFor(page.stale)
+			noCSPViolations(t, b)
+		})
+	}
+}

@@ -133,8 +133,10 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, p Page, name string,
 		return
 	}
 	pd := PageData{Page: p, Session: SessionFrom(r.Context()), Node: u.opts.NodeID, Version: u.opts.Version, Data: data}
+	// The navigation lists only the pages the session's role may open:
+	// a viewer is not offered Config or Write to be refused there.
 	for _, q := range u.pages {
-		if q.Nav {
+		if q.Nav && (q.Role == "" || pd.Session.Role.Includes(q.Role)) {
 			pd.Nav = append(pd.Nav, q)
 		}
 	}

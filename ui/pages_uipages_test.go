@@ -35,6 +35,9 @@ func TestPagesByRole(t *testing.T) {
 		{"/ui/audit?tag=plant&outcome=denied", security.Viewer, want{200, []string{`id="verify"`, `id="f-tag" value="plant"`, `data-value="denied"`}, nil}},
 		{"/ui/config", security.Operator, want{403, []string{"Not allowed"}, []string{`id="cfg-text"`}}},
 		{"/ui/config", security.Engineer, want{200, []string{`id="cfg-text"`, `id="cfg-apply"`, "js/config.js"}, nil}},
+		// The navigation offers only the pages the role may open.
+		{"/ui/tags", security.Operator, want{200, []string{`href="/ui/alarms"`, `href="/ui/audit"`}, []string{`href="/ui/config"`}}},
+		{"/ui/tags", security.Engineer, want{200, []string{`href="/ui/config"`}, nil}},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.role)+" "+tc.page, func(t *testing.T) {
@@ -110,5 +113,15 @@ func TestTrendSearch(t *testing.T) {
 	}
 	if body = search("q=nothing-like-this"); !strings.Contains(body, "No tag matches") {
 		t.Fatalf("%s", body)
+	}
+}
+
+// A browser's own GET /favicon.ico, without a session, is answered 204:
+// no redirect to the login form, no authentication failure.
+func TestFavicon(t *testing.T) {
+	r := newRig(t)
+	resp, _ := get(t, r.client(t), r.srv.URL+"/favicon.ico")
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("GET /favicon.ico: %d, want 204", resp.StatusCode)
 	}
 }

@@ -54,7 +54,9 @@ type folderRow struct {
 type tagRow struct {
 	Name, Path, Value, Quality, Reason, SourceTime, EdgeTime string
 	Good                                                     bool
-	sourceRFC                                                string
+	// NoWrite hides "Write…": no policy lets this session write the tag.
+	NoWrite   bool
+	sourceRFC string
 }
 
 // level is one level of the namespace below prefix.
@@ -160,6 +162,13 @@ func (u *UI) tagsData(r *http.Request) tagsData {
 			continue
 		}
 		d.Tags = append(d.Tags, rowOf(lv.tags[i-len(lv.folders)], prefix))
+	}
+	if lookup := u.opts.WritePolicy; lookup != nil {
+		s := SessionFrom(r.Context())
+		for i := range d.Tags {
+			ok, _ := lookup(d.Tags[i].Path).Allows("api:"+s.User, s.Role)
+			d.Tags[i].NoWrite = !ok
+		}
 	}
 	// Subscribe to what is on screen: every tag of the level when they all
 	// fit on the page, else the page's tags one by one.

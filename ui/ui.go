@@ -20,6 +20,7 @@ import (
 	"github.com/weir-edge/weir/auth"
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/model"
+	"github.com/weir-edge/weir/writegate"
 )
 
 //go:embed templates/*.html
@@ -62,6 +63,11 @@ type Options struct {
 	Log      *slog.Logger
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// WritePolicy is the write gate's policy lookup (writegate.Gate.Policy):
+	// the tag browser offers "Write…" only on tags a policy lets the
+	// session's user and role write. nil: on every tag (the write page
+	// and the API decide).
+	WritePolicy func(path string) writegate.PolicyView
 	// Pages of helper uipages add their dependencies below this line.
 }
 
@@ -123,6 +129,12 @@ func (u *UI) Mount(mux *http.ServeMux) {
 		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 	})
 	mux.HandleFunc("GET /ui/static/", u.serveStatic)
+	// No icon: 204, public (api's routeRoles), cached for a day, so a
+	// browser's own request is neither a 404 nor an auth failure.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET /ui/login", u.loginForm)
 	mux.HandleFunc("POST /ui/login", u.login)
 	mux.HandleFunc("POST /ui/logout", u.logout)

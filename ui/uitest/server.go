@@ -54,6 +54,14 @@ type Server struct {
 	// Tokens holds an API token per role, of user "<role>-token".
 	Tokens map[security.Role]string
 	gate   *acceptGate
+	srv    *httptest.Server
+}
+
+// Stop stops the server as a stopped gateway does: open streams are cut
+// and new connections refused. It is safe to call more than once.
+func (s *Server) Stop() {
+	s.srv.CloseClientConnections()
+	s.srv.Close()
 }
 
 var hash = sync.OnceValue(func() string {
@@ -118,6 +126,7 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 	})
 	s.URL = srv.URL
 	s.Handler = h
+	s.srv = srv
 	return s
 }
 

@@ -141,7 +141,7 @@ func TestGatewayDegradesWritesOnTruncatedTrail(t *testing.T) {
 	if code, _ := get("GET", "/healthz", ""); code != 200 {
 		t.Errorf("/healthz: %d", code)
 	}
-	code, out := get("POST", "/api/v1/write", `{"path":"`+demoNamespace+`/speed_setpoint","value":300}`)
+	code, out := get("POST", "/api/v1/write", `{"path":"`+demoNamespace+`/speed_setpoint","value":300,"reason":"test"}`)
 	if code != http.StatusServiceUnavailable || !strings.Contains(out, "audit trail unavailable") || !strings.Contains(out, "audit trail truncated") {
 		t.Errorf("write: %d %s, want 503 with the trail's reason", code, out)
 	}

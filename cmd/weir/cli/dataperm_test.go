@@ -43,7 +43,7 @@ func TestDataDirPrivate(t *testing.T) {
 	// files they leave behind.
 	if base, err := readAPIAddr(dir); err == nil {
 		if resp, err := http.Post(base+"/api/v1/write", "application/json",
-			strings.NewReader(`{"path":"`+demoNamespace+`/speed_setpoint","value":300}`)); err == nil {
+			strings.NewReader(`{"path":"`+demoNamespace+`/speed_setpoint","value":300,"reason":"test"}`)); err == nil {
 			resp.Body.Close()
 		}
 	}

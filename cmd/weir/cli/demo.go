@@ -127,7 +127,7 @@ The API wants a token. This demo's admin token (shown once; weir alarms finds it
   export WEIR_TOKEN=%s
 Current values:  curl -s -H "Authorization: Bearer $WEIR_TOKEN" http://%s/api/v1/values
 Write a setpoint through the write gate (policy: 60..600, 10/min, at most 5/min per caller; audited):
-  curl -s -H "Authorization: Bearer $WEIR_TOKEN" -H 'Content-Type: application/json' -d '{"path":"%s/speed_setpoint","value":300}' http://%s/api/v1/write
+  curl -s -H "Authorization: Bearer $WEIR_TOKEN" -H 'Content-Type: application/json' -d '{"path":"%s/speed_setpoint","value":300,"reason":"demo"}' http://%s/api/v1/write
 Alarms:  weir alarms list --data-dir %s   (or: curl -s -H "Authorization: Bearer $WEIR_TOKEN" http://%s/api/v1/alarms)
   a speed_setpoint of 600 makes the filler vibrate above 4.5 mm/s: the rule raises filler_high_vibration
 Check the write audit trail:     weir audit verify %s

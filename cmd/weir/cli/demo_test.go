@@ -79,7 +79,7 @@ func TestDemoDataDirTools(t *testing.T) {
 	// token it is refused.
 	base, _ := readAPIAddr(dir)
 	for _, withToken := range []bool{false, true} {
-		req, _ := http.NewRequest("POST", base+"/api/v1/write", strings.NewReader(`{"path":"`+demoNamespace+`/speed_setpoint","value":300}`))
+		req, _ := http.NewRequest("POST", base+"/api/v1/write", strings.NewReader(`{"path":"`+demoNamespace+`/speed_setpoint","value":300,"reason":"demo test"}`))
 		req.Header.Set("Content-Type", "application/json")
 		want := http.StatusUnauthorized
 		if withToken {

@@ -22,25 +22,38 @@ import (
 // or revoked here takes effect at its next request, without a restart.
 func tokenVerbs() []verb {
 	return []verb{
-		{name: "create", args: "-user U -role R -expires DURATION [flags] [DIR]", summary: "create an API token and print it (the only time it is shown)", define: defineTokenCreate},
-		{name: "list", args: "[DIR]", summary: "list the tokens: id, user, role, created, expires, state (never the tokens)", define: defineTokenList},
-		{name: "revoke", args: "ID [DIR]", summary: "revoke a token by its id", define: defineTokenRevoke},
+		{name: "create", args: "-user U -role R -expires DURATION [flags] [-data-dir DIR | DIR]", summary: "create an API token and print it (the only time it is shown)", define: defineTokenCreate},
+		{name: "list", args: "[-data-dir DIR | DIR]", summary: "list the tokens: id, user, role, created, expires, state (never the tokens)", define: defineTokenList},
+		{name: "revoke", args: "[-data-dir DIR] ID [DIR]", summary: "revoke a token by its id", define: defineTokenRevoke},
 	}
 }
 
 const tokenDirHelp = "the gateway's data dir is DIR (default " + config.DefaultDataDir + ", or the demo's when that does not exist)"
 
-// tokenDir is DIR, or the local data dir; extra positional arguments are a
-// usage error.
-func tokenDir(verb string, pos []string, want int, stderr io.Writer) (string, bool) {
+// tokenDir is DIR (-data-dir DIR, as weir alarms takes it, or the
+// positional DIR), or the local data dir; extra positional arguments, or
+// DIR given both ways, are a usage error.
+func tokenDir(verb, flagDir string, pos []string, want int, stderr io.Writer) (string, bool) {
 	if len(pos) > want+1 {
 		fmt.Fprintf(stderr, "weir token %s: too many arguments; %s\n", verb, tokenDirHelp)
 		return "", false
 	}
 	if len(pos) == want+1 {
+		if flagDir != "" && flagDir != pos[want] {
+			fmt.Fprintf(stderr, "weir token %s: give the data dir once: -data-dir %s or %s\n", verb, flagDir, pos[want])
+			return "", false
+		}
 		return pos[want], true
 	}
+	if flagDir != "" {
+		return flagDir, true
+	}
 	return localDataDir(), true
+}
+
+// dataDirFlag defines -data-dir on a token verb.
+func dataDirFlag(fs *flag.FlagSet) *string {
+	return fs.String("data-dir", "", "the gateway's data dir (as the positional DIR); "+tokenDirHelp)
 }
 
 // existingTokens opens the token file of a data dir that list and revoke
@@ -66,9 +79,10 @@ func defineTokenCreate(fs *flag.FlagSet) body {
 	role := fs.String("role", "", "viewer, operator, engineer or admin (required)")
 	expires := fs.Duration("expires", 0, fmt.Sprintf("lifetime, e.g. 720h (required; at most %s)", auth.MaxTokenLifetime))
 	note := fs.String("note", "", "what the token is for, shown by weir token list")
+	dataDir := dataDirFlag(fs)
 	cli := fs.Bool("cli", false, "save the token as DIR/auth/cli-token (0600) for weir alarms on this machine instead of printing it")
 	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
-		dir, ok := tokenDir("create", pos, 0, stderr)
+		dir, ok := tokenDir("create", *dataDir, pos, 0, stderr)
 		if !ok {
 			return errUsage
 		}
@@ -104,8 +118,9 @@ func defineTokenCreate(fs *flag.FlagSet) body {
 }
 
 func defineTokenList(fs *flag.FlagSet) body {
+	dataDir := dataDirFlag(fs)
 	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
-		dir, ok := tokenDir("list", pos, 0, stderr)
+		dir, ok := tokenDir("list", *dataDir, pos, 0, stderr)
 		if !ok {
 			return errUsage
 		}
@@ -125,12 +140,13 @@ func defineTokenList(fs *flag.FlagSet) body {
 }
 
 func defineTokenRevoke(fs *flag.FlagSet) body {
+	dataDir := dataDirFlag(fs)
 	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
 		if len(pos) == 0 {
 			fmt.Fprintln(stderr, "weir token revoke: want the token's ID (weir token list shows them)")
 			return errUsage
 		}
-		dir, ok := tokenDir("revoke", pos, 1, stderr)
+		dir, ok := tokenDir("revoke", *dataDir, pos, 1, stderr)
 		if !ok {
 			return errUsage
 		}

@@ -188,3 +188,30 @@ func TestAlarmsSendsToken(t *testing.T) {
 		t.Errorf("bad WEIR_TOKEN: exit %d, %s (must not be echoed)", code, e)
 	}
 }
+
+// create, list and revoke take -data-dir DIR as weir alarms does, as well
+// as the positional DIR; the two disagreeing is a usage error.
+func TestTokenCmdDataDirFlag(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := run("token", "create", "-data-dir", dir, "-user", "u", "-role", "viewer", "-expires", "1h")
+	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), auth.TokenPrefix) {
+		t.Fatalf("create -data-dir: exit %d\n%s%s", code, out, errOut)
+	}
+	store, err := auth.OpenTokens(dir, nil)
+	if err != nil || len(store.List()) != 1 {
+		t.Fatalf("the token is not in %s: %v", dir, err)
+	}
+	id := store.List()[0].ID
+	if code, out, errOut := run("token", "list", "-data-dir", dir); code != 0 || !strings.Contains(out, id) {
+		t.Fatalf("list -data-dir: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := run("token", "revoke", "-data-dir", dir, id, t.TempDir()); code != 2 || !strings.Contains(errOut, "once") {
+		t.Fatalf("two different dirs: exit %d\n%s", code, errOut)
+	}
+	if code, out, errOut := run("token", "revoke", "-data-dir", dir, id); code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("revoke -data-dir: exit %d\n%s%s", code, out, errOut)
+	}
+	if store.Active(id) {
+		t.Fatal("still active after revoke -data-dir")
+	}
+}

@@ -82,13 +82,18 @@
     var q = [];
     filters.forEach(function (f) { if (f && f.value) { q.push(f.id.slice(2) + '=' + encodeURIComponent(f.value)); } });
     window.weir.api('GET', '/api/v1/alarms' + (q.length ? '?' + q.join('&') : '')).then(function (r) {
+      // The session ended (logout, expiry, a revoked token): go to the
+      // login form, as the htmx pages do (HX-Redirect).
+      if (r.status === 401) { location.assign('/ui/login'); return null; }
       return r.json().then(function (d) {
         if (!r.ok) { throw new Error(d.error || r.status); }
         render(d.alarms || []);
         updated.textContent = 'updated ' + new Date().toLocaleTimeString();
+        window.weir.fresh();
       });
     }).catch(function (err) {
       updated.textContent = 'not updated: ' + err.message;
+      window.weir.lost();
     }).then(function () { inflight = false; });
   }
   filters.forEach(function (f) { if (f) { f.addEventListener('change', refresh); } });

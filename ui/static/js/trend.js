@@ -146,7 +146,13 @@
     if (this.es || !window.EventSource || !this.tags.length) { return; }
     var pending = false;
     this.es = new EventSource('/api/v1/stream?tags=' + encodeURIComponent(this.tags.join(',')));
+    // A broken stream shows the connection banner (weir.js) and greys
+    // the chart; the EventSource reconnects by itself and the next event
+    // clears it.
+    this.es.addEventListener('open', function () { window.weir.fresh(); });
+    this.es.addEventListener('error', function (e) { if (!(e && e.data)) { window.weir.lost(); } });
     this.es.addEventListener('sample', function (e) {
+      window.weir.fresh();
       var s;
       try { s = JSON.parse(e.data); } catch (err) { return; }
       var i = self.tags.indexOf(s.path);
