@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 )
 
 // SelfCheck is the outcome of Log.VerifyChain.
@@ -18,9 +19,15 @@ type SelfCheck struct {
 	Notes []string
 }
 
-// selfVerifyTries bounds the retries of VerifyChain when the trail grew
-// or rotated while it was read.
-const selfVerifyTries = 5
+// selfVerifyFor bounds how long VerifyChain retries when the trail grew
+// or rotated while it was read (at least selfVerifyTries reads). A count
+// alone would make the answer depend on the machine's speed: a busy box
+// appending and rotating quickly could see every one of a few reads cut
+// by a rotation and report a sound trail as broken.
+const (
+	selfVerifyFor   = 10 * time.Second
+	selfVerifyTries = 5
+)
 
 // VerifyChain checks the trail this Log writes as `weir audit verify` does
 // — every line of every file, chained under the Log's own key — and, when
@@ -36,7 +43,9 @@ const selfVerifyTries = 5
 func (l *Log) VerifyChain() (SelfCheck, error) {
 	var sc SelfCheck
 	var err error
-	for range selfVerifyTries {
+	deadline := time.Now().Add(selfVerifyFor)
+	tries := 0
+	for ; tries < selfVerifyTries || time.Now().Before(deadline); tries++ {
 		l.mu.Lock()
 		before, cpOn, cpFile := l.seq, l.cp.on, l.cp.file
 		var pub ed25519.PublicKey
@@ -54,7 +63,7 @@ func (l *Log) VerifyChain() (SelfCheck, error) {
 	}
 	// Every try saw the trail move: say so, as the failure may be the
 	// reader's, not the trail's.
-	return sc, fmt.Errorf("%w (the trail grew while it was read, %d times: ask again)", err, selfVerifyTries)
+	return sc, fmt.Errorf("%w (the trail grew while it was read, %d times in %s: ask again)", err, tries, selfVerifyFor)
 }
 
 func (l *Log) verifyOnce(cpOn bool, cpFile string, pub ed25519.PublicKey) (SelfCheck, error) {
