@@ -2,43 +2,22 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/weir-edge/weir/api"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/security"
+	"github.com/weir-edge/weir/security/sectest"
 )
 
-type eventList struct {
-	mu  sync.Mutex
-	evs []security.Event
-}
-
-func (l *eventList) Record(_ context.Context, ev security.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, ev)
-}
-
-func (l *eventList) count(k security.Kind) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, ev := range l.evs {
-		if ev.Kind == k {
-			n++
-		}
-	}
-	return n
-}
+// eventList records the security events a test looks at.
+type eventList = sectest.Recorder
 
 // Plain HTTP that other machines can reach is refused at start unless the
 // file says insecure — and then warned about, every start. Loopback may
@@ -78,8 +57,8 @@ func TestPrepareAPIPlainHTTP(t *testing.T) {
 				t.Fatalf("= %+v, %v; want %s", got, err, tt.wantURL)
 			}
 			warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "plain HTTP")
-			if warned != tt.wantWarn || (ev.count(security.InsecureTransport) == 1) != tt.wantWarn {
-				t.Fatalf("warned=%v events=%d, want %v; log:\n%s", warned, ev.count(security.InsecureTransport), tt.wantWarn, logs.String())
+			if warned != tt.wantWarn || (ev.Count(security.InsecureTransport) == 1) != tt.wantWarn {
+				t.Fatalf("warned=%v events=%d, want %v; log:\n%s", warned, ev.Count(security.InsecureTransport), tt.wantWarn, logs.String())
 			}
 		})
 	}

@@ -87,7 +87,7 @@ func TestApplyRefusesInvalidConfig(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "weir.yaml.prev")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a .prev was written: %v", err)
 	}
-	ev := events.last(security.ConfigApplied)
+	ev := events.Last(security.ConfigApplied)
 	if ev.Outcome != "refused" || ev.Actor != "api:eve" || !strings.Contains(ev.Detail, "sha256 "+res.SHA256) {
 		t.Fatalf("refusal event %+v", ev)
 	}
@@ -224,7 +224,7 @@ func TestApplyWithoutFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "weir.yaml")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a file was written: %v", err)
 	}
-	if n := events.count(security.ConfigApplied); n != 3 {
+	if n := events.Count(security.ConfigApplied); n != 3 {
 		t.Fatalf("config.applied events = %d, want the start and 2 applies", n)
 	}
 }

@@ -56,7 +56,7 @@ func TestApplyReadOnlyFile(t *testing.T) {
 	if _, ok := sinkStatus(g.Engine(), "spare"); !ok {
 		t.Fatal("sink spare stopped although nothing was applied")
 	}
-	if ev := events.last(security.ConfigApplied); ev.Outcome != "refused" {
+	if ev := events.Last(security.ConfigApplied); ev.Outcome != "refused" {
 		t.Fatalf("refusal event %+v", ev)
 	}
 
@@ -70,7 +70,7 @@ func TestApplyReadOnlyFile(t *testing.T) {
 	if _, err := os.Stat(file + ".prev"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a .prev was written: %v", err)
 	}
-	if ev := events.last(security.ConfigApplied); ev.Outcome != "ok" || !strings.Contains(ev.Detail, "not persisted: "+file) {
+	if ev := events.Last(security.ConfigApplied); ev.Outcome != "ok" || !strings.Contains(ev.Detail, "not persisted: "+file) {
 		t.Fatalf("applied event %+v", ev)
 	}
 	if _, ok := sinkStatus(g.Engine(), "spare"); ok {

@@ -297,26 +297,14 @@ sinks:
 	if !ok || st.Buffer == nil || st.Buffer.Dropped != 0 || st.Buffer.Pushed != st.Buffer.Acked {
 		t.Fatalf("sink out: %+v %+v", st, st.Buffer)
 	}
-	if n := events.count(security.ConfigApplied); n != 2 {
+	if n := events.Count(security.ConfigApplied); n != 2 {
 		t.Errorf("config.applied events = %d, want the start and the reload", n)
 	}
-	ev := events.last(security.ConfigApplied)
+	ev := events.Last(security.ConfigApplied)
 	if ev.Actor != "test" || ev.Outcome != "ok" || !strings.Contains(ev.Detail, "sha256 "+res.SHA256) || !strings.Contains(ev.Detail, "sources: +plc2") {
 		t.Errorf("reload event %+v", ev)
 	}
 	if rc := (configManager{g}).Running(); rc.SHA256 != res.SHA256 || rc.YAML != added {
 		t.Errorf("running config after the apply: %s", rc.SHA256)
 	}
-}
-
-// last is the last event of kind k.
-func (l *eventList) last(k security.Kind) (ev security.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, e := range l.evs {
-		if e.Kind == k {
-			ev = e
-		}
-	}
-	return ev
 }

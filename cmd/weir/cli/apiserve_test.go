@@ -17,30 +17,11 @@ import (
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/gateway"
 	"github.com/weir-edge/weir/security"
+	"github.com/weir-edge/weir/security/sectest"
 )
 
-type eventList struct {
-	mu  sync.Mutex
-	evs []security.Event
-}
-
-func (l *eventList) Record(_ context.Context, ev security.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, ev)
-}
-
-func (l *eventList) count(k security.Kind) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, ev := range l.evs {
-		if ev.Kind == k {
-			n++
-		}
-	}
-	return n
-}
+// eventList records the security events a test looks at.
+type eventList = sectest.Recorder
 
 // The CLI's client trusts the certificate a gateway published in its data
 // dir, and only that one: a default client refuses the self-signed API.
