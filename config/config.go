@@ -16,6 +16,7 @@ import (
 	"github.com/weir-edge/weir/processors/rate"
 	"github.com/weir-edge/weir/processors/scale"
 	"github.com/weir-edge/weir/processors/window"
+	"github.com/weir-edge/weir/route"
 	"github.com/weir-edge/weir/rules"
 	"github.com/weir-edge/weir/secevents"
 	"github.com/weir-edge/weir/sinks/historian"
@@ -60,9 +61,13 @@ type Config struct {
 	// SecurityEvents carries security events to the sinks and to syslog
 	// (secevents); the zero value sends them to the sinks only.
 	SecurityEvents secevents.Config `yaml:"security_events"`
-	// Processors run in order on every sample between sources and sinks.
+	// Processors run in order on every sample between sources and sinks
+	// (the shared chain; rules and alarms see its output, every sample).
 	Processors []Processor `yaml:"processors"`
-	Sinks      []Sink      `yaml:"sinks"`
+	// Classification gives tags their class by pattern; a sink receives
+	// no tag above its max_class, whatever its route says (package route).
+	Classification route.ClassificationConfig `yaml:"classification"`
+	Sinks          []Sink                     `yaml:"sinks"`
 	// Auth configures who may use the HTTP API: local users, client
 	// certificates, JWTs (API tokens need no configuration); nil: tokens
 	// only.
@@ -143,6 +148,20 @@ type Sink struct {
 	Kafka     *kafka.Config     `yaml:"kafka"`
 	Sparkplug *sparkplug.Config `yaml:"sparkplug"`
 	Historian *historian.Config `yaml:"historian"`
+	// MaxClass is the highest class of tag the sink may receive (public,
+	// internal, confidential, restricted); default internal.
+	MaxClass string `yaml:"max_class"`
+	// Route selects what the sink receives and runs its own processors;
+	// nil: every tag up to MaxClass, unchanged.
+	Route *Route `yaml:"route"`
+}
+
+// Route is a sink's `route:` block: a selection (include, exclude,
+// quality) and the sink's own processor chain, run after the shared chain
+// and before the sink's buffer.
+type Route struct {
+	route.Selection `yaml:",inline"`
+	Processors      []Processor `yaml:"processors"`
 }
 
 // BufferConfig configures the buffer between the pipeline and one sink:

@@ -18,6 +18,9 @@ func TestKindRowsMatchFields(t *testing.T) {
 				continue // name, batch_size, buffer
 			}
 			key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if typ == reflect.TypeOf(Sink{}) && key == "route" {
+				continue // a sink's route is not its kind
+			}
 			fields = append(fields, key)
 			v := reflect.New(typ)
 			v.Elem().Field(i).Set(reflect.New(f.Type.Elem()))

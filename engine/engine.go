@@ -14,6 +14,7 @@ import (
 	"github.com/weir-edge/weir/internal/backoff"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
+	"github.com/weir-edge/weir/route"
 )
 
 // SourceSpec is a named source to run.
@@ -38,6 +39,10 @@ type SinkSpec struct {
 	// reopen the durable buffer directory its predecessor held (a store
 	// is locked by whoever holds it open). Unused by New.
 	OpenBuffer func() (buffer.Buffer, DeadLetters, error)
+	// Route selects what the sink receives, holds back tags above its
+	// class and runs its own processors before its buffer; nil: every
+	// sample, unchanged (tests, bench). Config always builds one.
+	Route *route.Route
 }
 
 // Options configure an Engine.

@@ -44,3 +44,30 @@ type Tag struct {
 	// them is a separate policy.
 	Writable bool
 }
+
+// Size estimates the bytes a sample carries, independent of any wire
+// format: its path, its value (8 bytes for a number or boolean, the bytes
+// of a string, the sum over an array's elements), 16 bytes of timestamps
+// and one of quality plus its reason. Routes count it as the bytes that
+// flow into and out of them; what a destination actually sends is the
+// sink's own wire_bytes.
+func (s *Sample) Size() int {
+	return len(s.Path) + s.Value.size() + 17 + len(s.Quality.Reason)
+}
+
+func (v Value) size() int {
+	switch v.kind {
+	case KindInvalid:
+		return 0
+	case KindString:
+		return len(v.str)
+	case KindArray:
+		n := 0
+		for _, e := range v.arr {
+			n += e.size()
+		}
+		return n
+	default:
+		return 8
+	}
+}

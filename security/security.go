@@ -81,11 +81,12 @@ const (
 	WriteDenied       Kind = "write.denied"
 	AlarmCommand      Kind = "alarm.command" // ack, shelve, unshelve
 	ConfigApplied     Kind = "config.applied"
-	CertRejected      Kind = "tls.cert_rejected" // a peer's certificate failed verification (either direction)
-	NewPeer           Kind = "net.new_peer"      // first contact from an address not seen before
-	AuditCheckpoint   Kind = "audit.checkpoint"  // a signed checkpoint of the audit trail's head
-	AuditProblem      Kind = "audit.problem"     // the trail cannot be written, or rotation would drop uncovered entries
-	InsecureTransport Kind = "config.insecure"   // a component runs with an explicitly allowed insecure setting
+	CertRejected      Kind = "tls.cert_rejected"  // a peer's certificate failed verification (either direction)
+	EgressDenied      Kind = "flow.egress_denied" // a route selected a tag above its sink's class: held back (once per sink and tag)
+	NewPeer           Kind = "net.new_peer"       // first contact from an address not seen before
+	AuditCheckpoint   Kind = "audit.checkpoint"   // a signed checkpoint of the audit trail's head
+	AuditProblem      Kind = "audit.problem"      // the trail cannot be written, or rotation would drop uncovered entries
+	InsecureTransport Kind = "config.insecure"    // a component runs with an explicitly allowed insecure setting
 )
 
 // Event is one security-relevant thing that happened. Fields are plain

@@ -110,6 +110,11 @@ func (m *Matcher) Match(path string) bool {
 	return v
 }
 
+// MatchConcurrent is Match without the cache: safe for concurrent use on
+// a Matcher nobody else calls Match on, for immutable tables (the route
+// classifier) whose users keep caches of their own.
+func (m *Matcher) MatchConcurrent(path string) bool { return m.all || m.walk(path) }
+
 func (m *Matcher) walk(path string) bool {
 	for _, f := range m.filters {
 		if matchLevels(f, path) {
