@@ -29,14 +29,25 @@ type Processor struct {
 	// held sample, so that most Flush calls return without a scan.
 	nextDue int64
 
-	passed     atomic.Uint64
-	dropped    atomic.Uint64
-	late       atomic.Uint64
-	badPassed  atomic.Uint64
-	badDropped atomic.Uint64
-	untracked  atomic.Uint64
-	tracked    atomic.Int64
-	heldNow    atomic.Int64
+	// n counts on the hot path without atomics (Process and Flush never
+	// run concurrently); publish copies it to pub for Status once per call.
+	n   counts
+	pub [numCounts]atomic.Uint64
+}
+
+// counts are the processor's counters; held and tracked are gauges.
+type counts struct {
+	passed, dropped, late, badPassed, badDropped, untracked uint64
+	held, tracked                                           int64
+}
+
+const numCounts = 8
+
+func (p *Processor) publish() {
+	for i, v := range [numCounts]uint64{p.n.passed, p.n.dropped, p.n.late, p.n.badPassed, p.n.badDropped,
+		p.n.untracked, uint64(p.n.held), uint64(p.n.tracked)} {
+		p.pub[i].Store(v)
+	}
 }
 
 var (
@@ -99,6 +110,7 @@ func (p *Processor) Process(batch []model.Sample) []model.Sample {
 		}
 		n++
 	}
+	p.publish()
 	if len(p.extra) == 0 {
 		return batch[:n]
 	}
@@ -124,18 +136,18 @@ func (p *Processor) keep(s *model.Sample) bool {
 	e := p.tags[s.Path]
 	if e == nil {
 		if len(p.tags) >= p.maxTags {
-			p.untracked.Add(1)
+			p.n.untracked++
 			return true
 		}
 		e = &entry{slot: slot}
 		p.tags[s.Path] = e
-		p.tracked.Store(int64(len(p.tags)))
+		p.n.tracked = int64(len(p.tags))
 	}
 	switch {
 	case slot < e.slot:
 		// An interval this tag has left: passing it would put an older
 		// value after a newer one.
-		p.late.Add(1)
+		p.n.late++
 		return false
 	case slot > e.slot:
 		if e.state == held {
@@ -145,27 +157,27 @@ func (p *Processor) keep(s *model.Sample) bool {
 	}
 	if !p.last {
 		if e.state == passed {
-			p.dropped.Add(1)
+			p.n.dropped++
 			return false
 		}
 		e.state = passed
-		p.passed.Add(1)
+		p.n.passed++
 		return true
 	}
 	switch e.state {
 	case passed:
 		// The interval ended on the engine's clock and its sample went out.
-		p.late.Add(1)
+		p.n.late++
 	case held:
 		if s.SourceTime < e.held.SourceTime {
-			p.dropped.Add(1) // older than the one held: not the interval's last
+			p.n.dropped++ // older than the one held: not the interval's last
 			return false
 		}
-		p.dropped.Add(1) // the one held is superseded
+		p.n.dropped++ // the one held is superseded
 		e.held = *s
 	default:
 		e.state, e.held = held, *s
-		p.heldNow.Add(1)
+		p.n.held++
 		p.nextDue = min(p.nextDue, slot+p.interval)
 	}
 	return false
@@ -177,10 +189,10 @@ func (p *Processor) keep(s *model.Sample) bool {
 // held sample, older, goes out before it.
 func (p *Processor) bad(s *model.Sample) bool {
 	if p.dropBad {
-		p.badDropped.Add(1)
+		p.n.badDropped++
 		return false
 	}
-	p.badPassed.Add(1)
+	p.n.badPassed++
 	e := p.tags[s.Path]
 	if e == nil {
 		return true // untracked: nothing of it waits in p.extra
@@ -206,8 +218,8 @@ func (p *Processor) release(e *entry) {
 	s.Seq = 0
 	p.extra = append(p.extra, s)
 	e.held, e.state = model.Sample{}, passed
-	p.passed.Add(1)
-	p.heldNow.Add(-1)
+	p.n.passed++
+	p.n.held--
 }
 
 // Flush emits, in last mode, every held sample whose interval has ended
@@ -231,27 +243,29 @@ func (p *Processor) Flush(now time.Time, out []model.Sample) []model.Sample {
 		h.Seq = 0 // the engine numbers flushed samples
 		out = append(out, h)
 		e.held, e.state = model.Sample{}, passed
-		p.passed.Add(1)
-		p.heldNow.Add(-1)
+		p.n.passed++
+		p.n.held--
 	}
 	p.nextDue = next
+	p.publish()
 	return out
 }
 
 // Status reports the processor's counters; safe to call concurrently.
 func (p *Processor) Status() pipeline.Status {
+	c := func(i int) uint64 { return p.pub[i].Load() }
 	return pipeline.Status{
 		Counters: map[string]uint64{
-			"downsample_passed":      p.passed.Load(),
-			"downsample_dropped":     p.dropped.Load(),
-			"downsample_late":        p.late.Load(),
-			"downsample_bad_passed":  p.badPassed.Load(),
-			"downsample_bad_dropped": p.badDropped.Load(),
-			"untracked":              p.untracked.Load(),
+			"downsample_passed":      c(0),
+			"downsample_dropped":     c(1),
+			"downsample_late":        c(2),
+			"downsample_bad_passed":  c(3),
+			"downsample_bad_dropped": c(4),
+			"untracked":              c(5),
 		},
 		Gauges: map[string]float64{
-			"tracked_tags":    float64(p.tracked.Load()),
-			"downsample_held": float64(p.heldNow.Load()),
+			"downsample_held": float64(int64(c(6))),
+			"tracked_tags":    float64(int64(c(7))),
 		},
 	}
 }

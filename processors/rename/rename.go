@@ -73,6 +73,7 @@ func New(cfg Config, log *slog.Logger) (*Processor, error) {
 // Process rewrites the path of every selected sample that starts with the
 // prefix, in place; no sample is added or removed, so order is kept.
 func (p *Processor) Process(batch []model.Sample) []model.Sample {
+	var renamed, invalid uint64 // published once per batch
 	for i := range batch {
 		s := &batch[i]
 		o, ok := p.cache[s.Path]
@@ -82,10 +83,16 @@ func (p *Processor) Process(batch []model.Sample) []model.Sample {
 		switch o.act {
 		case actRename:
 			s.Path = o.path
-			p.renamed.Add(1)
+			renamed++
 		case actInvalid:
-			p.invalid.Add(1)
+			invalid++
 		}
+	}
+	if renamed > 0 {
+		p.renamed.Add(renamed)
+	}
+	if invalid > 0 {
+		p.invalid.Add(invalid)
 	}
 	return batch
 }
