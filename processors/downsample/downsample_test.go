@@ -388,3 +388,34 @@ func BenchmarkProcess(b *testing.B) {
 		})
 	}
 }
+
+// Status may be read while the engine runs Process and Flush (-race).
+func TestStatusWhileProcessing(t *testing.T) {
+	p, err := New(Config{Interval: time.Second, Mode: ModeLast}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			ts := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+			p.Process([]model.Sample{{Path: "t/" + strconv.Itoa(i%5), Value: model.Int(int64(i)), SourceTime: ts.UnixNano()}})
+			p.Flush(ts, nil)
+		}
+	}()
+	deadline := time.After(2 * time.Minute)
+	for {
+		_ = p.Status()
+		select {
+		case <-done:
+			if c := p.Status().Counters; c["downsample_passed"] == 0 || c["downsample_dropped"] == 0 {
+				t.Fatalf("counters %v", c)
+			}
+			return
+		case <-deadline:
+			t.Fatal("processing did not finish within 2 min")
+		default:
+		}
+	}
+}

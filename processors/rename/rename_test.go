@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -195,4 +196,33 @@ func BenchmarkProcess(b *testing.B) {
 		p.Process(batch)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(src)), "ns/sample")
+}
+
+// Status may be read while the engine runs Process (-race).
+func TestStatusWhileProcessing(t *testing.T) {
+	p, err := New(Config{From: "a", To: "b", MaxTags: 10}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			p.Process([]model.Sample{{Path: "a/t" + strconv.Itoa(i%20)}})
+		}
+	}()
+	deadline := time.After(2 * time.Minute)
+	for {
+		_ = p.Status()
+		select {
+		case <-done:
+			if st := p.Status(); st.Counters["renamed"] != 2000 || st.Gauges["tracked_tags"] != 10 {
+				t.Fatalf("status %+v", st)
+			}
+			return
+		case <-deadline:
+			t.Fatal("processing did not finish within 2 min")
+		default:
+		}
+	}
 }
