@@ -118,6 +118,7 @@ func (l *link) close() {
 func (s *sender) run(ctx context.Context) {
 	b := backoff.Backoff{Policy: s.policy}
 	failures := 0
+	drained := false
 	for ctx.Err() == nil {
 		l, err := s.open(ctx)
 		if err != nil {
@@ -143,6 +144,7 @@ func (s *sender) run(ctx context.Context) {
 		err = s.pump(ctx, l)
 		if ctx.Err() != nil {
 			s.drain(l)
+			drained = true
 			s.connected.Store(false)
 			l.close()
 			break
@@ -154,6 +156,9 @@ func (s *sender) run(ctx context.Context) {
 		if !backoff.Sleep(ctx, b.Next()) {
 			break
 		}
+	}
+	if !drained && len(s.q)+boolInt(s.unsent) > 0 {
+		s.lastDrain()
 	}
 	if n := len(s.q) + boolInt(s.unsent); n > 0 {
 		s.log.Warn("security events not sent to syslog at shutdown (the collector was not reachable in time)", "events", n)
@@ -195,6 +200,21 @@ func (s *sender) pump(ctx context.Context, l *link) error {
 			return err
 		}
 	}
+}
+
+// lastDrain makes one more connection at shutdown when the run ended
+// while not connected (between attempts, or with a dial that the end of
+// ctx cut short although the collector had answered), so that what is
+// queued is still sent; drain_timeout bounds the attempt and the drain.
+func (s *sender) lastDrain() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	l, err := s.open(ctx)
+	if err != nil {
+		return
+	}
+	s.drain(l)
+	l.close()
 }
 
 // drain sends what is queued at shutdown, until the queue is empty or
