@@ -21,6 +21,7 @@ import (
 	"github.com/weir-edge/weir/auth"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/flows"
 	"github.com/weir-edge/weir/pipeline"
 	"github.com/weir-edge/weir/processors/latest"
 	"github.com/weir-edge/weir/rules"
@@ -86,6 +87,8 @@ type Gateway struct {
 	alarmStage  *alarms.Stage
 	lastValues  *latest.Store
 	loss        *lossWatch
+	// flows keeps the snapshots the data-flow map's rates come from.
+	flows *flows.Sampler
 	// The parts a reload may replace (live.go), under mu.
 	runner    *rules.Runner
 	writeCmds *mqttcmd.Commands
@@ -196,6 +199,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	}
 	g.sinks = eopts.Sinks
 	g.loss = newLossWatch(g.eng, g.mgr, log.With("component", "loss_watch"))
+	g.flows = flows.New(flows.Options{Status: g.eng.Status, Topology: g.flowTopology, Node: g.node})
 	if err := g.loss.define(sinkNames(eopts.Sinks)); err != nil {
 		return nil, err
 	}
@@ -245,7 +249,7 @@ func (g *Gateway) chain(cfg *config.Config, procs []pipeline.Processor, names []
 		return nil, nil, err
 	}
 	procs = append(procs, g.secStream, ruleProc, g.alarmStage, g.lastValues)
-	names = append(names, "security-events", "rules", "alarms", "latest-values")
+	names = append(names, gatewayStages...)
 	return procs, names, nil
 }
 
@@ -321,6 +325,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	eg.Go(func() error { return g.trail.Run(gctx) })
 	eg.Go(func() error { return g.gate.Run(gctx) })
 	eg.Go(func() error { return g.loss.run(gctx) })
+	// One snapshot a second for the data-flow map's rates (bounded ring).
+	eg.Go(func() error { return g.flows.Run(gctx) })
 	eg.Go(func() error { return g.mgr.Run(gctx) })
 	// Stops with the gateway; sends what is queued for syslog within its
 	// drain_timeout first.
@@ -400,6 +406,7 @@ func (g *Gateway) serveAPI(ctx context.Context, eg *errgroup.Group) (remove func
 			configAPI.Mount(mux)
 			(&api.WritePolicy{Gate: g.gate}).Mount(mux)
 			(&api.AuditVerify{Trail: g.trail, Log: log}).Mount(mux)
+			(&api.Flows{Mapper: g.flows}).Mount(mux)
 			if webUI != nil {
 				webUI.Mount(mux)
 			}
