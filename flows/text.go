@@ -15,6 +15,9 @@ func WriteText(w io.Writer, m Map) error {
 	window := "no rates yet (the gateway has taken no snapshot)"
 	if m.WindowSeconds > 0 {
 		window = fmt.Sprintf("rates over the last %.0f s", m.WindowSeconds)
+		if m.WindowSeconds < 9.5 {
+			window = fmt.Sprintf("rates over the last %.1f s", m.WindowSeconds)
+		}
 	}
 	node := ""
 	if m.Node != "" {
