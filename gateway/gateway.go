@@ -392,7 +392,7 @@ func (g *Gateway) serveAPI(ctx context.Context, eg *errgroup.Group) (remove func
 	history := &api.History{Log: log, Store: sinkHistory{g.historian}}
 	configAPI := &api.Config{Manager: configManager{g}, Log: log}
 	webUI, err := ui.New(ui.Options{Sessions: g.authn, Status: g.eng, Values: g.lastValues, NodeID: g.node, WritePolicy: g.gate.Policy,
-		Version: g.opts.Version, Log: g.log.With("component", "ui")})
+		Flows: g.flows, Version: g.opts.Version, Log: g.log.With("component", "ui")})
 	if err != nil { // templates that do not parse: a programming error the ui tests catch
 		g.log.Error("web UI not served", "err", err)
 	}
