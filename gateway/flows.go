@@ -45,8 +45,9 @@ func topologyOf(cfg *config.Config) flows.Topology {
 			if r.Quality != "" {
 				info.Route.Quality = r.Quality
 			}
-			for _, p := range r.Processors {
-				info.Route.Processors = append(info.Route.Processors, p.Name)
+			for i := range r.Processors {
+				p := &r.Processors[i]
+				info.Route.Processors = append(info.Route.Processors, p.Name+" ("+config.ProcessorKind(p)+")")
 			}
 		}
 		t.Sinks = append(t.Sinks, info)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 // weir flows, against a real gateway (the demo's configuration: a
 // simulated PLC, an MQTT sink whose broker is away, the local
 // historian): the map names each source and sink with its kind, class and
-// route, the historian's rate appears, -json is the API's answer, and a
+// route, the historian's rate and the MQTT sink's denied samples appear,
+// -json is the API's answer, and a
 // request without a token is refused with a hint.
 func TestFlowsCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -38,6 +40,9 @@ func TestFlowsCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	text = strings.Replace(text, "    historian:\n", "    max_class: confidential\n    route: {exclude: [acme/+/secret], quality: not_bad}\n    historian:\n", 1)
+	// uns takes public tags only: every demo tag (internal by default)
+	// is held back from it.
+	text = strings.Replace(text, "    mqtt:\n", "    max_class: public\n    mqtt:\n", 1)
 	file := filepath.Join(t.TempDir(), "weir.yaml")
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -88,17 +93,20 @@ func TestFlowsCommand(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &m); err != nil {
 			t.Fatalf("-json is not the map: %v\n%s", err, out)
 		}
-		if hist := sinkOf(m, "history"); hist != nil && hist.Written.PerSecond > 0 {
+		if hist, uns := sinkOf(m, "history"), sinkOf(m, "uns"); hist != nil && hist.Written.PerSecond > 0 && uns != nil && uns.Denied.Total > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the historian's rate never appeared in 2 min: %s", out)
+			t.Fatalf("the historian's rate and uns's denied samples never appeared in 2 min: %s", out)
 		}
 		time.Sleep(100 * time.Millisecond) // polling, not synchronisation
 	}
 	hist := sinkOf(m, "history")
-	if hist.Kind != "historian" || hist.MaxClass != "confidential" || hist.Route.Quality != "not_bad" {
+	if hist.Kind != "historian" || hist.MaxClass != "confidential" || hist.Route.Quality != "not_bad" || !hist.Routed || hist.Denied.Total != 0 {
 		t.Errorf("history sink %+v", hist)
+	}
+	if uns := sinkOf(m, "uns"); uns.MaxClass != "public" || uns.ChainOut.Total != 0 || uns.Written.Total != 0 {
+		t.Errorf("uns sink %+v: nothing may enter its buffer", uns)
 	}
 
 	out, err := run("-token-file", tf)
@@ -109,7 +117,6 @@ func TestFlowsCommand(t *testing.T) {
 		"Data flows of weir-demo",
 		"filling-line  modbus",
 		"shared chain: security-events → rules → alarms → latest-values",
-		"uns      mqtt",
 		"history  historian",
 		"confidential",
 		"history route: every tag exclude acme/+/secret quality not_bad",
@@ -118,6 +125,9 @@ func TestFlowsCommand(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("weir flows lacks %q:\n%s", want, out)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^uns\s+mqtt\s+\S+\s+public\s`).MatchString(out) {
+		t.Errorf("no line for uns, an MQTT sink of class public:\n%s", out)
 	}
 	t.Setenv("WEIR_TOKEN", "")
 	if out, err := run(); err == nil || !strings.Contains(err.Error(), "wants a token") {
