@@ -66,8 +66,9 @@ const (
 )
 
 type decision struct {
-	v     verdict
-	class Class
+	v        verdict
+	class    Class
+	reported bool // denied: the event for this path went out (or the set is full)
 }
 
 // clBox carries a classifier through an atomic pointer; a new box is a
@@ -231,7 +232,9 @@ func (r *Route) Process(batch, out []model.Sample) ([]model.Sample, error) {
 				continue
 			case denied:
 				nDenied++
-				r.report(s.Path, d.class)
+				if !d.reported {
+					r.report(s.Path, d.class)
+				}
 				continue
 			}
 		}
@@ -383,6 +386,10 @@ func (r *Route) report(path string, class Class) {
 			MaxDeniedTags, r.sink, r.maxClass)
 	} else {
 		r.reported[path] = struct{}{}
+	}
+	if d, ok := r.cache[path]; ok {
+		d.reported = true // later samples of the tag skip the set
+		r.cache[path] = d
 	}
 	if b := r.events.Load(); b != nil && b.r != nil {
 		ev.Time = r.now()
