@@ -2,6 +2,7 @@ package route
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -272,7 +273,7 @@ func (r *Route) Flush(now time.Time, out []model.Sample) ([]model.Sample, error)
 		return out, nil
 	}
 	start0 := len(out)
-	var errs error
+	var errs []error
 	for i, p := range r.procs {
 		f, ok := p.(pipeline.Flusher)
 		if !ok {
@@ -282,7 +283,7 @@ func (r *Route) Flush(now time.Time, out []model.Sample) ([]model.Sample, error)
 		var err error
 		out, err = r.flushOne(f, i, now, out)
 		if err != nil {
-			out, errs = out[:start], err
+			out, errs = out[:start], append(errs, err)
 			continue
 		}
 		if len(out) == start || i == len(r.procs)-1 {
@@ -290,13 +291,13 @@ func (r *Route) Flush(now time.Time, out []model.Sample) ([]model.Sample, error)
 		}
 		res, err := r.run(i+1, out[start:])
 		if err != nil {
-			out, errs = out[:start], err
+			out, errs = out[:start], append(errs, err)
 			continue
 		}
 		out = append(out[:start], res...)
 	}
 	r.countOut(out[start0:])
-	return out, errs
+	return out, errors.Join(errs...)
 }
 
 func (r *Route) flushOne(f pipeline.Flusher, i int, now time.Time, out []model.Sample) (res []model.Sample, err error) {
@@ -371,9 +372,14 @@ func (r *Route) compute(path string) decision {
 	return decision{v: selected, class: c}
 }
 
-// report sends one EgressDenied per tag, bounded by MaxDeniedTags.
+// report sends one EgressDenied per tag, bounded by MaxDeniedTags, and
+// marks the path's cached decision so its later samples skip the set.
 func (r *Route) report(path string, class Class) {
-	if _, ok := r.reported[path]; ok || r.reportFull {
+	defer r.markReported(path)
+	if r.reportFull {
+		return
+	}
+	if _, ok := r.reported[path]; ok {
 		return
 	}
 	ev := security.Event{Kind: security.EgressDenied, Severity: security.SeverityWarning,
@@ -387,13 +393,16 @@ func (r *Route) report(path string, class Class) {
 	} else {
 		r.reported[path] = struct{}{}
 	}
-	if d, ok := r.cache[path]; ok {
-		d.reported = true // later samples of the tag skip the set
-		r.cache[path] = d
-	}
 	if b := r.events.Load(); b != nil && b.r != nil {
 		ev.Time = r.now()
 		b.r.Record(context.Background(), ev)
+	}
+}
+
+func (r *Route) markReported(path string) {
+	if d, ok := r.cache[path]; ok && !d.reported {
+		d.reported = true
+		r.cache[path] = d
 	}
 }
 

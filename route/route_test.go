@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -347,5 +348,50 @@ func BenchmarkRouteAll(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i += len(batch) {
 		out, _ = r.Process(batch[:min(len(batch), b.N-i)], out[:0])
+	}
+}
+
+// counter swallows samples and emits their number on Flush.
+type counter struct{ n int64 }
+
+func (c *counter) Process(b []model.Sample) []model.Sample { c.n += int64(len(b)); return b[:0] }
+
+func (c *counter) Flush(now time.Time, out []model.Sample) []model.Sample {
+	if c.n == 0 {
+		return out
+	}
+	out = append(out, model.Sample{Path: "agg/n", Value: model.Int(c.n)})
+	c.n = 0
+	return out
+}
+
+type flushPanicker struct{ renamer }
+
+func (flushPanicker) Flush(time.Time, []model.Sample) []model.Sample { panic("flush boom") }
+
+// Flush runs the time-driven processors, each output through the rest of
+// the chain, counts what leaves, and survives a panicking flusher.
+func TestFlush(t *testing.T) {
+	c := &counter{}
+	r, err := New(Options{Sink: "s", Processors: []pipeline.Processor{flushPanicker{}, c, renamer{}},
+		Selection: Selection{Include: []string{"site/keep/#", "keep/#"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.HasFlusher() {
+		t.Fatal("HasFlusher = false")
+	}
+	if out, _ := r.Process([]model.Sample{sample("keep/a", model.Good), sample("drop/b", model.Good), sample("keep/c", model.Good)}, nil); len(out) != 0 {
+		t.Fatalf("the counter let %v through", out)
+	}
+	out, err := r.Flush(time.Unix(60, 0), nil)
+	if err == nil || !strings.Contains(err.Error(), "flush boom") {
+		t.Errorf("Flush error %v, want the panic reported", err)
+	}
+	if len(out) != 1 || out[0].Path != "site/agg/n" || out[0].Value.AsInt() != 2 || out[0].Seq != 0 {
+		t.Fatalf("Flush = %+v, want one renamed count of 2 without a seq", out)
+	}
+	if c := r.Counters(); c.ChainIn != 2 || c.ChainOut != 1 || c.OutBytes == 0 {
+		t.Errorf("counters %+v", c)
 	}
 }
