@@ -144,28 +144,42 @@ func FlowReport(cfg *Config) DataFlow {
 }
 
 // flowWarnings are FlowReport's warnings as conf warnings at their key,
-// for validation. Only the patterns are compared (no source is built):
-// parse runs at every start and reload.
+// for validation. Sources are built (no I/O) to know their tags only when
+// a route has include patterns to judge.
 func flowWarnings(cfg *Config) error {
+	if !slices.ContainsFunc(cfg.Sinks, func(s Sink) bool { return s.Route != nil && len(s.Route.Include) > 0 }) {
+		return nil
+	}
+	cl, err := route.NewClassifier(cfg.Classification)
+	if err != nil {
+		return nil // Validate reports it
+	}
+	tags := knownTags(cfg)
+	classOf := make([]route.Class, len(tags))
+	for i, t := range tags {
+		classOf[i] = cl.Class(t)
+	}
 	var errs conf.Errors
 	for i := range cfg.Sinks {
 		maxClass, err := route.ParseClass(cfg.Sinks[i].MaxClass, route.DefaultClass)
 		if err != nil {
 			continue
 		}
-		for _, w := range routeWarnings(cfg, i, maxClass, nil, nil) {
+		for _, w := range routeWarnings(cfg, i, maxClass, tags, classOf) {
 			errs.Add(conf.Warnf(w.Key, "%s", w.Msg))
 		}
 	}
 	return errs.Err()
 }
 
-// routeWarnings warns, per include pattern of sink i, when it can select
-// tags classified above the sink's class: a classification rule above
-// the class whose patterns overlap it (and no exclude pattern covers the
-// overlap), or a known tag it selects that is classified above. An empty
-// include (every tag) asks for nothing in particular and is not warned
-// about: the class boundary simply holds.
+// routeWarnings warns, per include pattern of sink i, when it selects
+// tags classified above the sink's class: a known tag it selects (and no
+// exclude pattern removes) is classified above, or the pattern takes in a
+// whole area a classification rule puts above (one covers the other, and
+// no exclude pattern covers their overlap). Patterns that merely could
+// overlap through wildcards are not warned about, nor is an empty include
+// (every tag): the class boundary holds either way, the warning is for a
+// route that plainly asks for what it cannot get.
 func routeWarnings(cfg *Config, i int, maxClass route.Class, tags []string, classOf []route.Class) []FlowWarning {
 	s := &cfg.Sinks[i]
 	if s.Route == nil {
@@ -189,15 +203,16 @@ func routeWarnings(cfg *Config, i int, maxClass route.Class, tags []string, clas
 				if match.Check(rf) != nil {
 					continue
 				}
-				both, ok := intersect(inc, strings.Split(rf, "/"))
-				if ok && !slices.ContainsFunc(excl, func(e []string) bool { return covers(e, both) }) {
+				rl := strings.Split(rf, "/")
+				if !covers(inc, rl) && !covers(rl, inc) {
+					continue
+				}
+				both, _ := intersect(inc, rl)
+				if !slices.ContainsFunc(excl, func(e []string) bool { return covers(e, both) }) {
 					worst, why = c, fmt.Sprintf("classification.rules[%d] %q", k, rf)
 					break
 				}
 			}
-		}
-		if d, err := route.ParseClass(cfg.Classification.Default, route.DefaultClass); err == nil && d > maxClass && d > worst {
-			worst, why = d, "the default class"
 		}
 		if m := compileOrNil([]string{f}); m != nil {
 			for t, path := range tags {
@@ -210,7 +225,7 @@ func routeWarnings(cfg *Config, i int, maxClass route.Class, tags []string, clas
 			continue
 		}
 		out = append(out, FlowWarning{Sink: s.Name, Key: conf.Index(conf.Index("sinks", i)+".route.include", j),
-			Msg: fmt.Sprintf("%q can select tags classified %s (%s), above the sink's max_class %s: they are held back and reported, not sent",
+			Msg: fmt.Sprintf("%q selects tags classified %s (%s), above the sink's max_class %s: they are held back and reported, not sent",
 				f, worst, why, maxClass)})
 	}
 	return out

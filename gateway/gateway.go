@@ -258,11 +258,13 @@ func (g *Gateway) chain(cfg *config.Config, procs []pipeline.Processor, names []
 // so a node stays read-only by default (and only with the sink's
 // commands.trust; untrusted ones are reported).
 func (g *Gateway) wireSinks(cfg *config.Config, sinks []engine.SinkSpec) {
+	// A tag held back by classification is a security event, once per
+	// sink and tag (security.EgressDenied), to the gateway's recorder as it
+	// is when the event happens.
+	events := security.RecorderFunc(func(ctx context.Context, ev security.Event) { g.events.Record(ctx, ev) })
 	for _, s := range sinks {
 		if s.Route != nil {
-			// A tag held back by classification is a security event,
-			// once per sink and tag (security.EgressDenied).
-			s.Route.SetEvents(g.events)
+			s.Route.SetEvents(events)
 		}
 	}
 	if len(cfg.WriteGate.Policies) == 0 {

@@ -2,6 +2,7 @@ package route
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -66,8 +67,9 @@ const (
 )
 
 type decision struct {
-	v     verdict
-	class Class
+	v        verdict
+	class    Class
+	reported bool // denied: the event for this path went out (or the set is full)
 }
 
 // clBox carries a classifier through an atomic pointer; a new box is a
@@ -231,7 +233,9 @@ func (r *Route) Process(batch, out []model.Sample) ([]model.Sample, error) {
 				continue
 			case denied:
 				nDenied++
-				r.report(s.Path, d.class)
+				if !d.reported {
+					r.report(s.Path, d.class)
+				}
 				continue
 			}
 		}
@@ -269,7 +273,7 @@ func (r *Route) Flush(now time.Time, out []model.Sample) ([]model.Sample, error)
 		return out, nil
 	}
 	start0 := len(out)
-	var errs error
+	var errs []error
 	for i, p := range r.procs {
 		f, ok := p.(pipeline.Flusher)
 		if !ok {
@@ -279,7 +283,7 @@ func (r *Route) Flush(now time.Time, out []model.Sample) ([]model.Sample, error)
 		var err error
 		out, err = r.flushOne(f, i, now, out)
 		if err != nil {
-			out, errs = out[:start], err
+			out, errs = out[:start], append(errs, err)
 			continue
 		}
 		if len(out) == start || i == len(r.procs)-1 {
@@ -287,13 +291,13 @@ func (r *Route) Flush(now time.Time, out []model.Sample) ([]model.Sample, error)
 		}
 		res, err := r.run(i+1, out[start:])
 		if err != nil {
-			out, errs = out[:start], err
+			out, errs = out[:start], append(errs, err)
 			continue
 		}
 		out = append(out[:start], res...)
 	}
 	r.countOut(out[start0:])
-	return out, errs
+	return out, errors.Join(errs...)
 }
 
 func (r *Route) flushOne(f pipeline.Flusher, i int, now time.Time, out []model.Sample) (res []model.Sample, err error) {
@@ -368,9 +372,14 @@ func (r *Route) compute(path string) decision {
 	return decision{v: selected, class: c}
 }
 
-// report sends one EgressDenied per tag, bounded by MaxDeniedTags.
+// report sends one EgressDenied per tag, bounded by MaxDeniedTags, and
+// marks the path's cached decision so its later samples skip the set.
 func (r *Route) report(path string, class Class) {
-	if _, ok := r.reported[path]; ok || r.reportFull {
+	defer r.markReported(path)
+	if r.reportFull {
+		return
+	}
+	if _, ok := r.reported[path]; ok {
 		return
 	}
 	ev := security.Event{Kind: security.EgressDenied, Severity: security.SeverityWarning,
@@ -387,6 +396,13 @@ func (r *Route) report(path string, class Class) {
 	if b := r.events.Load(); b != nil && b.r != nil {
 		ev.Time = r.now()
 		b.r.Record(context.Background(), ev)
+	}
+}
+
+func (r *Route) markReported(path string) {
+	if d, ok := r.cache[path]; ok && !d.reported {
+		d.reported = true
+		r.cache[path] = d
 	}
 }
 
