@@ -52,9 +52,9 @@ type Sink struct {
 	// Figures for Status, updated after each Write.
 	stored, compressed, refusedFull atomic.Uint64
 	// wire is wire_bytes: the estimated bytes of the rows stored (rowBytes).
-	wire atomic.Uint64
-	bytes, days                     atomic.Int64
-	full                            atomic.Pointer[string] // why Write refuses, nil when it does not
+	wire        atomic.Uint64
+	bytes, days atomic.Int64
+	full        atomic.Pointer[string] // why Write refuses, nil when it does not
 }
 
 var (
