@@ -51,9 +51,16 @@ type conn struct {
 	c *Counter
 }
 
+// Write counts p before writing it: the peer may answer (an ack the sink
+// is waiting for) before Write returns here, and a Status read after that
+// ack must already include the bytes it acknowledges. What a failed write
+// did not send is taken back.
 func (w *conn) Write(p []byte) (int, error) {
+	w.c.n.Add(uint64(len(p)))
 	n, err := w.Conn.Write(p)
-	w.c.Add(n)
+	if n < len(p) {
+		w.c.n.Add(^uint64(len(p) - n - 1)) // subtract the unsent part
+	}
 	return n, err
 }
 

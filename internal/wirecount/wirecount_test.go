@@ -71,3 +71,34 @@ func TestNilCounterLeavesConnUnchanged(t *testing.T) {
 		t.Fatal("nil counter wrapped the connection")
 	}
 }
+
+// shortConn writes at most max bytes per call.
+type shortConn struct {
+	net.Conn
+	max int
+}
+
+func (s shortConn) Write(p []byte) (int, error) {
+	if len(p) > s.max {
+		return s.max, io.ErrShortWrite
+	}
+	return len(p), nil
+}
+
+func TestShortWriteCountsOnlyWhatWasSent(t *testing.T) {
+	var cnt Counter
+	c := cnt.Conn(shortConn{max: 3})
+	tests := []struct {
+		write string
+		want  uint64
+	}{
+		{"ab", 2},
+		{"abcdef", 5}, // 3 of 6 sent
+	}
+	for _, tt := range tests {
+		_, _ = c.Write([]byte(tt.write))
+		if got := cnt.Load(); got != tt.want {
+			t.Fatalf("after writing %q: counted %d, want %d", tt.write, got, tt.want)
+		}
+	}
+}
