@@ -258,6 +258,7 @@ func testOutage(t *testing.T, h Harness) {
 		t.Fatalf("Write before outage: %v", err)
 	}
 	waitFor(t, h, "first batch", func(g []model.Sample) bool { return len(bySeq(g)) >= 10 })
+	wireBefore := wireBytes(t, s)
 	restore := h.Outage(t)
 	outageBatch := Batch(t.Name(), 2, 10, 11)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -287,6 +288,10 @@ func testOutage(t *testing.T, h Harness) {
 		}
 	}
 	waitFor(t, h, "every sample after the outage", func(g []model.Sample) bool { return len(bySeq(g)) >= 20 })
+	// wire_bytes sums over connections: the new one adds to the old.
+	if after := wireBytes(t, s); after <= wireBefore {
+		t.Errorf("wire_bytes went from %d before the outage to %d after delivering more: it must sum over connections", wireBefore, after)
+	}
 }
 
 // connects is the sink's own connects counter, or -1 when it reports none.
