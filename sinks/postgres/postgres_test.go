@@ -223,6 +223,15 @@ func TestConformance(t *testing.T) {
 		},
 		Received: func(t *testing.T) []model.Sample { return get(t).received(t) },
 		Outage:   func(t *testing.T) func() { return get(t).cut(t) },
+		// Each row carries at least its path and two 8-byte integers
+		// (time, seq) as bound COPY data.
+		MinWireBytes: func(b []model.Sample) uint64 {
+			var n uint64
+			for _, sm := range b {
+				n += uint64(len(sm.Path) + 16)
+			}
+			return n
+		},
 	})
 }
 
