@@ -242,8 +242,8 @@ func TestWriteText(t *testing.T) {
 		"cloud   kafka  running  public     100 → 1.0",
 		"2.5 kB/s",
 		"7 (0.7/s)",
-		"cloud route: include plant/+/temp exclude plant/secret/# quality good; processors window",
-		"broker route: every tag",
+		"  include plant/+/temp exclude plant/secret/# quality good; processors window\n",
+		"  every tag\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text lacks %q:\n%s", want, out)

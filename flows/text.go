@@ -9,8 +9,8 @@ import (
 
 // WriteText prints the map for a terminal (weir flows): the sources, the
 // shared chain, then one block per sink with its class, its route and
-// what it moved: samples/s in → sent, bytes/s on the wire, and what was
-// filtered and held back by classification (denied).
+// what it moved: samples/s in → sent, bytes/s on the wire, what was
+// filtered and held back by classification (denied), and its route.
 func WriteText(w io.Writer, m Map) error {
 	window := "no rates yet (the gateway has taken no snapshot)"
 	if m.WindowSeconds > 0 {
@@ -42,25 +42,20 @@ func WriteText(w io.Writer, m Map) error {
 	fmt.Fprintf(w, "\nshared chain: %s\n  in %s/s, filtered %s/s, out %s/s to the routes\n\n",
 		chain, rate(m.Chain.In.PerSecond), rate(m.Chain.Filtered.PerSecond), rate(m.Chain.Out.PerSecond))
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SINK\tKIND\tSTATE\tMAX CLASS\tIN/S → SENT/S\tWIRE\tFILTERED\tDENIED\tBUFFER")
+	fmt.Fprintln(tw, "SINK\tKIND\tSTATE\tMAX CLASS\tIN/S → SENT/S\tWIRE\tFILTERED\tDENIED\tBUFFER\tROUTE")
 	for _, s := range m.Sinks {
 		in := "-"
 		if s.Routed {
 			in = rate(s.In.PerSecond)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s → %s\t%s\t%s\t%s\t%d\n", s.Name, dash(s.Kind), dash(s.State), s.MaxClass,
-			in, rate(s.Written.PerSecond), byteRate(s.WireBytes.PerSecond), total(s.Filtered, s.Routed), total(s.Denied, s.Routed), s.BufferDepth)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s → %s\t%s\t%s\t%s\t%d\t%s\n", s.Name, dash(s.Kind), dash(s.State), s.MaxClass,
+			in, rate(s.Written.PerSecond), byteRate(s.WireBytes.PerSecond), total(s.Filtered, s.Routed), total(s.Denied, s.Routed), s.BufferDepth,
+			RouteText(s.Route))
 	}
 	if len(m.Sinks) == 0 {
-		fmt.Fprintln(tw, "(none)\t\t\t\t\t\t\t\t")
+		fmt.Fprintln(tw, "(none)\t\t\t\t\t\t\t\t\t")
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, s := range m.Sinks {
-		fmt.Fprintf(w, "  %s route: %s\n", s.Name, RouteText(s.Route))
-	}
-	return nil
+	return tw.Flush()
 }
 
 // RouteText is a route on one line: "include a/#, b/+ exclude a/x/#

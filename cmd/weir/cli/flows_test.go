@@ -119,8 +119,8 @@ func TestFlowsCommand(t *testing.T) {
 		"shared chain: security-events → rules → alarms → latest-values",
 		"history  historian",
 		"confidential",
-		"history route: every tag exclude acme/+/secret quality not_bad",
-		"uns route: every tag",
+		"  every tag exclude acme/+/secret quality not_bad\n",
+		"  every tag\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("weir flows lacks %q:\n%s", want, out)
