@@ -26,7 +26,8 @@ type DataFlow struct {
 	Rules        []FlowRule `json:"rules,omitempty"`
 	// KnownTags counts the tags the configuration names: the sources'
 	// tags (an MQTT source's tags are known only at run time and are not
-	// counted) and the derived tags of the shared chain.
+	// counted), the derived tags of the shared chain and the paths rules
+	// set or send events on.
 	KnownTags int `json:"known_tags"`
 	// Classes counts the known tags per class, lowest class first
 	// (classes with no tag are left out).
@@ -232,7 +233,8 @@ func routeWarnings(cfg *Config, i int, maxClass route.Class, tags []string, clas
 }
 
 // knownTags are the paths the configuration names: every source's tags
-// (built, not run) and the shared chain's derived tags, sorted, once each.
+// (built, not run), the shared chain's derived tags and the paths rules
+// set or send events on, sorted, once each.
 func knownTags(cfg *Config) []string {
 	seen := map[string]bool{}
 	env := buildEnv{log: slog.New(slog.DiscardHandler)}
@@ -251,6 +253,16 @@ func knownTags(cfg *Config) []string {
 		if p.Derive != nil {
 			for _, t := range p.Derive.Tags {
 				seen[t.Path] = true
+			}
+		}
+	}
+	for _, r := range cfg.Rules.Rules {
+		for _, a := range slices.Concat(r.Actions, r.OnClear) {
+			switch {
+			case a.Set != nil && a.Set.Path != "":
+				seen[a.Set.Path] = true
+			case a.Event != nil && a.Event.Path != "":
+				seen[a.Event.Path] = true
 			}
 		}
 	}

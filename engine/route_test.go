@@ -29,7 +29,7 @@ func testClassifier(t *testing.T) *route.Classifier {
 	return cl
 }
 
-func newRoute(t *testing.T, o route.Options) *route.Route {
+func newRoute(t testing.TB, o route.Options) *route.Route {
 	t.Helper()
 	r, err := route.New(o)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
@@ -52,6 +53,9 @@ const (
 	// maxCache bounds the per-path decision cache; when full it is
 	// cleared (like processors/match) and refills from the hot paths.
 	maxCache = 16384
+	// fastSlots is the size of the direct-mapped front of the cache (see
+	// fastEntry); a power of two.
+	fastSlots = 1024
 	// MaxDeniedTags bounds the set of tags a route has reported as
 	// denied; past it denials are counted only, and one event says so.
 	MaxDeniedTags = 10_000
@@ -65,6 +69,18 @@ const (
 	filtered         // not included, or excluded
 	denied           // selected, but above the sink's class
 )
+
+// fastEntry is one slot of the direct-mapped front of the decision
+// cache, indexed by the address of a path's bytes. Sources build each
+// tag's path once, so every sample of a tag carries the same string, and
+// a hit costs an address compare instead of hashing the path. The entry
+// holds its path string, which keeps those bytes alive and unchanged (Go
+// strings are immutable and the heap does not move), so the same address
+// and length is the same path. A miss falls back to the map.
+type fastEntry struct {
+	path string
+	d    decision
+}
 
 type decision struct {
 	v        verdict
@@ -108,6 +124,8 @@ type Route struct {
 	passAll  bool
 	cache    map[string]decision
 	maxCache int
+	fast     []fastEntry // fastSlots entries
+	noFast   bool        // tests: the map only
 
 	events     atomic.Pointer[recBox]
 	reported   map[string]struct{} // tags reported denied
@@ -131,7 +149,7 @@ func New(o Options) (*Route, error) {
 		o.Now = time.Now
 	}
 	r := &Route{sink: o.Sink, maxClass: o.MaxClass, now: o.Now, maxCache: maxCache,
-		cache: map[string]decision{}, reported: map[string]struct{}{}}
+		cache: map[string]decision{}, fast: make([]fastEntry, fastSlots), reported: map[string]struct{}{}}
 	var err error
 	if len(o.Selection.Include) > 0 {
 		if r.include, err = match.Compile(o.Selection.Include); err != nil {
@@ -204,6 +222,7 @@ func (r *Route) adopt() {
 	}
 	r.applied = b
 	clear(r.cache)
+	clear(r.fast)
 	r.passAll = r.include == nil && r.exclude == nil && b.c.max() <= r.maxClass
 }
 
@@ -341,8 +360,30 @@ func (r *Route) countOut(out []model.Sample) {
 	r.outBytes.Add(n)
 }
 
-// decide is the cached verdict for path.
+// decide is the cached verdict for path: from its fast slot, else from
+// the map (filling the slot), else computed.
 func (r *Route) decide(path string) decision {
+	if len(path) == 0 || r.noFast {
+		return r.decideSlow(path)
+	}
+	p := unsafe.StringData(path)
+	e := &r.fast[fastSlot(p)]
+	if len(e.path) == len(path) && unsafe.StringData(e.path) == p {
+		return e.d
+	}
+	d := r.decideSlow(path)
+	e.path, e.d = path, d
+	return d
+}
+
+// fastSlot spreads addresses over the slots: heap strings of one size
+// class sit a multiple of 16 bytes apart.
+func fastSlot(p *byte) uintptr {
+	a := uintptr(unsafe.Pointer(p))
+	return (a>>4 ^ a>>14) & (fastSlots - 1)
+}
+
+func (r *Route) decideSlow(path string) decision {
 	if d, ok := r.cache[path]; ok {
 		return d
 	}
@@ -403,6 +444,11 @@ func (r *Route) markReported(path string) {
 	if d, ok := r.cache[path]; ok && !d.reported {
 		d.reported = true
 		r.cache[path] = d
+	}
+	if len(path) > 0 {
+		if e := &r.fast[fastSlot(unsafe.StringData(path))]; e.path == path {
+			e.d.reported = true
+		}
 	}
 }
 

@@ -271,13 +271,32 @@ func TestPanickingProcessorFailsTheBatch(t *testing.T) {
 }
 
 // benchBatch is a batch of 1000 samples over 200 tags under four areas.
+// Each tag's path is one string, as sources build them (once per tag).
 func benchBatch() []model.Sample {
+	paths := make([]string, 200)
+	for i := range paths {
+		area := []string{"line1", "line2", "recipes", "quality"}[i%4]
+		paths[i] = fmt.Sprintf("acme/plant1/%s/tag%03d", area, i)
+	}
 	b := make([]model.Sample, 1000)
 	for i := range b {
-		area := []string{"line1", "line2", "recipes", "quality"}[i%4]
-		b[i] = model.Sample{Path: fmt.Sprintf("acme/plant1/%s/tag%03d", area, i%200), Value: model.Float(float64(i)), SourceTime: int64(i), Seq: uint64(i + 1)}
+		b[i] = model.Sample{Path: paths[i%200], Value: model.Float(float64(i)), SourceTime: int64(i), Seq: uint64(i + 1)}
 	}
 	return b
+}
+
+// BenchmarkRouteNoFast is BenchmarkRoute without the direct-mapped front
+// of the cache (every lookup hashes the path), for comparison.
+func BenchmarkRouteNoFast(b *testing.B) {
+	r := benchRoute(b)
+	r.noFast = true
+	batch := benchBatch()
+	out := make([]model.Sample, 0, len(batch))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(batch) {
+		out, _ = r.Process(batch[:min(len(batch), b.N-i)], out[:0])
+	}
 }
 
 func benchClassifier(b testing.TB) *Classifier {
@@ -393,5 +412,26 @@ func TestFlush(t *testing.T) {
 	}
 	if c := r.Counters(); c.ChainIn != 2 || c.ChainOut != 1 || c.OutBytes == 0 {
 		t.Errorf("counters %+v", c)
+	}
+}
+
+// Paths that share their bytes' address (one a prefix of the other) are
+// told apart by length; a path that changes address is looked up again.
+func TestFastSlotSharedAddress(t *testing.T) {
+	r, err := New(Options{Sink: "s", Selection: Selection{Include: []string{"keep/a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Clone("keep/a/more")
+	short := long[:len("keep/a")]
+	for round := range 3 {
+		out, _ := r.Process([]model.Sample{sample(long, model.Good), sample(short, model.Good), sample(long, model.Good)}, nil)
+		if len(out) != 1 || out[0].Path != "keep/a" {
+			t.Fatalf("round %d: got %v, want keep/a only", round, out)
+		}
+	}
+	copied := strings.Clone(short)
+	if out, _ := r.Process([]model.Sample{sample(copied, model.Good)}, nil); len(out) != 1 {
+		t.Errorf("the same path at another address: %v", out)
 	}
 }
