@@ -89,6 +89,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("bad_quality_and_kinds", func(t *testing.T) { testQuality(t, h) })
 	t.Run("write_after_close_fails", func(t *testing.T) { testClosed(t, h) })
 	t.Run("poison_sample_rejected", func(t *testing.T) { testPoison(t, h) })
+	t.Run("egress_policy", func(t *testing.T) { testEgress(t, h) })
+	// Last: a harness may leave the destination it restored to the
+	// outage case alone (stopped with that subtest).
 	if h.Outage != nil {
 		t.Run("outage_then_reconnect", func(t *testing.T) { testOutage(t, h) })
 	}
