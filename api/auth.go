@@ -81,6 +81,8 @@ var routeRoles = []routeRole{
 	{method: "GET", path: OpenAPIPath, role: security.Viewer},
 	{method: "GET", path: "/api/v1/stream", role: security.Viewer},
 	{method: "GET", path: "/api/v1/tags", role: security.Viewer},
+	// The data-flow map shows what leaves the site, no values: as /status.
+	{method: "GET", path: "/api/v1/flows", role: security.Viewer},
 	{method: "GET", path: "/api/v1/", role: security.Viewer},
 }
 

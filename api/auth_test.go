@@ -89,6 +89,7 @@ func newAuthRig(t testing.TB, cfg auth.Config) *authRig {
 		tk.Mount(mux)
 		hi.Mount(mux)
 		cf.Mount(mux)
+		(&Flows{Mapper: fixedFlows{sampleFlowMap}}).Mount(mux)
 	}}).Handler()
 	r := &authRig{h: h, a: a, events: ev, gate: gate, tokens: map[security.Role]string{}}
 	for _, role := range security.Roles {

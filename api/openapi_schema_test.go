@@ -253,6 +253,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 		{"forbidden", "GET", "/api/v1/tokens", "", security.Viewer, 403},
 		{"forbidden write", "POST", "/api/v1/write", `{"path":"a","value":1}`, security.Viewer, 403},
 		{"openapi", "GET", "/api/v1/openapi.json", "", security.Viewer, 200},
+		{"flows", "GET", "/api/v1/flows", "", security.Viewer, 200},
 		{"history raw", "GET", "/api/v1/history?tag=plant/speed&limit=3&from=" + url.QueryEscape(historyBase.Format(time.RFC3339)), "", security.Viewer, 200},
 		{"history aggregate", "GET", "/api/v1/history?tag=plant/speed&points=10&from=" + url.QueryEscape(historyBase.Format(time.RFC3339)), "", security.Viewer, 200},
 		{"history bad", "GET", "/api/v1/history?tag=plant/speed&points=0", "", security.Viewer, 400},

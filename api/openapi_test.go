@@ -31,6 +31,7 @@ type stubDeps struct {
 	HistoryStore
 	WritePolicies
 	AuditVerifier
+	FlowMapper
 }
 
 // fullServer mounts every endpoint of the package, as weir run does.
@@ -45,6 +46,7 @@ func fullServer(t *testing.T) *Server {
 		(&WritePolicy{Gate: d}).Mount(mux)
 		(&AuditVerify{Trail: d}).Mount(mux)
 		(&Config{Manager: &fakeConfig{}}).Mount(mux)
+		(&Flows{Mapper: d}).Mount(mux)
 	}})
 }
 

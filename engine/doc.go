@@ -10,6 +10,12 @@
 //     never stalls another unless its policy is "block", and even then only
 //     the Emit calls waiting to push wait: processors and rules keep
 //     running for every other source);
+//   - a sink with a route (SinkSpec.Route, package route; config gives
+//     every sink one) receives, in the same push turn, what its route makes
+//     of the batch: the tags it selects and its class allows, through its
+//     own processors; their time-driven output is flushed on Tick to that
+//     sink only. The shared chain, where rules and alarms run, sees every
+//     sample; a sink without a route takes the batch as it is;
 //   - a failing component is restarted with exponential backoff and jitter;
 //     a panic in a component is recovered and treated as a failure, so one
 //     component never takes the process down;

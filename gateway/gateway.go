@@ -21,6 +21,7 @@ import (
 	"github.com/weir-edge/weir/auth"
 	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/flows"
 	"github.com/weir-edge/weir/pipeline"
 	"github.com/weir-edge/weir/processors/latest"
 	"github.com/weir-edge/weir/rules"
@@ -86,6 +87,8 @@ type Gateway struct {
 	alarmStage  *alarms.Stage
 	lastValues  *latest.Store
 	loss        *lossWatch
+	// flows keeps the snapshots the data-flow map's rates come from.
+	flows *flows.Sampler
 	// The parts a reload may replace (live.go), under mu.
 	runner    *rules.Runner
 	writeCmds *mqttcmd.Commands
@@ -196,6 +199,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	}
 	g.sinks = eopts.Sinks
 	g.loss = newLossWatch(g.eng, g.mgr, log.With("component", "loss_watch"))
+	g.flows = flows.New(flows.Options{Status: g.eng.Status, Topology: g.flowTopology, Node: g.node})
 	if err := g.loss.define(sinkNames(eopts.Sinks)); err != nil {
 		return nil, err
 	}
@@ -245,14 +249,24 @@ func (g *Gateway) chain(cfg *config.Config, procs []pipeline.Processor, names []
 		return nil, nil, err
 	}
 	procs = append(procs, g.secStream, ruleProc, g.alarmStage, g.lastValues)
-	names = append(names, "security-events", "rules", "alarms", "latest-values")
+	names = append(names, gatewayStages...)
 	return procs, names, nil
 }
 
-// wireSinks gives Sparkplug sinks the write gate for DCMD/NCMD — only
-// once a policy could allow a write, so a node stays read-only by default
-// (and only with the sink's commands.trust; untrusted ones are reported).
+// wireSinks gives every route the security recorder, and Sparkplug sinks
+// the write gate for DCMD/NCMD — only once a policy could allow a write,
+// so a node stays read-only by default (and only with the sink's
+// commands.trust; untrusted ones are reported).
 func (g *Gateway) wireSinks(cfg *config.Config, sinks []engine.SinkSpec) {
+	// A tag held back by classification is a security event, once per
+	// sink and tag (security.EgressDenied), to the gateway's recorder as it
+	// is when the event happens.
+	events := security.RecorderFunc(func(ctx context.Context, ev security.Event) { g.events.Record(ctx, ev) })
+	for _, s := range sinks {
+		if s.Route != nil {
+			s.Route.SetEvents(events)
+		}
+	}
 	if len(cfg.WriteGate.Policies) == 0 {
 		return
 	}
@@ -321,6 +335,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	eg.Go(func() error { return g.trail.Run(gctx) })
 	eg.Go(func() error { return g.gate.Run(gctx) })
 	eg.Go(func() error { return g.loss.run(gctx) })
+	// One snapshot a second for the data-flow map's rates (bounded ring).
+	eg.Go(func() error { return g.flows.Run(gctx) })
 	eg.Go(func() error { return g.mgr.Run(gctx) })
 	// Stops with the gateway; sends what is queued for syslog within its
 	// drain_timeout first.
@@ -386,7 +402,7 @@ func (g *Gateway) serveAPI(ctx context.Context, eg *errgroup.Group) (remove func
 	history := &api.History{Log: log, Store: sinkHistory{g.historian}}
 	configAPI := &api.Config{Manager: configManager{g}, Log: log}
 	webUI, err := ui.New(ui.Options{Sessions: g.authn, Status: g.eng, Values: g.lastValues, NodeID: g.node, WritePolicy: g.gate.Policy,
-		Version: g.opts.Version, Log: g.log.With("component", "ui")})
+		Flows: g.flows, Version: g.opts.Version, Log: g.log.With("component", "ui")})
 	if err != nil { // templates that do not parse: a programming error the ui tests catch
 		g.log.Error("web UI not served", "err", err)
 	}
@@ -400,6 +416,7 @@ func (g *Gateway) serveAPI(ctx context.Context, eg *errgroup.Group) (remove func
 			configAPI.Mount(mux)
 			(&api.WritePolicy{Gate: g.gate}).Mount(mux)
 			(&api.AuditVerify{Trail: g.trail, Log: log}).Mount(mux)
+			(&api.Flows{Mapper: g.flows}).Mount(mux)
 			if webUI != nil {
 				webUI.Mount(mux)
 			}

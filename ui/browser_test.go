@@ -157,12 +157,13 @@ func TestBrowserSessionEndRedirects(t *testing.T) {
 }
 
 // A stopped gateway never leaves current-looking figures on screen: the
-// overview (htmx refresh) and the tag browser (live stream) show the
+// overview and the flows map (htmx refresh) and the tag browser (live stream) show the
 // "connection lost" banner and grey out their values.
 func TestBrowserConnectionLost(t *testing.T) {
 	for _, page := range []struct{ name, path, stale string }{
 		{"overview", "/ui/", `document.querySelector('#sinks') !== null`},
 		{"tags", "/ui/tags?path=plant/line1", `document.querySelectorAll('tr[data-tag].stale').length === 3`},
+		{"flows", "/ui/flows", `document.querySelector('#flowmap') !== null`},
 	} {
 		t.Run(page.name, func(t *testing.T) {
 			b := uitest.NewBrowser(t)

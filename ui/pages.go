@@ -42,6 +42,7 @@ type Page struct {
 func (u *UI) allPages() []Page {
 	return []Page{
 		u.overviewPage(),
+		u.flowsPage(),
 		u.tagsPage(),
 		u.trendsPage(),
 		u.alarmsPage(),

@@ -19,6 +19,7 @@ import (
 
 	"github.com/weir-edge/weir/auth"
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/flows"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/writegate"
 )
@@ -68,6 +69,9 @@ type Options struct {
 	// session's user and role write. nil: on every tag (the write page
 	// and the API decide).
 	WritePolicy func(path string) writegate.PolicyView
+	// Flows is the data-flow map for the Flows page; nil: the page says
+	// there is none.
+	Flows FlowMapper
 	// Pages of helper uipages add their dependencies below this line.
 }
 
@@ -162,6 +166,9 @@ func (u *UI) funcs() template.FuncMap {
 		"value":  func(v model.Value) string { return v.String() },
 		"num":    num,
 		"inc":    func(i int) int { return i + 1 },
+		"rate":   rate,
+		"bytes":  flows.ByteSize,
+		"float":  func(n uint64) float64 { return float64(n) },
 		"dec":    func(i int) int { return i - 1 },
 	}
 }
@@ -217,6 +224,14 @@ func hashFS(f fs.FS) (string, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// rate writes a per-second rate: one decimal below 100.
+func rate(v float64) string {
+	if v >= 100 || v == 0 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
 }
 
 // num writes a count with thin spaces between thousands (12 345 678), as

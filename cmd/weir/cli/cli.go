@@ -103,6 +103,13 @@ func commands() []command {
 				"weir alarms ack -comment 'checked the bearing' filler_high_vibration",
 				"weir alarms shelve -for 30m -api http://10.0.0.5:8080 filler_high_vibration",
 			}, verbs: alarmsVerbs()},
+		{name: "flows", args: "[-json] [flags]", summary: "show a running gateway's data flows: source → chain → route → sink, with rates",
+			about: flowsAbout,
+			examples: []string{
+				"weir flows                                # the gateway found from its data dir",
+				"weir flows -json | jq '.sinks[] | {name, denied: .denied_samples.total}'",
+				"weir flows -api https://10.0.0.5:8443 -token-file ~/.weir-viewer-token",
+			}, define: defineFlows},
 		{name: "reload", args: "[flags]", summary: "make a running gateway re-read its configuration file and apply it live",
 			about: reloadAbout,
 			examples: []string{

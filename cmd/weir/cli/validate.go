@@ -25,6 +25,12 @@ unless the block says allow_insecure: true, which makes it a warning that
 the gateway repeats at every start; insecure_skip_verify and a PostgreSQL
 sslmode below verify-full are warnings. Loopback peers are exempt.
 
+Each valid file is followed by its data flows: the classification, and per
+sink its max_class, its route, the classes of the known tags (sources'
+tags and derived tags) it will receive and those its class holds back;
+a route whose include patterns can select tags above the sink's class is
+a warning.
+
 Exit status: 0 when every file is valid (warnings are printed), 1 on any
 error, 2 on a usage error. -c FILE is accepted too, and may be repeated.`
 
@@ -88,6 +94,7 @@ func validateFile(path string, opts config.Options, stdout, stderr io.Writer) er
 		note += "; offline: secrets, files and ${NAME} variables not checked"
 	}
 	fmt.Fprintf(stdout, "%s: ok (%s)%s\n", path, cfg, note)
+	writeDataFlows(stdout, config.FlowReport(cfg))
 	return nil
 }
 

@@ -1,0 +1,66 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/weir-edge/weir/security"
+)
+
+// A changed route restarts that sink alone; a changed classification is
+// applied live to every route, restarting none, and a tag it puts above a
+// sink's class is held back and reported once.
+func TestApplyRouteAndClassification(t *testing.T) {
+	dir := t.TempDir()
+	plc := startPlant(t, 7)
+	text := offlineConfig(t, dir, plc, "a", "b")
+	g, events, _ := startFromFile(t, dir, text)
+	eng := g.Engine()
+	routeIn := func(sink string) uint64 { return counter(eng, "sink", sink, "route_in_samples") }
+	waitFor(t, "samples through both routes", func() bool { return routeIn("a") > 0 && routeIn("b") > 0 })
+
+	routed := strings.Replace(text, "client_id: apply-b}\n", "client_id: apply-b}\n    max_class: public\n    route: {include: [\"plant/none/#\"]}\n", 1)
+	res, err := (configManager{g}).Apply(context.Background(), []byte(routed), "api:eve", true)
+	if err != nil || !res.Applied || res.Summary != "sinks: ~b" {
+		t.Fatalf("apply route = %+v, %v", res, err)
+	}
+	aBefore := routeIn("a")
+	waitFor(t, "b's new route to filter what it receives", func() bool {
+		return counter(eng, "sink", "b", "route_filtered_samples") > 0
+	})
+	if st, _ := sinkStatus(eng, "b"); st.Counters["route_filtered_samples"] != st.Counters["route_in_samples"] {
+		t.Errorf("b's route let samples through: %v", st.Counters)
+	}
+
+	classified := routed + "classification:\n  rules:\n    - {match: [\"plant/plc1/#\"], class: confidential}\n"
+	res, err = (configManager{g}).Apply(context.Background(), []byte(classified), "api:eve", true)
+	if err != nil || !res.Applied || res.Summary != "live: classification" || len(res.RestartNeeded) > 0 {
+		t.Fatalf("apply classification = %+v, %v", res, err)
+	}
+	waitFor(t, "a's route to hold back the confidential tags", func() bool {
+		return counter(eng, "sink", "a", "route_denied_samples") > 0
+	})
+	if got := routeIn("a"); got < aBefore {
+		t.Errorf("a's route counters went back from %d to %d: the sink was restarted", aBefore, got)
+	}
+	denied := counter(eng, "sink", "a", "route_denied_samples")
+	waitFor(t, "more samples held back", func() bool { return counter(eng, "sink", "a", "route_denied_samples") > denied+4 })
+	perTag := map[string]int{}
+	for _, ev := range events.Events() {
+		if ev.Kind == security.EgressDenied {
+			if ev.Component != "a" || !strings.HasPrefix(ev.Object, "plant/plc1/") {
+				t.Errorf("event %+v", ev)
+			}
+			perTag[ev.Object]++
+		}
+	}
+	if len(perTag) == 0 {
+		t.Fatal("no flow.egress_denied event")
+	}
+	for tag, n := range perTag {
+		if n != 1 {
+			t.Errorf("tag %s reported %d times, want once", tag, n)
+		}
+	}
+}
