@@ -441,6 +441,12 @@ func snapshot(eng *engine.Engine) counters {
 
 // configYAML renders the gateway configuration under test.
 func configYAML(o Options, devices []string, broker string) string {
+	return modbusYAML(o, devices) + sinkYAML(o, broker)
+}
+
+// modbusYAML renders the node, data dir and the bench devices' Modbus
+// source: everything but the sinks.
+func modbusYAML(o Options, devices []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node: {id: weir-bench}\ndata_dir: %q\nsources:\n  - name: bench\n    modbus:\n      stagger: %t\n      devices:\n", o.DataDir, !o.Aligned)
 	for i, addr := range devices {
@@ -450,7 +456,6 @@ func configYAML(o Options, devices []string, broker string) string {
 			fmt.Fprintf(&b, "                - {name: r%05d, table: holding, address: %d, type: uint16}\n", t, t)
 		}
 	}
-	b.WriteString(sinkYAML(o, broker))
 	return b.String()
 }
 
