@@ -13,7 +13,9 @@ import (
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/processors/deadband"
 	"github.com/weir-edge/weir/processors/derive"
+	"github.com/weir-edge/weir/processors/downsample"
 	"github.com/weir-edge/weir/processors/rate"
+	"github.com/weir-edge/weir/processors/rename"
 	"github.com/weir-edge/weir/processors/scale"
 	"github.com/weir-edge/weir/processors/window"
 	"github.com/weir-edge/weir/route"
@@ -86,6 +88,10 @@ type Processor struct {
 	Rate     *rate.Config     `yaml:"rate"`
 	Window   *window.Config   `yaml:"window"`
 	Derive   *derive.Config   `yaml:"derive"`
+	// Rename and Downsample are mostly used in a sink's route, to re-root
+	// the namespace and thin the stream for that sink only.
+	Rename     *rename.Config     `yaml:"rename"`
+	Downsample *downsample.Config `yaml:"downsample"`
 }
 
 // Node identifies this gateway.

@@ -9,7 +9,9 @@ import (
 	"github.com/weir-edge/weir/pipeline"
 	"github.com/weir-edge/weir/processors/deadband"
 	"github.com/weir-edge/weir/processors/derive"
+	"github.com/weir-edge/weir/processors/downsample"
 	"github.com/weir-edge/weir/processors/rate"
+	"github.com/weir-edge/weir/processors/rename"
 	"github.com/weir-edge/weir/processors/scale"
 	"github.com/weir-edge/weir/processors/window"
 	"github.com/weir-edge/weir/sinks/historian"
@@ -44,6 +46,8 @@ var (
 		processorRow("rate", func(p *Processor) *rate.Config { return p.Rate }, rate.New),
 		processorRow("window", func(p *Processor) *window.Config { return p.Window }, window.New),
 		processorRow("derive", func(p *Processor) *derive.Config { return p.Derive }, derive.New),
+		processorRow("rename", func(p *Processor) *rename.Config { return p.Rename }, rename.New),
+		processorRow("downsample", func(p *Processor) *downsample.Config { return p.Downsample }, downsample.New),
 	}
 	sinkRows = []kindRow[Sink, pipeline.Sink]{
 		sinkRow("mqtt", func(s *Sink) *mqtt.Config { return s.MQTT }, mqtt.New),

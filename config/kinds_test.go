@@ -58,7 +58,7 @@ func rowKeys[C, R any](rows []kindRow[C, R]) []string {
 func TestKindLists(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{kindList(sourceRows), "modbus, opcua or mqtt"},
-		{kindList(processorRows), "scale, deadband, rate, window or derive"},
+		{kindList(processorRows), "scale, deadband, rate, window, derive, rename or downsample"},
 		{kindList(sinkRows), "mqtt, sparkplug, nats, kafka, http, postgres or historian"},
 	} {
 		if tc.got != tc.want {
