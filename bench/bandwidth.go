@@ -125,6 +125,9 @@ func bandwidthSinks(broker string) []bwSink {
 		{name: "json-window", encoding: "JSON per tag, QoS 1", route: "1-min tumbling window: mean, min, max per numeric tag",
 			body: mqttBlock("json-window", "sample") +
 				"    route:\n      processors:\n        - name: agg\n          window: {match: [\"#\"], size: 1m, aggregates: [mean, min, max]}\n"},
+		{name: "json-downsample", encoding: "JSON per tag, QoS 1", route: "downsample: the last sample per tag every 10 s",
+			body: mqttBlock("json-downsample", "sample") +
+				"    route:\n      processors:\n        - name: ds\n          downsample: {match: [\"#\"], interval: 10s, mode: last}\n"},
 	}
 }
 
