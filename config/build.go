@@ -11,6 +11,7 @@ import (
 	"github.com/weir-edge/weir/buffer/durable"
 	"github.com/weir-edge/weir/engine"
 	"github.com/weir-edge/weir/pipeline"
+	"github.com/weir-edge/weir/route"
 )
 
 // Build turns a validated Config into engine options: every component is
@@ -127,6 +128,9 @@ func (c *Config) buildSink(s *Sink, log *slog.Logger, open bool) (engine.SinkSpe
 	}
 	spec := engine.SinkSpec{Name: s.Name, BatchSize: batch}
 	var err error
+	if spec.Route, err = c.buildRoute(s, log); err != nil {
+		return engine.SinkSpec{}, err
+	}
 	spec.Sink, err = buildKind(sinkRows, s, buildEnv{log: l, node: c.NodeID(), dataDir: c.dataDir()}, "protocol")
 	if err != nil {
 		return engine.SinkSpec{}, fmt.Errorf("sink %s: %w", s.Name, err)
@@ -140,6 +144,42 @@ func (c *Config) buildSink(s *Sink, log *slog.Logger, open bool) (engine.SinkSpe
 		spec.OpenBuffer = nil
 	}
 	return spec, nil
+}
+
+// buildRoute builds the sink's route: every sink has one, so the class
+// boundary holds for a sink without a route block too (it then selects
+// every tag up to its max_class, unchanged). Its processors are built from
+// the same rows as the shared chain's and named "sink/<sink>/<name>".
+// Security events are wired by the caller (route.Route.SetEvents).
+func (c *Config) buildRoute(s *Sink, log *slog.Logger) (*route.Route, error) {
+	cl, err := route.NewClassifier(c.Classification)
+	if err != nil {
+		return nil, fmt.Errorf("classification: %w", err)
+	}
+	maxClass, err := route.ParseClass(s.MaxClass, route.DefaultClass)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: max_class: %w", s.Name, err)
+	}
+	o := route.Options{Sink: s.Name, MaxClass: maxClass, Classifier: cl}
+	if r := s.Route; r != nil {
+		o.Selection = r.Selection
+		for i := range r.Processors {
+			p := &r.Processors[i]
+			name := "sink/" + s.Name + "/" + p.Name
+			env := buildEnv{log: log.With("component", "processor", "name", name)}
+			proc, err := buildKind(processorRows, p, env, "type")
+			if err != nil {
+				return nil, fmt.Errorf("sink %s: route: processor %s: %w", s.Name, p.Name, err)
+			}
+			o.Processors = append(o.Processors, proc)
+			o.ProcessorNames = append(o.ProcessorNames, name)
+		}
+	}
+	rt, err := route.New(o)
+	if err != nil {
+		return nil, err
+	}
+	return rt, nil
 }
 
 // openBuffers opens the sink's buffer and, beside a durable buffer, a

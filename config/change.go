@@ -1,10 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
 
 	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/route"
 )
 
 // BuildChange turns d, the Diff from the running configuration to c
@@ -15,8 +17,9 @@ import (
 // changed sink whose buffer block is the same takes the running buffer
 // over (Change.KeepBuffers). With d.Processors the configured processors
 // are built; a caller that runs more in the chain (rules, alarms) adds
-// its own before engine.Apply. Keys in d.Live and d.Restart are the
-// caller's.
+// its own before engine.Apply. A changed classification (in d.Live) is
+// handed to every route (Change.Classification). The other keys in d.Live
+// and d.Restart are the caller's.
 func (c *Config) BuildChange(d Diff, log *slog.Logger) (engine.Change, error) {
 	var ch engine.Change
 	ch.RemoveSources = append(slices.Clone(d.Sources.Removed), d.Sources.Changed...)
@@ -38,6 +41,14 @@ func (c *Config) BuildChange(d Diff, log *slog.Logger) (engine.Change, error) {
 			spec.OpenBuffer = nil
 		}
 		ch.AddSinks = append(ch.AddSinks, spec)
+	}
+	if slices.Contains(d.Live, "classification") {
+		// Applied to every route at the engine's cut; no sink restarts.
+		cl, err := route.NewClassifier(c.Classification)
+		if err != nil {
+			return engine.Change{}, fmt.Errorf("classification: %w", err)
+		}
+		ch.Classification = &engine.Classification{Classifier: cl}
 	}
 	if d.Processors {
 		procs, names, err := c.BuildProcessors(log)

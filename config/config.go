@@ -170,6 +170,19 @@ type Route struct {
 	Processors      []Processor `yaml:"processors"`
 }
 
+// validate checks the route block under at: its selection, and its
+// processors as strictly as the top-level ones (names unique within the
+// route).
+func (r *Route) validate(errs *conf.Errors, at string) {
+	errs.AddPrefixed(at, r.Selection.Validate())
+	seen := map[string]int{}
+	for j, p := range r.Processors {
+		pat := conf.Index(at+".processors", j)
+		checkName(errs, pat, j, p.Name, seen)
+		validateKind(errs, processorRows, &p, pat, "type")
+	}
+}
+
 // BufferConfig configures the buffer between the pipeline and one sink:
 // type disk (the default: durable store-and-forward, see buffer/durable)
 // or type memory (a bounded ring lost on restart).
@@ -282,6 +295,7 @@ func (c *Config) Validate() error {
 		checkName(&errs, at, i, p.Name, seen)
 		validateKind(&errs, processorRows, &p, at, "type")
 	}
+	errs.AddPrefixed("classification", c.Classification.Validate())
 	seen = map[string]int{}
 	for i, s := range c.Sinks {
 		at := conf.Index("sinks", i)
@@ -291,6 +305,12 @@ func (c *Config) Validate() error {
 		}
 		errs.AddPrefixed(at+".buffer", s.Buffer.validate())
 		validateKind(&errs, sinkRows, &s, at, "protocol")
+		if _, err := route.ParseClass(s.MaxClass, route.DefaultClass); err != nil {
+			errs.Addf(at+".max_class", "%v", err)
+		}
+		if s.Route != nil {
+			s.Route.validate(&errs, at+".route")
+		}
 	}
 	c.validateMQTTClients(&errs)
 	return errs.Err()

@@ -45,7 +45,7 @@ type ComponentDiff struct {
 // that run in the processor chain. Every other top-level key needs a
 // restart: a key added to Config later is safe by default.
 var (
-	liveKeys  = []string{"rules", "rule_actions", "alarms", "write_policies", "write_limits", "write_commands", "security_events"}
+	liveKeys  = []string{"rules", "rule_actions", "alarms", "write_policies", "write_limits", "write_commands", "security_events", "classification"}
 	chainKeys = []string{"rules", "rule_actions", "alarms"}
 )
 

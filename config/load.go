@@ -205,6 +205,7 @@ func parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 	ps = append(ps, placeProblems(file, c.Validate(), idx, decoded)...)
 	ps = append(ps, placeProblems(file, validateSecrets(&c), idx, decoded)...)
 	ps = append(ps, placeProblems(file, insecureTransports(&c), idx, decoded)...)
+	ps = append(ps, placeProblems(file, flowWarnings(&c), idx, decoded)...)
 	ps = append(ps, fractionProblems(file, fractions, decoded)...)
 	if len(ps) == 0 && len(envProblems) == 0 {
 		return &c, idx, nil

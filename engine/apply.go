@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weir-edge/weir/pipeline"
+	"github.com/weir-edge/weir/route"
 )
 
 // Change is a live reconfiguration of a running engine (hot reload): the
@@ -40,12 +41,24 @@ type Change struct {
 	ReplaceProcessors bool
 	Processors        []pipeline.Processor
 	ProcessorNames    []string
+	// Classification, when set, is a new classification for every sink's
+	// route, applied at the same cut as the rest of the change (no sink
+	// restarts for it): every batch before the cut was checked against
+	// the old classes, every batch after it against the new ones. A
+	// Classification holding a nil Classifier classifies every tag as
+	// route.DefaultClass.
+	Classification *Classification
+}
+
+// Classification carries a new classifier through a Change.
+type Classification struct {
+	Classifier *route.Classifier
 }
 
 // Empty reports whether c changes nothing.
 func (c Change) Empty() bool {
 	return len(c.RemoveSources) == 0 && len(c.AddSources) == 0 && len(c.RemoveSinks) == 0 &&
-		len(c.AddSinks) == 0 && !c.ReplaceProcessors
+		len(c.AddSinks) == 0 && !c.ReplaceProcessors && c.Classification == nil
 }
 
 // ErrNotRunning is returned by Apply outside Run.
@@ -148,7 +161,7 @@ func (e *Engine) Apply(ctx context.Context, c Change) error {
 	e.log.Info("engine reconfigured",
 		"sources_removed", c.RemoveSources, "sources_added", specNames(c.AddSources),
 		"sinks_removed", c.RemoveSinks, "sinks_added", sinkNames(c.AddSinks),
-		"processors_replaced", c.ReplaceProcessors)
+		"processors_replaced", c.ReplaceProcessors, "classification_changed", c.Classification != nil)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("engine: change applied except: %w", err)
 	}
@@ -326,13 +339,20 @@ func (e *Engine) swap(c Change, adds []SinkSpec, removedSink, keep map[string]bo
 		}
 	}
 	targets = append(targets, ready...)
+	if c.Classification != nil {
+		for _, s := range targets {
+			if s.spec.Route != nil {
+				s.spec.Route.SetClassifier(c.Classification.Classifier)
+			}
+		}
+	}
 	e.graphMu.Lock()
 	e.sinks = slices.DeleteFunc(slices.Clone(e.sinks), func(s *sinkRunner) bool { return s.removing.Load() })
 	e.sinks = append(e.sinks, ready...)
 	for _, r := range ready {
 		e.startSink(r)
 	}
-	e.targets = targets
+	e.setTargets(targets)
 	e.graphMu.Unlock()
 	if len(deferred) == 0 {
 		e.order.done(turn)
@@ -350,9 +370,12 @@ func (e *Engine) swap(c Change, adds []SinkSpec, removedSink, keep map[string]bo
 				errs = append(errs, err)
 				continue
 			}
+			if c.Classification != nil && a.Route != nil {
+				a.Route.SetClassifier(c.Classification.Classifier)
+			}
 			r := e.newSinkRunner(a)
 			e.sinks = append(slices.Clip(e.sinks), r)
-			e.targets = append(slices.Clip(e.targets), r)
+			e.setTargets(append(slices.Clip(e.targets), r))
 			e.startSink(r)
 		}
 		e.graphMu.Unlock()

@@ -108,8 +108,16 @@ type Engine struct {
 	mu          sync.Mutex // serialises the processor chain and sequence ids
 	scratch     []model.Sample
 	tickScratch []model.Sample
-	seq         uint64
-	order       pushOrder // pushes in sequence order, outside mu
+	// seq is the last sequence id given. Emit and Tick number under mu,
+	// in order; a route numbers the samples its sink's chain creates in
+	// the push turn, outside mu, so the counter is atomic: ids stay
+	// unique, and a sink's buffer still receives them in push order.
+	seq   atomic.Uint64
+	order pushOrder // pushes in sequence order, outside mu
+	// routeFlush is whether a target's route has a time-driven processor,
+	// so that Tick takes a push turn even when the shared chain flushed
+	// nothing. Updated whenever targets change.
+	routeFlush atomic.Bool
 
 	emitted  atomic.Uint64
 	filtered atomic.Uint64
@@ -134,7 +142,7 @@ func New(opts Options) (*Engine, error) {
 		opts.FirstSeq = uint64(opts.Now().UnixMicro())
 	}
 	e := &Engine{opts: opts, log: opts.Logger, procs: opts.Processors, procNames: opts.ProcessorNames}
-	e.seq = opts.FirstSeq - 1
+	e.seq.Store(opts.FirstSeq - 1)
 	names := map[string]bool{}
 	for _, s := range opts.Sources {
 		if s.Name == "" || s.Source == nil {
@@ -156,7 +164,7 @@ func New(opts Options) (*Engine, error) {
 		names["sink/"+s.Name] = true
 		e.sinks = append(e.sinks, e.newSinkRunner(s))
 	}
-	e.targets = e.sinks
+	e.setTargets(e.sinks)
 	return e, nil
 }
 
@@ -194,8 +202,7 @@ func (e *Engine) Emit(ctx context.Context, batch []model.Sample) error {
 	// slice; the scratch buffer is reused across calls.
 	work := append(e.scratch[:0], batch...)
 	for i := range work {
-		e.seq++
-		work[i].Seq = e.seq
+		work[i].Seq = e.seq.Add(1)
 	}
 	e.scratch = work
 	work, err := e.process(0, work)
@@ -271,8 +278,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 			continue
 		}
 		for j := range flushed {
-			e.seq++
-			flushed[j].Seq = e.seq
+			flushed[j].Seq = e.seq.Add(1)
 		}
 		rest, err := e.process(i+1, flushed)
 		if err != nil {
@@ -290,9 +296,16 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 			out.samples = append(out.samples, rest...)
 		}
 	}
+	if out == nil && e.routeFlush.Load() {
+		out = e.order.take(nil) // a turn for the routes' own flushers
+	}
 	e.mu.Unlock()
 	if out != nil {
-		errs = append(errs, e.pushInTurn(ctx, out))
+		e.order.wait(out)
+		waits, err := e.push(ctx, out.samples)
+		rwaits, rerr := e.flushRoutes(ctx, now)
+		e.order.done(out)
+		errs = append(errs, err, rerr, awaitDurable(append(waits, rwaits...)))
 	}
 	return errors.Join(errs...)
 }
@@ -302,15 +315,15 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 func (e *Engine) numberNew(work []model.Sample) {
 	for i := range work {
 		if work[i].Seq == 0 {
-			e.seq++
-			work[i].Seq = e.seq
+			work[i].Seq = e.seq.Add(1)
 		}
 	}
 }
 
-// push hands work to every sink's buffer. Called in work's turn (so
-// buffers receive samples in sequence order); it returns the durability
-// waits to run after the turn is handed on.
+// push hands work to every sink's buffer, through the sink's route when
+// it has one. Called in work's turn (so buffers receive samples in
+// sequence order); it returns the durability waits to run after the turn
+// is handed on.
 func (e *Engine) push(ctx context.Context, work []model.Sample) ([]func() error, error) {
 	if len(work) == 0 {
 		return nil, nil
@@ -321,27 +334,51 @@ func (e *Engine) push(ctx context.Context, work []model.Sample) ([]func() error,
 		if s.removing.Load() {
 			continue // its buffer is closed: the sink is being removed
 		}
-		var err error
-		if ap, ok := s.spec.Buffer.(asyncPusher); ok {
-			var wait func() error
-			// pending lets Apply release a removed sink's buffer only
-			// once no sync on it is awaited any more.
-			s.pending.Add(1)
-			wait, err = ap.PushAsync(ctx, work)
-			if wait != nil {
-				pending := s.pending
-				waits = append(waits, func() error { defer pending.Done(); return wait() })
-			} else {
-				s.pending.Done()
+		samples := work
+		if s.spec.Route != nil {
+			var err error
+			if samples, err = e.route(s, work); err != nil {
+				errs = append(errs, fmt.Errorf("sink %s: %w", s.spec.Name, err))
 			}
-		} else {
-			err = s.spec.Buffer.Push(ctx, work)
 		}
-		if err != nil && !(s.removing.Load() && errors.Is(err, buffer.ErrClosed)) {
-			errs = append(errs, fmt.Errorf("sink %s: %w", s.spec.Name, err))
+		wait, err := e.pushTo(ctx, s, samples)
+		if wait != nil {
+			waits = append(waits, wait)
+		}
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return waits, errors.Join(errs...)
+}
+
+// pushTo pushes samples into one sink's buffer, returning the durability
+// wait of an asynchronous buffer.
+func (e *Engine) pushTo(ctx context.Context, s *sinkRunner, samples []model.Sample) (func() error, error) {
+	if len(samples) == 0 {
+		return nil, nil
+	}
+	var err error
+	var out func() error
+	if ap, ok := s.spec.Buffer.(asyncPusher); ok {
+		var wait func() error
+		// pending lets Apply release a removed sink's buffer only
+		// once no sync on it is awaited any more.
+		s.pending.Add(1)
+		wait, err = ap.PushAsync(ctx, samples)
+		if wait != nil {
+			pending := s.pending
+			out = func() error { defer pending.Done(); return wait() }
+		} else {
+			s.pending.Done()
+		}
+	} else {
+		err = s.spec.Buffer.Push(ctx, samples)
+	}
+	if err != nil && !(s.removing.Load() && errors.Is(err, buffer.ErrClosed)) {
+		return out, fmt.Errorf("sink %s: %w", s.spec.Name, err)
+	}
+	return out, nil
 }
 
 // process runs the processor chain from processor start on. A panicking

@@ -11,6 +11,7 @@ import (
 	"github.com/weir-edge/weir/buffer"
 	"github.com/weir-edge/weir/internal/backoff"
 	"github.com/weir-edge/weir/internal/latency"
+	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 )
 
@@ -152,6 +153,9 @@ type sinkRunner struct {
 	// so that a push blocked on it (policy block, full) returns and the
 	// pushes after it skip it.
 	removing atomic.Bool
+	// routed is the scratch batch the sink's route fills in each push
+	// turn (only the turn's holder touches it).
+	routed []model.Sample
 }
 
 // isConnected reports whether the last Connect succeeded and no Write has

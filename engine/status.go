@@ -71,22 +71,11 @@ func (e *Engine) Status() Status {
 		st.Components = append(st.Components, cs)
 	}
 	for i, p := range procs {
-		r, ok := p.(pipeline.StatusReporter)
-		if !ok {
-			continue
+		if ps, ok := processorStatus(p, i, procNames); ok {
+			st.Components = append(st.Components, ps)
 		}
-		ps := r.Status()
-		if i < len(procNames) {
-			ps.Name = procNames[i]
-		}
-		if ps.Name == "" {
-			ps.Name = fmt.Sprintf("processor-%d", i)
-		}
-		if ps.State == "" {
-			ps.State = pipeline.StateRunning
-		}
-		st.Components = append(st.Components, ComponentStatus{Kind: "processor", Status: ps, Up: !pipeline.IsDown(ps.State)})
 	}
+	var routeProcs []ComponentStatus
 	for _, s := range sinks {
 		cs := componentStatus("sink", s.spec.Name, s.spec.Sink, &s.health)
 		cs.Counters["samples_written"] = s.written.Load()
@@ -104,10 +93,34 @@ func (e *Engine) Status() Status {
 		// engine's state is running only then.
 		engineState, _, _ := s.snapshot()
 		cs.Up = cs.Up && s.isConnected() && engineState == pipeline.StateRunning
+		routeProcs = append(routeProcs, routeStatus(s, &cs)...)
 		st.Components = append(st.Components, cs)
 	}
+	// A sink's own processors are listed after the sinks, so that the
+	// shared chain's keep their place.
+	st.Components = append(st.Components, routeProcs...)
 	st.Ready, st.NotReady = e.readiness(st.Components)
 	return st
+}
+
+// processorStatus is the status of processor i named by names, if it
+// reports one.
+func processorStatus(p pipeline.Processor, i int, names []string) (ComponentStatus, bool) {
+	r, ok := p.(pipeline.StatusReporter)
+	if !ok {
+		return ComponentStatus{}, false
+	}
+	ps := r.Status()
+	if i < len(names) {
+		ps.Name = names[i]
+	}
+	if ps.Name == "" {
+		ps.Name = fmt.Sprintf("processor-%d", i)
+	}
+	if ps.State == "" {
+		ps.State = pipeline.StateRunning
+	}
+	return ComponentStatus{Kind: "processor", Status: ps, Up: !pipeline.IsDown(ps.State)}, true
 }
 
 func latencyStats(h *latency.Histogram) *LatencyStats {

@@ -249,10 +249,18 @@ func (g *Gateway) chain(cfg *config.Config, procs []pipeline.Processor, names []
 	return procs, names, nil
 }
 
-// wireSinks gives Sparkplug sinks the write gate for DCMD/NCMD — only
-// once a policy could allow a write, so a node stays read-only by default
-// (and only with the sink's commands.trust; untrusted ones are reported).
+// wireSinks gives every route the security recorder, and Sparkplug sinks
+// the write gate for DCMD/NCMD — only once a policy could allow a write,
+// so a node stays read-only by default (and only with the sink's
+// commands.trust; untrusted ones are reported).
 func (g *Gateway) wireSinks(cfg *config.Config, sinks []engine.SinkSpec) {
+	for _, s := range sinks {
+		if s.Route != nil {
+			// A tag held back by classification is a security event,
+			// once per sink and tag (security.EgressDenied).
+			s.Route.SetEvents(g.events)
+		}
+	}
 	if len(cfg.WriteGate.Policies) == 0 {
 		return
 	}
