@@ -451,6 +451,11 @@ func snapshot(eng *engine.Engine) counters {
 				continue // -routes: the others are reported by routeSinkResults
 			}
 			c.written += cs.Counters["samples_written"]
+			// What the sink's route let into its buffer is what it owes;
+			// the gateway's own samples (not bench/#) are not, with -routes.
+			if n, ok := cs.Counters["route_chain_out_samples"]; ok {
+				c.emitted = n
+			}
 			if cs.Buffer != nil {
 				c.dropped += cs.Buffer.Dropped
 			}

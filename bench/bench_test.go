@@ -63,7 +63,7 @@ func TestHarnessThreeRoutes(t *testing.T) {
 	}
 	defer peers.Close()
 	res, err := Run(ctx, Options{Devices: 5, Tags: 20, Rate: 1000, Duration: time.Second, Warmup: 300 * time.Millisecond,
-		QoS: 1, Buffer: "memory", Routes: 3}, peers.Peers)
+		QoS: 1, Routes: 3}, peers.Peers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +77,14 @@ func TestHarnessThreeRoutes(t *testing.T) {
 		if rs.Sink != routeNames[i][0] {
 			t.Errorf("row %d is %q, want %q", i, rs.Sink, routeNames[i][0])
 		}
+	}
+	for _, rs := range res.RouteSinks {
+		if rs.In == 0 || rs.In != res.RouteSinks[0].In {
+			t.Errorf("%s: route in %d, want the same stream as bench (%d)", rs.Sink, rs.In, res.RouteSinks[0].In)
+		}
+	}
+	if dd := res.RouteSinks[1]; dd.Filtered == 0 || dd.Filtered >= dd.In {
+		t.Errorf("bench-deadband selects a fifth of the devices: in %d, filtered %d", dd.In, dd.Filtered)
 	}
 	if res.RouteSinks[0].Written != res.Delivered {
 		t.Errorf("the measured sink wrote %d, delivered says %d", res.RouteSinks[0].Written, res.Delivered)
