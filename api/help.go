@@ -126,6 +126,7 @@ var help = map[string]string{
 	"weir_sink_invalid_samples_total":        "Samples the sink could not encode for its destination (a path that makes no valid topic or metric name); dropped.",
 	"weir_sink_publish_errors_total":         "Publishes the broker or server refused or did not confirm in time; the batch is retried.",
 	"weir_sink_disconnects_total":            "Connections of the sink to its destination that were lost.",
+	"weir_sink_wire_bytes_total":             "Bytes the sink put on the wire to its destination, summed over every connection: counted at the socket, so protocol framing, TLS records and handshakes, keep-alives, status messages and requests the client makes besides the data are included (MQTT, Sparkplug, NATS, Kafka, HTTP, PostgreSQL); the historian counts the estimated bytes of the rows it stored.",
 	"weir_sink_duplicates_total":             "Messages the destination recognised as already stored (JetStream de-duplication of a retried publish).",
 	"weir_sink_rows_inserted_total":          "Rows the PostgreSQL sink inserted.",
 	"weir_sink_duplicate_rows_total":         "Rows already present in PostgreSQL (a retried batch); skipped by the unique key.",

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho/session/state"
+
+	"github.com/weir-edge/weir/internal/wirecount"
 )
 
 // Conn is one established MQTT connection, whatever the protocol version.
@@ -119,6 +121,10 @@ type Options struct {
 	// runs on a goroutine of its own and the handler may publish.
 	OnMessage func(Message)
 	Ordered   bool
+	// WireBytes, when set, counts every byte written to the socket: MQTT
+	// packets with their framing, TLS records and handshake, pings. One
+	// counter may serve every connection of a component (it sums).
+	WireBytes *wirecount.Counter
 	// MaxPacketSize is the largest packet accepted from the broker, whole
 	// packet in bytes (MaxPacketFor derives it from a payload limit); 0 is
 	// DefaultMaxPacketSize. MQTT 5 announces it on CONNECT; for both
@@ -175,7 +181,7 @@ func dialNet(ctx context.Context, o Options) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc = withQuickAck(nc)
+	nc = o.WireBytes.Conn(withQuickAck(nc)) // under TLS: count what the socket carries
 	if cfg == nil {
 		return nc, nil
 	}

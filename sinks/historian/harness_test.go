@@ -22,6 +22,14 @@ func TestConformance(t *testing.T) {
 			return s
 		},
 		Received: func(t *testing.T) []model.Sample { return readAll(t, dir) },
+		// No compression: every row is stored, and counted as rowBytes.
+		MinWireBytes: func(b []model.Sample) uint64 {
+			var n uint64
+			for i := range b {
+				n += uint64(rowBytes(&b[i]))
+			}
+			return n
+		},
 	})
 }
 

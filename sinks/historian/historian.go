@@ -51,8 +51,10 @@ type Sink struct {
 
 	// Figures for Status, updated after each Write.
 	stored, compressed, refusedFull atomic.Uint64
-	bytes, days                     atomic.Int64
-	full                            atomic.Pointer[string] // why Write refuses, nil when it does not
+	// wire is wire_bytes: the estimated bytes of the rows stored (rowBytes).
+	wire        atomic.Uint64
+	bytes, days atomic.Int64
+	full        atomic.Pointer[string] // why Write refuses, nil when it does not
 }
 
 var (
@@ -212,6 +214,11 @@ func (s *Sink) Write(ctx context.Context, batch []model.Sample) error {
 	}
 	s.stored.Add(out.stored)
 	s.compressed.Add(out.dropped)
+	var wire uint64
+	for i := range out.store {
+		wire += uint64(rowBytes(&out.store[i]))
+	}
+	s.wire.Add(wire)
 	if len(out.store) > 0 {
 		if err := s.enforce(st); err != nil {
 			s.log.Error("historian: disk policy", "err", err)
@@ -328,6 +335,7 @@ func (s *Sink) Status() pipeline.Status {
 			"historian_samples_stored":     s.stored.Load(),
 			"historian_samples_compressed": s.compressed.Load(),
 			"historian_writes_refused":     s.refusedFull.Load(),
+			"wire_bytes":                   s.wire.Load(),
 		},
 		Gauges: map[string]float64{
 			"historian_disk_bytes": float64(s.bytes.Load()),

@@ -38,6 +38,28 @@ func encodeValue(v model.Value) any {
 	return nil
 }
 
+// rowBytes estimates the bytes of the samples row a sample becomes, for
+// wire_bytes (a local disk has no wire; this is what the historian puts
+// on it): tag id, time and seq as 8 bytes each, kind and quality code one
+// each, the value as encodeValue stores it (numbers 8, a boolean 1, a
+// string or array its text) and the quality reason. SQLite's record
+// headers, the index and the WAL are left out: the figure compares with
+// what other sinks send, not with the file sizes (historian_disk_bytes).
+func rowBytes(sm *model.Sample) int {
+	n := 8 + 8 + 1 + 1 + 8 + len(sm.Quality.Reason)
+	switch v := sm.Value; v.Kind() {
+	case model.KindBool:
+		n++
+	case model.KindInt, model.KindUint, model.KindFloat:
+		n += 8
+	case model.KindString:
+		n += len(v.AsString())
+	case model.KindArray:
+		n += len(v.AppendJSON(nil))
+	}
+	return n
+}
+
 // decodeValue is the inverse of encodeValue; an array comes back as its
 // JSON text (a string).
 func decodeValue(kind int64, col any) model.Value {

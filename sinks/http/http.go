@@ -18,6 +18,7 @@ import (
 
 	"github.com/weir-edge/weir/internal/conf"
 	"github.com/weir-edge/weir/internal/payload"
+	"github.com/weir-edge/weir/internal/wirecount"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 )
@@ -62,6 +63,9 @@ type Sink struct {
 	retriesAfter  atomic.Uint64
 	rejected      atomic.Uint64
 	networkErrors atomic.Uint64
+	// wire counts the bytes written to the receiver (or proxy) over
+	// every connection of every client Connect builds.
+	wire wirecount.Counter
 }
 
 // client is what Connect prepares: the transport and the resolved
@@ -160,7 +164,7 @@ func (s *Sink) newClient() (*client, error) {
 	dialer := &net.Dialer{Timeout: s.cfg.Timeout, KeepAlive: 30 * time.Second}
 	c.tr = &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
+		DialContext:           s.wire.DialContext(dialer), // wire_bytes: headers, bodies, TLS
 		ForceAttemptHTTP2:     true,
 		MaxIdleConnsPerHost:   2, // one writer; a spare for the request after a Retry-After
 		IdleConnTimeout:       90 * time.Second,
@@ -414,7 +418,10 @@ func (s *Sink) Close(context.Context) error {
 
 // Status reports the state and counters: requests and samples confirmed
 // (2xx), error responses by class, requests rejected for good, 429/503
-// answers that carried a usable Retry-After, and network failures.
+// answers that carried a usable Retry-After, network failures, and
+// wire_bytes: every byte written to the receiver's sockets (request
+// lines, headers, bodies as sent, compressed or not, TLS), summed over
+// connections.
 func (s *Sink) Status() pipeline.Status {
 	s.stMu.Lock()
 	st := pipeline.Status{Name: "http", State: s.state, LastError: s.lastErr}
@@ -427,6 +434,7 @@ func (s *Sink) Status() pipeline.Status {
 		"rejected_requests": s.rejected.Load(),
 		"retries_after":     s.retriesAfter.Load(),
 		"network_errors":    s.networkErrors.Load(),
+		"wire_bytes":        s.wire.Load(),
 	}
 	return st
 }

@@ -94,6 +94,20 @@ func TestConformance(t *testing.T) {
 				},
 				Received: func(t *testing.T) []model.Sample { return get(t).received() },
 				Outage:   func(t *testing.T) func() { return outage(get(t)) },
+				// The bodies the sink's encoder makes of the batch.
+				MinWireBytes: func(b []model.Sample) uint64 {
+					s, err := New(Config{URL: "http://127.0.0.1:1/", Timeout: 2 * time.Second}, slog.New(slog.DiscardHandler))
+					if err != nil {
+						t.Fatal(err)
+					}
+					var n uint64
+					for len(b) > 0 {
+						k := s.encode(b)
+						n += uint64(len(s.body))
+						b = b[k:]
+					}
+					return n
+				},
 			})
 		})
 	}

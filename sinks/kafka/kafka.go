@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/weir-edge/weir/internal/wirecount"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 )
@@ -49,6 +51,9 @@ type Sink struct {
 	produceErrors atomic.Uint64
 	connects      atomic.Uint64
 	disconnects   atomic.Uint64
+	// wire counts the bytes written to the brokers, over every client
+	// and connection (see dialer).
+	wire wirecount.Counter
 }
 
 var (
@@ -140,19 +145,19 @@ func (s *Sink) clientOpts() ([]kgo.Opt, error) {
 		kgo.ProducerLinger(s.cfg.Linger),
 		kgo.MaxBufferedRecords(s.cfg.MaxBufferedRecords),
 		kgo.RecordDeliveryTimeout(s.cfg.ProduceTimeout),
-		kgo.DialTimeout(s.cfg.ConnectTimeout),
 		// A missing topic fails records quickly instead of waiting out
 		// produce_timeout; Connect checks it exists anyway.
 		kgo.UnknownTopicRetries(4),
 		kgo.WithLogger(kgoLogger{s.log}),
 	}
+	var tc *tls.Config
 	if s.cfg.TLS.Enabled || s.cfg.TLS.CAFile != "" || s.cfg.TLS.CertFile != "" {
-		tc, err := s.cfg.TLS.Load()
-		if err != nil {
+		var err error
+		if tc, err = s.cfg.TLS.Load(); err != nil {
 			return nil, err
 		}
-		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
+	opts = append(opts, kgo.Dialer(s.dialer(tc)))
 	if s.cfg.SASL.Mechanism != "" {
 		pw, err := s.cfg.SASL.Password.Resolve() // errors name the source, never the value
 		if err != nil {
@@ -170,6 +175,39 @@ func (s *Sink) clientOpts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(m))
 	}
 	return opts, nil
+}
+
+// dialer dials a broker within connect_timeout and wraps the TCP
+// connection in the wire counter, under TLS when tc is set, so wire_bytes
+// is what the socket carries (Kafka framing, TLS records, SASL, metadata
+// requests). franz-go takes either a dialer or a TLS config, not both, so
+// the TLS handshake is done here as kgo.DialTLSConfig would: a clone per
+// dial, ServerName from the broker's host when the config has none.
+func (s *Sink) dialer(tc *tls.Config) func(ctx context.Context, network, host string) (net.Conn, error) {
+	dial := s.wire.DialContext(&net.Dialer{})
+	return func(ctx context.Context, network, host string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout) // dial and handshake
+		defer cancel()
+		nc, err := dial(ctx, network, host)
+		if err != nil || tc == nil {
+			return nc, err
+		}
+		cfg := tc.Clone()
+		if cfg.ServerName == "" {
+			h, _, err := net.SplitHostPort(host)
+			if err != nil {
+				nc.Close()
+				return nil, fmt.Errorf("broker %q: %w", host, err)
+			}
+			cfg.ServerName = h
+		}
+		tlsc := tls.Client(nc, cfg)
+		if err := tlsc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return tlsc, nil
+	}
 }
 
 // ensureTopic asks the brokers for the topic's metadata, which also proves
@@ -411,7 +449,9 @@ func (s *Sink) Close(context.Context) error {
 
 // Status reports the connection state and counters: records and samples
 // acknowledged, samples dropped for their size, failed Writes, successful
-// Connects and Writes that found the brokers unreachable.
+// Connects, Writes that found the brokers unreachable, and wire_bytes:
+// every byte written to the brokers' sockets (records with Kafka framing,
+// metadata and handshake requests, TLS), summed over connections.
 func (s *Sink) Status() pipeline.Status {
 	s.stMu.Lock()
 	st := pipeline.Status{Name: "kafka", State: s.state, LastError: s.lastErr}
@@ -423,6 +463,7 @@ func (s *Sink) Status() pipeline.Status {
 		"produce_errors":  s.produceErrors.Load(),
 		"connects":        s.connects.Load(),
 		"disconnects":     s.disconnects.Load(),
+		"wire_bytes":      s.wire.Load(),
 	}
 	return st
 }

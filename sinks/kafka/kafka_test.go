@@ -166,12 +166,13 @@ func TestSink(t *testing.T) {
 	for _, mode := range []string{ModeSample, ModeBatch} {
 		t.Run(mode, func(t *testing.T) {
 			var (
-				cl *cluster
-				rd *reader
+				cl    *cluster
+				rd    *reader
+				topic string
 			)
 			sinktest.Run(t, sinktest.Harness{
 				New: func(t *testing.T) pipeline.Sink {
-					topic := "weir-test-" + uniqueName(t)
+					topic = "weir-test-" + uniqueName(t)
 					cl = startCluster(t, 3, []string{topic})
 					rd = newReader(t, cl.addr(), topic, mode == ModeBatch)
 					s, err := New(testConfig(cl.addr(), topic, mode), discard())
@@ -181,6 +182,22 @@ func TestSink(t *testing.T) {
 					return s
 				},
 				Received: func(t *testing.T) []model.Sample { return rd.samples(t) },
+				// The sink's own records (no compression in testConfig):
+				// keys, values and headers.
+				MinWireBytes: func(b []model.Sample) uint64 {
+					cfg := testConfig("", topic, mode)
+					cfg.setDefaults()
+					enc := newEncoder(cfg.Mode == ModeBatch, cfg.ClientID)
+					recs, _, _ := enc.encode(topic, b)
+					var n uint64
+					for _, r := range recs {
+						n += uint64(len(r.Key) + len(r.Value))
+						for _, h := range r.Headers {
+							n += uint64(len(h.Key) + len(h.Value))
+						}
+					}
+					return n
+				},
 				Outage: func(t *testing.T) func() {
 					cl.stop()
 					return cl.start

@@ -46,6 +46,19 @@ func TestConformance(t *testing.T) {
 						msgs = append(msgs, b.Messages()...)
 						return decodeReceived(t, msgs, p, mode)
 					},
+					// The sink's own encoding of the batch: topics and payloads.
+					MinWireBytes: func(b []model.Sample) uint64 {
+						mu.Lock()
+						p := prefix
+						mu.Unlock()
+						enc := newEncoder(p, mode == ModeBatch)
+						msgs, _ := enc.encode(b)
+						var n uint64
+						for i := range msgs {
+							n += uint64(len(msgs[i].topic) + len(enc.payload(&msgs[i])))
+						}
+						return n
+					},
 					Outage: func(t *testing.T) func() {
 						mu.Lock()
 						old := current

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weir-edge/weir/internal/mqttclient"
+	"github.com/weir-edge/weir/internal/wirecount"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 )
@@ -58,6 +59,8 @@ type Sink struct {
 	publishErrors atomic.Uint64
 	connects      atomic.Uint64
 	disconnects   atomic.Uint64
+	// wire counts the bytes written to the broker over every connection.
+	wire wirecount.Counter
 }
 
 // session is one connection plus the context that ends with it, so that
@@ -130,6 +133,7 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mqtt %s: connect: %w", s.addr, err)
 	}
+	o.WireBytes = &s.wire
 	o.Will = &mqttclient.Message{Topic: s.cfg.StatusTopic, Payload: statusOffline, QoS: 1, Retain: true}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
@@ -431,7 +435,9 @@ func (s *Sink) Close(ctx context.Context) error {
 
 // Status reports the connection state and counters: messages and samples
 // confirmed by the broker, samples dropped for an invalid topic, failed
-// Writes, connects and connections lost.
+// Writes, connects, connections lost, and wire_bytes: every byte written
+// to the broker's socket (MQTT framing, TLS, status messages and pings
+// included), summed over connections.
 func (s *Sink) Status() pipeline.Status {
 	s.stMu.Lock()
 	st := pipeline.Status{Name: "mqtt", State: s.state, LastError: s.lastErr}
@@ -443,6 +449,7 @@ func (s *Sink) Status() pipeline.Status {
 		"publish_errors":  s.publishErrors.Load(),
 		"connects":        s.connects.Load(),
 		"disconnects":     s.disconnects.Load(),
+		"wire_bytes":      s.wire.Load(),
 	}
 	return st
 }

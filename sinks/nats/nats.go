@@ -16,6 +16,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/weir-edge/weir/internal/wirecount"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 )
@@ -60,6 +61,8 @@ type Sink struct {
 	publishErrors atomic.Uint64
 	connects      atomic.Uint64
 	disconnects   atomic.Uint64
+	// wire counts the bytes written to the server over every connection.
+	wire wirecount.Counter
 }
 
 // session is one connection with its JetStream context. lost is closed by
@@ -166,7 +169,7 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 		natsgo.Name(s.cfg.ClientID),
 		natsgo.Timeout(s.cfg.ConnectTimeout),
 		natsgo.NoReconnect(),
-		natsgo.SetCustomDialer(ctxDialer{ctx: ctx}),
+		natsgo.SetCustomDialer(ctxDialer{ctx: ctx, wire: &s.wire}),
 		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
 			if !sess.closing.Load() {
 				s.lost(sess, err)
@@ -258,12 +261,17 @@ func (s *Sink) ensureStream(ctx context.Context, js jetstream.JetStream) error {
 	return err
 }
 
-// ctxDialer makes dialling honour Connect's context.
-type ctxDialer struct{ ctx context.Context }
+// ctxDialer makes dialling honour Connect's context and counts what is
+// written to the connection (nats.go puts TLS on top of it, so wire_bytes
+// includes TLS, protocol lines, headers, pings and JetStream requests).
+type ctxDialer struct {
+	ctx  context.Context
+	wire *wirecount.Counter
+}
 
 func (d ctxDialer) Dial(network, address string) (net.Conn, error) {
 	var nd net.Dialer
-	return nd.DialContext(d.ctx, network, address)
+	return d.wire.DialContext(&nd)(d.ctx, network, address)
 }
 
 func (s *Sink) setState(state, lastErr string) {
@@ -459,7 +467,9 @@ func (s *Sink) Close(context.Context) error {
 // Status reports the connection state and counters: messages and samples
 // confirmed by JetStream, confirmed messages the stream had already stored
 // (duplicates), samples dropped for an invalid path or size, failed
-// Writes, connects and connections lost.
+// Writes, connects, connections lost, and wire_bytes: every byte written
+// to the server's socket (TLS and protocol included), summed over
+// connections.
 func (s *Sink) Status() pipeline.Status {
 	s.stMu.Lock()
 	st := pipeline.Status{Name: "nats", State: s.state, LastError: s.lastErr}
@@ -472,6 +482,7 @@ func (s *Sink) Status() pipeline.Status {
 		"publish_errors":  s.publishErrors.Load(),
 		"connects":        s.connects.Load(),
 		"disconnects":     s.disconnects.Load(),
+		"wire_bytes":      s.wire.Load(),
 	}
 	return st
 }

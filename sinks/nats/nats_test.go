@@ -320,9 +320,10 @@ func TestSink(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			requirePeer(t, "127.0.0.1:4222")
 			var rd *reader
+			var cfg Config
 			sinktest.Run(t, sinktest.Harness{
 				New: func(t *testing.T) pipeline.Sink {
-					cfg := testConfig(t, peerURL, mode)
+					cfg = testConfig(t, peerURL, mode)
 					rd = newReader(t, peerURL, cfg.Stream, cfg.SubjectPrefix, mode == ModeBatch)
 					s, err := New(cfg, discard())
 					if err != nil {
@@ -330,7 +331,8 @@ func TestSink(t *testing.T) {
 					}
 					return s
 				},
-				Received: func(t *testing.T) []model.Sample { return rd.samples(t) },
+				Received:     func(t *testing.T) []model.Sample { return rd.samples(t) },
+				MinWireBytes: func(b []model.Sample) uint64 { return encodedBytes(cfg, b) },
 			})
 		})
 	}
@@ -355,6 +357,18 @@ func TestOutage(t *testing.T) {
 			return func() { srv.start(t) }
 		},
 	})
+}
+
+// encodedBytes is the sink's own encoding of b: subjects and payloads,
+// the least wire_bytes must grow by when b is written.
+func encodedBytes(cfg Config, b []model.Sample) uint64 {
+	enc := newEncoder(cfg.SubjectPrefix, cfg.Mode == ModeBatch)
+	msgs, _ := enc.encode(b)
+	var n uint64
+	for i := range msgs {
+		n += uint64(len(msgs[i].subject) + len(enc.payload(&msgs[i])))
+	}
+	return n
 }
 
 func connected(t *testing.T, cfg Config) *Sink {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/weir-edge/weir/internal/wirecount"
 	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/pipeline"
 )
@@ -44,6 +46,8 @@ type Sink struct {
 	writeErrors  atomic.Uint64
 	connects     atomic.Uint64
 	disconnects  atomic.Uint64
+	// wire counts the bytes written to the server over every session.
+	wire wirecount.Counter
 }
 
 var (
@@ -133,6 +137,18 @@ func (s *Sink) connConfig() (*pgx.ConnConfig, error) {
 		pc.Password = pw
 	}
 	pc.ConnectTimeout = s.cfg.ConnectTimeout
+	// wire_bytes: pgx's own dialler (timeouts, keep-alive) wrapped, so
+	// the count is what the socket carries: protocol messages with the
+	// bound parameters and COPY data, startup, TLS on top.
+	if dial := pc.DialFunc; dial != nil {
+		pc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nc, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return s.wire.Conn(nc), nil
+		}
+	}
 	if pc.RuntimeParams == nil {
 		pc.RuntimeParams = map[string]string{}
 	}
@@ -313,7 +329,9 @@ func (s *Sink) Close(ctx context.Context) error {
 
 // Status reports the state and counters: samples confirmed (committed),
 // rows inserted and rows skipped as already present (replays), committed
-// transactions, failed Writes, connects and sessions lost.
+// transactions, failed Writes, connects, sessions lost, and wire_bytes:
+// every byte written to the server's socket (rows as COPY data, SQL,
+// protocol, TLS), summed over sessions.
 func (s *Sink) Status() pipeline.Status {
 	s.stMu.Lock()
 	st := pipeline.Status{Name: "postgres", State: s.state, LastError: s.lastErr}
@@ -326,6 +344,7 @@ func (s *Sink) Status() pipeline.Status {
 		"write_errors":   s.writeErrors.Load(),
 		"connects":       s.connects.Load(),
 		"disconnects":    s.disconnects.Load(),
+		"wire_bytes":     s.wire.Load(),
 	}
 	return st
 }

@@ -33,6 +33,11 @@ type Harness struct {
 	// taking the rest of its batch; nil gives PoisonSample: a tag path
 	// that is not UTF-8, as a Sparkplug edge node once sent.
 	Poison func(id string, seq uint64) model.Sample
+	// MinWireBytes is the least the sink must count in wire_bytes for
+	// writing batch: the bytes of its own encoding of the batch (payload
+	// plus topic, subject, key or headers as sent), without framing, TLS
+	// or compression it does not control. Nil: wire_bytes must only grow.
+	MinWireBytes func(batch []model.Sample) uint64
 	// Timeout bounds each wait; default 2 min (a bound on a hang, never a speed: CI machines are busy).
 	Timeout time.Duration
 }
@@ -84,6 +89,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("bad_quality_and_kinds", func(t *testing.T) { testQuality(t, h) })
 	t.Run("write_after_close_fails", func(t *testing.T) { testClosed(t, h) })
 	t.Run("poison_sample_rejected", func(t *testing.T) { testPoison(t, h) })
+	t.Run("egress_policy", func(t *testing.T) { testEgress(t, h) })
+	// Last: a harness may leave the destination it restored to the
+	// outage case alone (stopped with that subtest).
 	if h.Outage != nil {
 		t.Run("outage_then_reconnect", func(t *testing.T) { testOutage(t, h) })
 	}
@@ -132,11 +140,37 @@ func bySeq(got []model.Sample) map[uint64]model.Sample {
 	return m
 }
 
+// wireBytes is the sink's wire_bytes counter; the test fails when the
+// sink does not report one.
+func wireBytes(t *testing.T, s pipeline.Sink) uint64 {
+	t.Helper()
+	r, ok := s.(pipeline.StatusReporter)
+	if !ok {
+		t.Fatalf("%T reports no Status: every sink reports wire_bytes", s)
+	}
+	n, ok := r.Status().Counters["wire_bytes"]
+	if !ok {
+		t.Fatalf("%T: Status().Counters has no wire_bytes", s)
+	}
+	return n
+}
+
 func testWrite(t *testing.T, h Harness) {
 	s := connect(t, h)
 	want := Batch(t.Name(), 5, 50, 1)
+	before := wireBytes(t, s)
 	if err := s.Write(ctxT(t, h.Timeout), want); err != nil {
 		t.Fatalf("Write: %v", err)
+	}
+	// Write returned: what it confirmed was written to the destination.
+	grew := wireBytes(t, s) - before
+	if grew == 0 {
+		t.Errorf("wire_bytes did not grow over a Write of %d samples", len(want))
+	}
+	if h.MinWireBytes != nil {
+		if least := h.MinWireBytes(want); grew < least {
+			t.Errorf("wire_bytes grew by %d over the Write, less than the %d bytes of its payload", grew, least)
+		}
 	}
 	got := waitFor(t, h, "50 samples", func(g []model.Sample) bool { return len(bySeq(g)) >= 50 })
 	m := bySeq(got)
@@ -227,6 +261,7 @@ func testOutage(t *testing.T, h Harness) {
 		t.Fatalf("Write before outage: %v", err)
 	}
 	waitFor(t, h, "first batch", func(g []model.Sample) bool { return len(bySeq(g)) >= 10 })
+	wireBefore := wireBytes(t, s)
 	restore := h.Outage(t)
 	outageBatch := Batch(t.Name(), 2, 10, 11)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -256,6 +291,10 @@ func testOutage(t *testing.T, h Harness) {
 		}
 	}
 	waitFor(t, h, "every sample after the outage", func(g []model.Sample) bool { return len(bySeq(g)) >= 20 })
+	// wire_bytes sums over connections: the new one adds to the old.
+	if after := wireBytes(t, s); after <= wireBefore {
+		t.Errorf("wire_bytes went from %d before the outage to %d after delivering more: it must sum over connections", wireBefore, after)
+	}
 }
 
 // connects is the sink's own connects counter, or -1 when it reports none.

@@ -54,6 +54,10 @@ func TestConformance(t *testing.T) {
 					msgs = append(msgs, b.Messages()...)
 					return decodeSamples(t, sparkplugMsgs(t, msgs, g, "E1"))
 				},
+				// A lower bound, not the encoding: each sample becomes a
+				// metric whose timestamp alone is a field tag and a 6-byte
+				// varint (milliseconds in 2026); births and topics add more.
+				MinWireBytes: func(b []model.Sample) uint64 { return 7 * uint64(len(b)) },
 				Outage: func(t *testing.T) func() {
 					mu.Lock()
 					old := current

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weir-edge/weir/internal/mqttclient"
 	"github.com/weir-edge/weir/internal/sparkplugb"
+	"github.com/weir-edge/weir/internal/wirecount"
 	"github.com/weir-edge/weir/pipeline"
 )
 
@@ -69,6 +70,9 @@ type Sink struct {
 	connects, disconnects, pubErrors   atomic.Uint64
 	conversions                        atomic.Uint64
 	seqGauge, bdSeqGauge               atomic.Uint64
+	// wire counts the bytes written to the broker over every connection
+	// (births, deaths, data, framing, TLS, pings).
+	wire wirecount.Counter
 
 	cmd commands // NCMD/DCMD writes through a gate (commands.go)
 }
@@ -179,6 +183,7 @@ func (s *Sink) connectLocked(ctx context.Context) error {
 	sess := &session{ctx: sctx, cancel: scancel, done: make(chan struct{}), events: make(chan struct{}, 1)}
 	// Sparkplug: Clean Start and Session Expiry 0; the NDEATH will is QoS 1,
 	// not retained.
+	o.WireBytes = &s.wire
 	o.Will = &mqttclient.Message{Topic: s.node.topic(sparkplugb.NDEATH, ""), Payload: deathPayload(s.nowMs(), bd), QoS: 1}
 	o.OnMessage = func(m mqttclient.Message) { s.onMessage(sess, m.Topic, m.Payload) }
 	subs := []mqttclient.Subscription{{Topic: s.ncmdTopic, QoS: 1}}
@@ -461,6 +466,7 @@ func (s *Sink) Status() pipeline.Status {
 		"publish_errors":     s.pubErrors.Load(),
 		"connects":           s.connects.Load(),
 		"disconnects":        s.disconnects.Load(),
+		"wire_bytes":         s.wire.Load(),
 	}
 	s.commandCounters(st.Counters)
 	st.Gauges = map[string]float64{
