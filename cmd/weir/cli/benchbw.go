@@ -53,20 +53,20 @@ func runBandwidth(ctx context.Context, o bench.Options, set map[string]bool, asJ
 	fmt.Fprintf(stdout, "source %s: %d tags polled every %s; %d samples in %s (%.0f/s); load average %s\n",
 		res.Source, res.Tags, res.PollInterval, res.SourceSamples, res.Window, res.SamplesPerSec, res.LoadAverage)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "sink\tsamples out\tmessages\tbytes up\tbytes/msg\tbytes/source sample\tsaving vs JSON per tag\tbytes down\t")
+	fmt.Fprintln(tw, "sink\tsamples out\tmessages\tbytes up\tbytes/msg\tbytes/source sample\tsaving vs JSON per tag\tbytes down\tsink's wire_bytes\t")
 	for _, s := range res.Sinks {
 		saving := fmt.Sprintf("%.1f%%", s.SavingPercent)
 		if !s.RouteApplied {
 			saving = "route not in this build"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%d\t\n",
-			s.Sink, s.SamplesWritten, s.Messages, s.UpBytes, s.BytesPerMessage, s.BytesPerSourceSample, saving, s.DownBytes)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%d\t%d\t\n",
+			s.Sink, s.SamplesWritten, s.Messages, s.UpBytes, s.BytesPerMessage, s.BytesPerSourceSample, saving, s.DownBytes, s.SinkWireBytes)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, s := range res.Sinks {
-		fmt.Fprintf(stdout, "  %-14s %s; route: %s\n", s.Sink, s.Encoding, s.Route)
+		fmt.Fprintf(stdout, "  %-16s %s; route: %s\n", s.Sink, s.Encoding, s.Route)
 	}
 	return nil
 }
