@@ -62,6 +62,11 @@ type Options struct {
 	// server serving the same items (testdata/nodeopcua/server.js
 	// --bench-items).
 	OPCUANamespace string
+	// Routes 3 adds two sinks on routes of their own beside the measured
+	// one, whose route then selects by pattern: all tags; a fifth of the
+	// devices behind a deadband; a one-minute window aggregate of all
+	// tags (see routesYAML). 0 (default): the one sink, no route.
+	Routes int
 }
 
 // Peers are the load generators: device addresses and the broker.
@@ -102,6 +107,9 @@ type Result struct {
 	Source          string  `json:"source"`
 	// OPCUA holds the OPC UA mode's own figures.
 	OPCUA *OPCUAResult `json:"opcua,omitempty"`
+	// RouteSinks are every sink's route figures in the window with
+	// Options.Routes (the measured sink "bench" first).
+	RouteSinks []RouteSinkResult `json:"route_sinks,omitempty"`
 
 	// Outage figures (with Options.Outage).
 	OutageSeconds        float64 `json:"outage_seconds,omitempty"`
@@ -160,6 +168,15 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Mode != "batch" && o.Mode != "sample" {
 		return fmt.Errorf("bench: mode %q: want batch or sample", o.Mode)
+	}
+	if o.Routes != 0 && o.Routes != 3 {
+		return fmt.Errorf("bench: routes %d: want 0 (one sink) or 3 (three sinks on different routes)", o.Routes)
+	}
+	if o.Routes != 0 && o.Source != "modbus" {
+		return errors.New("bench: routes: only with the modbus source")
+	}
+	if o.Outage > 0 && o.Routes != 0 {
+		return errors.New("bench: an outage drill measures one sink: not with routes")
 	}
 	if o.Source == "modbus" && o.PollInterval() < time.Millisecond {
 		return fmt.Errorf("bench: %d devices × %d tags at %.0f samples/s needs polls faster than 1ms; add devices or tags", o.Devices, o.Tags, o.Rate)
@@ -258,6 +275,7 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 		uaBefore = opcuaSnapshot(eng)
 	}
 	before := snapshot(eng)
+	stBefore := eng.Status()
 	cpu0 := cpuTime()
 	t0 := time.Now()
 	peakRSS := sampleRSS(ctx, o.Duration)
@@ -267,6 +285,7 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 		o.AtWindowEnd()
 	}
 	after := snapshot(eng)
+	stAfter := eng.Status()
 	// One reading of the live histograms for every figure: samples keep
 	// arriving, and two readings would disagree. Weir's own share first:
 	// read before the end-to-end figures, it cannot exceed them.
@@ -320,6 +339,9 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 		Window:          window.Round(time.Millisecond).String(),
 		Source:          o.Source,
 		OPCUA:           uaRes,
+	}
+	if o.Routes != 0 {
+		res.RouteSinks = routeSinkResults(stBefore, stAfter)
 	}
 	if opcua {
 		res.Devices, res.TagsPerDevice, res.PollInterval = 1, o.Items, ""
@@ -399,7 +421,7 @@ func measureOutage(ctx context.Context, eng *engine.Engine, px *proxy, o Options
 
 func bufferDepth(eng *engine.Engine) int {
 	for _, cs := range eng.Status().Components {
-		if cs.Kind == "sink" && cs.Buffer != nil {
+		if cs.Kind == "sink" && cs.Name == "bench" && cs.Buffer != nil {
 			return cs.Buffer.Depth
 		}
 	}
@@ -408,7 +430,7 @@ func bufferDepth(eng *engine.Engine) int {
 
 func replayed(eng *engine.Engine) uint64 {
 	for _, cs := range eng.Status().Components {
-		if cs.Kind == "sink" {
+		if cs.Kind == "sink" && cs.Name == "bench" {
 			return cs.Counters["samples_replayed"]
 		}
 	}
@@ -425,7 +447,15 @@ func snapshot(eng *engine.Engine) counters {
 	for _, cs := range st.Components {
 		switch cs.Kind {
 		case "sink":
+			if cs.Name != "bench" {
+				continue // -routes: the others are reported by routeSinkResults
+			}
 			c.written += cs.Counters["samples_written"]
+			// What the sink's route let into its buffer is what it owes;
+			// the gateway's own samples (not bench/#) are not, with -routes.
+			if n, ok := cs.Counters["route_chain_out_samples"]; ok {
+				c.emitted = n
+			}
 			if cs.Buffer != nil {
 				c.dropped += cs.Buffer.Dropped
 			}
@@ -441,6 +471,15 @@ func snapshot(eng *engine.Engine) counters {
 
 // configYAML renders the gateway configuration under test.
 func configYAML(o Options, devices []string, broker string) string {
+	if o.Routes != 0 {
+		return modbusYAML(o, devices) + routesYAML(o, broker)
+	}
+	return modbusYAML(o, devices) + sinkYAML(o, broker)
+}
+
+// modbusYAML renders the node, data dir and the bench devices' Modbus
+// source: everything but the sinks.
+func modbusYAML(o Options, devices []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node: {id: weir-bench}\ndata_dir: %q\nsources:\n  - name: bench\n    modbus:\n      stagger: %t\n      devices:\n", o.DataDir, !o.Aligned)
 	for i, addr := range devices {
@@ -450,7 +489,6 @@ func configYAML(o Options, devices []string, broker string) string {
 			fmt.Fprintf(&b, "                - {name: r%05d, table: holding, address: %d, type: uint16}\n", t, t)
 		}
 	}
-	b.WriteString(sinkYAML(o, broker))
 	return b.String()
 }
 

@@ -51,3 +51,61 @@ func TestOptionsRejectImpossibleLoad(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// With -routes 3 the run carries three sinks and reports each, the
+// throughput and loss figures staying the measured sink's own.
+func TestHarnessThreeRoutes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	peers, err := StartPeers(ctx, 5, 20, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peers.Close()
+	res, err := Run(ctx, Options{Devices: 5, Tags: 20, Rate: 1000, Duration: time.Second, Warmup: 300 * time.Millisecond,
+		QoS: 1, Routes: 3}, peers.Peers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delivered == 0 || res.Lost != 0 || res.Dropped != 0 {
+		t.Fatalf("delivered %d lost %d dropped %d", res.Delivered, res.Lost, res.Dropped)
+	}
+	if len(res.RouteSinks) != 3 {
+		t.Fatalf("route sinks %+v", res.RouteSinks)
+	}
+	for i, rs := range res.RouteSinks {
+		if rs.Sink != routeNames[i][0] {
+			t.Errorf("row %d is %q, want %q", i, rs.Sink, routeNames[i][0])
+		}
+	}
+	for _, rs := range res.RouteSinks {
+		if rs.In == 0 || rs.In != res.RouteSinks[0].In {
+			t.Errorf("%s: route in %d, want the same stream as bench (%d)", rs.Sink, rs.In, res.RouteSinks[0].In)
+		}
+	}
+	if dd := res.RouteSinks[1]; dd.Filtered == 0 || dd.Filtered >= dd.In {
+		t.Errorf("bench-deadband selects a fifth of the devices: in %d, filtered %d", dd.In, dd.Filtered)
+	}
+	if res.RouteSinks[0].Written != res.Delivered {
+		t.Errorf("the measured sink wrote %d, delivered says %d", res.RouteSinks[0].Written, res.Delivered)
+	}
+}
+
+func TestOptionsRejectRoutesElsewhere(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"two routes", Options{Routes: 2}, "want 0"},
+		{"opcua", Options{Routes: 3, Source: "opcua"}, "only with the modbus source"},
+		{"outage", Options{Routes: 3, Outage: time.Second}, "not with routes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.o.setDefaults()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -21,4 +21,15 @@
 // long after the measured window: the backlog is held in the durable
 // buffer, then the drain rate and the live latency during the drain are
 // measured.
+//
+// With Routes 3 the same run carries three sinks on different routes (all
+// tags by pattern; a fifth of the devices behind a deadband; a one-minute
+// window) and the figures are the first sink's (see routes.go).
+//
+// RunBandwidth (`weir bench -bandwidth`) measures bytes instead of speed:
+// the demo plant or bench devices into seven sinks side by side (JSON per
+// tag, JSON batch, Sparkplug B with and without report by exception, and
+// JSON behind deadband, window and downsample routes), counted per client
+// by a hook in its own embedded broker (WireBytes), framing included, and
+// divided by the samples the sources produced in the same window.
 package bench

@@ -71,6 +71,7 @@ func defineBench(fs *flag.FlagSet) body {
 	fs.DurationVar(&o.ChangeInterval, "change-interval", 0, "with -source opcua: how often the server changes every value (default: the sampling interval + 1/32, so changes sweep the publishing cycle)")
 	uaEndpoint := fs.String("opcua-endpoint", "", "with -source opcua: measure against this server instead of the simulator; it must serve -items Double variables s=bench.00000 … changing every -change-interval (node sources/opcua/testdata/nodeopcua/server.js --bench-items N does); needs -broker")
 	fs.StringVar(&o.OPCUANamespace, "opcua-namespace", "", "with -opcua-endpoint: node id namespace of the bench items (default ns=1; node-opcua's server.js: nsu=urn:weir:peer)")
+	fs.IntVar(&o.Routes, "routes", 0, "3: three sinks on different routes side by side (all tags; a fifth of the devices behind a deadband; a 1-min window aggregate), the figures measured on the first")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	inProcess := fs.Bool("in-process", false, "run devices and broker inside this process (CPU/RSS then include them)")
 	peersOnly := fs.Bool("peers", false, "internal: serve the load peers and print their addresses as JSON")
@@ -78,10 +79,18 @@ func defineBench(fs *flag.FlagSet) body {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the gateway side) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile of this process to this file at the end of the measured window")
 	traceFile := fs.String("trace", "", "write a Go execution trace of this process to this file (go tool trace)")
+	bandwidth := fs.Bool("bandwidth", false, "measure bytes on the wire per sample instead: the demo plant (or -source modbus) through seven sinks side by side "+
+		"(JSON per tag, JSON batch, Sparkplug B, Sparkplug B by exception, JSON behind a deadband, a 1-min window and a 10-s downsample route), "+
+		"counted at an embedded broker; default -duration 1m, and with -source modbus 10 × 100 tags at 1000 samples/s")
 	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
 		if len(pos) > 0 {
 			fmt.Fprintf(stderr, "weir bench: unexpected argument %q\n", pos[0])
 			return errUsage
+		}
+		if *bandwidth {
+			set := map[string]bool{}
+			fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+			return runBandwidth(ctx, o, set, *asJSON, stdout, stderr)
 		}
 		return runBench(ctx, o, benchFlags{uaEndpoint: *uaEndpoint, asJSON: *asJSON, inProcess: *inProcess, peersOnly: *peersOnly,
 			withBroker: *withBroker, cpuProfile: *cpuProfile, memProfile: *memProfile, traceFile: *traceFile}, stdout, stderr)
@@ -154,8 +163,12 @@ func runBench(ctx context.Context, o bench.Options, f benchFlags, stdout, stderr
 		if o.Aligned {
 			polls = "aligned"
 		}
-		fmt.Fprintf(stderr, "weir bench: %d devices × %d tags, poll every %s, %s (offered %.0f samples/s), QoS %d, %s mode, %s buffer, %s warm-up + %s\n",
-			o.Devices, o.Tags, o.PollInterval(), polls, o.Rate, o.QoS, o.Mode, o.Buffer, o.Warmup, o.Duration)
+		sinks := "one sink"
+		if o.Routes != 0 {
+			sinks = "three sinks on different routes"
+		}
+		fmt.Fprintf(stderr, "weir bench: %d devices × %d tags, poll every %s, %s (offered %.0f samples/s), QoS %d, %s mode, %s buffer, %s, %s warm-up + %s\n",
+			o.Devices, o.Tags, o.PollInterval(), polls, o.Rate, o.QoS, o.Mode, o.Buffer, sinks, o.Warmup, o.Duration)
 	}
 	if *memProfile != "" {
 		o.AtWindowEnd = func() {
@@ -185,6 +198,10 @@ func runBench(ctx context.Context, o bench.Options, f benchFlags, stdout, stderr
 		{"poll overruns", strconv.FormatUint(res.PollOverruns, 10)},
 		{"lost / dropped", fmt.Sprintf("%d / %d", res.Lost, res.Dropped)},
 		{"broker", fmt.Sprintf("%s (QoS %d, %s mode, %s buffer)", res.Broker, res.QoS, res.Mode, res.Buffer)},
+	}
+	for _, rs := range res.RouteSinks {
+		rows = append(rows, [2]string{"sink " + rs.Sink, fmt.Sprintf("%s: route in %d, filtered %d, out %d; %d written",
+			rs.Route, rs.In, rs.Filtered, rs.ChainOut, rs.Written)})
 	}
 	if ua := res.OPCUA; ua != nil {
 		rows = append(rows[:0],

@@ -83,6 +83,8 @@ func commands() []command {
 			examples: []string{
 				"weir bench -duration 10s",
 				"weir bench -source opcua -items 1000",
+				"weir bench -routes 3 -duration 30s      # three sinks on different routes",
+				"weir bench -bandwidth                   # bytes per sample: JSON, batch, Sparkplug B, routes",
 			}, define: defineBench},
 		{name: "soak", args: "[flags]", summary: "kill, cut and starve a real gateway for a while and check that nothing accepted is lost",
 			examples: []string{
