@@ -205,7 +205,7 @@ func TestRollupsAgainstModel(t *testing.T) {
 			comp: Compression{CompressionSettings: CompressionSettings{Method: MethodDeadband, Deviation: 4}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for seed := range uint64(3) {
+			for seed := range uint64(2) {
 				rng := rand.New(rand.NewPCG(seed, 13))
 				var data []model.Sample
 				tags := []string{"r/a", "r/b", "r/c"}
@@ -264,7 +264,7 @@ func TestRollupPathEqualsRaw(t *testing.T) {
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 99))
-			data := rollupSeries(rng, "x", day0+dayNs-int64(rng.IntN(20))*int64(time.Hour), 1500, false)
+			data := rollupSeries(rng, "x", day0+dayNs-int64(rng.IntN(20))*int64(time.Hour), 1000, false)
 			bs := batches(rng, data, 400)
 			if seed%2 == 1 { // some batches late
 				for i := range bs {
