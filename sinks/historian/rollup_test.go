@@ -428,3 +428,37 @@ func TestRollupCases(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkIngestRollups writes as TestMeasureIngest's source does: 1,000
+// tags one sample a second each, batches of 10,000 (a block closes for a
+// third of the tags per batch); it reports samples/s of the sink alone.
+func BenchmarkIngestRollups(b *testing.B) {
+	ctx := context.Background()
+	s, err := New(Config{Dir: b.TempDir(), MaxBytes: 8 << 30}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.now = func() time.Time { return time.Unix(0, day0+dayNs/2) }
+	if err := s.Connect(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close(ctx)
+	paths := make([]string, 1000)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("plant/area%d/tag%d", i%10, i)
+	}
+	batch := make([]model.Sample, 10_000)
+	n := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range batch {
+			ts := day0 + int64(n/len(paths))*int64(time.Second)
+			batch[j] = model.Sample{Path: paths[n%len(paths)], Value: model.Float(float64(n%977) / 7), SourceTime: ts, Seq: uint64(n)}
+			n++
+		}
+		if err := s.Write(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "samples/s")
+}
