@@ -44,10 +44,13 @@ import (
 // the summaries are empty and each tag's open block is read back from
 // disk once, when it closes.
 
-// rollupBlock is the block of a rollup: 30 s, aligned to the epoch (and
-// so to UTC days: a day is 2,880 blocks). Queries whose interval is a
-// multiple of it use the rollups.
-const rollupBlock = int64(30 * time.Second)
+// RollupBlock is the block of a rollup: 30 s, aligned to the epoch (and
+// so to UTC days: a day is 2,880 blocks). Aggregates whose interval is a
+// multiple of it read the rollups instead of every sample, which is why
+// the API rounds a chart's interval (points=N) up to a multiple of it.
+const RollupBlock = 30 * time.Second
+
+const rollupBlock = int64(RollupBlock)
 
 const rollupSchema = `
 CREATE TABLE IF NOT EXISTS rollups (
