@@ -106,15 +106,21 @@ func blockOf(t int64) int64 { return floorDiv(t, rollupBlock) * rollupBlock }
 // aggOf is how a sample looks to an aggregate, as scanNumeric reads it
 // back: selected (aggWhere), counted (default semantics) and its number.
 func aggOf(sm *model.Sample) (selected, counted bool, f float64) {
-	hasNum := false
-	switch sm.Value.Kind() {
-	case model.KindBool, model.KindInt, model.KindUint, model.KindFloat:
-		switch x := encodeValue(sm.Value).(type) {
-		case int64:
-			f, hasNum = float64(x), true
-		case float64:
-			f, hasNum = x, true
+	hasNum := true
+	switch v := sm.Value; v.Kind() { // as encodeValue stores it, without boxing
+	case model.KindBool:
+		if v.AsBool() {
+			f = 1
 		}
+	case model.KindInt:
+		f = float64(v.AsInt())
+	case model.KindUint:
+		f = float64(v.AsUint())
+	case model.KindFloat:
+		f = v.AsFloat()
+		hasNum = !math.IsNaN(f)
+	default:
+		hasNum = false
 	}
 	good := sm.Quality.Code == model.Good
 	return hasNum || !good, hasNum && good, f
@@ -190,11 +196,10 @@ func (h *dayDB) updateRollups(ctx context.Context, tx *sql.Tx, batch []model.Sam
 // commitRollups keeps the states of the batch just committed.
 func (h *dayDB) commitRollups() {
 	if h.roll == nil {
-		h.roll = map[int64]*rollState{}
+		h.roll = map[int64]rollState{}
 	}
 	for _, c := range h.pending {
-		rs := c.rs
-		h.roll[c.id] = &rs
+		h.roll[c.id] = c.rs
 	}
 	h.pending = nil
 }
@@ -279,7 +284,7 @@ func (h *dayDB) rollTag(ctx context.Context, tx *sql.Tx, id int64, batch []model
 // written before rollups existed; for a new tag, the rows just inserted).
 func (h *dayDB) rollStateOf(ctx context.Context, tx *sql.Tx, id int64) (rollState, error) {
 	if rs, ok := h.roll[id]; ok {
-		return *rs, nil
+		return rs, nil
 	}
 	rs := rollState{tail: math.MinInt64}
 	err := tx.QueryRowContext(ctx, `SELECT upto FROM rollup_mark WHERE tag = ?`, id).Scan(&rs.upto)

@@ -462,3 +462,28 @@ func BenchmarkIngestRollups(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "samples/s")
 }
+
+// TestAggOf: the writer's view of a sample is what the query reads back
+// from its stored column.
+func TestAggOf(t *testing.T) {
+	for _, v := range []model.Value{model.Bool(true), model.Bool(false), model.Int(-7), model.Int(math.MaxInt64), model.Uint(math.MaxUint64),
+		model.Uint(1 << 62), model.Float(2.5), model.Float(math.NaN()), model.Float(math.Inf(-1)), model.String("x"), {}} {
+		for _, q := range []model.Quality{{}, {Code: model.Bad}, {Code: model.Uncertain}} {
+			sm := model.Sample{Value: v, Quality: q}
+			sel, cnt, f := aggOf(&sm)
+			var want float64
+			hasNum := false
+			if v.Kind() == model.KindBool || v.Kind() == model.KindInt || v.Kind() == model.KindUint || v.Kind() == model.KindFloat {
+				switch x := encodeValue(v).(type) {
+				case int64:
+					want, hasNum = float64(x), true
+				case float64:
+					want, hasNum = x, true
+				}
+			}
+			if sel != (hasNum || q.Code != model.Good) || cnt != (hasNum && q.Code == model.Good) || (hasNum && f != want) {
+				t.Errorf("aggOf(%v, %v) = %v %v %v, want number %v %v", v, q, sel, cnt, f, hasNum, want)
+			}
+		}
+	}
+}

@@ -80,7 +80,7 @@ type dayDB struct {
 	// The writer's rollup state (rollup.go): one per tag written since
 	// the file opened, dropped with the handle; statements it prepared;
 	// the states of the batch in flight, kept once it commits.
-	roll    map[int64]*rollState
+	roll    map[int64]rollState
 	stmts   map[string]*sql.Stmt
 	pending []rollChange
 }
