@@ -389,10 +389,12 @@ func (h *dayDB) writeRollups(ctx context.Context, tx *sql.Tx, w *rollupWork) err
 // once per day file.
 func (h *dayDB) exec(ctx context.Context, tx *sql.Tx, head, tuple string, n int, args []any) error {
 	q := head + tuple + strings.Repeat(","+tuple, n-1)
+	h.smu.Lock()
 	st, ok := h.stmts[q]
 	if !ok {
 		var err error
 		if st, err = h.db.PrepareContext(ctx, q); err != nil {
+			h.smu.Unlock()
 			return err
 		}
 		if h.stmts == nil {
@@ -400,6 +402,7 @@ func (h *dayDB) exec(ctx context.Context, tx *sql.Tx, head, tuple string, n int,
 		}
 		h.stmts[q] = st
 	}
+	h.smu.Unlock()
 	txs := tx.StmtContext(ctx, st)
 	defer txs.Close()
 	_, err := txs.ExecContext(ctx, args...)

@@ -81,8 +81,9 @@ type dayDB struct {
 	// the file opened, dropped with the handle; statements it prepared;
 	// the states of the batch in flight, kept once it commits.
 	roll    map[int64]rollState
-	stmts   map[string]*sql.Stmt
 	pending []rollChange
+	smu     sync.Mutex // guards stmts: close may run from a query evicting the day
+	stmts   map[string]*sql.Stmt
 }
 
 // OpenStore opens (creating) the directory. Day files open on demand.
@@ -381,9 +382,11 @@ func (h *dayDB) close() error {
 			st.Close()
 		}
 	}
+	h.smu.Lock()
 	for _, st := range h.stmts {
 		st.Close()
 	}
+	h.smu.Unlock()
 	return h.db.Close()
 }
 
