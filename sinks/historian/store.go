@@ -337,9 +337,11 @@ func (s *Store) write(ctx context.Context, day int64, batch, remove []model.Samp
 	// The rollups change in the same transaction, so that they and the
 	// rows agree whatever happens to the process.
 	if err := h.updateRollups(ctx, tx, batch, sorted, removed); err != nil {
+		h.roll = nil // read back from disk by the next write
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		h.roll = nil
 		return fmt.Errorf("historian: commit: %w", err)
 	}
 	h.commitRollups()
