@@ -35,14 +35,15 @@ import (
 // forward: a sample in a later block closes the blocks before it.
 //
 // The writer keeps, per tag of a day file open for writing, the summary
-// of its open block as the rows arrive (rollState), so the common case,
-// samples in time order, costs no extra read. Anything else (a sample
-// before upto: out of order, a replay, compression deleting its held
-// point; or a change inside the open block that is not an append) is
-// settled from the rows on disk, in the same transaction as the inserts,
-// so rollups and rows can never disagree after a crash. After a restart
-// the summaries are empty and each tag's open block is read back from
-// disk once, when it closes.
+// of its open block as the rows arrive (rollState), and the closed ones
+// until rollupFlush of them are written with the mark, so the common
+// case, samples in time order, costs no extra read. Anything else (a
+// sample before upto: out of order, a replay, compression deleting its
+// held point; or a change after it that is not an append) is settled
+// from the rows on disk, in the same transaction as the inserts, so
+// rollups and rows can never disagree after a crash. After a restart the
+// summaries are empty and the blocks from each tag's mark on are read
+// back from disk once, when they are written.
 
 // RollupBlock is the block of a rollup: 30 s, aligned to the epoch (and
 // so to UTC days: a day is 2,880 blocks). Aggregates whose interval is a
