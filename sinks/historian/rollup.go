@@ -181,7 +181,7 @@ type removal struct{ id, t int64 }
 // and time, already inserted) and removed (already deleted) up to date
 // inside tx. The in-memory states change only through commitRollups,
 // after the transaction commits.
-func (h *dayDB) updateRollups(ctx context.Context, tx *sql.Tx, batch []model.Sample, rows []insRow, removed []removal) error {
+func (h *dayDB) updateRollups(ctx context.Context, tx *sql.Tx, pre map[int64]rollState, batch []model.Sample, rows []insRow, removed []removal) error {
 	byTag := map[int64][]int64{}
 	for _, r := range removed {
 		byTag[r.id] = append(byTag[r.id], r.t)
@@ -194,14 +194,14 @@ func (h *dayDB) updateRollups(ctx context.Context, tx *sql.Tx, batch []model.Sam
 			j++
 		}
 		ids = append(ids, rows[i].id)
-		if err := h.rollTag(ctx, tx, rows[i].id, batch, rows[i:j], byTag[rows[i].id], &w); err != nil {
+		if err := h.rollTag(ctx, tx, pre, rows[i].id, batch, rows[i:j], byTag[rows[i].id], &w); err != nil {
 			return err
 		}
 		delete(byTag, rows[i].id)
 		i = j
 	}
 	for id, ts := range byTag { // tags with removals only
-		if err := h.rollTag(ctx, tx, id, batch, nil, ts, &w); err != nil {
+		if err := h.rollTag(ctx, tx, pre, id, batch, nil, ts, &w); err != nil {
 			return err
 		}
 	}
@@ -224,10 +224,13 @@ func (h *dayDB) commitRollups() {
 }
 
 // rollTag is one tag's part of updateRollups.
-func (h *dayDB) rollTag(ctx context.Context, tx *sql.Tx, id int64, batch []model.Sample, rows []insRow, removed []int64, w *rollupWork) error {
-	rs, err := h.rollStateOf(ctx, tx, id)
-	if err != nil {
-		return err
+func (h *dayDB) rollTag(ctx context.Context, tx *sql.Tx, pre map[int64]rollState, id int64, batch []model.Sample, rows []insRow, removed []int64, w *rollupWork) error {
+	rs, ok := pre[id]
+	if !ok {
+		var err error
+		if rs, err = h.rollStateOf(ctx, tx, id); err != nil {
+			return err
+		}
 	}
 	var dirty []int64 // blocks before the mark to read back from disk
 	for _, t := range removed {
@@ -319,12 +322,33 @@ func (h *dayDB) rollTag(ctx context.Context, tx *sql.Tx, id int64, batch []model
 	return nil
 }
 
+// loadRollStates reads, before a batch's rows go in, the state of each
+// of its tags that has none in memory (the first write since the file
+// opened), so that tail is the newest row from before the batch.
+func (h *dayDB) loadRollStates(ctx context.Context, tx *sql.Tx, rows []insRow) (map[int64]rollState, error) {
+	var pre map[int64]rollState
+	for i, r := range rows {
+		if _, ok := h.roll[r.id]; ok || (i > 0 && rows[i-1].id == r.id) {
+			continue
+		}
+		rs, err := h.rollStateOf(ctx, tx, r.id)
+		if err != nil {
+			return nil, err
+		}
+		if pre == nil {
+			pre = map[int64]rollState{}
+		}
+		pre[r.id] = rs
+	}
+	return pre, nil
+}
+
 // rollStateOf is the tag's state: kept from the last batch, or (first
-// write since the file opened) its mark on disk, nothing open before it,
-// and tail the tag's newest row, which no summary has seen (rows after
-// the mark from before a restart; a file written before rollups existed,
-// whose tags have no mark: upto is then the day's start; for a new tag,
-// the rows just inserted).
+// write since the file opened) its mark on disk, nothing closed after
+// it, and tail the tag's newest row, which no summary has seen (rows
+// after the mark from before a restart; a file written before rollups
+// existed, whose tags have no mark: upto is then the day's start). With
+// no row at or after the mark (a new tag), the empty summary is exact.
 func (h *dayDB) rollStateOf(ctx context.Context, tx *sql.Tx, id int64) (rollState, error) {
 	if rs, ok := h.roll[id]; ok {
 		return rs, nil
@@ -344,6 +368,8 @@ func (h *dayDB) rollStateOf(ctx context.Context, tx *sql.Tx, id int64) (rollStat
 	if tail.Valid {
 		rs.tail = tail.Int64
 	}
+	rs.acc = rollupRow{b: rs.open}
+	rs.valid, rs.lastT = rs.tail < rs.open, rs.tail
 	return rs, nil
 }
 

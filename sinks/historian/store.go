@@ -278,6 +278,10 @@ func (s *Store) write(ctx context.Context, day int64, batch, remove []model.Samp
 	// Rows go insertChunk at a time in one statement: the per-statement
 	// cost of database/sql and the VDBE is then paid once per chunk.
 	sorted := rows
+	pre, err := h.loadRollStates(ctx, tx, rows)
+	if err != nil {
+		return err
+	}
 	args := make([]any, 0, 7*insertChunk)
 	var stmts [2]*sql.Stmt // bound to tx, closed with it
 	for len(rows) > 0 {
@@ -336,7 +340,7 @@ func (s *Store) write(ctx context.Context, day int64, batch, remove []model.Samp
 	}
 	// The rollups change in the same transaction, so that they and the
 	// rows agree whatever happens to the process.
-	if err := h.updateRollups(ctx, tx, batch, sorted, removed); err != nil {
+	if err := h.updateRollups(ctx, tx, pre, batch, sorted, removed); err != nil {
 		h.roll = nil // read back from disk by the next write
 		return err
 	}
