@@ -187,13 +187,11 @@ func (h *dayDB) updateRollups(ctx context.Context, tx *sql.Tx, pre map[int64]rol
 		byTag[r.id] = append(byTag[r.id], r.t)
 	}
 	var w rollupWork
-	ids := make([]int64, 0, 16)
 	for i := 0; i < len(rows); {
 		j := i
 		for j < len(rows) && rows[j].id == rows[i].id {
 			j++
 		}
-		ids = append(ids, rows[i].id)
 		if err := h.rollTag(ctx, tx, pre, rows[i].id, batch, rows[i:j], byTag[rows[i].id], &w); err != nil {
 			return err
 		}
