@@ -71,7 +71,9 @@ var historyAggs = []string{"count", "min", "max", "mean", "first", "last", "twa"
 // (time-weighted mean); only intervals with numeric samples are listed.
 // Aggregates count good-quality samples only, and a bad or uncertain
 // sample ends the value before it (a gap, not a hold); quality=any counts
-// numbers of every quality.
+// numbers of every quality. points=N picks span ÷ N, rounded up to a
+// multiple of 30 s when over 30 s (pointsInterval), so charts read the
+// historian's rollups; interval= is used as given.
 // Bad parameters answer 400 with a message naming the parameter.
 type History struct {
 	Store HistoryStore
@@ -279,6 +281,19 @@ func historyRange(fromS, toS string, now time.Time) (from, to time.Time, msg str
 	return from, to, ""
 }
 
+// pointsInterval is the interval of points=n over span: span ÷ n rounded
+// up, and above the historian's rollup block (30 s) rounded up to a whole
+// multiple of it, so that a chart's query reads the rollups (a day of
+// 1 s samples at points=1000: 90 s, 960 buckets, from 2,880 rollup rows
+// instead of 86,400 samples). Rounding up keeps at most n intervals.
+func pointsInterval(span time.Duration, n int) time.Duration {
+	iv := max((span+time.Duration(n)-1)/time.Duration(n), historyMinInterval)
+	if b := historian.RollupBlock; iv > b {
+		iv = (iv + b - 1) / b * b
+	}
+	return iv
+}
+
 // historyAggQuery reads interval, points and agg; interval 0 means raw.
 func historyAggQuery(q map[string][]string, span time.Duration) (time.Duration, []string, string) {
 	get := func(k string) string {
@@ -306,7 +321,7 @@ func historyAggQuery(q map[string][]string, span time.Duration) (time.Duration, 
 		if err != nil || n < 1 || n > HistoryMaxPoints {
 			return 0, nil, fmt.Sprintf("points must be a whole number from 1 to %d, got %q", HistoryMaxPoints, ptS)
 		}
-		iv = max((span+time.Duration(n)-1)/time.Duration(n), historyMinInterval)
+		iv = pointsInterval(span, n)
 	case aggS != "":
 		return 0, nil, "agg needs interval or points"
 	default:

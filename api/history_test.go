@@ -131,7 +131,8 @@ func TestHistory(t *testing.T) {
 			t.Fatalf("buckets %v", bk)
 		}
 		_, b = historyGet(t, mux, "tag=plant/speed&from="+at(90*time.Second)+"&to="+at(5*time.Minute+30*time.Second)+"&points=5")
-		if bk := b["buckets"].([]any); b["interval"] != "48s" || bk[0].(map[string]any)["start"] != historyBase.Add(48*time.Second).Format(time.RFC3339Nano) {
+		// 240 s ÷ 5 = 48 s, rounded up to a multiple of the rollup block.
+		if bk := b["buckets"].([]any); b["interval"] != "1m0s" || len(bk) > 5 || bk[0].(map[string]any)["start"] != historyBase.Add(time.Minute).Format(time.RFC3339Nano) {
 			t.Fatalf("points: interval %v, buckets %v", b["interval"], bk)
 		}
 	})
@@ -435,5 +436,41 @@ func TestHistoryEndToEnd(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), `weir_history_query_duration_seconds_count{kind="aggregate"} 3`) ||
 		!strings.Contains(string(body), `weir_sink_historian_samples_stored_total{name="history"} 4500`) {
 		t.Fatalf("metrics %d: no query histogram or stored count:\n%s", code, grepLines(string(body), "histor"))
+	}
+}
+
+// TestPointsInterval: points=N gives span ÷ N rounded up, and above 30 s
+// a whole multiple of 30 s (so a chart reads the historian's rollups),
+// never more than N intervals; interval= is used as given.
+func TestPointsInterval(t *testing.T) {
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		name   string
+		span   time.Duration
+		points int
+		want   time.Duration
+	}{
+		{"day at 1000 points", day, 1000, 90 * time.Second},
+		{"day at 2880 points", day, 2880, 30 * time.Second},
+		{"day at 10000 points", day, 10000, 8640 * time.Millisecond},
+		{"hour at 100 points", time.Hour, 100, time.Minute}, // 36 s → 60 s
+		{"ten minutes at 100 points", 10 * time.Minute, 100, 6 * time.Second},
+		{"31 s each", 31 * time.Second, 1, time.Minute},
+		{"a week at 500 points", 7 * day, 500, 1230 * time.Second},
+		{"tiny", time.Microsecond, 10, time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := pointsInterval(tc.span, tc.points)
+			if got != tc.want {
+				t.Fatalf("pointsInterval(%v, %d) = %v, want %v", tc.span, tc.points, got, tc.want)
+			}
+			if n := (tc.span + got - 1) / got; int(n) > tc.points {
+				t.Fatalf("%d intervals, more than %d points", n, tc.points)
+			}
+		})
+	}
+	iv, _, msg := historyAggQuery(map[string][]string{"interval": {"48s"}}, time.Hour)
+	if msg != "" || iv != 48*time.Second {
+		t.Fatalf("interval=48s gave %v %q, want 48s as given", iv, msg)
 	}
 }

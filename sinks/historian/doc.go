@@ -55,6 +55,12 @@
 //
 // Time is SourceTime, or EdgeTime when the source gave none.
 //
+// Rollups: each day file also keeps, per tag and 30 s block, a summary
+// of the block as the aggregates see it, written in the same transaction
+// as the samples; aggregates whose interval is a multiple of 30 s read
+// them instead of every sample (a day of a 1 s tag: 2,880 rows, not
+// 86,400). How and why: rollup.go.
+//
 // Compression at ingest (deadband, swinging door; off by default) and why
 // its held point is stored before a batch is acknowledged: compress.go.
 package historian

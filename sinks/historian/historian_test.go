@@ -278,7 +278,8 @@ func BenchmarkIngest(b *testing.B) {
 }
 
 // BenchmarkAggregateDay: one tag, one day at 1 s (86,400 points),
-// downsampled to 1,000 buckets, as a chart asks for it.
+// downsampled to 1,000 buckets of 86.4 s (every sample read) and to the
+// 90 s a chart's points=1000 asks for (through the rollups).
 func BenchmarkAggregateDay(b *testing.B) {
 	ctx := context.Background()
 	s, err := New(Config{Dir: b.TempDir()}, nil)
@@ -299,11 +300,21 @@ func BenchmarkAggregateDay(b *testing.B) {
 			batch = batch[:0]
 		}
 	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		got, err := s.Store().Aggregate(ctx, "plant/temp", day0, day0+dayNs, dayNs/1000)
-		if err != nil || len(got) != 1000 {
-			b.Fatalf("%d buckets, %v", len(got), err)
-		}
+	for _, q := range []struct {
+		name     string
+		interval int64
+		buckets  int
+	}{
+		{"raw_1000", dayNs / 1000, 1000},                     // 86.4 s: not a multiple of the rollup block
+		{"rollups_points1000", 90 * int64(time.Second), 960}, // what the API picks for points=1000
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				got, err := s.Store().Aggregate(ctx, "plant/temp", day0, day0+dayNs, q.interval)
+				if err != nil || len(got) != q.buckets {
+					b.Fatalf("%d buckets, %v", len(got), err)
+				}
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"testing"
 	"time"
 
@@ -88,31 +89,37 @@ func modelBuckets(tag []model.Sample, from, to, iv int64, anyQuality bool) []Buc
 			nums = append(nums, s)
 		}
 	}
-	valueAt := func(t int64) (float64, bool) { // the value holding at t
-		var f float64
-		ok := false
-		for _, s := range tag {
-			if s.SourceTime > t {
-				break
-			}
-			switch {
-			case countsM(s):
-				f, ok = numOf(s)
-			case !s.Quality.IsGood():
-				ok = false
-			}
+	// hold[i] is the value holding after tag[i] (by the definition: the
+	// last sample that counts, unless a bad or uncertain one came after).
+	type held struct {
+		f  float64
+		ok bool
+	}
+	hold := make([]held, len(tag))
+	var cur held
+	for i, s := range tag {
+		switch {
+		case countsM(s):
+			cur.f, cur.ok = numOf(s)
+		case !s.Quality.IsGood():
+			cur.ok = false
 		}
-		return f, ok
+		hold[i] = cur
+	}
+	valueAt := func(t int64) (float64, bool) { // the value holding at t
+		i := sort.Search(len(tag), func(i int) bool { return tag[i].SourceTime > t }) - 1
+		if i < 0 {
+			return 0, false
+		}
+		return hold[i].f, hold[i].ok
+	}
+	since := func(list []model.Sample, t int64) int { // first index at or after t
+		return sort.Search(len(list), func(i int) bool { return list[i].SourceTime >= t })
 	}
 	var out []Bucket
 	for b0 := from / iv * iv; b0 < to; b0 += iv { // edges at multiples of iv (from > 0 here)
 		b1 := min(b0+iv, to)
-		var in []model.Sample
-		for _, s := range nums {
-			if s.SourceTime >= max(b0, from) && s.SourceTime < b1 {
-				in = append(in, s)
-			}
-		}
+		in := nums[since(nums, max(b0, from)):since(nums, b1)]
 		if len(in) == 0 {
 			continue
 		}
@@ -127,8 +134,8 @@ func modelBuckets(tag []model.Sample, from, to, iv int64, anyQuality bool) []Buc
 		b.Last, _ = numOf(in[len(in)-1])
 		b.Mean = sum / float64(len(in))
 		pts := []int64{max(b0, from)}
-		for _, s := range tag { // every sample that sets or ends a value
-			if s.SourceTime >= max(b0, from) && s.SourceTime < b1 && (countsM(s) || !s.Quality.IsGood()) {
+		for _, s := range tag[since(tag, max(b0, from)):since(tag, b1)] { // every sample that sets or ends a value
+			if countsM(s) || !s.Quality.IsGood() {
 				pts = append(pts, s.SourceTime)
 			}
 		}

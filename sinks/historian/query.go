@@ -142,6 +142,10 @@ type AggregateOptions struct {
 	// (the API's quality=any). A bad sample without a number still ends
 	// the previous value's hold.
 	AnyQuality bool
+
+	// raw reads every sample even where rollups would serve (tests
+	// compare the two paths).
+	raw bool
 }
 
 // Aggregate returns the buckets of interval ns, aligned to multiples of
@@ -171,8 +175,14 @@ func (s *Store) AggregateWith(ctx context.Context, path string, from, to, interv
 	if err != nil {
 		return nil, err
 	}
+	useRollups := !opt.AnyQuality && !opt.raw && interval%rollupBlock == 0
 	for _, d := range days {
-		if err := s.scanNumeric(ctx, d, path, from, to, opt.AnyQuality, a.add, a.gap); err != nil {
+		if useRollups {
+			err = s.scanDayRollups(ctx, d, path, from, to, &a)
+		} else {
+			err = s.scanNumeric(ctx, d, path, from, to, opt.AnyQuality, a.add, a.gap)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -202,8 +212,14 @@ func (s *Store) scanNumeric(ctx context.Context, day int64, path string, from, t
 	if err != nil || h == nil {
 		return err
 	}
-	rows, err := h.db.QueryContext(ctx, `SELECT t, CASE WHEN kind IN `+numericKinds+` THEN v END, q FROM samples WHERE tag = (SELECT id FROM tags WHERE path = ?)
-		AND t >= ? AND t < ? AND `+aggWhere+` ORDER BY t`, path, from, to)
+	return scanNumericIn(ctx, h.db, `(SELECT id FROM tags WHERE path = ?)`, path, from, to, anyQuality, fn, gap)
+}
+
+// scanNumericIn is scanNumeric's query; tag is the SQL of the tag id
+// and arg its parameter.
+func scanNumericIn(ctx context.Context, q querier, tag string, arg any, from, to int64, anyQuality bool, fn, gap func(int64, float64)) error {
+	rows, err := q.QueryContext(ctx, `SELECT t, CASE WHEN kind IN `+numericKinds+` THEN v END, q FROM samples WHERE tag = `+tag+`
+		AND t >= ? AND t < ? AND `+aggWhere+` ORDER BY t`, arg, from, to)
 	if err != nil {
 		return fmt.Errorf("historian: query: %w", err)
 	}

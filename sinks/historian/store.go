@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS samples (
 	reason TEXT,
 	seq    INTEGER NOT NULL,
 	PRIMARY KEY (tag, t)
-) WITHOUT ROWID;`
+) WITHOUT ROWID;` + rollupSchema
 
 // Store is the historian's files: one SQLite database per UTC day under
 // dir. It is safe for concurrent use: one writer (the sink) and any number
@@ -76,6 +76,14 @@ type dayDB struct {
 	tags map[string]int64 // path → id, filled as used
 	used uint64
 	ins  [2]*sql.Stmt // prepared INSERTs of 1 and insertChunk rows (the writer only)
+
+	// The writer's rollup state (rollup.go): one per tag written since
+	// the file opened, dropped with the handle; statements it prepared;
+	// the states of the batch in flight, kept once it commits.
+	roll    map[int64]rollState
+	pending []rollChange
+	smu     sync.Mutex // guards stmts: close may run from a query evicting the day
+	stmts   map[string]*sql.Stmt
 }
 
 // OpenStore opens (creating) the directory. Day files open on demand.
@@ -269,6 +277,11 @@ func (s *Store) write(ctx context.Context, day int64, batch, remove []model.Samp
 	})
 	// Rows go insertChunk at a time in one statement: the per-statement
 	// cost of database/sql and the VDBE is then paid once per chunk.
+	sorted := rows
+	pre, err := h.loadRollStates(ctx, tx, rows)
+	if err != nil {
+		return err
+	}
 	args := make([]any, 0, 7*insertChunk)
 	var stmts [2]*sql.Stmt // bound to tx, closed with it
 	for len(rows) > 0 {
@@ -299,21 +312,43 @@ func (s *Store) write(ctx context.Context, day int64, batch, remove []model.Samp
 		}
 		rows = rows[n:]
 	}
+	var removed []removal
 	if len(remove) > 0 {
-		del, err := tx.PrepareContext(ctx, `DELETE FROM samples WHERE tag = (SELECT id FROM tags WHERE path = ?) AND t = ?`)
+		del, err := tx.PrepareContext(ctx, `DELETE FROM samples WHERE tag = ? AND t = ?`)
 		if err != nil {
 			return fmt.Errorf("historian: prepare: %w", err)
 		}
 		defer del.Close()
 		for _, sm := range remove {
-			if _, err := del.ExecContext(ctx, sm.Path, sampleTime(sm)); err != nil {
+			id, ok := h.tags[sm.Path]
+			if !ok {
+				if id, ok = newTags[sm.Path]; !ok {
+					err := tx.QueryRowContext(ctx, `SELECT id FROM tags WHERE path = ?`, sm.Path).Scan(&id)
+					if errors.Is(err, sql.ErrNoRows) {
+						continue // never stored here: nothing to delete
+					}
+					if err != nil {
+						return fmt.Errorf("historian: tag %q: %w", sm.Path, err)
+					}
+				}
+			}
+			if _, err := del.ExecContext(ctx, id, sampleTime(sm)); err != nil {
 				return fmt.Errorf("historian: delete held point: %w", err)
 			}
+			removed = append(removed, removal{id, sampleTime(sm)})
 		}
 	}
+	// The rollups change in the same transaction, so that they and the
+	// rows agree whatever happens to the process.
+	if err := h.updateRollups(ctx, tx, pre, batch, sorted, removed); err != nil {
+		h.roll = nil // read back from disk by the next write
+		return err
+	}
 	if err := tx.Commit(); err != nil {
+		h.roll = nil
 		return fmt.Errorf("historian: commit: %w", err)
 	}
+	h.commitRollups()
 	s.mu.Lock()
 	for p, id := range newTags {
 		h.tags[p] = id
@@ -353,6 +388,11 @@ func (h *dayDB) close() error {
 			st.Close()
 		}
 	}
+	h.smu.Lock()
+	for _, st := range h.stmts {
+		st.Close()
+	}
+	h.smu.Unlock()
 	return h.db.Close()
 }
 
