@@ -500,6 +500,9 @@ func (s *Store) scanDayRollups(ctx context.Context, day int64, path string, from
 	if err != nil || h == nil {
 		return err
 	}
+	if h.noRollups {
+		return s.scanNumeric(ctx, day, path, from, to, false, a.add, a.gap)
+	}
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("historian: query: %w", err)

@@ -425,6 +425,31 @@ func TestRollupCases(t *testing.T) {
 			mustWrite(t, s2, []model.Sample{f(900, 3)})
 			return s2
 		}},
+		{"old_file_read_only", func(t *testing.T, s *Sink) *Sink {
+			var day []model.Sample
+			for i := int64(-50); i < 300; i += 7 {
+				day = append(day, f(i, float64(i)))
+			}
+			mustWrite(t, s, day)
+			// As a file written before rollups that this process cannot
+			// change: the rollup tables cannot be made (here an index is
+			// in the way of the name, which fails CREATE TABLE as a
+			// read-only file would), so aggregates read the samples.
+			h, err := s.Store().open(ctx, dayOf(at(0)), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.db.ExecContext(ctx, `DROP TABLE rollups; CREATE INDEX rollups ON samples (q)`); err != nil {
+				t.Fatal(err)
+			}
+			dir := s.cfg.Dir
+			s.Close(ctx)
+			s2 := newSink(t, Config{Dir: dir}, time.Unix(0, day0+4*dayNs))
+			if h, err := s2.Store().open(ctx, dayOf(at(0)), false); err != nil || !h.noRollups {
+				t.Fatalf("open for reading: %v, noRollups %v; want the samples-only fallback", err, h != nil && h.noRollups)
+			}
+			return s2
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSink(t, Config{Dir: t.TempDir()}, time.Unix(0, day0+4*dayNs))

@@ -71,11 +71,14 @@ type Store struct {
 }
 
 type dayDB struct {
-	day  int64
-	db   *sql.DB
-	tags map[string]int64 // path → id, filled as used
-	used uint64
-	ins  [2]*sql.Stmt // prepared INSERTs of 1 and insertChunk rows (the writer only)
+	day int64
+	db  *sql.DB
+	// noRollups: a file opened for reading only that lacks the rollup
+	// tables (written before them); aggregates read its samples.
+	noRollups bool
+	tags      map[string]int64 // path → id, filled as used
+	used      uint64
+	ins       [2]*sql.Stmt // prepared INSERTs of 1 and insertChunk rows (the writer only)
 
 	// The writer's rollup state (rollup.go): one per tag written since
 	// the file opened, dropped with the handle; statements it prepared;
@@ -189,9 +192,16 @@ func (s *Store) open(ctx context.Context, day int64, create bool) (*dayDB, error
 	if err != nil {
 		return nil, fmt.Errorf("historian: open %s: %w", p, err)
 	}
+	noRollups := false
 	if _, err := db.ExecContext(ctx, schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("historian: open %s%s: %w", p, openProblem(p, create), err)
+		// A day file from before rollups that this process may only read
+		// (weir history as another user, a read-only copy) cannot get
+		// the rollup tables; its queries read the samples instead.
+		if create || !hasSamples(ctx, db) {
+			db.Close()
+			return nil, fmt.Errorf("historian: open %s%s: %w", p, openProblem(p, create), err)
+		}
+		noRollups = true
 	}
 	if len(s.days) >= maxOpenDays {
 		var lru *dayDB
@@ -203,12 +213,20 @@ func (s *Store) open(ctx context.Context, day int64, create bool) (*dayDB, error
 		lru.close()
 		delete(s.days, lru.day)
 	}
-	h := &dayDB{day: day, db: db, tags: map[string]int64{}, used: s.tick}
+	h := &dayDB{day: day, db: db, tags: map[string]int64{}, used: s.tick, noRollups: noRollups}
 	s.days[day] = h
 	return h, nil
 }
 
 var errClosed = errors.New("historian store closed")
+
+// hasSamples reports whether db has the samples table and the rollup
+// tables are what is missing.
+func hasSamples(ctx context.Context, db *sql.DB) bool {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('samples', 'rollups')`).Scan(&n)
+	return err == nil && n == 1
+}
 
 // openProblem says, when it can tell, why SQLite could not open a day
 // file: its own message ("unable to open database file (14)") names
