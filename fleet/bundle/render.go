@@ -191,7 +191,8 @@ func Render(site string, layers []Layer) (*Rendered, error) {
 
 // record fills origins with the key paths of n in config's notation.
 func (m *merger) record(origins map[string]string, n *yaml.Node, path string) {
-	if o, ok := m.origin[n]; ok {
+	// The top level has no origin: a key missing there was set by no one.
+	if o, ok := m.origin[n]; ok && path != "" {
 		origins[path] = o
 	}
 	switch n.Kind {
