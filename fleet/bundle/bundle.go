@@ -6,9 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"regexp"
 	"time"
 
@@ -59,7 +57,7 @@ const bundleDomain = "weir-bundle-v1\n"
 // bundles share an encoding.
 func (b *Bundle) SignedBytes() []byte {
 	var w bytes.Buffer
-	w.Grow(len(bundleDomain) + 64 + len(b.Site) + len(b.KeyID) + len(b.Config))
+	w.Grow(len(bundleDomain) + 128 + len(b.Site) + len(b.KeyID) + len(b.Config))
 	w.WriteString(bundleDomain)
 	putBytes(&w, []byte(b.Site))
 	putU64(&w, b.Version)
@@ -111,84 +109,103 @@ func (s *Signer) Issue(r *Rendered, version uint64, now time.Time) (*Bundle, err
 	return b, nil
 }
 
-// wireBundle is a bundle on the wire and on the site's disk: JSON, the
-// configuration in base64, the hash in hex.
-type wireBundle struct {
-	Site      string `json:"site"`
-	Version   uint64 `json:"version"`
-	Hash      string `json:"hash"`
-	IssuedAt  string `json:"issued_at"`
-	KeyID     string `json:"key_id"`
-	Config    []byte `json:"config"`
-	Signature []byte `json:"signature"`
-}
-
-// Encode returns the bundle's wire form.
-func (b *Bundle) Encode() ([]byte, error) {
-	return json.Marshal(wireBundle{Site: b.Site, Version: b.Version, Hash: hex.EncodeToString(b.Hash[:]),
-		IssuedAt: b.IssuedAt.UTC().Format(time.RFC3339Nano), KeyID: b.KeyID, Config: b.Config, Signature: b.Signature})
+// Encode returns the bundle's wire form, also its form on the site's
+// disk: SignedBytes followed by the 64-byte signature. Binary and
+// canonical, so that a change to any byte is refused (a JSON form would
+// let keys change case, hex change case, a time change zone, and still
+// decode to the same bundle).
+func (b *Bundle) Encode() []byte {
+	return append(b.SignedBytes(), b.Signature...)
 }
 
 var keyIDPattern = regexp.MustCompile(`^ed25519:[0-9a-f]{16}$`)
 
-// Decode parses a bundle's wire form, strictly and within MaxBundleSize.
-// It checks shapes only: Verify (TrustStore) checks the signature.
+// Decode parses a bundle's wire form, within MaxBundleSize, every length
+// checked against its bound before use. It checks shapes only: Verify
+// (TrustStore) checks the signature and the hash.
 func Decode(data []byte) (*Bundle, error) {
 	if len(data) > MaxBundleSize {
 		return nil, fmt.Errorf("bundle: %w: larger than %d MiB", ErrMalformed, MaxBundleSize>>20)
 	}
-	var w wireBundle
-	if err := strictJSON(data, &w); err != nil {
+	r := wireReader{data: data}
+	if !r.prefix(bundleDomain) {
+		return nil, fmt.Errorf("bundle: %w: not a weir-bundle-v1", ErrMalformed)
+	}
+	b := &Bundle{}
+	b.Site = string(r.bytes("site", 64))
+	b.Version = r.u64()
+	copy(b.Hash[:], r.fixed(len(b.Hash)))
+	b.IssuedAt = time.Unix(0, int64(r.u64())).UTC()
+	b.KeyID = string(r.bytes("key id", 64))
+	b.Config = r.bytes("configuration", MaxConfigSize)
+	b.Signature = r.fixed(ed25519.SignatureSize)
+	if err := r.end(); err != nil {
 		return nil, fmt.Errorf("bundle: %w: %w", ErrMalformed, err)
 	}
-	b := &Bundle{Site: w.Site, Version: w.Version, Config: w.Config, KeyID: w.KeyID, Signature: w.Signature}
 	switch {
-	case !ValidID(w.Site):
+	case !ValidID(b.Site):
 		return nil, fmt.Errorf("bundle: %w: site id is not 1 to 64 letters, digits, '.', '_' or '-'", ErrMalformed)
-	case w.Version == 0:
-		return nil, fmt.Errorf("bundle for site %s: %w: version 0", w.Site, ErrMalformed)
-	case !keyIDPattern.MatchString(w.KeyID):
-		return nil, fmt.Errorf("bundle for site %s: %w: key_id is not ed25519:<16 hex digits>", w.Site, ErrMalformed)
-	case len(w.Signature) != ed25519.SignatureSize:
-		return nil, fmt.Errorf("bundle for site %s: %w: signature is not %d bytes", w.Site, ErrMalformed, ed25519.SignatureSize)
-	case len(w.Config) > MaxConfigSize:
-		return nil, fmt.Errorf("bundle for site %s: %w: configuration larger than %d KiB", w.Site, ErrMalformed, MaxConfigSize>>10)
-	}
-	h, err := hex.DecodeString(w.Hash)
-	if err != nil || len(h) != len(b.Hash) {
-		return nil, fmt.Errorf("bundle for site %s: %w: hash is not 64 hex digits", w.Site, ErrMalformed)
-	}
-	copy(b.Hash[:], h)
-	if b.IssuedAt, err = parseTime(w.IssuedAt); err != nil {
-		return nil, fmt.Errorf("bundle for site %s: %w: issued_at: %w", w.Site, ErrMalformed, err)
+	case b.Version == 0:
+		return nil, fmt.Errorf("bundle for site %s: %w: version 0", b.Site, ErrMalformed)
+	case !keyIDPattern.MatchString(b.KeyID):
+		return nil, fmt.Errorf("bundle for site %s: %w: key id is not ed25519:<16 hex digits>", b.Site, ErrMalformed)
 	}
 	return b, nil
 }
 
-// parseTime reads an RFC 3339 time the signed encoding can hold (Unix
-// nanoseconds in an int64: years 1678 to 2262).
-func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("not an RFC 3339 time")
-	}
-	if t.Year() < 1700 || t.Year() > 2200 {
-		return time.Time{}, fmt.Errorf("year %d out of range", t.Year())
-	}
-	return time.Unix(0, t.UnixNano()).UTC(), nil
+// wireReader reads length-prefixed fields; the first problem sticks.
+type wireReader struct {
+	data []byte
+	err  error
 }
 
-// strictJSON decodes exactly one JSON object with no unknown fields.
-func strictJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
+func (r *wireReader) prefix(p string) bool {
+	if !bytes.HasPrefix(r.data, []byte(p)) {
+		return false
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("data after the object")
+	r.data = r.data[len(p):]
+	return true
+}
+
+func (r *wireReader) fixed(n int) []byte {
+	if r.err != nil {
+		return nil
 	}
-	return nil
+	if len(r.data) < n {
+		r.err = fmt.Errorf("truncated")
+		return nil
+	}
+	p := r.data[:n:n]
+	r.data = r.data[n:]
+	return p
+}
+
+func (r *wireReader) u64() uint64 {
+	if p := r.fixed(8); p != nil {
+		return binary.BigEndian.Uint64(p)
+	}
+	return 0
+}
+
+// bytes reads a u32 length and that many bytes, refusing more than max.
+func (r *wireReader) bytes(what string, max int) []byte {
+	p := r.fixed(4)
+	if p == nil {
+		return nil
+	}
+	n := binary.BigEndian.Uint32(p)
+	if uint64(n) > uint64(max) {
+		r.err = fmt.Errorf("%s longer than %d bytes", what, max)
+		return nil
+	}
+	return r.fixed(int(n))
+}
+
+func (r *wireReader) end() error {
+	if r.err == nil && len(r.data) > 0 {
+		r.err = fmt.Errorf("%d bytes after the end", len(r.data))
+	}
+	return r.err
 }
 
 // KeyID names an ed25519 public key: "ed25519:" and the first 8 bytes of

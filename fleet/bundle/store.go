@@ -159,11 +159,7 @@ func (s *Store) Apply(b *Bundle, activate func(*Bundle) error) error {
 			return fmt.Errorf("bundle version %d: activate: %w", b.Version, err)
 		}
 	}
-	data, err := b.Encode()
-	if err != nil {
-		return fmt.Errorf("bundle version %d: encode: %w", b.Version, err)
-	}
-	if err := writeAtomic(filepath.Join(s.dir, knownGoodFile), data, 0o600); err != nil {
+	if err := writeAtomic(filepath.Join(s.dir, knownGoodFile), b.Encode(), 0o600); err != nil {
 		return fmt.Errorf("bundle version %d: save as known-good: %w", b.Version, err)
 	}
 	s.current = b

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -203,62 +204,57 @@ func (t *TrustStore) Apply(r *Rotation, now time.Time) error {
 	return fmt.Errorf("%s: %w: unknown action %q", where, ErrRotation, r.Action)
 }
 
-// wireRotation is a rotation statement on the wire.
-type wireRotation struct {
-	Action    string `json:"action"`
-	KeyID     string `json:"key_id"`
-	Public    []byte `json:"public,omitempty"`
-	ValidFrom string `json:"valid_from,omitempty"`
-	IssuedAt  string `json:"issued_at"`
-	SignerID  string `json:"signer_id"`
-	Signature []byte `json:"signature"`
-}
-
 // maxRotationSize bounds an encoded rotation statement.
-const maxRotationSize = 4 << 10
+const maxRotationSize = 1 << 10
 
-// Encode returns the statement's wire form (JSON).
-func (r *Rotation) Encode() ([]byte, error) {
-	w := wireRotation{Action: r.Action, KeyID: r.KeyID, Public: r.Public, IssuedAt: r.IssuedAt.UTC().Format(time.RFC3339Nano),
-		SignerID: r.SignerID, Signature: r.Signature}
-	if !r.ValidFrom.IsZero() {
-		w.ValidFrom = r.ValidFrom.UTC().Format(time.RFC3339Nano)
-	}
-	return json.Marshal(w)
+// Encode returns the statement's wire form: SignedBytes and the
+// signature, as for a bundle.
+func (r *Rotation) Encode() []byte {
+	return append(r.SignedBytes(), r.Signature...)
 }
 
 // DecodeRotation parses a statement's wire form, strictly and bounded.
+// Apply (TrustStore) checks its signature.
 func DecodeRotation(data []byte) (*Rotation, error) {
 	if len(data) > maxRotationSize {
-		return nil, fmt.Errorf("key rotation: %w: larger than %d KiB", ErrMalformed, maxRotationSize>>10)
+		return nil, fmt.Errorf("key rotation: %w: larger than %d bytes", ErrMalformed, maxRotationSize)
 	}
-	var w wireRotation
-	if err := strictJSON(data, &w); err != nil {
+	w := wireReader{data: data}
+	if !w.prefix(rotationDomain) {
+		return nil, fmt.Errorf("key rotation: %w: not a weir-keyrotation-v1", ErrMalformed)
+	}
+	r := &Rotation{}
+	r.Action = string(w.bytes("action", 16))
+	r.KeyID = string(w.bytes("key id", 64))
+	r.Public = w.bytes("public key", ed25519.PublicKeySize)
+	r.ValidFrom = fromUnixNano(int64(w.u64()))
+	r.IssuedAt = fromUnixNano(int64(w.u64()))
+	r.SignerID = string(w.bytes("signer id", 64))
+	r.Signature = w.fixed(ed25519.SignatureSize)
+	if err := w.end(); err != nil {
 		return nil, fmt.Errorf("key rotation: %w: %w", ErrMalformed, err)
 	}
-	r := &Rotation{Action: w.Action, KeyID: w.KeyID, Public: w.Public, SignerID: w.SignerID, Signature: w.Signature}
-	var err error
 	switch {
-	case w.Action != ActionAdd && w.Action != ActionRetire:
+	case r.Action != ActionAdd && r.Action != ActionRetire:
 		return nil, fmt.Errorf("key rotation: %w: action must be add or retire", ErrMalformed)
-	case !keyIDPattern.MatchString(w.KeyID) || !keyIDPattern.MatchString(w.SignerID):
+	case !keyIDPattern.MatchString(r.KeyID) || !keyIDPattern.MatchString(r.SignerID):
 		return nil, fmt.Errorf("key rotation: %w: key ids are ed25519:<16 hex digits>", ErrMalformed)
-	case len(w.Signature) != ed25519.SignatureSize:
-		return nil, fmt.Errorf("key rotation: %w: signature is not %d bytes", ErrMalformed, ed25519.SignatureSize)
-	case w.Action == ActionAdd && len(w.Public) != ed25519.PublicKeySize:
+	case r.Action == ActionAdd && len(r.Public) != ed25519.PublicKeySize:
 		return nil, fmt.Errorf("key rotation: %w: add needs a %d-byte public key", ErrMalformed, ed25519.PublicKeySize)
-	case w.Action == ActionRetire && (len(w.Public) != 0 || w.ValidFrom != ""):
-		return nil, fmt.Errorf("key rotation: %w: retire takes no public key nor valid_from", ErrMalformed)
+	case r.Action == ActionRetire && (len(r.Public) != 0 || !r.ValidFrom.IsZero()):
+		return nil, fmt.Errorf("key rotation: %w: retire takes no public key nor valid-from", ErrMalformed)
 	}
-	if r.IssuedAt, err = parseTime(w.IssuedAt); err != nil {
-		return nil, fmt.Errorf("key rotation: %w: issued_at: %w", ErrMalformed, err)
-	}
-	if w.ValidFrom != "" {
-		if r.ValidFrom, err = parseTime(w.ValidFrom); err != nil {
-			return nil, fmt.Errorf("key rotation: %w: valid_from: %w", ErrMalformed, err)
-		}
+	if len(r.Public) == 0 {
+		r.Public = nil
 	}
 	return r, nil
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
 }
 
 // trustState is the store's state on the site's disk.
@@ -295,6 +291,19 @@ func (t *TrustStore) UnmarshalJSON(data []byte) error {
 		}
 		id := KeyID(k.Public)
 		t.keys[id] = &TrustedKey{ID: id, Public: k.Public, ValidFrom: k.ValidFrom, Retired: k.Retired, RetiredAt: k.RetiredAt}
+	}
+	return nil
+}
+
+// strictJSON decodes exactly one JSON object with no unknown fields.
+func strictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("data after the object")
 	}
 	return nil
 }
