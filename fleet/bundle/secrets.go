@@ -192,7 +192,9 @@ func clearSecrets(layer string, root *yaml.Node) []Problem {
 				ft := fieldType(t, k)
 				secret := derefOrNil(ft) == secretType || secretKeys[strings.ToLower(k)]
 				if secret && v.Kind == yaml.ScalarNode && v.ShortTag() != "!!null" && v.Value != "" {
-					if _, ok, err := parseRef(v.Value); !ok || err != nil {
+					// A malformed reference is not clear text: validation
+					// reports it, as it reports one anywhere else.
+					if _, ok, err := parseRef(v.Value); !ok && err == nil {
 						out = append(out, Problem{Key: p, Layer: layer, Msg: "a secret is written in clear text (not shown here); " +
 							"write ${secret:NAME} (resolved on the site), ${sealed:…} (weir hub seal), or {env: NAME} / {file: PATH}"})
 					}
