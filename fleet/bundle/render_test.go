@@ -6,9 +6,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/weir-edge/weir/config"
 
 	"gopkg.in/yaml.v3"
 )
@@ -319,6 +322,38 @@ func TestRenderLimits(t *testing.T) {
 			_, err := Render("s1", []Layer{base(""), site(tt.data)})
 			if !errors.Is(err, ErrLayer) || !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("got %v, want ErrLayer with %q", err, tt.msg)
+			}
+		})
+	}
+}
+
+// Rendering changes a configuration's form, never its meaning: every
+// example rendered as a lone base layer decodes to the same Config.
+func TestRenderKeepsMeaning(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no examples found")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := Render("s1", []Layer{{Kind: KindBase, Data: data}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, ps := config.Inspect("example", data, config.Options{Offline: true})
+			if want == nil {
+				t.Fatal(ps)
+			}
+			got, ps := config.Inspect("rendered", r.Config, config.Options{Offline: true})
+			if got == nil {
+				t.Fatal(ps)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("rendering changed the configuration: %v\n%s", config.Compare(want, got), r.Config)
 			}
 		})
 	}
