@@ -40,9 +40,6 @@ func (m *merger) own(n *yaml.Node, label string) *yaml.Node {
 		return nil
 	}
 	c := &yaml.Node{Kind: n.Kind, Tag: n.ShortTag(), Value: n.Value}
-	if n.Kind == yaml.ScalarNode && n.Tag == "" {
-		c.Tag = n.ShortTag()
-	}
 	if len(n.Content) > 0 {
 		c.Content = make([]*yaml.Node, len(n.Content))
 		for i, x := range n.Content {
@@ -254,10 +251,20 @@ func (m *merger) tie(path string, a, b *yaml.Node) {
 		orRoot(path), m.origin[a], m.origin[b]))
 }
 
-// equalNode compares two trees by content (kind, resolved tag, value).
+// equalNode compares two trees by content (kind, resolved tag, value);
+// a block's key order does not count, as it does not for the gateway.
 func equalNode(a, b *yaml.Node) bool {
 	if a.Kind != b.Kind || a.ShortTag() != b.ShortTag() || a.Value != b.Value || len(a.Content) != len(b.Content) {
 		return false
+	}
+	if a.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(a.Content); i += 2 {
+			_, bv := mapGet(b, a.Content[i].Value)
+			if bv == nil || !equalNode(a.Content[i+1], bv) {
+				return false
+			}
+		}
+		return true
 	}
 	for i := range a.Content {
 		if !equalNode(a.Content[i], b.Content[i]) {
