@@ -48,6 +48,7 @@
 // configuration, so values stay out of the config bytes and out of logs.
 //
 // Caveats: a Store's directory is trusted like the binary (it holds the
-// pinned keys); files resolved from secrets are not yet pruned when a
-// later version stops using them.
+// pinned keys). A key's valid-from is judged on the site's clock: a site
+// whose clock lags refuses the new key's bundles until it passes, so the
+// hub should date a new key a little before it starts signing with it.
 package bundle

@@ -143,7 +143,7 @@ func checkTree(n *yaml.Node, path string, depth int) error {
 			if k.Kind != yaml.ScalarNode {
 				return fmt.Errorf("line %d: %s: keys must be plain words", k.Line, orRoot(path))
 			}
-			if k.Value == "<<" && k.Tag == "!!merge" || k.Tag == "!!merge" {
+			if k.ShortTag() == "!!merge" {
 				return fmt.Errorf("line %d: %s: merge keys (<<) are not allowed in a layer", k.Line, orRoot(path))
 			}
 			if seen[k.Value] {

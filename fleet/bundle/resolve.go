@@ -21,7 +21,9 @@ type SiteSecrets struct {
 	// not an error: names are then looked up in the environment.
 	File string
 	// Dir receives one 0600 file per resolved value, which the effective
-	// configuration names as {file: …}; created 0700 if missing.
+	// configuration names as {file: …}; created 0700 if missing. It
+	// belongs to SiteSecrets: Prune deletes what it does not need there
+	// (the secrets file excepted).
 	Dir string
 	// Lookup reads the environment; nil: os.LookupEnv.
 	Lookup func(string) (string, bool)
@@ -171,4 +173,52 @@ func lineOnly(err error) string {
 		return m
 	}
 	return strings.SplitN(err.Error(), ":", 2)[0]
+}
+
+// Prune deletes the resolved files in Dir that effective (the
+// configuration now running, as Resolve returned it) no longer names, so
+// a secret a later version dropped does not stay on disk. Call it once
+// the new configuration is running: until then the old one may still
+// read its files.
+func (s *SiteSecrets) Prune(effective []byte) error {
+	if s.Dir == "" {
+		return nil
+	}
+	dir, err := filepath.Abs(s.Dir)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSecret, err)
+	}
+	keep := map[string]bool{}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(effective, &doc); err != nil {
+		return fmt.Errorf("%w: prune: the configuration does not parse", ErrSecret)
+	}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			if _, v := mapGet(n, "file"); v != nil && v.Kind == yaml.ScalarNode && filepath.Dir(v.Value) == dir {
+				keep[filepath.Base(v.Value)] = true
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&doc)
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: prune: %w", ErrSecret, err)
+	}
+	secretsFile, _ := filepath.Abs(s.File)
+	for _, e := range entries {
+		if e.Type().IsRegular() && !keep[e.Name()] && filepath.Join(dir, e.Name()) != secretsFile {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("%w: prune: %w", ErrSecret, err)
+			}
+		}
+	}
+	return nil
 }

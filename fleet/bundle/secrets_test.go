@@ -168,3 +168,51 @@ func TestSealRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A secret a later version no longer uses does not stay on disk.
+func TestPrune(t *testing.T) {
+	pub, priv, _ := NewSiteKey()
+	one, _ := Seal(pub, []byte("v-one"))
+	two, _ := Seal(pub, []byte("v-two"))
+	ss := &SiteSecrets{Dir: filepath.Join(t.TempDir(), "resolved"), Public: pub, Private: priv}
+	resolve := func(ref string) []byte {
+		r, err := Render("s1", []Layer{base(""), sinkWith(ref)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ss.Resolve(r.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	first := resolve(one)
+	second := resolve(two)
+	if n := len(dirNames(t, ss.Dir)); n != 2 {
+		t.Fatalf("%d resolved files before pruning, want 2", n)
+	}
+	if err := ss.Prune(second); err != nil {
+		t.Fatal(err)
+	}
+	names := dirNames(t, ss.Dir)
+	kept, _ := at(t, second, "sinks[0].mqtt.password.file").(string)
+	if len(names) != 1 || names[0] != filepath.Base(kept) {
+		t.Errorf("after pruning: %v, want only %s", names, filepath.Base(kept))
+	}
+	if old, _ := at(t, first, "sinks[0].mqtt.password.file").(string); old == kept {
+		t.Error("two sealed values resolved to one file")
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
