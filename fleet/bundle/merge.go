@@ -15,11 +15,12 @@ import (
 // Rules, for a higher layer written over a lower one:
 //   - blocks (maps) merge key by key, recursively;
 //   - a named list (every item a block with a `name` key: sources, sinks,
-//     processors, rules, write_policies, auth.users …) merges by name: an
+//     processors, rules, auth.users …) merges by name: an
 //     item replaces the lower item of the same name whole, in its place, or
 //     is added at the end; an item `{name: X, remove: true}` removes X;
 //   - anything else (values, other lists, a change of shape) replaces the
-//     lower value whole; `[]` empties a list.
+//     lower value whole; `[]` empties a list. write_policies (no names) is
+//     such a list: a layer that writes it writes the whole policy.
 //
 // Groups are peers: they are first united, and two groups giving the same
 // key or named item different values is a tie (ErrTie), never resolved by
