@@ -37,6 +37,11 @@ var (
 	// ErrStaleVersion: the bundle's version is not newer than the one the
 	// site holds (a replay, or a rollback attempt).
 	ErrStaleVersion = errors.New("version not newer than the current one")
+	// ErrAlreadyApplied: the bundle is the one the site holds (same
+	// version and hash), as when the hub sends it again after a
+	// reconnect: harmless, and refused like any replay (it also wraps
+	// ErrStaleVersion), so the agent may ignore it.
+	ErrAlreadyApplied = errors.New("already applied")
 	// ErrRotation: a key rotation statement cannot be applied (it would
 	// retire the last key, re-add a retired one, …).
 	ErrRotation = errors.New("key rotation refused")

@@ -134,6 +134,9 @@ func (s *Store) check(b *Bundle) error {
 	if err := s.trust.Verify(b, s.now()); err != nil {
 		return err
 	}
+	if s.current != nil && b.Version == s.current.Version && b.Hash == s.current.Hash {
+		return fmt.Errorf("bundle version %d: %w: %w", b.Version, ErrStaleVersion, ErrAlreadyApplied)
+	}
 	if s.current != nil && b.Version <= s.current.Version {
 		return fmt.Errorf("bundle version %d: %w: this site holds version %d", b.Version, ErrStaleVersion, s.current.Version)
 	}

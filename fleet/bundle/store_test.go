@@ -35,7 +35,8 @@ func TestStoreApply(t *testing.T) {
 		current  uint64 // version held after the step
 	}{
 		{name: "first", bundle: issue(t, hub, r1, 1), current: 1},
-		{name: "replay", bundle: issue(t, hub, r1, 1), err: ErrStaleVersion, current: 1},
+		{name: "replay", bundle: issue(t, hub, r1, 1), err: ErrAlreadyApplied, current: 1},
+		{name: "same version, other content", bundle: issue(t, hub, r2, 1), err: ErrStaleVersion, current: 1},
 		{name: "newest wins, skipping versions", bundle: issue(t, hub, r2, 5), current: 5},
 		{name: "older version refused (rollback attack)", bundle: issue(t, hub, r1, 4), err: ErrStaleVersion, current: 5},
 		{name: "another site's bundle", bundle: issue(t, hub, other, 9), err: ErrWrongSite, current: 5},
