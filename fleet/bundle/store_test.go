@@ -51,6 +51,10 @@ func TestStoreApply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// Check says what Apply will, and changes nothing.
+			if err := s.Check(tt.bundle); tt.activate == nil && (tt.err == nil) != (err == nil) {
+				t.Errorf("Check: %v, want %v", err, tt.err)
+			}
 			called := false
 			err := s.Apply(tt.bundle, func(b *Bundle) error {
 				called = true
@@ -90,6 +94,15 @@ func TestStoreRotationSurvivesReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openStore(t, dir, a) // still enrolled with a
+	keys := s.Keys()
+	if len(keys) != 2 || keys[0].Retired == keys[1].Retired {
+		t.Fatalf("keys after reopen: %+v, want one retired and one active", keys)
+	}
+	for _, k := range keys {
+		if k.Retired != (k.ID == a.KeyID) {
+			t.Errorf("key %s retired: %v", k.ID, k.Retired)
+		}
+	}
 	if v := s.Current().Version; v != 1 {
 		t.Fatalf("known-good version %d after reopen, want 1", v)
 	}
@@ -110,6 +123,7 @@ func TestStoreOpenRefuses(t *testing.T) {
 	tests := []struct {
 		name  string
 		file  []byte
+		trust []byte
 		msg   string
 		noKey bool
 	}{
@@ -118,12 +132,19 @@ func TestStoreOpenRefuses(t *testing.T) {
 		{name: "another site's known-good", file: issue(t, hub, rendered(t, "s2", ""), 3).Encode(), msg: `for site "s2"`},
 		{name: "signed by an unknown key", file: issue(t, signer(7), rendered(t, "s1", ""), 3).Encode(), msg: "unknown key"},
 		{name: "no key pinned", noKey: true, msg: "no hub key is pinned"},
+		{name: "damaged trust state", trust: []byte(`{"keys":[{"public":"AAAA"}]}`), msg: "trust.json: a public key is not 32 bytes"},
+		{name: "trust state not JSON", trust: []byte(`{"keys":`), msg: "trust.json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			if tt.file != nil {
 				if err := os.WriteFile(filepath.Join(dir, knownGoodFile), tt.file, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.trust != nil {
+				if err := os.WriteFile(filepath.Join(dir, trustFile), tt.trust, 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}
