@@ -14,15 +14,17 @@ import (
 
 // Store is the site's side: the trusted hub keys and the last known-good
 // bundle, both on the site's disk, so that a site cut off from the hub
-// starts on what it last applied. It is safe for concurrent use; Apply
-// and Rotate are serialised.
+// starts on what it last applied. It is safe for concurrent use: Apply
+// and Rotate are serialised (changeMu), while Current, Keys and Check
+// (mu) answer at once, also from inside Apply's activate.
 type Store struct {
-	mu      sync.Mutex
-	dir     string
-	site    string
-	now     func() time.Time
-	trust   *TrustStore
-	current *Bundle
+	changeMu sync.Mutex
+	mu       sync.Mutex
+	dir      string
+	site     string
+	now      func() time.Time
+	trust    *TrustStore
+	current  *Bundle
 }
 
 // File names in the store's directory.
@@ -149,12 +151,16 @@ func (s *Store) check(b *Bundle) error {
 // and in memory. A bundle whose activation fails leaves the known-good
 // one in place: the site keeps running it and reports why. The newest
 // version always wins: after version 7, version 5 is refused, and 9 is
-// applied without 8 ever being seen. activate runs under the store's
-// lock, so two versions are never activated at once.
+// applied without 8 ever being seen. activate runs under the change
+// lock, so two versions are never activated at once; it may call
+// Current (still the known-good bundle) and Keys.
 func (s *Store) Apply(b *Bundle, activate func(*Bundle) error) error {
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(b); err != nil {
+	err := s.check(b)
+	s.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	if activate != nil {
@@ -165,23 +171,29 @@ func (s *Store) Apply(b *Bundle, activate func(*Bundle) error) error {
 	if err := writeAtomic(filepath.Join(s.dir, knownGoodFile), b.Encode(), 0o600); err != nil {
 		return fmt.Errorf("bundle version %d: save as known-good: %w", b.Version, err)
 	}
+	s.mu.Lock()
 	s.current = b
+	s.mu.Unlock()
 	return nil
 }
 
 // Rotate verifies a key rotation statement against the keys trusted now,
 // applies it and saves the trust state before it takes effect.
 func (s *Store) Rotate(r *Rotation) error {
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	next := s.trust.clone()
+	s.mu.Unlock()
 	if err := next.Apply(r, s.now()); err != nil {
 		return err
 	}
 	if err := s.saveTrust(next); err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.trust = next
+	s.mu.Unlock()
 	return nil
 }
 

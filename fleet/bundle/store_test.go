@@ -56,8 +56,12 @@ func TestStoreApply(t *testing.T) {
 				t.Errorf("Check: %v, want %v", err, tt.err)
 			}
 			called := false
+			before := s.Current()
 			err := s.Apply(tt.bundle, func(b *Bundle) error {
 				called = true
+				if s.Current() != before { // answers at once, still the known-good
+					t.Error("Current changed before activation succeeded")
+				}
 				return tt.activate
 			})
 			if tt.err == nil && err != nil || tt.err != nil && !errors.Is(err, tt.err) {
