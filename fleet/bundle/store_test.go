@@ -248,3 +248,70 @@ func TestStoreWriterProcess(t *testing.T) {
 		fmt.Printf("applied %d\n", v)
 	}
 }
+
+// Readers and appliers at once, under -race: versions only grow, and every
+// Apply but one per version is refused.
+func TestStoreConcurrent(t *testing.T) {
+	hub := signer(1)
+	s := openStore(t, t.TempDir(), hub)
+	r := rendered(t, "s1", "")
+	bundles := make([]*Bundle, 20)
+	for i := range bundles {
+		bundles[i] = issue(t, hub, r, uint64(i+1))
+	}
+	done := make(chan struct{})
+	readerDone := make(chan error)
+	go func() {
+		var last uint64
+		for {
+			select {
+			case <-done:
+				readerDone <- nil
+				return
+			default:
+			}
+			if c := s.Current(); c != nil {
+				if c.Version < last {
+					readerDone <- fmt.Errorf("version went from %d back to %d", last, c.Version)
+					return
+				}
+				last = c.Version
+			}
+			_ = s.Keys()
+		}
+	}()
+	applied := make(chan bool, 2*len(bundles))
+	for w := range 2 {
+		go func() {
+			for i := w; i < len(bundles); i++ { // both appliers try most versions
+				applied <- s.Apply(bundles[i], nil) == nil
+			}
+		}()
+	}
+	ok := 0
+	for range 2*len(bundles) - 1 {
+		select {
+		case a := <-applied:
+			if a {
+				ok++
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatal("appliers hung")
+		}
+	}
+	close(done)
+	select {
+	case err := <-readerDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("reader hung")
+	}
+	if got := s.Current().Version; got != uint64(len(bundles)) {
+		t.Errorf("final version %d, want %d", got, len(bundles))
+	}
+	if ok > len(bundles) {
+		t.Errorf("%d applies succeeded for %d versions", ok, len(bundles))
+	}
+}
