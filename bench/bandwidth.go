@@ -135,6 +135,9 @@ func (o *BandwidthOptions) setDefaults() error {
 	switch o.Source {
 	case "", "demo":
 		o.Source = "demo"
+		if o.Devices != 0 || o.Tags != 0 || o.Rate != 0 {
+			return fmt.Errorf("bench: devices, tags and rate are the modbus source's: the demo plant has its own %d tags, polled every second", len(sim.PlantTags()))
+		}
 	case "modbus":
 		if o.Devices <= 0 {
 			o.Devices = 10
