@@ -128,6 +128,9 @@ func bandwidthSinks(broker string) []bwSink {
 		{name: "json-downsample", encoding: "JSON per tag, QoS 1", route: "downsample: the last sample per tag every 10 s",
 			body: mqttBlock("json-downsample", "sample") +
 				"    route:\n      processors:\n        - name: ds\n          downsample: {match: [\"#\"], interval: 10s, mode: last}\n"},
+		{name: "sparkplug-deadband", encoding: "Sparkplug B by exception, QoS 0", route: "deadband 0.5, heartbeat 1m (a route and an encoding together)",
+			body: fmt.Sprintf("    sparkplug: {url: \"tcp://%s\", client_id: bw-sparkplug-deadband, group_id: Bench, edge_node_id: deadband}\n", broker) +
+				"    route:\n      processors:\n        - name: db\n          deadband: {rules: [{match: [\"#\"], absolute: 0.5, max_silence: 1m}]}\n"},
 	}
 }
 
