@@ -128,6 +128,9 @@ func bandwidthSinks(broker string) []bwSink {
 		{name: "json-downsample", encoding: "JSON per tag, QoS 1", route: "downsample: the last sample per tag every 10 s",
 			body: mqttBlock("json-downsample", "sample") +
 				"    route:\n      processors:\n        - name: ds\n          downsample: {match: [\"#\"], interval: 10s, mode: last}\n"},
+		{name: "sparkplug-deadband", encoding: "Sparkplug B by exception, QoS 0", route: "deadband 0.5, heartbeat 1m (a route and an encoding together)",
+			body: fmt.Sprintf("    sparkplug: {url: \"tcp://%s\", client_id: bw-sparkplug-deadband, group_id: Bench, edge_node_id: deadband}\n", broker) +
+				"    route:\n      processors:\n        - name: db\n          deadband: {rules: [{match: [\"#\"], absolute: 0.5, max_silence: 1m}]}\n"},
 	}
 }
 
@@ -135,6 +138,9 @@ func (o *BandwidthOptions) setDefaults() error {
 	switch o.Source {
 	case "", "demo":
 		o.Source = "demo"
+		if o.Devices != 0 || o.Tags != 0 || o.Rate != 0 {
+			return fmt.Errorf("bench: devices, tags and rate are the modbus source's: the demo plant has its own %d tags, polled every second", len(sim.PlantTags()))
+		}
 	case "modbus":
 		if o.Devices <= 0 {
 			o.Devices = 10

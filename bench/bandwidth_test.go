@@ -47,3 +47,21 @@ func TestBandwidthRunStructure(t *testing.T) {
 		t.Errorf("baseline %+v", base)
 	}
 }
+
+func TestBandwidthOptionsRefuseWhatDoesNotApply(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    BandwidthOptions
+		want string
+	}{
+		{"rate with the demo", BandwidthOptions{Rate: 5000}, "modbus source's"},
+		{"unknown source", BandwidthOptions{Source: "opcua"}, "want demo or modbus"},
+		{"impossible load", BandwidthOptions{Source: "modbus", Devices: 1, Tags: 1, Rate: 1e6}, "faster than 1ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.o.setDefaults(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -27,9 +27,10 @@
 // window) and the figures are the first sink's (see routes.go).
 //
 // RunBandwidth (`weir bench -bandwidth`) measures bytes instead of speed:
-// the demo plant or bench devices into seven sinks side by side (JSON per
+// the demo plant or bench devices into eight sinks side by side (JSON per
 // tag, JSON batch, Sparkplug B with and without report by exception, and
-// JSON behind deadband, window and downsample routes), counted per client
+// JSON behind deadband, window and downsample routes, Sparkplug behind the
+// deadband), counted per client
 // by a hook in its own embedded broker (WireBytes), framing included, and
 // divided by the samples the sources produced in the same window.
 package bench

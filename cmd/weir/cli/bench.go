@@ -79,8 +79,8 @@ func defineBench(fs *flag.FlagSet) body {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the gateway side) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile of this process to this file at the end of the measured window")
 	traceFile := fs.String("trace", "", "write a Go execution trace of this process to this file (go tool trace)")
-	bandwidth := fs.Bool("bandwidth", false, "measure bytes on the wire per sample instead: the demo plant (or -source modbus) through seven sinks side by side "+
-		"(JSON per tag, JSON batch, Sparkplug B, Sparkplug B by exception, JSON behind a deadband, a 1-min window and a 10-s downsample route), "+
+	bandwidth := fs.Bool("bandwidth", false, "measure bytes on the wire per sample instead: the demo plant (or -source modbus) through eight sinks side by side "+
+		"(JSON per tag, JSON batch, Sparkplug B, Sparkplug B by exception, JSON behind a deadband, a 1-min window and a 10-s downsample route, Sparkplug B behind the deadband), "+
 		"counted at an embedded broker; default -duration 1m, and with -source modbus 10 × 100 tags at 1000 samples/s")
 	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
 		if len(pos) > 0 {

@@ -12,7 +12,7 @@ import (
 )
 
 // runBandwidth is `weir bench -bandwidth`: the flags it shares with the
-// throughput run keep their meaning, but their defaults fit a seven-sink
+// throughput run keep their meaning, but their defaults fit a eight-sink
 // comparison rather than a saturation test (set is the flags given).
 func runBandwidth(ctx context.Context, o bench.Options, set map[string]bool, asJSON bool, stdout, stderr io.Writer) error {
 	bo := bench.BandwidthOptions{Source: "demo"}
@@ -39,7 +39,7 @@ func runBandwidth(ctx context.Context, o bench.Options, set map[string]bool, asJ
 			return fmt.Errorf("bench: -%s does not apply to -bandwidth (it runs its own broker and sinks): %w", f, errUsage)
 		}
 	}
-	fmt.Fprintf(stderr, "weir bench -bandwidth: source %s, seven sinks side by side, bytes counted at an embedded broker; %s warm-up + %s\n",
+	fmt.Fprintf(stderr, "weir bench -bandwidth: source %s, eight sinks side by side, bytes counted at an embedded broker; %s warm-up + %s\n",
 		firstNonEmpty(bo.Source, "demo"), durationOr(bo.Warmup, 5*time.Second), durationOr(bo.Duration, time.Minute))
 	res, err := bench.RunBandwidth(ctx, bo)
 	if err != nil {
@@ -66,7 +66,7 @@ func runBandwidth(ctx context.Context, o bench.Options, set map[string]bool, asJ
 		return err
 	}
 	for _, s := range res.Sinks {
-		fmt.Fprintf(stdout, "  %-16s %s; route: %s\n", s.Sink, s.Encoding, s.Route)
+		fmt.Fprintf(stdout, "  %-18s %s; route: %s\n", s.Sink, s.Encoding, s.Route)
 	}
 	return nil
 }
