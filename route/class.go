@@ -2,6 +2,7 @@ package route
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/weir-edge/weir/internal/conf"
@@ -92,12 +93,45 @@ func (c *ClassificationConfig) Validate() error {
 	return errs.Err()
 }
 
+// PathChange is one way the shared processor chain changes tag paths,
+// given to NewClassifier in chain order so that classification rules,
+// written for the paths sources make, follow the data to the paths it has
+// when it leaves the shared chain, where routes classify it. Exactly one
+// of the two forms is set:
+//
+//   - a rename (From non-empty): the leading levels From (literal, no
+//     trailing '/') become To ("" strips them);
+//   - a sibling (Suffix non-empty): a derived tag at path+Suffix beside
+//     its input (rate's output.path_suffix).
+//
+// Children a processor adds under its input (a window's
+// path/mean_1m) need no PathChange: a path inherits its ancestors' class.
+type PathChange struct {
+	From, To string
+	Suffix   string
+}
+
+// EffectiveRule is one pattern the classifier applies: a configured
+// pattern extended to the paths below it, or the same carried through a
+// PathChange of the shared chain.
+type EffectiveRule struct {
+	Filter string
+	Class  Class
+	// Rule is the index of the configured rule it comes from
+	// (classification.rules[Rule]); Pattern its pattern as written.
+	Rule    int
+	Pattern string
+	// Mapped is true for a pattern carried through a PathChange.
+	Mapped bool
+}
+
 // Classifier gives each tag path its class. It holds no cache and is
 // immutable after NewClassifier, so it is safe for concurrent use; routes
 // cache its answers per path.
 type Classifier struct {
 	def   Class
-	rules []classRule
+	rules []classRule // one per class that has patterns, highest first
+	eff   []EffectiveRule
 }
 
 type classRule struct {
@@ -105,19 +139,67 @@ type classRule struct {
 	class Class
 }
 
-// NewClassifier compiles a validated block.
-func NewClassifier(c ClassificationConfig) (*Classifier, error) {
+// NewClassifier compiles a validated block. chain lists the path changes
+// of the shared processor chain in order (see PathChange); none: paths
+// leave the chain as sources made them.
+//
+// Every pattern P is applied as P/# — a path has the highest class of
+// any rule matching it or one of its ancestors, so whatever a processor
+// derives below a tag (a window's aggregates) keeps the tag's class —
+// and, for each change in chain order, the patterns so far are carried
+// through it and added; the configured patterns stay. A carried pattern
+// is never narrower than the paths it stands for: where the exact image
+// cannot be written as a filter it is widened.
+func NewClassifier(c ClassificationConfig, chain ...PathChange) (*Classifier, error) {
 	def, err := ParseClass(c.Default, DefaultClass)
 	if err != nil {
 		return nil, err
 	}
 	cl := &Classifier{def: def}
-	for _, r := range c.Rules {
+	seen := map[string]int{} // filter+class → index in cl.eff
+	add := func(e EffectiveRule) bool {
+		key := e.Filter + "\x00" + e.Class.String()
+		if _, dup := seen[key]; dup {
+			return false
+		}
+		seen[key] = len(cl.eff)
+		cl.eff = append(cl.eff, e)
+		return true
+	}
+	for i, r := range c.Rules {
 		class, err := ParseClass(r.Class, 0)
 		if err != nil {
 			return nil, err
 		}
-		m, err := match.Compile(r.Match)
+		for _, f := range r.Match {
+			if err := match.Check(f); err != nil {
+				return nil, fmt.Errorf("rules[%d]: %w", i, err)
+			}
+			add(EffectiveRule{Filter: join(below(split(f))), Class: class, Rule: i, Pattern: f})
+		}
+	}
+	for _, ch := range chain {
+		n := len(cl.eff) // carry what is there before this change only once
+		for k := 0; k < n; k++ {
+			e := cl.eff[k]
+			for _, img := range ch.image(split(e.Filter)) {
+				e2 := e
+				e2.Filter, e2.Mapped = join(img), true
+				add(e2)
+			}
+		}
+	}
+	for class := Restricted; class >= Public; class-- {
+		var fs []string
+		for _, e := range cl.eff {
+			if e.Class == class {
+				fs = append(fs, e.Filter)
+			}
+		}
+		if len(fs) == 0 {
+			continue
+		}
+		m, err := match.Compile(fs)
 		if err != nil {
 			return nil, err
 		}
@@ -126,20 +208,134 @@ func NewClassifier(c ClassificationConfig) (*Classifier, error) {
 	return cl, nil
 }
 
-// Class returns the highest class among the rules matching path, or the
-// default when none does. A nil Classifier gives DefaultClass.
+// Class returns the highest class among the rules matching path or one
+// of its ancestors, or the default when none does. A nil Classifier gives
+// DefaultClass.
 func (c *Classifier) Class(path string) Class {
 	if c == nil {
 		return DefaultClass
 	}
-	best := Class(0)
-	for _, r := range c.rules {
-		if r.class > best && r.m.MatchConcurrent(path) {
-			best = r.class
+	for _, r := range c.rules { // highest class first
+		if r.m.MatchConcurrent(path) {
+			return r.class
 		}
 	}
-	if best == 0 {
-		return c.def
-	}
-	return best
+	return c.def
 }
+
+// Default is the class of a path no rule matches.
+func (c *Classifier) Default() Class {
+	if c == nil {
+		return DefaultClass
+	}
+	return c.def
+}
+
+// Rules are the patterns the classifier applies, configured ones first
+// (each extended to the paths below it), then those carried through the
+// shared chain; for reports and warnings.
+func (c *Classifier) Rules() []EffectiveRule {
+	if c == nil {
+		return nil
+	}
+	return slices.Clone(c.eff)
+}
+
+// image is the filter(s) matching every path the change makes from a path
+// that f (a filter ending in '#') matches; none when it makes none.
+func (ch PathChange) image(f []string) [][]string {
+	switch {
+	case ch.From != "":
+		if img, ok := renamed(f, split(strings.TrimSuffix(ch.From, "/")), splitOrNone(strings.TrimSuffix(ch.To, "/"))); ok {
+			return [][]string{widen(img)}
+		}
+	case ch.Suffix != "":
+		if img, ok := suffixed(f, ch.Suffix); ok {
+			return [][]string{widen(img)}
+		}
+	}
+	return nil
+}
+
+// renamed carries f (ending in '#') through a rename of the literal
+// leading levels from to to: the paths under from that f matches, with
+// from replaced. It is exact: from has no wildcards, so f's levels are
+// consumed against it ('+' takes one level, '#' all the rest) and what
+// is left of f follows to.
+func renamed(f, from, to []string) ([]string, bool) {
+	for i, l := range from {
+		switch {
+		case i >= len(f):
+			return nil, false
+		case f[i] == "#":
+			return append(slices.Clone(to), "#"), true
+		case f[i] != "+" && f[i] != l:
+			return nil, false
+		}
+	}
+	if len(f) <= len(from) {
+		return nil, false
+	}
+	return append(slices.Clone(to), f[len(from):]...), true
+}
+
+// suffixed carries f (ending in '#') through a sibling tag at
+// path+suffix. A path below an instance of f's fixed part stays below it
+// (f matches it already); an instance itself becomes one whose last
+// level has the suffix. Nothing new when the last level is '+' and the
+// suffix adds no level, or f is "#".
+func suffixed(f []string, suffix string) ([]string, bool) {
+	core := f[:len(f)-1]
+	if len(core) == 0 {
+		return nil, false
+	}
+	last := core[len(core)-1]
+	var img []string
+	if last == "+" {
+		sl := strings.Split(suffix, "/")
+		if len(sl) == 1 {
+			return nil, false
+		}
+		img = append(slices.Clone(core), sl[1:]...)
+	} else {
+		img = append(slices.Clone(core[:len(core)-1]), strings.Split(last+suffix, "/")...)
+	}
+	img = append(img, "#")
+	if match.Check(join(img)) != nil {
+		// A suffix that makes no valid filter: the parent's whole area.
+		img = append(slices.Clone(core[:len(core)-1]), "#")
+	}
+	return img, true
+}
+
+// widen makes f a valid filter that matches at least every path f
+// matches: a filter longer than a path may be keeps its leading levels
+// and ends in '#'.
+func widen(f []string) []string {
+	for len(f) > 1 && match.Check(join(f)) != nil {
+		f = append(slices.Clone(f[:len(f)-2]), "#")
+	}
+	if match.Check(join(f)) != nil {
+		return []string{"#"}
+	}
+	return f
+}
+
+// below is f extended to the paths below the ones it matches: f/#.
+func below(f []string) []string {
+	if f[len(f)-1] == "#" {
+		return f
+	}
+	return append(slices.Clone(f), "#")
+}
+
+func split(f string) []string { return strings.Split(f, "/") }
+
+func splitOrNone(p string) []string {
+	if p == "" {
+		return nil
+	}
+	return split(p)
+}
+
+func join(f []string) string { return strings.Join(f, "/") }
