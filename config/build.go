@@ -152,7 +152,7 @@ func (c *Config) buildSink(s *Sink, log *slog.Logger, open bool) (engine.SinkSpe
 // the same rows as the shared chain's and named "sink/<sink>/<name>".
 // Security events are wired by the caller (route.Route.SetEvents).
 func (c *Config) buildRoute(s *Sink, log *slog.Logger) (*route.Route, error) {
-	cl, err := route.NewClassifier(c.Classification)
+	cl, err := c.Classifier()
 	if err != nil {
 		return nil, fmt.Errorf("classification: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/weir-edge/weir/engine"
-	"github.com/weir-edge/weir/route"
 )
 
 // BuildChange turns d, the Diff from the running configuration to c
@@ -42,9 +41,11 @@ func (c *Config) BuildChange(d Diff, log *slog.Logger) (engine.Change, error) {
 		}
 		ch.AddSinks = append(ch.AddSinks, spec)
 	}
-	if slices.Contains(d.Live, "classification") {
+	if slices.Contains(d.Live, "classification") || d.Processors {
 		// Applied to every route at the engine's cut; no sink restarts.
-		cl, err := route.NewClassifier(c.Classification)
+		// A new shared chain may rename paths differently, so the rules
+		// are carried through it again (Config.Classifier).
+		cl, err := c.Classifier()
 		if err != nil {
 			return engine.Change{}, fmt.Errorf("classification: %w", err)
 		}

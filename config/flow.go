@@ -2,12 +2,10 @@ package config
 
 import (
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 
 	"github.com/weir-edge/weir/internal/conf"
-	"github.com/weir-edge/weir/model"
 	"github.com/weir-edge/weir/processors/match"
 	"github.com/weir-edge/weir/route"
 )
@@ -24,14 +22,22 @@ type DataFlow struct {
 	// Classification as configured: the default class and the rules.
 	DefaultClass string     `json:"default_class"`
 	Rules        []FlowRule `json:"rules,omitempty"`
-	// KnownTags counts the tags the configuration names: the sources'
-	// tags (an MQTT source's tags are known only at run time and are not
-	// counted), the derived tags of the shared chain and the paths rules
-	// set or send events on.
+	// Carried are the rules' patterns carried through the shared chain's
+	// renames and sibling tags, so that they hold on the paths samples
+	// have when they leave it (Config.Classifier); one pattern each.
+	Carried []FlowRule `json:"carried_rules,omitempty"`
+	// KnownTags counts the tags the configuration names, as they leave
+	// the shared chain (where routes classify them): the sources' tags
+	// through the shared renames, the aggregates of shared windows, rate's
+	// sibling tags, derived tags and the paths rules set or send events
+	// on. Tags of RuntimeSources are not among them.
 	KnownTags int `json:"known_tags"`
 	// Classes counts the known tags per class, lowest class first
 	// (classes with no tag are left out).
 	Classes []ClassCount `json:"classes,omitempty"`
+	// RuntimeSources are the sources whose tags are known only at run
+	// time (MQTT subscriptions): routes and classes apply to them then.
+	RuntimeSources []string `json:"runtime_sources,omitempty"`
 	// Sinks in configuration order.
 	Sinks []SinkFlow `json:"sinks"`
 	// Warnings, also reported by validation at file:line (they do not
@@ -75,37 +81,64 @@ type SinkFlow struct {
 	Denied []ClassCount `json:"denied,omitempty"`
 }
 
-// FlowWarning is a route that asks for more than its sink may take.
+// FlowWarning is a route that asks for more than its sink may take, or a
+// derived tag classified below its inputs.
 type FlowWarning struct {
-	Sink string `json:"sink"`
-	// Key is the key path of the include pattern ("sinks[1].route.include[0]").
+	// Sink is the sink the warning is about; "" for a derived tag.
+	Sink string `json:"sink,omitempty"`
+	// Key is the key path warned at ("sinks[1].route.include[0]").
 	Key string `json:"key"`
 	Msg string `json:"message"`
+}
+
+// flowAnalysis is what FlowReport and validation's warnings share: the
+// classifier the routes run with and the known tags, classified by it.
+type flowAnalysis struct {
+	cl      *route.Classifier // nil when the classification is invalid
+	eff     []route.EffectiveRule
+	effM    []*match.Matcher // one per eff
+	tags    []string
+	classOf []route.Class
+	runtime []string
+}
+
+func analyse(cfg *Config) *flowAnalysis {
+	a := &flowAnalysis{}
+	if cl, err := cfg.Classifier(); err == nil { // invalid: Validate reports it
+		a.cl = cl
+		a.eff = cl.Rules()
+		for _, e := range a.eff {
+			a.effM = append(a.effM, compileOrNil([]string{e.Filter}))
+		}
+	}
+	a.tags, a.runtime = chainTags(cfg)
+	a.classOf = make([]route.Class, len(a.tags))
+	for i, t := range a.tags {
+		a.classOf[i] = a.cl.Class(t)
+	}
+	return a
 }
 
 // FlowReport analyses cfg (valid; an invalid part is skipped, Validate
 // reports it) into its DataFlow.
 func FlowReport(cfg *Config) DataFlow {
-	cl, err := route.NewClassifier(cfg.Classification)
-	if err != nil {
-		cl = nil // invalid: Validate reports it
-	}
-	rep := DataFlow{DefaultClass: route.DefaultClass.String()}
-	if c, err := route.ParseClass(cfg.Classification.Default, route.DefaultClass); err == nil {
-		rep.DefaultClass = c.String()
-	}
+	a := analyse(cfg)
+	rep := DataFlow{DefaultClass: a.cl.Default().String(), RuntimeSources: a.runtime}
 	for _, r := range cfg.Classification.Rules {
 		rep.Rules = append(rep.Rules, FlowRule{Match: slices.Clone(r.Match), Class: r.Class})
 	}
-	tags := knownTags(cfg)
-	rep.KnownTags = len(tags)
-	classOf := make([]route.Class, len(tags))
+	for _, e := range a.eff {
+		if e.Mapped {
+			rep.Carried = append(rep.Carried, FlowRule{Match: []string{e.Filter}, Class: e.Class.String()})
+		}
+	}
+	rep.KnownTags = len(a.tags)
 	var all [route.Restricted + 1]int
-	for i, t := range tags {
-		classOf[i] = cl.Class(t)
-		all[classOf[i]]++
+	for _, c := range a.classOf {
+		all[c]++
 	}
 	rep.Classes = classCounts(all)
+	rep.Warnings = deriveWarnings(cfg, a)
 	for i := range cfg.Sinks {
 		s := &cfg.Sinks[i]
 		sf := SinkFlow{Name: s.Name, Kind: kindOf(sinkRows, s), Quality: route.QualityAny}
@@ -127,151 +160,234 @@ func FlowReport(cfg *Config) DataFlow {
 		}
 		inc, exc := compileOrNil(sel.Include), compileOrNil(sel.Exclude)
 		var recv, den [route.Restricted + 1]int
-		for j, t := range tags {
+		for j, t := range a.tags {
 			if (inc != nil && !inc.MatchConcurrent(t)) || (exc != nil && exc.MatchConcurrent(t)) {
 				continue
 			}
-			if classOf[j] > maxClass {
-				den[classOf[j]]++
+			if a.classOf[j] > maxClass {
+				den[a.classOf[j]]++
 			} else {
-				recv[classOf[j]]++
+				recv[a.classOf[j]]++
 			}
 		}
 		sf.Receives, sf.Denied = classCounts(recv), classCounts(den)
 		rep.Sinks = append(rep.Sinks, sf)
-		rep.Warnings = append(rep.Warnings, routeWarnings(cfg, i, maxClass, tags, classOf)...)
+		rep.Warnings = append(rep.Warnings, routeWarnings(cfg, i, maxClass, a)...)
 	}
 	return rep
 }
 
 // flowWarnings are FlowReport's warnings as conf warnings at their key,
 // for validation. Sources are built (no I/O) to know their tags only when
-// a route has include patterns to judge.
+// there is something to judge: a sink with a route or a max_class, or a
+// derived tag.
 func flowWarnings(cfg *Config) error {
-	if !slices.ContainsFunc(cfg.Sinks, func(s Sink) bool { return s.Route != nil && len(s.Route.Include) > 0 }) {
+	judge := slices.ContainsFunc(cfg.Sinks, func(s Sink) bool { return s.Route != nil || s.MaxClass != "" }) ||
+		slices.ContainsFunc(cfg.Processors, func(p Processor) bool { return p.Derive != nil })
+	if !judge {
 		return nil
 	}
-	cl, err := route.NewClassifier(cfg.Classification)
-	if err != nil {
+	if _, err := cfg.Classifier(); err != nil {
 		return nil // Validate reports it
 	}
-	tags := knownTags(cfg)
-	classOf := make([]route.Class, len(tags))
-	for i, t := range tags {
-		classOf[i] = cl.Class(t)
-	}
-	var errs conf.Errors
+	a := analyse(cfg)
+	ws := deriveWarnings(cfg, a)
 	for i := range cfg.Sinks {
 		maxClass, err := route.ParseClass(cfg.Sinks[i].MaxClass, route.DefaultClass)
 		if err != nil {
 			continue
 		}
-		for _, w := range routeWarnings(cfg, i, maxClass, tags, classOf) {
-			errs.Add(conf.Warnf(w.Key, "%s", w.Msg))
-		}
+		ws = append(ws, routeWarnings(cfg, i, maxClass, a)...)
+	}
+	var errs conf.Errors
+	for _, w := range ws {
+		errs.Add(conf.Warnf(w.Key, "%s", w.Msg))
 	}
 	return errs.Err()
 }
 
-// routeWarnings warns, per include pattern of sink i, when it selects
-// tags classified above the sink's class: a known tag it selects (and no
-// exclude pattern removes) is classified above, or the pattern takes in a
-// whole area a classification rule puts above (one covers the other, and
-// no exclude pattern covers their overlap). Patterns that merely could
-// overlap through wildcards are not warned about, nor is an empty include
-// (every tag): the class boundary holds either way, the warning is for a
-// route that plainly asks for what it cannot get.
-func routeWarnings(cfg *Config, i int, maxClass route.Class, tags []string, classOf []route.Class) []FlowWarning {
-	s := &cfg.Sinks[i]
-	if s.Route == nil {
+// deriveWarnings warns where a derived tag of the shared chain is
+// classified below one of its inputs: its value is computed from data a
+// lower-class sink may not receive, and it would leave through such a
+// sink unless a rule classifies it too.
+func deriveWarnings(cfg *Config, a *flowAnalysis) []FlowWarning {
+	if a.cl == nil {
 		return nil
 	}
-	excl := splitValid(s.Route.Exclude)
-	exc := compileOrNil(s.Route.Exclude)
 	var out []FlowWarning
-	for j, f := range s.Route.Include {
-		if match.Check(f) != nil {
+	for i, p := range cfg.Processors {
+		if p.Derive == nil {
 			continue
 		}
-		inc := strings.Split(f, "/")
-		worst, why := route.Class(0), ""
-		for k, r := range cfg.Classification.Rules {
-			c, err := route.ParseClass(r.Class, 0)
-			if err != nil || c <= maxClass || c <= worst {
+		for j, t := range p.Derive.Tags {
+			if t.Path == "" {
 				continue
 			}
-			for _, rf := range r.Match {
-				if match.Check(rf) != nil {
-					continue
-				}
-				rl := strings.Split(rf, "/")
-				if !covers(inc, rl) && !covers(rl, inc) {
-					continue
-				}
-				both, _ := intersect(inc, rl)
-				if !slices.ContainsFunc(excl, func(e []string) bool { return covers(e, both) }) {
-					worst, why = c, fmt.Sprintf("classification.rules[%d] %q", k, rf)
-					break
+			own := a.cl.Class(t.Path)
+			top, inputs := route.Class(0), []string(nil)
+			for _, in := range t.Vars {
+				switch c := a.cl.Class(in); {
+				case c > top:
+					top, inputs = c, []string{in}
+				case c == top:
+					inputs = append(inputs, in)
 				}
 			}
-		}
-		if m := compileOrNil([]string{f}); m != nil {
-			for t, path := range tags {
-				if classOf[t] > maxClass && classOf[t] > worst && m.MatchConcurrent(path) && (exc == nil || !exc.MatchConcurrent(path)) {
-					worst, why = classOf[t], fmt.Sprintf("tag %s", path)
-				}
+			if top <= own {
+				continue
 			}
+			slices.Sort(inputs)
+			out = append(out, FlowWarning{Key: fmt.Sprintf("processors[%d].derive.tags[%d].path", i, j),
+				Msg: fmt.Sprintf("derive %s computes %s %s tag from %s inputs (%s): classify it or it may leave through %s sinks",
+					t.Path, article(own), own, top, strings.Join(inputs, ", "), own)})
 		}
-		if worst == 0 {
-			continue
-		}
-		out = append(out, FlowWarning{Sink: s.Name, Key: conf.Index(conf.Index("sinks", i)+".route.include", j),
-			Msg: fmt.Sprintf("%q selects tags classified %s (%s), above the sink's max_class %s: they are held back and reported, not sent",
-				f, worst, why, maxClass)})
 	}
 	return out
 }
 
-// knownTags are the paths the configuration names: every source's tags
-// (built, not run), the shared chain's derived tags and the paths rules
-// set or send events on, sorted, once each.
-func knownTags(cfg *Config) []string {
-	seen := map[string]bool{}
-	env := buildEnv{log: slog.New(slog.DiscardHandler)}
-	for i := range cfg.Sources {
-		src, err := buildKind(sourceRows, &cfg.Sources[i], env, "protocol")
-		if err != nil {
+func article(c route.Class) string {
+	if c == route.Internal {
+		return "an"
+	}
+	return "a"
+}
+
+// routeWarnings warns where sink i's route plainly asks for tags above
+// the sink's class: per include pattern, the known tags it selects (and
+// no exclude pattern removes) that are classified above, counted per
+// class, and the areas classification rules put above that the pattern
+// takes in (one covers the other and no exclude pattern covers their
+// overlap; patterns that merely could overlap through wildcards are not
+// warned about). A route without include selects every tag: it is judged
+// the same way when the sink has a route block or a max_class, so that a
+// sink someone restricted says what it will hold back; a sink with
+// neither is the plain default and is not warned about. The class
+// boundary holds either way: the warning is for a route that asks for
+// what it cannot get.
+func routeWarnings(cfg *Config, i int, maxClass route.Class, a *flowAnalysis) []FlowWarning {
+	s := &cfg.Sinks[i]
+	var excl []string
+	if s.Route != nil {
+		excl = s.Route.Exclude
+	}
+	type pattern struct{ filter, key, lead string }
+	var pats []pattern
+	switch {
+	case s.Route != nil && len(s.Route.Include) > 0:
+		for j, f := range s.Route.Include {
+			pats = append(pats, pattern{f, conf.Index(conf.Index("sinks", i)+".route.include", j), fmt.Sprintf("%q selects", f)})
+		}
+	case s.Route != nil:
+		pats = append(pats, pattern{"#", conf.Index("sinks", i) + ".route", "the route has no include: it selects every tag, among them"})
+	case s.MaxClass != "":
+		pats = append(pats, pattern{"#", conf.Index("sinks", i) + ".max_class", "the sink has no route: it selects every tag, among them"})
+	}
+	var out []FlowWarning
+	for _, p := range pats {
+		if msg := a.above(p.filter, excl, maxClass); msg != "" {
+			out = append(out, FlowWarning{Sink: s.Name, Key: p.key,
+				Msg: fmt.Sprintf("%s %s, above the sink's max_class %s: they are held back and reported, not sent", p.lead, msg, maxClass)})
+		}
+	}
+	return out
+}
+
+// above describes what the include filter f (less the exclude filters)
+// selects above maxClass: "1 internal and 2 confidential known tags
+// (internal by default; confidential by classification.rules[1] …)",
+// then the rule areas above with no known tag; "" for nothing.
+func (a *flowAnalysis) above(f string, exclude []string, maxClass route.Class) string {
+	m := compileOrNil([]string{f})
+	if m == nil {
+		return ""
+	}
+	exc := compileOrNil(exclude)
+	var n [route.Restricted + 1]int
+	var example [route.Restricted + 1]string
+	for t, path := range a.tags {
+		if c := a.classOf[t]; c > maxClass && m.MatchConcurrent(path) && (exc == nil || !exc.MatchConcurrent(path)) {
+			if n[c] == 0 {
+				example[c] = path
+			}
+			n[c]++
+		}
+	}
+	var counts, why, areas []string
+	for c := route.Public; c <= route.Restricted; c++ {
+		if n[c] > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n[c], c))
+			why = append(why, fmt.Sprintf("%s %s", c, a.reason(c, example[c])))
+		}
+	}
+	inc, excl := strings.Split(f, "/"), splitValid(exclude)
+	var areaDone [route.Restricted + 1]bool
+	for k, e := range a.eff {
+		c := e.Class
+		if c <= maxClass || n[c] > 0 || areaDone[c] {
 			continue
 		}
-		if l, ok := src.(interface{ Tags() []model.Tag }); ok {
-			for _, t := range l.Tags() {
-				seen[t.Path] = true
-			}
+		rl := strings.Split(e.Filter, "/")
+		if !covers(inc, rl) && !covers(rl, inc) {
+			continue
+		}
+		both, _ := intersect(inc, rl)
+		if slices.ContainsFunc(excl, func(x []string) bool { return covers(x, both) }) {
+			continue
+		}
+		areaDone[c] = true
+		areas = append(areas, fmt.Sprintf("tags classified %s %s", c, a.ruleText(k)))
+	}
+	var parts []string
+	if len(counts) > 0 {
+		parts = append(parts, fmt.Sprintf("%s known tag%s (%s)", andList(counts), plural(sum(n[:])), strings.Join(why, "; ")))
+	}
+	parts = append(parts, areas...)
+	return andList(parts)
+}
+
+// reason says why path has class c: the first rule of that class that
+// matches it, or the default class.
+func (a *flowAnalysis) reason(c route.Class, path string) string {
+	for k, e := range a.eff {
+		if e.Class == c && a.effM[k] != nil && a.effM[k].MatchConcurrent(path) {
+			return a.ruleText(k)
 		}
 	}
-	for _, p := range cfg.Processors {
-		if p.Derive != nil {
-			for _, t := range p.Derive.Tags {
-				seen[t.Path] = true
-			}
-		}
+	return "by default"
+}
+
+func (a *flowAnalysis) ruleText(k int) string {
+	e := a.eff[k]
+	t := fmt.Sprintf("by classification.rules[%d] %q", e.Rule, e.Pattern)
+	if e.Mapped {
+		t += fmt.Sprintf(" (carried through the shared chain as %q)", e.Filter)
 	}
-	for _, r := range cfg.Rules.Rules {
-		for _, a := range slices.Concat(r.Actions, r.OnClear) {
-			switch {
-			case a.Set != nil && a.Set.Path != "":
-				seen[a.Set.Path] = true
-			case a.Event != nil && a.Event.Path != "":
-				seen[a.Event.Path] = true
-			}
-		}
+	return t
+}
+
+func andList(parts []string) string {
+	switch len(parts) {
+	case 0:
+		return ""
+	case 1:
+		return parts[0]
 	}
-	out := make([]string, 0, len(seen))
-	for p := range seen {
-		out = append(out, p)
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+func sum(n []int) int {
+	t := 0
+	for _, v := range n {
+		t += v
 	}
-	slices.Sort(out)
-	return out
+	return t
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func classCounts(n [route.Restricted + 1]int) []ClassCount {

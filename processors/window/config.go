@@ -186,3 +186,16 @@ func durationLabel(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// OutputNames are the levels the window adds below every tag it
+// aggregates, exactly as it names its output paths (path/<name>): one per
+// aggregate, "<aggregate>_<label>". For reports that list the tags a
+// configuration makes (weir validate's data flows) without running it.
+func (c Config) OutputNames() []string {
+	c.setDefaults()
+	out := make([]string, 0, len(c.Aggregates))
+	for _, a := range c.Aggregates {
+		out = append(out, a+"_"+c.Label)
+	}
+	return out
+}

@@ -14,8 +14,9 @@ import (
 // its route, the classes of the known tags it will receive and those its
 // class holds back whatever the route says, then the warnings where a
 // route asks for more than its sink may take (validation reports them at
-// file:line too). It reads only the configuration: MQTT sources' tags are
-// known at run time and are not counted.
+// file:line too). It reads only the configuration: tags are counted as
+// they leave the shared chain, where routes classify them; MQTT sources'
+// tags are known at run time, are not counted, and it says so.
 func writeDataFlows(w io.Writer, rep config.DataFlow) {
 	fmt.Fprintln(w, "Data flows:")
 	var rules []string
@@ -27,7 +28,21 @@ func writeDataFlows(w io.Writer, rep config.DataFlow) {
 		cls += "; " + strings.Join(rules, "; ")
 	}
 	fmt.Fprintf(w, "  classification: %s\n", cls)
-	fmt.Fprintf(w, "  known tags: %d%s\n", rep.KnownTags, parenCounts(rep.Classes))
+	if len(rep.Carried) > 0 {
+		var carried []string
+		for _, r := range rep.Carried {
+			carried = append(carried, r.Class+" "+strings.Join(r.Match, ", "))
+		}
+		fmt.Fprintf(w, "  carried through the shared chain: %s\n", strings.Join(carried, "; "))
+	}
+	fmt.Fprintf(w, "  known tags: %d%s, as they leave the shared chain\n", rep.KnownTags, parenCounts(rep.Classes))
+	runtime := ""
+	for _, src := range rep.RuntimeSources {
+		fmt.Fprintf(w, "  tags of source %s are known only at run time; routes to them are enforced at run time\n", src)
+	}
+	if len(rep.RuntimeSources) > 0 {
+		runtime = " among the known tags (source " + strings.Join(rep.RuntimeSources, ", ") + ": tags known at run time)"
+	}
 	for _, s := range rep.Sinks {
 		kind := ""
 		if s.Kind != "" {
@@ -35,7 +50,7 @@ func writeDataFlows(w io.Writer, rep config.DataFlow) {
 		}
 		fmt.Fprintf(w, "  sink %s%s, max_class %s\n", s.Name, kind, s.MaxClass)
 		fmt.Fprintf(w, "    route:     %s\n", flows.RouteText(flows.Route{Include: s.Include, Exclude: s.Exclude, Quality: s.Quality, Processors: s.Processors}))
-		fmt.Fprintf(w, "    receives:  %s\n", classCounts(s.Receives, "no known tag"))
+		fmt.Fprintf(w, "    receives:  %s\n", classCounts(s.Receives, "no known tag")+runtime)
 		if len(s.Denied) > 0 {
 			fmt.Fprintf(w, "    held back: %s (above max_class %s: counted and reported, never sent)\n", classCounts(s.Denied, ""), s.MaxClass)
 		}
