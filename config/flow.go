@@ -303,21 +303,36 @@ func (a *flowAnalysis) above(f string, exclude []string, maxClass route.Class) s
 	}
 	exc := compileOrNil(exclude)
 	var n [route.Restricted + 1]int
-	var example [route.Restricted + 1]string
+	var reasons [route.Restricted + 1][]string // distinct rules
+	var carried [route.Restricted + 1]bool
 	for t, path := range a.tags {
 		if c := a.classOf[t]; c > maxClass && m.MatchConcurrent(path) && (exc == nil || !exc.MatchConcurrent(path)) {
-			if n[c] == 0 {
-				example[c] = path
-			}
 			n[c]++
+			r, mapped := a.reason(c, path)
+			carried[c] = carried[c] || mapped
+			if r == "" {
+				r = "default"
+			}
+			if !slices.Contains(reasons[c], r) {
+				reasons[c] = append(reasons[c], r)
+			}
 		}
 	}
 	var counts, why, areas []string
 	for c := route.Public; c <= route.Restricted; c++ {
-		if n[c] > 0 {
-			counts = append(counts, fmt.Sprintf("%d %s", n[c], c))
-			why = append(why, fmt.Sprintf("%s %s", c, a.reason(c, example[c])))
+		if n[c] == 0 {
+			continue
 		}
+		counts = append(counts, fmt.Sprintf("%d %s", n[c], c))
+		rs := reasons[c]
+		if len(rs) > maxReasons {
+			rs = append(rs[:maxReasons:maxReasons], fmt.Sprintf("%d more rules", len(rs)-maxReasons))
+		}
+		w := fmt.Sprintf("%s by %s", c, strings.Join(rs, ", "))
+		if carried[c] {
+			w += " (carried through the shared chain)"
+		}
+		why = append(why, w)
 	}
 	inc, excl := strings.Split(f, "/"), splitValid(exclude)
 	var areaDone [route.Restricted + 1]bool
@@ -345,15 +360,19 @@ func (a *flowAnalysis) above(f string, exclude []string, maxClass route.Class) s
 	return andList(parts)
 }
 
+// maxReasons bounds the rules a warning names per class.
+const maxReasons = 3
+
 // reason says why path has class c: the first rule of that class that
-// matches it, or the default class.
-func (a *flowAnalysis) reason(c route.Class, path string) string {
+// matches it (and whether as carried through the shared chain), or ""
+// for the default class.
+func (a *flowAnalysis) reason(c route.Class, path string) (string, bool) {
 	for k, e := range a.eff {
 		if e.Class == c && a.effM[k] != nil && a.effM[k].MatchConcurrent(path) {
-			return a.ruleText(k)
+			return fmt.Sprintf("classification.rules[%d] %q", e.Rule, e.Pattern), e.Mapped
 		}
 	}
-	return "by default"
+	return "", false
 }
 
 func (a *flowAnalysis) ruleText(k int) string {

@@ -36,12 +36,12 @@ func writeDataFlows(w io.Writer, rep config.DataFlow) {
 		fmt.Fprintf(w, "  carried through the shared chain: %s\n", strings.Join(carried, "; "))
 	}
 	fmt.Fprintf(w, "  known tags: %d%s, as they leave the shared chain\n", rep.KnownTags, parenCounts(rep.Classes))
-	runtime := ""
+	none := "no known tag"
 	for _, src := range rep.RuntimeSources {
 		fmt.Fprintf(w, "  tags of source %s are known only at run time; routes to them are enforced at run time\n", src)
 	}
 	if len(rep.RuntimeSources) > 0 {
-		runtime = " among the known tags (source " + strings.Join(rep.RuntimeSources, ", ") + ": tags known at run time)"
+		none += " (tags of source " + strings.Join(rep.RuntimeSources, ", ") + " are known only at run time)"
 	}
 	for _, s := range rep.Sinks {
 		kind := ""
@@ -50,7 +50,7 @@ func writeDataFlows(w io.Writer, rep config.DataFlow) {
 		}
 		fmt.Fprintf(w, "  sink %s%s, max_class %s\n", s.Name, kind, s.MaxClass)
 		fmt.Fprintf(w, "    route:     %s\n", flows.RouteText(flows.Route{Include: s.Include, Exclude: s.Exclude, Quality: s.Quality, Processors: s.Processors}))
-		fmt.Fprintf(w, "    receives:  %s\n", classCounts(s.Receives, "no known tag")+runtime)
+		fmt.Fprintf(w, "    receives:  %s\n", classCounts(s.Receives, none))
 		if len(s.Denied) > 0 {
 			fmt.Fprintf(w, "    held back: %s (above max_class %s: counted and reported, never sent)\n", classCounts(s.Denied, ""), s.MaxClass)
 		}
