@@ -16,5 +16,8 @@
 // enters its buffer, whatever the route includes; the attempt is counted
 // and reported as a security event once per sink and tag. The check runs
 // on the path the sample has when it leaves the shared chain, before the
-// sink's own chain, so a rename in the route cannot launder a tag.
+// sink's own chain, so a rename in the route cannot launder a tag; and
+// the class follows the data there: a path inherits its ancestors' class
+// (a window's aggregates keep their tag's), and the rules are carried
+// through the shared chain's renames and sibling tags (PathChange).
 package route

@@ -30,8 +30,8 @@ const (
 )
 
 // Config is the top-level `security_events:` block. Without it, events
-// still become samples for every sink (under weir/_security/<kind>) and
-// nothing goes to syslog.
+// still become samples (under weir/_security/<kind>, routed and
+// classified like any tag) and nothing goes to syslog.
 type Config struct {
 	// ToSinks turns the samples for the sinks on or off; default on, so
 	// IT receives security events through whatever sinks exist, with

@@ -10,9 +10,12 @@
 //     <prefix>/_security/<kind> whose string value is the event as compact
 //     JSON (Event; the schema is in docs/payloads.md). Stream is a
 //     pipeline.Flusher in the processor chain, as the alarm events are, so
-//     the events reach every sink behind its buffer: a durable buffer keeps
-//     them across an outage of the IT side and a restart of Weir. Rules
-//     after it can raise alarms on them.
+//     the events reach the sinks behind their buffers: a durable buffer
+//     keeps them across an outage of the IT side and a restart of Weir.
+//     Like any tag they go through each sink's route and classification
+//     (class internal unless a rule says otherwise), so a sink gets them
+//     only if its route selects the path and its max_class allows them.
+//     Rules after it can raise alarms on them.
 //   - to a syslog collector, as RFC 5424 messages (structured data under
 //     SD-ID weir@32473) over udp (RFC 5426), tcp (RFC 6587, octet counting)
 //     or tls (RFC 5425), reconnecting with backoff and jitter.
