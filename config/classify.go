@@ -43,9 +43,10 @@ func (c *Config) sharedPathChanges() []route.PathChange {
 // by the rename processor itself, a window's aggregates below each tag it
 // matches (path/<aggregate>_<label>, the raw tag gone unless
 // pass_through), rate's sibling tags, derived tags — then the paths rules
-// set or send events on; sorted, once each. runtime names the sources
-// whose tags are known only at run time (MQTT subscriptions).
-func chainTags(cfg *Config) (tags, runtime []string) {
+// set or send events on; sorted, once each. source are the sources' tags
+// as they enter the chain; runtime names the sources whose tags are known
+// only at run time (MQTT subscriptions).
+func chainTags(cfg *Config) (tags, source, runtime []string) {
 	var cur []string
 	env := buildEnv{log: slog.New(slog.DiscardHandler)}
 	for i := range cfg.Sources {
@@ -64,6 +65,7 @@ func chainTags(cfg *Config) (tags, runtime []string) {
 			cur = append(cur, t.Path)
 		}
 	}
+	source = slices.Compact(slices.Sorted(slices.Values(cur)))
 	for _, p := range cfg.Processors {
 		switch {
 		case p.Rename != nil:
@@ -119,5 +121,5 @@ func chainTags(cfg *Config) (tags, runtime []string) {
 		}
 	}
 	slices.Sort(cur)
-	return slices.Compact(cur), runtime
+	return slices.Compact(cur), source, runtime
 }

@@ -239,3 +239,38 @@ sinks:
 		t.Errorf("validation warnings %q, want the report's 3 at file:line", vw)
 	}
 }
+
+// A route pattern written for the paths sources make, when the shared
+// chain renames them, matches nothing where routes look: validate says
+// so (an exclude that keeps nothing away is a leak waiting to happen),
+// and does not also warn about classes the pattern can no longer select.
+func TestFlowReportRenamedAway(t *testing.T) {
+	doc := routeSource + `
+classification:
+  rules:
+    - {match: ["acme/plant1/recipes/#"], class: confidential}
+    - {match: ["acme/plant1/+/+/+/speed"], class: public}
+processors:
+  - {name: reroot, rename: {from: "acme/plant1", to: "site1"}}
+sinks:
+  - name: cloud
+    max_class: public
+    mqtt: {url: "tcp://127.0.0.1:1883", client_id: c}
+    route: {include: ["acme/plant1/#", "site1/+/+/+/speed"], exclude: ["acme/plant1/+/+/+/temperature", "site1/x"]}
+`
+	cfg, ps := Inspect("flow.yaml", []byte(doc), Options{Offline: true})
+	if cfg == nil {
+		t.Fatalf("Inspect: %v", ps)
+	}
+	var got []string
+	for _, w := range FlowReport(cfg).Warnings {
+		got = append(got, w.Key+" "+w.Msg[:strings.IndexByte(w.Msg, ':')])
+	}
+	want := []string{
+		`sinks[0].route.include[0] "acme/plant1/#" matches tags as sources name them (acme/plant1/filling/line1/filler/speed), but the shared chain renames them and routes see the renamed paths`,
+		`sinks[0].route.exclude[0] "acme/plant1/+/+/+/temperature" matches tags as sources name them (acme/plant1/filling/line1/filler/temperature), but the shared chain renames them and routes see the renamed paths`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings\n%q\nwant\n%q", got, want)
+	}
+}

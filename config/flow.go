@@ -99,6 +99,7 @@ type flowAnalysis struct {
 	effM    []*match.Matcher // one per eff
 	tags    []string
 	classOf []route.Class
+	source  []string // the sources' tags before the shared chain
 	runtime []string
 }
 
@@ -111,7 +112,7 @@ func analyse(cfg *Config) *flowAnalysis {
 			a.effM = append(a.effM, compileOrNil([]string{e.Filter}))
 		}
 	}
-	a.tags, a.runtime = chainTags(cfg)
+	a.tags, a.source, a.runtime = chainTags(cfg)
 	a.classOf = make([]route.Class, len(a.tags))
 	for i, t := range a.tags {
 		a.classOf[i] = a.cl.Class(t)
@@ -289,6 +290,39 @@ func routeWarnings(cfg *Config, i int, maxClass route.Class, a *flowAnalysis) []
 				Msg: fmt.Sprintf("%s %s, above the sink's max_class %s: they are held back and reported, not sent", p.lead, msg, maxClass)})
 		}
 	}
+	if s.Route != nil {
+		out = append(out, a.renamedAway(s.Name, conf.Index("sinks", i)+".route.include", s.Route.Include)...)
+		out = append(out, a.renamedAway(s.Name, conf.Index("sinks", i)+".route.exclude", s.Route.Exclude)...)
+	}
+	return out
+}
+
+// isRenamedAway: m matches source tags but no tag as it leaves the chain.
+func (a *flowAnalysis) isRenamedAway(m *match.Matcher) bool {
+	return !slices.ContainsFunc(a.tags, m.MatchConcurrent) && slices.ContainsFunc(a.source, m.MatchConcurrent)
+}
+
+// renamedAway warns about route patterns written for the paths sources
+// make when the shared chain renames those paths: the pattern matches
+// source tags but none of the tags as they leave the chain, which is
+// where routes see them. An include then selects nothing, and — worse —
+// an exclude keeps nothing away.
+func (a *flowAnalysis) renamedAway(sink, key string, filters []string) []FlowWarning {
+	var out []FlowWarning
+	for j, f := range filters {
+		m := compileOrNil([]string{f})
+		if m == nil || !a.isRenamedAway(m) {
+			continue
+		}
+		k := slices.IndexFunc(a.source, m.MatchConcurrent)
+		what := "selects none of them"
+		if strings.HasSuffix(key, ".exclude") {
+			what = "keeps none of them away from the sink"
+		}
+		out = append(out, FlowWarning{Sink: sink, Key: conf.Index(key, j),
+			Msg: fmt.Sprintf("%q matches tags as sources name them (%s), but the shared chain renames them and routes see the renamed paths: it %s; write it for the paths that leave the chain",
+				f, a.source[k], what)})
+	}
 	return out
 }
 
@@ -298,8 +332,8 @@ func routeWarnings(cfg *Config, i int, maxClass route.Class, a *flowAnalysis) []
 // then the rule areas above with no known tag; "" for nothing.
 func (a *flowAnalysis) above(f string, exclude []string, maxClass route.Class) string {
 	m := compileOrNil([]string{f})
-	if m == nil {
-		return ""
+	if m == nil || a.isRenamedAway(m) {
+		return "" // renamedAway says what is wrong with it
 	}
 	exc := compileOrNil(exclude)
 	var n [route.Restricted + 1]int
