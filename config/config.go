@@ -295,7 +295,11 @@ func (c *Config) Validate() error {
 		checkName(&errs, at, i, p.Name, seen)
 		validateKind(&errs, processorRows, &p, at, "type")
 	}
-	errs.AddPrefixed("classification", c.Classification.Validate())
+	if err := c.Classification.Validate(); err != nil {
+		errs.AddPrefixed("classification", err)
+	} else if _, err := c.Classifier(); err != nil {
+		errs.Addf("classification", "%v", err) // carried through the shared chain: too many patterns
+	}
 	seen = map[string]int{}
 	for i, s := range c.Sinks {
 		at := conf.Index("sinks", i)

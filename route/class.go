@@ -139,6 +139,10 @@ type classRule struct {
 	class Class
 }
 
+// MaxPatterns bounds the patterns a classifier applies, carried ones
+// included: each shared rename can at most double them.
+const MaxPatterns = 10_000
+
 // NewClassifier compiles a validated block. chain lists the path changes
 // of the shared processor chain in order (see PathChange); none: paths
 // leave the chain as sources made them.
@@ -180,6 +184,9 @@ func NewClassifier(c ClassificationConfig, chain ...PathChange) (*Classifier, er
 	}
 	for _, ch := range chain {
 		n := len(cl.eff) // carry what is there before this change only once
+		if n > MaxPatterns {
+			break // reported below
+		}
 		for k := 0; k < n; k++ {
 			e := cl.eff[k]
 			for _, img := range ch.image(split(e.Filter)) {
@@ -188,6 +195,10 @@ func NewClassifier(c ClassificationConfig, chain ...PathChange) (*Classifier, er
 				add(e2)
 			}
 		}
+	}
+	if len(cl.eff) > MaxPatterns {
+		return nil, fmt.Errorf("carrying the rules through the shared chain's %d path changes makes %d patterns, more than %d: write fewer, broader rules or rename less",
+			len(chain), len(cl.eff), MaxPatterns)
 	}
 	for class := Restricted; class >= Public; class-- {
 		var fs []string

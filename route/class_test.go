@@ -1,6 +1,7 @@
 package route
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -117,5 +118,22 @@ func TestClassifierRules(t *testing.T) {
 	}
 	if cl.max() != Confidential {
 		t.Errorf("max = %s", cl.max())
+	}
+}
+
+// Carrying rules through many renames is bounded: past MaxPatterns the
+// classifier is refused (validation reports it), not grown.
+func TestClassifierBounded(t *testing.T) {
+	var rules []ClassRule
+	for i := range 2000 {
+		rules = append(rules, ClassRule{Match: []string{fmt.Sprintf("a/t%d", i)}, Class: "confidential"})
+	}
+	chain := []PathChange{{From: "a", To: "b"}, {From: "b", To: "c"}, {From: "c", To: "d"}}
+	if _, err := NewClassifier(ClassificationConfig{Rules: rules}, chain...); err != nil {
+		t.Fatalf("8000 patterns refused: %v", err)
+	}
+	chain = append(chain, PathChange{From: "d", To: "e"}, PathChange{From: "e", To: "f"})
+	if _, err := NewClassifier(ClassificationConfig{Rules: rules}, chain...); err == nil || !strings.Contains(err.Error(), "more than 10000") {
+		t.Errorf("NewClassifier = %v, want too many patterns", err)
 	}
 }
