@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/route"
 	"github.com/weir-edge/weir/security"
 )
 
@@ -122,5 +124,33 @@ func TestEgressDeniedOnceAcrossReload(t *testing.T) {
 				t.Errorf("%s: tag %s reported %d times, want %d", st.name, tag, n, st.want)
 			}
 		}
+	}
+}
+
+// The gateway's per-sink-name sets: the same set for a sink rebuilt with
+// the same max_class, a new one when its class changed, none kept for a
+// sink no longer running (or running without a route).
+func TestDeniedSetPerSinkName(t *testing.T) {
+	g := &Gateway{}
+	a := g.deniedSet("a", route.Internal)
+	tests := []struct {
+		name  string
+		sink  string
+		class route.Class
+		same  bool // the set a was given
+	}{
+		{"rebuilt, same class", "a", route.Internal, true},
+		{"another sink", "b", route.Internal, false},
+		{"class changed: a new policy", "a", route.Public, false},
+	}
+	for _, tc := range tests {
+		if got := g.deniedSet(tc.sink, tc.class); (got == a) != tc.same {
+			t.Errorf("%s: same set %v, want %v", tc.name, got == a, tc.same)
+		}
+	}
+	b := g.denied["b"]
+	g.pruneDenied([]engine.SinkSpec{{Name: "b", Route: &route.Route{}}, {Name: "c"}})
+	if len(g.denied) != 1 || g.denied["b"] != b {
+		t.Errorf("after pruning to b (routed) and c (no route): %v, want b's set only", g.denied)
 	}
 }
