@@ -1,7 +1,10 @@
 package audit
 
 import (
+	"fmt"
 	"net"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/weir-edge/weir/security"
@@ -15,6 +18,9 @@ const (
 	// maxEventSources bounds the windows kept; sources beyond it share
 	// one (a flood from many addresses is then summarised together).
 	maxEventSources = 1000
+	// maxSummaryComponents bounds the components a summary names with
+	// their counts; the rest are counted as "others".
+	maxSummaryComponents = 16
 )
 
 // eventWindow counts one source's events in the current window.
@@ -23,6 +29,13 @@ type eventWindow struct {
 	n      int // events in the window
 	extra  int // of which not recorded one by one
 	sample security.Event
+	// Of the extra events: how many each component raised (bounded by
+	// maxSummaryComponents, the rest in others), and whether they all
+	// name sample's object — so a summary never attributes to one sink
+	// or tag what several raised.
+	byComponent map[string]int
+	others      int
+	mixedObject bool
 }
 
 // eventLimiter holds the windows; used by Run's goroutine only.
@@ -30,14 +43,17 @@ type eventLimiter struct {
 	m map[string]*eventWindow
 }
 
-// sourceKey groups events by kind, actor and remote host (not port: a
-// client reconnecting is the same source).
+// sourceKey groups events by kind, actor, remote host (not port: a
+// client reconnecting is the same source) and component: events the
+// gateway raises itself (flow.egress_denied has no actor or remote) are
+// limited per sink, not shared by every sink. Components are configured
+// names, so they do not multiply the windows the way addresses could.
 func sourceKey(ev security.Event) string {
 	host := ev.Remote
 	if h, _, err := net.SplitHostPort(ev.Remote); err == nil {
 		host = h
 	}
-	return string(ev.Kind) + "\x00" + ev.Actor + "\x00" + host
+	return string(ev.Kind) + "\x00" + ev.Actor + "\x00" + host + "\x00" + ev.Component
 }
 
 const overflowSource = "\x00overflow"
@@ -60,7 +76,11 @@ func (l *eventLimiter) allow(ev security.Event, now time.Time) bool {
 	if w.n <= EventBurst {
 		return true
 	}
+	if w.extra > 0 && ev.Object != w.sample.Object {
+		w.mixedObject = true
+	}
 	w.extra++
+	w.count(ev.Component)
 	w.sample = ev
 	if key == overflowSource {
 		w.sample.Actor, w.sample.Remote = "(many sources)", ""
@@ -68,11 +88,31 @@ func (l *eventLimiter) allow(ev security.Event, now time.Time) bool {
 	return false
 }
 
+func (w *eventWindow) count(component string) {
+	if component == "" {
+		return
+	}
+	if w.byComponent == nil {
+		w.byComponent = map[string]int{}
+	}
+	if _, ok := w.byComponent[component]; !ok && len(w.byComponent) >= maxSummaryComponents {
+		w.others++
+		return
+	}
+	w.byComponent[component]++
+}
+
 // summaryDue is one window's summary.
 type summaryDue struct {
 	start  time.Time
 	n      int
 	sample security.Event
+	// components is "cloud 13, plant 4" (most first), "" when the events
+	// named none; several says more than one component raised them.
+	components string
+	several    bool
+	// mixedObject: the events named different objects (tags, paths).
+	mixedObject bool
 }
 
 // due ends the windows that have passed by now (all: every window) and
@@ -84,9 +124,37 @@ func (l *eventLimiter) due(now time.Time, all bool) []summaryDue {
 			continue
 		}
 		if w.extra > 0 {
-			out = append(out, summaryDue{start: w.start, n: w.extra, sample: w.sample})
+			out = append(out, summaryDue{start: w.start, n: w.extra, sample: w.sample, components: w.components(),
+				several: len(w.byComponent)+min(w.others, 1) > 1, mixedObject: w.mixedObject})
 		}
 		delete(l.m, k)
 	}
 	return out
+}
+
+// components names the components of the summarised events with their
+// counts, most first: "cloud 13, plant 4, others 2".
+func (w *eventWindow) components() string {
+	type kv struct {
+		k string
+		n int
+	}
+	var list []kv
+	for k, n := range w.byComponent {
+		list = append(list, kv{k, n})
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].n != list[j].n {
+			return list[i].n > list[j].n
+		}
+		return list[i].k < list[j].k
+	})
+	parts := make([]string, 0, len(list)+1)
+	for _, e := range list {
+		parts = append(parts, fmt.Sprintf("%s %d", e.k, e.n))
+	}
+	if w.others > 0 {
+		parts = append(parts, fmt.Sprintf("others %d", w.others))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -26,11 +26,14 @@ import (
 // with their values) and audit.* (checkpoints and problems are about the
 // trail; recording them in it would feed back).
 //
-// A flood (a password guesser, a client retrying with a revoked token)
-// must not fill the trail and rotate history away: per source — the same
-// kind, actor and remote host — the first EventBurst events of a minute
-// are entries, the further ones are counted and written as one
-// summarising entry when the minute has passed (limit.go).
+// A flood (a password guesser, a client retrying with a revoked token,
+// a misrouted sink denied hundreds of tags) must not fill the trail and
+// rotate history away: per source — the same kind, actor, remote host
+// and component — the first EventBurst events of a minute are entries,
+// the further ones are counted and written as one summarising entry when
+// the minute has passed (limit.go), which names the components it covers
+// with their counts and a component or path only when all were the
+// same. The SOC stream (secevents) is not limited: it carries every event.
 type EventRecorder struct {
 	trail    Appender
 	problems security.Recorder
@@ -149,10 +152,34 @@ func (r *EventRecorder) flush(all bool) {
 	for _, s := range r.limit.due(r.now(), all) {
 		ev := s.sample
 		ev.Time = r.now()
-		ev.Detail = fmt.Sprintf("%d further %s events from this source refused to the trail since %s (summarised; at most %d a minute are recorded one by one); the last: %s",
-			s.n, ev.Kind, s.start.UTC().Format(time.RFC3339), EventBurst, ev.Detail)
+		from := "from this source"
+		if s.components != "" {
+			from += " (" + s.components + ")"
+		}
+		last := ev.Detail
+		if s.several || s.mixedObject {
+			// The entry's component and path would name only the last
+			// event's: say whose it was in the text and leave them empty
+			// rather than attribute every event to one sink or tag.
+			last = fmt.Sprintf("component %s, %s: %s", orDash(ev.Component), orDash(ev.Object), ev.Detail)
+			if s.several {
+				ev.Component = ""
+			}
+			if s.mixedObject {
+				ev.Object = ""
+			}
+		}
+		ev.Detail = fmt.Sprintf("%d further %s events %s refused to the trail since %s (summarised: the trail records at most %d a minute one by one per source; the SOC stream carries every event); the last: %s",
+			s.n, ev.Kind, from, s.start.UTC().Format(time.RFC3339), EventBurst, last)
 		r.append(ev)
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func (r *EventRecorder) append(ev security.Event) {

@@ -150,3 +150,79 @@ func TestEventRecorderSummarisesFloods(t *testing.T) {
 		t.Fatalf("%d entries after the window", len(tail))
 	}
 }
+
+// Egress denials of two sinks: each sink has its own per-minute burst in
+// the trail, and each summary names its sink with its count and no single
+// tag (they were several), so nothing is attributed to the wrong sink.
+func TestEventRecorderSummaryAttributes(t *testing.T) {
+	l := openLog(t, Config{File: filepath.Join(t.TempDir(), "audit.jsonl")})
+	rec := NewEventRecorder(l, 1024, nil, nil)
+	clk := t0
+	rec.now = func() time.Time { return clk }
+	sent := map[string]int{"plant": EventBurst + 4, "cloud": EventBurst + 13}
+	for _, sink := range []string{"plant", "cloud"} {
+		for i := range sent[sink] {
+			rec.take(security.Event{Time: t0, Kind: security.EgressDenied, Component: sink,
+				Object: fmt.Sprintf("acme/plant1/tag%d", i), Outcome: "denied", Detail: "held back"})
+		}
+	}
+	clk = clk.Add(EventWindow)
+	rec.flush(false)
+	tail, _ := l.Tail(1000)
+	if len(tail) != 2*EventBurst+2 {
+		t.Fatalf("%d entries, want %d (a burst and a summary per sink)", len(tail), 2*EventBurst+2)
+	}
+	summaries := map[string]Entry{}
+	perSink := map[string]int{}
+	for _, e := range tail {
+		if strings.Contains(e.Detail, "further") {
+			summaries[e.Component] = e
+		} else {
+			perSink[e.Component]++
+		}
+	}
+	tests := []struct {
+		sink, want string
+	}{
+		{"plant", "4 further flow.egress_denied events from this source (plant 4)"},
+		{"cloud", "13 further flow.egress_denied events from this source (cloud 13)"},
+	}
+	for _, tc := range tests {
+		sum, ok := summaries[tc.sink]
+		if !ok {
+			t.Errorf("no summary for %s: %+v", tc.sink, summaries)
+			continue
+		}
+		if !strings.HasPrefix(sum.Detail, tc.want) || sum.Path != "" || !strings.Contains(sum.Detail, "SOC stream carries every event") {
+			t.Errorf("%s summary %+v, want %q, no single path, and where every event is", tc.sink, sum, tc.want)
+		}
+		if perSink[tc.sink] != EventBurst {
+			t.Errorf("%s: %d entries one by one, want %d", tc.sink, perSink[tc.sink], EventBurst)
+		}
+	}
+}
+
+// Sources past maxEventSources share one window; its summary names every
+// component it covers and leaves the entry's component empty.
+func TestEventLimiterOverflowNamesComponents(t *testing.T) {
+	l := eventLimiter{m: map[string]*eventWindow{}}
+	for i := range maxEventSources {
+		l.allow(security.Event{Kind: security.LoginFailed, Actor: fmt.Sprint(i)}, t0)
+	}
+	for i := range EventBurst + 6 {
+		c := "plant"
+		if i%2 == 1 {
+			c = "cloud"
+		}
+		l.allow(security.Event{Kind: security.EgressDenied, Component: c, Object: fmt.Sprint(i)}, t0)
+	}
+	var got []summaryDue
+	for _, s := range l.due(t0.Add(EventWindow), false) {
+		if s.sample.Kind == security.EgressDenied {
+			got = append(got, s)
+		}
+	}
+	if len(got) != 1 || got[0].n != 6 || got[0].components != "cloud 3, plant 3" || !got[0].several || !got[0].mixedObject {
+		t.Fatalf("summaries %+v, want one of 6 naming cloud 3, plant 3", got)
+	}
+}

@@ -30,7 +30,8 @@ import (
 // Only the measured window counts (after Warmup, which covers connecting,
 // Sparkplug births and the first poll), so the figures are the steady
 // state. A one-minute window aggregate emits once a minute: a Duration of
-// whole minutes keeps its figure honest.
+// whole minutes keeps its figure honest, and a sink's Note says when the
+// run was not (WindowNote).
 
 // DemoNamespace is where `weir run` (the demo) puts the plant's tags.
 const DemoNamespace = "acme/plant1/filling/line1/filler"
@@ -95,13 +96,17 @@ type SinkBandwidth struct {
 	// SinkWireBytes is the sink's own wire_bytes counter when it has one:
 	// a cross-check of the broker's count (payload and topic as sent).
 	SinkWireBytes uint64 `json:"sink_wire_bytes,omitempty"`
+	// Note says when the measured window cannot show this sink's steady
+	// state (a window route longer than -duration; WindowNote).
+	Note string `json:"note,omitempty"`
 }
 
 // bwSink is one sink of the comparison: its configuration block (without
 // name and buffer) and how it is described in the table.
 type bwSink struct {
 	name, encoding, route string
-	body                  string // YAML under the sink's name, indented 4
+	body                  string        // YAML under the sink's name, indented 4
+	window                time.Duration // a window route's size (WindowNote)
 }
 
 // bandwidthSinks are the sinks compared, the baseline (JSON per tag, no
@@ -124,7 +129,8 @@ func bandwidthSinks(broker string) []bwSink {
 				"    route:\n      processors:\n        - name: db\n          deadband: {rules: [{match: [\"#\"], absolute: 0.5, max_silence: 1m}]}\n"},
 		{name: "json-window", encoding: "JSON per tag, QoS 1", route: "1-min tumbling window: mean, min, max per numeric tag",
 			body: mqttBlock("json-window", "sample") +
-				"    route:\n      processors:\n        - name: agg\n          window: {match: [\"#\"], size: 1m, aggregates: [mean, min, max]}\n"},
+				"    route:\n      processors:\n        - name: agg\n          window: {match: [\"#\"], size: 1m, aggregates: [mean, min, max]}\n",
+			window: time.Minute},
 		{name: "json-downsample", encoding: "JSON per tag, QoS 1", route: "downsample: the last sample per tag every 10 s",
 			body: mqttBlock("json-downsample", "sample") +
 				"    route:\n      processors:\n        - name: ds\n          downsample: {match: [\"#\"], interval: 10s, mode: last}\n"},
@@ -264,6 +270,9 @@ func RunBandwidth(ctx context.Context, o BandwidthOptions) (BandwidthResult, err
 	res.SamplesPerSec = float64(res.SourceSamples) / window.Seconds()
 	res.LoadAverage = loadAverage()
 	res.Sinks = sinkBandwidth(sinks, st0, st1, wire0, wire1, res.SourceSamples)
+	for i, s := range sinks {
+		res.Sinks[i].Note = WindowNote(s.window, o.Duration)
+	}
 	return res, nil
 }
 

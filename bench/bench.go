@@ -274,8 +274,9 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 		rx.Reset()
 		uaBefore = opcuaSnapshot(eng)
 	}
-	before := snapshot(eng)
+	// One status for both readings: two would be samples apart.
 	stBefore := eng.Status()
+	before := snapshotOf(stBefore)
 	cpu0 := cpuTime()
 	t0 := time.Now()
 	peakRSS := sampleRSS(ctx, o.Duration)
@@ -284,8 +285,8 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 	if o.AtWindowEnd != nil {
 		o.AtWindowEnd()
 	}
-	after := snapshot(eng)
 	stAfter := eng.Status()
+	after := snapshotOf(stAfter)
 	// One reading of the live histograms for every figure: samples keep
 	// arriving, and two readings would disagree. Weir's own share first:
 	// read before the end-to-end figures, it cannot exceed them.
@@ -341,7 +342,7 @@ func Run(ctx context.Context, o Options, peers Peers) (Result, error) {
 		OPCUA:           uaRes,
 	}
 	if o.Routes != 0 {
-		res.RouteSinks = routeSinkResults(stBefore, stAfter)
+		res.RouteSinks = routeSinkResults(stBefore, stAfter, o.Duration)
 	}
 	if opcua {
 		res.Devices, res.TagsPerDevice, res.PollInterval = 1, o.Items, ""
@@ -441,8 +442,9 @@ type counters struct {
 	emitted, written, dropped, overruns, requests uint64
 }
 
-func snapshot(eng *engine.Engine) counters {
-	st := eng.Status()
+func snapshot(eng *engine.Engine) counters { return snapshotOf(eng.Status()) }
+
+func snapshotOf(st engine.Status) counters {
 	c := counters{emitted: st.Emitted - st.Filtered}
 	for _, cs := range st.Components {
 		switch cs.Kind {

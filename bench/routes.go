@@ -32,6 +32,9 @@ type RouteSinkResult struct {
 	In       uint64 `json:"route_in"`
 	Filtered uint64 `json:"route_filtered"`
 	ChainOut uint64 `json:"route_chain_out"`
+	// Note says when the measured window cannot show the route's steady
+	// state (bench-window with -duration under a minute; WindowNote).
+	Note string `json:"note,omitempty"`
 }
 
 // routeNames are the three sinks in the order reported, with their routes
@@ -74,14 +77,19 @@ func routesYAML(o Options, broker string) string {
 	return b.String()
 }
 
-// routeSinkResults reads the three sinks' counters between two statuses.
-func routeSinkResults(st0, st1 engine.Status) []RouteSinkResult {
+// routeWindow is the window size of the sinks whose route aggregates.
+var routeWindow = map[string]time.Duration{"bench-window": time.Minute}
+
+// routeSinkResults reads the three sinks' counters between two statuses
+// of a run measured over duration.
+func routeSinkResults(st0, st1 engine.Status, duration time.Duration) []RouteSinkResult {
 	out := make([]RouteSinkResult, 0, len(routeNames))
 	for _, rn := range routeNames {
 		k0, k1 := sinkCounters(st0, rn[0]), sinkCounters(st1, rn[0])
 		d := func(key string) uint64 { return k1[key] - k0[key] }
 		out = append(out, RouteSinkResult{Sink: rn[0], Route: rn[1], Written: d("samples_written"),
-			In: d("route_in_samples"), Filtered: d("route_filtered_samples"), ChainOut: d("route_chain_out_samples")})
+			In: d("route_in_samples"), Filtered: d("route_filtered_samples"), ChainOut: d("route_chain_out_samples"),
+			Note: WindowNote(routeWindow[rn[0]], duration)})
 	}
 	return out
 }

@@ -39,7 +39,8 @@ type Route struct {
 }
 
 // Count is a counter's total since its component started and its rate
-// over the map's window.
+// over the map's window — or, for a component that restarted within the
+// window, over the time since (its RateSeconds).
 type Count struct {
 	Total     uint64  `json:"total"`
 	PerSecond float64 `json:"per_second"`
@@ -65,6 +66,20 @@ type Source struct {
 	State   string `json:"state"`
 	Up      bool   `json:"up"`
 	Samples Count  `json:"samples"`
+	Restart
+}
+
+// Restart says over how long a component's rates are measured, and
+// whether it restarted (a reload replaced it) within the map's window:
+// its counters then started again from 0, and a rate over the whole
+// window would understate it, so its rates are over the time since.
+type Restart struct {
+	// RateSeconds is the time this component's rates are measured over:
+	// WindowSeconds, or less after a restart; 0: no rates yet.
+	RateSeconds float64 `json:"rate_seconds"`
+	// RestartedAfter, when set, is the last snapshot before the component
+	// restarted (or appeared): it restarted between then and the next.
+	RestartedAfter time.Time `json:"restarted_after,omitzero"`
 }
 
 // Chain is the shared processor chain: it runs once for every sample,
@@ -79,7 +94,7 @@ type Chain struct {
 }
 
 // Sink is one sink on the map with its route's counters. After a drain:
-// In = Filtered + Denied + (what entered the sink's chain); ChainOut
+// In = Filtered + Denied + ChainIn; ChainOut
 // entered the buffer and leaves it as Written, Dropped or BufferDepth.
 type Sink struct {
 	Name     string `json:"name"`
@@ -94,6 +109,9 @@ type Sink struct {
 	In       Count `json:"in_samples"`
 	Filtered Count `json:"filtered_samples"`
 	Denied   Count `json:"denied_samples"`
+	// ChainIn entered the sink's own chain: In = Filtered + Denied +
+	// ChainIn, checkable from the map alone.
+	ChainIn  Count `json:"chain_in_samples"`
 	ChainOut Count `json:"chain_out_samples"`
 	InBytes  Count `json:"in_bytes"`
 	OutBytes Count `json:"out_bytes"`
@@ -102,6 +120,7 @@ type Sink struct {
 	WireBytes   Count `json:"wire_bytes"`
 	Dropped     Count `json:"dropped_samples"`
 	BufferDepth int   `json:"buffer_depth"`
+	Restart
 }
 
 // The engine's status counter keys the map reads.
@@ -110,6 +129,7 @@ const (
 	keyRouteIn       = "route_in_samples"
 	keyRouteFiltered = "route_filtered_samples"
 	keyRouteDenied   = "route_denied_samples"
+	keyRouteChainIn  = "route_chain_in_samples"
 	keyRouteChainOut = "route_chain_out_samples"
 	keyRouteInBytes  = "route_in_bytes"
 	keyRouteOutBytes = "route_out_bytes"
@@ -119,7 +139,7 @@ const (
 )
 
 // sinkKeys are the counters kept per sink in a snapshot.
-var sinkKeys = []string{keyRouteIn, keyRouteFiltered, keyRouteDenied, keyRouteChainOut, keyRouteInBytes, keyRouteOutBytes,
+var sinkKeys = []string{keyRouteIn, keyRouteFiltered, keyRouteDenied, keyRouteChainIn, keyRouteChainOut, keyRouteInBytes, keyRouteOutBytes,
 	keyWritten, keyWireBytes, keyDropped}
 
 // orderBy sorts names known to the topology first, in its order; the rest

@@ -228,7 +228,8 @@ func TestWriteText(t *testing.T) {
 	s := New(Options{Status: f.Status, Topology: func() Topology { return topo }, Now: f.clock, Node: "gw"})
 	s.Take()
 	f.step(10*time.Second, 1000, 0, map[string]map[string]uint64{"plc": {"samples": 1000},
-		"cloud": {"route_in_samples": 1000, "samples_written": 10, "route_denied_samples": 7, "wire_bytes": 25_000}})
+		"cloud": {"route_in_samples": 1000, "samples_written": 10, "route_denied_samples": 7, "wire_bytes": 25_000,
+			"route_filtered_samples": 900, "route_chain_in_samples": 93, "route_chain_out_samples": 12, "route_in_bytes": 50_000, "route_out_bytes": 600}})
 	var b bytes.Buffer
 	if err := WriteText(&b, s.Map()); err != nil {
 		t.Fatal(err)
@@ -241,12 +242,104 @@ func TestWriteText(t *testing.T) {
 		"in 100/s, filtered 0/s, out 100/s",
 		"cloud   kafka  running  public     100 → 1.0",
 		"2.5 kB/s",
-		"7 (0.7/s)",
+		"5.0 kB/s → 60 B/s",
+		"IN = FILTERED + DENIED + CHAIN IN",
+		"cloud   1000  900 (90.0/s)  7 (0.7/s)  93        12         10       0        50.0 kB   600 B      25.0 kB",
 		"  include plant/+/temp exclude plant/secret/# quality good; processors window\n",
 		"  every tag\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// A sink replaced by a reload starts its counters again: its rates are
+// over the time since it restarted, not over the whole window (which
+// understated them for ~10 s), and the map says when. Fake clock: one
+// snapshot a second; cloud writes 30 samples a second throughout.
+func TestMapRatesAfterRestart(t *testing.T) {
+	tests := []struct {
+		name string
+		// resetAt is the second (1…) at whose step cloud's counters go
+		// back to 0 before adding that second's 30; 0: never.
+		resetAt, seconds int
+		takeLast         bool // a snapshot at the last second too
+		wantRate         float64
+		wantSpan         float64
+		wantRestarted    bool
+	}{
+		{name: "no restart: over the window", seconds: 8, takeLast: true, wantRate: 30, wantSpan: 8},
+		{name: "restarted 3 s ago: over the 2 s since the first snapshot after", resetAt: 6, seconds: 8, takeLast: true,
+			wantRate: 30, wantSpan: 2, wantRestarted: true},
+		{name: "restarted after the newest snapshot: from 0 over the second since", resetAt: 8, seconds: 8,
+			wantRate: 30, wantSpan: 1, wantRestarted: true},
+		{name: "restart left the window: over the window again", resetAt: 2, seconds: 16, takeLast: true, wantRate: 30, wantSpan: 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			s := New(Options{Status: f.Status, Now: f.clock})
+			s.Take()
+			for sec := 1; sec <= tc.seconds; sec++ {
+				if sec == tc.resetAt {
+					f.mu.Lock()
+					for k := range f.st.Components[2].Counters {
+						f.st.Components[2].Counters[k] = 0
+					}
+					f.mu.Unlock()
+				}
+				f.step(time.Second, 0, 0, map[string]map[string]uint64{"cloud": {"samples_written": 30, "route_in_samples": 30}})
+				if sec < tc.seconds || tc.takeLast {
+					s.Take()
+				}
+			}
+			m := s.Map()
+			cloud := m.Sinks[1]
+			if cloud.Name != "cloud" {
+				t.Fatalf("sinks %+v", m.Sinks)
+			}
+			if cloud.Written.PerSecond != tc.wantRate || cloud.In.PerSecond != tc.wantRate || cloud.RateSeconds != tc.wantSpan {
+				t.Errorf("written %+v in %+v over %v s, want %v/s over %v s", cloud.Written, cloud.In, cloud.RateSeconds, tc.wantRate, tc.wantSpan)
+			}
+			if got := !cloud.RestartedAfter.IsZero(); got != tc.wantRestarted {
+				t.Errorf("restarted_after %v, want set: %v", cloud.RestartedAfter, tc.wantRestarted)
+			}
+			// The other sink did not restart: its span is the window.
+			if other := m.Sinks[0]; other.RateSeconds != m.WindowSeconds || !other.RestartedAfter.IsZero() {
+				t.Errorf("broker %+v, want rates over the window %v s", other.Restart, m.WindowSeconds)
+			}
+			var b bytes.Buffer
+			if err := WriteText(&b, m); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(b.String(), "note: sink cloud restarted less than"); got != tc.wantRestarted {
+				t.Errorf("text says cloud restarted: %v, want %v:\n%s", got, tc.wantRestarted, b.String())
+			}
+		})
+	}
+}
+
+// Long route lists are cut in weir flows' table and kept whole by
+// RouteText (weir validate) and in the JSON.
+func TestRouteShort(t *testing.T) {
+	tests := []struct {
+		r           Route
+		short, full string
+	}{
+		{Route{}, "every tag", "every tag"},
+		{Route{Include: []string{"a/#", "b/#", "c/#"}}, "include a/#, b/#, c/#", "include a/#, b/#, c/#"},
+		{Route{Exclude: []string{"a/1", "a/2", "a/3", "a/4", "a/5", "a/6"}, Quality: "good"},
+			"every tag exclude a/1, a/2 …+4 more quality good", "every tag exclude a/1, a/2, a/3, a/4, a/5, a/6 quality good"},
+		{Route{Include: []string{"x/#"}, Processors: []string{"p1", "p2", "p3", "p4"}},
+			"include x/#; processors p1 → p2 …+2 more", "include x/#; processors p1 → p2 → p3 → p4"},
+	}
+	for _, tc := range tests {
+		if got := RouteShort(tc.r); got != tc.short {
+			t.Errorf("RouteShort(%+v) = %q, want %q", tc.r, got, tc.short)
+		}
+		if got := RouteText(tc.r); got != tc.full {
+			t.Errorf("RouteText(%+v) = %q, want %q", tc.r, got, tc.full)
 		}
 	}
 }

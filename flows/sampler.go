@@ -100,15 +100,59 @@ func (s *Sampler) Take() {
 
 // oldest is the oldest snapshot in the ring; ok is false when empty.
 func (s *Sampler) oldest() (snapshot, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.ring) == 0 {
+	snaps := s.ordered()
+	if len(snaps) == 0 {
 		return snapshot{}, false
 	}
+	return snaps[0], true
+}
+
+// ordered is the ring's snapshots, oldest first (a copy of the slice;
+// snapshots are never changed once taken).
+func (s *Sampler) ordered() []snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]snapshot, 0, len(s.ring))
 	if len(s.ring) < cap(s.ring) {
-		return s.ring[0], true
+		return append(out, s.ring...)
 	}
-	return s.ring[s.next], true
+	out = append(out, s.ring[s.next:]...)
+	return append(out, s.ring[:s.next]...)
+}
+
+// base is where one component's rates are measured from.
+type base struct {
+	snap *snapshot // the counters to subtract; nil: from 0 (restarted after from)
+	from time.Time // start of the span
+	// restartedAfter is set when the component restarted (its counters
+	// went down, or it appeared) within the window: the last snapshot
+	// before that.
+	restartedAfter time.Time
+}
+
+// baseFor walks the ring from the newest snapshot back, while every one
+// of keys is present and no larger than in the next: a component whose
+// counters went down (a reload replaced it) or that was missing restarted
+// there, and its rates are over the time since rather than over the
+// window, which would count a fresh total against the full span.
+func baseFor(snaps []snapshot, live snapshot, keys []string) base {
+	cur := live
+	for i := len(snaps) - 1; i >= 0; i-- {
+		sn := &snaps[i]
+		for _, k := range keys {
+			if v, had := sn.counts[k]; !had || v > cur.counts[k] {
+				if i == len(snaps)-1 { // after the newest: count from 0
+					return base{from: sn.at, restartedAfter: sn.at}
+				}
+				return base{snap: &snaps[i+1], from: snaps[i+1].at, restartedAfter: sn.at}
+			}
+		}
+		cur = *sn
+	}
+	if len(snaps) == 0 {
+		return base{}
+	}
+	return base{snap: &snaps[0], from: snaps[0].at}
 }
 
 func capture(at time.Time, st engine.Status) snapshot {
@@ -136,7 +180,7 @@ func sinkCounter(c engine.ComponentStatus, key string) uint64 {
 	return c.Counters[key]
 }
 
-// Map builds the map from the live status and the oldest snapshot.
+// Map builds the map from the live status and the ring of snapshots.
 func (s *Sampler) Map() Map {
 	now := s.opts.Now()
 	st := s.opts.Status()
@@ -144,29 +188,49 @@ func (s *Sampler) Map() Map {
 	if s.opts.Topology != nil {
 		topo = s.opts.Topology()
 	}
-	old, ok := s.oldest()
+	snaps := s.ordered()
+	live := capture(now, st)
 	dt := 0.0
-	if ok {
-		dt = now.Sub(old.at).Seconds()
+	if len(snaps) > 0 {
+		dt = now.Sub(snaps[0].at).Seconds()
 	}
-	if dt <= 0 {
-		ok, dt = false, 0
+	ok := dt > 0
+	if !ok {
+		dt = 0
 	}
-	count := func(total uint64, prevOf func(snapshot) (uint64, bool)) Count {
+	// rateOf measures one component: its counters under keys, from its
+	// base (the window, or the time since it restarted).
+	rateOf := func(keys []string) (func(key string) Count, Restart) {
+		b := baseFor(snaps, live, keys)
+		span := now.Sub(b.from).Seconds()
+		if !ok || span <= 0 {
+			return func(key string) Count { return Count{Total: live.counts[key]} }, Restart{}
+		}
+		r := Restart{RateSeconds: span, RestartedAfter: b.restartedAfter}
+		return func(key string) Count {
+			total, prev := live.counts[key], uint64(0)
+			if b.snap != nil {
+				prev = b.snap.counts[key]
+			}
+			delta := total
+			if total >= prev {
+				delta = total - prev
+			}
+			return Count{Total: total, PerSecond: float64(delta) / span}
+		}, r
+	}
+	count := func(total uint64, prevOf func(snapshot) uint64) Count {
 		c := Count{Total: total}
 		if !ok {
 			return c
 		}
-		prev, had := prevOf(old)
+		prev := prevOf(snaps[0])
 		delta := total
-		if had && total >= prev {
+		if total >= prev {
 			delta = total - prev
 		}
 		c.PerSecond = float64(delta) / dt
 		return c
-	}
-	byKey := func(key string) func(snapshot) (uint64, bool) {
-		return func(sn snapshot) (uint64, bool) { v, had := sn.counts[key]; return v, had }
 	}
 	m := Map{Node: s.opts.Node, At: now, WindowSeconds: dt, Sources: []Source{}, Sinks: []Sink{}}
 	out := uint64(0)
@@ -174,9 +238,9 @@ func (s *Sampler) Map() Map {
 		out = st.Emitted - st.Filtered
 	}
 	m.Chain = Chain{Processors: append([]string{}, topo.Chain...),
-		In:       count(st.Emitted, func(sn snapshot) (uint64, bool) { return sn.emitted, true }),
-		Filtered: count(st.Filtered, func(sn snapshot) (uint64, bool) { return sn.filtered, true }),
-		Out:      count(out, func(sn snapshot) (uint64, bool) { return sn.emitted - min(sn.filtered, sn.emitted), true }),
+		In:       count(st.Emitted, func(sn snapshot) uint64 { return sn.emitted }),
+		Filtered: count(st.Filtered, func(sn snapshot) uint64 { return sn.filtered }),
+		Out:      count(out, func(sn snapshot) uint64 { return sn.emitted - min(sn.filtered, sn.emitted) }),
 	}
 	srcKinds := map[string]int{}
 	for i, si := range topo.Sources {
@@ -189,19 +253,25 @@ func (s *Sampler) Map() Map {
 	for _, c := range st.Components {
 		switch c.Kind {
 		case "source":
-			src := Source{Name: c.Name, State: c.State, Up: c.Up,
-				Samples: count(c.Counters[keySamples], byKey("source/"+c.Name))}
+			key := "source/" + c.Name
+			k, restart := rateOf([]string{key})
+			src := Source{Name: c.Name, State: c.State, Up: c.Up, Samples: k(key), Restart: restart}
 			if i, known := srcKinds[c.Name]; known {
 				src.Kind = topo.Sources[i].Kind
 			}
 			m.Sources = append(m.Sources, src)
 		case "sink":
 			_, routed := c.Counters[keyRouteIn]
-			k := func(key string) Count { return count(sinkCounter(c, key), byKey("sink/"+c.Name+"/"+key)) }
+			keys := make([]string, len(sinkKeys))
+			for i, key := range sinkKeys {
+				keys[i] = "sink/" + c.Name + "/" + key
+			}
+			byKey, restart := rateOf(keys)
+			k := func(key string) Count { return byKey("sink/" + c.Name + "/" + key) }
 			sk := Sink{Name: c.Name, State: c.State, Up: c.Up, Routed: routed, MaxClass: "internal", Route: Route{Quality: "any"},
-				In: k(keyRouteIn), Filtered: k(keyRouteFiltered), Denied: k(keyRouteDenied), ChainOut: k(keyRouteChainOut),
+				In: k(keyRouteIn), Filtered: k(keyRouteFiltered), Denied: k(keyRouteDenied), ChainIn: k(keyRouteChainIn), ChainOut: k(keyRouteChainOut),
 				InBytes: k(keyRouteInBytes), OutBytes: k(keyRouteOutBytes), Written: k(keyWritten), WireBytes: k(keyWireBytes),
-				Dropped: k(keyDropped)}
+				Dropped: k(keyDropped), Restart: restart}
 			if c.Buffer != nil {
 				sk.BufferDepth = c.Buffer.Depth
 			}

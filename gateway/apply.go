@@ -384,7 +384,9 @@ func (g *Gateway) afterChange(ch engine.Change) {
 	g.mu.Lock()
 	g.sinks = slices.DeleteFunc(g.sinks, func(s engine.SinkSpec) bool { return slices.Contains(ch.RemoveSinks, s.Name) })
 	g.sinks = append(g.sinks, ch.AddSinks...)
+	running := slices.Clone(g.sinks)
 	g.mu.Unlock()
+	g.pruneDenied(running)
 	if err := g.loss.define(sinkNames(ch.AddSinks)); err != nil {
 		g.log.Error("data-loss alarm not defined", "err", err)
 	}

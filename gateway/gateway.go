@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/weir-edge/weir/flows"
 	"github.com/weir-edge/weir/pipeline"
 	"github.com/weir-edge/weir/processors/latest"
+	"github.com/weir-edge/weir/route"
 	"github.com/weir-edge/weir/rules"
 	"github.com/weir-edge/weir/secevents"
 	"github.com/weir-edge/weir/security"
@@ -115,6 +117,12 @@ type Gateway struct {
 	started bool // Run was called: it owns the buffers
 	run     runningConfig
 	sinks   []engine.SinkSpec // the engine's sinks, for the API's historian
+
+	// denied holds, per sink name, the tags already reported as
+	// flow.egress_denied, handed to each route built for that name so a
+	// reload does not report them again; dropped with the sink.
+	deniedMu sync.Mutex
+	denied   map[string]*route.DeniedSet
 }
 
 // New builds everything from cfg — no network I/O, no goroutines. On
@@ -265,6 +273,7 @@ func (g *Gateway) wireSinks(cfg *config.Config, sinks []engine.SinkSpec) {
 	for _, s := range sinks {
 		if s.Route != nil {
 			s.Route.SetEvents(events)
+			s.Route.SetDenied(g.deniedSet(s.Name, s.Route.MaxClass()))
 		}
 	}
 	if len(cfg.WriteGate.Policies) == 0 {
@@ -274,6 +283,35 @@ func (g *Gateway) wireSinks(cfg *config.Config, sinks []engine.SinkSpec) {
 		if sp, ok := s.Sink.(*sparkplug.Sink); ok {
 			sp.SetWriteGate(g.gate)
 			sp.SetRecorder(g.events)
+		}
+	}
+}
+
+// deniedSet is the set of tags reported denied to sink name: the one kept
+// since the sink first ran, unless its max_class changed (the denials are
+// then under a new policy and reported afresh).
+func (g *Gateway) deniedSet(name string, max route.Class) *route.DeniedSet {
+	g.deniedMu.Lock()
+	defer g.deniedMu.Unlock()
+	if g.denied == nil {
+		g.denied = map[string]*route.DeniedSet{}
+	}
+	if d := g.denied[name]; d != nil && d.MaxClass() == max {
+		return d
+	}
+	d := route.NewDeniedSet(max)
+	g.denied[name] = d
+	return d
+}
+
+// pruneDenied drops the sets of sinks no longer running (a sink removed
+// and later added back starts afresh, like its counters).
+func (g *Gateway) pruneDenied(running []engine.SinkSpec) {
+	g.deniedMu.Lock()
+	defer g.deniedMu.Unlock()
+	for name := range g.denied {
+		if !slices.ContainsFunc(running, func(s engine.SinkSpec) bool { return s.Name == name && s.Route != nil }) {
+			delete(g.denied, name)
 		}
 	}
 }

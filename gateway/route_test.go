@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weir-edge/weir/engine"
+	"github.com/weir-edge/weir/route"
 	"github.com/weir-edge/weir/security"
 )
 
@@ -62,5 +64,93 @@ func TestApplyRouteAndClassification(t *testing.T) {
 		if n != 1 {
 			t.Errorf("tag %s reported %d times, want once", tag, n)
 		}
+	}
+}
+
+// "Once per sink and tag" holds across a reload that replaces the sink:
+// the gateway hands the new route the sink's set of reported tags. A sink
+// removed and added back starts afresh.
+func TestEgressDeniedOnceAcrossReload(t *testing.T) {
+	dir := t.TempDir()
+	plc := startPlant(t, 7)
+	text := offlineConfig(t, dir, plc, "a", "b") +
+		"classification:\n  rules:\n    - {match: [\"plant/plc1/#\"], class: confidential}\n"
+	g, events, _ := startFromFile(t, dir, text)
+	eng := g.Engine()
+	perTag := func() map[string]int {
+		m := map[string]int{}
+		for _, ev := range events.Events() {
+			if ev.Kind == security.EgressDenied && ev.Component == "a" {
+				m[ev.Object]++
+			}
+		}
+		return m
+	}
+	denied := func() uint64 { return counter(eng, "sink", "a", "route_denied_samples") }
+	waitFor(t, "a's route to hold back the confidential tags", func() bool { return denied() > 0 })
+	waitFor(t, "a's route to hold back more", func() bool { return denied() > 20 })
+	tags := len(perTag())
+	if tags == 0 {
+		t.Fatal("no flow.egress_denied event for a")
+	}
+
+	steps := []struct {
+		name, text, summary string
+		want                int // events per tag afterwards
+	}{
+		{"route changed: a replaced", strings.Replace(text, "client_id: apply-a}\n",
+			"client_id: apply-a}\n    route: {exclude: [\"plant/none/#\"]}\n", 1), "sinks: ~a", 1},
+		{"a removed", offlineConfig(t, dir, plc, "b") +
+			"classification:\n  rules:\n    - {match: [\"plant/plc1/#\"], class: confidential}\n", "sinks: -a", 1},
+		{"a added back: a new sink", text, "sinks: +a", 2},
+	}
+	for _, st := range steps {
+		res, err := (configManager{g}).Apply(context.Background(), []byte(st.text), "api:eve", true)
+		if err != nil || !res.Applied || res.Summary != st.summary {
+			t.Fatalf("%s: apply = %+v, %v", st.name, res, err)
+		}
+		if st.summary == "sinks: -a" {
+			continue
+		}
+		// The new route's counters start at 0; once it held back as
+		// many samples as before, it has met every tag again.
+		waitFor(t, st.name+": the new route to hold back every tag", func() bool { return denied() > 20 })
+		got := perTag()
+		if len(got) != tags {
+			t.Errorf("%s: %d tags reported, want %d", st.name, len(got), tags)
+		}
+		for tag, n := range got {
+			if n != st.want {
+				t.Errorf("%s: tag %s reported %d times, want %d", st.name, tag, n, st.want)
+			}
+		}
+	}
+}
+
+// The gateway's per-sink-name sets: the same set for a sink rebuilt with
+// the same max_class, a new one when its class changed, none kept for a
+// sink no longer running (or running without a route).
+func TestDeniedSetPerSinkName(t *testing.T) {
+	g := &Gateway{}
+	a := g.deniedSet("a", route.Internal)
+	tests := []struct {
+		name  string
+		sink  string
+		class route.Class
+		same  bool // the set a was given
+	}{
+		{"rebuilt, same class", "a", route.Internal, true},
+		{"another sink", "b", route.Internal, false},
+		{"class changed: a new policy", "a", route.Public, false},
+	}
+	for _, tc := range tests {
+		if got := g.deniedSet(tc.sink, tc.class); (got == a) != tc.same {
+			t.Errorf("%s: same set %v, want %v", tc.name, got == a, tc.same)
+		}
+	}
+	b := g.denied["b"]
+	g.pruneDenied([]engine.SinkSpec{{Name: "b", Route: &route.Route{}}, {Name: "c"}})
+	if len(g.denied) != 1 || g.denied["b"] != b {
+		t.Errorf("after pruning to b (routed) and c (no route): %v, want b's set only", g.denied)
 	}
 }

@@ -30,6 +30,9 @@ type Options struct {
 	// Events receives one security.EgressDenied per sink and tag held
 	// back by classification; nil: none (SetEvents may set it later).
 	Events security.Recorder
+	// Denied is the set of tags already reported for this sink, kept by
+	// the caller across reloads (DeniedSet); nil: a new set.
+	Denied *DeniedSet
 	// Now stamps security events; default time.Now.
 	Now func() time.Time
 }
@@ -127,9 +130,9 @@ type Route struct {
 	fast     []fastEntry // fastSlots entries
 	noFast   bool        // tests: the map only
 
-	events     atomic.Pointer[recBox]
-	reported   map[string]struct{} // tags reported denied
-	reportFull bool                // the "set is full" event was sent
+	events atomic.Pointer[recBox]
+	// deniedSet holds the tags reported denied; SetDenied may swap it.
+	deniedSet atomic.Pointer[DeniedSet]
 
 	in, filtered, denied, chainIn, chainOut, inBytes, outBytes atomic.Uint64
 }
@@ -149,7 +152,11 @@ func New(o Options) (*Route, error) {
 		o.Now = time.Now
 	}
 	r := &Route{sink: o.Sink, maxClass: o.MaxClass, now: o.Now, maxCache: maxCache,
-		cache: map[string]decision{}, fast: make([]fastEntry, fastSlots), reported: map[string]struct{}{}}
+		cache: map[string]decision{}, fast: make([]fastEntry, fastSlots)}
+	if o.Denied == nil {
+		o.Denied = NewDeniedSet(o.MaxClass)
+	}
+	r.deniedSet.Store(o.Denied)
 	var err error
 	if len(o.Selection.Include) > 0 {
 		if r.include, err = match.Compile(o.Selection.Include); err != nil {
@@ -207,6 +214,18 @@ func (r *Route) SetClassifier(c *Classifier) { r.next.Store(&clBox{c: c}) }
 
 // SetEvents sets where EgressDenied events go; nil: nowhere.
 func (r *Route) SetEvents(rec security.Recorder) { r.events.Store(&recBox{r: rec}) }
+
+// SetDenied makes d the set of tags already reported for the sink (the
+// gateway's, kept per sink name across reloads); nil is ignored. Paths the
+// route already marked reported stay so.
+func (r *Route) SetDenied(d *DeniedSet) {
+	if d != nil {
+		r.deniedSet.Store(d)
+	}
+}
+
+// Denied is the route's set of reported tags.
+func (r *Route) Denied() *DeniedSet { return r.deniedSet.Load() }
 
 // Counters snapshots the totals.
 func (r *Route) Counters() Counters {
@@ -413,26 +432,22 @@ func (r *Route) compute(path string) decision {
 	return decision{v: selected, class: c}
 }
 
-// report sends one EgressDenied per tag, bounded by MaxDeniedTags, and
-// marks the path's cached decision so its later samples skip the set.
+// report sends one EgressDenied per sink and tag — the sink's DeniedSet
+// decides, so a reload does not report again — bounded by MaxDeniedTags,
+// and marks the path's cached decision so its later samples skip the set.
 func (r *Route) report(path string, class Class) {
 	defer r.markReported(path)
-	if r.reportFull {
-		return
-	}
-	if _, ok := r.reported[path]; ok {
+	due, full := r.deniedSet.Load().add(path)
+	if !due {
 		return
 	}
 	ev := security.Event{Kind: security.EgressDenied, Severity: security.SeverityWarning,
 		Component: r.sink, Object: path, Outcome: "denied",
 		Detail: fmt.Sprintf("tag is classified %s, above sink %s's max_class %s: held back, whatever its route selects", class, r.sink, r.maxClass)}
-	if len(r.reported) >= MaxDeniedTags {
-		r.reportFull = true
+	if full {
 		ev.Object = ""
 		ev.Detail = fmt.Sprintf("more than %d tags denied to sink %s (max_class %s): further tags are counted (route_denied_samples) but not reported one by one",
 			MaxDeniedTags, r.sink, r.maxClass)
-	} else {
-		r.reported[path] = struct{}{}
 	}
 	if b := r.events.Load(); b != nil && b.r != nil {
 		ev.Time = r.now()

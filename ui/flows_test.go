@@ -27,7 +27,9 @@ func TestFlowsPage(t *testing.T) {
 		Chain:   flows.Chain{Processors: []string{"scale", "rules"}},
 		Sinks: []flows.Sink{{Name: "cloud", Kind: "kafka", State: "running", Up: true, MaxClass: "public", Routed: true,
 			Route:   flows.Route{Include: []string{"plant/+/temp"}, Exclude: []string{"plant/secret/#"}, Quality: "good", Processors: []string{"window"}},
-			Written: flows.Count{Total: 50, PerSecond: 12.5}, Denied: flows.Count{Total: 3}, WireBytes: flows.Count{Total: 25000, PerSecond: 2500}}},
+			Written: flows.Count{Total: 50, PerSecond: 12.5}, Denied: flows.Count{Total: 3}, WireBytes: flows.Count{Total: 25000, PerSecond: 2500},
+			In: flows.Count{Total: 1000}, Filtered: flows.Count{Total: 900}, ChainIn: flows.Count{Total: 97}, ChainOut: flows.Count{Total: 52},
+			Restart: flows.Restart{RateSeconds: 4, RestartedAfter: time.Now().Add(-5 * time.Second)}}},
 	}
 	for _, tc := range []struct {
 		name   string
@@ -38,7 +40,9 @@ func TestFlowsPage(t *testing.T) {
 		{"page", fixedFlows{m}, "/ui/flows", []string{`id="flowmap"`, `hx-get="/ui/flows/map"`, `href="/ui/flows" aria-current="page"`,
 			`id="source-plc1"`, "<li>scale</li><li>rules</li>", `id="sink-cloud"`, "≤ public", "<code>plant/+/temp</code>",
 			"exclude <code>plant/secret/#</code>", "quality good", "then window", `<span class="v sent">12.5</span>`,
-			`<span class="v wire">2.5 kB/s</span>`, `class="fig denied-some"><span class="v denied">3</span>`, "css/flows.css"}},
+			`<span class="v wire">2.5 kB/s</span>`, `class="fig denied-some"><span class="v denied">3</span>`, "css/flows.css",
+			"1\u202f000 in = 900 filtered + 3 denied + <span class=\"chain-in\">97</span> to its chain → <span class=\"chain-out\">52</span> to the buffer",
+			"rates are over the last 4 s"}},
 		{"fragment", fixedFlows{m}, "/ui/flows/map", []string{`id="sink-cloud"`, "Rates per second over the last 10 s."}},
 		{"no map", nil, "/ui/flows", []string{"No data-flow map in this process."}},
 	} {

@@ -200,8 +200,11 @@ func runBench(ctx context.Context, o bench.Options, f benchFlags, stdout, stderr
 		{"broker", fmt.Sprintf("%s (QoS %d, %s mode, %s buffer)", res.Broker, res.QoS, res.Mode, res.Buffer)},
 	}
 	for _, rs := range res.RouteSinks {
-		rows = append(rows, [2]string{"sink " + rs.Sink, fmt.Sprintf("%s: route in %d, filtered %d, out %d; %d written",
-			rs.Route, rs.In, rs.Filtered, rs.ChainOut, rs.Written)})
+		row := fmt.Sprintf("%s: route in %d, filtered %d, out %d; %d written", rs.Route, rs.In, rs.Filtered, rs.ChainOut, rs.Written)
+		if rs.Note != "" {
+			row += " — note: " + rs.Note
+		}
+		rows = append(rows, [2]string{"sink " + rs.Sink, row})
 	}
 	if ua := res.OPCUA; ua != nil {
 		rows = append(rows[:0],

@@ -58,6 +58,8 @@ func runBandwidth(ctx context.Context, o bench.Options, set map[string]bool, asJ
 		saving := fmt.Sprintf("%.1f%%", s.SavingPercent)
 		if !s.RouteApplied {
 			saving = "route not in this build"
+		} else if s.Note != "" {
+			saving += " (see note)"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%d\t%d\t\n",
 			s.Sink, s.SamplesWritten, s.Messages, s.UpBytes, s.BytesPerMessage, s.BytesPerSourceSample, saving, s.DownBytes, s.SinkWireBytes)
@@ -67,6 +69,9 @@ func runBandwidth(ctx context.Context, o bench.Options, set map[string]bool, asJ
 	}
 	for _, s := range res.Sinks {
 		fmt.Fprintf(stdout, "  %-18s %s; route: %s\n", s.Sink, s.Encoding, s.Route)
+		if s.Note != "" {
+			fmt.Fprintf(stdout, "  %-18s note: %s\n", "", s.Note)
+		}
 	}
 	return nil
 }

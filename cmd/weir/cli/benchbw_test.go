@@ -34,12 +34,19 @@ func TestBenchBandwidthCommand(t *testing.T) {
 			if res.Source != "demo" || res.SourceSamples == 0 || len(res.Sinks) < 6 || res.Sinks[0].Sink != "json-sample" {
 				t.Fatalf("result %+v", res)
 			}
+			// 2 s cannot show a 1-min window: its row says so, no other.
+			for _, s := range res.Sinks {
+				if got, want := s.Note != "", s.Sink == "json-window"; got != want {
+					t.Errorf("%s: note %q, want one: %v", s.Sink, s.Note, want)
+				}
+			}
 		}},
 		{"table", []string{"-bandwidth", "-duration", "2s", "-warmup", "1s"}, func(t *testing.T, out string, err error) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, want := range []string{"bytes/source sample", "json-batch", "sparkplug", "json-window"} {
+			for _, want := range []string{"bytes/source sample", "json-batch", "sparkplug", "json-window", "(see note)",
+				"note: window 1m needs -duration ≥ 1m (whole windows): this 2s run shows at most one emission, not the steady state; run -duration 2m"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("table lacks %q:\n%s", want, out)
 				}

@@ -18,10 +18,13 @@ import (
 // flowsAbout says what flows shows, under its usage line in -h.
 const flowsAbout = `Prints the data-flow map of a running gateway (GET /api/v1/flows): each
 source with its samples/s; the shared processor chain; then one line per
-sink with its kind, state, max_class, samples/s in → sent, bytes/s on the
-wire, samples filtered by its route and held back by classification
-(denied), and its buffer depth; then each sink's route. Rates are over the
-last ~10 s. -json prints the API's answer. The token needs the viewer role.`
+sink with its kind, state, max_class, samples/s in → sent, bytes/s into
+its route → out of it, bytes/s on the wire, buffer depth and route (lists
+cut after two: "…+N more"); then each sink's totals: in = filtered +
+denied (held back by classification) + chain in, chain out, written,
+dropped, bytes. Rates are over the last ~10 s, or the time since a sink
+restarted (a note says so). -json prints the API's answer, with the full
+route. The token needs the viewer role.`
 
 // defineFlows: weir flows [-json] [flags], the gateway found like weir
 // alarms finds it (DATA_DIR/api.url, or -api).

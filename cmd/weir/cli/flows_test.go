@@ -81,7 +81,21 @@ func TestFlowsCommand(t *testing.T) {
 		return out.String() + errOut.String(), err
 	}
 
-	// Poll -json until the historian shows a rate (a bounded wait).
+	// addsUp: every routed sink's in = filtered + denied + chain_in, the
+	// identity the answer must let one check (finding 6: chain_in was
+	// missing). The counters are read one by one while batches flow, so
+	// an answer that raced a batch may be a batch apart: poll for one that
+	// adds up (a missing or wrong term never does).
+	addsUp := func(m flows.Map) bool {
+		for _, sk := range m.Sinks {
+			if sk.Routed && sk.In.Total != sk.Filtered.Total+sk.Denied.Total+sk.ChainIn.Total {
+				return false
+			}
+		}
+		return true
+	}
+	// Poll -json until the historian shows a rate and its counters add up
+	// (a bounded wait).
 	var m flows.Map
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -93,11 +107,11 @@ func TestFlowsCommand(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &m); err != nil {
 			t.Fatalf("-json is not the map: %v\n%s", err, out)
 		}
-		if hist, uns := sinkOf(m, "history"), sinkOf(m, "uns"); hist != nil && hist.Written.PerSecond > 0 && uns != nil && uns.Denied.Total > 0 {
+		if hist, uns := sinkOf(m, "history"), sinkOf(m, "uns"); hist != nil && hist.Written.PerSecond > 0 && hist.ChainIn.Total > 0 && uns != nil && uns.Denied.Total > 0 && addsUp(m) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the historian's rate and uns's denied samples never appeared in 2 min: %s", out)
+			t.Fatalf("in 2 min no answer with the historian's rate, uns's denied samples and in = filtered + denied + chain_in for every sink: %s", out)
 		}
 		time.Sleep(100 * time.Millisecond) // polling, not synchronisation
 	}
@@ -105,7 +119,10 @@ func TestFlowsCommand(t *testing.T) {
 	if hist.Kind != "historian" || hist.MaxClass != "confidential" || hist.Route.Quality != "not_bad" || !hist.Routed || hist.Denied.Total != 0 {
 		t.Errorf("history sink %+v", hist)
 	}
-	if uns := sinkOf(m, "uns"); uns.MaxClass != "public" || uns.ChainOut.Total != 0 || uns.Written.Total != 0 {
+	if hist.In.Total != hist.Filtered.Total+hist.Denied.Total+hist.ChainIn.Total || hist.InBytes.Total == 0 || hist.OutBytes.Total == 0 {
+		t.Errorf("history sink %+v: in = filtered + denied + chain_in, bytes in and out", hist)
+	}
+	if uns := sinkOf(m, "uns"); uns.MaxClass != "public" || uns.ChainIn.Total != 0 || uns.ChainOut.Total != 0 || uns.Written.Total != 0 {
 		t.Errorf("uns sink %+v: nothing may enter its buffer", uns)
 	}
 
@@ -121,6 +138,7 @@ func TestFlowsCommand(t *testing.T) {
 		"confidential",
 		"  every tag exclude acme/+/secret quality not_bad\n",
 		"  every tag\n",
+		"IN = FILTERED + DENIED + CHAIN IN",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("weir flows lacks %q:\n%s", want, out)
