@@ -509,7 +509,7 @@ func (s *Store) scanDayRollups(ctx context.Context, day int64, path string, from
 	}
 	defer tx.Rollback()
 	var id, upto int64
-	err = tx.QueryRowContext(ctx, `SELECT g.id, coalesce(m.upto, ?) FROM tags g LEFT JOIN rollup_mark m ON m.tag = g.id WHERE g.path = ?`, math.MinInt64, path).Scan(&id, &upto)
+	err = tx.QueryRowContext(ctx, `SELECT g.id, coalesce(m.upto, ?) FROM tags g LEFT JOIN rollup_mark m ON m.tag = g.id WHERE g.path = ?`, int64(math.MinInt64), path).Scan(&id, &upto)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
