@@ -74,6 +74,9 @@ type Config struct {
 	// certificates, JWTs (API tokens need no configuration); nil: tokens
 	// only.
 	Auth *auth.Config `yaml:"auth"`
+	// Hub makes this Weir a site that follows a fleet hub (config/hub.go);
+	// nil: configured on the box only.
+	Hub *Hub `yaml:"hub"`
 }
 
 // AuditConfig is the audit block; File defaults to
@@ -296,6 +299,9 @@ func (c *Config) Validate() error {
 		validateKind(&errs, processorRows, &p, at, "type")
 	}
 	errs.AddPrefixed("classification", c.Classification.Validate())
+	if c.Hub != nil {
+		errs.AddPrefixed("hub", c.Hub.Validate())
+	}
 	seen = map[string]int{}
 	for i, s := range c.Sinks {
 		at := conf.Index("sinks", i)
