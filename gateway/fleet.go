@@ -80,3 +80,11 @@ func (d denialCounter) Record(ctx context.Context, ev security.Event) {
 	}
 	d.next.Record(ctx, ev)
 }
+
+// RunningText is the exact text of the running configuration, which the
+// site agent puts back when a version from the hub fails.
+func (g *Gateway) RunningText() []byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.run.text
+}
