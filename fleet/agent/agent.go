@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -99,6 +100,8 @@ type Agent struct {
 	refused    *Event
 	failed     Version // the last version that failed: not retried
 	seq        uint64
+
+	held atomic.Int64 // reports waiting for the hub (Held)
 }
 
 // item is one message from the hub: a bundle or a key rotation, raw.

@@ -309,3 +309,33 @@ func (s *site) stop() {
 		}
 	})
 }
+
+// storedReports reads every report of site that stream WEIR_REPORTS holds,
+// in stream order.
+func (h *testHub) storedReports(site string) []Report {
+	h.t.Helper()
+	js, err := h.nc.JetStream()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	sub, err := js.SubscribeSync("weir.report."+site, nats.OrderedConsumer(), nats.DeliverAll())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	var out []Report
+	for {
+		m, err := sub.NextMsg(hangBound)
+		if err != nil {
+			h.t.Fatalf("reading the stored reports: %v", err)
+		}
+		var r Report
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			h.t.Fatal(err)
+		}
+		out = append(out, r)
+		if meta, err := m.Metadata(); err != nil || meta.NumPending == 0 {
+			return out
+		}
+	}
+}

@@ -81,6 +81,7 @@ func (a *Agent) report(ctx context.Context, nc *nats.Conn) {
 		if len(held) > a.opts.Backlog {
 			held = append(held[:0], held[len(held)-a.opts.Backlog:]...)
 		}
+		a.held.Store(int64(len(held)))
 	}
 	for {
 		force := false
@@ -116,6 +117,7 @@ func (a *Agent) report(ctx context.Context, nc *nats.Conn) {
 			}
 			held = held[1:]
 		}
+		a.held.Store(int64(len(held)))
 	}
 }
 
@@ -147,3 +149,6 @@ func (a *Agent) requestData(ctx context.Context, nc *nats.Conn, subject string, 
 	defer cancel()
 	return nc.RequestWithContext(ctx, subject, data)
 }
+
+// Held is how many reports wait for the hub to be reachable again.
+func (a *Agent) Held() int { return int(a.held.Load()) }
