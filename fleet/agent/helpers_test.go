@@ -196,7 +196,7 @@ func (h *testHub) waitReport(site, what string, ok func(Report) bool) Report {
 				return r
 			}
 		case <-deadline.C:
-			h.t.Fatalf("no report of %s with %s within %s; last: %+v", site, what, hangBound, last)
+			h.t.Fatalf("no report of %s with %s within %s; last: %+v (rollback %+v, refused %+v)", site, what, hangBound, last, last.Rollback, last.Refused)
 		}
 	}
 }
