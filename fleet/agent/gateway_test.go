@@ -99,7 +99,7 @@ func TestRealGatewayApplyAndRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, err := New(Options{Site: "s1", URL: h.url(), NATS: []nats.Option{nats.UserInfo("s1", "s1")}, Store: store, Target: Gateway(g),
-		Secrets: &bundle.SiteSecrets{File: secretsFile, Dir: filepath.Join(secretDir, "resolved")},
+		Secrets:        &bundle.SiteSecrets{File: secretsFile, Dir: filepath.Join(secretDir, "resolved")},
 		ReportInterval: time.Second, Dwell: 1500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
