@@ -328,3 +328,24 @@ func (h *Hub) Desired(ctx context.Context, site string) (*bundle.Bundle, error) 
 	b, _, err := h.desiredEntry(ctx, site)
 	return b, err
 }
+
+// Versions returns the versions of the site's bundles still in the
+// bucket's history (5), oldest first.
+func (h *Hub) Versions(ctx context.Context, site string) ([]uint64, error) {
+	es, err := h.desired.History(ctx, desiredKey(site))
+	if err != nil {
+		return nil, fmt.Errorf("site %s: history: %w", site, err)
+	}
+	var out []uint64
+	for _, e := range es {
+		if e.Operation() != jetstream.KeyValuePut {
+			continue
+		}
+		b, err := bundle.Decode(e.Value())
+		if err != nil {
+			return nil, fmt.Errorf("site %s: stored bundle rev %d: %w", site, e.Revision(), err)
+		}
+		out = append(out, b.Version)
+	}
+	return out, nil
+}

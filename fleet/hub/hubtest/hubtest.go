@@ -162,3 +162,14 @@ func StartWith(t testing.TB, dataDir string, fn func(*hub.Config)) *Hub {
 	t.Cleanup(h.Close)
 	return &Hub{Hub: h, DataDir: dataDir, URL: h.URL(), EnrollCreds: h.EnrollCredsPath()}
 }
+
+// History returns the versions of site's bundles kept in weir_desired,
+// oldest first.
+func (h *Hub) History(ctx context.Context, t testing.TB, site string) []uint64 {
+	t.Helper()
+	vs, err := h.Versions(ctx, site)
+	if err != nil {
+		t.Fatalf("hubtest: history of %s: %v", site, err)
+	}
+	return vs
+}
