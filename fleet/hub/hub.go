@@ -3,12 +3,15 @@ package hub
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +37,9 @@ type Config struct {
 	// TLSCert and TLSKey turn on TLS on the embedded server's listener.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// TLSAuto makes a private CA and server certificate once in
+	// DATA_DIR/tls (sites pin tls/ca.pem) when no tls_cert is given.
+	TLSAuto bool `yaml:"tls_auto"`
 	// TLSCA is the CA to verify an external NATS by (NATSURL with tls://).
 	TLSCA string `yaml:"tls_ca"`
 	// Replica names this process in the audit trail (default: host-pid).
@@ -68,11 +74,15 @@ func (c *Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("hub: tls_cert and tls_key go together"))
 	}
-	if c.NATSURL != "" && c.TLSCert != "" {
+	if c.NATSURL != "" && (c.TLSCert != "" || c.TLSAuto) {
 		errs = append(errs, errors.New("hub: tls_cert/tls_key configure the embedded server; with nats_url the server has its own"))
 	}
 	return errors.Join(errs...)
 }
+
+// urlFile, in the data dir, holds the client URL of the running embedded
+// server.
+const urlFile = "nats.url"
 
 // Hub is one stateless replica of the control plane: every piece of state
 // is in NATS (KV buckets and streams), so replicas on one NATS may run
@@ -111,6 +121,12 @@ func Open(ctx context.Context, cfg Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.TLSAuto && cfg.TLSCert == "" && cfg.NATSURL == "" {
+		host, _, _ := net.SplitHostPort(cfg.Listen)
+		if err := ensureAutoTLS(&cfg, []string{host}); err != nil {
+			return nil, err
+		}
+	}
 	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "hub"), keys: k}
 	if cfg.NATSURL == "" {
 		if h.srv, err = startEmbedded(&h.cfg, k, cfg.Logger); err != nil {
@@ -130,6 +146,49 @@ func Open(ctx context.Context, cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	if err := h.serve(); err != nil {
+		h.Close()
+		return nil, err
+	}
+	if h.srv != nil {
+		// The CLI's other commands find the running hub here.
+		if err := writeReplace(filepath.Join(cfg.DataDir, urlFile), []byte(h.URL()+"\n")); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// Dial connects to a running hub's NATS (cfg.NATSURL, default
+// nats://127.0.0.1:4222) with the identity in cfg.DataDir/keys, without
+// starting a server or answering requests: what the CLI's publish, site,
+// token, keys and audit commands use. The keys must exist (`weir hub run`
+// creates them).
+func Dial(ctx context.Context, cfg Config) (*Hub, error) {
+	cfg.setDefaults()
+	if cfg.DataDir == "" {
+		return nil, errors.New("hub: data_dir is required")
+	}
+	if cfg.NATSURL == "" {
+		cfg.NATSURL = "nats://" + cfg.Listen
+		if b, err := os.ReadFile(filepath.Join(cfg.DataDir, urlFile)); err == nil {
+			cfg.NATSURL = strings.TrimSpace(string(b))
+		}
+	}
+	if cfg.TLSCA == "" {
+		if _, err := os.Stat(CAPath(cfg.DataDir)); err == nil {
+			cfg.TLSCA = CAPath(cfg.DataDir)
+		}
+	}
+	k, err := loadKeys(cfg.DataDir, false)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "hub"), keys: k}
+	if err := h.connect(); err != nil {
+		return nil, err
+	}
+	if err := h.ensure(ctx); err != nil {
 		h.Close()
 		return nil, err
 	}
@@ -186,6 +245,12 @@ func (h *Hub) connect() error {
 	if h.srv != nil {
 		url = h.srv.ClientURL()
 		opts = append(opts, nats.InProcessServer(h.srv))
+		if h.cfg.TLSCert != "" {
+			// An in-process pipe to our own server: there is no network
+			// to authenticate the server over, only the TLS the listener
+			// requires of every client.
+			opts = append(opts, nats.Secure(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})) //nolint:gosec
+		}
 	} else if h.cfg.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(h.cfg.TLSCA))
 	}

@@ -79,6 +79,7 @@ type Site struct {
 	BoxPublic *[32]byte
 	BoxSecret *[32]byte
 	Groups    []string
+	tls       []nats.Option
 }
 
 // Enroll makes a token for site and enrols it the way an agent does:
@@ -91,6 +92,7 @@ func (h *Hub) Enroll(t testing.TB, site string, groups ...string) Site {
 	if err != nil {
 		t.Fatalf("hubtest: %v", err)
 	}
+	s.tls = h.TLSOptions()
 	s.CredsFile = filepath.Join(t.TempDir(), site+".creds")
 	creds, err := jwt.FormatUserConfig(s.JWT, s.Seed)
 	if err != nil {
@@ -116,7 +118,7 @@ func (h *Hub) EnrollWith(site, token string) (Site, error) {
 	if err != nil {
 		return Site{}, err
 	}
-	nc, err := nats.Connect(h.URL, nats.UserCredentials(h.EnrollCreds), nats.Timeout(10*time.Second))
+	nc, err := nats.Connect(h.URL, append(h.TLSOptions(), nats.UserCredentials(h.EnrollCreds), nats.Timeout(10*time.Second))...)
 	if err != nil {
 		return Site{}, err
 	}
@@ -133,12 +135,22 @@ func (h *Hub) EnrollWith(site, token string) (Site, error) {
 	return Site{ID: site, JWT: r.JWT, Seed: seed, Trust: ts, BoxPublic: boxPub, BoxSecret: boxSec, Groups: r.Groups}, nil
 }
 
-// Connect connects as the site (its creds, its inbox prefix); closed at
-// the end of the test. Extra options go after the defaults.
+// TLSOptions pin the hub's generated CA when it has one (tls_auto).
+func (h *Hub) TLSOptions() []nats.Option {
+	if _, err := os.Stat(hub.CAPath(h.DataDir)); err == nil {
+		return []nats.Option{nats.RootCAs(hub.CAPath(h.DataDir))}
+	}
+	return nil
+}
+
+// Connect connects as the site (its creds, its inbox prefix, the hub's
+// CA when it made one); closed at the end of the test. Extra options go
+// after the defaults.
 func (s Site) Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	all := append([]nats.Option{nats.UserCredentials(s.CredsFile), nats.CustomInboxPrefix(hub.InboxPrefix(s.ID)),
-		nats.Timeout(10 * time.Second)}, opts...)
+	all := append(append([]nats.Option{}, s.tls...), nats.UserCredentials(s.CredsFile),
+		nats.CustomInboxPrefix(hub.InboxPrefix(s.ID)), nats.Timeout(10*time.Second))
+	all = append(all, opts...)
 	nc, err := nats.Connect(url, all...)
 	if err != nil {
 		t.Fatalf("hubtest: connect as site %s: %v", s.ID, err)
