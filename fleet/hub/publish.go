@@ -349,3 +349,22 @@ func (h *Hub) Versions(ctx context.Context, site string) ([]uint64, error) {
 	}
 	return out, nil
 }
+
+// SiteInfo is one registered site.
+type SiteInfo struct {
+	ID     string
+	Record SiteRecord
+}
+
+// Sites lists the registered sites, by id.
+func (h *Hub) Sites(ctx context.Context) ([]SiteInfo, error) {
+	es, err := h.sitesOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SiteInfo, len(es))
+	for i, e := range es {
+		out[i] = SiteInfo{ID: e.id, Record: e.rec}
+	}
+	return out, nil
+}
