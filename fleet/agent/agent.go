@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/weir-edge/weir/fleet/bundle"
+	"github.com/weir-edge/weir/fleet/hub"
 	"github.com/weir-edge/weir/gateway"
 )
 
@@ -157,12 +158,12 @@ func New(opts Options) (*Agent, error) {
 // Subjects are the NATS subjects of site (contracts15.md).
 func Subjects(site string) map[string]string {
 	return map[string]string{
-		"desired":     "weir.desired." + site,
-		"ask_desired": "weir.hub.desired." + site,
-		"trust":       "weir.trust",
-		"ask_trust":   "weir.hub.trust",
-		"report":      "weir.report." + site,
-		"inbox":       "_INBOX_" + site,
+		"desired":     hub.SubjectDesiredPrefix + site,
+		"ask_desired": hub.SubjectAskDesired + site,
+		"trust":       hub.SubjectTrust,
+		"ask_trust":   hub.SubjectAskTrust,
+		"report":      hub.SubjectReportPrefix + site,
+		"inbox":       hub.InboxPrefix(site),
 	}
 }
 
@@ -295,7 +296,7 @@ func (a *Agent) ask(ctx context.Context, nc *nats.Conn) {
 		switch {
 		case err != nil:
 			a.log.Warn("asking the hub for the desired configuration", "err", err)
-		case m.Header.Get("Weir-Status") == "none" || len(m.Data) == 0:
+		case m.Header.Get(hub.HeaderStatus) == hub.StatusNone || len(m.Data) == 0:
 			a.log.Debug("the hub has no configuration for this site yet")
 		default:
 			a.receive(item{data: m.Data, from: a.subjects["ask_desired"]})

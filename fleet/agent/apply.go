@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weir-edge/weir/fleet/bundle"
+	"github.com/weir-edge/weir/fleet/hub"
 	"github.com/weir-edge/weir/gateway"
 )
 
@@ -282,13 +284,21 @@ func judge(before, after gateway.FleetState, dwell time.Duration, maxRate float6
 	return ""
 }
 
-// splitRotations reads the reply of weir.hub.trust: a JSON array of the
-// encoded rotation statements (base64), in order; anything else is taken
-// as one statement.
+// splitRotations reads the reply of weir.hub.trust (hub.TrustReply: the
+// encoded rotation statements, base64, oldest first); what does not
+// decode is passed on as it is, to be refused and reported.
 func splitRotations(data []byte) [][]byte {
-	var list [][]byte
-	if err := json.Unmarshal(data, &list); err == nil {
-		return list
+	var r hub.TrustReply
+	if err := json.Unmarshal(data, &r); err != nil {
+		return [][]byte{data}
 	}
-	return [][]byte{data}
+	out := make([][]byte, 0, len(r.Rotations))
+	for _, s := range r.Rotations {
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			raw = []byte(s)
+		}
+		out = append(out, raw)
+	}
+	return out
 }

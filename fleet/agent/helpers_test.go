@@ -111,7 +111,7 @@ func (h *testHub) start() {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := nc.Subscribe("weir.hub.trust", func(m *nats.Msg) { m.Respond([]byte("[]")) }); err != nil {
+	if _, err := nc.Subscribe("weir.hub.trust", func(m *nats.Msg) { m.Respond([]byte(`{"rotations":[]}`)) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := nc.Subscribe("weir.report.*", func(m *nats.Msg) {
