@@ -17,11 +17,14 @@ type Hub struct {
 	// URL of the hub's NATS: tls://host:4222 (nats:// only on a trusted
 	// network); several, comma-separated, for a cluster.
 	URL string `yaml:"url"`
-	// Site is this site's id at the hub (letters, digits, '_', '-').
+	// Site is this site's id at the hub (lowercase letters, digits, '_', '-').
 	Site string `yaml:"site"`
-	// CredsFile is the NATS credentials file weir enroll wrote (0600).
+	// CredsFile is the NATS credentials file weir enroll wrote (0600);
+	// default DATA_DIR/fleet/site.creds, where it writes it.
 	CredsFile string `yaml:"creds_file"`
-	// CAFile pins the CA the hub's certificate must chain to.
+	// CAFile pins the CA the hub's certificate must chain to; default the
+	// one weir enroll -ca kept (DATA_DIR/fleet/hub-ca.pem), else the
+	// system's roots.
 	CAFile string `yaml:"ca_file"`
 	// ReportInterval is how often the site reports its health when
 	// nothing changes; default 10s, at least 1s.
@@ -38,7 +41,7 @@ const (
 )
 
 // hubSiteID is what a site id may be: one NATS subject token.
-var hubSiteID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var hubSiteID = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 
 // Validate checks the block without I/O (the files are read at start).
 func (h *Hub) Validate() error {
@@ -59,10 +62,7 @@ func (h *Hub) Validate() error {
 		}
 	}
 	if !hubSiteID.MatchString(h.Site) {
-		errs.Addf("site", "%q: use 1 to 64 letters, digits, '_' or '-'", h.Site)
-	}
-	if h.CredsFile == "" {
-		errs.Addf("creds_file", "is required: the file weir enroll wrote")
+		errs.Addf("site", "%q: use 1 to 64 lowercase letters, digits, '_' or '-'", h.Site)
 	}
 	if h.ReportInterval != 0 && h.ReportInterval < time.Second {
 		errs.Addf("report_interval", "%s is too short (at least 1s)", h.ReportInterval)

@@ -171,6 +171,11 @@ func commands() []command {
 				"weir hub keys rotate",
 				"weir hub audit | jq -c 'select(.action == \"publish.refused\")'",
 			}, verbs: hubVerbs()},
+		{name: "enroll", args: "-hub URL -site ID -token T [flags]", summary: "enrol this site with a fleet hub (one-time token): keys made here, creds written to the data dir",
+			examples: []string{
+				"weir enroll -hub tls://hub.example:4222 -site s1 -token $TOKEN -enroll-creds enroll.creds -ca hub-ca.pem",
+				"weir run --hub tls://hub.example:4222 --site s1 /etc/weir/weir.yaml",
+			}, define: defineEnroll},
 		{name: "version", args: "[-v|-sbom] [BINARY]", summary: "print the version, commit and build date",
 			examples: []string{"weir version", "weir --version", "weir version -v", "weir version -sbom > weir.cdx.json   # CycloneDX SBOM for a scanner",
 				"weir version -sbom dist/weir-v1.4.0-linux-arm > weir-linux-arm.cdx.json   # of another weir binary"}, define: defineVersion},
