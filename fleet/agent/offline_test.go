@@ -125,3 +125,29 @@ func TestCredentialsConfinedToSite(t *testing.T) {
 		t.Fatal("asking for another site's bundle was answered")
 	}
 }
+
+// While cut off the site holds only the newest Backlog reports: memory
+// stays bounded however long the outage.
+func TestHeldReportsAreBounded(t *testing.T) {
+	h := startHub(t)
+	s := startSite(t, h, "s1", "", func(o *Options) { o.Backlog = 2 })
+	h.waitReport("s1", "a first report", func(Report) bool { return true })
+	h.stop()
+	deadline := time.Now().Add(hangBound)
+	for s.agent.Held() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the site holds %d reports while cut off, want 2", s.agent.Held())
+		}
+		time.Sleep(20 * time.Millisecond) // polling, not synchronisation
+	}
+	made := s.agent.Snapshot().Seq
+	for s.agent.Snapshot().Seq < made+3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the site stopped making reports while cut off")
+		}
+		time.Sleep(20 * time.Millisecond) // polling, not synchronisation
+	}
+	if got := s.agent.Held(); got != 2 {
+		t.Fatalf("after 3 more reports the site holds %d, want the bound 2", got)
+	}
+}
