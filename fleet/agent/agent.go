@@ -100,6 +100,9 @@ type Agent struct {
 	rollback   *Event
 	refused    *Event
 	failed     Version // the last version that failed: not retried
+	// reasked is the last version signed by an unknown key that made the
+	// site ask the hub again (applier goroutine only).
+	reasked uint64
 	seq        uint64
 
 	held atomic.Int64 // reports waiting for the hub (Held)
@@ -278,30 +281,59 @@ func (a *Agent) receive(it item) {
 
 // ask requests the trust statements and the current bundle at every
 // (re)connect: the newest version wins, nothing in between is replayed.
+// No answer (the hub cannot read NATS, or no replica runs) is retried
+// with backoff until one comes or the connection is lost — never taken
+// as "no configuration".
 func (a *Agent) ask(ctx context.Context, nc *nats.Conn) {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	attempts := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.connected:
-		}
-		if m, err := a.request(ctx, nc, a.subjects["ask_trust"]); err != nil {
-			a.log.Warn("asking the hub for its key rotations", "err", err)
-		} else if len(m.Data) > 0 {
-			for _, r := range splitRotations(m.Data) {
-				a.receive(item{rotation: true, data: r, from: m.Subject})
+			attempts = 0
+		case <-retry.C:
+			if !nc.IsConnected() {
+				continue // the next connect asks
 			}
 		}
-		m, err := a.request(ctx, nc, a.subjects["ask_desired"])
-		switch {
-		case err != nil:
-			a.log.Warn("asking the hub for the desired configuration", "err", err)
-		case m.Header.Get(hub.HeaderStatus) == hub.StatusNone || len(m.Data) == 0:
-			a.log.Debug("the hub has no configuration for this site yet")
-		default:
-			a.receive(item{data: m.Data, from: a.subjects["ask_desired"]})
+		if err := a.askOnce(ctx, nc); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			attempts++
+			wait := backoff(attempts - 1)
+			a.log.Warn("the hub did not answer; asking again", "in", wait.Round(time.Millisecond), "err", err)
+			retry.Reset(wait)
+			continue
 		}
+		retry.Stop()
 	}
+}
+
+// askOnce asks for the key rotations, then the desired bundle, and
+// queues what comes for the applier.
+func (a *Agent) askOnce(ctx context.Context, nc *nats.Conn) error {
+	m, err := a.request(ctx, nc, a.subjects["ask_trust"])
+	if err != nil {
+		return fmt.Errorf("key rotations: %w", err)
+	}
+	for _, r := range splitRotations(m.Data) {
+		a.receive(item{rotation: true, data: r, from: m.Subject})
+	}
+	m, err = a.request(ctx, nc, a.subjects["ask_desired"])
+	switch {
+	case err != nil:
+		return fmt.Errorf("desired configuration: %w", err)
+	case m.Header.Get(hub.HeaderStatus) == hub.StatusNone || len(m.Data) == 0:
+		a.log.Debug("the hub has no configuration for this site yet")
+	default:
+		a.receive(item{data: m.Data, from: a.subjects["ask_desired"]})
+	}
+	return nil
 }
 
 func (a *Agent) request(ctx context.Context, nc *nats.Conn, subject string) (*nats.Msg, error) {

@@ -75,13 +75,20 @@ func (a *Agent) startKnownGood(ctx context.Context) {
 	signal(a.changed)
 }
 
-// handle applies key rotations in order, then the newest valid bundle of
-// batch; every refusal is reported.
+// handle applies the key rotations of batch in order, then the newest
+// valid bundle of it; every refusal is reported. Rotations go first: a
+// bundle signed by a new key may arrive before the statement adding it
+// (they travel by different subjects), and one signed by a key the site
+// does not know yet makes it ask the hub again, once per version.
 func (a *Agent) handle(ctx context.Context, batch []item) {
-	var best *bundle.Bundle
 	for _, it := range batch {
 		if it.rotation {
 			a.rotate(it)
+		}
+	}
+	var best *bundle.Bundle
+	for _, it := range batch {
+		if it.rotation {
 			continue
 		}
 		b, err := bundle.Decode(it.data)
@@ -92,6 +99,12 @@ func (a *Agent) handle(ctx context.Context, batch []item) {
 		case err == nil:
 		case errors.Is(err, bundle.ErrAlreadyApplied):
 			continue // sent again at a reconnect: nothing to do
+		case errors.Is(err, bundle.ErrUnknownKey) && a.reasked != b.Version:
+			a.reasked = b.Version
+			a.log.Info("bundle signed by a key not known yet: asking the hub for its key rotations", "version", b.Version)
+			signal(a.connected)
+			a.refuse(b, err)
+			continue
 		default:
 			a.refuse(b, err)
 			continue

@@ -39,6 +39,9 @@ type testHub struct {
 	mu      sync.Mutex
 	desired map[string][]byte
 	reports chan Report
+	// silent: this many desired-state requests go unanswered, as when
+	// the hub cannot read NATS.
+	silent int
 }
 
 // sitePerms are a site's permissions exactly as the contract gives them.
@@ -101,7 +104,14 @@ func (h *testHub) start() {
 		site := strings.TrimPrefix(m.Subject, "weir.hub.desired.")
 		h.mu.Lock()
 		data := h.desired[site]
+		silent := h.silent > 0
+		if silent {
+			h.silent--
+		}
 		h.mu.Unlock()
+		if silent {
+			return
+		}
 		reply := nats.NewMsg(m.Reply)
 		if data == nil {
 			reply.Header.Set("Weir-Status", "none")

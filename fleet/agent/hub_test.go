@@ -66,6 +66,30 @@ func TestWithRealHub(t *testing.T) {
 	if running := string(tgt.Running()); !strings.Contains(running, "password:") || strings.Contains(running, "s3cret") || strings.Contains(running, "${secret:") {
 		t.Fatalf("the gateway got:\n%s\nwant the secret as a file reference, never its value", running)
 	}
+	// A key rotation: the site follows the signed statements, then takes
+	// the next version, signed by the new key.
+	newKey, err := h.RotateKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = h.Publish(ctx, hub.LayerRef{Kind: bundle.KindSite, Name: "s1"}, []byte("log:\n  level: debug\n"))
+	if err != nil {
+		t.Fatalf("publish after the rotation: %v", err)
+	}
+	want = res.Versions["s1"]
+	waitSnapshot(t, a, "the version signed by the new key in sync", func(r Report) bool { return r.Applied.Version == want && r.State == StateInSync })
+	if b := store.Current(); b.KeyID != newKey {
+		t.Fatalf("known-good signed by %s, want the new key %s", b.KeyID, newKey)
+	}
+	retired := 0
+	for _, k := range store.Keys() {
+		if k.Retired {
+			retired++
+		}
+	}
+	if retired != 1 {
+		t.Fatalf("trusted keys %+v: want the old one retired", store.Keys())
+	}
 	// The hub sees the report in its stream.
 	nc := h.Conn()
 	js, err := nc.JetStream()

@@ -151,3 +151,21 @@ func TestHeldReportsAreBounded(t *testing.T) {
 		t.Fatalf("after 3 more reports the site holds %d, want the bound 2", got)
 	}
 }
+
+// A hub that does not answer (it cannot read NATS) is asked again with
+// backoff, never taken as "no configuration".
+func TestUnansweredAskIsRetried(t *testing.T) {
+	h := startHub(t)
+	h.mu.Lock()
+	h.silent = 2
+	h.mu.Unlock()
+	h.setDesired(h.issue("s1", 4, "v: 4\n"), false) // only the answer has it
+	s := startSite(t, h, "s1", "", func(o *Options) { o.RequestTimeout = 200 * time.Millisecond })
+	h.waitReport("s1", "version 4 in sync", func(r Report) bool { return r.Applied.Version == 4 && r.State == StateInSync })
+	h.mu.Lock()
+	left := h.silent
+	h.mu.Unlock()
+	if left != 0 || s.store.Current().Version != 4 {
+		t.Fatalf("unanswered requests left %d, known-good %d; want 0 and version 4", left, s.store.Current().Version)
+	}
+}
