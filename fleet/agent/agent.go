@@ -103,7 +103,7 @@ type Agent struct {
 	// reasked is the last version signed by an unknown key that made the
 	// site ask the hub again (applier goroutine only).
 	reasked uint64
-	seq        uint64
+	seq     uint64
 
 	held atomic.Int64 // reports waiting for the hub (Held)
 }
