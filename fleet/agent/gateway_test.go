@@ -47,7 +47,8 @@ func siteConfig(t *testing.T, dataDir, plant, hubURL, extraSink, password string
 // The real apply path: a version from the hub is verified, applied to a
 // running gateway by hot reload (the new sink runs, config.applied names
 // the fleet), becomes known-good after its dwell; a version whose new sink
-// never connects is rolled back on the gateway itself, with the reason.
+// never connects is rolled back on the gateway itself, with the reason; a
+// local reload of the site's own file (break-glass) is reported as drift.
 func TestRealGatewayApplyAndRollback(t *testing.T) {
 	h := startHub(t)
 	plant, err := sim.New(sim.Config{Listen: "127.0.0.1:0", Seed: 1, NoFaults: true}, nil)
@@ -70,6 +71,9 @@ func TestRealGatewayApplyAndRollback(t *testing.T) {
 	}
 	local := siteConfig(t, dataDir, plant.Addr(), h.url(), "", "{file: "+pwFile+"}")
 	path := filepath.Join(t.TempDir(), "weir.yaml")
+	if err := os.WriteFile(path, []byte(local), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg, ps := config.Inspect(path, []byte(local), config.Options{})
 	if cfg == nil {
 		t.Fatalf("local configuration: %v", ps)
@@ -137,6 +141,17 @@ func TestRealGatewayApplyAndRollback(t *testing.T) {
 	}
 	if store.Current().Version != 1 {
 		t.Fatalf("known-good = version %d, want 1", store.Current().Version)
+	}
+
+	// Break-glass: the operator reloads the site's own file (weir reload,
+	// SIGHUP): the running text is no longer version 1's → drift, with
+	// the effective hash of what runs.
+	if _, err := g.Reload(ctx, "cli"); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	r = h.waitReport("s1", "drift after a local reload", func(r Report) bool { return r.Drift })
+	if r.State != StateDrift || r.Effective.Hash != hashOf(local) || r.Applied.Version != 1 {
+		t.Fatalf("after the reload: state %s effective %+v applied %+v; want drift, the local file's hash, applied 1", r.State, r.Effective, r.Applied)
 	}
 	if os.Getenv("WEIR_MEASURE") == "1" {
 		// What the agent adds to a real gateway: one FleetState a second.
