@@ -130,6 +130,10 @@ func TestRealGatewayApplyAndRollback(t *testing.T) {
 		t.Fatalf("after version 1: sinks %+v, want extra and uns up", r.Health.Sinks)
 	}
 
+	if !auditHas(t, dataDir, `"fleet:v1"`) {
+		t.Fatal("the audit trail has no config.applied by fleet:v1")
+	}
+
 	bad := siteConfig(t, dataDir, plant.Addr(), h.url(), "nats://127.0.0.1:1", "${secret:nats_pw}")
 	h.setDesired(h.issue("s1", 2, bad), true)
 	r = h.waitReport("s1", "rollback of version 2", func(r Report) bool { return r.Rollback != nil })
@@ -164,4 +168,21 @@ func TestRealGatewayApplyAndRollback(t *testing.T) {
 		t.Logf("FleetState of a real gateway (1 source, 1 sink): %d ns/op, %d B/op; once a second = %.4f %% of a core",
 			res.NsPerOp(), res.AllocedBytesPerOp(), float64(res.NsPerOp())/1e9*100)
 	}
+}
+
+// auditHas reports whether a file of the gateway's audit trail under
+// dataDir holds s (records are written asynchronously: polled).
+func auditHas(t *testing.T, dataDir, s string) bool {
+	t.Helper()
+	deadline := time.Now().Add(hangBound)
+	for time.Now().Before(deadline) {
+		files, _ := filepath.Glob(filepath.Join(dataDir, "audit", "*"))
+		for _, f := range files {
+			if data, err := os.ReadFile(f); err == nil && strings.Contains(string(data), s) {
+				return true
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling, not synchronisation
+	}
+	return false
 }
