@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/weir-edge/weir/config"
 	"github.com/weir-edge/weir/fleet/agent"
 	"github.com/weir-edge/weir/fleet/bundle"
 	"github.com/weir-edge/weir/fleet/hub"
@@ -103,5 +104,49 @@ func TestEnrollThenRunFollowsHub(t *testing.T) {
 		}
 	case <-time.After(2 * time.Minute):
 		t.Fatal("weir run did not stop")
+	}
+}
+
+// The hub block weir run follows: the file's, the flags over it, the
+// creds and CA weir enroll wrote by default; none without either.
+func TestHubBlock(t *testing.T) {
+	dataDir := t.TempDir()
+	files := agent.SiteFiles(dataDir)
+	if err := os.MkdirAll(files.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(files.Dir, hubCAFile), []byte("ca"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fileBlock := &config.Hub{URL: "tls://hub.a:4222", Site: "s1", CredsFile: "/etc/weir/s1.creds", CAFile: "/etc/weir/ca.pem"}
+	for _, tc := range []struct {
+		name    string
+		flags   runFlags
+		block   *config.Hub
+		want    *config.Hub
+		wantErr string
+	}{
+		{name: "neither", want: nil},
+		{name: "file only", block: fileBlock, want: fileBlock},
+		{name: "flags over the file", block: fileBlock, flags: runFlags{hubURL: "tls://hub.b:4222", hubSite: "s2", hubCreds: "/x.creds"},
+			want: &config.Hub{URL: "tls://hub.b:4222", Site: "s2", CredsFile: "/x.creds", CAFile: "/etc/weir/ca.pem"}},
+		{name: "flags only: enrol's files", flags: runFlags{hubURL: "tls://hub.b:4222", hubSite: "s2"},
+			want: &config.Hub{URL: "tls://hub.b:4222", Site: "s2", CredsFile: files.Creds(), CAFile: filepath.Join(files.Dir, hubCAFile)}},
+		{name: "site missing", flags: runFlags{hubURL: "tls://hub.b:4222"}, wantErr: "site"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &config.Config{DataDir: dataDir, Hub: tc.block}
+			got, err := hubBlock(tc.flags, cfg)
+			switch {
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one naming %q", err, tc.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case (got == nil) != (tc.want == nil) || (got != nil && *got != *tc.want):
+				t.Fatalf("hub block = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
