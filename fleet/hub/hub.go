@@ -42,6 +42,9 @@ type Config struct {
 	TLSAuto bool `yaml:"tls_auto"`
 	// TLSCA is the CA to verify an external NATS by (NATSURL with tls://).
 	TLSCA string `yaml:"tls_ca"`
+	// Replicas is the JetStream replication of the buckets and streams
+	// (1, or 3 on a 3-node NATS cluster).
+	Replicas int `yaml:"replicas"`
 	// Replica names this process in the audit trail (default: host-pid).
 	Replica string `yaml:"replica"`
 
@@ -52,6 +55,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:4222"
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -73,6 +79,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("hub: tls_cert and tls_key go together"))
+	}
+	if c.Replicas != 0 && c.Replicas != 1 && c.Replicas != 3 {
+		errs = append(errs, fmt.Errorf("hub: replicas %d: use 1 or 3", c.Replicas))
 	}
 	if c.NATSURL != "" && (c.TLSCert != "" || c.TLSAuto) {
 		errs = append(errs, errors.New("hub: tls_cert/tls_key configure the embedded server; with nats_url the server has its own"))
@@ -157,6 +166,22 @@ func Open(ctx context.Context, cfg Config) (*Hub, error) {
 		}
 	}
 	return h, nil
+}
+
+// Init creates the hub's keys in dataDir/keys (once; existing keys are
+// kept) and the files an external nats-server needs to trust them
+// (keys/operator.jwt, keys/nats-resolver.conf). `weir hub run` does this
+// itself; with -nats-url, run `weir hub init` first and configure the
+// server with the resolver file.
+func Init(dataDir string) (resolverConfPath string, err error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("hub data dir: %w", err)
+	}
+	k, err := loadKeys(dataDir, true)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(k.dir, resolverConf), nil
 }
 
 // Dial connects to a running hub's NATS (cfg.NATSURL, default
@@ -269,6 +294,9 @@ func (h *Hub) connect() error {
 // streams of the layout. CreateOrUpdate is idempotent: replicas starting
 // together agree.
 func (h *Hub) ensure(ctx context.Context) error {
+	if err := h.waitJetStream(ctx); err != nil {
+		return err
+	}
 	kvs := []struct {
 		dst *jetstream.KeyValue
 		cfg jetstream.KeyValueConfig
@@ -287,6 +315,7 @@ func (h *Hub) ensure(ctx context.Context) error {
 			MaxValueSize: 4 << 10, Description: "signed key rotation statements, in order"}},
 	}
 	for _, kv := range kvs {
+		kv.cfg.Replicas = h.cfg.Replicas
 		b, err := h.js.CreateOrUpdateKeyValue(ctx, kv.cfg)
 		if err != nil {
 			return fmt.Errorf("hub: bucket %s: %w", kv.cfg.Bucket, err)
@@ -295,18 +324,38 @@ func (h *Hub) ensure(ctx context.Context) error {
 	}
 	if _, err := h.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: StreamReports,
 		Subjects: []string{SubjectReportPrefix + ">"}, Storage: jetstream.FileStorage,
-		MaxAge: 7 * 24 * time.Hour, MaxMsgsPerSubject: 1000, MaxMsgSize: 256 << 10, Discard: jetstream.DiscardOld,
+		MaxAge: 7 * 24 * time.Hour, Replicas: h.cfg.Replicas, MaxMsgsPerSubject: 1000, MaxMsgSize: 256 << 10, Discard: jetstream.DiscardOld,
 		Description: "site reports"}); err != nil {
 		return fmt.Errorf("hub: stream %s: %w", StreamReports, err)
 	}
 	s, err := h.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: StreamAudit,
-		Subjects: []string{SubjectAudit}, Storage: jetstream.FileStorage, MaxMsgSize: 64 << 10,
+		Subjects: []string{SubjectAudit}, Storage: jetstream.FileStorage, MaxMsgSize: 64 << 10, Replicas: h.cfg.Replicas,
 		Description: "hub audit trail (hash chain)"})
 	if err != nil {
 		return fmt.Errorf("hub: stream %s: %w", StreamAudit, err)
 	}
 	h.auditStream = s
 	return nil
+}
+
+// waitJetStream asks for the account's JetStream info until it answers:
+// a cluster electing its meta leader drops API requests unanswered, and
+// one request would then wait out the whole context.
+func (h *Hub) waitJetStream(ctx context.Context) error {
+	for {
+		tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err := h.js.AccountInfo(tctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		h.log.Info("waiting for JetStream", "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("hub: JetStream not available: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // writeEnrollCreds writes the enrolment user's creds file when missing.
@@ -374,7 +423,7 @@ func (h *Hub) onAskDesired(m *nats.Msg) {
 	reply := nats.NewMsg(m.Reply)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	e, err := h.desired.Get(ctx, desiredKey(site))
+	e, err := kvGet(ctx, h.desired, desiredKey(site))
 	switch {
 	case err == nil:
 		reply.Data = e.Value()
