@@ -1,12 +1,14 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+	"gopkg.in/yaml.v3"
 )
 
 // Config is how a hub replica starts. The zero value of each field is its
@@ -50,6 +53,22 @@ type Config struct {
 
 	Logger *slog.Logger     `yaml:"-"`
 	Now    func() time.Time `yaml:"-"`
+}
+
+// LoadConfig reads a hub settings file (sample.yaml) strictly: an unknown
+// key is an error naming its line.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
 }
 
 func (c *Config) setDefaults() {
@@ -132,7 +151,8 @@ func Open(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	if cfg.TLSAuto && cfg.TLSCert == "" && cfg.NATSURL == "" {
 		host, _, _ := net.SplitHostPort(cfg.Listen)
-		if err := ensureAutoTLS(&cfg, []string{host}); err != nil {
+		name, _ := os.Hostname()
+		if err := ensureAutoTLS(&cfg, []string{host, name}); err != nil {
 			return nil, err
 		}
 	}
