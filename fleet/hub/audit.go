@@ -55,7 +55,9 @@ func (h *Hub) appendAudit(ctx context.Context, e AuditEntry) error {
 	e.Replica = h.cfg.Replica
 	for attempt := 0; attempt < 50; attempt++ {
 		prev, last := auditGenesis, uint64(0)
-		m, err := h.auditStream.GetLastMsgForSubject(ctx, SubjectAudit)
+		m, err := retry(ctx, func(c context.Context) (*jetstream.RawStreamMsg, error) {
+			return h.auditStream.GetLastMsgForSubject(c, SubjectAudit)
+		})
 		switch {
 		case err == nil:
 			var p AuditEntry
@@ -71,7 +73,9 @@ func (h *Hub) appendAudit(ctx context.Context, e AuditEntry) error {
 		e.PrevHash = prev
 		e.SelfHash = e.digest()
 		data, _ := json.Marshal(e)
-		_, err = h.js.Publish(ctx, SubjectAudit, data, jetstream.WithExpectLastSequence(last))
+		_, err = retry(ctx, func(c context.Context) (*jetstream.PubAck, error) {
+			return h.js.Publish(c, SubjectAudit, data, jetstream.WithExpectLastSequence(last))
+		})
 		if err == nil {
 			return nil
 		}

@@ -86,11 +86,20 @@ func (h *Hub) CreateToken(ctx context.Context, site string, groups []string, ttl
 		if err := h.SetGroups(ctx, site, groups); err != nil {
 			return "", err
 		}
+	} else {
+		// Registered now, so a publish before the site enrols already
+		// renders it, and its bundle waits for it.
+		if err := h.updateSite(ctx, site, func(*SiteRecord) {}); err != nil {
+			return "", err
+		}
+		if _, err := h.republish(ctx, []string{site}, "new site "+site); err != nil {
+			return "", err
+		}
 	}
 	token := tokenPrefix + randomHex(32)
 	now := h.cfg.Now().UTC()
 	rec, _ := json.Marshal(tokenRecord{Site: site, Groups: groups, Expires: now.Add(ttl), Created: now})
-	if _, err := h.enroll.Create(ctx, tokenKey(token), rec); err != nil {
+	if _, err := kvCreate(ctx, h.enroll, tokenKey(token), rec); err != nil {
 		return "", fmt.Errorf("token for site %s: %w", site, err)
 	}
 	h.audit(ctx, AuditEntry{Action: "token.create", Site: site, Detail: "expires " + now.Add(ttl).Format(time.RFC3339)})
@@ -122,7 +131,7 @@ func (h *Hub) updateSite(ctx context.Context, site string, fn func(*SiteRecord))
 	for attempt := 0; attempt < 20; attempt++ {
 		var rec SiteRecord
 		var rev uint64
-		e, err := h.sites.Get(ctx, siteKey(site))
+		e, err := kvGet(ctx, h.sites, siteKey(site))
 		switch {
 		case err == nil:
 			if err := json.Unmarshal(e.Value(), &rec); err != nil {
@@ -136,9 +145,9 @@ func (h *Hub) updateSite(ctx context.Context, site string, fn func(*SiteRecord))
 		fn(&rec)
 		data, _ := json.Marshal(rec)
 		if rev == 0 {
-			_, err = h.sites.Create(ctx, siteKey(site), data)
+			_, err = kvCreate(ctx, h.sites, siteKey(site), data)
 		} else {
-			_, err = h.sites.Update(ctx, siteKey(site), data, rev)
+			_, err = kvUpdate(ctx, h.sites, siteKey(site), data, rev)
 		}
 		if err == nil {
 			return nil
@@ -159,7 +168,7 @@ func isConflict(err error) bool {
 // Site returns a site's record.
 func (h *Hub) Site(ctx context.Context, site string) (SiteRecord, error) {
 	var rec SiteRecord
-	e, err := h.sites.Get(ctx, siteKey(site))
+	e, err := kvGet(ctx, h.sites, siteKey(site))
 	if err != nil {
 		return rec, fmt.Errorf("site %s: %w", site, err)
 	}
@@ -178,6 +187,9 @@ func (h *Hub) onEnroll(m *nats.Msg) {
 	} else {
 		h.audit(ctx, AuditEntry{Action: "enroll", Site: req.Site, Detail: "nkey " + req.SiteNKey})
 		h.log.Info("site enrolled", "site", req.Site)
+		if _, err := h.republish(ctx, []string{req.Site}, "enrolment of "+req.Site); err != nil {
+			h.log.Warn("render at enrolment", "site", req.Site, "err", err)
+		}
 	}
 	data, _ := json.Marshal(reply)
 	_ = m.Respond(data)
@@ -207,7 +219,7 @@ func (h *Hub) enrollSite(ctx context.Context, body []byte, req *EnrollRequest) (
 	if !strings.HasPrefix(req.Token, tokenPrefix) {
 		return EnrollReply{}, errToken
 	}
-	e, err := h.enroll.Get(ctx, tokenKey(req.Token))
+	e, err := kvGet(ctx, h.enroll, tokenKey(req.Token))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return EnrollReply{}, errToken
 	}
@@ -221,7 +233,7 @@ func (h *Hub) enrollSite(ctx context.Context, body []byte, req *EnrollRequest) (
 	// Consume it, whatever follows (a token tried for another site has
 	// leaked): a delete at the revision read, so of two replicas (or two
 	// sites racing with one token) exactly one succeeds.
-	if err := h.enroll.Delete(ctx, tokenKey(req.Token), jetstream.LastRevision(e.Revision())); err != nil {
+	if err := kvDelete(ctx, h.enroll, tokenKey(req.Token), e.Revision()); err != nil {
 		if isConflict(err) {
 			return EnrollReply{}, errToken
 		}

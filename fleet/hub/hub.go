@@ -1,12 +1,14 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+	"gopkg.in/yaml.v3"
 )
 
 // Config is how a hub replica starts. The zero value of each field is its
@@ -42,6 +45,9 @@ type Config struct {
 	TLSAuto bool `yaml:"tls_auto"`
 	// TLSCA is the CA to verify an external NATS by (NATSURL with tls://).
 	TLSCA string `yaml:"tls_ca"`
+	// Replicas is the JetStream replication of the buckets and streams
+	// (1, or 3 on a 3-node NATS cluster).
+	Replicas int `yaml:"replicas"`
 	// Replica names this process in the audit trail (default: host-pid).
 	Replica string `yaml:"replica"`
 
@@ -49,9 +55,28 @@ type Config struct {
 	Now    func() time.Time `yaml:"-"`
 }
 
+// LoadConfig reads a hub settings file (sample.yaml) strictly: an unknown
+// key is an error naming its line.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
 func (c *Config) setDefaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:4222"
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -73,6 +98,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("hub: tls_cert and tls_key go together"))
+	}
+	if c.Replicas != 0 && c.Replicas != 1 && c.Replicas != 3 {
+		errs = append(errs, fmt.Errorf("hub: replicas %d: use 1 or 3", c.Replicas))
 	}
 	if c.NATSURL != "" && (c.TLSCert != "" || c.TLSAuto) {
 		errs = append(errs, errors.New("hub: tls_cert/tls_key configure the embedded server; with nats_url the server has its own"))
@@ -123,7 +151,8 @@ func Open(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	if cfg.TLSAuto && cfg.TLSCert == "" && cfg.NATSURL == "" {
 		host, _, _ := net.SplitHostPort(cfg.Listen)
-		if err := ensureAutoTLS(&cfg, []string{host}); err != nil {
+		name, _ := os.Hostname()
+		if err := ensureAutoTLS(&cfg, []string{host, name}); err != nil {
 			return nil, err
 		}
 	}
@@ -157,6 +186,22 @@ func Open(ctx context.Context, cfg Config) (*Hub, error) {
 		}
 	}
 	return h, nil
+}
+
+// Init creates the hub's keys in dataDir/keys (once; existing keys are
+// kept) and the files an external nats-server needs to trust them
+// (keys/operator.jwt, keys/nats-resolver.conf). `weir hub run` does this
+// itself; with -nats-url, run `weir hub init` first and configure the
+// server with the resolver file.
+func Init(dataDir string) (resolverConfPath string, err error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("hub data dir: %w", err)
+	}
+	k, err := loadKeys(dataDir, true)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(k.dir, resolverConf), nil
 }
 
 // Dial connects to a running hub's NATS (cfg.NATSURL, default
@@ -269,6 +314,9 @@ func (h *Hub) connect() error {
 // streams of the layout. CreateOrUpdate is idempotent: replicas starting
 // together agree.
 func (h *Hub) ensure(ctx context.Context) error {
+	if err := h.waitJetStream(ctx); err != nil {
+		return err
+	}
 	kvs := []struct {
 		dst *jetstream.KeyValue
 		cfg jetstream.KeyValueConfig
@@ -287,6 +335,7 @@ func (h *Hub) ensure(ctx context.Context) error {
 			MaxValueSize: 4 << 10, Description: "signed key rotation statements, in order"}},
 	}
 	for _, kv := range kvs {
+		kv.cfg.Replicas = h.cfg.Replicas
 		b, err := h.js.CreateOrUpdateKeyValue(ctx, kv.cfg)
 		if err != nil {
 			return fmt.Errorf("hub: bucket %s: %w", kv.cfg.Bucket, err)
@@ -295,18 +344,38 @@ func (h *Hub) ensure(ctx context.Context) error {
 	}
 	if _, err := h.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: StreamReports,
 		Subjects: []string{SubjectReportPrefix + ">"}, Storage: jetstream.FileStorage,
-		MaxAge: 7 * 24 * time.Hour, MaxMsgsPerSubject: 1000, MaxMsgSize: 256 << 10, Discard: jetstream.DiscardOld,
+		MaxAge: 7 * 24 * time.Hour, Replicas: h.cfg.Replicas, MaxMsgsPerSubject: 1000, MaxMsgSize: 256 << 10, Discard: jetstream.DiscardOld,
 		Description: "site reports"}); err != nil {
 		return fmt.Errorf("hub: stream %s: %w", StreamReports, err)
 	}
 	s, err := h.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: StreamAudit,
-		Subjects: []string{SubjectAudit}, Storage: jetstream.FileStorage, MaxMsgSize: 64 << 10,
+		Subjects: []string{SubjectAudit}, Storage: jetstream.FileStorage, MaxMsgSize: 64 << 10, Replicas: h.cfg.Replicas,
 		Description: "hub audit trail (hash chain)"})
 	if err != nil {
 		return fmt.Errorf("hub: stream %s: %w", StreamAudit, err)
 	}
 	h.auditStream = s
 	return nil
+}
+
+// waitJetStream asks for the account's JetStream info until it answers:
+// a cluster electing its meta leader drops API requests unanswered, and
+// one request would then wait out the whole context.
+func (h *Hub) waitJetStream(ctx context.Context) error {
+	for {
+		tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err := h.js.AccountInfo(tctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		h.log.Info("waiting for JetStream", "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("hub: JetStream not available: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // writeEnrollCreds writes the enrolment user's creds file when missing.
@@ -374,7 +443,7 @@ func (h *Hub) onAskDesired(m *nats.Msg) {
 	reply := nats.NewMsg(m.Reply)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	e, err := h.desired.Get(ctx, desiredKey(site))
+	e, err := kvGet(ctx, h.desired, desiredKey(site))
 	switch {
 	case err == nil:
 		reply.Data = e.Value()

@@ -93,7 +93,7 @@ const maxCASAttempts = 50
 func (h *Hub) Publish(ctx context.Context, ref LayerRef, data []byte) (PublishResult, error) {
 	for attempt := 0; attempt < maxCASAttempts; attempt++ {
 		rev := uint64(0)
-		if e, err := h.layers.Get(ctx, ref.key()); err == nil {
+		if e, err := kvGet(ctx, h.layers, ref.key()); err == nil {
 			rev = e.Revision()
 		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 			return PublishResult{}, fmt.Errorf("publish %s: %w", ref, err)
@@ -129,9 +129,9 @@ func (h *Hub) Publish(ctx context.Context, ref LayerRef, data []byte) (PublishRe
 			return PublishResult{}, err
 		}
 		if rev == 0 {
-			_, err = h.layers.Create(ctx, ref.key(), data)
+			_, err = kvCreate(ctx, h.layers, ref.key(), data)
 		} else {
-			_, err = h.layers.Update(ctx, ref.key(), data, rev)
+			_, err = kvUpdate(ctx, h.layers, ref.key(), data, rev)
 		}
 		if isConflict(err) {
 			continue // another replica changed this layer meanwhile: judge again
@@ -152,18 +152,14 @@ type siteEntry struct {
 
 // sitesOf lists the registered sites.
 func (h *Hub) sitesOf(ctx context.Context) ([]siteEntry, error) {
-	lister, err := h.sites.ListKeys(ctx)
-	if err != nil {
+	keys, err := kvKeys(ctx, h.sites)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 		return nil, fmt.Errorf("sites: %w", err)
-	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	out := make([]siteEntry, 0, len(keys))
 	for _, k := range keys {
-		e, err := h.sites.Get(ctx, k)
+		e, err := kvGet(ctx, h.sites, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		}
@@ -195,7 +191,7 @@ func (h *Hub) layersOf(ctx context.Context, site string, groups []string, overri
 			layers = append(layers, bundle.Layer{Kind: r.Kind, Name: r.Name, Data: data})
 			continue
 		}
-		e, err := h.layers.Get(ctx, r.key())
+		e, err := kvGet(ctx, h.layers, r.key())
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		}
@@ -275,9 +271,9 @@ func (h *Hub) publishSite(ctx context.Context, site string) (version uint64, cha
 			return 0, false, err
 		}
 		if curRev == 0 {
-			_, err = h.desired.Create(ctx, desiredKey(site), b.Encode())
+			_, err = kvCreate(ctx, h.desired, desiredKey(site), b.Encode())
 		} else {
-			_, err = h.desired.Update(ctx, desiredKey(site), b.Encode(), curRev)
+			_, err = kvUpdate(ctx, h.desired, desiredKey(site), b.Encode(), curRev)
 		}
 		if isConflict(err) {
 			continue
@@ -309,7 +305,7 @@ func (h *Hub) unchanged(ctx context.Context, site string, groups []string, revs 
 // desiredEntry returns the site's newest bundle and its KV revision (nil
 // and 0 when it has none).
 func (h *Hub) desiredEntry(ctx context.Context, site string) (*bundle.Bundle, uint64, error) {
-	e, err := h.desired.Get(ctx, desiredKey(site))
+	e, err := kvGet(ctx, h.desired, desiredKey(site))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, nil
 	}

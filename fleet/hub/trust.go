@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/weir-edge/weir/fleet/bundle"
 )
@@ -27,18 +29,14 @@ const rotationLead = 10 * time.Minute
 // Rotations returns every rotation statement, in order, base64 std of
 // bundle.Rotation.Encode.
 func (h *Hub) Rotations(ctx context.Context) ([]string, error) {
-	keys, err := h.trust.ListKeys(ctx)
-	if err != nil {
+	names, err := kvKeys(ctx, h.trust)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 		return nil, fmt.Errorf("trust statements: %w", err)
-	}
-	var names []string
-	for k := range keys.Keys() {
-		names = append(names, k)
 	}
 	sort.Strings(names) // rotation.<8 digits>: lexical is numeric order
 	out := make([]string, 0, len(names))
 	for _, k := range names {
-		e, err := h.trust.Get(ctx, k)
+		e, err := kvGet(ctx, h.trust, k)
 		if err != nil {
 			return nil, fmt.Errorf("trust statement %s: %w", k, err)
 		}
@@ -90,7 +88,7 @@ func (h *Hub) RotateKey(ctx context.Context) (string, error) {
 		return "", err
 	}
 	for i, r := range []*bundle.Rotation{add, retire} {
-		if _, err := h.trust.Create(ctx, fmt.Sprintf("rotation.%08d", n+i), r.Encode()); err != nil {
+		if _, err := kvCreate(ctx, h.trust, fmt.Sprintf("rotation.%08d", n+i), r.Encode()); err != nil {
 			return "", fmt.Errorf("key rotation: store statement %d: %w (another replica rotating?)", n+i, err)
 		}
 		// Live news for connected sites (a stream republish cannot map a

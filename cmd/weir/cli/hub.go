@@ -1,19 +1,16 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/weir-edge/weir/fleet/hub"
 )
@@ -29,6 +26,7 @@ the other actions talk to the running hub with the identity in its data dir (DAT
 func hubVerbs() []verb {
 	return []verb{
 		{name: "run", args: "[flags]", summary: "run the hub (embedded NATS with JetStream, or -nats-url)", define: defineHubRun},
+		{name: "init", args: "[-data-dir D]", summary: "create the hub's keys and the nats-resolver.conf an external NATS includes", define: defineHubInit},
 		{name: "publish", args: "-layer base|group:G|site:S [-file FILE] [flags]", summary: "store a configuration layer and sign the new version of every site it changes", define: defineHubPublish},
 		{name: "site", args: "[-site S -groups G1,G2] [flags]", summary: "set a site's groups (re-renders it), or list the sites", define: defineHubSite},
 		{name: "token", args: "-site S [-groups G1,G2] [-ttl 24h] [flags]", summary: "print a one-time enrolment token for a site", define: defineHubToken},
@@ -63,6 +61,7 @@ func defineHubRun(fs *flag.FlagSet) body {
 	tlsKey := fs.String("tls-key", "", "its private key")
 	tlsAuto := fs.Bool("tls-auto", false, "make a private CA and server certificate once in DATA_DIR/tls (sites pin tls/ca.pem)")
 	tlsCA := fs.String("tls-ca", "", "CA to verify -nats-url by")
+	replicas := fs.Int("replicas", 1, "JetStream replicas of the buckets and streams: 1, or 3 on a 3-node -nats-url cluster")
 	replica := fs.String("replica", "", "name of this replica in the audit trail (default host-pid)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
@@ -72,7 +71,8 @@ func defineHubRun(fs *flag.FlagSet) body {
 		}
 		var cfg hub.Config
 		if *configFile != "" {
-			if err := readHubConfig(*configFile, &cfg); err != nil {
+			var err error
+			if cfg, err = hub.LoadConfig(*configFile); err != nil {
 				return err
 			}
 		}
@@ -90,6 +90,9 @@ func defineHubRun(fs *flag.FlagSet) body {
 		override("tls-key", &cfg.TLSKey, *tlsKey)
 		override("tls-ca", &cfg.TLSCA, *tlsCA)
 		override("replica", &cfg.Replica, *replica)
+		if set["replicas"] || cfg.Replicas == 0 {
+			cfg.Replicas = *replicas
+		}
 		if set["tls-auto"] {
 			cfg.TLSAuto = *tlsAuto
 		}
@@ -122,19 +125,21 @@ func defineHubRun(fs *flag.FlagSet) body {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// readHubConfig decodes a hub settings file strictly: an unknown key is
-// an error with its line.
-func readHubConfig(path string, cfg *hub.Config) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
+func defineHubInit(fs *flag.FlagSet) body {
+	dataDir := fs.String("data-dir", defaultHubDataDir, "where the keys go (DATA_DIR/keys, 0600)")
+	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
+		if len(pos) > 0 {
+			fmt.Fprintln(stderr, "weir hub init: flags only")
+			return errUsage
+		}
+		conf, err := hub.Init(*dataDir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "hub keys in %s\n", filepath.Dir(conf))
+		fmt.Fprintf(stdout, "for an external nats-server: add `include %q` (with jetstream enabled), then weir hub run -nats-url URL\n", conf)
+		return nil
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 func defineHubPublish(fs *flag.FlagSet) body {
