@@ -349,3 +349,5 @@ func (h *testHub) storedReports(site string) []Report {
 		}
 	}
 }
+
+func jsonInto(data []byte, v any) error { return json.Unmarshal(data, v) }
