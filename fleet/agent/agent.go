@@ -86,11 +86,11 @@ type Agent struct {
 	opts Options
 	log  *slog.Logger
 
-	inbox     chan item         // from the hub, to the applier
-	connected chan struct{}     // (re)connected: ask the hub (cap 1)
-	flush     chan struct{}     // (re)connected: send held reports (cap 1)
-	changed   chan struct{}     // something reportable changed (cap 1)
-	subjects  map[string]string // by purpose
+	inbox     chan item     // from the hub, to the applier
+	connected chan struct{} // (re)connected: ask the hub (cap 1)
+	flush     chan struct{} // (re)connected: send held reports (cap 1)
+	changed   chan struct{} // something reportable changed (cap 1)
+	subjects  subjects
 
 	mu         sync.Mutex
 	desired    Version
@@ -150,7 +150,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{opts: opts, log: opts.Logger.With("component", "fleet_agent", "site", opts.Site),
 		inbox: make(chan item, inboxSize), connected: make(chan struct{}, 1), flush: make(chan struct{}, 1),
-		changed: make(chan struct{}, 1), subjects: Subjects(opts.Site)}
+		changed: make(chan struct{}, 1), subjects: subjectsOf(opts.Site)}
 	if cur := opts.Store.Current(); cur != nil {
 		a.applied = Version{Version: cur.Version, Hash: hexHash(cur.Hash)}
 		a.desired = a.applied
@@ -158,16 +158,15 @@ func New(opts Options) (*Agent, error) {
 	return a, nil
 }
 
-// Subjects are the NATS subjects of site (contracts15.md).
-func Subjects(site string) map[string]string {
-	return map[string]string{
-		"desired":     hub.SubjectDesiredPrefix + site,
-		"ask_desired": hub.SubjectAskDesired + site,
-		"trust":       hub.SubjectTrust,
-		"ask_trust":   hub.SubjectAskTrust,
-		"report":      hub.SubjectReportPrefix + site,
-		"inbox":       hub.InboxPrefix(site),
-	}
+// subjects are the NATS subjects of one site (contracts15.md, fleet/hub
+// wire.go): the only ones its credentials allow.
+type subjects struct {
+	desired, askDesired, trust, askTrust, report, inbox string
+}
+
+func subjectsOf(site string) subjects {
+	return subjects{desired: hub.SubjectDesiredPrefix + site, askDesired: hub.SubjectAskDesired + site,
+		trust: hub.SubjectTrust, askTrust: hub.SubjectAskTrust, report: hub.SubjectReportPrefix + site, inbox: hub.InboxPrefix(site)}
 }
 
 // Run connects out to the hub and follows it until ctx ends; it returns
@@ -184,7 +183,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, s := range []struct {
 		subject  string
 		rotation bool
-	}{{a.subjects["desired"], false}, {a.subjects["trust"], true}} {
+	}{{a.subjects.desired, false}, {a.subjects.trust, true}} {
 		rotation := s.rotation
 		if _, err := nc.Subscribe(s.subject, func(m *nats.Msg) { a.receive(item{rotation: rotation, data: m.Data, from: m.Subject}) }); err != nil {
 			return fmt.Errorf("fleet agent: subscribe %s: %w", s.subject, err)
@@ -209,7 +208,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) connect() (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name("weir-site-" + a.opts.Site),
-		nats.CustomInboxPrefix(a.subjects["inbox"]),
+		nats.CustomInboxPrefix(a.subjects.inbox),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.CustomReconnectDelay(backoff),
@@ -317,21 +316,21 @@ func (a *Agent) ask(ctx context.Context, nc *nats.Conn) {
 // askOnce asks for the key rotations, then the desired bundle, and
 // queues what comes for the applier.
 func (a *Agent) askOnce(ctx context.Context, nc *nats.Conn) error {
-	m, err := a.request(ctx, nc, a.subjects["ask_trust"])
+	m, err := a.request(ctx, nc, a.subjects.askTrust)
 	if err != nil {
 		return fmt.Errorf("key rotations: %w", err)
 	}
 	for _, r := range splitRotations(m.Data) {
 		a.receive(item{rotation: true, data: r, from: m.Subject})
 	}
-	m, err = a.request(ctx, nc, a.subjects["ask_desired"])
+	m, err = a.request(ctx, nc, a.subjects.askDesired)
 	switch {
 	case err != nil:
 		return fmt.Errorf("desired configuration: %w", err)
 	case m.Header.Get(hub.HeaderStatus) == hub.StatusNone || len(m.Data) == 0:
 		a.log.Debug("the hub has no configuration for this site yet")
 	default:
-		a.receive(item{data: m.Data, from: a.subjects["ask_desired"]})
+		a.receive(item{data: m.Data, from: a.subjects.askDesired})
 	}
 	return nil
 }

@@ -125,7 +125,7 @@ func (a *Agent) report(ctx context.Context, nc *nats.Conn) {
 // acknowledgement: a request on the report subject, which JetStream
 // answers (the site needs no JetStream API rights for it).
 func (a *Agent) publish(ctx context.Context, nc *nats.Conn, data []byte) error {
-	m, err := a.requestData(ctx, nc, a.subjects["report"], data)
+	m, err := a.requestData(ctx, nc, a.subjects.report, data)
 	if err != nil {
 		return err
 	}
