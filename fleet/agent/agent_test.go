@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -70,6 +71,14 @@ func TestRefusesAndReports(t *testing.T) {
 	}
 	if actors, _ := s.target.history(); len(actors) != 1 {
 		t.Fatalf("gateway applies = %v, want only fleet:v5", actors)
+	}
+	// Five refusals in a row, each a change: still at most one report a
+	// second (the times are the agent's clock when it made them).
+	stored := h.storedReports("s1")
+	for i := 1; i < len(stored); i++ {
+		if gap := stored[i].Time.Sub(stored[i-1].Time); gap < 900*time.Millisecond {
+			t.Fatalf("reports %d and %d only %s apart; the bound is one a second", stored[i-1].Seq, stored[i].Seq, gap)
+		}
 	}
 }
 

@@ -83,24 +83,33 @@ func (a *Agent) report(ctx context.Context, nc *nats.Conn) {
 		}
 		a.held.Store(int64(len(held)))
 	}
+	pending := false // a change or a reconnect waits for the 1/s bound
+	soon := time.NewTimer(time.Hour) // fires when that bound allows it
+	soon.Stop()
+	defer soon.Stop()
 	for {
-		force := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.changed:
-			force = true
+			pending = true
 		case <-a.flush:
-			force = true
+			pending = true
 		case <-tick.C:
+		case <-soon.C:
 		}
 		now := a.opts.Now()
 		r := a.Snapshot()
 		fp := fingerprint(r)
-		due := now.Sub(lastSent) >= a.opts.ReportInterval || fp != last || force
-		if !due {
+		pending = pending || fp != last
+		since := now.Sub(lastSent)
+		if since < a.opts.ReportInterval && (!pending || since < minReportGap) {
+			if pending {
+				soon.Reset(minReportGap - since)
+			}
 			continue
 		}
+		pending = false
 		r.Offline = len(held)
 		a.mu.Lock()
 		a.seq++
