@@ -83,7 +83,7 @@ func (a *Agent) report(ctx context.Context, nc *nats.Conn) {
 		}
 		a.held.Store(int64(len(held)))
 	}
-	pending := false // a change or a reconnect waits for the 1/s bound
+	pending := false                 // a change or a reconnect waits for the 1/s bound
 	soon := time.NewTimer(time.Hour) // fires when that bound allows it
 	soon.Stop()
 	defer soon.Stop()
