@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -200,24 +201,43 @@ func (h *Hub) onEnroll(m *nats.Msg) {
 // someone guessing.
 var errToken = errors.New("enrolment token unknown, already used or for another site")
 
-func (h *Hub) enrollSite(ctx context.Context, body []byte, req *EnrollRequest) (EnrollReply, error) {
+// parseEnroll decodes and checks an enrolment request (outside input,
+// from anyone holding the enrolment creds) without touching NATS.
+func parseEnroll(body []byte, req *EnrollRequest) error {
 	if len(body) > maxEnrollBody {
-		return EnrollReply{}, fmt.Errorf("enrolment request larger than %d bytes", maxEnrollBody)
+		return fmt.Errorf("enrolment request larger than %d bytes", maxEnrollBody)
 	}
-	if err := json.Unmarshal(body, req); err != nil {
-		return EnrollReply{}, fmt.Errorf("enrolment request: not JSON: %w", err)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return fmt.Errorf("enrolment request: %w", err)
+	}
+	if dec.More() {
+		return errors.New("enrolment request: more than one JSON value")
 	}
 	if !ValidSite(req.Site) {
-		return EnrollReply{}, fmt.Errorf("site %q: use 1 to 64 lowercase letters, digits, '_' or '-'", req.Site)
+		site := req.Site
+		if len(site) > 80 {
+			site = site[:80] + "…"
+		}
+		req.Site = "" // not a site: keep it out of the audit's site field
+		return fmt.Errorf("site %q: use 1 to 64 lowercase letters, digits, '_' or '-'", site)
 	}
 	if !nkeys.IsValidPublicUserKey(req.SiteNKey) {
-		return EnrollReply{}, errors.New("site_nkey_public: not a NATS user public key (U…)")
+		return errors.New("site_nkey_public: not a NATS user public key (U…)")
 	}
 	if box, err := base64.StdEncoding.DecodeString(req.SiteBoxPublic); err != nil || len(box) != 32 {
-		return EnrollReply{}, errors.New("site_box_public: want 32 bytes in base64")
+		return errors.New("site_box_public: want 32 bytes in base64")
 	}
-	if !strings.HasPrefix(req.Token, tokenPrefix) {
-		return EnrollReply{}, errToken
+	if !strings.HasPrefix(req.Token, tokenPrefix) || len(req.Token) != len(tokenPrefix)+64 {
+		return errToken
+	}
+	return nil
+}
+
+func (h *Hub) enrollSite(ctx context.Context, body []byte, req *EnrollRequest) (EnrollReply, error) {
+	if err := parseEnroll(body, req); err != nil {
+		return EnrollReply{}, err
 	}
 	e, err := kvGet(ctx, h.enroll, tokenKey(req.Token))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {

@@ -90,6 +90,12 @@ func TestSitePermissions(t *testing.T) {
 	if _, err := nc.SubscribeSync(hub.SubjectDesiredPrefix + "s1"); err != nil {
 		t.Fatal(err)
 	}
+	// A report published as a request gets JetStream's ack on the site's
+	// own inbox: no JetStream API rights needed.
+	ack, err := nc.RequestWithContext(ctx, hub.SubjectReportPrefix+"s1", []byte(`{"site":"s1"}`))
+	if err != nil || !strings.Contains(string(ack.Data), `"stream":"`+hub.StreamReports+`"`) {
+		t.Fatalf("acked report: %v %v", ack, err)
+	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}

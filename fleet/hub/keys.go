@@ -183,7 +183,8 @@ func (k *keyring) writeServerFiles() error {
 		return err
 	}
 	conf := fmt.Sprintf("# written by weir hub: include from nats-server.conf to trust the hub's account\n"+
-		"operator: %q\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: {\n  %s: %q\n  %s: %q\n}\n",
+		"operator: %q\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: {\n  %s: %q\n  %s: %q\n}\n"+
+		"# a bundle may pass the 1 MB default (configurations up to 1 MiB, bundles up to 4 MiB)\nmax_payload: 8MB\n",
 		filepath.Join(k.dir, operatorJWTFile), k.systemPub, k.accountPub, k.accountJWT, k.systemPub, k.systemJWT)
 	return writeReplace(filepath.Join(k.dir, resolverConf), []byte(conf))
 }

@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -298,6 +299,10 @@ func TestKeyRotation(t *testing.T) {
 	ctx := ctxT(t)
 	s1 := h.Enroll(t, "s1")
 	old, _ := h.KeyID()
+	live, err := s1.Connect(t, h.URL).SubscribeSync(hub.SubjectTrust)
+	if err != nil {
+		t.Fatal(err)
+	}
 	newID, err := h.RotateKey(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -318,6 +323,16 @@ func TestKeyRotation(t *testing.T) {
 	rots, err := h.Rotations(ctx)
 	if err != nil || len(rots) != 2 {
 		t.Fatalf("rotations %d %v, want add + retire", len(rots), err)
+	}
+	// The live announcements carry the same statements, in order.
+	for i := range rots {
+		m, err := live.NextMsg(2 * time.Minute)
+		if err != nil {
+			t.Fatalf("statement %d on %s: %v", i, hub.SubjectTrust, err)
+		}
+		if got := base64.StdEncoding.EncodeToString(m.Data); got != rots[i] {
+			t.Fatalf("statement %d on %s differs from the stored one", i, hub.SubjectTrust)
+		}
 	}
 	if err := hub.ApplyRotations(s1.Trust, rots, time.Now()); err != nil {
 		t.Fatal(err)
