@@ -127,9 +127,6 @@ type Hub struct {
 	desired, layers, sites, enroll, trust jetstream.KeyValue
 	auditStream                           jetstream.Stream
 
-	// signMu serialises key rotation with signing in this process.
-	signMu sync.Mutex
-
 	subs      []*nats.Subscription
 	closeOnce sync.Once
 }
@@ -253,8 +250,8 @@ func (h *Hub) URL() string {
 func (h *Hub) EnrollCredsPath() string { return filepath.Join(h.keys.dir, enrollCredsFile) }
 
 // KeyID names the key bundles are signed with now.
-func (h *Hub) KeyID() (string, error) {
-	s, err := loadSigner(h.cfg.DataDir, false)
+func (h *Hub) KeyID(ctx context.Context) (string, error) {
+	s, err := h.signer(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -76,7 +76,7 @@ func loadKeys(dataDir string, create bool) (*keyring, error) {
 	if k.system, err = loadNKey(dir, systemSeed, nkeys.PrefixByteAccount, create); err != nil {
 		return nil, err
 	}
-	if _, err := loadSigner(dataDir, create); err != nil {
+	if _, err := loadSigningKey(dataDir, create); err != nil {
 		return nil, err
 	}
 	if err := k.issueAccounts(); err != nil {
@@ -217,6 +217,15 @@ func (k *keyring) newUserCreds(name string, perms jwt.Permissions) ([]byte, erro
 // loadSigner returns the bundle signer: the key in keys/bundle-signing.key,
 // created with the genesis public key on first start.
 func loadSigner(dataDir string, create bool) (*bundle.Signer, error) {
+	k, err := loadSigningKey(dataDir, create)
+	if err != nil {
+		return nil, err
+	}
+	return bundle.NewSigner(k), nil
+}
+
+// loadSigningKey is loadSigner's private key.
+func loadSigningKey(dataDir string, create bool) (ed25519.PrivateKey, error) {
 	dir := filepath.Join(dataDir, keysDir)
 	path := filepath.Join(dir, signingKeyFile)
 	data, err := os.ReadFile(path)
@@ -232,7 +241,7 @@ func loadSigner(dataDir string, create bool) (*bundle.Signer, error) {
 		if err := writeNew(filepath.Join(dir, genesisKeyFile), []byte(hex.EncodeToString(pub)+"\n")); err != nil {
 			return nil, err
 		}
-		return bundle.NewSigner(priv), nil
+		return priv, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("hub signing key %s: %w", path, err)
@@ -241,7 +250,7 @@ func loadSigner(dataDir string, create bool) (*bundle.Signer, error) {
 	if err != nil || len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("hub signing key %s: not a hex ed25519 seed", path)
 	}
-	return bundle.NewSigner(ed25519.NewKeyFromSeed(seed)), nil
+	return ed25519.NewKeyFromSeed(seed), nil
 }
 
 // genesisKey is the first bundle key: what a site pins at enrolment,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -266,11 +267,11 @@ func TestRestartKeepsState(t *testing.T) {
 	if _, err := h.Publish(ctx, ref(t, "base"), readLayer(t, "base.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	kid, _ := h.KeyID()
+	kid, _ := h.KeyID(ctx)
 	h.Close()
 
 	h = hubtest.StartIn(t, dir)
-	if k, _ := h.KeyID(); k != kid {
+	if k, _ := h.KeyID(ctx); k != kid {
 		t.Fatalf("signing key changed across restart: %s → %s", kid, k)
 	}
 	res, err := h.Publish(ctx, ref(t, "site:s1"), readLayer(t, "site-s1.yaml"))
@@ -298,7 +299,7 @@ func TestKeyRotation(t *testing.T) {
 	h := hubtest.Start(t)
 	ctx := ctxT(t)
 	s1 := h.Enroll(t, "s1")
-	old, _ := h.KeyID()
+	old, _ := h.KeyID(ctx)
 	live, err := s1.Connect(t, h.URL).SubscribeSync(hub.SubjectTrust)
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +308,7 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := h.KeyID(); cur != newID || cur == old {
+	if cur, _ := h.KeyID(ctx); cur != newID || cur == old {
 		t.Fatalf("key ids: old %s new %s current %s", old, newID, cur)
 	}
 	if _, err := h.Publish(ctx, ref(t, "base"), readLayer(t, "base.yaml")); err != nil {
@@ -344,5 +345,31 @@ func TestKeyRotation(t *testing.T) {
 	s2 := h.Enroll(t, "s2")
 	if err := s2.Trust.Verify(b, time.Now()); err != nil {
 		t.Fatalf("site enrolled after the rotation: %v", err)
+	}
+}
+
+// TestRotationReachesReplicas: a replica on another machine (its own copy
+// of keys/) signs with the key another replica rotated to.
+func TestRotationReachesReplicas(t *testing.T) {
+	h1 := hubtest.Start(t)
+	ctx := ctxT(t)
+	dir2 := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir2, "keys"), os.DirFS(filepath.Join(h1.DataDir, "keys"))); err != nil {
+		t.Fatal(err)
+	}
+	h2 := hubtest.StartWith(t, dir2, func(c *hub.Config) { c.NATSURL = h1.URL; c.Replica = "r2" })
+	h1.Enroll(t, "s1")
+	newID, err := h1.RotateKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h2.KeyID(ctx); err != nil || got != newID {
+		t.Fatalf("replica 2 signs with %s (%v), want %s", got, err, newID)
+	}
+	if _, err := h2.Publish(ctx, ref(t, "base"), readLayer(t, "base.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := h1.Desired(ctx, "s1"); b.KeyID != newID {
+		t.Fatalf("bundle by replica 2 signed by %s, want %s", b.KeyID, newID)
 	}
 }

@@ -106,7 +106,7 @@ func defineHubRun(fs *flag.FlagSet) body {
 			return err
 		}
 		defer h.Close()
-		kid, err := h.KeyID()
+		kid, err := h.KeyID(ctx)
 		if err != nil {
 			return err
 		}
@@ -278,7 +278,7 @@ func defineHubKeys(fs *flag.FlagSet) body {
 		}
 		defer h.Close()
 		if len(pos) == 0 {
-			kid, err := h.KeyID()
+			kid, err := h.KeyID(ctx)
 			if err != nil {
 				return err
 			}
