@@ -171,6 +171,10 @@ func Open(ctx context.Context, cfg Config) (*Hub, error) {
 		h.Close()
 		return nil, err
 	}
+	if err := h.applyRevocations(ctx); err != nil {
+		h.Close()
+		return nil, err
+	}
 	if err := h.serve(); err != nil {
 		h.Close()
 		return nil, err
@@ -414,6 +418,11 @@ func (h *Hub) serve() error {
 		_ = sub.SetPendingLimits(10000, 64<<20)
 		h.subs = append(h.subs, sub)
 	}
+	sub, err := h.nc.Subscribe(subjectApplyRevocations, h.onApplyRevocations)
+	if err != nil {
+		return fmt.Errorf("hub: subscribe %s: %w", subjectApplyRevocations, err)
+	}
+	h.subs = append(h.subs, sub)
 	return h.nc.Flush()
 }
 

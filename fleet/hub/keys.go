@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
@@ -147,7 +148,6 @@ func (k *keyring) issueAccounts() error {
 	opPub, _ := k.operator.PublicKey()
 	k.accountPub, _ = k.account.PublicKey()
 	k.systemPub, _ = k.system.PublicKey()
-	signPub, _ := k.signing.PublicKey()
 
 	oc := jwt.NewOperatorClaims(opPub)
 	oc.Name = "weir-hub"
@@ -160,13 +160,8 @@ func (k *keyring) issueAccounts() error {
 		return fmt.Errorf("hub operator jwt: %w", err)
 	}
 
-	ac := jwt.NewAccountClaims(k.accountPub)
-	ac.Name = "weir"
-	ac.SigningKeys.Add(signPub)
-	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1,
-		MaxAckPending: -1, MemoryMaxStreamBytes: -1, DiskMaxStreamBytes: -1}
-	if k.accountJWT, err = ac.Encode(k.operator); err != nil {
-		return fmt.Errorf("hub account jwt: %w", err)
+	if k.accountJWT, _, err = k.accountClaims(nil); err != nil {
+		return err
 	}
 	sc := jwt.NewAccountClaims(k.systemPub)
 	sc.Name = "SYS"
@@ -174,6 +169,26 @@ func (k *keyring) issueAccounts() error {
 		return fmt.Errorf("hub system account jwt: %w", err)
 	}
 	return nil
+}
+
+// accountClaims issues the hub account's JWT: its signing key, JetStream
+// without account limits (streams carry their own), and the revoked site
+// credentials (user nkey → JWTs issued up to that time are refused).
+func (k *keyring) accountClaims(revoked map[string]time.Time) (string, *jwt.AccountClaims, error) {
+	signPub, _ := k.signing.PublicKey()
+	ac := jwt.NewAccountClaims(k.accountPub)
+	ac.Name = "weir"
+	ac.SigningKeys.Add(signPub)
+	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1,
+		MaxAckPending: -1, MemoryMaxStreamBytes: -1, DiskMaxStreamBytes: -1}
+	for nkey, at := range revoked {
+		ac.RevokeAt(nkey, at)
+	}
+	tok, err := ac.Encode(k.operator)
+	if err != nil {
+		return "", nil, fmt.Errorf("hub account jwt: %w", err)
+	}
+	return tok, ac, nil
 }
 
 // writeServerFiles leaves what an external nats-server needs to trust the
