@@ -359,6 +359,8 @@ func (h *Hub) onApplyRevocations(*nats.Msg) {
 // connections; keys/nats-resolver.conf gets it too. An external server
 // reads it at its next reload (docs/fleet.md).
 func (h *Hub) applyRevocations(ctx context.Context) error {
+	h.revokeMu.Lock() // handlers of two subscriptions may both get here
+	defer h.revokeMu.Unlock()
 	sites, err := h.sitesOf(ctx)
 	if err != nil {
 		return err

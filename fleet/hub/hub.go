@@ -127,6 +127,9 @@ type Hub struct {
 	desired, layers, sites, enroll, trust jetstream.KeyValue
 	auditStream                           jetstream.Stream
 
+	// revokeMu serialises re-issuing the account JWT (revocations).
+	revokeMu sync.Mutex
+
 	subs      []*nats.Subscription
 	closeOnce sync.Once
 }
