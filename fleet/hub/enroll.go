@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+
+	"github.com/weir-edge/weir/fleet/bundle"
 )
 
 const (
@@ -391,4 +393,21 @@ func (h *Hub) applyRevocations(ctx context.Context) error {
 	}
 	h.srv.UpdateAccountClaims(acc, claims)
 	return nil
+}
+
+// Seal encrypts value to an enrolled site's X25519 key and returns the
+// ${sealed:…} reference to write in that site's layer: only the site can
+// open it, and the hub keeps no key that could.
+func (h *Hub) Seal(ctx context.Context, site string, value []byte) (string, error) {
+	rec, err := h.Site(ctx, site)
+	if err != nil {
+		return "", err
+	}
+	raw, err := base64.StdEncoding.DecodeString(rec.BoxPublic)
+	if err != nil || len(raw) != 32 {
+		return "", fmt.Errorf("site %s: no sealing key (not enrolled yet?)", site)
+	}
+	var pub [32]byte
+	copy(pub[:], raw)
+	return bundle.Seal(&pub, value)
 }

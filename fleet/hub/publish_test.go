@@ -373,3 +373,49 @@ func TestRotationReachesReplicas(t *testing.T) {
 		t.Fatalf("bundle by replica 2 signed by %s, want %s", b.KeyID, newID)
 	}
 }
+
+// TestSealedSecretReachesSite: a secret sealed at the hub to the site's
+// enrolment key travels in the bundle only as ${sealed:…} and opens on
+// the site.
+func TestSealedSecretReachesSite(t *testing.T) {
+	h := hubtest.Start(t)
+	ctx := ctxT(t)
+	s1 := h.Enroll(t, "s1")
+	sealed, err := h.Seal(ctx, "s1", []byte("hunter2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := "sinks:\n  - name: uns\n    mqtt:\n      url: mqtts://broker.eu:8883\n      topic_prefix: weir/eu\n      password: " + sealed + "\n"
+	if _, err := h.Publish(ctx, ref(t, "base"), readLayer(t, "base.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Publish(ctx, ref(t, "site:s1"), []byte(layer)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.Desired(ctx, "s1")
+	if strings.Contains(string(b.Config), "hunter2") || !strings.Contains(string(b.Config), "${sealed:") {
+		t.Fatalf("bundle config:\n%s", b.Config)
+	}
+	dir := t.TempDir()
+	sec := &bundle.SiteSecrets{Dir: dir, Public: s1.BoxPublic, Private: s1.BoxSecret}
+	out, err := sec.Resolve(b.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "hunter2") {
+		t.Fatal("resolved config holds the secret in clear")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	found := false
+	for _, f := range files {
+		if b, _ := os.ReadFile(f); string(b) == "hunter2" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the site did not open the sealed secret into a file (%v)", files)
+	}
+	if _, err := h.Seal(ctx, "nobody", []byte("x")); err == nil {
+		t.Fatal("sealed to an unknown site")
+	}
+}

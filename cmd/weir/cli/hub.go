@@ -30,6 +30,7 @@ func hubVerbs() []verb {
 		{name: "publish", args: "-layer base|group:G|site:S [-file FILE] [flags]", summary: "store a configuration layer and sign the new version of every site it changes", define: defineHubPublish},
 		{name: "site", args: "[-site S (-groups G1,G2 | -revoke)] [flags]", summary: "set a site's groups (re-renders it), revoke its credentials, or list the sites", define: defineHubSite},
 		{name: "token", args: "-site S [-groups G1,G2] [-ttl 24h] [flags]", summary: "print a one-time enrolment token for a site", define: defineHubToken},
+		{name: "seal", args: "-site S [flags] < secret", summary: "encrypt a secret (stdin) to an enrolled site's key and print the ${sealed:…} to put in its layer", define: defineHubSeal},
 		{name: "keys", args: "[rotate] [flags]", summary: "print the bundle signing key, or rotate it (a signed statement sites follow)", define: defineHubKeys},
 		{name: "audit", args: "[-from N] [flags]", summary: "print the hub's audit trail (JSON lines), checking its hash chain", define: defineHubAudit},
 	}
@@ -265,6 +266,33 @@ func defineHubToken(fs *flag.FlagSet) body {
 		fmt.Fprintln(stdout, tok)
 		fmt.Fprintf(stderr, "one-time token for site %s, valid until %s; it is not shown again\n", *site,
 			time.Now().Add(*ttl).UTC().Format(time.RFC3339))
+		return nil
+	}
+}
+
+func defineHubSeal(fs *flag.FlagSet) body {
+	conn := hubConnFlags(fs)
+	site := fs.String("site", "", "the enrolled site that alone can open it")
+	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		if *site == "" || len(pos) > 0 {
+			fmt.Fprintln(stderr, "weir hub seal: -site is required; the secret is read from stdin (never an argument)")
+			return errUsage
+		}
+		value, err := io.ReadAll(io.LimitReader(os.Stdin, 64<<10+1))
+		if err != nil {
+			return err
+		}
+		value = []byte(strings.TrimRight(string(value), "\r\n"))
+		h, err := conn.dial(ctx)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		ref, err := h.Seal(ctx, *site, value)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, ref)
 		return nil
 	}
 }
