@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -16,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+
+	"github.com/weir-edge/weir/fleet/bundle"
 )
 
 const (
@@ -200,24 +203,43 @@ func (h *Hub) onEnroll(m *nats.Msg) {
 // someone guessing.
 var errToken = errors.New("enrolment token unknown, already used or for another site")
 
-func (h *Hub) enrollSite(ctx context.Context, body []byte, req *EnrollRequest) (EnrollReply, error) {
+// parseEnroll decodes and checks an enrolment request (outside input,
+// from anyone holding the enrolment creds) without touching NATS.
+func parseEnroll(body []byte, req *EnrollRequest) error {
 	if len(body) > maxEnrollBody {
-		return EnrollReply{}, fmt.Errorf("enrolment request larger than %d bytes", maxEnrollBody)
+		return fmt.Errorf("enrolment request larger than %d bytes", maxEnrollBody)
 	}
-	if err := json.Unmarshal(body, req); err != nil {
-		return EnrollReply{}, fmt.Errorf("enrolment request: not JSON: %w", err)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return fmt.Errorf("enrolment request: %w", err)
+	}
+	if dec.More() {
+		return errors.New("enrolment request: more than one JSON value")
 	}
 	if !ValidSite(req.Site) {
-		return EnrollReply{}, fmt.Errorf("site %q: use 1 to 64 lowercase letters, digits, '_' or '-'", req.Site)
+		site := req.Site
+		if len(site) > 80 {
+			site = site[:80] + "…"
+		}
+		req.Site = "" // not a site: keep it out of the audit's site field
+		return fmt.Errorf("site %q: use 1 to 64 lowercase letters, digits, '_' or '-'", site)
 	}
 	if !nkeys.IsValidPublicUserKey(req.SiteNKey) {
-		return EnrollReply{}, errors.New("site_nkey_public: not a NATS user public key (U…)")
+		return errors.New("site_nkey_public: not a NATS user public key (U…)")
 	}
 	if box, err := base64.StdEncoding.DecodeString(req.SiteBoxPublic); err != nil || len(box) != 32 {
-		return EnrollReply{}, errors.New("site_box_public: want 32 bytes in base64")
+		return errors.New("site_box_public: want 32 bytes in base64")
 	}
-	if !strings.HasPrefix(req.Token, tokenPrefix) {
-		return EnrollReply{}, errToken
+	if !strings.HasPrefix(req.Token, tokenPrefix) || len(req.Token) != len(tokenPrefix)+64 {
+		return errToken
+	}
+	return nil
+}
+
+func (h *Hub) enrollSite(ctx context.Context, body []byte, req *EnrollRequest) (EnrollReply, error) {
+	if err := parseEnroll(body, req); err != nil {
+		return EnrollReply{}, err
 	}
 	e, err := kvGet(ctx, h.enroll, tokenKey(req.Token))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -246,13 +268,25 @@ func (h *Hub) enrollSite(ctx context.Context, body []byte, req *EnrollRequest) (
 		return EnrollReply{}, fmt.Errorf("enrolment token expired at %s; ask for a new one", tok.Expires.Format(time.RFC3339))
 	}
 	var groups []string
+	revoking := false
 	if err := h.updateSite(ctx, req.Site, func(r *SiteRecord) {
+		revoking = r.SiteNKey != "" && r.SiteNKey != req.SiteNKey
+		if revoking {
+			r.revoke(h.cfg.Now())
+		}
 		r.SiteNKey = req.SiteNKey
 		r.BoxPublic = req.SiteBoxPublic
 		r.EnrolledAt = h.cfg.Now().UTC().Format(time.RFC3339)
 		groups = r.Groups
 	}); err != nil {
 		return EnrollReply{}, err
+	}
+	if revoking {
+		// A re-enrolled site's earlier credentials stop working: a
+		// replaced or stolen device keeps none.
+		if err := h.applyRevocations(ctx); err != nil {
+			return EnrollReply{}, err
+		}
 	}
 	tokJWT, err := h.keys.userJWT("site-"+req.Site, req.SiteNKey, SitePermissions(req.Site))
 	if err != nil {
@@ -268,4 +302,112 @@ func (h *Hub) enrollSite(ctx context.Context, body []byte, req *EnrollRequest) (
 	}
 	return EnrollReply{JWT: tokJWT, HubKeys: []string{base64.StdEncoding.EncodeToString(genesis)},
 		Rotations: rots, Groups: groups}, nil
+}
+
+// maxRevoked bounds the revoked keys kept per site (the newest).
+const maxRevoked = 16
+
+// revoke moves the record's nkey to its revoked list.
+func (r *SiteRecord) revoke(now time.Time) {
+	if r.SiteNKey == "" {
+		return
+	}
+	// A JWT's issued-at has a one-second resolution: revoke up to the
+	// next second, so one issued this very second is refused too.
+	r.Revoked = append(r.Revoked, RevokedKey{NKey: r.SiteNKey, At: now.UTC().Truncate(time.Second).Add(time.Second)})
+	if len(r.Revoked) > maxRevoked {
+		r.Revoked = r.Revoked[len(r.Revoked)-maxRevoked:]
+	}
+	r.SiteNKey = ""
+}
+
+// RevokeSite revokes a site's credentials now (a stolen or retired
+// device): its connections are closed and it must enrol again.
+func (h *Hub) RevokeSite(ctx context.Context, site string) error {
+	found := false
+	if err := h.updateSite(ctx, site, func(r *SiteRecord) {
+		found = r.SiteNKey != ""
+		r.revoke(h.cfg.Now())
+	}); err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("site %s: not enrolled, nothing to revoke", site)
+	}
+	h.audit(ctx, AuditEntry{Action: "site.revoke", Site: site})
+	if err := h.applyRevocations(ctx); err != nil {
+		return err
+	}
+	// Every running replica with an embedded server applies it too (the
+	// CLI's Dial has no server of its own).
+	return h.nc.Publish(subjectApplyRevocations, nil)
+}
+
+// subjectApplyRevocations tells every replica (no queue group) to
+// re-issue the account with the revoked keys. Only hub users may
+// publish it.
+const subjectApplyRevocations = "weir.hub.internal.revocations"
+
+func (h *Hub) onApplyRevocations(*nats.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.applyRevocations(ctx); err != nil {
+		h.log.Error("revocations not applied", "err", err)
+	}
+}
+
+// applyRevocations issues the account JWT with every site's revoked
+// keys and gives it to the embedded server, which closes the revoked
+// connections; keys/nats-resolver.conf gets it too. An external server
+// reads it at its next reload (docs/fleet.md).
+func (h *Hub) applyRevocations(ctx context.Context) error {
+	h.revokeMu.Lock() // handlers of two subscriptions may both get here
+	defer h.revokeMu.Unlock()
+	sites, err := h.sitesOf(ctx)
+	if err != nil {
+		return err
+	}
+	revoked := map[string]time.Time{}
+	for _, s := range sites {
+		for _, r := range s.rec.Revoked {
+			revoked[r.NKey] = r.At
+		}
+	}
+	tok, claims, err := h.keys.accountClaims(revoked)
+	if err != nil {
+		return err
+	}
+	h.keys.accountJWT = tok
+	if err := h.keys.writeServerFiles(); err != nil {
+		h.log.Warn("revocations: nats-resolver.conf not rewritten", "err", err)
+	}
+	if h.srv == nil {
+		return nil
+	}
+	if err := h.srv.AccountResolver().Store(h.keys.accountPub, tok); err != nil {
+		return fmt.Errorf("revocations: %w", err)
+	}
+	acc, err := h.srv.LookupAccount(h.keys.accountPub)
+	if err != nil {
+		return fmt.Errorf("revocations: %w", err)
+	}
+	h.srv.UpdateAccountClaims(acc, claims)
+	return nil
+}
+
+// Seal encrypts value to an enrolled site's X25519 key and returns the
+// ${sealed:…} reference to write in that site's layer: only the site can
+// open it, and the hub keeps no key that could.
+func (h *Hub) Seal(ctx context.Context, site string, value []byte) (string, error) {
+	rec, err := h.Site(ctx, site)
+	if err != nil {
+		return "", err
+	}
+	raw, err := base64.StdEncoding.DecodeString(rec.BoxPublic)
+	if err != nil || len(raw) != 32 {
+		return "", fmt.Errorf("site %s: no sealing key (not enrolled yet?)", site)
+	}
+	var pub [32]byte
+	copy(pub[:], raw)
+	return bundle.Seal(&pub, value)
 }

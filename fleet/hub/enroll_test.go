@@ -90,6 +90,12 @@ func TestSitePermissions(t *testing.T) {
 	if _, err := nc.SubscribeSync(hub.SubjectDesiredPrefix + "s1"); err != nil {
 		t.Fatal(err)
 	}
+	// A report published as a request gets JetStream's ack on the site's
+	// own inbox: no JetStream API rights needed.
+	ack, err := nc.RequestWithContext(ctx, hub.SubjectReportPrefix+"s1", []byte(`{"site":"s1"}`))
+	if err != nil || !strings.Contains(string(ack.Data), `"stream":"`+hub.StreamReports+`"`) {
+		t.Fatalf("acked report: %v %v", ack, err)
+	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,5 +130,62 @@ func TestSitePermissions(t *testing.T) {
 			_ = nc.Flush()
 			expectViolation(t, c.name)
 		})
+	}
+}
+
+// TestRevocation: re-enrolling a site, or revoking it (as the CLI does,
+// from another process), closes the connections of its earlier
+// credentials and refuses them from then on; the new ones work.
+func TestRevocation(t *testing.T) {
+	h := hubtest.Start(t)
+	ctx := ctxT(t)
+	for _, c := range []struct {
+		name   string
+		revoke func(t *testing.T) hubtest.Site // returns the credentials that should still work, if any
+	}{
+		{"re-enrolment", func(t *testing.T) hubtest.Site { return h.Enroll(t, "s1") }},
+		{"revoke from the CLI", func(t *testing.T) hubtest.Site {
+			d, err := hub.Dial(ctx, hub.Config{DataDir: h.DataDir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if err := d.RevokeSite(ctx, "s1"); err != nil {
+				t.Fatal(err)
+			}
+			return hubtest.Site{}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			old := h.Enroll(t, "s1")
+			closed := make(chan struct{})
+			nc := old.Connect(t, h.URL, nats.NoReconnect(), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			fresh := c.revoke(t)
+			select {
+			case <-closed:
+			case <-time.After(2 * time.Minute):
+				t.Fatal("the revoked credentials' connection stayed open for 2 min")
+			}
+			if _, err := nats.Connect(h.URL, nats.UserCredentials(old.CredsFile)); err == nil {
+				t.Fatal("revoked credentials connected again")
+			}
+			if fresh.CredsFile != "" {
+				if err := fresh.Connect(t, h.URL).Flush(); err != nil {
+					t.Fatalf("new credentials: %v", err)
+				}
+			}
+		})
+	}
+	// Revocations survive a restart of the hub (the account is issued
+	// again with them).
+	revoked := h.Enroll(t, "s2")
+	h.Enroll(t, "s2")
+	h.Close()
+	h = hubtest.StartIn(t, h.DataDir)
+	if _, err := nats.Connect(h.URL, nats.UserCredentials(revoked.CredsFile)); err == nil {
+		t.Fatal("revoked credentials connected after a hub restart")
 	}
 }

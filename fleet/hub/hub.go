@@ -127,8 +127,8 @@ type Hub struct {
 	desired, layers, sites, enroll, trust jetstream.KeyValue
 	auditStream                           jetstream.Stream
 
-	// signMu serialises key rotation with signing in this process.
-	signMu sync.Mutex
+	// revokeMu serialises re-issuing the account JWT (revocations).
+	revokeMu sync.Mutex
 
 	subs      []*nats.Subscription
 	closeOnce sync.Once
@@ -171,6 +171,10 @@ func Open(ctx context.Context, cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	if err := h.writeEnrollCreds(); err != nil {
+		h.Close()
+		return nil, err
+	}
+	if err := h.applyRevocations(ctx); err != nil {
 		h.Close()
 		return nil, err
 	}
@@ -253,8 +257,8 @@ func (h *Hub) URL() string {
 func (h *Hub) EnrollCredsPath() string { return filepath.Join(h.keys.dir, enrollCredsFile) }
 
 // KeyID names the key bundles are signed with now.
-func (h *Hub) KeyID() (string, error) {
-	s, err := loadSigner(h.cfg.DataDir, false)
+func (h *Hub) KeyID(ctx context.Context) (string, error) {
+	s, err := h.signer(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -417,6 +421,11 @@ func (h *Hub) serve() error {
 		_ = sub.SetPendingLimits(10000, 64<<20)
 		h.subs = append(h.subs, sub)
 	}
+	sub, err := h.nc.Subscribe(subjectApplyRevocations, h.onApplyRevocations)
+	if err != nil {
+		return fmt.Errorf("hub: subscribe %s: %w", subjectApplyRevocations, err)
+	}
+	h.subs = append(h.subs, sub)
 	return h.nc.Flush()
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
@@ -76,7 +77,7 @@ func loadKeys(dataDir string, create bool) (*keyring, error) {
 	if k.system, err = loadNKey(dir, systemSeed, nkeys.PrefixByteAccount, create); err != nil {
 		return nil, err
 	}
-	if _, err := loadSigner(dataDir, create); err != nil {
+	if _, err := loadSigningKey(dataDir, create); err != nil {
 		return nil, err
 	}
 	if err := k.issueAccounts(); err != nil {
@@ -147,7 +148,6 @@ func (k *keyring) issueAccounts() error {
 	opPub, _ := k.operator.PublicKey()
 	k.accountPub, _ = k.account.PublicKey()
 	k.systemPub, _ = k.system.PublicKey()
-	signPub, _ := k.signing.PublicKey()
 
 	oc := jwt.NewOperatorClaims(opPub)
 	oc.Name = "weir-hub"
@@ -160,13 +160,8 @@ func (k *keyring) issueAccounts() error {
 		return fmt.Errorf("hub operator jwt: %w", err)
 	}
 
-	ac := jwt.NewAccountClaims(k.accountPub)
-	ac.Name = "weir"
-	ac.SigningKeys.Add(signPub)
-	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1,
-		MaxAckPending: -1, MemoryMaxStreamBytes: -1, DiskMaxStreamBytes: -1}
-	if k.accountJWT, err = ac.Encode(k.operator); err != nil {
-		return fmt.Errorf("hub account jwt: %w", err)
+	if k.accountJWT, _, err = k.accountClaims(nil); err != nil {
+		return err
 	}
 	sc := jwt.NewAccountClaims(k.systemPub)
 	sc.Name = "SYS"
@@ -176,6 +171,26 @@ func (k *keyring) issueAccounts() error {
 	return nil
 }
 
+// accountClaims issues the hub account's JWT: its signing key, JetStream
+// without account limits (streams carry their own), and the revoked site
+// credentials (user nkey → JWTs issued up to that time are refused).
+func (k *keyring) accountClaims(revoked map[string]time.Time) (string, *jwt.AccountClaims, error) {
+	signPub, _ := k.signing.PublicKey()
+	ac := jwt.NewAccountClaims(k.accountPub)
+	ac.Name = "weir"
+	ac.SigningKeys.Add(signPub)
+	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1,
+		MaxAckPending: -1, MemoryMaxStreamBytes: -1, DiskMaxStreamBytes: -1}
+	for nkey, at := range revoked {
+		ac.RevokeAt(nkey, at)
+	}
+	tok, err := ac.Encode(k.operator)
+	if err != nil {
+		return "", nil, fmt.Errorf("hub account jwt: %w", err)
+	}
+	return tok, ac, nil
+}
+
 // writeServerFiles leaves what an external nats-server needs to trust the
 // hub's account (include nats-resolver.conf from its configuration).
 func (k *keyring) writeServerFiles() error {
@@ -183,7 +198,8 @@ func (k *keyring) writeServerFiles() error {
 		return err
 	}
 	conf := fmt.Sprintf("# written by weir hub: include from nats-server.conf to trust the hub's account\n"+
-		"operator: %q\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: {\n  %s: %q\n  %s: %q\n}\n",
+		"operator: %q\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: {\n  %s: %q\n  %s: %q\n}\n"+
+		"# a bundle may pass the 1 MB default (configurations up to 1 MiB, bundles up to 4 MiB)\nmax_payload: 8MB\n",
 		filepath.Join(k.dir, operatorJWTFile), k.systemPub, k.accountPub, k.accountJWT, k.systemPub, k.systemJWT)
 	return writeReplace(filepath.Join(k.dir, resolverConf), []byte(conf))
 }
@@ -216,6 +232,15 @@ func (k *keyring) newUserCreds(name string, perms jwt.Permissions) ([]byte, erro
 // loadSigner returns the bundle signer: the key in keys/bundle-signing.key,
 // created with the genesis public key on first start.
 func loadSigner(dataDir string, create bool) (*bundle.Signer, error) {
+	k, err := loadSigningKey(dataDir, create)
+	if err != nil {
+		return nil, err
+	}
+	return bundle.NewSigner(k), nil
+}
+
+// loadSigningKey is loadSigner's private key.
+func loadSigningKey(dataDir string, create bool) (ed25519.PrivateKey, error) {
 	dir := filepath.Join(dataDir, keysDir)
 	path := filepath.Join(dir, signingKeyFile)
 	data, err := os.ReadFile(path)
@@ -231,7 +256,7 @@ func loadSigner(dataDir string, create bool) (*bundle.Signer, error) {
 		if err := writeNew(filepath.Join(dir, genesisKeyFile), []byte(hex.EncodeToString(pub)+"\n")); err != nil {
 			return nil, err
 		}
-		return bundle.NewSigner(priv), nil
+		return priv, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("hub signing key %s: %w", path, err)
@@ -240,7 +265,7 @@ func loadSigner(dataDir string, create bool) (*bundle.Signer, error) {
 	if err != nil || len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("hub signing key %s: not a hex ed25519 seed", path)
 	}
-	return bundle.NewSigner(ed25519.NewKeyFromSeed(seed)), nil
+	return ed25519.NewKeyFromSeed(seed), nil
 }
 
 // genesisKey is the first bundle key: what a site pins at enrolment,

@@ -262,7 +262,7 @@ func (h *Hub) publishSite(ctx context.Context, site string) (version uint64, cha
 		if cur != nil {
 			next = cur.Version + 1
 		}
-		signer, err := h.signer()
+		signer, err := h.signer(ctx)
 		if err != nil {
 			return 0, false, err
 		}

@@ -2,9 +2,11 @@ package hub_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -265,11 +267,11 @@ func TestRestartKeepsState(t *testing.T) {
 	if _, err := h.Publish(ctx, ref(t, "base"), readLayer(t, "base.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	kid, _ := h.KeyID()
+	kid, _ := h.KeyID(ctx)
 	h.Close()
 
 	h = hubtest.StartIn(t, dir)
-	if k, _ := h.KeyID(); k != kid {
+	if k, _ := h.KeyID(ctx); k != kid {
 		t.Fatalf("signing key changed across restart: %s → %s", kid, k)
 	}
 	res, err := h.Publish(ctx, ref(t, "site:s1"), readLayer(t, "site-s1.yaml"))
@@ -297,12 +299,16 @@ func TestKeyRotation(t *testing.T) {
 	h := hubtest.Start(t)
 	ctx := ctxT(t)
 	s1 := h.Enroll(t, "s1")
-	old, _ := h.KeyID()
+	old, _ := h.KeyID(ctx)
+	live, err := s1.Connect(t, h.URL).SubscribeSync(hub.SubjectTrust)
+	if err != nil {
+		t.Fatal(err)
+	}
 	newID, err := h.RotateKey(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := h.KeyID(); cur != newID || cur == old {
+	if cur, _ := h.KeyID(ctx); cur != newID || cur == old {
 		t.Fatalf("key ids: old %s new %s current %s", old, newID, cur)
 	}
 	if _, err := h.Publish(ctx, ref(t, "base"), readLayer(t, "base.yaml")); err != nil {
@@ -319,6 +325,16 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil || len(rots) != 2 {
 		t.Fatalf("rotations %d %v, want add + retire", len(rots), err)
 	}
+	// The live announcements carry the same statements, in order.
+	for i := range rots {
+		m, err := live.NextMsg(2 * time.Minute)
+		if err != nil {
+			t.Fatalf("statement %d on %s: %v", i, hub.SubjectTrust, err)
+		}
+		if got := base64.StdEncoding.EncodeToString(m.Data); got != rots[i] {
+			t.Fatalf("statement %d on %s differs from the stored one", i, hub.SubjectTrust)
+		}
+	}
 	if err := hub.ApplyRotations(s1.Trust, rots, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -329,5 +345,77 @@ func TestKeyRotation(t *testing.T) {
 	s2 := h.Enroll(t, "s2")
 	if err := s2.Trust.Verify(b, time.Now()); err != nil {
 		t.Fatalf("site enrolled after the rotation: %v", err)
+	}
+}
+
+// TestRotationReachesReplicas: a replica on another machine (its own copy
+// of keys/) signs with the key another replica rotated to.
+func TestRotationReachesReplicas(t *testing.T) {
+	h1 := hubtest.Start(t)
+	ctx := ctxT(t)
+	dir2 := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir2, "keys"), os.DirFS(filepath.Join(h1.DataDir, "keys"))); err != nil {
+		t.Fatal(err)
+	}
+	h2 := hubtest.StartWith(t, dir2, func(c *hub.Config) { c.NATSURL = h1.URL; c.Replica = "r2" })
+	h1.Enroll(t, "s1")
+	newID, err := h1.RotateKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h2.KeyID(ctx); err != nil || got != newID {
+		t.Fatalf("replica 2 signs with %s (%v), want %s", got, err, newID)
+	}
+	if _, err := h2.Publish(ctx, ref(t, "base"), readLayer(t, "base.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := h1.Desired(ctx, "s1"); b.KeyID != newID {
+		t.Fatalf("bundle by replica 2 signed by %s, want %s", b.KeyID, newID)
+	}
+}
+
+// TestSealedSecretReachesSite: a secret sealed at the hub to the site's
+// enrolment key travels in the bundle only as ${sealed:…} and opens on
+// the site.
+func TestSealedSecretReachesSite(t *testing.T) {
+	h := hubtest.Start(t)
+	ctx := ctxT(t)
+	s1 := h.Enroll(t, "s1")
+	sealed, err := h.Seal(ctx, "s1", []byte("hunter2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := "sinks:\n  - name: uns\n    mqtt:\n      url: mqtts://broker.eu:8883\n      topic_prefix: weir/eu\n      password: " + sealed + "\n"
+	if _, err := h.Publish(ctx, ref(t, "base"), readLayer(t, "base.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Publish(ctx, ref(t, "site:s1"), []byte(layer)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.Desired(ctx, "s1")
+	if strings.Contains(string(b.Config), "hunter2") || !strings.Contains(string(b.Config), "${sealed:") {
+		t.Fatalf("bundle config:\n%s", b.Config)
+	}
+	dir := t.TempDir()
+	sec := &bundle.SiteSecrets{Dir: dir, Public: s1.BoxPublic, Private: s1.BoxSecret}
+	out, err := sec.Resolve(b.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "hunter2") {
+		t.Fatal("resolved config holds the secret in clear")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	found := false
+	for _, f := range files {
+		if b, _ := os.ReadFile(f); string(b) == "hunter2" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the site did not open the sealed secret into a file (%v)", files)
+	}
+	if _, err := h.Seal(ctx, "nobody", []byte("x")); err == nil {
+		t.Fatal("sealed to an unknown site")
 	}
 }

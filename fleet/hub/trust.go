@@ -4,19 +4,21 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"golang.org/x/crypto/nacl/secretbox"
 
 	"github.com/weir-edge/weir/fleet/bundle"
 )
@@ -33,6 +35,7 @@ func (h *Hub) Rotations(ctx context.Context) ([]string, error) {
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 		return nil, fmt.Errorf("trust statements: %w", err)
 	}
+	names = slices.DeleteFunc(names, func(k string) bool { return !strings.HasPrefix(k, "rotation.") })
 	sort.Strings(names) // rotation.<8 digits>: lexical is numeric order
 	out := make([]string, 0, len(names))
 	for _, k := range names {
@@ -57,15 +60,15 @@ func (h *Hub) onAskTrust(m *nats.Msg) {
 	_ = m.Respond(data)
 }
 
-// RotateKey makes a new bundle signing key: a statement adding it (signed
-// by the current key) and one retiring the current key (signed by the
-// new one) are stored in order in weir_trust — republished to sites on
-// weir.trust — and only then does the hub sign with the new key. Sites
-// apply the statements in order. Returns the new key id.
+// RotateKey makes a new bundle signing key and moves the fleet to it in
+// three steps, each safe to stop after: (1) a statement adding the new
+// key, signed by the current one, stored in weir_trust and announced on
+// weir.trust — sites now trust both; (2) the new key becomes the current
+// one for every replica (compare-and-set, so of two rotations at once
+// one fails); (3) a statement retiring the old key, signed by the new.
+// Returns the new key id.
 func (h *Hub) RotateKey(ctx context.Context) (string, error) {
-	h.signMu.Lock()
-	defer h.signMu.Unlock()
-	old, err := loadSigner(h.cfg.DataDir, false)
+	old, rev, err := h.currentSigner(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -75,34 +78,38 @@ func (h *Hub) RotateKey(ctx context.Context) (string, error) {
 	}
 	next := bundle.NewSigner(priv)
 	now := h.cfg.Now()
-	add := old.AddKey(pub, now.Add(-rotationLead), now)
-	retire := next.RetireKey(old.KeyID, now)
 	n, err := h.nextRotation(ctx)
 	if err != nil {
 		return "", err
 	}
-	// Keep the new private key before publishing anything that names it:
-	// a crash between leaves an unused file, never a trusted key lost.
-	path := filepath.Join(h.cfg.DataDir, keysDir, signingKeyFile)
-	if err := writeReplace(path+".next", []byte(hex.EncodeToString(priv.Seed())+"\n")); err != nil {
+	if err := h.storeRotation(ctx, n, old.AddKey(pub, now.Add(-rotationLead), now)); err != nil {
 		return "", err
 	}
-	for i, r := range []*bundle.Rotation{add, retire} {
-		if _, err := kvCreate(ctx, h.trust, fmt.Sprintf("rotation.%08d", n+i), r.Encode()); err != nil {
-			return "", fmt.Errorf("key rotation: store statement %d: %w (another replica rotating?)", n+i, err)
-		}
-		// Live news for connected sites (a stream republish cannot map a
-		// key to one fixed subject); sites also ask weir.hub.trust at every
-		// connect, so a lost message is caught up there.
-		if err := h.nc.Publish(SubjectTrust, r.Encode()); err != nil {
-			h.log.Warn("key rotation: announce", "err", err)
-		}
-	}
-	if err := os.Rename(path+".next", path); err != nil {
+	sealed, err := h.sealSigningKey(priv)
+	if err != nil {
 		return "", err
+	}
+	if _, err := kvUpdate(ctx, h.trust, currentKeyName, sealed, rev); err != nil {
+		return "", fmt.Errorf("key rotation: switch to %s: %w (another replica rotating? %s is trusted but unused)", next.KeyID, err, next.KeyID)
+	}
+	if err := h.storeRotation(ctx, n+1, next.RetireKey(old.KeyID, now)); err != nil {
+		return "", fmt.Errorf("%w; bundles are signed by %s already, rotate again to retire %s", err, next.KeyID, old.KeyID)
 	}
 	h.audit(ctx, AuditEntry{Action: "key.rotate", Detail: old.KeyID + " -> " + next.KeyID})
 	return next.KeyID, nil
+}
+
+func (h *Hub) storeRotation(ctx context.Context, n int, r *bundle.Rotation) error {
+	if _, err := kvCreate(ctx, h.trust, fmt.Sprintf("rotation.%08d", n), r.Encode()); err != nil {
+		return fmt.Errorf("key rotation: store statement %d: %w (another replica rotating?)", n, err)
+	}
+	// Live news for connected sites (a stream republish cannot map a key
+	// to one fixed subject); sites also ask weir.hub.trust at every
+	// connect, so a lost message is caught up there.
+	if err := h.nc.Publish(SubjectTrust, r.Encode()); err != nil {
+		h.log.Warn("key rotation: announce", "err", err)
+	}
+	return nil
 }
 
 func (h *Hub) nextRotation(ctx context.Context) (int, error) {
@@ -113,12 +120,84 @@ func (h *Hub) nextRotation(ctx context.Context) (int, error) {
 	return len(rots), nil
 }
 
-// signer returns the key bundles are signed with now (re-read at each
-// publish, so a rotation by one replica reaches the others).
-func (h *Hub) signer() (*bundle.Signer, error) {
-	h.signMu.Lock()
-	defer h.signMu.Unlock()
-	return loadSigner(h.cfg.DataDir, false)
+// currentKeyName is the weir_trust key holding the current bundle signing
+// key, sealed (sealSigningKey): every replica signs with it, so a rotation
+// by one reaches all without copying files.
+const currentKeyName = "signing.current"
+
+// signingSealKey derives the key sealing the bundle signing key in NATS
+// from the account signing seed, which every replica holds (keys/) and
+// NATS never sees.
+func (h *Hub) signingSealKey() (*[32]byte, error) {
+	seed, err := h.keys.signing.Seed()
+	if err != nil {
+		return nil, err
+	}
+	k := sha256.Sum256(append([]byte("weir-hub-bundle-key-seal-v1\n"), seed...))
+	return &k, nil
+}
+
+func (h *Hub) sealSigningKey(priv ed25519.PrivateKey) ([]byte, error) {
+	k, err := h.signingSealKey()
+	if err != nil {
+		return nil, err
+	}
+	var nonce [24]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, err
+	}
+	return secretbox.Seal(nonce[:], priv.Seed(), &nonce, k), nil
+}
+
+func (h *Hub) openSigningKey(sealed []byte) (*bundle.Signer, error) {
+	k, err := h.signingSealKey()
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < 24 {
+		return nil, errors.New("hub signing key in NATS: damaged")
+	}
+	var nonce [24]byte
+	copy(nonce[:], sealed)
+	seed, ok := secretbox.Open(nil, sealed[24:], &nonce, k)
+	if !ok || len(seed) != ed25519.SeedSize {
+		return nil, errors.New("hub signing key in NATS: does not open with this hub's keys (another hub's NATS?)")
+	}
+	return bundle.NewSigner(ed25519.NewKeyFromSeed(seed)), nil
+}
+
+// currentSigner returns the current bundle signing key and its revision
+// in weir_trust; on the hub's first start it is the genesis key from
+// keys/bundle-signing.key, stored then.
+func (h *Hub) currentSigner(ctx context.Context) (*bundle.Signer, uint64, error) {
+	for attempt := 0; attempt < maxCASAttempts; attempt++ {
+		e, err := kvGet(ctx, h.trust, currentKeyName)
+		if err == nil {
+			s, err := h.openSigningKey(e.Value())
+			return s, e.Revision(), err
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, 0, fmt.Errorf("hub signing key: %w", err)
+		}
+		genesis, err := loadSigningKey(h.cfg.DataDir, false)
+		if err != nil {
+			return nil, 0, err
+		}
+		sealed, err := h.sealSigningKey(genesis)
+		if err != nil {
+			return nil, 0, err
+		}
+		if _, err := kvCreate(ctx, h.trust, currentKeyName, sealed); err != nil && !isConflict(err) {
+			return nil, 0, fmt.Errorf("hub signing key: %w", err)
+		}
+	}
+	return nil, 0, errors.New("hub signing key: kept changing; try again")
+}
+
+// signer returns the key bundles are signed with now.
+func (h *Hub) signer(ctx context.Context) (*bundle.Signer, error) {
+	s, _, err := h.currentSigner(ctx)
+	return s, err
 }
 
 // KeyFingerprint is the key id with its public key, for the operator.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"strings"
+	"time"
 
 	"github.com/weir-edge/weir/fleet/bundle"
 )
@@ -83,6 +84,15 @@ type SiteRecord struct {
 	SiteNKey   string `json:"site_nkey,omitempty"`
 	BoxPublic  string `json:"box_public,omitempty"`
 	EnrolledAt string `json:"enrolled_at,omitempty"`
+	// Revoked are the site's earlier nkeys (re-enrolment, weir hub site
+	// -revoke): credentials issued for them up to At are refused.
+	Revoked []RevokedKey `json:"revoked,omitempty"`
+}
+
+// RevokedKey is one revoked site credential.
+type RevokedKey struct {
+	NKey string    `json:"nkey"`
+	At   time.Time `json:"at"`
 }
 
 func desiredKey(site string) string { return "site." + site }

@@ -28,8 +28,9 @@ func hubVerbs() []verb {
 		{name: "run", args: "[flags]", summary: "run the hub (embedded NATS with JetStream, or -nats-url)", define: defineHubRun},
 		{name: "init", args: "[-data-dir D]", summary: "create the hub's keys and the nats-resolver.conf an external NATS includes", define: defineHubInit},
 		{name: "publish", args: "-layer base|group:G|site:S [-file FILE] [flags]", summary: "store a configuration layer and sign the new version of every site it changes", define: defineHubPublish},
-		{name: "site", args: "[-site S -groups G1,G2] [flags]", summary: "set a site's groups (re-renders it), or list the sites", define: defineHubSite},
+		{name: "site", args: "[-site S (-groups G1,G2 | -revoke)] [flags]", summary: "set a site's groups (re-renders it), revoke its credentials, or list the sites", define: defineHubSite},
 		{name: "token", args: "-site S [-groups G1,G2] [-ttl 24h] [flags]", summary: "print a one-time enrolment token for a site", define: defineHubToken},
+		{name: "seal", args: "-site S [flags] < secret", summary: "encrypt a secret (stdin) to an enrolled site's key and print the ${sealed:…} to put in its layer", define: defineHubSeal},
 		{name: "keys", args: "[rotate] [flags]", summary: "print the bundle signing key, or rotate it (a signed statement sites follow)", define: defineHubKeys},
 		{name: "audit", args: "[-from N] [flags]", summary: "print the hub's audit trail (JSON lines), checking its hash chain", define: defineHubAudit},
 	}
@@ -106,7 +107,7 @@ func defineHubRun(fs *flag.FlagSet) body {
 			return err
 		}
 		defer h.Close()
-		kid, err := h.KeyID()
+		kid, err := h.KeyID(ctx)
 		if err != nil {
 			return err
 		}
@@ -202,6 +203,7 @@ func defineHubSite(fs *flag.FlagSet) body {
 	conn := hubConnFlags(fs)
 	site := fs.String("site", "", "the site's id (lowercase letters, digits, '_', '-')")
 	groups := fs.String("groups", "", "its groups, comma-separated (replaces the list; \"\" with -site clears it)")
+	revoke := fs.Bool("revoke", false, "revoke the site's credentials now (closes its connections; it must enrol again)")
 	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
 		if len(pos) > 0 {
 			fmt.Fprintln(stderr, "weir hub site: flags only")
@@ -230,6 +232,9 @@ func defineHubSite(fs *flag.FlagSet) body {
 				fmt.Fprintf(stdout, "%s\tgroups=%s\tversion=%s\t%s\n", s.ID, strings.Join(s.Record.Groups, ","), v, enrolled)
 			}
 			return nil
+		}
+		if *revoke {
+			return h.RevokeSite(ctx, *site)
 		}
 		return h.SetGroups(ctx, *site, splitGroups(*groups))
 	}
@@ -265,6 +270,33 @@ func defineHubToken(fs *flag.FlagSet) body {
 	}
 }
 
+func defineHubSeal(fs *flag.FlagSet) body {
+	conn := hubConnFlags(fs)
+	site := fs.String("site", "", "the enrolled site that alone can open it")
+	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		if *site == "" || len(pos) > 0 {
+			fmt.Fprintln(stderr, "weir hub seal: -site is required; the secret is read from stdin (never an argument)")
+			return errUsage
+		}
+		value, err := io.ReadAll(io.LimitReader(os.Stdin, 64<<10+1))
+		if err != nil {
+			return err
+		}
+		value = []byte(strings.TrimRight(string(value), "\r\n"))
+		h, err := conn.dial(ctx)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		ref, err := h.Seal(ctx, *site, value)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, ref)
+		return nil
+	}
+}
+
 func defineHubKeys(fs *flag.FlagSet) body {
 	conn := hubConnFlags(fs)
 	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
@@ -278,7 +310,7 @@ func defineHubKeys(fs *flag.FlagSet) body {
 		}
 		defer h.Close()
 		if len(pos) == 0 {
-			kid, err := h.KeyID()
+			kid, err := h.KeyID(ctx)
 			if err != nil {
 				return err
 			}
