@@ -72,12 +72,32 @@ func TestWithRealHub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = h.Publish(ctx, hub.LayerRef{Kind: bundle.KindSite, Name: "s1"}, []byte("log:\n  level: debug\n"))
+	// …and a secret sealed by the hub to this site's key (weir hub seal)
+	// replaces the base's reference: opened with the box key enrol made.
+	sealed, err := h.Seal(ctx, "s1", []byte("sealed-pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	siteLayer := "log:\n  level: debug\nsinks:\n  - name: uns\n    mqtt:\n      url: mqtts://broker.plant:8883\n      topic_prefix: weir/v1\n      qos: 1\n      password: " + sealed + "\n"
+	res, err = h.Publish(ctx, hub.LayerRef{Kind: bundle.KindSite, Name: "s1"}, []byte(siteLayer))
 	if err != nil {
 		t.Fatalf("publish after the rotation: %v", err)
 	}
 	want = res.Versions["s1"]
 	waitSnapshot(t, a, "the version signed by the new key in sync", func(r Report) bool { return r.Applied.Version == want && r.State == StateInSync })
+	if running := string(tgt.Running()); strings.Contains(running, "sealed-pw") || strings.Contains(running, "${sealed:") {
+		t.Fatalf("the gateway got:\n%s\nwant the sealed secret as a file reference", running)
+	}
+	found := false
+	entries, _ := os.ReadDir(files.Resolved())
+	for _, e := range entries {
+		if data, err := os.ReadFile(filepath.Join(files.Resolved(), e.Name())); err == nil && string(data) == "sealed-pw" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no resolved secret file in %s holds the sealed value", files.Resolved())
+	}
 	if b := store.Current(); b.KeyID != newKey {
 		t.Fatalf("known-good signed by %s, want the new key %s", b.KeyID, newKey)
 	}
