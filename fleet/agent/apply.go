@@ -171,10 +171,10 @@ var errUnhealthy = errors.New("unhealthy after the dwell")
 // the store keeps b as known-good only if all of it succeeds. Otherwise
 // the configuration that ran before is put back and the reason reported.
 func (a *Agent) apply(ctx context.Context, b *bundle.Bundle) {
-	var prev []byte
+	var prev, text []byte
 	err := a.opts.Store.Apply(b, func(b *bundle.Bundle) error {
-		text, err := a.resolve(b)
-		if err != nil {
+		var err error
+		if text, err = a.resolve(b); err != nil {
 			return err
 		}
 		prev = a.opts.Target.Running()
@@ -223,6 +223,12 @@ func (a *Agent) apply(ctx context.Context, b *bundle.Bundle) {
 	}
 	a.applied = Version{Version: b.Version, Hash: hexHash(b.Hash)}
 	a.log.Info("version applied and healthy: now known-good", "version", b.Version)
+	if a.opts.Secrets != nil {
+		// Secret files the running version no longer names go.
+		if err := a.opts.Secrets.Prune(text); err != nil {
+			a.log.Warn("resolved secrets not pruned", "err", err)
+		}
+	}
 }
 
 // restore puts prev back if the gateway no longer runs it (a partial

@@ -66,6 +66,9 @@ func TestWithRealHub(t *testing.T) {
 	if running := string(tgt.Running()); !strings.Contains(running, "password:") || strings.Contains(running, "s3cret") || strings.Contains(running, "${secret:") {
 		t.Fatalf("the gateway got:\n%s\nwant the secret as a file reference, never its value", running)
 	}
+	if _, err := os.Stat(filepath.Join(files.Resolved(), "MQTT_PASSWORD")); err != nil {
+		t.Fatalf("version 1's secret is not resolved to a file: %v", err)
+	}
 	// A key rotation: the site follows the signed statements, then takes
 	// the next version, signed by the new key.
 	newKey, err := h.RotateKey(ctx)
@@ -97,6 +100,10 @@ func TestWithRealHub(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no resolved secret file in %s holds the sealed value", files.Resolved())
+	}
+	// Version 1's secret is no longer named: its file is pruned.
+	if _, err := os.Stat(filepath.Join(files.Resolved(), "MQTT_PASSWORD")); !os.IsNotExist(err) {
+		t.Fatalf("the resolved secret version 2 no longer names is still there: %v", err)
 	}
 	if b := store.Current(); b.KeyID != newKey {
 		t.Fatalf("known-good signed by %s, want the new key %s", b.KeyID, newKey)
