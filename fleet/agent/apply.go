@@ -172,6 +172,7 @@ var errUnhealthy = errors.New("unhealthy after the dwell")
 // the configuration that ran before is put back and the reason reported.
 func (a *Agent) apply(ctx context.Context, b *bundle.Bundle) {
 	var prev, text []byte
+	activated := false
 	err := a.opts.Store.Apply(b, func(b *bundle.Bundle) error {
 		var err error
 		if text, err = a.resolve(b); err != nil {
@@ -183,11 +184,6 @@ func (a *Agent) apply(ctx context.Context, b *bundle.Bundle) {
 		a.applying = true
 		a.mu.Unlock()
 		signal(a.changed)
-		defer func() {
-			a.mu.Lock()
-			a.applying = false
-			a.mu.Unlock()
-		}()
 		a.log.Info("applying version", "version", b.Version, "dwell", a.opts.Dwell)
 		if err := a.opts.Target.Apply(ctx, text, actorVersion+strconv.FormatUint(b.Version, 10)); err != nil {
 			a.restore(ctx, b, prev)
@@ -204,17 +200,23 @@ func (a *Agent) apply(ctx context.Context, b *bundle.Bundle) {
 			a.restore(ctx, b, prev)
 			return fmt.Errorf("%w: %s", errUnhealthy, why)
 		}
-		a.mu.Lock()
-		a.appliedSHA = sha256Hex(text)
-		a.mu.Unlock()
+		activated = true
 		return nil
 	})
-	if ctx.Err() != nil {
-		return
+	if err != nil && activated {
+		// Healthy, but not saved as known-good (the disk): the site must
+		// not run what it could not start again on.
+		a.restore(ctx, b, prev)
 	}
 	a.mu.Lock()
 	defer signal(a.changed)
 	defer a.mu.Unlock()
+	// Applying ends with the bookkeeping, so no report sees the new text
+	// running before it is the applied one (that would read as drift).
+	a.applying = false
+	if ctx.Err() != nil {
+		return
+	}
 	if err != nil {
 		a.failed = Version{Version: b.Version, Hash: hexHash(b.Hash)}
 		a.rollback = &Event{Version: b.Version, Hash: hexHash(b.Hash), Reason: short(err.Error()), At: a.opts.Now()}
@@ -222,6 +224,7 @@ func (a *Agent) apply(ctx context.Context, b *bundle.Bundle) {
 		return
 	}
 	a.applied = Version{Version: b.Version, Hash: hexHash(b.Hash)}
+	a.appliedSHA = sha256Hex(text)
 	a.log.Info("version applied and healthy: now known-good", "version", b.Version)
 	if a.opts.Secrets != nil {
 		// Secret files the running version no longer names go.
