@@ -45,6 +45,9 @@ type Config struct {
 	TLSAuto bool `yaml:"tls_auto"`
 	// TLSCA is the CA to verify an external NATS by (NATSURL with tls://).
 	TLSCA string `yaml:"tls_ca"`
+	// Cluster makes the embedded server one node of a NATS cluster of hub
+	// replicas (three, each with its own data dir and a copy of keys/).
+	Cluster ClusterConfig `yaml:"cluster"`
 	// Replicas is the JetStream replication of the buckets and streams
 	// (1, or 3 on a 3-node NATS cluster).
 	Replicas int `yaml:"replicas"`
@@ -53,6 +56,16 @@ type Config struct {
 
 	Logger *slog.Logger     `yaml:"-"`
 	Now    func() time.Time `yaml:"-"`
+}
+
+// ClusterConfig joins embedded servers into one NATS cluster.
+type ClusterConfig struct {
+	// Listen is this node's route address (host:port); empty: no cluster.
+	Listen string `yaml:"listen"`
+	// Routes are the other nodes' route URLs (nats-route://host:port).
+	Routes []string `yaml:"routes"`
+	// Name is the cluster's name (default weir-hub).
+	Name string `yaml:"name"`
 }
 
 // LoadConfig reads a hub settings file (sample.yaml) strictly: an unknown
@@ -77,6 +90,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
+		if c.Cluster.Listen != "" {
+			c.Replicas = 3
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -98,6 +114,17 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("hub: tls_cert and tls_key go together"))
+	}
+	if c.Cluster.Listen != "" {
+		if c.NATSURL != "" {
+			errs = append(errs, errors.New("hub: cluster joins embedded servers; with nats_url the cluster is yours"))
+		}
+		if c.Replica == "" {
+			errs = append(errs, errors.New("hub: cluster needs replica: a stable name per node (it names the JetStream peer)"))
+		}
+		if len(c.Cluster.Routes) == 0 {
+			errs = append(errs, errors.New("hub: cluster.routes: list the other nodes (nats-route://host:port)"))
+		}
 	}
 	if c.Replicas != 0 && c.Replicas != 1 && c.Replicas != 3 {
 		errs = append(errs, fmt.Errorf("hub: replicas %d: use 1 or 3", c.Replicas))
@@ -138,6 +165,9 @@ type Hub struct {
 // starts the embedded NATS unless NATSURL is set, connects, creates the
 // buckets and streams and starts answering requests.
 func Open(ctx context.Context, cfg Config) (*Hub, error) {
+	if cfg.Cluster.Listen != "" && cfg.Replica == "" {
+		return nil, errors.New("hub: cluster needs replica: a stable name per node (it names the JetStream peer)")
+	}
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -340,21 +370,25 @@ func (h *Hub) ensure(ctx context.Context) error {
 	}
 	for _, kv := range kvs {
 		kv.cfg.Replicas = h.cfg.Replicas
-		b, err := h.js.CreateOrUpdateKeyValue(ctx, kv.cfg)
+		b, err := retry(ctx, func(c context.Context) (jetstream.KeyValue, error) { return h.js.CreateOrUpdateKeyValue(c, kv.cfg) })
 		if err != nil {
 			return fmt.Errorf("hub: bucket %s: %w", kv.cfg.Bucket, err)
 		}
 		*kv.dst = b
 	}
-	if _, err := h.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: StreamReports,
-		Subjects: []string{SubjectReportPrefix + ">"}, Storage: jetstream.FileStorage,
-		MaxAge: 7 * 24 * time.Hour, Replicas: h.cfg.Replicas, MaxMsgsPerSubject: 1000, MaxMsgSize: 256 << 10, Discard: jetstream.DiscardOld,
-		Description: "site reports"}); err != nil {
+	if _, err := retry(ctx, func(c context.Context) (jetstream.Stream, error) {
+		return h.js.CreateOrUpdateStream(c, jetstream.StreamConfig{Name: StreamReports,
+			Subjects: []string{SubjectReportPrefix + ">"}, Storage: jetstream.FileStorage,
+			MaxAge: 7 * 24 * time.Hour, Replicas: h.cfg.Replicas, MaxMsgsPerSubject: 1000, MaxMsgSize: 256 << 10, Discard: jetstream.DiscardOld,
+			Description: "site reports"})
+	}); err != nil {
 		return fmt.Errorf("hub: stream %s: %w", StreamReports, err)
 	}
-	s, err := h.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: StreamAudit,
-		Subjects: []string{SubjectAudit}, Storage: jetstream.FileStorage, MaxMsgSize: 64 << 10, Replicas: h.cfg.Replicas,
-		Description: "hub audit trail (hash chain)"})
+	s, err := retry(ctx, func(c context.Context) (jetstream.Stream, error) {
+		return h.js.CreateOrUpdateStream(c, jetstream.StreamConfig{Name: StreamAudit,
+			Subjects: []string{SubjectAudit}, Storage: jetstream.FileStorage, MaxMsgSize: 64 << 10, Replicas: h.cfg.Replicas,
+			Description: "hub audit trail (hash chain)"})
+	})
 	if err != nil {
 		return fmt.Errorf("hub: stream %s: %w", StreamAudit, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,5 +42,22 @@ func TestMeasurePublish1000(t *testing.T) {
 	t.Logf("group publish to %d sites: %v", n/2, time.Since(start))
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	// Enrolment as the agent does it (a token, then a request over the
+	// enrolment creds on a fresh connection), for 100 of them.
+	start = time.Now()
+	for i := 0; i < 100; i++ {
+		site := fmt.Sprintf("e%03d", i)
+		if _, err := h.EnrollWith(site, h.Token(t, site)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("token + enrolment, 100 sites: %v", time.Since(start))
 	t.Logf("heap in use after: %d MiB (hub and embedded NATS in one process)", ms.HeapInuse>>20)
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmHWM:") || strings.HasPrefix(l, "VmRSS:") {
+				t.Logf("test process (hub + embedded NATS + test): %s", strings.Join(strings.Fields(l), " "))
+			}
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -45,6 +46,26 @@ func startEmbedded(cfg *Config, k *keyring, log *slog.Logger) (*server.Server, e
 		MaxPayload:       8 << 20,
 		// JetStreamMaxMemory/Store stay at the server's defaults (a share
 		// of the machine); streams are bounded by their own limits.
+	}
+	if c := cfg.Cluster; c.Listen != "" {
+		chost, cport, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("hub cluster.listen %q: want host:port: %w", c.Listen, err)
+		}
+		opts.Cluster.Port, err = strconv.Atoi(cport)
+		if err != nil {
+			return nil, fmt.Errorf("hub cluster.listen %q: bad port", c.Listen)
+		}
+		opts.Cluster.Host = chost
+		opts.Cluster.Name = c.Name
+		if opts.Cluster.Name == "" {
+			opts.Cluster.Name = "weir-hub"
+		}
+		opts.ServerName = cfg.Replica
+		opts.Routes = server.RoutesFromStr(strings.Join(c.Routes, ","))
+		if len(opts.Routes) != len(c.Routes) {
+			return nil, fmt.Errorf("hub cluster.routes %v: want nats-route://host:port each", c.Routes)
+		}
 	}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)

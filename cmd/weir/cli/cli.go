@@ -164,6 +164,7 @@ func commands() []command {
 			about: hubAbout,
 			examples: []string{
 				"weir hub run -data-dir /var/lib/weir-hub -listen 0.0.0.0:4222 -tls-auto",
+				"weir hub run -replica hub-a -cluster-listen 10.0.0.1:6222 -routes nats-route://10.0.0.2:6222,nats-route://10.0.0.3:6222",
 				"weir hub token -site s1 -groups eu,line3 -ttl 24h",
 				"weir hub publish -layer base -file base.yaml",
 				"weir hub publish -layer group:eu -file eu.yaml",

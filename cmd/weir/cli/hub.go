@@ -62,7 +62,9 @@ func defineHubRun(fs *flag.FlagSet) body {
 	tlsKey := fs.String("tls-key", "", "its private key")
 	tlsAuto := fs.Bool("tls-auto", false, "make a private CA and server certificate once in DATA_DIR/tls (sites pin tls/ca.pem)")
 	tlsCA := fs.String("tls-ca", "", "CA to verify -nats-url by")
-	replicas := fs.Int("replicas", 1, "JetStream replicas of the buckets and streams: 1, or 3 on a 3-node -nats-url cluster")
+	replicas := fs.Int("replicas", 1, "JetStream replicas of the buckets and streams: 1, or 3 on a 3-node cluster (the default with -cluster-listen)")
+	clusterListen := fs.String("cluster-listen", "", "join the embedded servers of 3 replicas into one NATS cluster: this node's route address")
+	routes := fs.String("routes", "", "with -cluster-listen: the other nodes, nats-route://host:port,nats-route://…")
 	replica := fs.String("replica", "", "name of this replica in the audit trail (default host-pid)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
@@ -91,7 +93,11 @@ func defineHubRun(fs *flag.FlagSet) body {
 		override("tls-key", &cfg.TLSKey, *tlsKey)
 		override("tls-ca", &cfg.TLSCA, *tlsCA)
 		override("replica", &cfg.Replica, *replica)
-		if set["replicas"] || cfg.Replicas == 0 {
+		override("cluster-listen", &cfg.Cluster.Listen, *clusterListen)
+		if set["routes"] || len(cfg.Cluster.Routes) == 0 {
+			cfg.Cluster.Routes = splitGroups(*routes)
+		}
+		if set["replicas"] || (cfg.Replicas == 0 && cfg.Cluster.Listen == "") {
 			cfg.Replicas = *replicas
 		}
 		if set["tls-auto"] {

@@ -163,16 +163,29 @@ func (s Site) Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn 
 // (a fake clock, a replica name).
 func StartWith(t testing.TB, dataDir string, fn func(*hub.Config)) *Hub {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cfg := hub.Config{DataDir: dataDir, Listen: "127.0.0.1:0", Logger: testLogger(t)}
-	fn(&cfg)
-	h, err := hub.Open(ctx, cfg)
+	h, err := Open(t, dataDir, fn)
 	if err != nil {
 		t.Fatalf("hubtest: start hub: %v", err)
 	}
+	return h
+}
+
+// Open is StartWith returning the error instead of failing the test:
+// safe to call from another goroutine (replicas of a cluster start
+// together, each waiting for the others).
+func Open(t testing.TB, dataDir string, fn func(*hub.Config)) (*Hub, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := hub.Config{DataDir: dataDir, Listen: "127.0.0.1:0", Logger: testLogger(t)}
+	if fn != nil {
+		fn(&cfg)
+	}
+	h, err := hub.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	t.Cleanup(h.Close)
-	return &Hub{Hub: h, DataDir: dataDir, URL: h.URL(), EnrollCreds: h.EnrollCredsPath()}
+	return &Hub{Hub: h, DataDir: dataDir, URL: h.URL(), EnrollCreds: h.EnrollCredsPath()}, nil
 }
 
 // History returns the versions of site's bundles kept in weir_desired,
