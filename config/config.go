@@ -74,6 +74,9 @@ type Config struct {
 	// certificates, JWTs (API tokens need no configuration); nil: tokens
 	// only.
 	Auth *auth.Config `yaml:"auth"`
+	// Hub makes this Weir a site that follows a fleet hub (config/hub.go);
+	// nil: configured on the box only.
+	Hub *Hub `yaml:"hub"`
 }
 
 // AuditConfig is the audit block; File defaults to
@@ -299,6 +302,9 @@ func (c *Config) Validate() error {
 		errs.AddPrefixed("classification", err)
 	} else if _, err := c.Classifier(); err != nil {
 		errs.Addf("classification", "%v", err) // carried through the shared chain: too many patterns
+	}
+	if c.Hub != nil {
+		errs.AddPrefixed("hub", c.Hub.Validate())
 	}
 	seen = map[string]int{}
 	for i, s := range c.Sinks {

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,6 +124,9 @@ type Gateway struct {
 	// reload does not report them again; dropped with the sink.
 	deniedMu sync.Mutex
 	denied   map[string]*route.DeniedSet
+	// runningCh is closed once Run has started the engine (WaitRunning).
+	runningCh    chan struct{}
+	writeDenials atomic.Uint64 // the write gate's refusals (FleetState)
 }
 
 // New builds everything from cfg — no network I/O, no goroutines. On
@@ -139,7 +143,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		opts.Actor = "cli"
 	}
 	g := &Gateway{opts: opts, node: cfg.NodeID(), ln: opts.Listener, writers: map[string][]string{}, sources: map[string]pipeline.Source{},
-		taskErr: make(chan error, 1)}
+		taskErr: make(chan error, 1), runningCh: make(chan struct{})}
 	g.log = opts.Logger.With("node", g.node)
 	log := g.log
 	eopts, err := cfg.Build(log)
@@ -178,7 +182,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	}
 	// Every write attempt, whatever its channel, reaches the SOC stream
 	// from the one place it is decided (the trail has it already).
-	g.gate.SetEvents(secEvents)
+	g.gate.SetEvents(denialCounter{secEvents, &g.writeDenials})
 	// Security events of every component go to the audit trail (bounded,
 	// never blocking) and to the SOC stream.
 	g.auditEvents = audit.NewEventRecorder(g.trail, 0, secEvents, log.With("component", "audit"))
@@ -364,6 +368,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	g.running = true
 	g.mu.Unlock()
+	close(g.runningCh)
 	defer func() {
 		g.mu.Lock()
 		g.running = false

@@ -25,6 +25,8 @@ type runFlags struct {
 	logFormat    string
 	printConfig  bool
 	dataDir      string
+	// A site of a fleet: the hub block's keys from the command line.
+	hubURL, hubSite, hubCreds string
 }
 
 // defineRun adds run's flags; FILE (or the old -c FILE) names the
@@ -39,6 +41,9 @@ func defineRun(fs *flag.FlagSet) body {
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	fs.StringVar(&f.logFormat, "log-format", "", "text or json (overrides log.format)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "state directory: durable buffers, audit trail, API address (overrides data_dir; default "+config.DefaultDataDir+", demo: the user cache dir)")
+	fs.StringVar(&f.hubURL, "hub", "", "follow this fleet hub (NATS URL; overrides hub.url)")
+	fs.StringVar(&f.hubSite, "site", "", "this site's id at the hub (overrides hub.site)")
+	fs.StringVar(&f.hubCreds, "creds", "", "the site's NATS credentials (overrides hub.creds_file; default DATA_DIR/fleet/site.creds from weir enroll)")
 	fs.BoolVar(&f.printConfig, "print-config", false, "print the configuration actually used (after these flags; secrets as references) and exit")
 	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
 		switch {
@@ -80,6 +85,21 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 		}
 	}
 	adjust(cfg)
+	hub, err := hubBlock(f, cfg)
+	if err != nil {
+		return err
+	}
+	if hub != nil {
+		// Configurations from the hub carry no hub block: the site keeps
+		// its own, so it never shows as a change.
+		fileAdjust := adjust
+		adjust = func(c *config.Config) {
+			fileAdjust(c)
+			h := *hub
+			c.Hub = &h
+		}
+		adjust(cfg)
+	}
 	if f.printConfig {
 		return printConfig(stdout, f, cfg.DataDirOrDefault())
 	}
@@ -107,6 +127,9 @@ func runFile(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 	}
 	stopHUP := reloadOnHangup(ctx, g, log)
 	defer stopHUP()
+	if hub != nil {
+		return runFollowing(ctx, g, hub, cfg.DataDirOrDefault(), log)
+	}
 	return g.Run(ctx)
 }
 
