@@ -83,6 +83,12 @@ func TestSyscallsAllowed(t *testing.T) {
 	used := straceSummary(t, trace)
 	var refused []string
 	for _, c := range used {
+		if c == "fchown" && os.Geteuid() == 0 {
+			// SQLite (the historian), running as root, gives a new
+			// WAL or journal its database's owner; it never does as
+			// the unit's User=weir, and it ignores the result anyway.
+			continue
+		}
 		if !allow[c] || deny[c] {
 			refused = append(refused, c)
 		}
