@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -234,6 +235,16 @@ func (h *Hub) republish(ctx context.Context, sites []string, why string) (Publis
 func (h *Hub) publishSite(ctx context.Context, site string) (version uint64, changed bool, err error) {
 	for attempt := 0; attempt < maxCASAttempts; attempt++ {
 		rec, err := h.Site(ctx, site)
+		if errors.Is(err, jetstream.ErrKeyNotFound) && attempt < 10 {
+			// On a replicated bucket a read may be answered by a follower
+			// that has not yet seen the record just written: wait for it.
+			select {
+			case <-ctx.Done():
+				return 0, false, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
 		if err != nil {
 			return 0, false, err
 		}
