@@ -30,7 +30,7 @@ func TestEveryComponentDirectoryIsComplete(t *testing.T) {
 		}
 	}
 	// Components that stand alone: each has a configuration block too.
-	dirs = append(dirs, "sim", "alarms", "api", "audit", "auth", "rules", "route", "secevents", "writegate", "writegate/mqttcmd", "fleet/agent")
+	dirs = append(dirs, "sim", "alarms", "api", "audit", "auth", "rules", "route", "secevents", "writegate", "writegate/mqttcmd", "fleet/agent", "fleet/hub")
 	if len(dirs) < 3 {
 		t.Fatalf("found only %v", dirs)
 	}
